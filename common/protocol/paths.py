@@ -1,0 +1,63 @@
+"""Every URL path of the supernode, its download port and the peer upload server."""
+
+# Supernode: legacy peer protocol (spec §3.2).
+PEER_REGISTRY = "/peer/registry"
+PEER_TASK = "/peer/task"
+PEER_PIECE_SUC = "/peer/piece/suc"
+PEER_PIECE_ERROR = "/peer/piece/error"
+PEER_SERVICE_DOWN = "/peer/service/down"
+PEER_NETWORK = "/peer/network"
+PEER_HEARTBEAT = "/peer/heartbeat"
+
+# Supernode: system.
+PING = "/_ping"
+VERSION = "/version"
+METRICS = "/metrics"
+TASK_METRICS = "/task/metrics"
+
+# Supernode: management API (spec §3.3).
+API_V1 = "/api/v1"
+API_EXT = "/api/ext"
+API_PEERS = API_V1 + "/peers"
+API_PEER = API_V1 + "/peers/<peer_id>"
+API_TASKS = API_V1 + "/tasks"
+API_TASK = API_V1 + "/tasks/<task_id>"
+API_PIECE_ERROR = API_V1 + "/tasks/<task_id>/pieces/<piece_range>/error"
+API_PEER_NETWORK = API_V1 + "/peer/network"
+API_PEER_HEARTBEAT = API_V1 + "/peer/heartbeat"
+PREHEATS = "/preheats"
+PREHEAT = "/preheats/<preheat_id>"
+API_PREHEATS = API_V1 + PREHEATS
+API_PREHEAT = API_V1 + PREHEAT
+
+# Supernode download port: the framed CDN file of a task (spec §8.6).
+DOWNLOAD_PREFIX = "/download"
+
+
+def cdn_piece_path(task_id: str) -> str:
+    return f"{DOWNLOAD_PREFIX}/{task_id[:3]}/{task_id}"
+
+
+# Peer upload server (spec §7.2).
+PEER_FILE_PREFIX = "/peer/file"
+UPLOAD_FILE = PEER_FILE_PREFIX + "/<task_file_name>"
+UPLOAD_RATE = "/rate/<task_file_name>"
+UPLOAD_CHECK = "/check/<task_file_name>"
+UPLOAD_CLIENT_FINISH = "/client/finish"
+UPLOAD_PING = "/server/ping"
+
+
+def peer_file_path(task_file_name: str) -> str:
+    return f"{PEER_FILE_PREFIX}/{task_file_name}"
+
+
+def upload_rate_path(task_file_name: str) -> str:
+    return f"/rate/{task_file_name}"
+
+
+def upload_check_path(task_file_name: str) -> str:
+    return f"/check/{task_file_name}"
+
+
+# Every route is also served under a version prefix such as /v1.24 (spec §2).
+VERSION_PREFIX_PATTERN = r"/v[0-9.]+"

@@ -1,0 +1,177 @@
+"""The machinery behind messages.py: dataclasses that know their JSON keys.
+
+A message field is declared with `wire("jsonKey", ...)`. Decoding matches keys
+case-insensitively (v1's Go server did, and v1 clients rely on it), checks every field's type,
+and reports *all* problems at once as BadInput. Encoding emits the canonical key and, like Go's
+`omitempty`, drops zero values unless the field says otherwise.
+"""
+import dataclasses
+import ipaddress
+import typing
+from typing import Any, Mapping
+
+from common.errors import BadInput
+
+_STRINGS_TRUE = {"true", "1", "yes", "on"}
+_STRINGS_FALSE = {"false", "0", "no", "off", ""}
+
+
+def wire(key: str, default: Any = None, *, required: bool = False, omitempty: bool = True,
+         check=None, default_factory=None):
+    """Declare a message field with its JSON key. `check(value)` returns an error text or None."""
+    meta = {"key": key, "required": required, "omitempty": omitempty, "check": check}
+    if default_factory is not None:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _type_error(expected: str, value: Any) -> str:
+    return f"expected {expected}, got {type(value).__name__} {value!r}"[:200]
+
+
+def _coerce(tp, value: Any, from_strings: bool):
+    """Convert one raw value to `tp`; return (value, None) or (None, error text)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:  # Optional[X]
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return (None, None) if value is None else _coerce(inner, value, from_strings)
+    if tp is str:
+        if isinstance(value, str):
+            return value, None
+        return None, _type_error("a string", value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value, None
+        if from_strings and isinstance(value, str) and value.lower() in _STRINGS_TRUE | _STRINGS_FALSE:
+            return value.lower() in _STRINGS_TRUE, None
+        return None, _type_error("a boolean", value)
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value, None
+        if isinstance(value, float) and value.is_integer():
+            return int(value), None
+        if from_strings and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value), None
+        return None, _type_error("an integer", value)
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value), None
+        if from_strings and isinstance(value, str):
+            try:
+                return float(value), None
+            except ValueError:
+                pass
+        return None, _type_error("a number", value)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str) and from_strings:
+            value = [value]
+        if not isinstance(value, list):
+            return None, _type_error("a list", value)
+        out = []
+        for item in value:
+            converted, err = _coerce(item_tp, item, from_strings)
+            if err:
+                return None, "list item: " + err
+            out.append(converted)
+        return out, None
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return None, _type_error("an object of strings", value)
+        return dict(value), None
+    if tp is Any:
+        return value, None
+    raise TypeError(f"unsupported wire type {tp!r}")
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == 0 and not isinstance(value, bool) or value is False \
+        or value == [] or value == {}
+
+
+class Message:
+    """Base of every wire message (a dataclass subclass)."""
+
+    @classmethod
+    def _fields(cls):
+        hints = typing.get_type_hints(cls)
+        return [(f, hints[f.name]) for f in dataclasses.fields(cls) if "key" in f.metadata]
+
+    @classmethod
+    def decode(cls, raw: Any, *, from_strings: bool = False):
+        """Build the message from a JSON object (or, with from_strings, a query/form mapping)."""
+        if not isinstance(raw, Mapping) and not hasattr(raw, "getlist"):
+            raise BadInput(f"{cls.__name__}: expected a JSON object, got {type(raw).__name__}")
+        by_lower = {}
+        for k in raw.keys():
+            by_lower.setdefault(str(k).lower(), k)
+        values, errors = {}, {}
+        for f, tp in cls._fields():
+            key = f.metadata["key"]
+            raw_key = by_lower.get(key.lower())
+            if raw_key is None:
+                if f.metadata["required"]:
+                    errors[key] = "is required"
+                continue
+            if hasattr(raw, "getlist") and typing.get_origin(tp) is list:
+                value = raw.getlist(raw_key)
+            else:
+                value = raw[raw_key]
+            converted, err = _coerce(tp, value, from_strings)
+            if err is None and f.metadata["required"] and _is_empty(converted) and tp is str:
+                err = "must not be empty"
+            if err is None and f.metadata["check"] and converted is not None:
+                err = f.metadata["check"](converted)
+            if err:
+                errors[key] = err
+            else:
+                values[f.name] = converted
+        if errors:
+            detail = "; ".join(f"{k}: {v}" for k, v in errors.items())
+            raise BadInput(f"invalid {cls.__name__}: {detail}", errors)
+        return cls(**values)
+
+    def encode(self) -> dict:
+        """The JSON object with canonical keys; zero values omitted where the field allows."""
+        out = {}
+        for f, _ in self._fields():
+            value = getattr(self, f.name)
+            if isinstance(value, Message):
+                value = value.encode()
+            elif isinstance(value, list):
+                value = [v.encode() if isinstance(v, Message) else v for v in value]
+            if f.metadata["omitempty"] and _is_empty(value):
+                continue
+            out[f.metadata["key"]] = getattr(value, "value", value)
+        return out
+
+    def query(self) -> "list[tuple[str, str]]":
+        """The message as query parameters (every field, in declaration order)."""
+        out = []
+        for f, _ in self._fields():
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            value = getattr(value, "value", value)
+            out.append((f.metadata["key"], "true" if value is True else "false" if value is False else str(value)))
+        return out
+
+
+# Field checks shared by several messages.
+
+def check_ipv4(value: str) -> "str | None":
+    try:
+        ipaddress.IPv4Address(value)
+        return None
+    except ValueError:
+        return f"{value!r} is not a dotted IPv4 address"
+
+
+def check_peer_port(value: int) -> "str | None":
+    if value == 0 or 15000 <= value <= 65000:
+        return None
+    return f"port {value} is outside 15000-65000 (0 means the peer does not upload)"
+
+
+def check_non_negative(value) -> "str | None":
+    return None if value >= 0 else f"{value} is negative"

@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="dragonfly-py",
+    version="0.1.0",
+    description="P2P file and container-image distribution, wire-compatible with Dragonfly v1",
+    python_requires=">=3.11",
+    packages=find_packages(include=["common", "common.*", "supernode", "supernode.*",
+                                    "dfget", "dfget.*", "dfdaemon", "dfdaemon.*"]),
+    include_package_data=True,
+    install_requires=[
+        "flask>=3.0",
+        "gunicorn>=22",
+        "gevent>=24",
+        "requests>=2.31",
+        "pyyaml>=6",
+        "click>=8.1",
+        # Prometheus text format, registries and histograms done right (spec §14 names).
+        "prometheus_client>=0.20",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "supernode=supernode.cli:main",
+            "dfget=dfget.cli:main",
+            "dfdaemon=dfdaemon.cli:main",
+        ],
+    },
+)

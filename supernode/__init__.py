@@ -1,0 +1,1 @@
+"""The supernode: passive CDN and piece scheduler."""
