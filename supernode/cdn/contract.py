@@ -1,0 +1,105 @@
+"""What the supernode service asks of the CDN, and what the CDN tells it back.
+
+The service (supernode/service.py) depends only on these shapes; supernode/cdn/* implements them.
+"""
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    insecure: bool = False
+    root_cas: "tuple[str, ...]" = ()  # base64-encoded PEM certificates, as sent in rootCAs
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    url: str
+    headers: "dict[str, str]" = field(default_factory=dict)
+    tls: TlsOptions = TlsOptions()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a HEAD (or `Range: bytes=0-0` GET) of the source said. status 0 = transport error."""
+    status: int
+    length: int = -1            # source length in bytes; -1 when unknown
+    supports_range: bool = False
+    last_modified: str = ""
+    etag: str = ""
+    error: str = ""
+
+    @property
+    def needs_auth(self) -> bool:
+        return self.status in (401, 407)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status in (404, 410)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class CdnJob:
+    task_id: str
+    url: str                    # the URL to fetch (the raw URL the client gave)
+    headers: "dict[str, str]"
+    piece_size: int
+    md5: str = ""               # md5 the user expects ("" = no check)
+    identifier: str = ""
+    source_length: int = -1     # from the probe; -1 unknown
+    tls: TlsOptions = TlsOptions()
+
+
+@dataclass(frozen=True)
+class CdnResult:
+    success: bool
+    cache_hit: bool = False
+    real_md5: str = ""          # md5 of the raw source bytes
+    source_length: int = -1
+    file_length: int = 0        # wrapped length on disk
+    piece_count: int = 0
+    source_bytes: int = 0       # bytes actually fetched from the source by this build
+    error: str = ""
+    source_error: bool = False  # the source refused (4xx) rather than the CDN failing
+
+
+@dataclass(frozen=True)
+class DiskEntry:
+    task_id: str
+    size: int
+    access_time: float          # seconds since the epoch
+    interval: float             # seconds between the last two accesses (0 if unknown)
+
+
+class CdnListener(Protocol):
+    def on_piece(self, task_id: str, piece_num: int, piece_md5: str, wrapped_len: int) -> None:
+        """Piece `piece_num` is on disk and may be served from now on."""
+
+    def on_done(self, task_id: str, result: CdnResult) -> None:
+        """The build ended (success, cache hit or failure). Called exactly once per start()."""
+
+
+class Cdn(Protocol):
+    def probe(self, request: SourceRequest) -> ProbeResult: ...
+
+    def start(self, job: CdnJob, listener: CdnListener) -> None:
+        """Begin (or resume, or serve from cache) a build in the background; returns at once."""
+
+    def forget(self, task_id: str) -> None:
+        """Drop in-memory state of a task (task GC); files stay for later cache hits."""
+
+    def delete(self, task_id: str) -> None:
+        """Remove the task's data, .meta and .md5 files (full GC, repair)."""
+
+    def check_piece(self, task_id: str, piece_num: int, piece_size: int) -> "tuple[str, str]":
+        """(md5 of the framed piece as on disk, md5 recorded for it); "" where unavailable."""
+
+    def has_data(self, task_id: str) -> bool: ...
+
+    def disk_entries(self) -> "list[DiskEntry]": ...
+
+    def free_space(self) -> int: ...
