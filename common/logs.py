@@ -8,22 +8,24 @@ _LEVEL_NAMES = {"DEBUG": "DEBU", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ER
 
 
 class V1Formatter(logging.Formatter):
-    def __init__(self, sign: str = ""):
+    def __init__(self, sign: "str | None" = ""):
         super().__init__()
         self.sign = sign
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = self.formatTime(record, "%Y-%m-%d %H:%M:%S") + f".{int(record.msecs):03d}"
         level = _LEVEL_NAMES.get(record.levelname, record.levelname[:4])
-        text = f"{stamp} {level} sign:{self.sign} : {record.getMessage()}"
+        who = "" if self.sign is None else f" sign:{self.sign}"
+        text = f"{stamp} {level}{who} : {record.getMessage()}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
 
 
-def setup(path: str, *, sign: str = "", verbose: bool = False, console: bool = False,
+def setup(path: str, *, sign: "str | None" = "", verbose: bool = False, console: bool = False,
           max_bytes: int = 40 * 1024 * 1024, backups: int = 1) -> None:
-    """Send the root logger to a rotating file (and optionally stderr). Called once per program."""
+    """Send the root logger to a rotating file (and optionally stderr). Called once per program.
+    `sign=None` leaves the `sign:` field out (the supernode has no per-run sign)."""
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_dragonfly", False):

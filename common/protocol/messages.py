@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from common.protocol.codes import ResultCode
-from common.protocol.wire import Message, check_ipv4, check_non_negative, check_peer_port, wire
+from common.protocol.wire import Message, check_hostname, check_ipv4, check_non_negative, check_peer_port, wire
 
 LONG_POLL_MAX_SECONDS = 30.0
 
@@ -178,7 +178,7 @@ class TaskMetricsRequest(Message):
 @dataclass
 class PeerCreateRequest(Message):
     ip: str = wire("IP", "", required=True, check=check_ipv4)
-    host_name: str = wire("hostName", "", required=True)
+    host_name: str = wire("hostName", "", required=True, check=check_hostname)
     port: int = wire("port", 0, check=check_peer_port)
     version: str = wire("version", "")
 

@@ -7,6 +7,7 @@ and reports *all* problems at once as BadInput. Encoding emits the canonical key
 """
 import dataclasses
 import ipaddress
+import re
 import typing
 from typing import Any, Mapping
 
@@ -171,6 +172,13 @@ def check_peer_port(value: int) -> "str | None":
     if value == 0 or 15000 <= value <= 65000:
         return None
     return f"port {value} is outside 15000-65000 (0 means the peer does not upload)"
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def check_hostname(value: str) -> "str | None":
+    return None if _HOSTNAME.match(value) else f"{value!r} is not a valid RFC 1123 host name"
 
 
 def check_non_negative(value) -> "str | None":

@@ -1,0 +1,69 @@
+"""The legacy peer protocol v1 dfget speaks (spec §3.2): ResultInfo envelopes on HTTP 200."""
+from flask import Blueprint, current_app, jsonify, request
+
+from common.protocol import paths
+from common.protocol.messages import (PieceErrorRequest, PieceSuccessRequest, PullPieceTaskRequest,
+                                      RegisterRequest, ServiceDownRequest)
+from supernode.api.responses import json_body, peer_protocol, result_info
+
+blueprint = Blueprint("legacy", __name__)
+
+
+def _service():
+    return current_app.config["DRAGONFLY"].service
+
+
+def _register_body() -> dict:
+    """JSON (keys in any case) or, as v1 also accepted, a form-encoded body."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return request.form
+    return json_body()
+
+
+@blueprint.post(paths.PEER_REGISTRY)
+@peer_protocol
+def register():
+    form = request.mimetype == "application/x-www-form-urlencoded"
+    req = RegisterRequest.decode(_register_body(), from_strings=form)
+    super_node_ip = req.super_node_ip or request.host.rsplit(":", 1)[0]
+    return result_info(_service().register(req, super_node_ip))
+
+
+@blueprint.get(paths.PEER_TASK)
+@peer_protocol
+def pull_piece_tasks():
+    req = PullPieceTaskRequest.decode(request.args, from_strings=True)
+    return result_info(_service().pull(req))
+
+
+@blueprint.get(paths.PEER_PIECE_SUC)
+@peer_protocol
+def piece_success():
+    req = PieceSuccessRequest.decode(request.args, from_strings=True)
+    return result_info(_service().piece_success(req))
+
+
+@blueprint.get(paths.PEER_PIECE_ERROR)
+@peer_protocol
+def piece_error():
+    req = PieceErrorRequest.decode(request.args, from_strings=True)
+    _service().piece_error(req)
+    return "", 200
+
+
+@blueprint.get(paths.PEER_SERVICE_DOWN)
+@peer_protocol
+def service_down():
+    req = ServiceDownRequest.decode(request.args, from_strings=True)
+    return result_info(_service().service_down(req))
+
+
+# Stubs of v1's unfinished "seed pattern" (spec §3.2); kept so v1 tools get v1's answers.
+@blueprint.post(paths.PEER_NETWORK)
+def network():
+    return jsonify({"nodes": None})
+
+
+@blueprint.post(paths.PEER_HEARTBEAT)
+def heartbeat():
+    return jsonify({"seedTaskIDs": None})

@@ -1,0 +1,149 @@
+"""The composition root: `create_app(settings, ...)` builds the service, the CDN, metrics and the
+two WSGI apps (API port and download port). Nothing happens at import time; background loops
+start only when `Dragonfly.start_background()` is called (after gunicorn forks its worker)."""
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from flask import Flask, request
+
+from common.clock import SystemClock
+from common.protocol import paths
+from supernode.api import management, peer_protocol, system
+from supernode.api.responses import api_error
+from supernode.gc_loops import BackgroundLoops
+from supernode.metrics import SupernodeMetrics
+
+log = logging.getLogger(__name__)
+_VERSION_PREFIX = re.compile(paths.VERSION_PREFIX_PATTERN + r"(?=/)")
+
+
+@dataclass
+class Dragonfly:
+    """Everything one supernode owns; stored on each Flask app as app.config["DRAGONFLY"]."""
+    settings: object
+    service: object
+    cdn: object
+    metrics: SupernodeMetrics
+    loops: "BackgroundLoops | None" = None
+    extra: dict = field(default_factory=dict)
+
+    def start_background(self) -> None:
+        if self.loops is None:
+            self.loops = BackgroundLoops(self.settings, self.service, spawn=_spawn_daemon)
+            self.loops.start()
+
+    def stop_background(self) -> None:
+        if self.loops is not None:
+            self.loops.stop()
+
+
+def _spawn_daemon(fn, *args):
+    threading.Thread(target=fn, args=args, daemon=True).start()
+
+
+def build(settings, *, cdn=None, clock=None, rng=None, spawn=None, advertise_ip: str = "127.0.0.1") -> Dragonfly:
+    """Wire up a supernode; the CDN defaults to the local disk CDN under settings.home_dir."""
+    from supernode.cdn.manager import LocalCdn
+    from supernode.service import SupernodeService
+
+    clock = clock or SystemClock()
+    rng = rng or random.Random()
+    metrics = SupernodeMetrics()
+    cdn = cdn or LocalCdn(settings, clock=clock, spawn=spawn)
+    service = SupernodeService(settings, cdn=cdn, metrics=metrics, clock=clock, rng=rng,
+                               advertise_ip=advertise_ip, spawn=spawn)
+    service.start()
+    return Dragonfly(settings, service, cdn, metrics)
+
+
+def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, **build_kwargs) -> Flask:
+    """The API app (port 8002): peer protocol, management API, system routes, metrics."""
+    if dragonfly is None:
+        dragonfly = build(settings, **build_kwargs)
+    app = Flask("supernode")
+    app.config["DRAGONFLY"] = dragonfly
+    app.url_map.strict_slashes = False
+    for bp in (peer_protocol.blueprint, management.blueprint, system.blueprint):
+        app.register_blueprint(bp)
+    _install_http_metrics(app, dragonfly.metrics)
+    _install_error_pages(app)
+    app.wsgi_app = VersionPrefix(app.wsgi_app)
+    return app
+
+
+def create_download_app(dragonfly: Dragonfly) -> Flask:
+    """The download app (port 8001): the framed CDN files of registered tasks."""
+    from supernode.cdn.download import download_blueprint
+
+    app = Flask("supernode-download")
+    app.config["DRAGONFLY"] = dragonfly
+    app.register_blueprint(download_blueprint(dragonfly.cdn, dragonfly.service.is_servable))
+    app.add_url_rule(paths.PING, "ping", system.ping)
+    _install_error_pages(app)
+    return app
+
+
+class VersionPrefix:
+    """Serve every route also under `/v<digits.dots>` (spec §2): strip the prefix before routing."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        m = _VERSION_PREFIX.match(path)
+        if m:
+            environ["PATH_INFO"] = path[m.end():]
+        return self.wsgi_app(environ, start_response)
+
+
+class PortDispatcher:
+    """One gunicorn worker listens on both ports; route each request by the port it arrived on."""
+
+    def __init__(self, api_app, download_app, download_port: int):
+        self.api_app, self.download_app, self.download_port = api_app, download_app, str(download_port)
+
+    def __call__(self, environ, start_response):
+        app = self.download_app if environ.get("SERVER_PORT") == self.download_port else self.api_app
+        return app(environ, start_response)
+
+
+def _install_http_metrics(app: Flask, metrics: SupernodeMetrics) -> None:
+    @app.before_request
+    def _start_timer():
+        request.environ["dragonfly.start"] = time.perf_counter()
+
+    @app.after_request
+    def _record(response):
+        rule = request.url_rule.rule if request.url_rule else "unknown"
+        handler = system.go_style(rule)
+        metrics.http_requests.labels(str(response.status_code), handler).inc()
+        started = request.environ.get("dragonfly.start")
+        if started is not None:
+            metrics.http_request_duration.labels(handler).observe(time.perf_counter() - started)
+        metrics.http_request_size.labels(handler).observe(request.content_length or 0)
+        size = response.calculate_content_length()
+        metrics.http_response_size.labels(handler).observe(size or 0)
+        return response
+
+
+def _install_error_pages(app: Flask) -> None:
+    @app.errorhandler(404)
+    def _not_found(e):
+        return api_error(404, f"no route {request.method} {request.path}")
+
+    @app.errorhandler(405)
+    def _not_allowed(e):
+        return api_error(405, f"method {request.method} not allowed on {request.path}")
+
+    @app.errorhandler(Exception)
+    def _internal(e):
+        from werkzeug.exceptions import HTTPException
+        if isinstance(e, HTTPException):
+            return api_error(e.code or 500, e.description or str(e))
+        log.exception("unhandled error method=%s path=%s", request.method, request.path)
+        return api_error(500, f"internal error: {type(e).__name__}")

@@ -1,0 +1,97 @@
+"""`supernode` command line (spec §12): v1's flags, /etc/dragonfly/supernode.yml, `version`,
+`config default`."""
+import os
+import sys
+
+import click
+import yaml
+
+from common.errors import ConfigError
+from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
+from supernode import settings as settings_mod
+
+# flag -> setting name; values stay strings here and are parsed once by the config loader.
+FLAGS = [
+    ("--cdn-pattern", "cdn_pattern", "local | source"),
+    ("--port", "listen_port", "API port (8002)"),
+    ("--download-port", "download_port", "port serving CDN pieces (8001)"),
+    ("--listen-address", "listen_address", "address to bind (0.0.0.0)"),
+    ("--home-dir", "home_dir", "home of the cache and logs"),
+    ("--advertise-ip", "advertise_ip", "IP peers use to reach this supernode"),
+    ("--up-limit", "peer_up_limit", "pieces one peer uploads at once (5)"),
+    ("--down-limit", "peer_down_limit", "pieces one client downloads at once (4)"),
+    ("--supernode-task-upload-limit", "supernode_task_upload_limit", "pieces of one task served at once (32)"),
+    ("--system-bandwidth", "system_reserved_bandwidth", "bandwidth reserved for the system (20M)"),
+    ("--max-bandwidth", "max_bandwidth", "total bandwidth (200M)"),
+    ("--pool-size", "scheduler_core_pool_size", "unused (v1 compatibility)"),
+    ("--fail-access-interval", "fail_access_interval", "how long an unreachable URL is remembered (3m)"),
+    ("--gc-initial-delay", "gc_initial_delay", "delay before the first GC (6s)"),
+    ("--gc-meta-interval", "gc_meta_interval", "task and peer GC period (2m)"),
+    ("--task-expire-time", "task_expire_time", "idle time before a task is collected (3m)"),
+    ("--peer-gc-delay", "peer_gc_delay", "time a down peer is kept (3m)"),
+    ("--piece-size-policy", "piece_size_policy", "adaptive | v1"),
+    ("--api-token", "api_token", "bearer token for state-changing management calls"),
+]
+
+
+def _flag_options(fn):
+    for flag, name, help_text in reversed(FLAGS):
+        fn = click.option(flag, name, default=None, help=help_text)(fn)
+    fn = click.option("--profiler", "enable_profiler", is_flag=True, default=None, help="profiling routes")(fn)
+    fn = click.option("-D", "--debug", "debug", is_flag=True, default=None, help="debug logging")(fn)
+    fn = click.option("--config", "config_path", default=settings_mod.DEFAULT_CONFIG_PATH, show_default=True,
+                      help="YAML config file (keys under base:)")(fn)
+    return fn
+
+
+def _load(config_path: str, flags: dict):
+    explicit = config_path != settings_mod.DEFAULT_CONFIG_PATH
+    try:
+        return settings_mod.load(config_path, explicit=explicit, flags=flags)
+    except ConfigError as e:
+        click.echo(f"supernode: {e}", err=True)
+        sys.exit(2)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@_flag_options
+@click.pass_context
+def main(ctx, config_path, **flags):
+    """The supernode: CDN and piece scheduler of the P2P network."""
+    ctx.obj = (config_path, flags)
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _load(config_path, flags)
+    advertise_ip = settings.advertise_ip
+    if not advertise_ip:
+        from supernode.netinfo import default_advertise_ip
+        advertise_ip, why = default_advertise_ip()
+        click.echo(f"supernode: advertising {advertise_ip} ({why}); set --advertise-ip to choose", err=True)
+    os.makedirs(os.path.join(settings.home_dir, "repo"), exist_ok=True)
+    from supernode.server import SupernodeServer
+    SupernodeServer(settings, advertise_ip).run()
+
+
+@main.command("version")
+def version_cmd():
+    """Print the version."""
+    click.echo(f"supernode version  {VERSION}\n  Git commit: {REVISION}\n  Build date: {BUILD_DATE}\n"
+               f"  Go version: {runtime_version()}\n  OS/Arch: linux/{arch()}")
+
+
+@main.group("config")
+def config_group():
+    """Configuration helpers."""
+
+
+@config_group.command("default")
+@click.pass_context
+def config_default(ctx):
+    """Print the effective configuration as YAML."""
+    config_path, flags = ctx.find_root().obj
+    settings = _load(config_path, flags)
+    click.echo(yaml.safe_dump(settings.as_yaml_tree(), sort_keys=False), nl=False)
+
+
+if __name__ == "__main__":
+    main()

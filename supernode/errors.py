@@ -1,0 +1,6 @@
+"""Errors of the supernode service."""
+from common.errors import DragonflyError
+
+
+class NotFound(DragonflyError):
+    """An id (task, peer, client) the supernode does not know."""

@@ -1,0 +1,63 @@
+"""Run the supernode under gunicorn: ONE gevent worker bound to the API and download ports.
+
+One worker because all scheduling state lives in that process's memory (architecture rule 3).
+The app is built inside the worker (no preload), and background loops start after the fork.
+"""
+import logging
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from common import logs
+
+log = logging.getLogger(__name__)
+
+
+def build_wsgi(settings, advertise_ip: str):
+    """The dispatcher serving both ports; `.dragonfly` gives the post-fork hook the loops."""
+    from supernode.app import PortDispatcher, build, create_app, create_download_app
+
+    dragonfly = build(settings, advertise_ip=advertise_ip)
+    wsgi = PortDispatcher(create_app(dragonfly=dragonfly), create_download_app(dragonfly), settings.download_port)
+    wsgi.dragonfly = dragonfly
+    return wsgi
+
+
+def start_background(worker) -> None:
+    """gunicorn post_worker_init hook."""
+    dragonfly = getattr(worker.wsgi, "dragonfly", None)
+    if dragonfly is not None:
+        dragonfly.start_background()
+
+
+def setup_logging(settings) -> str:
+    path = settings.log_path or os.path.join(settings.home_dir, "logs", "app.log")
+    logs.setup(path, sign=None, verbose=settings.debug, max_bytes=settings.log_max_size,
+               backups=settings.log_max_backups)
+    return path
+
+
+class SupernodeServer(BaseApplication):
+    def __init__(self, settings, advertise_ip: str):
+        self.settings = settings
+        self.advertise_ip = advertise_ip
+        super().__init__()
+
+    def load_config(self):
+        s = self.settings
+        self.cfg.set("bind", [f"{s.listen_address}:{s.listen_port}", f"{s.listen_address}:{s.download_port}"])
+        self.cfg.set("workers", 1)
+        self.cfg.set("worker_class", "gevent")
+        self.cfg.set("worker_connections", 10000)
+        self.cfg.set("timeout", 120)
+        self.cfg.set("graceful_timeout", 10)
+        self.cfg.set("keepalive", 75)
+        self.cfg.set("control_socket_disable", True)  # two supernodes on one host must not collide
+        self.cfg.set("post_worker_init", start_background)
+        self.cfg.set("loglevel", "debug" if s.debug else "info")
+        self.cfg.set("errorlog", "-")
+        self.cfg.set("proc_name", "supernode")
+
+    def load(self):
+        setup_logging(self.settings)
+        return build_wsgi(self.settings, self.advertise_ip)
