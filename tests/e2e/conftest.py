@@ -1,0 +1,61 @@
+import os
+
+import pytest
+import requests
+
+from tests.support.procs import start_origin, start_supernode
+
+
+@pytest.fixture
+def origin_dir(tmp_path):
+    d = tmp_path / "origin"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def origin(origin_dir, tmp_path):
+    """A real origin process serving origin_dir; yields its base URL and a stats reader."""
+    proc, port = start_origin(str(origin_dir), str(tmp_path / "origin.log"))
+    base = f"http://127.0.0.1:{port}"
+
+    class Origin:
+        url = base
+        root = origin_dir
+
+        @staticmethod
+        def stats():
+            return requests.get(base + "/_stats", timeout=5).json()
+    yield Origin
+    proc.stop()
+
+
+@pytest.fixture
+def supernode(tmp_path):
+    """A real supernode (gunicorn, one gevent worker) on two free loopback ports."""
+    home = tmp_path / "supernode"
+    proc, api, download = start_supernode(str(home), str(tmp_path / "supernode.out"))
+
+    class Supernode:
+        pid = proc.pid
+        api_url = f"http://127.0.0.1:{api}"
+        download_url = f"http://127.0.0.1:{download}"
+        api_port, download_port = api, download
+        home_dir = home
+
+        @staticmethod
+        def metrics() -> str:
+            return requests.get(f"http://127.0.0.1:{api}/metrics", timeout=5).text
+
+        @staticmethod
+        def metric(name: str) -> float:
+            """Sum of every sample of `name` (all label sets)."""
+            total = 0.0
+            for line in requests.get(f"http://127.0.0.1:{api}/metrics", timeout=5).text.splitlines():
+                if line.startswith(name + " ") or line.startswith(name + "{"):
+                    total += float(line.rsplit(" ", 1)[1])
+            return total
+    yield Supernode
+    proc.stop()
+    if os.environ.get("DF_KEEP_LOGS"):
+        print(proc.output())

@@ -1,0 +1,94 @@
+"""Real processes for e2e tests: started with a deadline, always ended by their PID."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - keep trying until the deadline
+            last = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+class Proc:
+    """A child process in its own session, ended by PID (SIGTERM, then SIGKILL after a deadline)."""
+
+    def __init__(self, argv, *, log_path: str, env=None, cwd=None):
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+        self.pid = self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            # the whole session: gunicorn's worker and dfget's upload server go too
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(self.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.popen.wait(timeout=timeout)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self._log.close()
+
+    def output(self) -> str:
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+def start_origin(root: str, log_path: str, *extra: str) -> "tuple[Proc, int]":
+    proc = Proc([sys.executable, "-m", "tests.support.origin", "--root", root, "--port", "0", *extra],
+                log_path=log_path, cwd=_repo_root())
+
+    def port():
+        for line in proc.output().splitlines():
+            if line.startswith("origin port is "):
+                return int(line.split()[-1])
+        if not proc.alive():
+            raise RuntimeError(proc.output())
+    return proc, wait_until(port, 10, "the origin to listen")
+
+
+def start_supernode(home: str, log_path: str, *extra: str) -> "tuple[Proc, int, int]":
+    api, download = free_port(), free_port()
+    proc = Proc(["supernode", "--home-dir", home, "--port", str(api), "--download-port", str(download),
+                 "--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1", *extra], log_path=log_path)
+
+    def ready():
+        if not proc.alive():
+            raise RuntimeError(f"supernode exited: {proc.output()}")
+        return requests.get(f"http://127.0.0.1:{api}/_ping", timeout=1).text == "OK" and \
+            requests.get(f"http://127.0.0.1:{download}/_ping", timeout=1).ok
+    wait_until(ready, 20, "the supernode to answer /_ping")
+    return proc, api, download
+
+
+def _repo_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
