@@ -1,0 +1,5 @@
+"""The peer upload server ("dfget server", spec §7) and dfget's helpers to start and use it.
+
+policy.py decides (pure), state.py remembers, app.py answers HTTP, server.py runs the process,
+command.py is the click command, launcher.py is what dfget calls.
+"""

@@ -1,0 +1,243 @@
+"""The upload server process (spec §7.1, §7.4, §7.5): bind, serve, sweep, idle out, shut down.
+
+HTTP is served by werkzeug's threaded WSGI server on a socket we bind ourselves (so a busy port
+can be probed and skipped instead of aborting). Threads rather than gevent: each piece request
+is a disk read plus a socket send, both of which release the GIL, and a thread server needs no
+monkey patching, so `dfget server` works the same whether it is started from the dfget CLI
+(where requests/ssl are already imported) or as `python -m dfget.uploader.command`.
+"""
+import errno
+import logging
+import os
+import shutil
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+
+import requests
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from common.protocol import paths
+from common.protocol.messages import ServiceDownRequest
+from dfget.uploader import meta, policy
+from dfget.uploader.app import HEADER_DATA_DIR_ID, create_upload_app
+from dfget.uploader.state import UploadState
+
+log = logging.getLogger(__name__)
+
+PORT_LINE = "dfget uploader server port is {port}"
+SERVICE_DOWN_TIMEOUT = 3.0
+PING_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    data_dir: str
+    meta_path: str
+    ip: str = ""
+    port: int = 0
+    expire_time: float = 180.0
+    alive_time: float = 300.0
+
+
+def connect_host(ip: str) -> str:
+    """Where a local client reaches a server bound to `ip` (all interfaces -> loopback)."""
+    return ip if ip and ip not in ("0.0.0.0", "::") else "127.0.0.1"
+
+
+def _session() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False   # never send loopback traffic through an HTTP proxy from the environment
+    return s
+
+
+def probe(ip: str, port: int) -> "str | None":
+    """Ping an upload server: its data-dir id ('' for a v1 server), or None if nothing answers."""
+    try:
+        with _session() as s:
+            r = s.get(f"http://{connect_host(ip)}:{port}{paths.UPLOAD_PING}", timeout=PING_TIMEOUT)
+    except requests.RequestException:
+        return None
+    if r.status_code != 200 or r.text != "success":
+        return None
+    return r.headers.get(HEADER_DATA_DIR_ID, "")
+
+
+def service_down(super_node: str, task_id: str, cid: str) -> None:
+    """Tell the supernode this peer no longer serves the task (GET /peer/service/down)."""
+    url = policy.super_node_base_url(super_node) + paths.PEER_SERVICE_DOWN
+    query = ServiceDownRequest(task_id=task_id, cid=cid).query()
+    try:
+        with _session() as s:
+            r = s.get(url, params=query, timeout=SERVICE_DOWN_TIMEOUT)
+        log.info("service down task=%s cid=%s superNode=%s status=%d body=%s",
+                 task_id, cid, super_node, r.status_code, r.text[:200])
+    except requests.RequestException as e:
+        log.warning("service down task=%s cid=%s superNode=%s failed: %s", task_id, cid, super_node, e)
+
+
+@dataclass(frozen=True)
+class Bound:
+    sock: "socket.socket | None"   # None: another server of ours already listens on `port`
+    port: int
+
+
+def bind(options: ServerOptions, now: float, own_id: str, ping=probe) -> Bound:
+    """Bind the first free candidate port, or find our own data dir's server already there."""
+    last_error: "OSError | None" = None
+    for port in policy.port_candidates(options.port, now):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((options.ip or "0.0.0.0", port))
+            sock.listen(128)
+            return Bound(sock, port)
+        except OSError as e:
+            sock.close()
+            last_error = e
+            if e.errno != errno.EADDRINUSE:
+                continue
+            other = ping(options.ip, port)
+            if other is not None and other in ("", own_id):
+                log.info("an upload server already listens on port %d; reusing it", port)
+                return Bound(None, port)
+            log.info("port %d is in use by %s", port, "another home's server" if other else "something else")
+    raise OSError(getattr(last_error, "errno", errno.EADDRINUSE),
+                  f"no free port among {policy.port_candidates(options.port, now)}: {last_error}")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Request lines go to our log at debug level instead of stderr."""
+
+    def log(self, type: str, message: str, *args) -> None:
+        (log.warning if type == "error" else log.debug)("%s " + message, self.address_string(), *args)
+
+
+class UploadServer:
+    """One running upload server: HTTP thread, expiry sweep, idle monitor, orderly shutdown."""
+
+    def __init__(self, options: ServerOptions, state: UploadState, sock: socket.socket, port: int,
+                 *, down=service_down):
+        self.options, self.state, self.port, self._down = options, state, port, down
+        self.stop = threading.Event()
+        self.reason = ""
+        app = create_upload_app(state)
+        self.http = ThreadedWSGIServer(options.ip or "0.0.0.0", port, app, handler=_QuietHandler,
+                                       fd=sock.fileno())
+        sock.close()
+        self._threads = [threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
+                                          name="upload-http", daemon=True),
+                         threading.Thread(target=self._expiry_loop, name="upload-expiry", daemon=True),
+                         threading.Thread(target=self._idle_loop, name="upload-idle", daemon=True)]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.reason = reason
+            self.stop.set()
+
+    # ---- background loops ------------------------------------------------------------------
+
+    def _expiry_loop(self) -> None:
+        while not self.stop.wait(policy.EXPIRE_INTERVAL):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("data expiry sweep failed")
+
+    def _idle_loop(self) -> None:
+        if self.state.alive_time <= 0:
+            return
+        while not self.stop.is_set():
+            if self.state.idle():
+                self.request_stop(f"no request for {self.state.alive_time:g}s")
+                return
+            self.stop.wait(min(max(self.state.seconds_until_idle(), 0.05), 5.0))
+
+    def sweep(self) -> None:
+        """One pass of spec §7.5 over the data directory."""
+        data_dir = self.state.data_dir
+        entries = []
+        try:
+            with os.scandir(data_dir) as it:
+                for e in it:
+                    st = e.stat(follow_symlinks=False)
+                    entries.append(policy.DataEntry(e.name, e.is_dir(follow_symlinks=False), st.st_mtime))
+        except FileNotFoundError:
+            return
+        plan = policy.plan_expiry(entries, self.state.views(), self.state.clock.time(), self.state.expire_time)
+        for name in plan.remove_dirs:
+            log.info("expiry: removing directory %s", name)
+            shutil.rmtree(os.path.join(data_dir, name), ignore_errors=True)
+        for name in plan.delete_files:
+            log.info("expiry: removing file of unknown task %s", name)
+            _unlink(os.path.join(data_dir, name))
+        for file_name, task_name in plan.expire:
+            task = self.state.forget(task_name)
+            log.info("expiry: task %s expired", task_name)
+            if task is not None and task.super_node:
+                self._down(task.super_node, task.task_id, task.cid)
+            _unlink(os.path.join(data_dir, file_name))
+
+    # ---- shutdown --------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop serving, give up host.meta, report finished tasks down and delete their files."""
+        log.info("upload server on port %d shutting down: %s", self.port, self.reason or "stopped")
+        self.stop.set()
+        self.http.shutdown()
+        self.http.server_close()
+        if meta.read_port(self.options.meta_path) == self.port:
+            meta.write_port(self.options.meta_path, 0)
+        meta.clear_pid(self.options.meta_path)
+        for task in self.state.tasks():
+            if not task.finished:
+                continue
+            if task.super_node:
+                self._down(task.super_node, task.task_id, task.cid)
+            path = os.path.join(self.state.data_dir, policy.service_file_name(task.name))
+            _unlink(path)
+            log.info("shutdown: removed task=%s file=%s", task.task_id, path)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        log.warning("cannot remove %s: %s", path, e)
+
+
+def install_signal_handlers(server: UploadServer) -> None:
+    def handler(signum, _frame):
+        server.request_stop(f"signal {signal.Signals(signum).name}")
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def serve(options: ServerOptions, clock, announce, *, down=service_down, signals: bool = True) -> int:
+    """Run the server until a signal or idleness; `announce(port)` prints the port line."""
+    os.makedirs(options.data_dir, exist_ok=True)
+    state = UploadState(options.data_dir, clock, expire_time=options.expire_time, alive_time=options.alive_time)
+    bound = bind(options, clock.time(), policy.data_dir_id(state.data_dir))
+    if bound.sock is None:   # our data dir's server is already there: point host.meta at it
+        meta.write_port(options.meta_path, bound.port)
+        announce(bound.port)
+        return 0
+    server = UploadServer(options, state, bound.sock, bound.port, down=down)
+    if signals:
+        install_signal_handlers(server)
+    server.start()
+    meta.write_port(options.meta_path, bound.port)
+    meta.write_pid(options.meta_path)
+    log.info("upload server listening on %s:%d data=%s", options.ip or "0.0.0.0", bound.port, state.data_dir)
+    announce(bound.port)
+    while not server.stop.wait(1.0):
+        pass
+    server.shutdown()
+    return 0

@@ -1,0 +1,135 @@
+"""The upload server's in-memory state: registered tasks, the host-wide limit, liveness.
+
+One `UploadState` per server process, shared by the request threads, the expiry sweep and the
+idle monitor; every method holds the lock for a few dictionary operations only, never across
+I/O. Time comes from the injected clock.
+"""
+import os
+import threading
+from dataclasses import dataclass
+
+from common.rate import TokenBucket
+from dfget.uploader import policy
+
+
+@dataclass
+class TaskRecord:
+    """v1's taskConfig: what the server knows about one task file."""
+    name: str
+    finished: bool = False
+    task_id: str = ""
+    cid: str = ""
+    super_node: str = ""
+    rate: int = 0
+    access_time: float = 0.0
+
+    def view(self) -> policy.TaskView:
+        return policy.TaskView(finished=self.finished, access_time=self.access_time)
+
+
+class UploadState:
+    def __init__(self, data_dir: str, clock, *, expire_time: float = 180.0, alive_time: float = 300.0):
+        self.data_dir = os.path.realpath(data_dir)
+        self.clock = clock
+        self.expire_time = expire_time
+        self.alive_time = alive_time
+        self._lock = threading.Lock()
+        self._tasks: "dict[str, TaskRecord]" = {}
+        self.total_limit = 0
+        self.limiter: "TokenBucket | None" = None
+        self._last_alive = clock.monotonic()
+        self._active = 0
+
+    # ---- liveness --------------------------------------------------------------------------
+
+    def touch(self) -> None:
+        with self._lock:
+            self._last_alive = self.clock.monotonic()
+
+    def upload_started(self) -> None:
+        with self._lock:
+            self._active += 1
+            self._last_alive = self.clock.monotonic()
+
+    def upload_ended(self) -> None:
+        with self._lock:
+            self._active -= 1
+            self._last_alive = self.clock.monotonic()
+
+    def idle(self) -> bool:
+        with self._lock:
+            return policy.is_idle(self.clock.monotonic(), self._last_alive, self.alive_time, self._active)
+
+    def seconds_until_idle(self) -> float:
+        with self._lock:
+            return policy.idle_deadline(self._last_alive, self.alive_time) - self.clock.monotonic()
+
+    # ---- tasks -----------------------------------------------------------------------------
+
+    def register(self, name: str) -> TaskRecord:
+        """/check: remember the task (unfinished) unless it is already known."""
+        with self._lock:
+            return self._tasks.setdefault(name, TaskRecord(name, access_time=self.clock.time()))
+
+    def finish(self, name: str, task_id: str, cid: str, super_node: str) -> TaskRecord:
+        """/client/finish: the task's file is complete and may be served until it expires."""
+        with self._lock:
+            task = self._tasks.setdefault(name, TaskRecord(name))
+            task.finished, task.task_id, task.cid, task.super_node = True, task_id, cid, super_node
+            task.rate = 0
+            task.access_time = self.clock.time()
+            return task
+
+    def accessed(self, name: str) -> "TaskRecord | None":
+        with self._lock:
+            task = self._tasks.get(name)
+            if task is not None:
+                task.access_time = self.clock.time()
+            return task
+
+    def get(self, name: str) -> "TaskRecord | None":
+        with self._lock:
+            return self._tasks.get(name)
+
+    def forget(self, name: str) -> "TaskRecord | None":
+        with self._lock:
+            return self._tasks.pop(name, None)
+
+    def tasks(self) -> "list[TaskRecord]":
+        with self._lock:
+            return list(self._tasks.values())
+
+    def views(self) -> "dict[str, policy.TaskView]":
+        with self._lock:
+            return {name: t.view() for name, t in self._tasks.items()}
+
+    # ---- rates -----------------------------------------------------------------------------
+
+    def configure_total_limit(self, total_limit: int) -> None:
+        """A positive total limit (from /check) sets the host-wide upload and download budget."""
+        if total_limit <= 0:
+            return
+        with self._lock:
+            if total_limit == self.total_limit and self.limiter is not None:
+                return
+            self.total_limit = total_limit
+            if self.limiter is None:
+                self.limiter = TokenBucket(total_limit, self.clock)
+            else:
+                self.limiter.set_rate(total_limit)
+
+    def share_rate(self, name: str, rate: int) -> int:
+        """/rate: record this task's wish and return its share of the total limit."""
+        with self._lock:
+            if self.total_limit <= 0:
+                return rate
+            task = self._tasks.get(name)
+            if task is not None:
+                task.rate = rate
+            rates = [t.rate for t in self._tasks.values() if not t.finished]
+            return policy.share_rate(rate, self.total_limit, rates)
+
+    def reserve_upload(self, n: int) -> float:
+        """Seconds to wait before sending `n` more bytes under the host-wide limit."""
+        with self._lock:
+            return self.limiter.reserve(n) if self.limiter is not None else 0.0

@@ -1,0 +1,163 @@
+"""The real `dfget server` process, started by the launcher as dfget would (spec §7.1, §7.4).
+
+Every spawned server is stopped by its PID in a finaliser; every wait has a deadline.
+"""
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from common.pieces import frame_header
+from dfget.uploader import meta
+from dfget.uploader.launcher import (UploaderStartError, client_finish, ensure_server, request_rate,
+                                     server_argv)
+
+NAME = "out.bin-4242-1600000000.123"
+PIECE_SIZE = 4194304
+
+
+@pytest.fixture
+def spawned():
+    procs: "list[subprocess.Popen]" = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def supernode():
+    """A tiny fake supernode on 127.0.0.1:0 recording every request."""
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            url = urlsplit(self.path)
+            seen.append((url.path, parse_qs(url.query)))
+            body = json.dumps({"code": 612, "msg": "peer down"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.seen = seen
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def layout(tmp_path):
+    home = tmp_path / "home"
+    return home, home / "data", home / "meta" / "host.meta"
+
+
+def options(tmp_path, spawned, **over):
+    home, data, meta_path = layout(tmp_path)
+    kw = dict(home=str(home), data_dir=str(data), meta_path=str(meta_path), ip="127.0.0.1", port=free_port(),
+              expire_time=180, alive_time=300, verbose=True, total_limit=0, timeout=15.0,
+              on_spawn=spawned.append)
+    kw.update(over)
+    return kw
+
+
+def test_spawn_reuse_serve_and_sigterm(tmp_path, spawned, supernode):
+    home, data, meta_path = layout(tmp_path)
+    kw = options(tmp_path, spawned)
+    port = ensure_server(task_file_name=NAME, **kw)
+    assert port == kw["port"] and len(spawned) == 1
+    assert meta.read_port(str(meta_path)) == port
+
+    # A second dfget on this host reuses the server: no new process.
+    assert ensure_server(task_file_name="other-1-2.3", **kw) == port
+    assert len(spawned) == 1
+
+    content = os.urandom(3000)
+    (data / f"{NAME}.service").write_bytes(content)
+    with requests.Session() as s:
+        s.trust_env = False
+        r = s.get(f"http://127.0.0.1:{port}/peer/file/{NAME}", timeout=5, headers={
+            "Range": f"bytes=0-{PIECE_SIZE - 1}", "pieceNum": "0", "pieceSize": str(PIECE_SIZE)})
+    assert r.status_code == 206
+    assert r.content == frame_header(3000, PIECE_SIZE) + content + b"\x7f"
+
+    assert request_rate(port, NAME, 1000, ip="127.0.0.1") == 1000
+    sn = f"127.0.0.1:{supernode.server_address[1]}"
+    assert client_finish(port, NAME, "tid-1", "cid-1", sn, ip="127.0.0.1")
+
+    proc = spawned[0]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert supernode.seen == [("/peer/service/down", {"taskId": ["tid-1"], "cid": ["cid-1"]})]
+    assert meta.read_port(str(meta_path)) == 0
+    assert not (data / f"{NAME}.service").exists()
+    log_text = (home / "logs" / "dfserver.log").read_text()
+    assert f"sign:{proc.pid}-" in log_text and "shutting down" in log_text
+
+
+def test_generated_port_and_idle_shutdown(tmp_path, spawned):
+    _, _, meta_path = layout(tmp_path)
+    port = ensure_server(task_file_name=NAME, **options(tmp_path, spawned, port=0, alive_time=0.5))
+    assert 15000 <= port <= 65535
+    assert spawned[0].wait(timeout=15) == 0      # nobody asked anything for 0.5 s
+    assert meta.read_port(str(meta_path)) == 0
+
+
+def test_a_running_server_missing_from_host_meta_is_found_and_reused(tmp_path, spawned):
+    _, _, meta_path = layout(tmp_path)
+    kw = options(tmp_path, spawned, port=0)
+    port = ensure_server(task_file_name=NAME, **kw)
+    os.unlink(meta_path)
+    assert ensure_server(task_file_name=NAME, **kw) == port
+    assert len(spawned) == 2 and spawned[1].wait(timeout=15) == 0   # the newcomer exits quietly
+    assert spawned[0].poll() is None
+    assert meta.read_port(str(meta_path)) == port
+
+
+def test_a_second_home_gets_its_own_server(tmp_path, spawned):
+    # Both try the same generated ports; b skips the port where a's server answers.
+    a = ensure_server(task_file_name=NAME, **options(tmp_path / "a", spawned, port=0))
+    b = ensure_server(task_file_name=NAME, **options(tmp_path / "b", spawned, port=0))
+    assert a != b and len(spawned) == 2
+    assert meta.read_port(str(tmp_path / "b" / "home" / "meta" / "host.meta")) == b
+
+
+def test_start_failure_is_a_clear_error(tmp_path, spawned):
+    with socket.socket() as busy:          # something that is not an upload server holds the port
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        with pytest.raises(UploaderStartError):
+            ensure_server(task_file_name=NAME, **options(tmp_path, spawned, port=busy.getsockname()[1]))
+    assert spawned[0].wait(timeout=15) == 1
+
+
+def test_server_argv():
+    common = dict(home="/h", data_dir="/h/data", meta_path="/h/meta/host.meta", ip="", port=0,
+                  expire_time=180, alive_time="5m", verbose=True)
+    argv = server_argv(**common)
+    assert argv[:3] == [sys.executable, "-m", "dfget.uploader.command"]
+    assert argv[3:] == ["--ip", "", "--port", "0", "--meta", "/h/meta/host.meta", "--data", "/h/data",
+                        "--home", "/h", "--expiretime", "3m", "--alivetime", "5m", "--verbose"]
+    assert server_argv(**common, dfget_argv0="/usr/local/bin/dfget")[:2] == ["/usr/local/bin/dfget", "server"]

@@ -1,0 +1,170 @@
+"""The upload server's pure decisions: amendRange, range parsing, rate sharing, expiry, ports."""
+import pytest
+from hypothesis import given, strategies as st
+
+from common.errors import BadInput, RangeNotSatisfiable
+from dfget.uploader import policy
+from dfget.uploader.policy import DataEntry, TaskView
+
+
+# ---- amendRange (v1 peer_server_test.go TestAmendRange, spec §15.2) ----------------------------
+
+@pytest.mark.parametrize("size, framed, piece_num, start, length, offset, out_length", [
+    (10, True, 1, 5, 5, 0, 5),            # spec example: piece 1 of a padded file, whole frame
+    (10, True, 0, 0, 15, 0, 15),          # the whole file as one piece
+    (10, True, 0, 0, 100, 0, 15),         # past EOF -> shortened to payload + frame
+    (2000, True, 0, 0, 2000, 0, 2000),    # payload = first 1995 bytes
+    (0, True, 0, 0, 4194304, 0, 5),       # empty file: just the frame
+    (10, True, 0, 0, 5, 0, 5),            # exactly the frame
+    (10, False, 0, 2, 100, 2, 8),         # cdnSource=source: raw range, clipped
+    (10, False, 0, 0, 10, 0, 10),
+    (10, False, 3, 9, 1, 9, 1),           # pieceNum is ignored without framing
+])
+def test_amend_range_ok(size, framed, piece_num, start, length, offset, out_length):
+    plan = policy.amend_range(size, framed, start, length, piece_num)
+    assert (plan.offset, plan.length, plan.framed) == (offset, out_length, framed)
+
+
+@pytest.mark.parametrize("size, framed, piece_num, start, length", [
+    (10, True, 1, 0, 5),         # spec example: negative raw offset
+    (2000, True, 0, 0, 2),       # bytes=0-1: shorter than the 5-byte frame
+    (10, True, 0, 0, 4),
+    (10, False, 0, 10, 5),       # no framing and offset at EOF
+    (10, False, 0, 11, 5),
+])
+def test_amend_range_not_satisfiable(size, framed, piece_num, start, length):
+    with pytest.raises(RangeNotSatisfiable):
+        policy.amend_range(size, framed, start, length, piece_num)
+
+
+@given(size=st.integers(0, 10_000), piece_size=st.integers(6, 4000), num=st.integers(0, 20))
+def test_amend_range_full_pieces_stay_inside_the_file(size, piece_size, num):
+    start = num * piece_size
+    plan = policy.amend_range(size, True, start, piece_size, num, piece_size)
+    assert plan.offset == num * (piece_size - 5)
+    assert 5 <= plan.length <= piece_size
+    assert plan.payload_length == max(0, min(piece_size - 5, size - plan.offset))
+
+
+# ---- request parsing ---------------------------------------------------------------------------
+
+def test_parse_piece_request():
+    req = policy.parse_piece_request("bytes=4194304-8388607", "1", "4194304", None)
+    assert req == policy.PieceRequest(4194304, 4194304, 1, 4194304, True)
+    assert not policy.parse_piece_request("bytes=0-9", "0", "0", "source").framed
+
+
+@pytest.mark.parametrize("rng, num, size", [
+    ("bytes=0-x", "0", "4194304"),
+    ("bytes=0-0", "0", "4194304"),      # end must be greater than start
+    ("bytes=5-1", "0", "4194304"),
+    ("bytes=0-1-2", "0", "4194304"),
+    ("bytes==0-1", "0", "4194304"),
+    ("0-100", "0", "4194304"),
+    (None, "0", "4194304"),
+    ("bytes=0-100", None, "4194304"),   # missing pieceNum
+    ("bytes=0-100", "x", "4194304"),
+    ("bytes=0-100", "-1", "4194304"),
+    ("bytes=0-100", "0", None),         # missing pieceSize
+    ("bytes=0-100", "0", "0"),          # framing needs a real piece size
+    ("bytes=0-100", "0", str(1 << 28)),  # does not fit the frame header
+    ("bytes=0-16777220", "0", "4194304"),  # payload longer than the header can say
+])
+def test_parse_piece_request_rejects(rng, num, size):
+    with pytest.raises(BadInput):
+        policy.parse_piece_request(rng, num, size, None)
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "/etc/passwd", "a\\b", "a\x00b", ".hidden",
+                                  "x" * 256])
+def test_task_file_name_must_be_one_safe_component(name):
+    with pytest.raises(BadInput):
+        policy.check_task_file_name(name)
+
+
+def test_task_file_names():
+    assert policy.check_task_file_name("b.test-96414-1549104994.143") == "b.test-96414-1549104994.143"
+    assert policy.task_name_of("a-1-2.service") == "a-1-2"
+    assert policy.task_name_of("a-1-2") == "a-1-2"
+    assert policy.service_file_name("a") == "a.service"
+
+
+# ---- rate sharing ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate, total, rates, expected", [
+    (100, 0, [100, 500], 100),          # no total limit: echo
+    (10, 100, [10, 20], 10),            # under the limit: as asked
+    (60, 100, [60, 40], 60),            # exactly the limit: as asked
+    (60, 100, [60, 90], 40),            # ceil(60*100/150)
+    (1, 3, [1, 1, 1, 1], 1),            # ceil(3/4)
+    (7, 10, [7, 7, 7], 4),              # ceil(70/21) = 4
+    (20 << 20, 20 << 20, [20 << 20, 20 << 20, 20 << 20], 6990507),
+])
+def test_share_rate(rate, total, rates, expected):
+    assert policy.share_rate(rate, total, rates) == expected
+
+
+@given(rates=st.lists(st.integers(1, 10**9), min_size=1, max_size=8), total=st.integers(1, 10**9))
+def test_shares_never_exceed_the_limit_by_more_than_rounding(rates, total):
+    shares = [policy.share_rate(r, total, rates) for r in rates]
+    assert sum(shares) <= max(total, sum(rates)) + len(rates)
+    assert all(1 <= s <= r for s, r in zip(shares, rates))
+
+
+# ---- expiry and idleness -----------------------------------------------------------------------
+
+def test_plan_expiry():
+    now, expire = 1000.0, 180.0
+    entries = [
+        DataEntry("unknown-1.service", False, now),
+        DataEntry("sub", True, now),
+        DataEntry("running.service", False, 0.0),            # unfinished: kept however old
+        DataEntry("fresh.service", False, now - 10),          # finished, recently written
+        DataEntry("accessed.service", False, 0.0),            # finished, old mtime, recent access
+        DataEntry("old.service", False, now - 200),           # finished, idle for 200 s
+        DataEntry("old", False, now - 200),                   # its client-file name: same task
+    ]
+    tasks = {
+        "running": TaskView(finished=False, access_time=0.0),
+        "fresh": TaskView(finished=True, access_time=0.0),
+        "accessed": TaskView(finished=True, access_time=now - 60),
+        "old": TaskView(finished=True, access_time=now - 300),
+    }
+    plan = policy.plan_expiry(entries, tasks, now, expire)
+    assert plan.remove_dirs == ("sub",)
+    assert plan.delete_files == ("unknown-1.service",)
+    assert plan.expire == (("old", "old"), ("old.service", "old"))
+
+
+def test_plan_expiry_boundary_is_strictly_older():
+    tasks = {"t": TaskView(finished=True, access_time=820.0)}
+    assert policy.plan_expiry([DataEntry("t.service", False, 0.0)], tasks, 1000.0, 180.0).expire == ()
+    assert policy.plan_expiry([DataEntry("t.service", False, 0.0)], tasks, 1000.1, 180.0).expire != ()
+
+
+def test_is_idle():
+    assert not policy.is_idle(now=100, last_alive=0, alive_time=300)
+    assert policy.is_idle(now=300, last_alive=0, alive_time=300)
+    assert not policy.is_idle(now=10_000, last_alive=0, alive_time=300, active_uploads=1)
+    assert not policy.is_idle(now=10_000, last_alive=0, alive_time=0)   # 0 disables
+
+
+# ---- ports and supernode address ---------------------------------------------------------------
+
+def test_port_candidates():
+    assert policy.port_candidates(16000, 0) == [16000]
+    assert policy.port_candidates(0, 0) == list(range(15000, 15010))
+    t = 300 * 12345 + 299
+    assert policy.port_candidates(0, t) == list(range(27345, 27355))
+    for t in (0, 300 * 49_999, 10**10):
+        ports = policy.port_candidates(0, t)
+        assert ports and all(15000 <= p <= 65535 for p in ports)
+
+
+@pytest.mark.parametrize("node, url", [
+    ("10.0.0.1:8002", "http://10.0.0.1:8002"),
+    ("10.0.0.1", "http://10.0.0.1:8002"),
+    ("http://sn:9000/", "http://sn:9000"),
+])
+def test_super_node_base_url(node, url):
+    assert policy.super_node_base_url(node) == url
