@@ -1,0 +1,232 @@
+"""One back-source build: stream the source, cut, frame and write pieces, announce each at once.
+
+Theory of operation
+  * GET the source (with `Range: bytes=<received>-` and If-Range when resuming). Accept 200 from
+    scratch, or 206 whose Content-Range starts exactly where we are. A 200 answer to a resume is
+    a clean restart: the data file is truncated and the cut starts over from byte 0.
+  * Every whole piece is framed, written at n*pieceSize, flushed, and then announced
+    (`announce(n, md5, wrapped_len)`), so clients can fetch piece 0 while the rest downloads.
+    Each piece is announced exactly once per build; a piece re-cut after a restart must equal the
+    one already announced, otherwise the source changed under us and the build fails.
+  * A broken stream (transport error, read timeout, short body) or a 5xx is retried up to
+    `retries` times, resuming from the last received byte when the task has no Range of its own.
+  * A 4xx from the source fails at once with `source_error=True`.
+  * Success needs: received == the declared length (when one is known) and, if the user gave an
+    md5, md5(raw bytes) == it. Then `.md5` and the finished `.meta` are written.
+"""
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from common.rate import TokenBucket
+from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest
+from supernode.cdn.cutting import CutPiece, PieceCutter
+from supernode.cdn.freshness import has_own_range, if_range_value
+from supernode.cdn.records import FileMeta, http_date_to_ms
+from supernode.cdn.source import STREAM_ERRORS, SourceClient, SourceStream
+from supernode.cdn.store import TaskStore
+
+log = logging.getLogger(__name__)
+
+CANCELLED = "build cancelled (task deleted)"
+
+
+class Throttle:
+    """The global source rate limit shared by every build; the calling thread sleeps."""
+
+    def __init__(self, rate: int, clock, sleep: Callable[[float], None]):
+        self._bucket = TokenBucket(rate, clock)
+        self._lock = threading.Lock()
+        self._sleep = sleep
+
+    def __call__(self, nbytes: int) -> None:
+        with self._lock:
+            wait = self._bucket.reserve(nbytes)
+        if wait > 0:
+            self._sleep(wait)
+
+
+@dataclass
+class BuildPlan:
+    meta: FileMeta                      # the task's .meta as it stands (finish=False)
+    start_piece: int = 0                # resume: pieces [0, start_piece) are on disk already
+    prior: "list[tuple[str, int]]" = field(default_factory=list)   # their (md5, wrapped len)
+    prior_md5: object = None            # hashlib md5 over their raw payloads
+
+
+class BuildFailed(Exception):
+    def __init__(self, message: str, source_error: bool = False):
+        super().__init__(message)
+        self.source_error = source_error
+
+
+class Cancelled(Exception):
+    pass
+
+
+class _Retry(Exception):
+    def __init__(self, message: str, from_zero: bool = False):
+        super().__init__(message)
+        self.from_zero = from_zero
+
+
+class Builder:
+    def __init__(self, job: CdnJob, *, store: TaskStore, source: SourceClient, throttle: Callable[[int], None],
+                 announce: Callable[[int, str, int], None], retries: int, sleep: Callable[[float], None],
+                 cancelled: Callable[[], bool] = lambda: False):
+        self.job = job
+        self._store, self._source, self._throttle = store, source, throttle
+        self._announce, self._retries, self._sleep, self._cancelled = announce, retries, sleep, cancelled
+        self.digests: "list[tuple[str, int]]" = []    # announced pieces, in order
+        self.fetched = 0
+        self._meta: "FileMeta | None" = None
+        self._pending_prior: "list[tuple[str, int]]" = []
+
+    def run(self, plan: BuildPlan) -> CdnResult:
+        self._meta = plan.meta
+        try:
+            return self._run(plan)
+        except Cancelled:
+            return CdnResult(False, source_bytes=self.fetched, error=CANCELLED)
+        except BuildFailed as e:
+            log.warning("cdn build failed task=%s url=%s error=%s", self.job.task_id, self.job.url, e)
+            if not self._cancelled():
+                try:
+                    self._store.write_meta(self._meta.replace(finish=True, success=False))
+                except OSError as err:
+                    log.warning("cannot record the failed build task=%s error=%s", self.job.task_id, err)
+            return CdnResult(False, source_bytes=self.fetched, error=str(e), source_error=e.source_error,
+                             piece_count=len(self.digests))
+
+    def _run(self, plan: BuildPlan) -> CdnResult:
+        job, ps = self.job, self.job.piece_size
+        request = SourceRequest(job.url, dict(job.headers), job.tls)
+        resumable = not has_own_range(job.headers)
+        self._pending_prior = list(plan.prior)
+        cutter = PieceCutter(ps, plan.start_piece, plan.prior_md5)
+        expected, failures = job.source_length, 0
+        with self._store.open_for_build(job.task_id, plan.start_piece * ps) as f:
+            while True:
+                self._check_cancel()
+                if cutter.received and not resumable:
+                    cutter = self._restart(f)
+                start = cutter.received
+                if_range = if_range_value(self._meta.etag, self._meta.last_modified) if start else ""
+                stream = self._source.open(request, start=start, if_range=if_range)
+                try:
+                    if self._accept(stream, start, resumable):
+                        cutter = self._restart(f)
+                    # A task with its own Range gets a 206 whose body is that range, not the resource.
+                    declared = stream.total_length if resumable else stream.content_length
+                    expected = declared if declared >= 0 else expected
+                    self._remember(stream, expected)
+                    self._pump(stream, cutter, f)
+                    if expected < 0 or cutter.received >= expected:
+                        break
+                    problem, from_zero = f"stream ended at byte {cutter.received} of {expected}", False
+                except _Retry as e:
+                    problem, from_zero = str(e), e.from_zero
+                except STREAM_ERRORS as e:
+                    problem, from_zero = f"stream broken at byte {cutter.received}: {e}", False
+                finally:
+                    stream.close()
+                failures += 1
+                if failures > self._retries:
+                    raise BuildFailed(f"source failed {failures} times; last: {problem}")
+                log.info("cdn source retry task=%s attempt=%d reason=%s", job.task_id, failures, problem)
+                if from_zero:
+                    cutter = self._restart(f)
+                self._sleep(min(0.1 * 2 ** (failures - 1), 2.0))
+            for piece in cutter.finish():
+                self._write(f, piece)
+        return self._finish(cutter, expected)
+
+    def _accept(self, stream: SourceStream, start: int, resumable: bool) -> bool:
+        """Check the response status; True = it is a whole body, restart the cut from zero."""
+        status = stream.status
+        if status == 0:
+            raise _Retry(stream.error)
+        if 400 <= status < 500 and status not in (408, 416, 429):
+            raise BuildFailed(f"source answered {status}", source_error=True)
+        if start > 0:
+            cr = stream.content_range
+            if status == 206 and cr and cr[0] == start:
+                self._announce_prior()
+                return False
+            if status == 200:
+                log.info("cdn source ignored the resume Range, restarting task=%s", self.job.task_id)
+                return True
+            raise _Retry(f"resume from byte {start} answered {status} {stream.headers.get('Content-Range', '')}",
+                         from_zero=status in (206, 416))
+        if status == 200 or (status == 206 and not resumable):
+            return False
+        raise _Retry(f"source answered {status}")
+
+    def _announce_prior(self) -> None:
+        """Pieces found on disk are announced only once the source confirmed it is unchanged."""
+        for num, (md5, length) in enumerate(self._pending_prior):
+            self.digests.append((md5, length))
+            self._announce(num, md5, length)
+        self._pending_prior = []
+
+    def _restart(self, f) -> PieceCutter:
+        self._pending_prior = []
+        f.truncate(0)
+        return PieceCutter(self.job.piece_size)
+
+    def _remember(self, stream: SourceStream, expected: int) -> None:
+        lm, etag = http_date_to_ms(stream.last_modified), stream.etag
+        meta = self._meta
+        if (meta.last_modified, meta.etag, meta.http_file_len) != (lm, etag, expected):
+            self._check_cancel()
+            self._meta = meta.replace(last_modified=lm, etag=etag, http_file_len=expected)
+            self._store.write_meta(self._meta)
+
+    def _pump(self, stream: SourceStream, cutter: PieceCutter, f) -> None:
+        for chunk in stream.chunks():
+            self._check_cancel()
+            self.fetched += len(chunk)
+            self._throttle(len(chunk))
+            for piece in cutter.feed(chunk):
+                self._write(f, piece)
+
+    def _write(self, f, piece: CutPiece) -> None:
+        try:
+            f.seek(piece.offset(self.job.piece_size))
+            f.write(piece.data)
+            f.flush()
+        except OSError as e:     # the disk's fault, not the source's: no retry
+            raise BuildFailed(f"cannot write piece {piece.num}: {e}") from None
+        entry = (piece.md5, piece.wrapped_len)
+        if piece.num < len(self.digests):
+            if self.digests[piece.num] != entry:
+                raise BuildFailed(f"source changed during the build: piece {piece.num} differs from the one served")
+            return
+        self.digests.append(entry)
+        self._announce(piece.num, piece.md5, piece.wrapped_len)
+
+    def _check_cancel(self) -> None:
+        if self._cancelled():
+            raise Cancelled()
+
+    def _finish(self, cutter: PieceCutter, expected: int) -> CdnResult:
+        job, received, real = self.job, cutter.received, cutter.real_md5()
+        error = ""
+        if cutter.piece_count < len(self.digests):
+            error = f"source shrank during the build: {cutter.piece_count} pieces, {len(self.digests)} served"
+        elif expected >= 0 and received != expected:
+            error = f"received {received} bytes, the source declared {expected}"
+        elif job.md5 and job.md5.lower() != real:
+            error = f"md5 mismatch: expected {job.md5}, source bytes have {real}"
+        if error:
+            raise BuildFailed(error)
+        self._check_cancel()
+        self._store.write_md5s(job.task_id, self.digests, real)
+        self._meta = self._meta.replace(finish=True, success=True, real_md5=real, file_length=cutter.wrapped_length,
+                                        http_file_len=received)
+        self._store.write_meta(self._meta)
+        log.info("cdn build done task=%s bytes=%d pieces=%d md5=%s", job.task_id, received, cutter.piece_count, real)
+        return CdnResult(True, real_md5=real, source_length=received, file_length=cutter.wrapped_length,
+                         piece_count=cutter.piece_count, source_bytes=self.fetched)
+

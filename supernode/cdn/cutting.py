@@ -1,0 +1,90 @@
+"""Cutting a source stream into framed pieces (pure: no I/O, no clock).
+
+Raw source bytes go in, in chunks of any size; framed pieces come out, numbered from
+`start_piece`, each with the md5 of its framed bytes (spec §6.3). The cutter also keeps the
+running md5 of every raw byte (the file's `realMd5`), including the bytes of pieces cut before a
+resume when the caller seeds it with their hash. An empty source yields one empty, 5-byte piece.
+"""
+import hashlib
+from dataclasses import dataclass
+
+from common.pieces import META_SIZE, frame, payload_size
+
+
+@dataclass(frozen=True)
+class CutPiece:
+    num: int
+    data: bytes       # the framed piece: header + payload + 0x7f
+    md5: str          # md5 hex of `data`
+
+    @property
+    def wrapped_len(self) -> int:
+        return len(self.data)
+
+    def offset(self, piece_size: int) -> int:
+        return self.num * piece_size
+
+
+def cut_piece(num: int, payload: bytes, piece_size: int) -> CutPiece:
+    data = frame(bytes(payload), piece_size)
+    return CutPiece(num, data, hashlib.md5(data).hexdigest())
+
+
+class PieceCutter:
+    """Feed raw bytes; collect whole framed pieces; `finish()` flushes the last, short one."""
+
+    def __init__(self, piece_size: int, start_piece: int = 0, prior_md5=None):
+        self.piece_size = piece_size
+        self.payload = payload_size(piece_size)
+        self.next_num = start_piece
+        self.received = start_piece * self.payload     # raw bytes accounted for so far
+        self._hash = prior_md5.copy() if prior_md5 is not None else hashlib.md5()
+        self._buf = bytearray()
+        self._finished = False
+
+    def feed(self, chunk: bytes) -> "list[CutPiece]":
+        if self._finished:
+            raise ValueError("feed() after finish()")
+        if not chunk:
+            return []
+        self._hash.update(chunk)
+        self.received += len(chunk)
+        self._buf += chunk
+        out = []
+        while len(self._buf) >= self.payload:
+            out.append(self._emit(self._buf[:self.payload]))
+            del self._buf[:self.payload]
+        return out
+
+    def finish(self) -> "list[CutPiece]":
+        """The trailing partial piece, or the single empty piece of an empty source."""
+        if self._finished:
+            return []
+        self._finished = True
+        if self._buf or self.next_num == 0:
+            piece = self._emit(self._buf)
+            self._buf = bytearray()
+            return [piece]
+        return []
+
+    def _emit(self, payload) -> CutPiece:
+        piece = cut_piece(self.next_num, payload, self.piece_size)
+        self.next_num += 1
+        return piece
+
+    @property
+    def pending(self) -> int:
+        """Raw bytes received but not yet part of an emitted piece."""
+        return len(self._buf)
+
+    @property
+    def piece_count(self) -> int:
+        return self.next_num
+
+    @property
+    def wrapped_length(self) -> int:
+        """Wrapped bytes of the pieces emitted so far."""
+        return (self.received - len(self._buf)) + META_SIZE * self.next_num
+
+    def real_md5(self) -> str:
+        return self._hash.hexdigest()

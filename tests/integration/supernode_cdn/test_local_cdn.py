@@ -1,0 +1,408 @@
+import hashlib
+import random
+import threading
+
+import pytest
+import responses
+
+from common.pieces import META_SIZE, unframe
+from supernode.cdn.contract import SourceRequest
+
+from .conftest import MIB, job_for, run
+
+URL = "http://origin.test/file.bin"
+PAYLOAD = MIB - META_SIZE
+DATA = random.Random(7).randbytes(2 * PAYLOAD + 1234)   # three pieces at 1 MiB
+MD5 = hashlib.md5(DATA).hexdigest()
+
+
+def assert_file(cdn, job, data=DATA):
+    with open(cdn.path_of(job.task_id), "rb") as f:
+        wrapped = f.read()
+    ps = job.piece_size
+    assert b"".join(bytes(unframe(wrapped[i:i + ps], ps)) for i in range(0, len(wrapped), ps)) == data
+    return wrapped
+
+
+def assert_pieces(rec, wrapped, ps=MIB):
+    expected = [(n, hashlib.md5(wrapped[n * ps:(n + 1) * ps]).hexdigest(), len(wrapped[n * ps:(n + 1) * ps]))
+                for n in range((len(wrapped) + ps - 1) // ps)]
+    assert rec.pieces == expected
+
+
+@pytest.fixture
+def source():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def gets(source):
+    return [c for c in source.calls if c.request.method == "GET"]
+
+
+# -- probe ---------------------------------------------------------------------------------
+
+def test_probe_with_head(make_cdn, source):
+    source.head(URL, headers={"Content-Length": "42", "Accept-Ranges": "bytes", "ETag": '"e"',
+                              "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    p = make_cdn().probe(SourceRequest(URL, {"X-Token": "t"}))
+    assert (p.status, p.length, p.supports_range, p.etag) == (200, 42, True, '"e"')
+    assert p.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT"
+    assert source.calls[0].request.headers["X-Token"] == "t"
+    assert source.calls[0].request.headers["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize("head_status", [405, 501])
+def test_probe_falls_back_to_range_get(make_cdn, source, head_status):
+    source.head(URL, status=head_status)
+    source.get(URL, status=206, body=b"x", headers={"Content-Range": "bytes 0-0/5000"})
+    p = make_cdn().probe(SourceRequest(URL))
+    assert (p.status, p.length, p.supports_range) == (206, 5000, True)
+    assert source.calls[1].request.headers["Range"] == "bytes=0-0"
+
+
+def test_probe_falls_back_when_head_has_no_length(make_cdn, source):
+    source.head(URL, status=200, headers={"Transfer-Encoding": "chunked"})
+    source.get(URL, status=200, body=b"hello", headers={"Content-Length": "5"})
+    p = make_cdn().probe(SourceRequest(URL))
+    assert (p.status, p.length, p.supports_range) == (200, 5, False)
+
+
+def test_probe_statuses_and_transport_errors(make_cdn, source):
+    source.head(URL, status=404)
+    source.head("http://origin.test/auth", status=401)
+    cdn = make_cdn()
+    assert cdn.probe(SourceRequest(URL)).not_found
+    assert cdn.probe(SourceRequest("http://origin.test/auth")).needs_auth
+    broken = cdn.probe(SourceRequest("http://nowhere.test/x"))   # not stubbed: ConnectionError
+    assert broken.status == 0 and broken.error
+
+
+# -- builds --------------------------------------------------------------------------------
+
+def test_build_from_scratch(make_cdn, source):
+    source.get(URL, body=DATA, headers={"ETag": '"v1"', "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    cdn = make_cdn()
+    job = job_for(URL, source_length=len(DATA))
+    rec, result = run(cdn, job)
+    assert result.success and not result.cache_hit and result.real_md5 == MD5
+    assert (result.source_length, result.piece_count, result.source_bytes) == (len(DATA), 3, len(DATA))
+    assert result.file_length == len(DATA) + 3 * META_SIZE
+    wrapped = assert_file(cdn, job)
+    assert_pieces(rec, wrapped)
+    meta = cdn.store.read_meta(job.task_id)
+    assert (meta.finish, meta.success, meta.real_md5, meta.etag) == (True, True, MD5, '"v1"')
+    assert meta.last_modified == 1445412480000 and meta.file_length == len(wrapped)
+    assert cdn.store.read_md5s(job.task_id, MD5) == [(m, n) for _, m, n in rec.pieces]
+    assert cdn.check_piece(job.task_id, 1, MIB) == (rec.pieces[1][1], rec.pieces[1][1])
+    assert gets(source)[0].request.headers["Accept-Encoding"] == "identity"
+
+
+def test_empty_source_is_one_piece(make_cdn, source):
+    source.get(URL, body=b"")
+    rec, result = run(make_cdn(), job_for(URL, source_length=0))
+    assert result.success and result.piece_count == 1 and result.file_length == META_SIZE
+    assert [(n, size) for n, _, size in rec.pieces] == [(0, META_SIZE)]
+
+
+def test_source_404_is_a_source_error(make_cdn, source):
+    source.get(URL, status=404)
+    cdn = make_cdn()
+    job = job_for(URL)
+    rec, result = run(cdn, job)
+    assert not result.success and result.source_error and rec.pieces == []
+    assert len(gets(source)) == 1                       # a 4xx is not retried
+    meta = cdn.store.read_meta(job.task_id)
+    assert meta.finish and not meta.success
+
+
+def test_user_md5_mismatch_fails(make_cdn, source):
+    source.get(URL, body=DATA)
+    job = job_for(URL, md5=hashlib.md5(b"something else").hexdigest())
+    rec, result = run(make_cdn(), job)
+    assert not result.success and not result.source_error and "md5" in result.error
+
+
+def test_user_md5_match_succeeds(make_cdn, source):
+    source.get(URL, body=DATA)
+    rec, result = run(make_cdn(), job_for(URL, md5=MD5))
+    assert result.success and result.real_md5 == MD5
+
+
+def test_short_body_against_known_length_is_retried_then_fails(make_cdn, source, settings):
+    source.get(URL, body=DATA[:1000], headers={"ETag": '"v1"'})   # responses: a 200 that never resumes
+    job = job_for(URL, source_length=len(DATA))
+    rec, result = run(make_cdn(), job)
+    assert not result.success
+    assert len(gets(source)) == settings.source_retries + 1
+
+
+def test_5xx_is_retried(make_cdn, source):
+    source.get(URL, status=503)
+    source.get(URL, body=DATA)
+    rec, result = run(make_cdn(), job_for(URL))
+    assert result.success and len(gets(source)) == 2
+
+
+# -- cache ---------------------------------------------------------------------------------
+
+def test_second_start_is_a_cache_hit_keeping_real_md5(make_cdn, source):
+    source.get(URL, body=DATA)
+    cdn = make_cdn()
+    job = job_for(URL, source_length=len(DATA))
+    first, _ = run(cdn, job)
+    cdn.forget(job.task_id)
+    again = make_cdn()                                  # a fresh process: nothing in memory
+    again.store.iter_pieces = None                      # the stored .md5 list is used, no re-read
+    rec, result = run(again, job)
+    assert result.success and result.cache_hit and result.real_md5 == MD5 and result.source_bytes == 0
+    assert rec.pieces == first.pieces
+    assert len(gets(source)) == 1
+
+
+def test_cache_hit_recomputes_a_corrupt_md5_list(make_cdn, source):
+    source.get(URL, body=DATA)
+    cdn = make_cdn()
+    job = job_for(URL, source_length=len(DATA))
+    first, _ = run(cdn, job)
+    with open(cdn.store.md5_path(job.task_id), "a") as f:
+        f.write("garbage")
+    rec, result = run(make_cdn(), job)
+    assert result.cache_hit and rec.pieces == first.pieces
+    assert cdn.store.read_md5s(job.task_id, MD5) is not None          # rewritten
+
+
+def test_corrupt_data_is_rebuilt(make_cdn, source):
+    source.get(URL, body=DATA)
+    cdn = make_cdn()
+    job = job_for(URL, source_length=len(DATA))
+    run(cdn, job)
+    path = cdn.path_of(job.task_id)
+    with open(path, "r+b") as f:
+        f.seek(MIB + 100)
+        f.write(b"\0" * 10)
+    import os
+    os.unlink(cdn.store.md5_path(job.task_id))
+    rec, result = run(make_cdn(), job)
+    assert result.success and not result.cache_hit and len(gets(source)) == 2
+    assert_file(cdn, job)
+
+
+def test_revalidation_304_is_a_hit_and_200_rebuilds(make_cdn, source):
+    source.get(URL, body=DATA, headers={"ETag": '"v1"'})
+    cdn = make_cdn()
+    job = job_for(URL, source_length=len(DATA))
+    run(cdn, job)
+    source.head(URL, status=304)
+    rec, result = run(make_cdn(), job)
+    assert result.cache_hit
+    head = [c for c in source.calls if c.request.method == "HEAD"][-1]
+    assert head.request.headers["If-None-Match"] == '"v1"'
+    assert len(gets(source)) == 1
+
+    source.replace(responses.HEAD, URL, status=200, headers={"ETag": '"v2"'})
+    new_data = DATA[::-1]
+    source.replace(responses.GET, URL, body=new_data, headers={"ETag": '"v2"'})
+    rec, result = run(make_cdn(), job)
+    assert result.success and not result.cache_hit and result.real_md5 == hashlib.md5(new_data).hexdigest()
+    assert_file(cdn, job, new_data)
+    assert cdn.store.read_meta(job.task_id).etag == '"v2"'
+
+
+def test_no_validators_is_not_refetched_within_ttl(make_cdn, source):
+    from common.clock import FakeClock
+    import time
+    source.get(URL, body=DATA)
+    clock = FakeClock(time.time())
+    job = job_for(URL, source_length=len(DATA))
+    run(make_cdn(clock=clock), job)
+    _, result = run(make_cdn(clock=clock), job)
+    assert result.cache_hit and len(gets(source)) == 1
+    clock.advance(2 * 3600)
+    _, result = run(make_cdn(clock=clock), job)
+    assert result.success and not result.cache_hit and len(gets(source)) == 2
+
+
+def test_concurrent_start_makes_one_source_get(make_cdn, source):
+    gate = threading.Event()
+
+    def slow(request):
+        gate.wait(10)
+        return 200, {}, DATA
+
+    source.add_callback(responses.GET, URL, callback=slow)
+    cdn = make_cdn()
+    job = job_for(URL, source_length=len(DATA))
+    from .conftest import Recorder
+    recs = [Recorder() for _ in range(3)]
+    for r in recs:
+        cdn.start(job, r)
+    assert cdn.is_building(job.task_id)
+    gate.set()
+    results = [r.wait() for r in recs]
+    assert all(r.success and not r.cache_hit for r in results)
+    assert len(gets(source)) == 1
+    assert recs[0].pieces == recs[1].pieces == recs[2].pieces and len(recs[0].pieces) == 3
+
+
+def test_join_after_pieces_replays_them(make_cdn, source):
+    from .conftest import Recorder
+    cdn = make_cdn()
+    job = job_for(URL, source_length=len(DATA))
+    late = Recorder()
+    gate, joined = threading.Event(), threading.Event()
+
+    class First(Recorder):
+        def on_piece(self, task_id, num, md5, size):
+            super().on_piece(task_id, num, md5, size)
+            if num == 0:
+                gate.set()
+                joined.wait(10)
+
+    first = First()
+    source.get(URL, body=DATA)
+    cdn.start(job, first)
+    assert gate.wait(10)
+    threading.Thread(target=lambda: (cdn.start(job, late), joined.set())).start()
+    assert first.wait().success and late.wait().success
+    assert late.pieces == first.pieces and len(gets(source)) == 1
+
+
+def test_delete_and_disk_entries(make_cdn, source):
+    source.get(URL, body=DATA)
+    cdn = make_cdn()
+    job = job_for(URL)
+    run(cdn, job)
+    (entry,) = cdn.disk_entries()
+    assert entry.task_id == job.task_id and entry.size == len(DATA) + 3 * META_SIZE and entry.access_time > 0
+    assert cdn.has_data(job.task_id) and cdn.free_space() > 0
+    cdn.delete(job.task_id)
+    assert not cdn.has_data(job.task_id) and cdn.disk_entries() == []
+    assert cdn.store.read_meta(job.task_id) is None
+    assert cdn.check_piece(job.task_id, 0, MIB) == ("", "")
+
+
+def test_check_piece_sees_corruption(make_cdn, source):
+    source.get(URL, body=DATA)
+    cdn = make_cdn()
+    job = job_for(URL)
+    rec, _ = run(cdn, job)
+    with open(cdn.path_of(job.task_id), "r+b") as f:
+        f.seek(10)
+        f.write(b"corrupt")
+    disk, recorded = cdn.check_piece(job.task_id, 0, MIB)
+    assert recorded == rec.pieces[0][1] and disk != recorded
+    cdn.forget(job.task_id)                              # from the .md5 file now
+    assert make_cdn().check_piece(job.task_id, 0, MIB) == (disk, recorded)
+
+
+def test_task_with_its_own_range_stores_that_range(make_cdn, source):
+    part = DATA[100:100 + 5000]
+    source.get(URL, status=206, body=part,
+               headers={"Content-Range": f"bytes 100-5099/{len(DATA)}", "Content-Length": str(len(part))})
+    job = job_for(URL, headers={"Range": "bytes=100-5099"}, source_length=len(part))
+    cdn = make_cdn()
+    rec, result = run(cdn, job)
+    assert result.success and result.source_length == len(part), result.error
+    assert gets(source)[0].request.headers["Range"] == "bytes=100-5099"
+    assert_file(cdn, job, part)
+
+
+def test_source_rate_limit_paces_the_build(settings, source):
+    from common.clock import FakeClock
+    from supernode.cdn.manager import LocalCdn
+    source.get(URL, body=DATA)
+    clock = FakeClock()
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    limited = settings.replace(max_bandwidth=2 * MIB, system_reserved_bandwidth=MIB)   # 1 MiB/s for sources
+    cdn = LocalCdn(limited, clock=clock, sleep=sleep)
+    rec, result = run(cdn, job_for(URL))
+    assert result.success
+    burst = 64 * 1024
+    assert sum(slept) == pytest.approx((len(DATA) - burst) / MIB, rel=0.01)
+
+
+def test_start_refuses_bad_ids_and_piece_sizes(make_cdn):
+    from common.errors import BadInput
+    from supernode.cdn.contract import CdnJob
+    from .conftest import Recorder
+    cdn = make_cdn()
+    with pytest.raises(BadInput):
+        cdn.start(CdnJob("../../etc", URL, {}, MIB), Recorder())
+    with pytest.raises(BadInput):
+        cdn.start(CdnJob("a" * 64, URL, {}, 1000), Recorder())
+
+
+def test_tls_options_choose_verify(make_cdn, source, settings):
+    import base64
+    import os
+    from supernode.cdn.contract import TlsOptions
+    source.head("https://origin.test/f", headers={"Content-Length": "1"})
+    cdn = make_cdn()
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    cas = (base64.b64encode(pem.encode()).decode(),)
+    cdn.probe(SourceRequest("https://origin.test/f"))
+    cdn.probe(SourceRequest("https://origin.test/f", tls=TlsOptions(insecure=True)))
+    cdn.probe(SourceRequest("https://origin.test/f", tls=TlsOptions(root_cas=cas)))
+    verify = [c.request.req_kwargs["verify"] for c in source.calls]
+    assert verify[0] not in (False, None) and verify[1] is False    # True, or requests' env CA bundle
+    assert verify[2].startswith(os.path.join(settings.home_dir, "tls"))
+    assert open(verify[2]).read().strip() == pem
+
+
+def test_probe_follows_redirects(make_cdn, source):
+    source.head(URL, status=302, headers={"Location": "http://mirror.test/file.bin"})
+    source.head("http://mirror.test/file.bin", headers={"Content-Length": "9"})
+    p = make_cdn().probe(SourceRequest(URL))
+    assert (p.status, p.length) == (200, 9)
+
+
+def test_delete_cancels_a_running_build(make_cdn, source):
+    gate = threading.Event()
+
+    def slow(request):
+        gate.wait(10)
+        return 200, {}, DATA
+
+    source.add_callback(responses.GET, URL, callback=slow)
+    cdn = make_cdn()
+    job = job_for(URL)
+    from .conftest import Recorder
+    rec = Recorder()
+    cdn.start(job, rec)
+    cdn.delete(job.task_id)
+    gate.set()
+    result = rec.wait()
+    assert not result.success and "cancelled" in result.error
+    assert cdn.store.read_meta(job.task_id) is None and not cdn.has_data(job.task_id)
+    assert not cdn.is_building(job.task_id)
+
+
+def test_start_after_delete_waits_for_the_cancelled_build(make_cdn, source):
+    gate = threading.Event()
+    body = [DATA]
+
+    def slow(request):
+        gate.wait(10)
+        return 200, {}, body[0]
+
+    source.add_callback(responses.GET, URL, callback=slow)
+    cdn = make_cdn()
+    job = job_for(URL)
+    from .conftest import Recorder
+    old, new = Recorder(), Recorder()
+    cdn.start(job, old)
+    cdn.delete(job.task_id)
+    body[0] = DATA[::-1]                                # the source changed; the new build sees it
+    cdn.start(job, new)
+    gate.set()
+    assert not old.wait().success
+    result = new.wait()
+    assert result.success and result.real_md5 == hashlib.md5(DATA[::-1]).hexdigest()
+    assert_file(cdn, job, DATA[::-1])
+    assert not cdn.is_building(job.task_id)
