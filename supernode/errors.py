@@ -1,6 +1,14 @@
-"""Errors of the supernode service."""
+"""The supernode's errors (all under common.errors.DragonflyError)."""
 from common.errors import DragonflyError
 
 
-class NotFound(DragonflyError):
-    """An id (task, peer, client) the supernode does not know."""
+class SupernodeError(DragonflyError):
+    """Root of the errors the supernode service raises."""
+
+
+class NotFound(SupernodeError):
+    """The task, peer or client download asked about is not known (REST: 404)."""
+
+
+class Conflict(SupernodeError):
+    """The request contradicts existing state (REST: 409)."""

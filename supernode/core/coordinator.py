@@ -1,0 +1,156 @@
+"""The core's front door: one object owning the state, with a clock and an rng injected.
+
+Every command returns an Outcome (answer + effects, or `missing`); queries return values and
+change nothing. The shell calls it under one lock and carries out the effects after releasing it.
+"""
+from common.protocol.codes import PieceStatus
+
+from supernode.core import cdn_events, gc, lifecycle, pulling, registration, reports, views
+from supernode.core.effects import Count, Outcome
+from supernode.core.model import Limits, Peer
+from supernode.core.pulling import PullQuery
+from supernode.core.registration import Admission, Probe, Registrant
+from supernode.core.state import SupernodeState
+
+__all__ = ["Coordinator", "PullQuery", "Registrant", "Probe", "Admission"]
+
+
+class Coordinator:
+    def __init__(self, limits: Limits, clock, rng):
+        self.limits, self.clock, self.rng = limits, clock, rng
+        self.state = SupernodeState()
+
+    def now(self) -> float:
+        return self.clock.time()
+
+    # ---- the supernode's own peer -----------------------------------------------------------
+
+    def start(self, host_name: str, advertise_ip: str) -> str:
+        state = self.state
+        if not state.super_pid:
+            pid = state.new_peer_id(host_name, advertise_ip, self.now())
+            state.add_peer(Peer(id=pid, ip=advertise_ip, host_name=host_name, port=self.limits.download_port,
+                                created=self.now(), uploads=False))
+            state.super_pid = state.progress.super_pid = pid
+        return state.super_pid
+
+    # ---- peer protocol ----------------------------------------------------------------------
+
+    def admit(self, reg: Registrant) -> Admission:
+        return registration.admit(self.state, self.limits, reg, self.now())
+
+    def register(self, reg: Registrant, probe: "Probe | None") -> Outcome:
+        return registration.register(self.state, self.limits, reg, probe, self.now())
+
+    def pull(self, q: PullQuery) -> Outcome:
+        return pulling.pull(self.state, self.limits, self.rng, q, self.now())
+
+    def answer(self, task_id: str, cid: str) -> Outcome:
+        return pulling.answer(self.state, self.limits, self.rng, task_id, cid, self.now())
+
+    def piece_success(self, task_id: str, cid: str, dst_cid: str, piece_range: str) -> Outcome:
+        return reports.piece_success(self.state, task_id, cid, dst_cid, piece_range, self.now())
+
+    def piece_error(self, task_id: str, piece_range: str, src_cid: str, *, dst_cid: str = "", dst_pid: str = "",
+                    error_type: str = "", expected_md5: str = "") -> Outcome:
+        if not dst_pid and dst_cid:
+            dst_pid = self._pid_of(task_id, dst_cid)
+        return reports.piece_error(self.state, task_id, piece_range, src_cid, dst_pid, error_type, expected_md5)
+
+    def _pid_of(self, task_id: str, cid: str) -> str:
+        dt = self.state.dfget(task_id, cid)
+        if dt is not None:
+            return dt.peer_id
+        return self.state.super_pid if cid.startswith("cdnnode:") else ""
+
+    def service_down(self, task_id: str, cid: str) -> Outcome:
+        return reports.service_down(self.state, task_id, cid, self.now())
+
+    # ---- CDN ----------------------------------------------------------------------------------
+
+    def on_piece(self, task_id: str, piece: int, md5: str, wrapped_len: int) -> Outcome:
+        return cdn_events.on_piece(self.state, task_id, piece, md5, wrapped_len)
+
+    def on_done(self, task_id: str, result) -> Outcome:
+        return cdn_events.on_done(self.state, task_id, result)
+
+    # ---- management -----------------------------------------------------------------------
+
+    def create_peer(self, ip: str, host_name: str, port: int, version: str) -> str:
+        pid = self.state.new_peer_id(host_name, ip, self.now())
+        self.state.add_peer(Peer(id=pid, ip=ip, host_name=host_name, port=port, version=version,
+                                 created=self.now(), uploads=port != 0), with_progress=False)
+        return pid
+
+    def delete_peer(self, pid: str) -> bool:
+        """DELETE /api/v1/peers/{id}: only the record (spec §3.3); the scheduler drops it lazily."""
+        return self.state.peers.pop(pid, None) is not None
+
+    def remove_task(self, task_id: str, full: bool) -> Outcome:
+        return lifecycle.remove_task(self.state, task_id, full, self.now())
+
+    # ---- garbage collection ---------------------------------------------------------------
+
+    def gc_tasks(self) -> Outcome:
+        ids = gc.expired_tasks(self.state.tasks.values(), self.now(), self.limits)
+        out = Outcome(len(ids))
+        for task_id in ids:
+            out.extend(lifecycle.remove_task(self.state, task_id, False, self.now()).effects)
+        if ids:
+            out.effects.append(Count("gc_tasks", len(ids)))
+        return out
+
+    def gc_peers(self) -> Outcome:
+        state = self.state
+        ids = gc.collectable_peers(state.peers.values(), state.progress.peers, state.super_pid, self.now(),
+                                   self.limits)
+        # peers whose record was deleted through the API keep progress until their downloads end
+        ids += sorted(pid for pid in state.progress.peers if pid not in state.peers and pid not in state.keys_by_peer)
+        out = Outcome(len(ids))
+        for pid in ids:
+            out.extend(lifecycle.remove_peer(state, pid, self.now()).effects)
+        if ids:
+            out.effects.append(Count("gc_peers", len(ids)))
+        return out
+
+    def disk_victims(self, entries, free: int) -> "list[str]":
+        return gc.disk_victims(entries, set(self.state.tasks), free, self.limits)
+
+    def reset_stale_super_loads(self) -> Outcome:
+        loads = {t: (tp.super_load, tp.super_load_changed) for t, tp in self.state.progress.tasks.items()}
+        ids = gc.stale_super_loads(loads, self.now(), self.limits)
+        return lifecycle.reset_super_loads(self.state, ids, self.now())
+
+    # ---- queries --------------------------------------------------------------------------
+
+    def has_task(self, task_id: str) -> bool:
+        return task_id in self.state.tasks
+
+    def task_info(self, task_id: str):
+        task = self.state.tasks.get(task_id)
+        return views.task_info(task) if task else None
+
+    def task_infos(self) -> list:
+        return [views.task_info(t) for t in sorted(self.state.tasks.values(), key=lambda t: t.created)]
+
+    def peer_info(self, pid: str):
+        peer = self.state.peers.get(pid)
+        return views.peer_info(peer) if peer else None
+
+    def peer_infos(self, page_num: int, page_size: int, descending: bool) -> list:
+        return views.page_of_peers(self.state, page_num, page_size, descending)
+
+    def client_ip(self, task_id: str, cid: str) -> str:
+        dt = self.state.dfget(task_id, cid)
+        peer = self.state.peers.get(dt.peer_id) if dt else None
+        return peer.ip if peer else ""
+
+    def piece_status(self, task_id: str, cid: str, piece: int) -> PieceStatus:
+        client = self.state.progress.clients.get(f"{cid}@{task_id}")
+        return client.bits.status(piece) if client else PieceStatus.WAITING
+
+    def snapshot(self) -> dict:
+        return views.snapshot(self.state)
+
+    def gauge_counts(self) -> dict:
+        return views.gauge_counts(self.state)

@@ -1,0 +1,62 @@
+"""What the core asks the shell to do. Every command returns an Outcome: answer + effects."""
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StartCdn:
+    """Build (or serve from cache) the task's CDN file; exactly one per trigger."""
+    task_id: str
+    url: str
+    headers: "tuple[tuple[str, str], ...]"
+    piece_size: int
+    md5: str = ""
+    identifier: str = ""
+    source_length: int = -1
+    insecure: bool = False
+    root_cas: "tuple[str, ...]" = ()
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Something changed for this task: answer the /peer/task calls held for it."""
+    task_id: str
+
+
+@dataclass(frozen=True)
+class ForgetCdn:
+    task_id: str
+
+
+@dataclass(frozen=True)
+class DeleteFiles:
+    task_id: str
+
+
+@dataclass(frozen=True)
+class RepairPiece:
+    """A client says the supernode's piece is missing or corrupt: check the disk (spec §9.4)."""
+    task_id: str
+    piece: int
+    piece_size: int
+    error_type: str
+    expected_md5: str = ""
+
+
+@dataclass(frozen=True)
+class Count:
+    """Add `amount` to the SupernodeMetrics attribute `metric` (with label values `labels`)."""
+    metric: str
+    amount: float = 1.0
+    labels: "tuple[str, ...]" = ()
+
+
+@dataclass
+class Outcome:
+    answer: Any = None
+    effects: list = field(default_factory=list)
+    missing: str = ""           # non-empty: the thing asked about does not exist (-> NotFound)
+
+    def extend(self, effects) -> "Outcome":
+        self.effects.extend(effects)
+        return self

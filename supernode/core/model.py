@@ -1,0 +1,111 @@
+"""The records the supernode keeps in memory: tasks, peers, client downloads (spec §1, §4.2)."""
+from dataclasses import dataclass, field
+
+from common.pieces import PieceSizePolicy
+from common.protocol.codes import CdnSource, CdnStatus, DfgetTaskStatus
+
+CDN_PATTERN_LOCAL = "local"
+CDN_PATTERN_SOURCE = "source"
+PEER_PATTERN_CDN = "cdn"
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+CREDENTIAL_HINTS = ("auth", "token", "secret", "signature", "session", "credential", "api-key", "apikey")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The settings the core decides with (a frozen copy, so the core never sees the config)."""
+    peer_up_limit: int = 5
+    peer_down_limit: int = 4
+    supernode_task_upload_limit: int = 32
+    elimination_limit: int = 5
+    failure_count_limit: int = 5
+    fail_access_interval: float = 180.0
+    task_expire_time: float = 180.0
+    peer_gc_delay: float = 180.0
+    super_load_reset: float = 30.0
+    young_gc_threshold: int = 100 << 30
+    full_gc_threshold: int = 5 << 30
+    clean_ratio: int = 1
+    piece_size_policy: str = PieceSizePolicy.ADAPTIVE.value
+    cdn_pattern: str = CDN_PATTERN_LOCAL
+    download_port: int = 8001
+
+    @classmethod
+    def from_settings(cls, settings) -> "Limits":
+        names = cls.__dataclass_fields__
+        return cls(**{name: getattr(settings, name) for name in names})
+
+
+@dataclass
+class Task:
+    id: str
+    raw_url: str
+    task_url: str
+    md5: str = ""
+    identifier: str = ""
+    headers: "dict[str, str]" = field(default_factory=dict)
+    insecure: bool = False
+    root_cas: "tuple[str, ...]" = ()
+    http_file_length: int = -1          # source length; -1 unknown
+    piece_size: int = 0
+    piece_total: int = 0
+    cdn_status: CdnStatus = CdnStatus.WAITING
+    cdn_source: CdnSource = CdnSource.SUPERNODE
+    real_md5: str = ""
+    file_length: int = 0                # wrapped length, known once the CDN succeeded
+    credentialed: bool = False          # decisions 9: every registrant must prove access
+    created: float = 0.0
+    access_time: float = 0.0
+
+    def conflicts_with(self, task_url: str, md5: str, identifier: str) -> bool:
+        """§1: same id, but a different URL, md5 (if given) or identifier (if no md5)."""
+        if task_url != self.task_url:
+            return True
+        return md5 != self.md5 if md5 else identifier != self.identifier
+
+
+@dataclass
+class Peer:
+    id: str
+    ip: str
+    host_name: str
+    port: int
+    version: str = ""
+    created: float = 0.0
+    uploads: bool = True                # False for port-0 / `pattern: cdn` peers: never a holder
+
+
+@dataclass
+class DfgetTask:
+    """One client download (one CID) of one task."""
+    cid: str
+    task_id: str
+    peer_id: str
+    path: str
+    call_system: str = ""
+    super_node_ip: str = ""
+    dfdaemon: bool = False
+    status: DfgetTaskStatus = DfgetTaskStatus.WAITING
+    created: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return dfget_key(self.cid, self.task_id)
+
+
+def dfget_key(cid: str, task_id: str) -> str:
+    return f"{cid}@{task_id}"
+
+
+def peer_id(host_name: str, ip: str, unix_ns: int) -> str:
+    return f"{host_name}-{ip}-{unix_ns}"
+
+
+def super_cid(advertise_ip: str, task_id: str) -> str:
+    return f"cdnnode:{advertise_ip}~{task_id}"
+
+
+def has_credentials(headers: "dict[str, str]") -> bool:
+    """Headers that may grant access to a private source (decisions 9 errs on the safe side)."""
+    names = [k.lower() for k in headers]
+    return any(n in CREDENTIAL_HEADERS or any(h in n for h in CREDENTIAL_HINTS) for n in names)

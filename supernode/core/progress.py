@@ -1,0 +1,153 @@
+"""Progress bookkeeping (spec §5): who has what, who is fetching what from whom, and loads.
+
+Theory of operation. Per task: the CDN bitset, the set of peers holding each piece (never the
+supernode, never a peer that does not upload), each piece's md5 (`md5:len`) and the supernode's
+load. Per client (CID of one task): a bitset, the running map piece -> source PID, and the
+sources that failed it per piece (decisions 5). Per peer: producer load and error counts, and
+the time its service went down. Black info: src PID -> {dst PID -> failures}.
+
+A reservation (scheduler assigns piece p from source s to client c) is recorded in c's running
+map and adds one unit of load to s (a peer's producerLoad or the task's super load). The load is
+released exactly once, when the piece leaves the running map: on any reported outcome (success,
+semi-success or failure — decisions 2: the supernode's load is released on failures too) or
+when the client goes away.
+"""
+from dataclasses import dataclass, field
+
+from common.protocol.codes import PieceStatus
+
+from supernode.core.bitset import PieceBits
+
+
+@dataclass
+class PeerState:
+    producer_load: int = 0
+    client_error_count: int = 0
+    service_error_count: int = 0
+    service_down_ms: int = 0            # 0 = alive
+
+    @property
+    def down(self) -> bool:
+        return self.service_down_ms > 0
+
+
+@dataclass
+class ClientProgress:
+    bits: PieceBits = field(default_factory=PieceBits)
+    running: "dict[int, str]" = field(default_factory=dict)
+    bad_sources: "dict[int, set[str]]" = field(default_factory=dict)
+
+
+@dataclass
+class TaskProgress:
+    cdn: PieceBits = field(default_factory=PieceBits)
+    holders: "dict[int, set[str]]" = field(default_factory=dict)
+    piece_md5: "dict[int, str]" = field(default_factory=dict)
+    super_load: int = 0
+    super_load_changed: float = 0.0
+
+    def set_super_load(self, value: int, now: float) -> None:
+        self.super_load = max(value, 0)
+        self.super_load_changed = now
+
+    def drop_holder(self, pid: str, piece: "int | None" = None) -> None:
+        pieces = [piece] if piece is not None else list(self.holders)
+        for p in pieces:
+            self.holders.get(p, set()).discard(pid)
+
+
+class Progress:
+    def __init__(self, super_pid: str = ""):
+        self.super_pid = super_pid
+        self.tasks: "dict[str, TaskProgress]" = {}
+        self.clients: "dict[str, ClientProgress]" = {}      # key: cid@taskId
+        self.peers: "dict[str, PeerState]" = {}
+        self.black: "dict[str, dict[str, int]]" = {}
+        self.served: "dict[tuple[str, str], int]" = {}      # (source PID, client PID) -> pieces
+
+    def is_super(self, pid: str) -> bool:
+        return bool(pid) and pid == self.super_pid
+
+    # ---- reservations ---------------------------------------------------------------------
+
+    def reserve(self, task_id: str, client: ClientProgress, piece: int, source: str, now: float) -> None:
+        client.running[piece] = source
+        client.bits.update(piece, PieceStatus.RUNNING)
+        if self.is_super(source):
+            tp = self.tasks[task_id]
+            tp.set_super_load(tp.super_load + 1, now)
+        elif source in self.peers:
+            self.peers[source].producer_load += 1
+
+    def release(self, task_id: str, client: ClientProgress, piece: int, now: float) -> "str | None":
+        """Take `piece` out of the running map and give its source's load back; the source."""
+        source = client.running.pop(piece, None)
+        if source is None:
+            return None
+        if self.is_super(source):
+            tp = self.tasks.get(task_id)
+            if tp is not None:
+                tp.set_super_load(tp.super_load - 1, now)
+        elif source in self.peers:
+            state = self.peers[source]
+            state.producer_load = max(state.producer_load - 1, 0)
+        return source
+
+    def release_all(self, task_id: str, client: ClientProgress, now: float) -> None:
+        for piece in list(client.running):
+            self.release(task_id, client, piece, now)
+
+    # ---- outcomes -------------------------------------------------------------------------
+
+    def record_outcome(self, task_id: str, client_key: str, src_pid: str, dst_pid: str, piece: int,
+                       status: PieceStatus, now: float, src_uploads: bool = True) -> "tuple[bool, bool]":
+        """§5 UpdateProgress for a reported outcome; returns (bitset changed, load released)."""
+        tp, client = self.tasks[task_id], self.clients[client_key]
+        if status is PieceStatus.SUCCESS and src_uploads and src_pid and not self.is_super(src_pid):
+            tp.holders.setdefault(piece, set()).add(src_pid)
+        reserved = self.release(task_id, client, piece, now)
+        dst_pid = dst_pid or reserved or ""
+        if not client.bits.update(piece, status):
+            return False, reserved is not None
+        if status is PieceStatus.FAILED and dst_pid:
+            client.bad_sources.setdefault(piece, set()).add(dst_pid)
+        if status in (PieceStatus.SUCCESS, PieceStatus.SEMISUC) and dst_pid:
+            self.served[(dst_pid, src_pid)] = self.served.get((dst_pid, src_pid), 0) + 1
+        if src_pid and dst_pid and not self.is_super(src_pid) and not self.is_super(dst_pid):
+            self._count_errors(src_pid, dst_pid, status)
+        return True, reserved is not None
+
+    def _count_errors(self, src_pid: str, dst_pid: str, status: PieceStatus) -> None:
+        src, dst = self.peers.get(src_pid), self.peers.get(dst_pid)
+        if status in (PieceStatus.SUCCESS, PieceStatus.SEMISUC):
+            if src:
+                src.client_error_count = 0
+            if dst:
+                dst.service_error_count = 0
+        elif status is PieceStatus.FAILED:
+            per_src = self.black.setdefault(src_pid, {})
+            per_src[dst_pid] = per_src.get(dst_pid, 0) + 1
+            if src:
+                src.client_error_count += 1
+            if dst:
+                dst.service_error_count += 1
+
+    # ---- forgetting -----------------------------------------------------------------------
+
+    def forget_client(self, task_id: str, client_key: str, now: float) -> None:
+        client = self.clients.pop(client_key, None)
+        if client is not None:
+            self.release_all(task_id, client, now)
+
+    def forget_task(self, task_id: str) -> None:
+        self.tasks.pop(task_id, None)
+
+    def forget_peer(self, pid: str) -> None:
+        self.peers.pop(pid, None)
+        self.black.pop(pid, None)
+        for per_src in self.black.values():
+            per_src.pop(pid, None)
+        for tp in self.tasks.values():
+            tp.drop_holder(pid)
+        for key in [k for k in self.served if pid in k]:
+            del self.served[key]

@@ -1,0 +1,139 @@
+"""The pull loop's server side (spec §4.3, §4.4, §5): apply a report, then answer.
+
+Theory of operation. `pull` applies the piece outcome a client reports (status 701 with a range)
+and then `answer`s; a held long-poll calls `answer` again later without re-applying the report.
+An answer is, in this order: 502 unknown task/client; 500 when the CDN build failed; 600 when
+the CDN succeeded and the client holds every piece (the dfget task becomes SUCCESS, sticky);
+else the scheduler's plan: 601 with piece tasks, 601 without data when the client already runs
+its limit, 602 when nothing can be fetched now. Status 702 ends a download: SUCCESS with result
+501, FAILED otherwise (a SUCCESS is never downgraded).
+"""
+from dataclasses import dataclass
+
+from common import pieces
+from common.errors import BadInput
+from common.protocol import paths
+from common.protocol.codes import (CdnSource, CdnStatus, DfgetTaskStatus, PieceResult, PieceStatus,
+                                   ResultCode, TaskStatus)
+from common.protocol.messages import FinishResult, PieceTask, ResultInfo
+
+from supernode.core import scheduler
+from supernode.core.effects import Count, Outcome, Wake
+from supernode.core.model import DfgetTask, Limits, Task, super_cid
+from supernode.core.state import SupernodeState
+
+_FAILED_CDN = (CdnStatus.FAILED, CdnStatus.SOURCE_ERROR)
+_STATUSES = frozenset(int(s) for s in TaskStatus)
+_RESULTS = frozenset(int(r) for r in PieceResult)
+_REPORTED = {PieceResult.FAIL: PieceStatus.FAILED, PieceResult.SUCCESS: PieceStatus.SUCCESS,
+             PieceResult.SEMISUC: PieceStatus.SEMISUC}
+
+
+@dataclass(frozen=True)
+class PullQuery:
+    task_id: str
+    src_cid: str
+    dst_cid: str = ""
+    range: str = ""
+    result: int = PieceResult.INVALID
+    status: int = TaskStatus.START
+
+
+def _info(code: ResultCode, msg: str = "", data=None) -> ResultInfo:
+    return ResultInfo.of(code, msg or code.default_msg, data)
+
+
+def pull(state: SupernodeState, limits: Limits, rng, q: PullQuery, now: float) -> Outcome:
+    task, dt = state.tasks.get(q.task_id), state.dfget(q.task_id, q.src_cid)
+    if task is None or dt is None:
+        return Outcome(_info(ResultCode.TARGET_NOT_FOUND, f"unknown task {q.task_id} or client {q.src_cid}"))
+    if q.status not in _STATUSES or q.result not in _RESULTS:
+        return Outcome(_info(ResultCode.PARAM_ERROR, f"invalid status {q.status} or result {q.result}"))
+    task.access_time = now
+    if q.status == TaskStatus.FINISH:
+        return finish(task, dt, q.result == PieceResult.SUCCESS)
+    out = Outcome()
+    if q.status == TaskStatus.RUNNING and q.result != PieceResult.INVALID:
+        try:
+            out.effects.extend(_apply_report(state, task, dt, q, now))
+        except BadInput as e:
+            return Outcome(_info(ResultCode.PARAM_ERROR, str(e)))
+    elif dt.status is DfgetTaskStatus.WAITING:
+        dt.status = DfgetTaskStatus.RUNNING
+    return answer(state, limits, rng, q.task_id, q.src_cid, now).extend(out.effects)
+
+
+def finish(task: Task, dt: DfgetTask, success: bool) -> Outcome:
+    out = Outcome(_info(ResultCode.PEER_FINISH, data=FinishResult(task.real_md5, task.file_length)))
+    if dt.status is not DfgetTaskStatus.SUCCESS:
+        dt.status = DfgetTaskStatus.SUCCESS if success else DfgetTaskStatus.FAILED
+        if not success:
+            out.effects.append(Count("dfgettasks_failed", labels=(dt.call_system,)))
+    return out
+
+
+def piece_of(task: Task, text: str) -> int:
+    start, end = pieces.parse_range(text)
+    return pieces.piece_num_of_range(start, end)
+
+
+def _apply_report(state: SupernodeState, task: Task, dt: DfgetTask, q: PullQuery, now: float) -> list:
+    piece = piece_of(task, q.range)
+    dst = state.dfget(task.id, q.dst_cid) if q.dst_cid else None
+    peer = state.peers.get(dt.peer_id)
+    _, released = state.progress.record_outcome(task.id, dt.key, dt.peer_id, dst.peer_id if dst else "", piece,
+                                                _REPORTED[PieceResult(q.result)], now,
+                                                src_uploads=peer is not None and peer.uploads)
+    return [Wake(task.id)] if released else []
+
+
+def finished(state: SupernodeState, task: Task, dt: DfgetTask) -> bool:
+    if task.cdn_status is not CdnStatus.SUCCESS or task.piece_total == 0:
+        return False
+    tp, client = state.progress.tasks[task.id], state.progress.clients.get(dt.key)
+    return client is not None and len(client.bits.successes() & tp.cdn.successes()) == task.piece_total
+
+
+def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, now: float) -> Outcome:
+    task, dt = state.tasks.get(task_id), state.dfget(task_id, cid)
+    if task is None or dt is None or dt.key not in state.progress.clients:
+        return Outcome(_info(ResultCode.TARGET_NOT_FOUND, f"unknown task {task_id} or client {cid}"))
+    if task.cdn_status in _FAILED_CDN:
+        return Outcome(_info(ResultCode.SYSTEM_ERROR, f"the supernode failed to fetch the source ({task.cdn_status.value})"))
+    if finished(state, task, dt):
+        dt.status = DfgetTaskStatus.SUCCESS
+        return Outcome(_info(ResultCode.PEER_FINISH, data=FinishResult(task.real_md5, task.file_length)))
+    progress = state.progress
+    view = scheduler.View(task=progress.tasks[task_id], client=progress.clients[dt.key], peers=progress.peers,
+                          black=progress.black.get(dt.peer_id, {}),
+                          servable=lambda pid: state.servable(pid, task_id),
+                          src_pid=dt.peer_id, super_pid=state.super_pid)
+    plan = scheduler.plan(view, limits, rng)
+    for piece, pid in plan.drops:
+        view.task.drop_holder(pid, piece)
+    if plan.limited:
+        return Outcome(_info(ResultCode.PEER_CONTINUE, "too many pieces running, go on with them"))
+    if plan.wait:
+        return Outcome(_info(ResultCode.PEER_WAIT))
+    for a in plan.assignments:
+        progress.reserve(task_id, view.client, a.piece, a.source, now)
+    data = [render(state, limits, task, dt, a) for a in plan.assignments]
+    return Outcome(_info(ResultCode.PEER_CONTINUE, data=data))
+
+
+def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,
+           a: scheduler.Assignment) -> PieceTask:
+    start, end = pieces.piece_range(a.piece, task.piece_size)
+    md5 = state.progress.tasks[task.id].piece_md5.get(a.piece, "")
+    out = PieceTask(range=pieces.format_range(start, end), piece_num=a.piece, piece_size=task.piece_size,
+                    piece_md5=md5)
+    if a.source == state.super_pid:
+        super_peer = state.peers[state.super_pid]
+        out.cid = super_cid(super_peer.ip, task.id)
+        out.peer_ip = client.super_node_ip or super_peer.ip
+        out.peer_port = limits.download_port
+        out.path = task.raw_url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
+        return out
+    peer, source = state.peers[a.source], state.dfget_of_peer(a.source, task.id)
+    out.cid, out.peer_ip, out.peer_port, out.path = source.cid, peer.ip, peer.port, source.path
+    return out

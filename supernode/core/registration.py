@@ -1,0 +1,231 @@
+"""Registration (spec §4.2, decisions 3, 7, 9): admit a client to a task, trigger the CDN once.
+
+Theory of operation. Registration is two core calls around one I/O step the shell does:
+`admit` (under the lock) answers at once (607 unreachable, 606 conflict) or says whether the
+source must be probed; the shell probes outside the lock; `register` (under the lock again)
+re-checks everything (the world may have moved during the probe), creates or reuses the task,
+adds the peer and the client download, and — as one check-and-set — moves the CDN from
+WAITING/FAILED/SOURCE_ERROR to RUNNING, returning the single StartCdn effect.
+
+A probe is needed for a new task, for a task whose source length is still unknown (and not
+built), and for every registrant of a credentialed task: a task whose first registrant sent
+credentials (an Authorization, Cookie or token-like header, or filtered query parameters such as
+URL signatures) or whose anonymous probe answered 401/407. Such a task admits a client only if the probe made with
+the client's own URL and headers answered 2xx (decisions 9).
+"""
+from dataclasses import dataclass
+
+from common import digest, pieces, urls
+from common.protocol import paths
+from common.protocol.codes import CdnSource, CdnStatus, PieceStatus, ResultCode
+from common.protocol.messages import RegisterResult, ResultInfo
+
+from supernode.core.effects import Count, Outcome, StartCdn
+from supernode.core.model import (CDN_PATTERN_SOURCE, PEER_PATTERN_CDN, DfgetTask, Limits, Peer, Task,
+                                  has_credentials, super_cid)
+from supernode.core.state import SupernodeState
+
+_RETRIGGER = (CdnStatus.WAITING, CdnStatus.FAILED, CdnStatus.SOURCE_ERROR)
+
+
+@dataclass(frozen=True)
+class Registrant:
+    task_id: str
+    raw_url: str
+    task_url: str
+    cid: str
+    ip: str
+    path: str
+    headers: "tuple[tuple[str, str], ...]" = ()
+    md5: str = ""
+    identifier: str = ""
+    host_name: str = ""
+    port: int = 0
+    version: str = ""
+    call_system: str = ""
+    super_node_ip: str = ""
+    dfdaemon: bool = False
+    insecure: bool = False
+    root_cas: "tuple[str, ...]" = ()
+    pattern: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the source said to the registrant's probe. status 0 = transport error."""
+    status: int
+    length: int = -1
+    supports_range: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def needs_auth(self) -> bool:
+        return self.status in (401, 407)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status in (404, 410)
+
+
+@dataclass(frozen=True)
+class Admission:
+    answer: "ResultInfo | None" = None  # set: registration ends here
+    probe: bool = False
+    own_probe: bool = False             # credentialed task: this registrant's probe decides, never share
+
+
+def admit(state: SupernodeState, limits: Limits, reg: Registrant, now: float) -> Admission:
+    refusal = _refusal(state, limits, reg, now)
+    if refusal is not None:
+        return Admission(answer=refusal)
+    task = state.tasks.get(reg.task_id)
+    if task is None:
+        return Admission(probe=True)
+    if task.credentialed:
+        return Admission(probe=True, own_probe=True)
+    return Admission(probe=task.http_file_length < 0 and task.cdn_status is not CdnStatus.SUCCESS)
+
+
+def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Probe | None",
+             now: float) -> Outcome:
+    refusal = _refusal(state, limits, reg, now)
+    if refusal is not None:
+        return Outcome(refusal)
+    task = state.tasks.get(reg.task_id)
+    refusal = _probe_refusal(state, reg, task, probe, now)
+    if refusal is not None:
+        return Outcome(refusal)
+    out = Outcome()
+    if task is None:
+        task = _new_task(limits, reg, probe, now)
+        if task is None:
+            return Outcome(ResultInfo.of(ResultCode.SYSTEM_ERROR,
+                                         "cdn pattern source needs a source with a known length and range support"))
+        state.add_task(task)
+        _add_super_client(state, task)
+        if task.cdn_source is CdnSource.SOURCE:
+            _mark_all_pieces(state, task)
+        out.effects.append(Count("tasks_registered"))
+    elif task.http_file_length < 0 and probe is not None and probe.ok and probe.length >= 0:
+        task.http_file_length = probe.length
+        task.piece_total = pieces.estimated_piece_total(probe.length, task.piece_size)
+    task.access_time = now
+    _add_client(state, reg, now)
+    out.effects.append(Count("dfgettasks_registered", labels=(reg.call_system,)))
+    out.effects.extend(_trigger_cdn(state, task))
+    result = RegisterResult(task_id=task.id, file_length=task.http_file_length, piece_size=task.piece_size,
+                            cdn_source=task.cdn_source.value)
+    out.answer = ResultInfo.of(ResultCode.SUCCESS, ResultCode.SUCCESS.default_msg, result)
+    return out
+
+
+def _refusal(state: SupernodeState, limits: Limits, reg: Registrant, now: float) -> "ResultInfo | None":
+    failed_at = state.unreachable.get(reg.task_id)
+    if failed_at is not None:
+        if now - failed_at < limits.fail_access_interval:
+            return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {reg.raw_url}")
+        del state.unreachable[reg.task_id]
+    task = state.tasks.get(reg.task_id)
+    if task is not None and task.conflicts_with(reg.task_url, reg.md5, reg.identifier):
+        return ResultInfo.of(ResultCode.TASK_CONFLICT, f"taskId conflict: {reg.task_id}")
+    return None
+
+
+def _probe_refusal(state: SupernodeState, reg: Registrant, task: "Task | None", probe: "Probe | None",
+                   now: float) -> "ResultInfo | None":
+    if probe is not None and probe.needs_auth:
+        if task is not None:
+            task.credentialed = True
+        return ResultInfo.of(ResultCode.NEED_AUTH, f"authentication required by the source (HTTP {probe.status})")
+    if probe is not None and probe.not_found:
+        state.unreachable[reg.task_id] = now
+        return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: source answered {probe.status}")
+    if task is not None and task.credentialed:
+        if probe is None:   # the task became credentialed while this registrant was not probing
+            return ResultInfo.of(ResultCode.WAIT_AUTH, "source credentials must be checked; register again")
+        if not probe.ok:
+            return ResultInfo.of(ResultCode.NEED_AUTH, f"your credentials were not accepted by the source "
+                                                       f"(HTTP {probe.status})")
+    return None
+
+
+def _new_task(limits: Limits, reg: Registrant, probe: "Probe | None", now: float) -> "Task | None":
+    length = probe.length if probe is not None and probe.ok else -1
+    source_pattern = limits.cdn_pattern == CDN_PATTERN_SOURCE
+    if source_pattern and not (length > 0 and probe.supports_range):
+        return None
+    size = pieces.piece_size(length, limits.piece_size_policy)
+    headers = dict(reg.headers)
+    task = Task(id=reg.task_id, raw_url=reg.raw_url, task_url=reg.task_url, md5=reg.md5,
+                identifier=reg.identifier, headers=headers, insecure=reg.insecure, root_cas=reg.root_cas,
+                http_file_length=length, piece_size=size,
+                piece_total=pieces.estimated_piece_total(length, size),
+                credentialed=has_credentials(headers) or reg.raw_url != reg.task_url,
+                created=now, access_time=now)
+    if source_pattern:
+        task.cdn_source = CdnSource.SOURCE
+        task.cdn_status = CdnStatus.SUCCESS
+        task.piece_total = pieces.estimated_piece_total(length, size)
+        task.file_length = length
+    return task
+
+
+def _mark_all_pieces(state: SupernodeState, task: Task) -> None:
+    tp = state.progress.tasks[task.id]
+    for n in range(task.piece_total):
+        tp.cdn.update(n, PieceStatus.SUCCESS)
+
+
+def _add_client(state: SupernodeState, reg: Registrant, now: float) -> None:
+    previous = state.dfget(reg.task_id, reg.cid)
+    if previous is not None:    # the same client registers again (migration back): start afresh
+        state.remove_dfget(previous.key, now)
+        old_state = state.progress.peers.get(previous.peer_id)
+        if old_state is not None and not state.dfgets_of_peer(previous.peer_id):
+            old_state.service_down_ms = old_state.service_down_ms or max(int(now * 1000), 1)
+    uploads = reg.port != 0 and reg.pattern != PEER_PATTERN_CDN
+    pid = state.new_peer_id(reg.host_name, reg.ip, now)
+    state.add_peer(Peer(id=pid, ip=reg.ip, host_name=reg.host_name, port=reg.port, version=reg.version,
+                        created=now, uploads=uploads))
+    state.add_dfget(DfgetTask(cid=reg.cid, task_id=reg.task_id, peer_id=pid, path=reg.path,
+                              call_system=reg.call_system, super_node_ip=reg.super_node_ip,
+                              dfdaemon=reg.dfdaemon, created=now))
+
+
+def _add_super_client(state: SupernodeState, task: Task) -> None:
+    """The supernode's own download record of the task: CID cdnnode:<advertiseIP>~<taskId>."""
+    if state.dfget_of_peer(state.super_pid, task.id) is None:
+        path = task.raw_url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
+        state.add_dfget(DfgetTask(cid=super_cid(state.peers[state.super_pid].ip, task.id), task_id=task.id,
+                                  peer_id=state.super_pid, path=path), with_progress=False)
+
+
+def registrant_from(req, super_node_ip: str) -> Registrant:
+    """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id (spec §1)."""
+    headers = urls.convert_headers(req.headers)
+    task_url = req.task_url or req.raw_url
+    return Registrant(task_id=digest.task_id(task_url, req.md5, req.identifier, headers), raw_url=req.raw_url,
+                      task_url=task_url, cid=req.cid, ip=req.ip, path=req.path, headers=tuple(headers.items()),
+                      md5=req.md5, identifier=req.identifier, host_name=req.host_name, port=req.port,
+                      version=req.version, call_system=req.call_system,
+                      super_node_ip=req.super_node_ip or super_node_ip, dfdaemon=req.dfdaemon,
+                      insecure=req.insecure, root_cas=tuple(req.root_cas), pattern=req.pattern)
+
+
+def _trigger_cdn(state: SupernodeState, task: Task) -> list:
+    """The one place the CDN is started: WAITING/FAILED/SOURCE_ERROR -> RUNNING."""
+    if task.cdn_source is CdnSource.SOURCE or task.cdn_status not in _RETRIGGER:
+        return []
+    _add_super_client(state, task)
+    if task.cdn_status is not CdnStatus.WAITING:    # a rebuild re-announces its pieces
+        tp = state.progress.tasks[task.id]
+        tp.cdn.reset()
+        tp.piece_md5.clear()
+    task.cdn_status = CdnStatus.RUNNING
+    job = StartCdn(task_id=task.id, url=task.raw_url, headers=tuple(task.headers.items()),
+                   piece_size=task.piece_size, md5=task.md5, identifier=task.identifier,
+                   source_length=task.http_file_length, insecure=task.insecure, root_cas=task.root_cas)
+    return [job, Count("cdn_trigger")]

@@ -1,0 +1,348 @@
+"""The supernode service: owns the core's state, runs its effects, talks to the CDN.
+
+Every core call runs under one re-entrant lock and never blocks; source probes, CDN calls, disk
+work and long-poll waits happen outside it. The service is also the CDN's listener.
+"""
+import logging
+import re
+import socket
+import threading
+import time
+
+from common.errors import BadInput
+from common.protocol.codes import ResultCode
+from common.protocol.messages import (ApiPieceErrorRequest, PeerCreateRequest, PeerCreateResponse, PeerInfo,
+                                      PieceErrorRequest, PieceSuccessRequest, PullPieceTaskRequest, RegisterRequest,
+                                      ResultInfo, ServiceDownRequest, TaskInfo, TaskMetricsRequest)
+from common import urls
+
+from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest, TlsOptions
+from supernode.core import effects as fx
+from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
+from supernode.core.registration import registrant_from
+from supernode.core.model import Limits
+from supernode.errors import NotFound
+from supernode.repair import PieceRepair
+from supernode.service_metrics import MetricsRecorder
+from supernode.waiters import Waiters
+
+log = logging.getLogger(__name__)
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _thread_spawn(fn, *args) -> None:
+    threading.Thread(target=fn, args=args, daemon=True).start()
+
+
+class SupernodeService:
+    def __init__(self, settings, *, cdn, metrics, clock, rng, advertise_ip: str, spawn=None):
+        self.settings, self.cdn, self.clock = settings, cdn, clock
+        self.advertise_ip = advertise_ip
+        self._spawn = spawn or _thread_spawn
+        self._lock = threading.RLock()
+        self._core = Coordinator(Limits.from_settings(settings), clock, rng)
+        self._waiters = Waiters()
+        self._metrics = MetricsRecorder(metrics)
+        self._probing: "dict[str, threading.Event]" = {}
+        self._repair = PieceRepair(cdn, self._spawn, lambda task_id: self.delete_task(task_id, full=True))
+
+    def start(self) -> None:
+        with self._lock:
+            if self._core.state.super_pid:
+                return
+            pid = self._core.start(socket.gethostname(), self.advertise_ip)
+        log.info("supernode peer registered peer=%s ip=%s port=%s", pid, self.advertise_ip,
+                 self.settings.download_port)
+
+    # ---- /peer/registry -----------------------------------------------------------------------
+
+    def register(self, req: RegisterRequest, super_node_ip: str) -> ResultInfo:
+        self.start()
+        try:
+            urls.validate_source_url(req.raw_url)
+        except BadInput as e:
+            return ResultInfo.of(ResultCode.PARAM_ERROR, str(e))
+        reg = registrant_from(req, super_node_ip)
+        waited = retried = False
+        while True:
+            with self._lock:
+                adm = self._core.admit(reg)
+                gate, leader = self._probe_gate(reg.task_id, adm, waited)
+            if adm.answer is not None:
+                return self._registered(reg, adm.answer)
+            if gate is not None and not leader:
+                gate.wait(self.settings.source_probe_timeout + 1)
+                waited = True
+                continue
+            try:
+                probe = self._probe(reg) if adm.probe else None
+                with self._lock:
+                    out = self._core.register(reg, probe)
+                    self._metrics.refresh_gauges(self._core)
+            finally:
+                if leader:
+                    with self._lock:
+                        self._probing.pop(reg.task_id, None)
+                    gate.set()
+            if out.answer.code == ResultCode.WAIT_AUTH and not retried:
+                retried = True
+                continue
+            self._execute(out.effects)
+            return self._registered(reg, out.answer)
+
+    def _probe_gate(self, task_id: str, adm, waited: bool):
+        """One probe at a time for a new task: the others wait for it, then look again."""
+        if adm.answer is not None or not adm.probe or adm.own_probe or waited:
+            return None, False
+        gate = self._probing.get(task_id)
+        if gate is not None:
+            return gate, False
+        gate = self._probing[task_id] = threading.Event()
+        return gate, True
+
+    def _probe(self, reg: Registrant) -> Probe:
+        request = SourceRequest(url=reg.raw_url, headers=dict(reg.headers),
+                                tls=TlsOptions(insecure=reg.insecure, root_cas=reg.root_cas))
+        try:
+            result = self.cdn.probe(request)
+        except Exception as e:  # a broken prober must not fail the registration
+            log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, reg.raw_url, e)
+            return Probe(status=0)
+        if not result.ok:
+            log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, reg.raw_url,
+                     result.status, result.error)
+        return Probe(status=result.status, length=result.length, supports_range=result.supports_range)
+
+    def _registered(self, reg: Registrant, answer: ResultInfo) -> ResultInfo:
+        level = logging.INFO if answer.code == ResultCode.SUCCESS else logging.WARNING
+        log.log(level, "register task=%s cid=%s ip=%s code=%s msg=%s", reg.task_id, reg.cid, reg.ip,
+                answer.code, answer.msg)
+        return answer
+
+    # ---- /peer/task ---------------------------------------------------------------------------
+
+    def pull(self, req: PullPieceTaskRequest) -> ResultInfo:
+        q = PullQuery(task_id=req.task_id, src_cid=req.src_cid, dst_cid=req.dst_cid, range=req.range,
+                      result=req.result, status=req.status)
+        wait = min(req.wait, self.settings.long_poll_max)
+        started = time.perf_counter()
+        with self._lock:
+            out = self._core.pull(q)
+            held = wait > 0 and out.answer.code == ResultCode.PEER_WAIT
+            token = self._waiters.token(q.task_id) if held else None
+            ip = self._core.client_ip(q.task_id, q.src_cid)
+        self._metrics.schedule_duration(ip, time.perf_counter() - started)
+        self._execute(out.effects)
+        if token is None:
+            return out.answer
+        return self._hold(q, token, time.monotonic() + wait)
+
+    def _hold(self, q: PullQuery, token: threading.Event, deadline: float) -> ResultInfo:
+        while True:
+            remaining = deadline - time.monotonic()
+            woke = remaining > 0 and token.wait(remaining)
+            with self._lock:
+                out = self._core.answer(q.task_id, q.src_cid)
+                token = self._waiters.token(q.task_id)
+            self._execute(out.effects)
+            if out.answer.code != ResultCode.PEER_WAIT:
+                if woke:
+                    self._metrics.count(fx.Count("long_poll_wakeups"))
+                return out.answer
+            if not woke:
+                return out.answer
+
+    # ---- piece reports ------------------------------------------------------------------------
+
+    def piece_success(self, req: PieceSuccessRequest) -> ResultInfo:
+        with self._lock:
+            out = self._core.piece_success(req.task_id, req.cid, req.dst_cid, req.piece_range)
+        if out.missing:
+            raise NotFound(f"unknown {out.missing}")
+        self._execute(out.effects)
+        log.debug("piece persisted task=%s cid=%s dst=%s range=%s", req.task_id, req.cid, req.dst_cid,
+                  req.piece_range)
+        return out.answer
+
+    def piece_error(self, req: PieceErrorRequest) -> None:
+        log.warning("piece error task=%s cid=%s dst=%s dstIp=%s range=%s type=%s expected=%s real=%s",
+                    req.task_id, req.src_cid, req.dst_cid, req.dst_ip, req.range, req.error_type,
+                    req.expected_md5, req.real_md5)
+        with self._lock:
+            out = self._core.piece_error(req.task_id, req.range, req.src_cid, dst_cid=req.dst_cid,
+                                         error_type=req.error_type, expected_md5=req.expected_md5)
+        self._execute(out.effects)
+
+    def api_piece_error(self, task_id, piece_range, req: ApiPieceErrorRequest) -> None:
+        task_id, piece_range = req.task_id or task_id, req.range or piece_range
+        log.warning("piece error task=%s cid=%s dstPid=%s range=%s type=%s", task_id, req.src_cid, req.dst_pid,
+                    piece_range, req.error_type)
+        with self._lock:
+            out = self._core.piece_error(task_id, piece_range, req.src_cid, dst_pid=req.dst_pid,
+                                         error_type=req.error_type, expected_md5=req.expected_md5)
+        self._execute(out.effects)
+
+    def service_down(self, req: ServiceDownRequest) -> ResultInfo:
+        with self._lock:
+            out = self._core.service_down(req.task_id, req.cid)
+        if out.missing:
+            raise NotFound(f"unknown {out.missing}")
+        log.info("service down task=%s cid=%s", req.task_id, req.cid)
+        return out.answer
+
+    def report_metrics(self, req: TaskMetricsRequest) -> None:
+        self._metrics.dfget_report(req)
+
+    # ---- CDN listener ---------------------------------------------------------------------------
+
+    def on_piece(self, task_id: str, piece_num: int, piece_md5: str, wrapped_len: int) -> None:
+        with self._lock:
+            out = self._core.on_piece(task_id, piece_num, piece_md5, wrapped_len)
+        self._execute(out.effects)
+
+    def on_done(self, task_id: str, result: CdnResult) -> None:
+        with self._lock:
+            out = self._core.on_done(task_id, result)
+            self._metrics.refresh_gauges(self._core)
+        level = logging.INFO if result.success else logging.WARNING
+        log.log(level, "cdn done task=%s success=%s cache_hit=%s md5=%s pieces=%s error=%s", task_id,
+                result.success, result.cache_hit, result.real_md5, result.piece_count, result.error)
+        self._execute(out.effects)
+
+    # ---- /api/v1 ------------------------------------------------------------------------------
+
+    def create_peer(self, req: PeerCreateRequest) -> PeerCreateResponse:
+        if not _HOSTNAME.match(req.host_name):
+            raise BadInput(f"invalid hostName {req.host_name!r}", {"hostName": "not an RFC 1123 host name"})
+        with self._lock:
+            pid = self._core.create_peer(req.ip, req.host_name, req.port, req.version)
+            self._metrics.refresh_gauges(self._core)
+        return PeerCreateResponse(id=pid)
+
+    def list_peers(self, page_num: int, page_size: int, descending: bool) -> "list[PeerInfo]":
+        if page_num < 0 or page_size < 0:
+            raise BadInput(f"invalid page {page_num} / size {page_size}")
+        with self._lock:
+            return self._core.peer_infos(page_num, page_size, descending)
+
+    def get_peer(self, peer_id) -> PeerInfo:
+        with self._lock:
+            info = self._core.peer_info(peer_id)
+        if info is None:
+            raise NotFound(f"peer {peer_id} not found")
+        return info
+
+    def delete_peer(self, peer_id) -> None:
+        with self._lock:
+            found = self._core.delete_peer(peer_id)
+            self._metrics.refresh_gauges(self._core)
+        if not found:
+            raise NotFound(f"peer {peer_id} not found")
+
+    def get_task(self, task_id) -> TaskInfo:
+        with self._lock:
+            info = self._core.task_info(task_id)
+        if info is None:
+            raise NotFound(f"task {task_id} not found")
+        return info
+
+    def list_tasks(self) -> "list[TaskInfo]":
+        with self._lock:
+            return self._core.task_infos()
+
+    def delete_task(self, task_id, full: bool) -> None:
+        with self._lock:
+            out = self._core.remove_task(task_id, full)
+            self._metrics.refresh_gauges(self._core)
+        log.info("task deleted task=%s full=%s", task_id, full)
+        self._execute(out.effects)
+
+    def is_servable(self, task_id) -> bool:
+        with self._lock:
+            return self._core.has_task(task_id)
+
+    # ---- garbage collection -------------------------------------------------------------------
+
+    def gc_tasks(self) -> int:
+        return self._gc(self._core.gc_tasks, "tasks")
+
+    def gc_peers(self) -> int:
+        return self._gc(self._core.gc_peers, "peers")
+
+    def _gc(self, command, what: str) -> int:
+        with self._lock:
+            out = command()
+            self._metrics.refresh_gauges(self._core)
+        self._execute(out.effects)
+        if out.answer:
+            log.info("gc %s collected=%s", what, out.answer)
+        return out.answer
+
+    def gc_disk(self) -> int:
+        free, entries = self.cdn.free_space(), self.cdn.disk_entries()
+        with self._lock:
+            victims = self._core.disk_victims(entries, free)
+        evicted = 0
+        for task_id in victims:
+            with self._lock:
+                if self._core.has_task(task_id):
+                    continue
+            try:
+                self.cdn.delete(task_id)
+                evicted += 1
+            except Exception as e:
+                log.warning("disk gc failed task=%s error=%r", task_id, e)
+        self._metrics.disk_gc(evicted, self.clock.time())
+        if evicted:
+            log.info("gc disk free=%s evicted=%s", free, evicted)
+        return evicted
+
+    def reset_stale_super_loads(self) -> None:
+        with self._lock:
+            out = self._core.reset_stale_super_loads()
+        self._execute(out.effects)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return self._core.snapshot()
+
+    def refresh_gauges(self) -> None:
+        with self._lock:
+            self._metrics.refresh_gauges(self._core)
+
+    # ---- effects ------------------------------------------------------------------------------
+
+    def _execute(self, effects) -> None:
+        for effect in effects:
+            if isinstance(effect, fx.Wake):
+                self._waiters.wake(effect.task_id)
+            elif isinstance(effect, fx.Count):
+                self._metrics.count(effect)
+            elif isinstance(effect, fx.StartCdn):
+                self._start_cdn(effect)
+            elif isinstance(effect, fx.ForgetCdn):
+                self._quietly(self.cdn.forget, effect.task_id)
+            elif isinstance(effect, fx.DeleteFiles):
+                self._quietly(self.cdn.delete, effect.task_id)
+            elif isinstance(effect, fx.RepairPiece):
+                self._repair.request(effect)
+            else:
+                raise TypeError(f"unknown effect {effect!r}")
+
+    def _quietly(self, fn, task_id: str) -> None:
+        try:
+            fn(task_id)
+        except Exception as e:
+            log.warning("cdn %s failed task=%s error=%r", fn.__name__, task_id, e)
+
+    def _start_cdn(self, e: fx.StartCdn) -> None:
+        job = CdnJob(task_id=e.task_id, url=e.url, headers=dict(e.headers), piece_size=e.piece_size, md5=e.md5,
+                     identifier=e.identifier, source_length=e.source_length,
+                     tls=TlsOptions(insecure=e.insecure, root_cas=e.root_cas))
+        log.info("cdn start task=%s url=%s pieceSize=%s length=%s", e.task_id, e.url, e.piece_size, e.source_length)
+        try:
+            self.cdn.start(job, self)
+        except Exception as exc:
+            log.exception("cdn start failed task=%s", e.task_id)
+            self.on_done(e.task_id, CdnResult(success=False, error=f"cdn start failed: {exc!r}"))

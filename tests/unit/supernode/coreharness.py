@@ -1,0 +1,48 @@
+"""Build core states quickly for unit tests."""
+import random
+
+from common.clock import FakeClock
+from common.protocol.codes import PieceStatus
+from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
+from supernode.core.model import Limits
+
+URL = "http://origin.example/file.bin"
+
+
+def coordinator(**limits) -> Coordinator:
+    core = Coordinator(Limits(**limits), FakeClock(), random.Random(7))
+    core.start("supernode", "10.0.0.1")
+    return core
+
+
+def registrant(cid: str, task_id: str = "t" * 64, port: int = 15001, **kw) -> Registrant:
+    base = dict(task_id=task_id, raw_url=URL, task_url=URL, cid=cid, ip="10.0.1.%d" % (hash(cid) % 200 + 1),
+                path=f"/peer/file/{cid}", host_name=f"host-{cid}", port=port)
+    base.update(kw)
+    return Registrant(**base)
+
+
+def ok_probe(length: int = 5 * 1024 * 1024) -> Probe:
+    return Probe(status=200, length=length, supports_range=True)
+
+
+def register(core, cid: str, **kw):
+    out = core.register(registrant(cid, **kw), ok_probe())
+    assert out.answer.code == 200, out.answer
+    return out
+
+
+def cdn_pieces(core, task_id: str, n: int) -> None:
+    for p in range(n):
+        core.on_piece(task_id, p, "m%d" % p, 1024)
+
+
+def pid_of(core, task_id, cid) -> str:
+    return core.state.dfget(task_id, cid).peer_id
+
+
+def pull(core, cid, task_id="t" * 64, **kw):
+    return core.pull(PullQuery(task_id=task_id, src_cid=cid, **kw)).answer
+
+
+__all__ = ["PieceStatus", "coordinator", "registrant", "ok_probe", "register", "cdn_pieces", "pid_of", "pull"]

@@ -1,0 +1,193 @@
+"""Scheduler properties (spec §5, decisions 2 and 5) over random states, plus worked examples."""
+import random
+
+from hypothesis import given, settings, strategies as st
+
+from supernode.core import scheduler
+from supernode.core.model import Limits
+from supernode.core.progress import ClientProgress, PeerState, TaskProgress
+from common.protocol.codes import PieceStatus
+
+SUPER = "super"
+SRC = "me"
+
+
+@st.composite
+def worlds(draw):
+    n = draw(st.integers(1, 24))
+    peers = [f"p{i}" for i in range(draw(st.integers(0, 8)))]
+    limits = Limits(peer_up_limit=draw(st.integers(1, 4)), peer_down_limit=draw(st.integers(1, 6)),
+                    supernode_task_upload_limit=draw(st.integers(1, 5)), elimination_limit=draw(st.integers(1, 4)),
+                    failure_count_limit=draw(st.integers(1, 4)))
+    task, client = TaskProgress(), ClientProgress()
+    for p in range(n):
+        if draw(st.booleans()):
+            task.cdn.update(p, PieceStatus.SUCCESS)
+        task.holders[p] = set(draw(st.lists(st.sampled_from(peers), max_size=4))) if peers else set()
+        kind = draw(st.sampled_from(["none", "none", "done", "running", "failed"]))
+        if kind == "done":
+            client.bits.update(p, PieceStatus.SUCCESS)
+        elif kind == "running":
+            client.running[p] = draw(st.sampled_from(peers + [SUPER]))
+            client.bits.update(p, PieceStatus.RUNNING)
+        elif kind == "failed":
+            client.bits.update(p, PieceStatus.FAILED)
+        if peers and draw(st.booleans()):
+            client.bad_sources[p] = set(draw(st.lists(st.sampled_from(peers), max_size=2)))
+    states = {}
+    for pid in peers + [SRC]:
+        if pid != SRC and draw(st.integers(0, 9)) == 0:
+            continue    # no peer state: stale holder
+        states[pid] = PeerState(producer_load=draw(st.integers(0, 5)),
+                                client_error_count=draw(st.integers(0, 6)),
+                                service_error_count=draw(st.integers(0, 5)),
+                                service_down_ms=draw(st.sampled_from([0, 0, 0, 123])))
+    servable = {pid: draw(st.integers(0, 5)) > 0 for pid in peers}   # False: port 0 / no record
+    black = {pid: 1 for pid in draw(st.lists(st.sampled_from(peers), max_size=2))} if peers else {}
+    task.super_load = draw(st.integers(0, 5))
+    view = scheduler.View(task=task, client=client, peers=states, black=black,
+                          servable=lambda pid: servable.get(pid, False), src_pid=SRC, super_pid=SUPER)
+    return view, limits, draw(st.integers(0, 2 ** 32))
+
+
+def eligible(view, limits, pid, piece) -> bool:
+    state = view.peers.get(pid)
+    return (state is not None and view.servable(pid) and not state.down
+            and state.service_error_count < limits.elimination_limit and view.black.get(pid, 0) == 0
+            and pid != SRC and pid not in view.client.bad_sources.get(piece, ()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(worlds())
+def test_plan_invariants(world):
+    view, limits, seed = world
+    plan = scheduler.plan(view, limits, random.Random(seed))
+    available = scheduler.available_pieces(view.task, view.client)
+    pieces = [a.piece for a in plan.assignments]
+    assert len(pieces) == len(set(pieces))
+    for a in plan.assignments:
+        assert a.piece in available                          # CDN has it, client neither holds nor runs it
+        assert not view.client.bits.is_success(a.piece) and a.piece not in view.client.running
+        if a.source != SUPER:
+            assert a.source in view.task.holders[a.piece]
+            assert eligible(view, limits, a.source, a.piece)  # never down / black-listed / port 0 / bad
+    # up limit: reservations never push a peer over peerUpLimit
+    for pid in {a.source for a in plan.assignments} - {SUPER}:
+        extra = sum(1 for a in plan.assignments if a.source == pid)
+        assert view.peers[pid].producer_load + extra <= limits.peer_up_limit
+    # supernode's own per-task limit, and the client's down limit
+    supers = sum(1 for a in plan.assignments if a.source == SUPER)
+    assert supers == 0 or view.task.super_load + supers <= limits.supernode_task_upload_limit
+    assert len(view.client.running) + len(plan.assignments) <= max(limits.peer_down_limit, len(view.client.running))
+    if len(view.client.running) >= limits.peer_down_limit:
+        assert not plan.assignments
+    # self-isolation
+    if view.peers[SRC].client_error_count > limits.failure_count_limit:
+        assert all(a.source == SUPER for a in plan.assignments)
+    # drops only ever name holders that can never serve
+    for piece, pid in plan.drops:
+        state = view.peers.get(pid)
+        assert state is None or not view.servable(pid) or state.down \
+            or state.service_error_count >= limits.elimination_limit
+
+
+@settings(max_examples=120, deadline=None)
+@given(worlds())
+def test_assignments_follow_rarest_then_nearest_order(world):
+    view, limits, seed = world
+    plan = scheduler.plan(view, limits, random.Random(seed))
+    running = list(view.client.running)
+    center = sum(running) // len(running) if running else 0
+    keys = [(len(view.task.holders.get(a.piece, ())), abs(a.piece - center)) for a in plan.assignments]
+    assert keys == sorted(keys)
+
+
+@settings(max_examples=120, deadline=None)
+@given(worlds())
+def test_wait_only_when_nothing_can_be_fetched(world):
+    view, limits, seed = world
+    plan = scheduler.plan(view, limits, random.Random(seed))
+    available = scheduler.available_pieces(view.task, view.client)
+    if not plan.wait or not available:
+        return
+    assert view.task.super_load >= limits.supernode_task_upload_limit
+    isolated = view.peers[SRC].client_error_count > limits.failure_count_limit
+    if not isolated:
+        for piece in available:
+            for pid in view.task.holders[piece]:
+                assert not eligible(view, limits, pid, piece) \
+                    or view.peers[pid].producer_load + 1 > limits.peer_up_limit
+
+
+@settings(max_examples=80, deadline=None)
+@given(worlds())
+def test_plan_does_not_mutate(world):
+    view, limits, seed = world
+    before = (view.task.super_load, {p: set(h) for p, h in view.task.holders.items()}, dict(view.client.running),
+              {p: (s.producer_load, s.client_error_count) for p, s in view.peers.items()})
+    scheduler.plan(view, limits, random.Random(seed))
+    after = (view.task.super_load, {p: set(h) for p, h in view.task.holders.items()}, dict(view.client.running),
+             {p: (s.producer_load, s.client_error_count) for p, s in view.peers.items()})
+    assert before == after
+
+
+# ---- worked examples ----------------------------------------------------------------------------
+
+def simple_view(n=8, holders=None, running=None, states=None, **limits):
+    task, client = TaskProgress(), ClientProgress()
+    for p in range(n):
+        task.cdn.update(p, PieceStatus.SUCCESS)
+    task.holders = {p: set(h) for p, h in (holders or {}).items()}
+    client.running = dict(running or {})
+    peer_states = {SRC: PeerState()}
+    peer_states.update(states or {})
+    view = scheduler.View(task=task, client=client, peers=peer_states, black={}, servable=lambda pid: True,
+                          src_pid=SRC, super_pid=SUPER)
+    return view, Limits(**limits)
+
+
+def test_rarest_first():
+    view, limits = simple_view(4, holders={0: {"a", "b"}, 1: {"a"}, 2: set(), 3: {"a", "b"}},
+                               states={"a": PeerState(), "b": PeerState()}, peer_down_limit=4)
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert [a.piece for a in plan.assignments][:2] == [2, 1]
+
+
+def test_nearest_to_the_centre_of_running_pieces():
+    view, limits = simple_view(20, running={9: SUPER, 11: SUPER}, peer_down_limit=5)
+    order = scheduler.order_pieces(scheduler.available_pieces(view.task, view.client), {}, view.client.running,
+                                   random.Random(3))
+    assert order[0] == 10 and set(order[1:3]) == {8, 12} and set(order[3:5]) == {7, 13}
+
+
+def test_limited_when_client_runs_its_limit():
+    view, limits = simple_view(8, running={0: SUPER, 1: SUPER}, peer_down_limit=2)
+    assert scheduler.plan(view, limits, random.Random(1)).limited
+
+
+def test_supernode_limit_then_wait():
+    view, limits = simple_view(8, supernode_task_upload_limit=3, peer_down_limit=8)
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert len(plan.assignments) == 3 and all(a.source == SUPER for a in plan.assignments)
+    view.task.super_load = 3
+    assert scheduler.plan(view, limits, random.Random(1)).wait
+
+
+def test_self_isolation_uses_only_the_supernode():
+    view, limits = simple_view(4, holders={p: {"a"} for p in range(4)},
+                               states={"a": PeerState(), SRC: PeerState(client_error_count=6)},
+                               failure_count_limit=5)
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert plan.assignments and all(a.source == SUPER for a in plan.assignments)
+    view.peers[SRC].client_error_count = 5      # not above the limit: peers again
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert any(a.source == "a" for a in plan.assignments)
+
+
+def test_holder_walk_drops_down_and_eliminated_skips_overloaded():
+    view, limits = simple_view(1, holders={0: {"down", "bad", "busy", "gone"}},
+                               states={"down": PeerState(service_down_ms=5), "bad": PeerState(service_error_count=5),
+                                       "busy": PeerState(producer_load=5)})
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert plan.assignments[0].source == SUPER
+    assert set(plan.drops) == {(0, "down"), (0, "bad"), (0, "gone")}
