@@ -49,7 +49,7 @@ def supernode(tmp_path):
 
         @staticmethod
         def metric(name: str) -> float:
-            """Sum of every sample of `name` (all label sets)."""
+            """Sum of every sample of `name` (all label sets, or the one spelled out in `name`)."""
             total = 0.0
             for line in requests.get(f"http://127.0.0.1:{api}/metrics", timeout=5).text.splitlines():
                 if line.startswith(name + " ") or line.startswith(name + "{"):
