@@ -43,12 +43,23 @@ class TaskProgress:
     cdn: PieceBits = field(default_factory=PieceBits)
     holders: "dict[int, set[str]]" = field(default_factory=dict)
     piece_md5: "dict[int, str]" = field(default_factory=dict)
+    in_flight: "dict[int, int]" = field(default_factory=dict)        # piece -> clients fetching it
+    super_in_flight: "dict[int, int]" = field(default_factory=dict)  # ... of them from the supernode
     super_load: int = 0
     super_load_changed: float = 0.0
 
     def set_super_load(self, value: int, now: float) -> None:
         self.super_load = max(value, 0)
         self.super_load_changed = now
+
+    def count_flight(self, piece: int, from_super: bool, delta: int) -> None:
+        tables = (self.in_flight, self.super_in_flight) if from_super else (self.in_flight,)
+        for table in tables:
+            left = table.get(piece, 0) + delta
+            if left > 0:
+                table[piece] = left
+            else:
+                table.pop(piece, None)
 
     def drop_holder(self, pid: str, piece: "int | None" = None) -> None:
         pieces = [piece] if piece is not None else list(self.holders)
@@ -73,8 +84,10 @@ class Progress:
     def reserve(self, task_id: str, client: ClientProgress, piece: int, source: str, now: float) -> None:
         client.running[piece] = source
         client.bits.update(piece, PieceStatus.RUNNING)
+        tp = self.tasks.get(task_id)
+        if tp is not None:
+            tp.count_flight(piece, self.is_super(source), +1)
         if self.is_super(source):
-            tp = self.tasks[task_id]
             tp.set_super_load(tp.super_load + 1, now)
         elif source in self.peers:
             self.peers[source].producer_load += 1
@@ -84,8 +97,10 @@ class Progress:
         source = client.running.pop(piece, None)
         if source is None:
             return None
+        tp = self.tasks.get(task_id)
+        if tp is not None:
+            tp.count_flight(piece, self.is_super(source), -1)
         if self.is_super(source):
-            tp = self.tasks.get(task_id)
             if tp is not None:
                 tp.set_super_load(tp.super_load - 1, now)
         elif source in self.peers:

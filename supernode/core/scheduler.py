@@ -3,8 +3,11 @@ the progress and returns a Plan; the coordinator applies it.
 
 1. available = pieces SUCCESS on the CDN, not SUCCESS for the client, not running for it.
    None -> wait (602). The client already runs `peer_down_limit` pieces -> limited (601, no data).
-2. Order: rarest first (fewest holders), then nearest to the centre (integer mean) of the
-   client's running pieces, then random (injected rng).
+2. Order: rarest first, then nearest to the centre (integer mean) of the client's running
+   pieces, then random (injected rng). Unlike v1, rarity counts the clients already fetching a
+   piece as well as its holders (BitTorrent's pieces-in-flight): in a flash crowd every client
+   would otherwise start on the same zero-holder pieces and all of them would come from the
+   supernode; counting flights spreads the first pieces so that peers can trade them at once.
 3. Self-isolation: a client with clientErrorCount > failureCountLimit fetches only from the
    supernode.
 4. Otherwise walk the piece's holders in random order and take the first that may serve:
@@ -13,6 +16,9 @@ the progress and returns a Plan; the coordinator applies it.
    is the client itself, in the client's black list, failed this piece for this client before
    (decisions 5) or would exceed peerUpLimit is skipped. Load is reserved as we go.
 5. Nobody -> the supernode, within its own per-task limit (decisions 2); full -> skip the piece.
+   A piece another client is already fetching from the supernode is skipped too while this
+   client has other work: it will soon be at a peer, and the supernode's upload is the scarce
+   resource of a flash crowd. A client with nothing else to do still gets it (no starvation).
 6. Stop when the client would run `peer_down_limit` pieces.
 """
 from dataclasses import dataclass
@@ -55,10 +61,12 @@ def available_pieces(task: TaskProgress, client: ClientProgress) -> "set[int]":
     return set(task.cdn.successes() - client.bits.successes()) - set(client.running)
 
 
-def order_pieces(pieces, holders: "Mapping[int, set]", running, rng) -> "list[int]":
+def order_pieces(pieces, holders: "Mapping[int, set]", running, rng,
+                 in_flight: "Mapping[int, int] | None" = None) -> "list[int]":
     running = list(running)
     center = sum(running) // len(running) if running else 0
-    keys = {p: (len(holders.get(p, ())), abs(p - center), rng.random()) for p in sorted(pieces)}
+    in_flight = in_flight or {}
+    keys = {p: (len(holders.get(p, ())) + in_flight.get(p, 0), abs(p - center), rng.random()) for p in sorted(pieces)}
     return sorted(keys, key=keys.__getitem__)
 
 
@@ -78,10 +86,12 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     drops: "list[tuple[int, str]]" = []
     super_load = view.task.super_load
     picks: "list[Assignment]" = []
-    for piece in order_pieces(available, view.task.holders, view.client.running, rng):
+    for piece in order_pieces(available, view.task.holders, view.client.running, rng, view.task.in_flight):
         source = None if alone else _pick_holder(view, piece, limits, extra, drops, rng)
         if source is None:
             if super_load >= limits.supernode_task_upload_limit:
+                continue
+            if not alone and view.task.super_in_flight.get(piece) and (view.client.running or picks):
                 continue
             super_load += 1
             source = view.super_pid

@@ -98,7 +98,8 @@ def test_assignments_follow_rarest_then_nearest_order(world):
     plan = scheduler.plan(view, limits, random.Random(seed))
     running = list(view.client.running)
     center = sum(running) // len(running) if running else 0
-    keys = [(len(view.task.holders.get(a.piece, ())), abs(a.piece - center)) for a in plan.assignments]
+    keys = [(len(view.task.holders.get(a.piece, ())) + view.task.in_flight.get(a.piece, 0), abs(a.piece - center))
+            for a in plan.assignments]
     assert keys == sorted(keys)
 
 
@@ -110,6 +111,8 @@ def test_wait_only_when_nothing_can_be_fetched(world):
     available = scheduler.available_pieces(view.task, view.client)
     if not plan.wait or not available:
         return
+    if view.client.running and all(view.task.super_in_flight.get(p) for p in available):
+        return  # every piece is on its way to another client from the supernode: wait for a peer
     assert view.task.super_load >= limits.supernode_task_upload_limit
     isolated = view.peers[SRC].client_error_count > limits.failure_count_limit
     if not isolated:
@@ -191,3 +194,20 @@ def test_holder_walk_drops_down_and_eliminated_skips_overloaded():
     plan = scheduler.plan(view, limits, random.Random(1))
     assert plan.assignments[0].source == SUPER
     assert set(plan.drops) == {(0, "down"), (0, "bad"), (0, "gone")}
+
+
+def test_pieces_in_flight_count_as_rarity_so_a_crowd_spreads_out():
+    view, limits = simple_view(8, peer_down_limit=2)
+    for piece in (0, 1):
+        view.task.in_flight[piece] = view.task.super_in_flight[piece] = 1
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert {a.piece for a in plan.assignments}.isdisjoint({0, 1})
+
+
+def test_a_piece_on_its_way_from_the_supernode_is_not_fetched_twice_while_other_work_exists():
+    view, limits = simple_view(2, running={1: SUPER}, peer_down_limit=4)
+    view.task.in_flight[0] = view.task.super_in_flight[0] = 1
+    assert scheduler.plan(view, limits, random.Random(1)).wait
+    idle, limits = simple_view(1, peer_down_limit=4)
+    idle.task.in_flight[0] = idle.task.super_in_flight[0] = 1
+    assert [a.piece for a in scheduler.plan(idle, limits, random.Random(1)).assignments] == [0]
