@@ -162,15 +162,17 @@ def read_yaml(path: str) -> dict:
 
 def load(schema: "list[Setting]", *, path: "str | None" = None, explicit_path: bool = False,
          env: "Mapping[str, str] | None" = None, env_prefix: str = "",
-         flags: "Mapping[str, Any] | None" = None) -> Config:
+         flags: "Mapping[str, Any] | None" = None, tree: "Mapping | None" = None) -> Config:
     """Layer defaults, the YAML file, the environment and flags; validate every value once.
 
     A missing default file is ignored; a missing explicit file is an error. `flags` maps
-    setting names to values given on the command line (None = not given).
+    setting names to values given on the command line (None = not given). A caller that reads
+    its file itself (e.g. another format) passes the parsed `tree` instead, with `path` naming it.
     """
-    tree: dict = {}
-    if path and (explicit_path or os.path.exists(path)):
-        tree = read_yaml(path)
+    if tree is None:
+        tree = {}
+        if path and (explicit_path or os.path.exists(path)):
+            tree = read_yaml(path)
     env = env if env is not None else os.environ
     flags = flags or {}
     values, errors = {}, {}

@@ -1,0 +1,265 @@
+"""The P2P pull loop (spec §4.3, decisions 1, 4, 5).
+
+Theory of operation. One thread (the loop) talks to the supernode; a pool of worker threads
+fetches pieces. The loop sends one report per GET /peer/task (core.plan.PieceBook decides which)
+and acts on the answer:
+
+* 601 with pieces -> the book says which to fetch; each goes to a worker.
+* 602 (or 601/603 without pieces) -> if pieces are running, wait for one to finish (its outcome
+  is the next report); otherwise ask again with the same report. We send `wait=<s>` when nothing
+  is running so that our supernode holds the answer until a piece is ready; a v1 supernode
+  answers at once, and then a short growing back-off applies (core.timing.WaitBackoff).
+* 600 -> wait for the workers, return the supernode's md5 for the final check.
+* 610 -> the source failed: give up P2P (back-source reason 10).
+* anything else or no answer -> migrate: register with the next supernode (skipping this one);
+  if that fails, give up P2P (reason 3). A different piece size there discards what we have.
+
+A worker fetches, verifies (md5 + framing), writes the payload at its offset, tells the supernode
+the piece is persisted (/peer/piece/suc, 3 tries) and then posts the outcome to the loop, so that
+the loop's next pull already finds the piece counted (the answer may then be 600).
+A bad piece is reported via /peer/piece/error (and as a FAIL report) and never fetched again from
+the same source.
+"""
+import json
+import logging
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from common.errors import BadInput
+from common.protocol.codes import BackSourceReason, PieceResult, ResultCode, TaskStatus
+from common.protocol.messages import (FinishResult, PieceErrorRequest, PieceSuccessRequest, PieceTask,
+                                      PullPieceTaskRequest, ResultInfo)
+
+from dfget.core.lines import migrated_line
+from dfget.core.plan import PieceBook, Report
+from dfget.core.timing import RefreshTimer, WaitBackoff, effective_rate, suc_retry_delays
+from dfget.errors import P2PFailure, PieceFailure
+from dfget.supernode_client import SupernodeUnavailable
+
+log = logging.getLogger(__name__)
+PROTOCOL_CODES = {ResultCode.PEER_FINISH, ResultCode.PEER_CONTINUE, ResultCode.PEER_WAIT,
+                  ResultCode.PEER_LIMITED, ResultCode.SUCCESS, ResultCode.SOURCE_ERROR}
+CANCEL_CHECK = 0.5
+
+
+@dataclass
+class Outcome:
+    task: PieceTask
+    generation: int
+    ok: bool
+    error: str = ""
+    write_error: bool = False
+
+
+class P2PDownloader:
+    def __init__(self, cfg, ctx, svc, client, fetcher, assembly, limiter, progress,
+                 reregister: Callable, cancelled: threading.Event):
+        self.cfg, self.ctx, self.svc = cfg, ctx, svc
+        self.client, self.fetcher, self.assembly = client, fetcher, assembly
+        self.limiter, self.progress = limiter, progress
+        self.reregister = reregister
+        self.cancelled = cancelled
+        self.book = PieceBook()
+        self.outcomes: "queue.Queue[Outcome]" = queue.Queue()
+        self.generation = 0
+        self.backoff = WaitBackoff(svc.rng.random)
+        self.rate_timer = RefreshTimer()
+        self.pool = ThreadPoolExecutor(max_workers=cfg.client_queue_size, thread_name_prefix="piece")
+
+    def run(self) -> FinishResult:
+        try:
+            return self._loop()
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> FinishResult:
+        item: Optional[Report] = None
+        last: Optional[Report] = None
+        while True:
+            self._check_cancelled()
+            self._drain()
+            item = item or self.book.next_report() or (None if self.book.running else last)
+            if item is None:
+                self._await_outcome(None)
+                continue
+            last = item
+            asked = self.svc.long_poll if not self.book.running else 0.0
+            start = self.svc.clock.monotonic()
+            answer = self._pull(item, asked)
+            waited = self.svc.clock.monotonic() - start
+            if answer is None:  # migrated: start over with the new supernode
+                item = last = None
+                continue
+            if answer.code == ResultCode.PEER_FINISH:
+                return self._finish(answer)
+            if answer.code == ResultCode.SOURCE_ERROR:
+                raise P2PFailure(BackSourceReason.SOURCE_ERROR, f"supernode: source error: {answer.msg}")
+            if answer.code == ResultCode.PEER_CONTINUE and answer.data:
+                self._start(answer.data)
+                self.backoff.reset()
+                item = None
+            elif self.book.running:
+                item = None
+                self._await_outcome(None)
+            else:
+                self._await_outcome(self.backoff.next(waited, asked))
+
+    def _pull(self, item: Report, asked: float) -> Optional[ResultInfo]:
+        ctx = self.ctx
+        req = PullPieceTaskRequest(src_cid=ctx.cid, dst_cid=item.dst_cid, range=item.range,
+                                   result=int(item.result), status=int(item.status), task_id=ctx.task_id,
+                                   wait=asked)
+        try:
+            answer = self.client.pull(ctx.node, req, timeout=asked + 10.0)
+        except SupernodeUnavailable as e:
+            self._migrate(str(e))
+            return None
+        if answer.code not in PROTOCOL_CODES:
+            self._migrate(f"code {answer.code} {answer.msg}".strip())
+            return None
+        return answer
+
+    def _migrate(self, why: str) -> None:
+        ctx = self.ctx
+        log.warning("supernode %s failed (%s), migrating", ctx.node, why)
+        old_size = ctx.piece_size
+        try:
+            node, result = self.reregister(ctx.node)
+        except Exception as e:
+            raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"supernode {ctx.node} failed ({why}) "
+                             f"and migration failed: {e}") from None
+        ctx.adopt(node, result)
+        self.svc.echo(migrated_line(node.addr))
+        if result.piece_size != old_size:
+            self.generation += 1
+            self.book.reset()
+            self.assembly.truncate()
+            self.progress.start(ctx.file_length)
+        else:
+            self.book.restart()
+
+    # -- pieces --------------------------------------------------------------------------------
+
+    def _start(self, data) -> None:
+        try:
+            tasks = [PieceTask.decode(d) for d in data]
+        except (BadInput, TypeError) as e:
+            self._migrate(f"malformed piece tasks: {e}")
+            return
+        self._refresh_rate()
+        for task in self.book.plan(tasks):
+            self.pool.submit(self._fetch, task, self.generation)
+        stuck = self.book.stuck()
+        if stuck:
+            raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"no usable source for piece {stuck}")
+
+    def _refresh_rate(self) -> None:
+        serving = self.ctx.pattern == "p2p" and self.ctx.peer_port > 0
+        if not serving or not self.rate_timer.due(self.svc.clock.monotonic()):
+            return
+        granted = self.svc.uploader.rate(self.ctx, self.cfg.local_limit)
+        self.limiter.set_rate(effective_rate(self.cfg.local_limit, granted))
+
+    def _fetch(self, task: PieceTask, generation: int) -> None:
+        ctx = self.ctx
+        try:
+            offset, payload = self.fetcher.fetch(task, ctx.cdn_source, ctx.file_length, self.cfg.header_map)
+        except PieceFailure as e:
+            self._report_bad_piece(task, e)
+            self.outcomes.put(Outcome(task, generation, False, str(e)))
+            return
+        except Exception as e:  # a bug or an unexpected I/O problem: the piece failed, go on
+            log.exception("fetching piece %s failed", task.range)
+            self.outcomes.put(Outcome(task, generation, False, str(e)))
+            return
+        if generation != self.generation or self.cancelled.is_set():
+            return
+        try:
+            self.assembly.write(offset, payload)
+        except OSError as e:
+            self.outcomes.put(Outcome(task, generation, False, f"write error: {e}", write_error=True))
+            return
+        self.progress.add(len(payload))
+        self._report_persisted(task)   # before the loop reports it: the supernode knows when we pull
+        self.outcomes.put(Outcome(task, generation, True))
+
+    def _report_bad_piece(self, task: PieceTask, e: PieceFailure) -> None:
+        log.warning("piece %s from %s (%s:%s) failed: %s", task.range, task.cid, task.peer_ip, task.peer_port, e)
+        if not e.error_type:
+            return
+        req = PieceErrorRequest(task_id=self.ctx.task_id, range=task.range, src_cid=self.ctx.cid,
+                                dst_cid=task.cid, dst_ip=task.peer_ip, real_md5=e.real_md5,
+                                expected_md5=e.expected_md5, error_type=e.error_type)
+        try:
+            self.client.piece_error(self.ctx.node, req)
+        except SupernodeUnavailable as err:
+            log.warning("failed to report bad piece %s: %s", task.range, err)
+
+    def _report_persisted(self, task: PieceTask) -> None:
+        req = PieceSuccessRequest(task_id=self.ctx.task_id, cid=self.ctx.cid, dst_cid=task.cid,
+                                  piece_range=task.range)
+        for delay in suc_retry_delays(self.svc.rng.random):
+            if delay:
+                self.svc.sleep(delay)
+            try:
+                if self.client.piece_success(self.ctx.node, req):
+                    return
+            except SupernodeUnavailable as e:
+                log.warning("piece/suc for %s failed: %s", task.range, e)
+        log.warning("supernode never acknowledged piece %s", task.range)
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _handle(self, o: Outcome) -> None:
+        if o.generation != self.generation:
+            return
+        if o.write_error:
+            raise P2PFailure(BackSourceReason.WRITE_ERROR, o.error)
+        if o.ok:
+            self.book.succeeded(o.task.range, o.task.piece_num, o.task.cid)
+            log.info("downloading piece:%s", json.dumps({
+                "taskID": self.ctx.task_id, "superNode": self.ctx.node.addr, "dstCid": o.task.cid,
+                "range": o.task.range, "result": int(PieceResult.SEMISUC), "status": int(TaskStatus.RUNNING),
+                "pieceSize": o.task.piece_size, "pieceNum": o.task.piece_num}, separators=(",", ":")))
+        else:
+            self.book.failed(o.task.range, o.task.cid)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._handle(self.outcomes.get_nowait())
+            except queue.Empty:
+                return
+
+    def _await_outcome(self, timeout: Optional[float]) -> None:
+        """Block until one outcome is handled, `timeout` passes (None = no limit) or we are cancelled."""
+        if timeout is not None and timeout <= 0:
+            return
+        deadline = None if timeout is None else self.svc.clock.monotonic() + timeout
+        while not self.cancelled.is_set():
+            left = CANCEL_CHECK if deadline is None else min(CANCEL_CHECK, deadline - self.svc.clock.monotonic())
+            if left <= 0:
+                return
+            try:
+                self._handle(self.outcomes.get(timeout=left))
+                return
+            except queue.Empty:
+                continue
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, "download cancelled")
+
+    def _finish(self, answer: ResultInfo) -> FinishResult:
+        try:
+            result = FinishResult.decode(answer.data or {})
+        except BadInput:
+            result = FinishResult()
+        self.pool.shutdown(wait=True)
+        self._drain()
+        return result
