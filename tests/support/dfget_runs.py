@@ -69,19 +69,30 @@ class DfgetRunner:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=10)
-        for home in list(self.homes):
-            for pid in self.upload_pids(os.path.basename(home)):
-                end_pid(pid)
+        pids = [pid for home in list(self.homes) for pid in self.upload_pids(os.path.basename(home))]
+        end_pids(pids)
 
 
-def end_pid(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM a process that is not our child, wait for it to go, SIGKILL after the deadline."""
+def end_pids(pids, timeout: float = 10.0) -> None:
+    """SIGTERM processes that are not our children, wait for all to go, SIGKILL after the deadline."""
+    for pid in pids:
+        _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _signal(pid, 0)]
+        time.sleep(0.05)
+    for pid in alive:
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig) -> bool:
+    """Send `sig`; False when the process is gone (a zombie awaiting its reaper counts as gone)."""
     try:
-        os.kill(pid, signal.SIGTERM)
-        while time.monotonic() < deadline:
-            os.kill(pid, 0)
-            time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+        os.kill(pid, sig)
+        return True
+    except (ProcessLookupError, FileNotFoundError):
+        return False
