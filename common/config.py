@@ -210,7 +210,10 @@ def default_yaml(schema: "list[Setting]") -> str:
             depth = i + 1
         if not parents:
             open_sections = []
-        value = yaml.safe_dump({leaf: s.show(s.parse(s.default))}, default_flow_style=True,
+        shown = s.show(s.parse(s.default))
+        if isinstance(shown, str) and shown.isdigit():
+            shown = int(shown)   # a plain byte count reads better unquoted
+        value = yaml.safe_dump({leaf: shown}, default_flow_style=True,
                                width=1000).strip()[1:-1]
         lines.append("  " * depth + f"# {s.help}")
         lines.append("  " * depth + value)

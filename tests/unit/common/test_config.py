@@ -57,3 +57,12 @@ def test_shipped_supernode_conf_matches_schema():
     from supernode import settings
     conf = pathlib.Path(__file__).resolve().parents[3] / "conf" / "supernode.yml"
     assert dict(settings.load(str(conf), explicit=True, env={})) == dict(settings.defaults())
+
+
+def test_shipped_dfget_conf_matches_schema():
+    import pathlib
+
+    from dfget import settings
+    conf = pathlib.Path(__file__).resolve().parents[3] / "conf" / "dfget.yml"
+    shipped = c.load(settings.FILE_SCHEMA, path=str(conf), explicit_path=True, env={})
+    assert dict(shipped) == dict(c.load(settings.FILE_SCHEMA, env={}))
