@@ -17,6 +17,8 @@ setup(
         "click>=8.1",
         # Prometheus text format, registries and histograms done right (spec §14 names).
         "prometheus_client>=0.20",
+        # gunicorn's gevent worker imports it but gunicorn does not declare it.
+        "packaging>=23",
     ],
     extras_require={
         "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6"],
