@@ -21,9 +21,9 @@ def interface_ipv4_addresses() -> "list[str]":
     return found
 
 
-def default_advertise_ip() -> "tuple[str, str]":
+def default_advertise_ip(addresses: "list[str] | None" = None) -> "tuple[str, str]":
     """(ip, why): the first non-loopback IPv4, else 127.0.0.1."""
-    for ip in interface_ipv4_addresses():
+    for ip in interface_ipv4_addresses() if addresses is None else addresses:
         if not ipaddress.IPv4Address(ip).is_loopback:
             return ip, "first non-loopback IPv4 address"
     return "127.0.0.1", "no non-loopback IPv4 address found; only local clients can reach this supernode"
