@@ -12,7 +12,7 @@ from flask import Flask, request
 
 from common.clock import SystemClock
 from common.protocol import paths
-from supernode.api import management, peer_protocol, system
+from supernode.api import console, management, peer_protocol, preheat, system
 from supernode.api.responses import api_error
 from supernode.gc_loops import BackgroundLoops
 from supernode.metrics import SupernodeMetrics
@@ -67,7 +67,7 @@ def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, **build_k
     app = Flask("supernode")
     app.config["DRAGONFLY"] = dragonfly
     app.url_map.strict_slashes = False
-    for bp in (peer_protocol.blueprint, management.blueprint, system.blueprint):
+    for bp in (peer_protocol.blueprint, management.blueprint, system.blueprint, preheat.blueprint, console.blueprint):
         app.register_blueprint(bp)
     _install_http_metrics(app, dragonfly.metrics)
     _install_error_pages(app)

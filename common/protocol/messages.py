@@ -252,3 +252,49 @@ HEADER_TOTAL_LIMIT = "totalLimit"
 
 def optional(value) -> Optional[Any]:
     return value if value not in ("", None) else None
+
+
+# ---- /preheats (spec §13) ---------------------------------------------------------------------
+
+@dataclass
+class PreheatCreateRequest(Message):
+    """POST /preheats. Harbor also sends "image" and "tag", which are ignored. `platform`
+    ("os/arch[/variant]", several joined with ",") is our extension for manifest lists."""
+    type: str = wire("type", "", required=True)
+    url: str = wire("url", "", required=True)
+    filter: str = wire("filter", "")
+    identifier: str = wire("identifier", "")
+    headers: "dict[str, str]" = wire("headers", default_factory=dict)
+    platform: str = wire("platform", "")
+
+
+@dataclass
+class PreheatCreateResponse(Message):
+    id: str = wire("ID", "", omitempty=False)
+
+
+@dataclass
+class PreheatStatusInfo(Message):
+    """GET /preheats/{id}: what Harbor's provider reads (times RFC 3339, UTC)."""
+    id: str = wire("ID", "", omitempty=False)
+    status: str = wire("status", "", omitempty=False)
+    start_time: str = wire("startTime", "", omitempty=False)
+    finish_time: str = wire("finishTime", "", omitempty=False)
+    error_msg: str = wire("errorMsg", "", omitempty=False)
+
+
+@dataclass
+class PreheatRecordInfo(Message):
+    """One item of GET /preheats: v1's raw record (times in ms since the epoch)."""
+    id: str = wire("ID", "", omitempty=False)
+    url: str = wire("URL", "", omitempty=False)
+    type: str = wire("Type", "", omitempty=False)
+    filter: str = wire("Filter", "", omitempty=False)
+    identifier: str = wire("Identifier", "", omitempty=False)
+    headers: "dict[str, str]" = wire("Headers", default_factory=dict, omitempty=False)
+    parent_id: str = wire("ParentID", "", omitempty=False)
+    children: "list[str]" = wire("Children", default_factory=list, omitempty=False)
+    status: str = wire("Status", "", omitempty=False)
+    start_time: int = wire("StartTime", 0, omitempty=False)
+    finish_time: int = wire("FinishTime", 0, omitempty=False)
+    error_msg: str = wire("ErrorMsg", "", omitempty=False)

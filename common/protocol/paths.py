@@ -61,3 +61,7 @@ def upload_check_path(task_file_name: str) -> str:
 
 # Every route is also served under a version prefix such as /v1.24 (spec §2).
 VERSION_PREFIX_PATTERN = r"/v[0-9.]+"
+
+# Supernode web console (decisions 13): the page and the JSON it polls.
+CONSOLE = "/console"
+API_CONSOLE_SNAPSHOT = API_V1 + "/console/snapshot"

@@ -1,0 +1,25 @@
+"""The web console (decisions 13): GET /console (the page), GET /api/v1/console/snapshot (JSON)."""
+from flask import Blueprint, Response, current_app
+
+from common.protocol import paths
+from supernode.api.responses import json_response
+from supernode.console.page import HTML
+from supernode.console.view import console_snapshot
+
+blueprint = Blueprint("console", __name__)
+
+
+@blueprint.get(paths.CONSOLE)
+def page():
+    return Response(HTML, mimetype="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@blueprint.get(paths.API_CONSOLE_SNAPSHOT)
+def snapshot():
+    df = current_app.config["DRAGONFLY"]
+    pre = df.extra.get("preheater")
+    preheats = [r.record_info().encode() for r in pre.all()] if pre is not None else []
+    body = console_snapshot(df.service.snapshot(), preheats, df.service.clock.time())
+    resp = json_response(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -1,0 +1,1 @@
+"""Preheat (spec §13): the shells around supernode.core.preheat and supernode.core.manifests."""

@@ -1,0 +1,123 @@
+"""conf/deploy/: every file parses, names only real CLI flags and the real ports, and the Grafana
+dashboard queries only metrics the supernode exports."""
+import configparser
+import json
+import pathlib
+import re
+import shlex
+import tomllib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+DEPLOY = ROOT / "conf" / "deploy"
+
+
+def cli_flags(module: str) -> "set[str]":
+    mod = pytest.importorskip(module, reason=f"{module} is not importable yet")
+    return {o for p in mod.main.params for o in p.opts + p.secondary_opts}
+
+
+def flags_of(argv) -> "list[str]":
+    return [a.split("=", 1)[0] for a in argv if a.startswith("-")]
+
+
+def check_flags(argv, module):
+    known = cli_flags(module)
+    unknown = [f for f in flags_of(argv) if f not in known]
+    assert not unknown, f"{module} has no options {unknown}"
+
+
+def program_of(argv) -> str:
+    return {"supernode": "supernode.cli", "dfdaemon": "dfdaemon.cli", "dfget": "dfget.cli"}[pathlib.Path(argv[0]).name]
+
+
+def dockerfile(name):
+    text = (DEPLOY / "docker" / name).read_text()
+    entry = json.loads(re.search(r"^ENTRYPOINT (.*)$", text, re.M).group(1))
+    cmd = json.loads(re.search(r"^CMD (.*)$", text, re.M).group(1))
+    exposed = {int(p) for line in re.findall(r"^EXPOSE (.*)$", text, re.M) for p in line.split()}
+    copies = [line.split()[1] for line in text.splitlines() if line.startswith("COPY ") and line.split()[1] != "."]
+    return entry + cmd, exposed, copies
+
+
+@pytest.mark.parametrize("name, ports", [("supernode.Dockerfile", {8001, 8002}), ("client.Dockerfile", {65001})])
+def test_dockerfiles(name, ports):
+    argv, exposed, copies = dockerfile(name)
+    check_flags(argv[1:], program_of(argv))
+    assert exposed == ports
+    for src in copies:
+        assert (ROOT / src).exists(), src
+    if "--port" in argv:
+        assert int(argv[argv.index("--port") + 1]) in ports
+
+
+def k8s(name):
+    return [d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / name).read_text()) if d]
+
+
+def test_supernode_deployment_and_service():
+    docs = {d["kind"]: d for d in k8s("supernode.yaml")}
+    dep, svc = docs["Deployment"], docs["Service"]
+    assert dep["spec"]["replicas"] == 1
+    [container] = dep["spec"]["template"]["spec"]["containers"]
+    check_flags(container["args"], "supernode.cli")
+    assert {p["containerPort"] for p in container["ports"]} == {8001, 8002}
+    assert "--port=8002" in container["args"] and "--download-port=8001" in container["args"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/_ping", "port": 8002}
+    assert {p["port"] for p in svc["spec"]["ports"]} == {8001, 8002}
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_dfdaemon_daemonset():
+    [ds] = [d for d in k8s("dfdaemon.yaml") if d["kind"] == "DaemonSet"]
+    spec = ds["spec"]["template"]["spec"]
+    assert spec["hostNetwork"] is True
+    [container] = spec["containers"]
+    check_flags(container["args"], "dfdaemon.cli")
+    assert "--port=65001" in container["args"]
+    node = [a for a in container["args"] if a.startswith("--node=")][0]
+    assert node.endswith(":8002") and node.split("=")[1].startswith("supernode.dragonfly")
+    assert container["ports"][0]["containerPort"] == 65001
+
+
+@pytest.mark.parametrize("unit", ["supernode.service", "dfdaemon.service"])
+def test_systemd_units(unit):
+    cp = configparser.ConfigParser(strict=False, interpolation=None)
+    cp.read(DEPLOY / "systemd" / unit)
+    assert {"Unit", "Service", "Install"} <= set(cp.sections())
+    argv = shlex.split(cp["Service"]["ExecStart"])
+    check_flags(argv[1:], program_of(argv))
+    assert cp["Service"]["Restart"] == "on-failure"
+
+
+def test_mirror_configs_point_at_dfdaemon():
+    daemon = json.loads((DEPLOY / "mirrors" / "daemon.json").read_text())
+    assert daemon["registry-mirrors"] == ["http://127.0.0.1:65001"]
+    hosts = tomllib.loads((DEPLOY / "mirrors" / "hosts.toml").read_text())
+    assert hosts["server"] == "https://registry-1.docker.io"
+    assert set(hosts["host"]["http://127.0.0.1:65001"]["capabilities"]) == {"pull", "resolve"}
+    crio = tomllib.loads((DEPLOY / "mirrors" / "registries.conf").read_text())
+    assert crio["registry"][0]["mirror"][0]["location"] == "127.0.0.1:65001"
+
+
+def exported_metric_names() -> "set[str]":
+    from supernode.metrics import SupernodeMetrics
+    names = set()
+    for family in SupernodeMetrics().registry.collect():
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
+        names |= {family.name + s for s in suffixes}
+    return names
+
+
+def test_grafana_dashboard_uses_real_metrics():
+    dash = json.loads((DEPLOY / "grafana" / "dragonfly-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    used = {n for e in exprs for n in re.findall(r"\bdragonfly_[a-z_]+", e)}
+    known = exported_metric_names()
+    assert used and not used - known, f"unknown metrics: {sorted(used - known)}"
+    for must in ("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total",
+                 "dragonfly_supernode_cdn_download_size_bytes_total", "dragonfly_dfget_back_source_total"):
+        assert must in used
+    assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
