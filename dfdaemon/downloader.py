@@ -1,0 +1,78 @@
+"""One dfget subprocess downloading one layer (spec §11.3), and where its bytes appear.
+
+Why a subprocess, as in v1, and not dfget in-process: dfget is a whole program (its own logging
+set-up, per-run sign and pid, a detached upload server, thread pools, back-source, timeouts).
+Run as a child it cannot disturb the daemon (a crash or a leak ends with the process), it can
+be killed when docker goes away, `--dfpath` keeps working with any dfget (v1's Go one too), and
+tests drive dfdaemon with a fake dfget script. The price, a fork+exec per layer, is small next
+to a layer download.
+
+Streaming without touching dfget: dfget prints `sign:<sign>` before it downloads, which names
+its files: `<home>/data/<output name>-<sign>.service` (p2p pattern, pieces out of order),
+`<localrepo>/dfget-<sign>.tmp-*` (cdn pattern) and `<localrepo>/backsource.<sign>.*` (source,
+written in order). `candidates()` lists the ones that exist; the Download follows them.
+"""
+import glob
+import logging
+import os
+import subprocess
+import threading
+from typing import Callable, Optional
+
+log = logging.getLogger(__name__)
+KEEP_LINES = 50
+
+
+class DfgetProcess:
+    def __init__(self, argv: "list[str]", output: str, data_dir: str, on_change: Callable[[], None]):
+        self.argv = argv
+        self.output = output
+        self.data_dir = data_dir
+        self.on_change = on_change
+        self.sign = ""
+        self.lines: "list[str]" = []
+        self.returncode: Optional[int] = None
+        self._proc: Optional[subprocess.Popen] = None
+
+    def start(self) -> None:
+        """Start dfget; raises OSError if it cannot be executed."""
+        self._proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, text=True, errors="replace")
+        threading.Thread(target=self._read, name=f"dfget-{self._proc.pid}", daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid if self._proc else 0
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            line = line.rstrip("\n")
+            self.lines = (self.lines + [line])[-KEEP_LINES:]
+            if line.startswith("sign:") and not self.sign:
+                self.sign = line[len("sign:"):].strip()
+            self.on_change()
+        self.returncode = self._proc.wait()
+        log.debug("dfget pid=%d exited %d", self._proc.pid, self.returncode)
+        self.on_change()
+
+    @property
+    def finished(self) -> bool:
+        return self.returncode is not None
+
+    def candidates(self) -> "list[tuple[str, bool]]":
+        """(path, written-in-order) of the files this dfget is writing the layer into."""
+        if not self.sign:
+            return []
+        name = os.path.basename(self.output)
+        repo = os.path.dirname(self.output)
+        found = [(os.path.join(self.data_dir, f"{name}-{self.sign}.service"), False)]
+        found += [(p, False) for p in glob.glob(os.path.join(repo, glob.escape(f"dfget-{self.sign}.tmp-") + "*"))]
+        found += [(p, True) for p in glob.glob(os.path.join(repo, glob.escape(f"backsource.{self.sign}.") + "*"))]
+        return [(p, seq) for p, seq in found if os.path.exists(p)]
+
+    def tail(self) -> str:
+        return " | ".join(self.lines[-5:])
+
+    def kill(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.kill()

@@ -1,0 +1,115 @@
+"""Direct requests to registries and origins, and relaying their answers unchanged.
+
+urllib3, not requests: requests folds repeated headers into one (docker's six `Accept` lines
+would become one and the registry would answer an old schema1 manifest), urllib3 sends a list of
+(name, value) pairs as they are and gives back the response's repeated headers too. Redirects
+are not followed (the client follows them, as through v1's reverse proxy); bodies are relayed
+raw (no decompression); a 10 s connect timeout as in v1.
+"""
+import logging
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import urllib3
+
+from dfdaemon.reply import Reply
+from dfdaemon.rules import HOP_BY_HOP
+from dfdaemon.verify import DigestMismatch, VerifiedSlice
+
+log = logging.getLogger(__name__)
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0
+CHUNK = 64 * 1024
+PREFLIGHT_TIMEOUT = 10.0
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached or broke mid-answer (the remote's fault: 503 to the client)."""
+
+
+@dataclass(frozen=True)
+class Tls:
+    insecure: bool = False
+    certs: "tuple[str, ...]" = ()
+
+
+@dataclass(frozen=True)
+class Preflight:
+    status: Optional[int]        # None: the HEAD did not get an answer
+    length: Optional[int]
+
+
+class Upstream:
+    def __init__(self):
+        self._pools: "dict[Tls, urllib3.PoolManager]" = {}
+        self._lock = threading.Lock()
+
+    def pool(self, tls: Tls) -> urllib3.PoolManager:
+        with self._lock:
+            pm = self._pools.get(tls)
+            if pm is None:
+                ctx = ssl.create_default_context()
+                if tls.insecure:
+                    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                for path in tls.certs:
+                    ctx.load_verify_locations(cafile=path)
+                pm = self._pools[tls] = urllib3.PoolManager(maxsize=16, block=False, ssl_context=ctx,
+                                                            cert_reqs=ctx.verify_mode)
+            return pm
+
+    def open(self, method: str, url: str, headers: "Iterable[tuple[str, str]]", tls: Tls, body=None,
+             read_timeout: float = READ_TIMEOUT) -> urllib3.BaseHTTPResponse:
+        hdrs = urllib3.HTTPHeaderDict()
+        for k, v in headers:
+            hdrs.add(k, v)
+        try:
+            return self.pool(tls).urlopen(method, url, headers=hdrs, body=body, redirect=False, retries=False,
+                                          preload_content=False, decode_content=False,
+                                          chunked=body is not None and "content-length" not in
+                                          {k.lower() for k, _ in hdrs.items()},
+                                          timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout))
+        except (urllib3.exceptions.HTTPError, OSError, ssl.SSLError) as e:
+            raise UpstreamError(f"{method} {url}: {e}") from None
+
+    def preflight(self, url: str, headers, tls: Tls) -> Preflight:
+        """HEAD the layer with the requester's headers: its length, or the refusal to relay."""
+        try:
+            resp = self.open("HEAD", url, headers, tls, read_timeout=PREFLIGHT_TIMEOUT)
+        except UpstreamError as e:
+            log.info("preflight of %s failed: %s", url, e)
+            return Preflight(None, None)
+        resp.release_conn()
+        length = resp.headers.get("Content-Length")
+        ok = resp.status == 200 and length is not None and length.isdigit()
+        return Preflight(resp.status, int(length) if ok else None)
+
+
+def response_headers(resp) -> "list[tuple[str, str]]":
+    return [(k, v) for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP | {"content-length"}]
+
+
+def relay(reply: Reply, resp, digest: str = "") -> None:
+    """Send an upstream response to the client as it is. With a `digest`, a complete 200 body is
+    checked against it (the last byte held back until it matches)."""
+    length = resp.headers.get("Content-Length")
+    length = int(length) if length and length.isdigit() else None
+    identity = not resp.headers.get("Content-Encoding")
+    gate = VerifiedSlice(digest if digest and resp.status == 200 and identity else "")
+    reply.head(resp.status, response_headers(resp), length, resp.reason)
+    try:
+        if not reply.no_body:
+            for chunk in resp.stream(CHUNK, decode_content=False):
+                reply.write(gate.feed(chunk))
+            reply.write(gate.finish())
+        reply.end()
+    except DigestMismatch as e:
+        log.error("direct answer from %s: %s", resp.geturl() if hasattr(resp, "geturl") else "?", e)
+        reply.abort()
+        raise
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        log.warning("relay broken: %s", e)
+        reply.abort()
+    finally:
+        resp.release_conn()

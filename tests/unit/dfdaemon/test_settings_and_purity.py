@@ -1,0 +1,64 @@
+import ast
+import pathlib
+import sys
+
+import pytest
+
+import dfdaemon
+from common.errors import ConfigError
+from dfdaemon import settings
+
+PURE = ["rules.py", "byterange.py", "verify.py"]
+FORBIDDEN = {"socket", "threading", "subprocess", "requests", "urllib3", "flask", "gevent", "time", "random",
+             "http", "shutil", "tempfile", "asyncio", "multiprocessing", "logging", "os", "ssl"}
+
+
+def test_pure_modules_import_only_stdlib_and_common():
+    root = pathlib.Path(dfdaemon.__file__).parent
+    for name in PURE:
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for mod in mods:
+                top = mod.split(".")[0]
+                assert top not in FORBIDDEN, f"{name} imports {mod}"
+                assert top in ("common", "dfdaemon") or top in sys.stdlib_module_names, f"{name} imports {mod}"
+                if top == "dfdaemon":
+                    assert mod.removeprefix("dfdaemon.") + ".py" in PURE, f"{name} imports {mod}"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in ("open", "print", "input"), f"{name} calls {node.func.id}()"
+
+
+def test_every_bad_field_is_reported_and_mapped_to_the_v1_exit_code(tmp_path):
+    f = tmp_path / "d.yml"
+    f.write_text("port: 99999\nratelimit: fast\nverbose: perhaps\n")
+    with pytest.raises(ConfigError) as e:
+        settings.load(str(f), explicit=True, env={"HOME": str(tmp_path)})
+    assert set(e.value.fields) == {"port", "ratelimit", "verbose"}
+    assert settings.exit_code(e.value) == settings.ExitCode.PORT
+    assert settings.exit_code(ConfigError({"ratelimit": "x", "verbose": "y"})) == 13
+    assert settings.exit_code(ConfigError({"verbose": "y"})) == 10
+
+
+def test_derived_defaults(tmp_path):
+    dfget = tmp_path / "dfget"
+    dfget.write_text("#!/bin/sh\n")
+    dfget.chmod(0o755)
+    cfg = settings.defaults(env={"HOME": str(tmp_path)}, dfpath=str(dfget))
+    assert cfg.work_home == str(tmp_path / ".small-dragonfly")
+    assert cfg.localrepo == str(tmp_path / ".small-dragonfly/dfdaemon/data") + "/"
+    assert cfg.ratelimit == 20 * 1024 * 1024 and cfg.port == 65001 and cfg.registry == "https://index.docker.io"
+    with pytest.raises(ConfigError) as e:
+        settings.defaults(env={"HOME": str(tmp_path)}, dfpath=str(dfget), localrepo="rel", cert_pem="x")
+    assert set(e.value.fields) == {"localrepo", "certpem"}
+
+
+def test_env_overrides_file(tmp_path):
+    dfget = tmp_path / "dfget"
+    dfget.write_text("#!/bin/sh\n")
+    dfget.chmod(0o755)
+    f = tmp_path / "d.yml"
+    f.write_text(f"port: 7000\ndfpath: {dfget}\nproxies: [{{regx: blobs, use_https: true}}]\n")
+    cfg = settings.load(str(f), explicit=True, env={"HOME": str(tmp_path), "DFDAEMON_PORT": "7001"})
+    assert cfg.port == 7001 and cfg.proxies[0].use_https
