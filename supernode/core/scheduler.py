@@ -57,6 +57,10 @@ class View:
     super_pid: str
 
 
+_LONG_WALK = 16
+_NONE: "frozenset[str]" = frozenset()
+
+
 def available_pieces(task: TaskProgress, client: ClientProgress) -> "set[int]":
     return set(task.cdn.successes() - client.bits.successes()) - set(client.running)
 
@@ -66,7 +70,10 @@ def order_pieces(pieces, holders: "Mapping[int, set]", running, rng,
     running = list(running)
     center = sum(running) // len(running) if running else 0
     in_flight = in_flight or {}
-    keys = {p: (len(holders.get(p, ())) + in_flight.get(p, 0), abs(p - center), rng.random()) for p in sorted(pieces)}
+    # one float per piece (cheaper than a tuple; this runs over every missing piece on every pull):
+    # rarity * 2**20 + distance + a random fraction orders by rarity, then distance, then at random
+    hget, fget, rnd = holders.get, in_flight.get, rng.random
+    keys = {p: (len(hget(p, ())) + fget(p, 0)) * 1048576.0 + abs(p - center) + rnd() for p in sorted(pieces)}
     return sorted(keys, key=keys.__getitem__)
 
 
@@ -86,8 +93,18 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     drops: "list[tuple[int, str]]" = []
     super_load = view.task.super_load
     picks: "list[Assignment]" = []
-    for piece in order_pieces(available, view.task.holders, view.client.running, rng, view.task.in_flight):
-        source = None if alone else _pick_holder(view, piece, limits, extra, drops, rng)
+    verdicts: "dict[str, str]" = {}
+    busy = None
+    for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
+                                                view.task.in_flight)):
+        if walked == _LONG_WALK and not alone:
+            # a long walk: most holders are probably at their upload limit (the answer is likely
+            # a 602); skip the pieces all of whose holders are, without looking at each of them
+            busy = {pid for pid, st in view.peers.items() if st.producer_load >= limits.peer_up_limit}
+        if alone or (busy is not None and view.task.holders.get(piece, _NONE) <= busy):
+            source = None
+        else:
+            source = _pick_holder(view, piece, limits, extra, drops, rng, verdicts)
         if source is None:
             if super_load >= limits.supernode_task_upload_limit:
                 continue
@@ -102,18 +119,31 @@ def plan(view: View, limits: Limits, rng) -> Plan:
 
 
 def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]",
-                 drops: "list[tuple[int, str]]", rng) -> "str | None":
-    holders = sorted(view.task.holders.get(piece, ()))
-    rng.shuffle(holders)
+                 drops: "list[tuple[int, str]]", rng, verdicts: "dict[str, str]") -> "str | None":
+    """A holder chosen uniformly at random among those that may serve now.
+
+    The holders are drawn lazily in random order (a partial Fisher-Yates over the set's order,
+    v1's "map order, effectively random") and verdicts are cached for the whole plan: sorting and
+    shuffling every holder set on every pull was a hot spot once holders number in the hundreds."""
+    holders = view.task.holders.get(piece)
+    if not holders:
+        return None
     bad = view.client.bad_sources.get(piece, ())
-    for pid in holders:
-        verdict = _holder_verdict(view, pid, limits)
+    peers, up_limit = view.peers, limits.peer_up_limit
+    order = list(holders)
+    n = len(order)
+    while n:
+        i = rng.randrange(n) if n > 1 else 0
+        pid = order[i]
+        n -= 1
+        order[i] = order[n]
+        verdict = verdicts.get(pid)
+        if verdict is None:
+            verdict = verdicts[pid] = _holder_verdict(view, pid, limits)
         if verdict == "drop":
             drops.append((piece, pid))
             continue
-        if verdict == "skip" or pid in bad:
-            continue
-        if view.peers[pid].producer_load + extra.get(pid, 0) + 1 > limits.peer_up_limit:
+        if verdict == "skip" or pid in bad or peers[pid].producer_load + extra.get(pid, 0) + 1 > up_limit:
             continue
         extra[pid] = extra.get(pid, 0) + 1
         return pid
