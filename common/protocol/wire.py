@@ -95,8 +95,13 @@ class Message:
 
     @classmethod
     def _fields(cls):
-        hints = typing.get_type_hints(cls)
-        return [(f, hints[f.name]) for f in dataclasses.fields(cls) if "key" in f.metadata]
+        # Resolved once per class: get_type_hints is slow and these calls sit on every request.
+        cached = cls.__dict__.get("_wire_fields")
+        if cached is None:
+            hints = typing.get_type_hints(cls)
+            cached = tuple((f, hints[f.name]) for f in dataclasses.fields(cls) if "key" in f.metadata)
+            cls._wire_fields = cached
+        return cached
 
     @classmethod
     def decode(cls, raw: Any, *, from_strings: bool = False):
