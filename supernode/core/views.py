@@ -40,9 +40,10 @@ def snapshot(state: SupernodeState) -> dict:
             if dt.peer_id == state.super_pid:
                 continue
             client = progress.clients.get(dt.key)
-            clients[dt.cid] = {"peer": dt.peer_id, "status": dt.status.value,
-                               "pieces_done": client.bits.success_count() if client else 0,
-                               "running": len(client.running) if client else 0}
+            done = client.bits.successes() if client else frozenset()
+            clients[dt.cid] = {"peer": dt.peer_id, "status": dt.status.value, "pieces_done": len(done),
+                               "running": len(client.running) if client else 0,
+                               "bitmap": "".join("1" if n in done else "0" for n in range(max(task.piece_total, 0)))}
         tp = progress.tasks.get(task.id)
         tasks.append({"id": task.id, "url": task.task_url, "status": task.cdn_status.value,
                       "source_length": task.http_file_length, "file_length": task.file_length,
