@@ -8,6 +8,7 @@ setup(
     packages=find_packages(include=["common", "common.*", "supernode", "supernode.*",
                                     "dfget", "dfget.*", "dfdaemon", "dfdaemon.*"]),
     include_package_data=True,
+    package_data={"supernode.api": ["openapi.yaml"]},
     install_requires=[
         "flask>=3.0",
         "gunicorn>=22",
@@ -21,7 +22,7 @@ setup(
         "packaging>=23",
     ],
     extras_require={
-        "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6"],
+        "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6", "schemathesis>=4"],
     },
     entry_points={
         "console_scripts": [

@@ -24,6 +24,8 @@ def split_target(target: str) -> "tuple[str, int]":
 def handle_connect(h) -> None:
     d = h.daemon
     host, port = split_target(h.path)
+    if not host or not 0 < port < 65536:
+        return Reply(h).simple(400, f"bad CONNECT target {h.path[:100]!r}\n".encode())
     rule = rules.hijack_rule(host, d.cfg.hijack_hosts) if d.minter is not None else None
     if rule is not None:
         d.metrics.requests.labels("connect_hijack").inc()
@@ -41,7 +43,7 @@ def _established(h) -> None:
 def _tunnel(h, host: str, port: int) -> None:
     try:
         upstream = socket.create_connection((host, port), timeout=DIAL_TIMEOUT)
-    except OSError as e:
+    except (OSError, ValueError) as e:   # ValueError: a host name IDNA cannot encode
         return Reply(h).simple(503, f"cannot reach {host}:{port}: {e}\n".encode())
     upstream.settimeout(None)
     h.close_connection = True

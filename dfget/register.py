@@ -4,6 +4,12 @@ Nodes are tried in the locator's order (consistent hashing of the task URL), ski
 in use when migrating. 609 (wait auth) retries the same node up to 3 times, 1 s apart. The first
 answer 200, 607 or 608 ends the search; a transport error, a non-200 HTTP status or another code
 moves on to the next node.
+
+A migration that finds no other node comes back to the node it left: a supernode restarted in
+place (same address, state lost) answers the next pull 502 or refuses connections for a few
+seconds. Without this, one restart sent every running client to the source at once. The node is
+asked again after each of COME_BACK_DELAYS, at most MAX_COME_BACKS times per download (a node that
+keeps failing us must not keep us from the source forever).
 """
 import base64
 import logging
@@ -23,6 +29,8 @@ log = logging.getLogger(__name__)
 WAIT_AUTH_RETRIES = 3
 WAIT_AUTH_PAUSE = 1.0
 FINAL_CODES = (ResultCode.SUCCESS, ResultCode.URL_NOT_REACHABLE, ResultCode.NEED_AUTH)
+COME_BACK_DELAYS = (0.5, 1.0, 2.0, 4.0)
+MAX_COME_BACKS = 1
 
 
 class RegisterFailed(DfgetError):
@@ -46,6 +54,7 @@ class Registrar:
         self.sleep = sleep
         self.hostname = hostname
         self._root_cas = read_root_cas(cfg.cacerts)
+        self.come_backs = 0
 
     def request(self, node: Node) -> RegisterRequest:
         cfg, ctx = self.cfg, self.ctx
@@ -65,16 +74,41 @@ class Registrar:
                 continue
             last = (info.code, f"{node.addr}: code {info.code} {info.msg}".strip())
             if info.code == ResultCode.SUCCESS:
-                try:
-                    result = RegisterResult.decode(info.data or {})
-                except BadInput as e:
-                    last = (0, f"{node.addr}: bad registration answer: {e}")
-                    continue
-                self.locator.current = node
-                return node, result
+                found = self._accept(node, info)
+                if found is not None:
+                    return found
+                last = (0, f"{node.addr}: bad registration answer")
+                continue
             if info.code in FINAL_CODES:
-                break
+                raise RegisterFailed(*last)
+        if skip is not None and self.come_backs < MAX_COME_BACKS:
+            self.come_backs += 1
+            found = self._come_back(skip)
+            if found is not None:
+                return found
         raise RegisterFailed(*last)
+
+    def _accept(self, node: Node, info) -> "tuple[Node, RegisterResult] | None":
+        try:
+            result = RegisterResult.decode(info.data or {})
+        except BadInput as e:
+            log.warning("bad registration answer from %s: %s", node.addr, e)
+            return None
+        self.locator.current = node
+        return node, result
+
+    def _come_back(self, node: Node) -> "tuple[Node, RegisterResult] | None":
+        """Nowhere else to go: ask the node we left again (it may have restarted in place)."""
+        for delay in COME_BACK_DELAYS:
+            self.sleep(delay)
+            info = self._try(node)
+            if info is None:
+                continue
+            if info.code == ResultCode.SUCCESS:
+                log.info("supernode %s is back; registered again", node.addr)
+                return self._accept(node, info)
+            return None
+        return None
 
     def _try(self, node: Node):
         for attempt in range(WAIT_AUTH_RETRIES + 1):

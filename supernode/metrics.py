@@ -63,6 +63,8 @@ class SupernodeMetrics:
                                                          namespace=NS, subsystem=sn, registry=r)
         self.piece_errors = Counter("piece_errors_total", "Piece failures reported by clients", ["type"],
                                     namespace=NS, subsystem=sn, registry=r)
+        self.tasks_retired = Counter("tasks_retired_total", "In-memory tasks retired because their source changed",
+                                     namespace=NS, subsystem=sn, registry=r)
         self.long_poll_wakeups = Counter("long_poll_wakeups_total", "Held /peer/task calls answered early",
                                          namespace=NS, subsystem=sn, registry=r)
         self.gc_tasks = Counter("gc_tasks_total", "Tasks collected", namespace=NS, subsystem=sn, registry=r)

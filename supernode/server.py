@@ -5,6 +5,8 @@ The app is built inside the worker (no preload), and background loops start afte
 """
 import logging
 import os
+import signal
+import socket
 
 from gunicorn.app.base import BaseApplication
 
@@ -24,10 +26,43 @@ def build_wsgi(settings, advertise_ip: str):
 
 
 def start_background(worker) -> None:
-    """gunicorn post_worker_init hook."""
+    """gunicorn post_worker_init hook: start the loops; on SIGTERM also release held long polls."""
     dragonfly = getattr(worker.wsgi, "dragonfly", None)
     if dragonfly is not None:
         dragonfly.start_background()
+        _release_on_exit(worker, dragonfly)
+
+
+def _release_on_exit(worker, dragonfly) -> None:
+    """gunicorn's graceful stop waits (up to graceful_timeout) until no connection is open: held
+    /peer/task calls and idle keep-alive connections (every dfget keeps one) made every stop and
+    restart take the whole timeout. On SIGTERM: answer the held calls at once, and shut the read
+    side of every connection, so each finishes the request it is serving and then closes."""
+    handle_exit, handle = worker.handle_exit, worker.handle
+    connections = set()
+
+    def tracked(listener, client, addr):
+        connections.add(client)
+        try:
+            return handle(listener, client, addr)
+        finally:
+            connections.discard(client)
+
+    def release():
+        dragonfly.service.close()
+        dragonfly.stop_background()
+        for client in list(connections):
+            try:
+                client.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
+    def on_exit(sig, frame):
+        handle_exit(sig, frame)
+        import gevent
+        gevent.spawn(release)
+    worker.handle = tracked                     # run() binds worker.handle after this hook
+    signal.signal(signal.SIGTERM, on_exit)      # gunicorn registered the bound method already
 
 
 def setup_logging(settings) -> str:

@@ -45,6 +45,7 @@ class SupernodeService:
         self._waiters = Waiters()
         self._metrics = MetricsRecorder(metrics)
         self._probing: "dict[str, threading.Event]" = {}
+        self._closing = threading.Event()
         self._repair = PieceRepair(cdn, self._spawn, lambda task_id: self.delete_task(task_id, full=True))
 
     def start(self) -> None:
@@ -76,7 +77,7 @@ class SupernodeService:
                 waited = True
                 continue
             try:
-                probe = self._probe(reg) if adm.probe else None
+                probe = (self._revalidate(reg) if adm.revalidate else self._probe(reg)) if adm.probe else None
                 with self._lock:
                     out = self._core.register(reg, probe)
                     self._metrics.refresh_gauges(self._core)
@@ -114,6 +115,22 @@ class SupernodeService:
                      result.status, result.error)
         return Probe(status=result.status, length=result.length, supports_range=result.supports_range)
 
+    def _revalidate(self, reg: Registrant) -> Probe:
+        """A conditional request (with this registrant's URL and headers) against the cached copy."""
+        request = SourceRequest(url=reg.raw_url, headers=dict(reg.headers),
+                                tls=TlsOptions(insecure=reg.insecure, root_cas=reg.root_cas))
+        try:
+            result = self.cdn.revalidate(reg.task_id, request)
+        except Exception as e:  # keep serving the cached copy; try again after the interval
+            log.warning("source revalidation raised task=%s url=%s error=%r", reg.task_id, reg.raw_url, e)
+            return Probe(status=0, revalidation=True)
+        probe = Probe(status=result.status, length=result.length, supports_range=result.supports_range,
+                      revalidation=True)
+        level = logging.WARNING if probe.changed else logging.INFO
+        log.log(level, "source revalidated task=%s url=%s status=%s changed=%s error=%s", reg.task_id, reg.raw_url,
+                result.status, probe.changed, result.error)
+        return probe
+
     def _registered(self, reg: Registrant, answer: ResultInfo) -> ResultInfo:
         level = logging.INFO if answer.code == ResultCode.SUCCESS else logging.WARNING
         log.log(level, "register task=%s cid=%s ip=%s code=%s msg=%s", reg.task_id, reg.cid, reg.ip,
@@ -138,16 +155,22 @@ class SupernodeService:
             return out.answer
         return self._hold(q, token, time.monotonic() + wait)
 
+    def close(self) -> None:
+        """The worker is shutting down: answer every held pull now and hold no new one, so that a
+        graceful stop (or restart) does not sit out the long-poll time of every connected client."""
+        self._closing.set()
+        self._waiters.wake_all()
+
     def _hold(self, q: PullQuery, token: threading.Event, deadline: float) -> ResultInfo:
         while True:
             remaining = deadline - time.monotonic()
-            woke = remaining > 0 and token.wait(remaining)
+            woke = remaining > 0 and not self._closing.is_set() and token.wait(remaining)
             with self._lock:
                 out = self._core.answer(q.task_id, q.src_cid)
                 token = self._waiters.token(q.task_id)
             self._execute(out.effects)
-            if out.answer.code != ResultCode.PEER_WAIT:
-                if woke:
+            if out.answer.code != ResultCode.PEER_WAIT or self._closing.is_set():
+                if woke and out.answer.code != ResultCode.PEER_WAIT:
                     self._metrics.count(fx.Count("long_poll_wakeups"))
                 return out.answer
             if not woke:
@@ -258,9 +281,10 @@ class SupernodeService:
         log.info("task deleted task=%s full=%s", task_id, full)
         self._execute(out.effects)
 
-    def is_servable(self, task_id) -> bool:
+    def is_servable(self, task_id, client_ip: "str | None" = None) -> bool:
+        """May the download port serve this task's file (to `client_ip`, when given)?"""
         with self._lock:
-            return self._core.has_task(task_id)
+            return self._core.servable_to(task_id, client_ip)
 
     # ---- garbage collection -------------------------------------------------------------------
 

@@ -43,6 +43,9 @@ SCHEMA = [
               parse=c.choice(*(p.value for p in PieceSizePolicy))),
     c.duration_setting("long_poll_max", "base.longPollMax", "20s", "longest a /peer/task call is held waiting for a piece"),
     c.duration_setting("source_probe_timeout", "base.sourceProbeTimeout", "4s", "timeout of HEAD / revalidation probes of the source"),
+    c.duration_setting("revalidate_interval", "base.revalidateInterval", "10s",
+                       "a finished task in memory is revalidated against its source (conditional HEAD) on registration "
+                       "at most this often; a changed source retires the task and the CDN rebuilds it; 0 = every time"),
     c.duration_setting("source_read_timeout", "base.sourceReadTimeout", "60s", "a source stream idle this long is broken (then resumed)"),
     c.Setting("source_retries", "base.sourceRetries", 3, "times a broken source stream is resumed with Range", parse=c.in_range(0, 100)),
     c.duration_setting("super_load_reset", "base.superLoadReset", "30s", "a task's supernode load unchanged this long is reset"),

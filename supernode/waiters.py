@@ -26,6 +26,12 @@ class Waiters:
         if event is not None:
             event.set()
 
+    def wake_all(self) -> None:
+        with self._lock:
+            events, self._tokens = list(self._tokens.values()), {}
+        for event in events:
+            event.set()
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._tokens)

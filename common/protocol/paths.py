@@ -18,6 +18,7 @@ TASK_METRICS = "/task/metrics"
 # Supernode: management API (spec §3.3).
 API_V1 = "/api/v1"
 API_EXT = "/api/ext"
+API_OPENAPI = API_V1 + "/openapi.json"
 API_PEERS = API_V1 + "/peers"
 API_PEER = API_V1 + "/peers/<peer_id>"
 API_TASKS = API_V1 + "/tasks"

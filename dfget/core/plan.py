@@ -112,5 +112,11 @@ class PieceBook:
         self.__init__(self.max_refusals)
 
     def restart(self) -> None:
-        """After a migration: keep what is done, report from START to the new supernode."""
+        """After a migration: keep what is done, report from START to the new supernode.
+
+        Failed sources are forgotten too: the new supernode session has its own sources, and the
+        same CID may now name a different process (a supernode restarted in place keeps its CDN's
+        CID, and a piece that failed while it was down would otherwise be refused for good)."""
         self._reports = deque([START])
+        self.failed_from.clear()
+        self.refusals.clear()

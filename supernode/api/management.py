@@ -1,4 +1,9 @@
-"""The /api/v1 management API (spec §3.3) with decisions 3's statuses: 400 bad input, 404 unknown."""
+"""The /api/v1 management API (spec §3.3) with decisions 3's statuses: 400 bad input, 404 unknown.
+
+State-changing management calls (POST/DELETE peers, DELETE tasks) need the apiToken when one is
+set; the piece-error report stays open like its legacy twin /peer/piece/error (see openapi.yaml)."""
+import os
+
 from flask import Blueprint, current_app, request
 
 from common.errors import BadInput
@@ -20,8 +25,21 @@ def _non_negative_int(name: str) -> int:
     return int(raw)
 
 
+@blueprint.get(paths.API_OPENAPI)
+def openapi():
+    """The OpenAPI 3 document of this API (supernode/api/openapi.yaml), as JSON."""
+    return json_response(openapi_document())
+
+
+def openapi_document() -> dict:
+    import yaml
+    with open(os.path.join(os.path.dirname(__file__), "openapi.yaml"), encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
 @blueprint.post(paths.API_PEERS)
 @rest
+@requires_token
 def create_peer():
     req = PeerCreateRequest.decode(json_body())
     return json_response(_service().create_peer(req).encode(), 201)

@@ -86,6 +86,10 @@ class CdnListener(Protocol):
 class Cdn(Protocol):
     def probe(self, request: SourceRequest) -> ProbeResult: ...
 
+    def revalidate(self, task_id: str, request: SourceRequest) -> ProbeResult:
+        """Is the cached copy of the task still the source's content? 304 = yes; 2xx (with the probe's
+        length) or 404/410 = the source changed; anything else = cannot tell."""
+
     def start(self, job: CdnJob, listener: CdnListener) -> None:
         """Begin (or resume, or serve from cache) a build in the background; returns at once."""
 

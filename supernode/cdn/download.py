@@ -28,13 +28,14 @@ def _stream_file(path: str, start: int, length: int) -> Iterator[bytes]:
             yield data
 
 
-def download_blueprint(cdn, is_servable: Callable[[str], bool], name: str = "cdn_download") -> Blueprint:
-    """`cdn` needs `path_of(task_id)`; `is_servable(task_id)` says whether the task is registered."""
+def download_blueprint(cdn, is_servable: Callable[[str, str], bool], name: str = "cdn_download") -> Blueprint:
+    """`cdn` needs `path_of(task_id)`; `is_servable(task_id, client_ip)` says whether the task is
+    registered (and, for a credentialed task, whether that host has a client admitted to it)."""
     bp = Blueprint(name, __name__)
 
     @bp.route("/download/<prefix>/<task_id>", methods=["GET", "HEAD"])
     def download(prefix: str, task_id: str):
-        if not valid_task_id(task_id) or prefix != task_id[:3] or not is_servable(task_id):
+        if not valid_task_id(task_id) or prefix != task_id[:3] or not is_servable(task_id, request.remote_addr or ""):
             abort(404)
         path = cdn.path_of(task_id)
         try:

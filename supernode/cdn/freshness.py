@@ -94,6 +94,19 @@ def _decide_unfinished(meta: FileMeta, job: CdnJob, data_size: int) -> CacheDeci
     return CacheDecision(Action.RESUME, f"unfinished, resuming after {complete} pieces", break_num=complete)
 
 
+def unchanged(meta: FileMeta, probe, data_age: float, ttl: float) -> bool:
+    """A source that answered 2xx to a plain probe still has the cached content: the same strong
+    ETag or Last-Modified (servers that ignore conditional requests), or - without validators -
+    the same length while the copy is younger than `ttl` (as `decide` would serve it)."""
+    if meta.etag and not meta.etag.startswith("W/") and probe.etag:
+        return probe.etag == meta.etag
+    if meta.last_modified > 0 and probe.last_modified:
+        return probe.last_modified == ms_to_http_date(meta.last_modified)
+    if meta.has_validators:
+        return False
+    return probe.length >= 0 and probe.length == meta.http_file_len and data_age < ttl
+
+
 def revalidation_headers(meta: FileMeta) -> "dict[str, str]":
     out = {}
     if meta.last_modified > 0:

@@ -18,7 +18,8 @@ from common.errors import FramingError
 from common.pieces import unframe, validate_piece_size
 from supernode.cdn.builder import CANCELLED, Builder, BuildPlan, Throttle
 from supernode.cdn.contract import CdnJob, CdnListener, CdnResult, DiskEntry, ProbeResult, SourceRequest
-from supernode.cdn.freshness import DEFAULT_UNVALIDATED_TTL, Action, CacheDecision, decide, revalidation_headers
+from supernode.cdn.freshness import (DEFAULT_UNVALIDATED_TTL, Action, CacheDecision, decide, revalidation_headers,
+                                     unchanged)
 from supernode.cdn.records import FileMeta
 from supernode.cdn.source import SourceClient
 from supernode.cdn.store import TaskStore
@@ -129,6 +130,22 @@ class LocalCdn:
     # -- the Cdn contract ------------------------------------------------------------------
     def probe(self, request: SourceRequest) -> ProbeResult:
         return self.source.probe(request)
+
+    def revalidate(self, task_id: str, request: SourceRequest) -> ProbeResult:
+        """Registration-time revalidation of a finished task (see supernode.core.registration)."""
+        meta = self.store.read_meta(task_id)
+        if meta is None or not (meta.finish and meta.success):
+            return self.source.probe(request)       # nothing cached to compare: a 2xx means rebuild
+        if meta.has_validators:
+            status = self.source.revalidate(request, revalidation_headers(meta))
+            if status == 304 or not 200 <= status < 300:
+                return ProbeResult(status)
+        st = self.store.data_stat(task_id)
+        age = max(self._clock.time() - st.st_mtime, 0.0) if st else float("inf")
+        probe = self.source.probe(request)
+        if probe.ok and unchanged(meta, probe, age, self._ttl):
+            return ProbeResult(304, length=probe.length, supports_range=probe.supports_range)
+        return probe
 
     def start(self, job: CdnJob, listener: CdnListener) -> None:
         self.store.data_path(job.task_id)   # BadInput for a malformed id, before anything runs

@@ -126,6 +126,17 @@ class Coordinator:
     def has_task(self, task_id: str) -> bool:
         return task_id in self.state.tasks
 
+    def servable_to(self, task_id: str, client_ip: "str | None") -> bool:
+        """A registered task's CDN file; a credentialed task's only to a host with an admitted client
+        (decisions 9: the task id is computable from the URL, so knowing it proves nothing)."""
+        task = self.state.tasks.get(task_id)
+        if task is None:
+            return False
+        if not task.credentialed or client_ip is None:
+            return True
+        return any(dt.peer_id != self.state.super_pid and self.state.peers.get(dt.peer_id) is not None
+                   and self.state.peers[dt.peer_id].ip == client_ip for dt in self.state.dfgets_of_task(task_id))
+
     def task_info(self, task_id: str):
         task = self.state.tasks.get(task_id)
         return views.task_info(task) if task else None

@@ -23,6 +23,7 @@ class Limits:
     task_expire_time: float = 180.0
     peer_gc_delay: float = 180.0
     super_load_reset: float = 30.0
+    revalidate_interval: float = 10.0
     young_gc_threshold: int = 100 << 30
     full_gc_threshold: int = 5 << 30
     clean_ratio: int = 1
@@ -56,6 +57,7 @@ class Task:
     credentialed: bool = False          # decisions 9: every registrant must prove access
     created: float = 0.0
     access_time: float = 0.0
+    validated_at: float = 0.0           # last time the source was found unchanged (or first probed)
 
     def conflicts_with(self, task_url: str, md5: str, identifier: str) -> bool:
         """§1: same id, but a different URL, md5 (if given) or identifier (if no md5)."""

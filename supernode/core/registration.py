@@ -12,6 +12,16 @@ built), and for every registrant of a credentialed task: a task whose first regi
 credentials (an Authorization, Cookie or token-like header, or filtered query parameters such as
 URL signatures) or whose anonymous probe answered 401/407. Such a task admits a client only if the probe made with
 the client's own URL and headers answered 2xx (decisions 9).
+
+Revalidation (v1 reused a task in memory without asking the source again, so a file changed at the
+origin was served stale until task GC). A finished CDN task without a user md5 (an md5 pins the
+content) is revalidated on registration at most once per `revalidate_interval`: the probe is then
+a conditional request against the cached copy's validators (Probe.revalidation). 304 (or, without
+validators, an unchanged length) keeps the task; 2xx or 404/410 means the source changed: the old
+task is retired in the same core call (its clients get 502 and re-register, the CDN forgets it)
+and this registrant creates a fresh task, whose build revalidates the cached file again and
+rebuilds it. Clients never mix versions: pieces carry md5s and the whole file's md5 is checked at
+the end. Other answers (transport errors, 5xx) keep serving the cached copy until the next interval.
 """
 from dataclasses import dataclass
 
@@ -20,6 +30,7 @@ from common.protocol import paths
 from common.protocol.codes import CdnSource, CdnStatus, PieceStatus, ResultCode
 from common.protocol.messages import RegisterResult, ResultInfo
 
+from supernode.core import lifecycle
 from supernode.core.effects import Count, Outcome, StartCdn
 from supernode.core.model import (CDN_PATTERN_SOURCE, PEER_PATTERN_CDN, DfgetTask, Limits, Peer, Task,
                                   has_credentials, super_cid)
@@ -52,14 +63,24 @@ class Registrant:
 
 @dataclass(frozen=True)
 class Probe:
-    """What the source said to the registrant's probe. status 0 = transport error."""
+    """What the source said to the registrant's probe. status 0 = transport error. A revalidation
+    probe is conditional on the cached copy: 304 = unchanged (and access granted)."""
     status: int
     length: int = -1
     supports_range: bool = False
+    revalidation: bool = False
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.status < 300
+        return 200 <= self.status < 300 or self.unchanged
+
+    @property
+    def unchanged(self) -> bool:
+        return self.revalidation and self.status == 304
+
+    @property
+    def changed(self) -> bool:
+        return self.revalidation and (200 <= self.status < 300 or self.not_found)
 
     @property
     def needs_auth(self) -> bool:
@@ -75,6 +96,7 @@ class Admission:
     answer: "ResultInfo | None" = None  # set: registration ends here
     probe: bool = False
     own_probe: bool = False             # credentialed task: this registrant's probe decides, never share
+    revalidate: bool = False            # the probe is a conditional request against the cached copy
 
 
 def admit(state: SupernodeState, limits: Limits, reg: Registrant, now: float) -> Admission:
@@ -84,9 +106,17 @@ def admit(state: SupernodeState, limits: Limits, reg: Registrant, now: float) ->
     task = state.tasks.get(reg.task_id)
     if task is None:
         return Admission(probe=True)
+    due = revalidation_due(task, limits, now)
     if task.credentialed:
-        return Admission(probe=True, own_probe=True)
-    return Admission(probe=task.http_file_length < 0 and task.cdn_status is not CdnStatus.SUCCESS)
+        return Admission(probe=True, own_probe=True, revalidate=due)
+    unknown_length = task.http_file_length < 0 and task.cdn_status is not CdnStatus.SUCCESS
+    return Admission(probe=due or unknown_length, revalidate=due)
+
+
+def revalidation_due(task: Task, limits: Limits, now: float) -> bool:
+    """A finished, cached, unpinned task whose source was last checked `revalidate_interval` ago."""
+    return (task.cdn_status is CdnStatus.SUCCESS and task.cdn_source is CdnSource.SUPERNODE and not task.md5
+            and now - task.validated_at >= limits.revalidate_interval)
 
 
 def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Probe | None",
@@ -95,10 +125,17 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     if refusal is not None:
         return Outcome(refusal)
     task = state.tasks.get(reg.task_id)
+    out = Outcome()
+    if task is not None and probe is not None and probe.revalidation:
+        if probe.changed:       # retire the old version; this registrant starts the new one
+            out.effects.extend(lifecycle.remove_task(state, task.id, False, now).effects)
+            out.effects.append(Count("tasks_retired"))
+            task = None
+        else:
+            task.validated_at = now
     refusal = _probe_refusal(state, reg, task, probe, now)
     if refusal is not None:
-        return Outcome(refusal)
-    out = Outcome()
+        return Outcome(refusal, out.effects)
     if task is None:
         task = _new_task(limits, reg, probe, now)
         if task is None:
@@ -164,7 +201,7 @@ def _new_task(limits: Limits, reg: Registrant, probe: "Probe | None", now: float
                 http_file_length=length, piece_size=size,
                 piece_total=pieces.estimated_piece_total(length, size),
                 credentialed=has_credentials(headers) or reg.raw_url != reg.task_url,
-                created=now, access_time=now)
+                created=now, access_time=now, validated_at=now)
     if source_pattern:
         task.cdn_source = CdnSource.SOURCE
         task.cdn_status = CdnStatus.SUCCESS

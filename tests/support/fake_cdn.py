@@ -20,6 +20,9 @@ class FakeCdn:
         length = len(self.sources[request.url]) if status == 200 else -1
         return ProbeResult(status=status, length=length, supports_range=True)
 
+    def revalidate(self, task_id, request):
+        return ProbeResult(status=304)
+
     def start(self, job, listener):
         self.started.append(job)
         if self.auto_run:

@@ -76,10 +76,12 @@ def start_origin(root: str, log_path: str, *extra: str) -> "tuple[Proc, int]":
     return proc, wait_until(port, 10, "the origin to listen")
 
 
-def start_supernode(home: str, log_path: str, *extra: str) -> "tuple[Proc, int, int]":
-    api, download = free_port(), free_port()
+def start_supernode(home: str, log_path: str, *extra: str, env=None,
+                    ports: "tuple[int, int] | None" = None) -> "tuple[Proc, int, int]":
+    """`env`: settings as SUPERNODE_<NAME> variables; `ports`: (api, download) to reuse (a restart)."""
+    api, download = ports or (free_port(), free_port())
     proc = Proc(["supernode", "--home-dir", home, "--port", str(api), "--download-port", str(download),
-                 "--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1", *extra], log_path=log_path)
+                 "--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1", *extra], log_path=log_path, env=env)
 
     def ready():
         if not proc.alive():

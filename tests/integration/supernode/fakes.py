@@ -14,6 +14,8 @@ class FakeCdn:
         self.probe_fn = None
         self.probes: "dict[str, ProbeResult]" = {}
         self.probe_calls: list = []
+        self.revalidations: "dict[str, ProbeResult]" = {}
+        self.revalidate_calls: list = []
         self.starts: list = []
         self.deleted: list = []
         self.forgotten: list = []
@@ -30,6 +32,12 @@ class FakeCdn:
         if self.probe_fn is not None:
             return self.probe_fn(request)
         return self.probes.get(request.url, ProbeResult(200, len(self.content), True))
+
+    def revalidate(self, task_id, request):
+        """`revalidations[url]` decides (default 304: the cached copy is current)."""
+        with self._lock:
+            self.revalidate_calls.append((task_id, request))
+        return self.revalidations.get(request.url, ProbeResult(304))
 
     def start(self, job, listener):
         with self._lock:

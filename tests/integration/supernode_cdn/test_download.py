@@ -26,7 +26,7 @@ def built(make_cdn):
         wrapped = f.read()
     servable = {job.task_id}
     app = Flask(__name__)
-    app.register_blueprint(download_blueprint(cdn, lambda tid: tid in servable))
+    app.register_blueprint(download_blueprint(cdn, lambda tid, ip: tid in servable))
     return app.test_client(), job.task_id, wrapped, rec, servable
 
 

@@ -4,7 +4,7 @@ import pytest
 from common.protocol.messages import ResultInfo
 from dfget.context import RunContext
 from dfget.core.locator import Locator, parse_nodes
-from dfget.register import Registrar, RegisterFailed
+from dfget.register import COME_BACK_DELAYS, MAX_COME_BACKS, Registrar, RegisterFailed
 from dfget.settings import DfgetConfig
 from dfget.supernode_client import SupernodeUnavailable
 
@@ -76,12 +76,35 @@ def test_need_auth_and_unreachable_stop_the_search(code):
     assert e.value.result_code == code and len(client.calls) == 1
 
 
-def test_migration_skips_the_current_node_and_never_revisits():
-    reg, client, locator, _ = make(["a", "b"], {})
+def test_migration_skips_the_current_node_and_never_revisits_the_others():
+    reg, client, locator, slept = make(["a", "b"], {})
     first, second = locator.order
-    client.script = {first.addr: [{"code": 200, "data": OK}], second.addr: [{"code": 200, "data": OK}]}
+    down = SupernodeUnavailable("connection refused")
+    client.script = {first.addr: [{"code": 200, "data": OK}],
+                     second.addr: [{"code": 200, "data": OK}] + [down] * len(COME_BACK_DELAYS)}
     reg.register()
     node, _ = reg.register(skip=first)
     assert node == second
     with pytest.raises(RegisterFailed):
-        reg.register(skip=second)
+        reg.register(skip=second)       # nowhere else: `second` is asked again (it may be restarting)
+    assert [addr for addr, _ in client.calls] == [first.addr] + [second.addr] * (1 + len(COME_BACK_DELAYS))
+    assert slept == list(COME_BACK_DELAYS)
+
+
+def test_a_node_restarted_in_place_is_registered_with_again():
+    reg, client, locator, slept = make(["a"], {})
+    down = SupernodeUnavailable("connection refused")
+    client.script = {"a:8002": [{"code": 200, "data": OK}, down, {"code": 200, "data": OK}]}
+    node, _ = reg.register()
+    again, _ = reg.register(skip=node)
+    assert again == node and slept == list(COME_BACK_DELAYS[:2])
+
+
+def test_coming_back_is_bounded_per_download():
+    reg, client, locator, slept = make(["a"], {})
+    client.script = {"a:8002": [{"code": 200, "data": OK}] * (MAX_COME_BACKS + 1)}
+    node, _ = reg.register()
+    for _ in range(MAX_COME_BACKS):
+        reg.register(skip=node)
+    with pytest.raises(RegisterFailed):
+        reg.register(skip=node)

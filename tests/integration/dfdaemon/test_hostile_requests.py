@@ -1,0 +1,91 @@
+"""dfdaemon facing malformed requests (RELIABILITY.md): every one gets a clean HTTP error (or a
+closed connection for what is not HTTP at all), nothing crashes, and the daemon keeps serving.
+
+CONNECT: like v1, dfdaemon tunnels CONNECT to any host (it is the node's HTTPS proxy; hijack
+rules only decide which tunnels are decrypted), so "a host no rule allows" is a plain tunnel; what
+must hold is that an unusable target (malformed, out-of-range port, unresolvable, dead) gets a
+4xx/5xx answer instead of a traceback or a hang.
+"""
+import socket
+
+import pytest
+import requests
+
+
+def port_of(d) -> int:
+    return int(d.url.rsplit(":", 1)[1])
+
+
+def exchange(d, raw: bytes, timeout: float = 20) -> bytes:
+    with socket.create_connection(("127.0.0.1", port_of(d)), timeout=timeout) as c:
+        c.sendall(raw)
+        c.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := c.recv(65536):
+            out += chunk
+        return out
+
+
+def status_of(answer: bytes) -> int:
+    """The status code (also of an HTTP/0.9-style error page, which has no status line)."""
+    line = answer.split(b"\r\n", 1)[0].split()
+    if len(line) > 1 and line[0].startswith(b"HTTP/") and line[1].isdigit():
+        return int(line[1])
+    marker = b"Error code: "
+    if marker in answer:
+        return int(answer.split(marker, 1)[1][:3])
+    return 0
+
+
+def still_serving(d) -> None:
+    s = requests.Session()
+    s.trust_env = False
+    assert s.get(d.url + "/debug/version", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("target", [
+    "127.0.0.1:99999",          # port out of range
+    "127.0.0.1:-1",
+    "[::1:443",                 # broken IPv6 literal
+    "no-such-host.invalid:443",
+    "",                         # nothing at all
+    "a" * 300 + ":443",         # a label longer than DNS allows
+])
+def test_unusable_connect_targets_get_an_http_error(harness, target):
+    d = harness.start()
+    answer = exchange(d, f"CONNECT {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert 400 <= status_of(answer) < 600, answer[:200]
+    still_serving(d)
+
+
+@pytest.mark.parametrize("raw", [
+    b"GARBAGE\r\n\r\n",
+    b"GET\r\n\r\n",
+    b"GET / HTTP/9.9\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 64,    # TLS to the plain-HTTP port
+    b"GET http://127.0.0.1:1/x HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad-Header-Without-Colon\r\n\r\n",
+])
+def test_malformed_requests_get_a_clean_error_or_a_closed_connection(harness, raw):
+    d = harness.start()
+    answer = exchange(d, raw)
+    assert answer == b"" or 400 <= status_of(answer) < 600, answer[:200]
+    still_serving(d)
+
+
+def test_oversized_headers_are_refused(harness):
+    d = harness.start()
+    huge_line = b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n"
+    assert 400 <= status_of(exchange(d, huge_line)) < 500
+    many = b"GET /v2/ HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n"
+    assert 400 <= status_of(exchange(d, many)) < 500
+    still_serving(d)
+
+
+def test_a_proxied_url_to_nowhere_is_a_clean_503(harness):
+    d = harness.start()
+    s = requests.Session()
+    s.trust_env = False
+    r = s.get("http://127.0.0.1:1/nothing", proxies={"http": d.url}, timeout=30)
+    assert r.status_code in (502, 503)
+    still_serving(d)
