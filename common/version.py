@@ -15,3 +15,9 @@ def runtime_version() -> str:
 def arch() -> str:
     machine = platform.machine().lower()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def version_text(program: str) -> str:
+    """What `<program> version` prints, in v1's layout."""
+    return (f"{program} version  {VERSION}\n  Git commit: {REVISION}\n  Build date: {BUILD_DATE}\n"
+            f"  Go version: {runtime_version()}\n  OS/Arch: linux/{arch()}")

@@ -18,7 +18,7 @@ import yaml
 from common import logs
 from common.errors import BadInput, ConfigError
 from common.units import parse_duration
-from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
+from common.version import version_text
 
 from dfdaemon import settings
 from dfdaemon.settings import ExitCode
@@ -116,8 +116,7 @@ def run(cfg, argv) -> int:
 @main.command("version")
 def version_cmd():
     """Print the version."""
-    click.echo(f"dfdaemon version  {VERSION}\n  Git commit: {REVISION}\n  Build date: {BUILD_DATE}\n"
-               f"  Go version: {runtime_version()}\n  OS/Arch: linux/{arch()}")
+    click.echo(version_text("dfdaemon"))
 
 
 @main.group("config")

@@ -7,7 +7,7 @@ import click
 import yaml
 
 from common.errors import ConfigError
-from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
+from common.version import version_text
 from supernode import settings as settings_mod
 
 # flag -> setting name; values stay strings here and are parsed once by the config loader.
@@ -75,8 +75,7 @@ def main(ctx, config_path, **flags):
 @main.command("version")
 def version_cmd():
     """Print the version."""
-    click.echo(f"supernode version  {VERSION}\n  Git commit: {REVISION}\n  Build date: {BUILD_DATE}\n"
-               f"  Go version: {runtime_version()}\n  OS/Arch: linux/{arch()}")
+    click.echo(version_text("supernode"))
 
 
 @main.group("config")
