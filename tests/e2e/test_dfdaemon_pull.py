@@ -3,7 +3,6 @@
 Where dockerd cannot start, the pulls are done with `skopeo copy` through the same mirror and the
 test says so on its output (never a silent skip).
 """
-import json
 import warnings
 
 import pytest

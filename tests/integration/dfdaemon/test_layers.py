@@ -1,5 +1,4 @@
 """Layers through the mirror: streamed via (fake) dfget, checked, ranged, with fallbacks."""
-import hashlib
 import http.client
 import os
 import time

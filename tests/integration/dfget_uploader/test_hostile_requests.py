@@ -8,7 +8,7 @@ import pytest
 from common.clock import FakeClock
 from dfget.uploader.server import ServerOptions, UploadServer
 from dfget.uploader.state import UploadState
-from tests.integration.dfget_uploader.test_app import CONTENT, NAME, PIECE_SIZE, SECRET, piece_headers, register
+from tests.integration.dfget_uploader.test_app import CONTENT, NAME, SECRET, piece_headers, register
 from tests.integration.dfget_uploader.test_app import env  # noqa: F401 - the fixture
 
 
