@@ -20,6 +20,10 @@ setup(
         "prometheus_client>=0.20",
         # gunicorn's gevent worker imports it but gunicorn does not declare it.
         "packaging>=23",
+        # dfdaemon: a CA and per-host leaf certificates for hijacked HTTPS (X.509 done right).
+        "cryptography>=41",
+        # dfdaemon forwards repeated headers unchanged, which requests' dict API cannot.
+        "urllib3>=2",
     ],
     extras_require={
         "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6", "schemathesis>=4"],
