@@ -111,3 +111,11 @@ def has_credentials(headers: "dict[str, str]") -> bool:
     """Headers that may grant access to a private source (decisions 9 errs on the safe side)."""
     names = [k.lower() for k in headers]
     return any(n in CREDENTIAL_HEADERS or any(h in n for h in CREDENTIAL_HINTS) for n in names)
+
+
+REDACTED = "<redacted>"
+
+
+def redacted(headers: "dict[str, str]") -> "dict[str, str]":
+    """The headers with every credential's value hidden, for anything the API shows."""
+    return {k: (REDACTED if has_credentials({k: v}) else v) for k, v in headers.items()}

@@ -27,7 +27,7 @@ from common.errors import BadInput
 from common.protocol.messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
 
 from supernode.core.manifests import ManifestUrl, parse_platforms
-from supernode.core.model import has_credentials
+from supernode.core.model import REDACTED, redacted  # noqa: F401 - REDACTED is part of this module's API
 from supernode.core.views import rfc3339_ms
 
 
@@ -47,7 +47,6 @@ _MOVES = {
 }
 TYPE_FILE, TYPE_IMAGE = "file", "image"
 ALREADY_EXISTS = "preheat task already exists, id:"
-REDACTED = "<redacted>"
 
 
 class IllegalTransition(Exception):
@@ -143,8 +142,7 @@ class PreheatRecord:
                                  error_msg=self.error)
 
     def record_info(self) -> PreheatRecordInfo:
-        headers = dict(self.spec.headers)
-        shown = {k: (REDACTED if has_credentials({k: v}) else v) for k, v in headers.items()}
+        shown = redacted(dict(self.spec.headers))
         return PreheatRecordInfo(id=self.id, url=self.spec.url, type=self.spec.type, filter=self.spec.filter,
                                  identifier=self.spec.identifier, headers=shown, parent_id=self.parent_id,
                                  children=list(self.children), status=self.status.value,

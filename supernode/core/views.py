@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 from common.protocol.codes import DfgetTaskStatus
 from common.protocol.messages import PeerInfo, TaskInfo
 
-from supernode.core.model import Peer, Task
+from supernode.core.model import Peer, Task, redacted
 from supernode.core.state import SupernodeState
 
 
@@ -18,10 +18,13 @@ def peer_info(peer: Peer) -> PeerInfo:
 
 
 def task_info(task: Task) -> TaskInfo:
+    """A task as the (unauthenticated) API shows it: never its credentials (decisions 9). A
+    credentialed task's raw URL may carry a signed query, so only the filtered URL is shown."""
+    raw_url = task.task_url if task.credentialed else task.raw_url
     return TaskInfo(id=task.id, cdn_status=task.cdn_status.value, file_length=task.file_length,
                     http_file_length=task.http_file_length, piece_size=task.piece_size,
-                    piece_total=task.piece_total, raw_url=task.raw_url, task_url=task.task_url, md5=task.md5,
-                    real_md5=task.real_md5, identifier=task.identifier, headers=dict(task.headers))
+                    piece_total=task.piece_total, raw_url=raw_url, task_url=task.task_url, md5=task.md5,
+                    real_md5=task.real_md5, identifier=task.identifier, headers=redacted(dict(task.headers)))
 
 
 def page_of_peers(state: SupernodeState, page_num: int, page_size: int, descending: bool) -> "list[PeerInfo]":

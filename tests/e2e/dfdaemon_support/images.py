@@ -64,9 +64,11 @@ def build_image(n_layers: int = 3, layer_size: int = 3 * 1024 * 1024) -> Image:
     return Image(layers, diff_ids, config, manifest)
 
 
-def push(registry: str, name: str, tag: str, image: Image) -> None:
+def push(registry: str, name: str, tag: str, image: Image, auth=None, verify=True) -> None:
+    """`auth`: (user, password) for a registry with basic auth; `verify`: its CA file over HTTPS."""
     s = requests.Session()
     s.trust_env = False
+    s.auth, s.verify = auth, verify
     for digest, blob in [*image.layers, (image.config_digest, image.config)]:
         r = s.post(f"{registry}/v2/{name}/blobs/uploads/", timeout=30)
         assert r.status_code == 202, r.text

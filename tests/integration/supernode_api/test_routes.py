@@ -144,3 +144,10 @@ def test_api_token_guards_deletes(app):
                          clock=FakeClock(), advertise_ip="127.0.0.1").test_client()
     assert guarded.delete("/api/v1/tasks/x").status_code == 401
     assert guarded.delete("/api/v1/tasks/x", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_task_records_never_show_credentials(client):
+    answer = register(client, headers=["Authorization: Basic c2VjcmV0", "Accept: */*"]).get_json()
+    task = client.get(f"/api/v1/tasks/{answer['data']['taskId']}").get_json()
+    assert task["headers"] == {"Authorization": "<redacted>", "Accept": "*/*"}
+    assert "c2VjcmV0" not in client.get("/api/v1/tasks").get_data(as_text=True)
