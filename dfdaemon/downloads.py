@@ -110,10 +110,12 @@ class Download:
                 self.state, self.error = FAILED, why
                 log.warning("url=%s %s", self.url, why)
             self._cond.notify_all()
-        for path, f in list(self._files.items()):
-            if f is not self._best:      # a failed run's best prefix stays readable until close()
-                f.close()
-            del self._files[path]
+            # Closed under the lock that read() holds: a reader never sees a closed (or, worse,
+            # reused) descriptor of a file swapped out for the final one.
+            for path, f in list(self._files.items()):
+                if f is not self._best:      # a failed run's best prefix stays readable until close()
+                    f.close()
+                del self._files[path]
 
     # -- readers -------------------------------------------------------------------------------
 
@@ -132,9 +134,9 @@ class Download:
                 self._cond.wait(min(left, 1.0))
 
     def read(self, offset: int, n: int) -> bytes:
-        with self._cond:
+        with self._cond:   # see _finalize: files are swapped and closed under this lock
             f = self._best
-        return f.read(offset, n) if f is not None else b""
+            return f.read(offset, n) if f is not None else b""
 
     def attach(self) -> None:
         with self._cond:
