@@ -15,7 +15,6 @@ from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
 
 from dfget import settings
 from dfget.core.lines import version_text
-from dfget.run import run
 from dfget.status import ExitStatus
 
 RATE_HELP = "in format of G(B)/g/M(B)/m/K(B)/k/B, pure number will also be parsed as Byte"
@@ -91,6 +90,7 @@ def main(ctx: click.Context, **opts):
     except ConfigError as e:
         click.echo(f"Error: {e}", err=True)
         return ExitStatus.USAGE
+    from dfget.run import run
     return run(cfg, obj.get("services"))
 
 
@@ -112,19 +112,46 @@ def gen_doc_command(path: str):
     click.echo(f"generated {target}")
 
 
-def _add_server_command() -> None:
+def _server_command() -> click.Command:
+    """`dfget server`, imported only when asked for: a download must not pay for Flask/werkzeug."""
     try:
         from dfget.uploader.command import server_command
     except ImportError as e:
         reason = str(e)
 
-        @main.command("server", help="Run the peer upload server (not available in this build).",
-                      context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+        @click.command("server", help="Run the peer upload server (not available in this build).",
+                       context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
         def server_command():
             click.echo(f"dfget server is not available: {reason}", err=True)
             sys.exit(ExitStatus.LAUNCH_SERVER)
-        return
-    main.add_command(server_command, "server")
+    return server_command
 
 
-_add_server_command()
+class _LazyServer(click.Command):
+    """A placeholder that resolves to the real `server` command on first use."""
+
+    def __init__(self):
+        super().__init__("server", help="Launch a peer server for uploading files.")
+
+    def _real(self) -> click.Command:
+        real = _server_command()
+        main.commands["server"] = real
+        return real
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        return self._real().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx):
+        return self._real().invoke(ctx)
+
+    def main(self, *args, **kwargs):
+        return self._real().main(*args, **kwargs)
+
+    def get_help(self, ctx):
+        return self._real().get_help(ctx)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return "Launch a peer server for uploading files."
+
+
+main.add_command(_LazyServer(), "server")

@@ -11,7 +11,6 @@ from dfget.core.naming import make_sign
 from dfget.errors import DfgetError, DownloadError, UsageError
 from dfget.prepare import resolve_output
 from dfget.services import Services
-from dfget.session import Session
 from dfget.settings import DfgetConfig
 from dfget.status import ExitStatus, error_code, exit_status
 
@@ -40,6 +39,10 @@ def run(cfg: DfgetConfig, services: "Services | None" = None) -> ExitStatus:
     log.info("get init config: url=%s output=%s pattern=%s nodes=%s", cfg.url, output, cfg.pattern,
              ",".join(n.addr for n in cfg.nodes))
     svc.echo(lines.start_line(datetime.fromtimestamp(started), cfg.url))
+    prestart = getattr(svc.uploader, "prestart", None)
+    if prestart is not None:   # the upload server starts while we import the download path
+        prestart(cfg)
+    from dfget.session import Session
     session = Session(cfg, svc, sign, output, started, filter_url(cfg.url, list(cfg.filters)))
     error = None
     try:

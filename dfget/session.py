@@ -7,8 +7,6 @@ import logging
 import os
 import threading
 
-import requests
-
 from common.protocol.codes import BackSourceReason, NOT_BACK_SOURCE_OFFSET
 from common.protocol.messages import TaskMetricsRequest
 from common.version import VERSION
@@ -18,7 +16,6 @@ from dfget.core.locator import Locator
 from dfget.core.timing import download_timeout
 from dfget.downloaders.deadline import run_with_deadline
 from dfget.downloaders.p2p import P2PDownloader
-from dfget.downloaders.source import SourceDownloader
 from dfget.downloaders.writer import FileAssembly
 from dfget.errors import DownloadError, LaunchServerError, P2PFailure, RegisterError, SourceFailure
 from dfget.piece_fetcher import PieceFetcher
@@ -128,9 +125,7 @@ class Session:
             assembly.open()
         except OSError as e:
             raise P2PFailure(BackSourceReason.WRITE_ERROR, f"cannot create {e.filename}: {e.strerror}") from None
-        session = requests.Session()
-        session.trust_env = False
-        fetcher = PieceFetcher(session, self.limiter, VERSION, self.cfg.min_rate, cancelled, self.svc.clock)
+        fetcher = PieceFetcher(None, self.limiter, VERSION, self.cfg.min_rate, cancelled, self.svc.clock)
         p2p = P2PDownloader(self.cfg, ctx, self.svc, self.client, fetcher, assembly, self.limiter,
                             self.progress, self._reregister, cancelled)
 
@@ -164,6 +159,7 @@ class Session:
                                 + lines.not_back_source_message(ctx.back_source_reason))
         self.svc.echo(lines.back_source_line(os.path.basename(ctx.output)))
         cancelled = threading.Event()
+        from dfget.downloaders.source import SourceDownloader
         downloader = SourceDownloader(self.cfg, ctx, self.limiter, self.progress, cancelled)
         try:
             written = run_with_deadline(downloader.run, timeout, cancelled)

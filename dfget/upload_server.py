@@ -31,11 +31,24 @@ class UploadServer:
             return int(launcher.ensure_server(
                 home=cfg.work_home, data_dir=ctx.data_dir, meta_path=ctx.meta_path, ip=ctx.local_ip,
                 port=cfg.port, expire_time=cfg.expire_time, alive_time=cfg.alive_time,
-                verbose=cfg.verbose, task_file_name=ctx.task_file_name, total_limit=cfg.total_limit))
+                verbose=cfg.verbose, task_file_name=ctx.task_file_name, total_limit=cfg.total_limit,
+                verify_later=True))
         except DragonflyError as e:
             raise LaunchServerError(str(e)) from None
         except OSError as e:
             raise LaunchServerError(f"cannot start peer upload server: {e}") from None
+
+    def prestart(self, cfg) -> None:
+        """Spawn the server now if one will surely be needed (p2p, supernodes, an explicit --ip);
+        `start` then claims it. Never raises: `start` does the real work and error handling."""
+        if cfg.pattern != "p2p" or not cfg.nodes or not cfg.ip:
+            return
+        try:
+            _launcher().prespawn(home=cfg.work_home, data_dir=cfg.data_dir, meta_path=cfg.meta_path, ip=cfg.ip,
+                                 port=cfg.port, expire_time=cfg.expire_time, alive_time=cfg.alive_time,
+                                 verbose=cfg.verbose)
+        except Exception as e:  # best effort
+            log.debug("no early upload server: %s", e)
 
     def finish(self, ctx) -> None:
         try:

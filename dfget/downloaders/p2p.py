@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_CODES = {ResultCode.PEER_FINISH, ResultCode.PEER_CONTINUE, ResultCode.PEER_WAIT,
                   ResultCode.PEER_LIMITED, ResultCode.SUCCESS, ResultCode.SOURCE_ERROR}
 CANCEL_CHECK = 0.5
+RATE_JOIN = 0.5   # s: an unanswered rate ask never holds up the end of a download
 
 
 @dataclass
@@ -68,12 +69,15 @@ class P2PDownloader:
         self.backoff = WaitBackoff(svc.rng.random)
         self.rate_timer = RefreshTimer()
         self.pool = ThreadPoolExecutor(max_workers=cfg.client_queue_size, thread_name_prefix="piece")
+        self._rate_thread: "threading.Thread | None" = None
 
     def run(self) -> FinishResult:
         try:
             return self._loop()
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
+            if self._rate_thread is not None:
+                self._rate_thread.join(RATE_JOIN)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -159,11 +163,20 @@ class P2PDownloader:
             raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"no usable source for piece {stuck}")
 
     def _refresh_rate(self) -> None:
+        """Ask the upload server for our share of --totallimit without holding up the pieces: the
+        answer (never above --locallimit) applies to the limiter when it arrives. The first ask
+        may wait for a just-spawned upload server to finish starting."""
         serving = self.ctx.pattern == "p2p" and self.ctx.peer_port > 0
         if not serving or not self.rate_timer.due(self.svc.clock.monotonic()):
             return
-        granted = self.svc.uploader.rate(self.ctx, self.cfg.local_limit)
-        self.limiter.set_rate(effective_rate(self.cfg.local_limit, granted))
+        if self._rate_thread is not None and self._rate_thread.is_alive():
+            return
+
+        def ask() -> None:
+            granted = self.svc.uploader.rate(self.ctx, self.cfg.local_limit)
+            self.limiter.set_rate(effective_rate(self.cfg.local_limit, granted))
+        self._rate_thread = threading.Thread(target=ask, name="rate", daemon=True)
+        self._rate_thread.start()
 
     def _fetch(self, task: PieceTask, generation: int) -> None:
         ctx = self.ctx
@@ -180,13 +193,19 @@ class P2PDownloader:
         if generation != self.generation or self.cancelled.is_set():
             return
         try:
-            self.assembly.write(offset, payload)
+            token = self.assembly.write(offset, payload, lambda: generation == self.generation
+                                        and not self.cancelled.is_set(), hash_now=False)
+            if not token:
+                return
         except OSError as e:
             self.outcomes.put(Outcome(task, generation, False, f"write error: {e}", write_error=True))
             return
         self.progress.add(len(payload))
         self._report_persisted(task)   # before the loop reports it: the supernode knows when we pull
         self.outcomes.put(Outcome(task, generation, True))
+        # The running md5 of the output last: the next piece is already being asked for meanwhile.
+        # (The final check runs after the pool has finished, so it sees every piece hashed.)
+        self.assembly.hash_written(offset, payload, token)
 
     def _report_bad_piece(self, task: PieceTask, e: PieceFailure) -> None:
         log.warning("piece %s from %s (%s:%s) failed: %s", task.range, task.cid, task.peer_ip, task.peer_port, e)

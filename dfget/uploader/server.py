@@ -15,14 +15,13 @@ import socket
 import threading
 from dataclasses import dataclass
 
-import requests
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
-
 from common.protocol import paths
 from common.protocol.messages import ServiceDownRequest
 from dfget.uploader import meta, policy
-from dfget.uploader.app import HEADER_DATA_DIR_ID, create_upload_app
 from dfget.uploader.state import UploadState
+
+# requests, werkzeug and Flask (the app) are imported where they are used: dfget imports this
+# module for connect_host, and `serve` binds and announces its port before paying for them.
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,8 @@ def connect_host(ip: str) -> str:
     return ip if ip and ip not in ("0.0.0.0", "::") else "127.0.0.1"
 
 
-def _session() -> requests.Session:
+def _session():
+    import requests
     s = requests.Session()
     s.trust_env = False   # never send loopback traffic through an HTTP proxy from the environment
     return s
@@ -54,6 +54,8 @@ def _session() -> requests.Session:
 
 def probe(ip: str, port: int) -> "str | None":
     """Ping an upload server: its data-dir id ('' for a v1 server), or None if nothing answers."""
+    import requests
+    from dfget.uploader.app import HEADER_DATA_DIR_ID
     try:
         with _session() as s:
             r = s.get(f"http://{connect_host(ip)}:{port}{paths.UPLOAD_PING}", timeout=PING_TIMEOUT)
@@ -68,6 +70,7 @@ def service_down(super_node: str, task_id: str, cid: str) -> None:
     """Tell the supernode this peer no longer serves the task (GET /peer/service/down)."""
     url = policy.super_node_base_url(super_node) + paths.PEER_SERVICE_DOWN
     query = ServiceDownRequest(task_id=task_id, cid=cid).query()
+    import requests
     try:
         with _session() as s:
             r = s.get(url, params=query, timeout=SERVICE_DOWN_TIMEOUT)
@@ -107,11 +110,15 @@ def bind(options: ServerOptions, now: float, own_id: str, ping=probe) -> Bound:
                   f"no free port among {policy.port_candidates(options.port, now)}: {last_error}")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Request lines go to our log at debug level instead of stderr."""
+def _quiet_handler():
+    from werkzeug.serving import WSGIRequestHandler
 
-    def log(self, type: str, message: str, *args) -> None:
-        (log.warning if type == "error" else log.debug)("%s " + message, self.address_string(), *args)
+    class _QuietHandler(WSGIRequestHandler):
+        """Request lines go to our log at debug level instead of stderr."""
+
+        def log(self, type: str, message: str, *args) -> None:
+            (log.warning if type == "error" else log.debug)("%s " + message, self.address_string(), *args)
+    return _QuietHandler
 
 
 class UploadServer:
@@ -122,8 +129,10 @@ class UploadServer:
         self.options, self.state, self.port, self._down = options, state, port, down
         self.stop = threading.Event()
         self.reason = ""
+        from werkzeug.serving import ThreadedWSGIServer
+        from dfget.uploader.app import create_upload_app
         app = create_upload_app(state)
-        self.http = ThreadedWSGIServer(options.ip or "0.0.0.0", port, app, handler=_QuietHandler,
+        self.http = ThreadedWSGIServer(options.ip or "0.0.0.0", port, app, handler=_quiet_handler(),
                                        fd=sock.fileno())
         sock.close()
         self._threads = [threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
@@ -229,14 +238,16 @@ def serve(options: ServerOptions, clock, announce, *, down=service_down, signals
         meta.write_port(options.meta_path, bound.port)
         announce(bound.port)
         return 0
+    # The socket listens already: announce now, so that dfget can register with the supernode
+    # while we import the HTTP stack; requests that arrive meanwhile wait in the listen backlog.
+    announce(bound.port)
     server = UploadServer(options, state, bound.sock, bound.port, down=down)
     if signals:
         install_signal_handlers(server)
-    server.start()
-    meta.write_port(options.meta_path, bound.port)
+    meta.write_port(options.meta_path, bound.port)   # before serving: a /check answered means host.meta is there
     meta.write_pid(options.meta_path)
+    server.start()
     log.info("upload server listening on %s:%d data=%s", options.ip or "0.0.0.0", bound.port, state.data_dir)
-    announce(bound.port)
     while not server.stop.wait(1.0):
         pass
     server.shutdown()

@@ -30,6 +30,22 @@ from supernode.cdn.store import TaskStore
 log = logging.getLogger(__name__)
 
 CANCELLED = "build cancelled (task deleted)"
+YIELD_EVERY = 256 << 10   # source bytes between two yields to the gevent loop
+
+
+def _cooperative_yield() -> "Callable[[], None] | None":
+    """Under gevent, a build never blocks on a fast source (a loopback socket is always readable,
+    file writes and md5s never yield), so it would hold the worker's only loop for the whole
+    build: /peer/task and /download answers waited until the CDN file was complete. Yielding
+    every YIELD_EVERY bytes lets them in while the build goes on. None outside gevent."""
+    try:
+        from gevent.monkey import is_module_patched
+        if not is_module_patched("socket"):
+            return None
+        from gevent import sleep
+    except ImportError:
+        return None
+    return lambda: sleep(0)
 
 
 class Throttle:
@@ -81,6 +97,8 @@ class Builder:
         self.digests: "list[tuple[str, int]]" = []    # announced pieces, in order
         self.fetched = 0
         self._meta: "FileMeta | None" = None
+        self._yield = _cooperative_yield()
+        self._unyielded = 0
         self._pending_prior: "list[tuple[str, int]]" = []
 
     def run(self, plan: BuildPlan) -> CdnResult:
@@ -190,6 +208,11 @@ class Builder:
             self._throttle(len(chunk))
             for piece in cutter.feed(chunk):
                 self._write(f, piece)
+            if self._yield is not None:
+                self._unyielded += len(chunk)
+                if self._unyielded >= YIELD_EVERY:
+                    self._unyielded = 0
+                    self._yield()
 
     def _write(self, f, piece: CutPiece) -> None:
         try:
