@@ -129,6 +129,27 @@ def parse_hijack_hosts(value) -> "tuple[HijackHost, ...]":
     return tuple(hosts)
 
 
+def parse_connect_allow(value) -> "tuple[str, ...]":
+    """Regexes a CONNECT target `host:port` must match; every one is checked to compile."""
+    patterns = value if isinstance(value, (list, tuple)) else ([] if value in (None, "") else [value])
+    for p in patterns:
+        try:
+            re.compile(str(p))
+        except re.error as e:
+            raise BadInput(f"connect_allow: invalid regex {p!r}: {e}") from None
+    return tuple(str(p) for p in patterns)
+
+
+def connect_allowed(host: str, port: int, allow: "Iterable[str]", hijack: "Iterable[HijackHost]") -> bool:
+    """An empty allow-list tunnels anywhere (v1); otherwise `host:port` must match a pattern, or
+    the host a hijack rule (decrypting it is an explicit choice of the operator)."""
+    allow = tuple(allow)
+    if not allow:
+        return True
+    target = f"{host}:{port}"
+    return any(re.search(p, target) for p in allow) or hijack_rule(host, hijack) is not None
+
+
 def show_rules(rules) -> list:
     out = []
     for r in rules:

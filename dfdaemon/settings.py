@@ -115,6 +115,8 @@ SCHEMA = [
     c.Setting("local_ip", "localIP", "", "this host's IP; accepted and unused (dfget detects its own)", parse=c.text),
     c.Setting("peer_port", "peerPort", 0, "accepted and unused (v1 compatibility)", parse=c.in_range(0, 65535)),
     c.Setting("stream_mode", "streamMode", False, "accepted and unused: layers always stream", parse=c.boolean),
+    c.Setting("connect_allow", "connect_allow", [], "regexes of host:port that CONNECT may tunnel to; empty = any (v1)",
+              parse=rules.parse_connect_allow, show=list),
     c.duration_setting("layer_retention", "layerRetention", "5m",
                        "a finished layer is kept this long for docker's Range retries"),
     c.duration_setting("clean_interval", "cleanInterval", "2m", "period of the local repo cleaner"),

@@ -26,6 +26,10 @@ def handle_connect(h) -> None:
     host, port = split_target(h.path)
     if not host or not 0 < port < 65536:
         return Reply(h).simple(400, f"bad CONNECT target {h.path[:100]!r}\n".encode())
+    if not rules.connect_allowed(host, port, d.cfg.connect_allow, d.cfg.hijack_hosts):
+        d.metrics.requests.labels("connect_refused").inc()
+        log.warning("CONNECT to %s:%d refused: no connect_allow rule matches", host, port)
+        return Reply(h).simple(403, f"CONNECT to {host}:{port} is not allowed\n".encode())
     rule = rules.hijack_rule(host, d.cfg.hijack_hosts) if d.minter is not None else None
     if rule is not None:
         d.metrics.requests.labels("connect_hijack").inc()

@@ -1,10 +1,9 @@
 """dfdaemon facing malformed requests (RELIABILITY.md): every one gets a clean HTTP error (or a
 closed connection for what is not HTTP at all), nothing crashes, and the daemon keeps serving.
 
-CONNECT: like v1, dfdaemon tunnels CONNECT to any host (it is the node's HTTPS proxy; hijack
-rules only decide which tunnels are decrypted), so "a host no rule allows" is a plain tunnel; what
-must hold is that an unusable target (malformed, out-of-range port, unresolvable, dead) gets a
-4xx/5xx answer instead of a traceback or a hang.
+CONNECT: like v1, dfdaemon tunnels CONNECT to any host unless `connect_allow` lists the targets
+it may reach; a host no rule allows then gets 403. An unusable target (malformed, out-of-range
+port, unresolvable, dead) gets a 4xx/5xx answer instead of a traceback or a hang.
 """
 import socket
 
@@ -88,4 +87,18 @@ def test_a_proxied_url_to_nowhere_is_a_clean_503(harness):
     s.trust_env = False
     r = s.get("http://127.0.0.1:1/nothing", proxies={"http": d.url}, timeout=30)
     assert r.status_code in (502, 503)
+    still_serving(d)
+
+
+def test_connect_to_a_host_no_rule_allows_is_refused(harness):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        allowed = listener.getsockname()[1]
+        d = harness.start(connect_allow=[rf"^127\.0\.0\.1:{allowed}$"])
+        refused = exchange(d, b"CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(refused) == 403, refused[:200]
+        with socket.create_connection(("127.0.0.1", port_of(d)), timeout=10) as c:
+            c.sendall(f"CONNECT 127.0.0.1:{allowed} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert c.recv(1024).startswith(b"HTTP/1.1 200")
     still_serving(d)

@@ -106,3 +106,15 @@ def test_stale_files_and_default_ratelimit():
 def test_layer_digest():
     assert rules.layer_digest(f"http://r/v2/x/blobs/{LAYER}") == LAYER
     assert rules.layer_digest("http://r/v2/x/blobs/sha256:short") == ""
+
+
+def test_connect_allow_list():
+    from dfdaemon.rules import HijackHost, connect_allowed, parse_connect_allow
+    assert connect_allowed("anything", 443, (), ())                                  # v1: no list, any target
+    allow = parse_connect_allow([r"^registry\.example:443$"])
+    assert connect_allowed("registry.example", 443, allow, ())
+    assert not connect_allowed("registry.example", 22, allow, ())
+    assert not connect_allowed("evil.example", 443, allow, ())
+    assert connect_allowed("hub.example", 443, allow, (HijackHost("hub"),))           # a hijack rule allows it
+    with pytest.raises(BadInput):
+        parse_connect_allow(["("])
