@@ -9,6 +9,7 @@ import socket
 
 import pytest
 import requests
+from tests.support.rawhttp import exchange as raw_exchange
 
 
 def port_of(d) -> int:
@@ -16,13 +17,7 @@ def port_of(d) -> int:
 
 
 def exchange(d, raw: bytes, timeout: float = 20) -> bytes:
-    with socket.create_connection(("127.0.0.1", port_of(d)), timeout=timeout) as c:
-        c.sendall(raw)
-        c.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := c.recv(65536):
-            out += chunk
-        return out
+    return raw_exchange(port_of(d), raw, timeout)
 
 
 def status_of(answer: bytes) -> int:

@@ -10,6 +10,7 @@ from dfget.uploader.server import ServerOptions, UploadServer
 from dfget.uploader.state import UploadState
 from tests.integration.dfget_uploader.test_app import CONTENT, NAME, SECRET, piece_headers, register
 from tests.integration.dfget_uploader.test_app import env  # noqa: F401 - the fixture
+from tests.support.rawhttp import exchange
 
 
 @pytest.mark.parametrize("rng", [
@@ -64,14 +65,6 @@ def live(tmp_path):
     srv.http.server_close()
 
 
-def exchange(port: int, raw: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
-        c.sendall(raw)
-        c.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := c.recv(65536):
-            out += chunk
-        return out
 
 
 @pytest.mark.parametrize("raw", [
