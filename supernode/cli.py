@@ -20,7 +20,7 @@ FLAGS = [
     ("--advertise-ip", "advertise_ip", "IP peers use to reach this supernode"),
     ("--up-limit", "peer_up_limit", "pieces one peer uploads at once (5)"),
     ("--down-limit", "peer_down_limit", "pieces one client downloads at once (4)"),
-    ("--supernode-task-upload-limit", "supernode_task_upload_limit", "pieces of one task served at once (32)"),
+    ("--supernode-task-upload-limit", "supernode_task_upload_limit", "pieces of one task served at once (0 = from --max-bandwidth)"),
     ("--system-bandwidth", "system_reserved_bandwidth", "bandwidth reserved for the system (20M)"),
     ("--max-bandwidth", "max_bandwidth", "total bandwidth (200M)"),
     ("--pool-size", "scheduler_core_pool_size", "unused (v1 compatibility)"),

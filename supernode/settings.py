@@ -17,8 +17,9 @@ SCHEMA = [
               parse=c.text),
     c.Setting("peer_up_limit", "base.peerUpLimit", 5, "pieces one peer uploads at once", parse=c.in_range(1, 1000)),
     c.Setting("peer_down_limit", "base.peerDownLimit", 4, "pieces one client downloads at once", parse=c.in_range(1, 1000)),
-    c.Setting("supernode_task_upload_limit", "base.supernodeTaskUploadLimit", 32,
-              "pieces of one task the supernode serves at once (v1 reused peerDownLimit)", parse=c.in_range(1, 100000)),
+    c.Setting("supernode_task_upload_limit", "base.supernodeTaskUploadLimit", 0,
+              "pieces of one task the supernode serves at once; 0 = one per 2 MiB/s of maxBandwidth minus "
+              "systemReservedBandwidth, 2 to 64 (v1 reused peerDownLimit)", parse=c.in_range(0, 100000)),
     c.size_setting("system_reserved_bandwidth", "base.systemReservedBandwidth", "20M", "bandwidth kept back from source downloads"),
     c.size_setting("max_bandwidth", "base.maxBandwidth", "200M", "total bandwidth; the CDN may use max minus reserved"),
     c.Setting("scheduler_core_pool_size", "base.schedulerCorePoolSize", 10, "unused, kept for v1 config files",

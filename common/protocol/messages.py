@@ -241,6 +241,18 @@ class ClientFinishRequest(Message):
     super_node: str = wire("superNode", "")
 
 
+# The CID under which the supernode's CDN serves a task's pieces (spec §1).
+SUPERNODE_CID_PREFIX = "cdnnode:"
+
+
+def supernode_cid(advertise_ip: str, task_id: str) -> str:
+    return f"{SUPERNODE_CID_PREFIX}{advertise_ip}~{task_id}"
+
+
+def is_supernode_cid(cid: str) -> bool:
+    return cid.startswith(SUPERNODE_CID_PREFIX)
+
+
 # Upload-server and piece-request header names (spec §4.3, §7.2).
 HEADER_PIECE_NUM = "pieceNum"
 HEADER_PIECE_SIZE = "pieceSize"

@@ -38,8 +38,3 @@ def temp_target_prefix(sign: str) -> str:
 
 def back_source_prefix(sign: str) -> str:
     return f"backsource.{sign}."
-
-
-def is_supernode_cid(cid: str) -> bool:
-    """Pieces whose source CID starts with `cdnnode:` come from the supernode CDN."""
-    return cid.startswith("cdnnode:")

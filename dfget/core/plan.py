@@ -10,7 +10,9 @@ and fetch outcomes into the next reports.
   SEMISUC so that the supernode catches up (after a migration, say).
 * An assignment of a range from a source that already failed that range is refused (decisions 5):
   nothing is fetched and the failure is reported again (result 500) so the supernode schedules
-  another source. A range refused more than `max_refusals` times is *stuck*: the P2P attempt
+  another source. A peer is ruled out for a range on any failure (the supernode can replace it);
+  the supernode's CDN only when it sent corrupt bytes: it is the source of last resort, and a
+  timeout or a dropped connection from it (a busy uplink in a flash crowd) is worth a retry. A range refused more than `max_refusals` times is *stuck*: the P2P attempt
   should give up (and go back to the source) rather than spin until the timeout.
 * Reports are merged like v1: a SEMISUC from a fresh download is dropped when more reports are
   queued or more than two pieces are still running (the supernode learns of the piece from
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from common.protocol.codes import PieceResult, TaskStatus
-from common.protocol.messages import PieceTask
+from common.protocol.messages import PieceTask, is_supernode_cid
 
 MERGE_RUNNING_LIMIT = 2
 MAX_REFUSALS = 3
@@ -93,9 +95,10 @@ class PieceBook:
         self.done[range_] = piece_num
         self._reports.append(semisuc(range_, dst_cid))
 
-    def failed(self, range_: str, dst_cid: str) -> None:
+    def failed(self, range_: str, dst_cid: str, corrupt: bool = False) -> None:
         self.running.pop(range_, None)
-        self.failed_from.setdefault(range_, set()).add(dst_cid)
+        if corrupt or not is_supernode_cid(dst_cid):
+            self.failed_from.setdefault(range_, set()).add(dst_cid)
         self._reports.append(fail(range_, dst_cid))
 
     def next_report(self) -> Optional[Report]:

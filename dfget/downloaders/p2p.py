@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from common.errors import BadInput
-from common.protocol.codes import BackSourceReason, PieceResult, ResultCode, TaskStatus
+from common.protocol.codes import BackSourceReason, ClientErrorType, PieceResult, ResultCode, TaskStatus
 from common.protocol.messages import (FinishResult, PieceErrorRequest, PieceSuccessRequest, PieceTask,
                                       PullPieceTaskRequest, ResultInfo)
 
@@ -53,6 +53,7 @@ class Outcome:
     ok: bool
     error: str = ""
     write_error: bool = False
+    corrupt: bool = False       # the source sent bad bytes (not merely slow or gone)
 
 
 class P2PDownloader:
@@ -184,7 +185,8 @@ class P2PDownloader:
             offset, payload = self.fetcher.fetch(task, ctx.cdn_source, ctx.file_length, self.cfg.header_map)
         except PieceFailure as e:
             self._report_bad_piece(task, e)
-            self.outcomes.put(Outcome(task, generation, False, str(e)))
+            corrupt = e.error_type == ClientErrorType.FILE_MD5_NOT_MATCH.value
+            self.outcomes.put(Outcome(task, generation, False, str(e), corrupt=corrupt))
             return
         except Exception as e:  # a bug or an unexpected I/O problem: the piece failed, go on
             log.exception("fetching piece %s failed", task.range)
@@ -246,7 +248,7 @@ class P2PDownloader:
                 "range": o.task.range, "result": int(PieceResult.SEMISUC), "status": int(TaskStatus.RUNNING),
                 "pieceSize": o.task.piece_size, "pieceNum": o.task.piece_num}, separators=(",", ":")))
         else:
-            self.book.failed(o.task.range, o.task.cid)
+            self.book.failed(o.task.range, o.task.cid, corrupt=o.corrupt)
 
     def _drain(self) -> None:
         while True:

@@ -11,6 +11,7 @@ from supernode.core.model import Limits, Peer
 from supernode.core.pulling import PullQuery
 from supernode.core.registration import Admission, Probe, Registrant
 from supernode.core.state import SupernodeState
+from common.protocol.messages import is_supernode_cid
 
 __all__ = ["Coordinator", "PullQuery", "Registrant", "Probe", "Admission"]
 
@@ -61,7 +62,7 @@ class Coordinator:
         dt = self.state.dfget(task_id, cid)
         if dt is not None:
             return dt.peer_id
-        return self.state.super_pid if cid.startswith("cdnnode:") else ""
+        return self.state.super_pid if is_supernode_cid(cid) else ""
 
     def service_down(self, task_id: str, cid: str) -> Outcome:
         return reports.service_down(self.state, task_id, cid, self.now())

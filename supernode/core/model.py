@@ -3,6 +3,7 @@ from dataclasses import dataclass, field
 
 from common.pieces import PieceSizePolicy
 from common.protocol.codes import CdnSource, CdnStatus, DfgetTaskStatus
+from common.protocol.messages import supernode_cid
 
 CDN_PATTERN_LOCAL = "local"
 CDN_PATTERN_SOURCE = "source"
@@ -16,7 +17,7 @@ class Limits:
     """The settings the core decides with (a frozen copy, so the core never sees the config)."""
     peer_up_limit: int = 5
     peer_down_limit: int = 4
-    supernode_task_upload_limit: int = 32
+    supernode_task_upload_limit: int = 32   # from_settings derives it when the setting is 0
     elimination_limit: int = 5
     failure_count_limit: int = 5
     fail_access_interval: float = 180.0
@@ -34,7 +35,26 @@ class Limits:
     @classmethod
     def from_settings(cls, settings) -> "Limits":
         names = cls.__dataclass_fields__
-        return cls(**{name: getattr(settings, name) for name in names})
+        values = {name: getattr(settings, name) for name in names}
+        if not values["supernode_task_upload_limit"]:
+            values["supernode_task_upload_limit"] = auto_fan_out(settings.max_bandwidth,
+                                                                 settings.system_reserved_bandwidth)
+        return cls(**values)
+
+
+FAN_OUT_SHARE = 2 << 20   # bytes/s each piece the supernode serves should get at least
+FAN_OUT_RANGE = (2, 64)
+
+
+def auto_fan_out(max_bandwidth: int, reserved: int) -> int:
+    """How many pieces of one task the supernode serves at once when not set (decisions 2).
+
+    Serving more pieces at once than its uplink can feed makes every one of them slow: in the lab
+    (an 8 Mbit/s supernode, 32 peers) 32 concurrent pieces each crawled past dfget's piece timeout
+    while 2 finished in time. So each piece gets about FAN_OUT_SHARE of the usable bandwidth."""
+    usable = max(max_bandwidth - reserved, 0)
+    low, high = FAN_OUT_RANGE
+    return max(low, min(high, usable // FAN_OUT_SHARE))
 
 
 @dataclass
@@ -104,7 +124,7 @@ def peer_id(host_name: str, ip: str, unix_ns: int) -> str:
 
 
 def super_cid(advertise_ip: str, task_id: str) -> str:
-    return f"cdnnode:{advertise_ip}~{task_id}"
+    return supernode_cid(advertise_ip, task_id)
 
 
 def has_credentials(headers: "dict[str, str]") -> bool:

@@ -1,4 +1,5 @@
 from dfget.core import naming
+from common.protocol.messages import is_supernode_cid
 
 
 def test_sign_cid_and_task_file_name_follow_v1():
@@ -22,4 +23,4 @@ def test_default_output_is_the_last_path_segment():
 def test_temp_names():
     assert naming.temp_target_prefix("1-2.000") == "dfget-1-2.000.tmp-"
     assert naming.back_source_prefix("1-2.000") == "backsource.1-2.000."
-    assert naming.is_supernode_cid("cdnnode:10.0.0.1~abc") and not naming.is_supernode_cid("10.0.0.1-1-2.0")
+    assert is_supernode_cid("cdnnode:10.0.0.1~abc") and not is_supernode_cid("10.0.0.1-1-2.0")

@@ -98,3 +98,19 @@ def test_book_invariants(events):
         while book.next_report():
             pass
     assert len(fetched) == len(set(fetched))
+
+
+def test_the_supernode_is_retried_after_a_timeout_but_not_after_corrupt_bytes():
+    cdn = "cdnnode:127.0.0.1~t"
+    book = PieceBook()
+    t = PieceTask(range="0-1048575", piece_num=0, piece_size=1048576, cid=cdn)
+    assert book.plan([t]) == [t]
+    book.failed(t.range, cdn)                     # a busy uplink timed out: ask it again
+    assert book.plan([t]) == [t]
+    book.failed(t.range, cdn, corrupt=True)       # bad bytes: refused from now on
+    assert book.plan([t]) == []
+    peer = PieceTask(range="0-1048575", piece_num=0, piece_size=1048576, cid="10.0.0.2-1-1.0")
+    book2 = PieceBook()
+    book2.plan([peer])
+    book2.failed(peer.range, peer.cid)            # a peer is ruled out on any failure
+    assert book2.plan([peer]) == []

@@ -57,3 +57,4 @@ def test_task_gc_removes_clients_and_marks_their_peers_down():
     core.clock.advance(180)
     assert core.gc_peers().answer == 1 and pid not in core.state.peers
     assert core.state.super_pid in core.state.peers
+

@@ -211,3 +211,14 @@ def test_a_piece_on_its_way_from_the_supernode_is_not_fetched_twice_while_other_
     idle, limits = simple_view(1, peer_down_limit=4)
     idle.task.in_flight[0] = idle.task.super_in_flight[0] = 1
     assert [a.piece for a in scheduler.plan(idle, limits, random.Random(1)).assignments] == [0]
+
+
+def test_supernode_fan_out_follows_its_bandwidth_unless_set():
+    from supernode import settings
+    from supernode.core.model import Limits, auto_fan_out
+    assert auto_fan_out(1 << 20, 0) == 2                  # a slow uplink: few pieces at once
+    assert auto_fan_out(20 << 20, 0) == 10
+    assert auto_fan_out(10 << 30, 0) == 64
+    assert Limits.from_settings(settings.defaults(max_bandwidth="9M", system_reserved_bandwidth="1M")) \
+        .supernode_task_upload_limit == 4
+    assert Limits.from_settings(settings.defaults(supernode_task_upload_limit=7)).supernode_task_upload_limit == 7
