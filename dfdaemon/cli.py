@@ -13,12 +13,11 @@ import sys
 import threading
 
 import click
-import yaml
 
 from common import logs
 from common.errors import BadInput, ConfigError
 from common.units import parse_duration
-from common.version import version_text
+from common.commands import add_standard_commands
 
 from dfdaemon import settings
 from dfdaemon.settings import ExitCode
@@ -113,24 +112,7 @@ def run(cfg, argv) -> int:
     return ExitCode.OK
 
 
-@main.command("version")
-def version_cmd():
-    """Print the version."""
-    click.echo(version_text("dfdaemon"))
-
-
-@main.group("config")
-def config_group():
-    """Configuration helpers."""
-
-
-@config_group.command("default")
-@click.pass_context
-def config_default(ctx):
-    """Print the effective configuration as YAML."""
-    config_path, flags = ctx.find_root().obj
-    cfg = _load(config_path, flags)
-    click.echo(yaml.safe_dump(cfg.as_yaml_tree(), sort_keys=False), nl=False)
+add_standard_commands(main, "dfdaemon", _load)
 
 
 @main.command("gen-ca")

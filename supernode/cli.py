@@ -4,10 +4,9 @@ import os
 import sys
 
 import click
-import yaml
 
 from common.errors import ConfigError
-from common.version import version_text
+from common.commands import add_standard_commands
 from supernode import settings as settings_mod
 
 # flag -> setting name; values stay strings here and are parsed once by the config loader.
@@ -72,24 +71,7 @@ def main(ctx, config_path, **flags):
     SupernodeServer(settings, advertise_ip).run()
 
 
-@main.command("version")
-def version_cmd():
-    """Print the version."""
-    click.echo(version_text("supernode"))
-
-
-@main.group("config")
-def config_group():
-    """Configuration helpers."""
-
-
-@config_group.command("default")
-@click.pass_context
-def config_default(ctx):
-    """Print the effective configuration as YAML."""
-    config_path, flags = ctx.find_root().obj
-    settings = _load(config_path, flags)
-    click.echo(yaml.safe_dump(settings.as_yaml_tree(), sort_keys=False), nl=False)
+add_standard_commands(main, "supernode", _load)
 
 
 if __name__ == "__main__":
