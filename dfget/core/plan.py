@@ -16,7 +16,8 @@ and fetch outcomes into the next reports.
   should give up (and go back to the source) rather than spin until the timeout.
 * Reports are merged like v1: a SEMISUC from a fresh download is dropped when more reports are
   queued or more than two pieces are still running (the supernode learns of the piece from
-  /peer/piece/suc anyway). Failures, START and re-reports are always sent.
+  /peer/piece/suc anyway — unless that call failed, and then the SEMISUC is kept). Failures,
+  START and re-reports are always sent.
 """
 from collections import deque
 from dataclasses import dataclass
@@ -90,10 +91,13 @@ class PieceBook:
 
     # -- fetch outcomes -> reports -----------------------------------------------------------
 
-    def succeeded(self, range_: str, piece_num: int, dst_cid: str) -> None:
+    def succeeded(self, range_: str, piece_num: int, dst_cid: str, acked: bool = True) -> None:
+        """`acked`: the supernode acknowledged /peer/piece/suc. If it did not, this report is its
+        only news of the piece and must not be merged away, or the supernode keeps the piece
+        running for us and never schedules the rest (a wait that lasts until the timeout)."""
         self.running.pop(range_, None)
         self.done[range_] = piece_num
-        self._reports.append(semisuc(range_, dst_cid))
+        self._reports.append(semisuc(range_, dst_cid, droppable=acked))
 
     def failed(self, range_: str, dst_cid: str, corrupt: bool = False) -> None:
         self.running.pop(range_, None)

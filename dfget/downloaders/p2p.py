@@ -54,6 +54,7 @@ class Outcome:
     error: str = ""
     write_error: bool = False
     corrupt: bool = False       # the source sent bad bytes (not merely slow or gone)
+    acked: bool = True          # the supernode acknowledged /peer/piece/suc
 
 
 class P2PDownloader:
@@ -203,8 +204,8 @@ class P2PDownloader:
             self.outcomes.put(Outcome(task, generation, False, f"write error: {e}", write_error=True))
             return
         self.progress.add(len(payload))
-        self._report_persisted(task)   # before the loop reports it: the supernode knows when we pull
-        self.outcomes.put(Outcome(task, generation, True))
+        acked = self._report_persisted(task)   # before the loop reports it: the supernode knows when we pull
+        self.outcomes.put(Outcome(task, generation, True, acked=acked))
         # The running md5 of the output last: the next piece is already being asked for meanwhile.
         # (The final check runs after the pool has finished, so it sees every piece hashed.)
         self.assembly.hash_written(offset, payload, token)
@@ -221,7 +222,7 @@ class P2PDownloader:
         except SupernodeUnavailable as err:
             log.warning("failed to report bad piece %s: %s", task.range, err)
 
-    def _report_persisted(self, task: PieceTask) -> None:
+    def _report_persisted(self, task: PieceTask) -> bool:
         req = PieceSuccessRequest(task_id=self.ctx.task_id, cid=self.ctx.cid, dst_cid=task.cid,
                                   piece_range=task.range)
         for delay in suc_retry_delays(self.svc.rng.random):
@@ -229,10 +230,11 @@ class P2PDownloader:
                 self.svc.sleep(delay)
             try:
                 if self.client.piece_success(self.ctx.node, req):
-                    return
+                    return True
             except SupernodeUnavailable as e:
                 log.warning("piece/suc for %s failed: %s", task.range, e)
         log.warning("supernode never acknowledged piece %s", task.range)
+        return False
 
     # -- outcomes ------------------------------------------------------------------------------
 
@@ -242,7 +244,7 @@ class P2PDownloader:
         if o.write_error:
             raise P2PFailure(BackSourceReason.WRITE_ERROR, o.error)
         if o.ok:
-            self.book.succeeded(o.task.range, o.task.piece_num, o.task.cid)
+            self.book.succeeded(o.task.range, o.task.piece_num, o.task.cid, acked=o.acked)
             log.info("downloading piece:%s", json.dumps({
                 "taskID": self.ctx.task_id, "superNode": self.ctx.node.addr, "dstCid": o.task.cid,
                 "range": o.task.range, "result": int(PieceResult.SEMISUC), "status": int(TaskStatus.RUNNING),

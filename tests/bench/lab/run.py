@@ -56,6 +56,11 @@ def pick_rate(kind: str, cal: "dict | None") -> "tuple[int, str]":
 TUNED_FANOUT = 2      # --supernode-task-upload-limit of the "tuned" dfget runs (see BENCHMARKS.md, Lab)
 
 
+def uplink_flags(mbit: int) -> "list[str]":
+    """Supernode flags stating its shaped uplink (bytes/s), nothing reserved."""
+    return ["--max-bandwidth", str(mbit * 125_000), "--system-bandwidth", "0"]
+
+
 def grid(kind: str, u: int, fanout: int = TUNED_FANOUT):
     """(name, system, cfg) triples. Servers (origin, supernode) at the peers' rate unless noted.
     dfget runs twice where it matters: as shipped ("-default") and with the supernode's per-task
@@ -67,8 +72,10 @@ def grid(kind: str, u: int, fanout: int = TUNED_FANOUT):
     else:
         size, ns, sc_n, mixed_n = 64 * MiB, (1, 2, 4, 8, 16, 32), 32, 16
         curl_cap, default_ns = 60, (8, 32)
-    base = dict(size=size, u=u, d=u, u_origin=u, u_sn=u, scenario="flash", seed=42, spread=0)
-    tuned = dict(base, sn_extra=["--supernode-task-upload-limit", str(fanout)])
+    # The supernode is told its real uplink, as an operator would (its fan-out follows it).
+    base = dict(size=size, u=u, d=u, u_origin=u, u_sn=u, scenario="flash", seed=42, spread=0,
+                sn_extra=uplink_flags(u))
+    tuned = dict(base, sn_extra=uplink_flags(u) + ["--supernode-task-upload-limit", str(fanout)])
     t_file = size * 8 / 1e6 / u
     runs = []
     for n in ns:
@@ -84,7 +91,8 @@ def grid(kind: str, u: int, fanout: int = TUNED_FANOUT):
     runs.append((f"mixed-N{mixed_n}", "dfget", dict(tuned, n=mixed_n, scenario="mixed")))
     if kind == "full":
         # v1's published setup: servers at 10x the clients' rate (fan-out as shipped)
-        runs.append((f"flash-N{sc_n}-servers10x-default", "dfget", dict(base, n=sc_n, u_origin=10 * u, u_sn=10 * u)))
+        runs.append((f"flash-N{sc_n}-servers10x-default", "dfget", dict(base, n=sc_n, u_origin=10 * u, u_sn=10 * u,
+                                                                          sn_extra=uplink_flags(10 * u))))
     return runs
 
 

@@ -114,3 +114,17 @@ def test_the_supernode_is_retried_after_a_timeout_but_not_after_corrupt_bytes():
     book2.plan([peer])
     book2.failed(peer.range, peer.cid)            # a peer is ruled out on any failure
     assert book2.plan([peer]) == []
+
+
+def test_a_piece_the_supernode_never_acknowledged_is_always_reported():
+    book = PieceBook()
+    assert book.next_report() == START
+    ts = [PieceTask(range=f"{n * 1048576}-{n * 1048576 + 1048575}", piece_num=n, piece_size=1048576, cid="p")
+          for n in range(5)]
+    book.plan(ts)
+    book.succeeded(ts[0].range, 0, "p", acked=False)   # /peer/piece/suc failed three times
+    book.succeeded(ts[1].range, 1, "p")                 # acknowledged: may be merged away
+    sent = []
+    while (r := book.next_report()) is not None:
+        sent.append(r.range)
+    assert ts[0].range in sent and ts[1].range not in sent
