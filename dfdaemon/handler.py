@@ -9,6 +9,7 @@ import logging
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
+from common.protocol import paths
 from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
 
 from dfdaemon import rules, tunnel
@@ -18,7 +19,7 @@ from dfdaemon.upstream import CHUNK, Tls, UpstreamError, relay
 from dfdaemon.verify import DigestMismatch
 
 log = logging.getLogger(__name__)
-LOCAL_PATHS = ("/args", "/env", "/debug/version", "/metrics")
+LOCAL_PATHS = (paths.DFDAEMON_ARGS, paths.DFDAEMON_ENV, paths.DFDAEMON_VERSION, paths.METRICS)
 
 
 class ProxyHandler(BaseHTTPRequestHandler):
@@ -101,12 +102,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def _local(self, path: str) -> None:
         d, reply = self.daemon, Reply(self)
-        if path == "/args":
+        if path == paths.DFDAEMON_ARGS:
             return reply.simple(200, (" ".join(d.argv) + "\n").encode())
-        if path == "/env":
+        if path == paths.DFDAEMON_ENV:
             body = json.dumps(d.cfg.as_yaml_tree(), indent=2, default=str).encode()
             return reply.simple(200, body, "application/json")
-        if path == "/debug/version":
+        if path == paths.DFDAEMON_VERSION:
             body = json.dumps({"version": VERSION, "revision": REVISION, "buildDate": BUILD_DATE,
                                "goVersion": runtime_version(), "os": "linux", "arch": arch()}).encode()
             return reply.simple(200, body, "application/json")

@@ -35,6 +35,9 @@ API_PREHEAT = API_V1 + PREHEAT
 DOWNLOAD_PREFIX = "/download"
 
 
+DOWNLOAD_ROUTE = DOWNLOAD_PREFIX + "/<prefix>/<task_id>"
+
+
 def cdn_piece_path(task_id: str) -> str:
     return f"{DOWNLOAD_PREFIX}/{task_id[:3]}/{task_id}"
 
@@ -59,6 +62,11 @@ def upload_rate_path(task_file_name: str) -> str:
 def upload_check_path(task_file_name: str) -> str:
     return f"/check/{task_file_name}"
 
+
+# dfdaemon's own endpoints (spec §11.3); everything else it proxies.
+DFDAEMON_ARGS = "/args"
+DFDAEMON_ENV = "/env"
+DFDAEMON_VERSION = "/debug/version"
 
 # Every route is also served under a version prefix such as /v1.24 (spec §2).
 VERSION_PREFIX_PATTERN = r"/v[0-9.]+"

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, abort, request
 from common.errors import RangeError, RangeNotSatisfiable
 from common.pieces import parse_http_range
 from supernode.cdn.store import valid_task_id
+from common.protocol import paths
 
 CHUNK = 1 << 20
 SENDFILE_STEP = 8 << 20
@@ -87,7 +88,7 @@ def download_blueprint(cdn, is_servable: Callable[[str, str], bool], name: str =
     registered (and, for a credentialed task, whether that host has a client admitted to it)."""
     bp = Blueprint(name, __name__)
 
-    @bp.route("/download/<prefix>/<task_id>", methods=["GET", "HEAD"])
+    @bp.route(paths.DOWNLOAD_ROUTE, methods=["GET", "HEAD"])
     def download(prefix: str, task_id: str):
         if not valid_task_id(task_id) or prefix != task_id[:3] or not is_servable(task_id, request.remote_addr or ""):
             abort(404)
