@@ -15,6 +15,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from common.files import remove_file
 from common.protocol import paths
 from common.protocol.messages import ServiceDownRequest
 from dfget.uploader import meta, policy
@@ -184,13 +185,13 @@ class UploadServer:
             shutil.rmtree(os.path.join(data_dir, name), ignore_errors=True)
         for name in plan.delete_files:
             log.info("expiry: removing file of unknown task %s", name)
-            _unlink(os.path.join(data_dir, name))
+            remove_file(os.path.join(data_dir, name))
         for file_name, task_name in plan.expire:
             task = self.state.forget(task_name)
             log.info("expiry: task %s expired", task_name)
             if task is not None and task.super_node:
                 self._down(task.super_node, task.task_id, task.cid)
-            _unlink(os.path.join(data_dir, file_name))
+            remove_file(os.path.join(data_dir, file_name))
 
     # ---- shutdown --------------------------------------------------------------------------
 
@@ -209,17 +210,9 @@ class UploadServer:
             if task.super_node:
                 self._down(task.super_node, task.task_id, task.cid)
             path = os.path.join(self.state.data_dir, policy.service_file_name(task.name))
-            _unlink(path)
+            remove_file(path)
             log.info("shutdown: removed task=%s file=%s", task.task_id, path)
 
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        log.warning("cannot remove %s: %s", path, e)
 
 
 def install_signal_handlers(server: UploadServer) -> None:

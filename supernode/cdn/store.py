@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from typing import BinaryIO, Iterator
 
+from common.files import remove_file
 from common.errors import BadInput
 from supernode.cdn.contract import DiskEntry
 from supernode.cdn.records import FileMeta, format_md5_file, parse_md5_file
@@ -118,7 +119,7 @@ class TaskStore:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
-            _unlink(tmp)
+            remove_file(tmp)
             raise
 
     # -- housekeeping ----------------------------------------------------------------------
@@ -126,7 +127,7 @@ class TaskStore:
         """Remove data, .meta and .md5, and the prefix directory if it became empty."""
         path = self.data_path(task_id)
         for p in (path, path + ".meta", path + ".md5"):
-            _unlink(p)
+            remove_file(p)
         try:
             os.rmdir(os.path.dirname(path))
         except OSError:
@@ -164,11 +165,3 @@ class TaskStore:
     def free_space(self) -> int:
         return shutil.disk_usage(self.root).free
 
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        log.warning("cannot remove path=%s error=%s", path, e)

@@ -59,3 +59,16 @@ def supernode(tmp_path):
     proc.stop()
     if os.environ.get("DF_KEEP_LOGS"):
         print(proc.output())
+
+
+@pytest.fixture
+def ended_by_pid():
+    """`keep(proc) -> proc`: every process kept is stopped (by its PID, newest first) at the end."""
+    procs = []
+
+    def keep(proc):
+        procs.append(proc)
+        return proc
+    yield keep
+    for proc in reversed(procs):
+        proc.stop()

@@ -35,19 +35,11 @@ NAME = "library/private"
 
 
 @pytest.fixture
-def lab(tmp_path):
-    procs = []
-
+def lab(tmp_path, ended_by_pid):
     class Lab:
         tmp = str(tmp_path)
-
-        @staticmethod
-        def add(p):
-            procs.append(p)
-            return p
-    yield Lab
-    for p in reversed(procs):
-        p.stop()
+        add = staticmethod(ended_by_pid)
+    return Lab
 
 
 def supernode_log(supernode) -> str:

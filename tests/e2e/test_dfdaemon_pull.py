@@ -16,8 +16,7 @@ pytestmark = pytest.mark.e2e
 PEER_BYTES = "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"
 
 @pytest.fixture
-def lab(tmp_path):
-    procs = []
+def lab(tmp_path, ended_by_pid):
 
     class Lab:
         tmp = str(tmp_path)
@@ -25,30 +24,25 @@ def lab(tmp_path):
         @staticmethod
         def registry():
             proc, url = start_registry(str(tmp_path))
-            procs.append(proc)
+            ended_by_pid(proc)
             return url
 
         @staticmethod
         def dfdaemon(name, registry, node):
-            d = Dfdaemon(str(tmp_path), name, registry, node)
-            procs.append(d)
-            return d
+            return ended_by_pid(Dfdaemon(str(tmp_path), name, registry, node))
 
         @staticmethod
         def puller(name, daemon):
             """pull(ref) -> what the client verified: docker's diff ids, or skopeo's layer digests."""
             try:
-                docker = Docker(str(tmp_path), name, daemon.port)
-                procs.append(docker)
+                docker = ended_by_pid(Docker(str(tmp_path), name, daemon.port))
                 return "docker", docker.pull
             except Exception as e:  # noqa: BLE001 - say so loudly and use skopeo instead
                 msg = f"dockerd cannot start here ({e!s:.300}); pulling with `skopeo copy` through the mirror"
                 print(f"\n*** {msg}")
                 warnings.warn(msg)
                 return "skopeo", lambda ref: skopeo_pull(str(tmp_path), daemon.port, ref)
-    yield Lab
-    for p in reversed(procs):
-        p.stop()
+    return Lab
 
 def expected(kind, image):
     return image.diff_ids if kind == "docker" else image.layer_digests
