@@ -2,8 +2,10 @@
 
 Theory of operation
   * GET the source (with `Range: bytes=<received>-` and If-Range when resuming). Accept 200 from
-    scratch, or 206 whose Content-Range starts exactly where we are. A 200 answer to a resume is
-    a clean restart: the data file is truncated and the cut starts over from byte 0.
+    scratch, or 206 whose Content-Range starts exactly where we are AND whose validators and total
+    length are the ones recorded for the bytes already cut (a server may ignore If-Range). A 200
+    answer to a resume is a clean restart: the data file is truncated and the cut starts over
+    from byte 0; so is a 206 of another version (after one retry's pause).
   * Every whole piece is framed, written at n*pieceSize, flushed, and then announced
     (`announce(n, md5, wrapped_len)`), so clients can fetch piece 0 while the rest downloads.
     Each piece is announced exactly once per build; a piece re-cut after a restart must equal the
@@ -22,7 +24,7 @@ from typing import Callable
 from common.rate import TokenBucket
 from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest
 from supernode.cdn.cutting import CutPiece, PieceCutter
-from supernode.cdn.freshness import has_own_range, if_range_value
+from supernode.cdn.freshness import has_own_range, if_range_value, same_version
 from supernode.cdn.records import FileMeta, http_date_to_ms
 from supernode.cdn.source import STREAM_ERRORS, SourceClient, SourceStream
 from supernode.cdn.store import TaskStore
@@ -170,6 +172,11 @@ class Builder:
         if start > 0:
             cr = stream.content_range
             if status == 206 and cr and cr[0] == start:
+                if not same_version(self._meta, etag=stream.etag, last_modified_ms=http_date_to_ms(stream.last_modified),
+                                    total_length=cr[2]):
+                    raise _Retry(f"resume from byte {start} answered a 206 of another version (ETag {stream.etag!r}, "
+                                 f"Last-Modified {stream.last_modified!r}, length {cr[2]}): restarting from byte 0",
+                                 from_zero=True)
                 self._announce_prior()
                 return False
             if status == 200:
