@@ -196,3 +196,19 @@ def test_resume_against_a_server_ignoring_if_range_with_a_new_length_restarts(ma
     rec, result = run(make_cdn(), job)
     assert not result.success and "md5" in result.error     # the user's pin refuses the new content
     assert cdn.store.read_meta(job.task_id).success is False
+
+
+def test_a_trickling_source_cannot_hold_a_build_running(settings, origin_factory):
+    """Attack (issue 11 item 11): a source that sends a byte now and then never trips the read
+    timeout, so the build stayed RUNNING for ever and task GC skipped it. Below sourceMinRate over
+    a window of sourceReadTimeout the stream counts as broken; after sourceRetries the build fails."""
+    from common.clock import SystemClock
+    from supernode.cdn.manager import LocalCdn
+    origin = origin_factory(DATA, cuts=[1000] * 10, trickle=0.05)     # 20 B/s after the first 1000 bytes
+    cdn = LocalCdn(settings.replace(source_read_timeout=0.5, source_min_rate=1024), clock=SystemClock(),
+                   sleep=lambda s: None)
+    job = job_for(origin.url, source_length=len(DATA))
+    rec, result = run(cdn, job)
+    assert not result.success and "too slow" in result.error
+    assert len(origin.gets()) == settings.source_retries + 1
+    assert not cdn.is_building(job.task_id) and cdn.store.read_meta(job.task_id).finish   # failed, not running
