@@ -197,6 +197,10 @@ class LocalCdn:
         """The data file of a task (BadInput for an id that is not 64 lowercase hex digits)."""
         return self.store.data_path(task_id)
 
+    def restricted(self, url: str, patterns, name: str = "preheatAllow"):
+        """While inside, every hop of every source request for `url` must match `patterns` too."""
+        return self.source.restricted(url, patterns, name)
+
     def is_building(self, task_id: str) -> bool:
         with self._lock:
             return task_id in self._running
