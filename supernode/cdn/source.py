@@ -138,20 +138,11 @@ class SourceClient:
                 if not counts:
                     del self._restrictions[url]
 
-    def _rules(self, url: str) -> "dict[str, tuple[str, ...]]":
-        rules = {"sourceAllow": self._allow} if self._allow else {}
+    def _rules(self, url: str) -> "list[tuple[str, tuple[str, ...]]]":
+        """(name, patterns) lists every hop of a request for `url` must pass."""
         with self._lock:
-            for i, (name, patterns) in enumerate(self._restrictions.get(url, ())):
-                rules[f"{name}" if name not in rules else f"{name}#{i}"] = patterns
-        return rules
-
-    def refusal(self, url: str) -> str:
-        """Why the first hop of `url` may not be fetched ("" = it may)."""
-        try:
-            allow.check(url, self._rules(url))
-        except allow.UrlRefused as e:
-            return str(e)
-        return ""
+            extra = list(self._restrictions.get(url, ()))
+        return ([("sourceAllow", self._allow)] if self._allow else []) + extra
 
     def _request(self, method: str, request: SourceRequest, extra: "dict[str, str]", *,
                  timeout, stream: bool) -> requests.Response:
@@ -161,6 +152,10 @@ class SourceClient:
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "identity"
         headers.update(extra)
+        user = requests.utils.get_auth_from_url(request.url)
+        if any(user) and not any(k.lower() == "authorization" for k in headers):
+            # the URL's userinfo, as requests would send it, but only to the origin the user named
+            headers["Authorization"] = requests.auth._basic_auth_str(*user)
         rules, url = self._rules(request.url), request.url
         with self.sessions.trust(request.tls) as verify:
             for _ in range(allow.MAX_HOPS + 1):

@@ -64,9 +64,9 @@ def allowed(url: str, patterns) -> bool:
     return False
 
 
-def check(url: str, rules: "dict[str, tuple[str, ...]]") -> None:
-    """UrlRefused unless every named list (e.g. {"sourceAllow": (...)}) allows `url`."""
-    for name, patterns in rules.items():
+def check(url: str, rules) -> None:
+    """UrlRefused unless every named list in `rules` ((name, patterns) pairs) allows `url`."""
+    for name, patterns in rules:
         if not allowed(url, patterns):
             raise UrlRefused(f"url {redact_userinfo(url)} is not allowed by {name}")
 

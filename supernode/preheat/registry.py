@@ -77,7 +77,7 @@ class RegistryClient:
 
     def check(self, url: str) -> None:
         try:
-            allow.check(url, {"preheatAllow": self.allow_list})
+            allow.check(url, [("preheatAllow", self.allow_list)])
         except allow.UrlRefused as e:
             raise ManifestError(str(e)) from None
 

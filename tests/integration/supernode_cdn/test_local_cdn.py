@@ -466,3 +466,14 @@ def test_start_after_delete_waits_for_the_cancelled_build(make_cdn, source):
     assert result.success and result.real_md5 == hashlib.md5(DATA[::-1]).hexdigest()
     assert_file(cdn, job, DATA[::-1])
     assert not cdn.is_building(job.task_id)
+
+
+def test_url_userinfo_follows_a_same_origin_redirect_only(make_cdn, source):
+    # (the mock matches URLs with their userinfo; a real server never sees it in the request line)
+    source.head("http://user:pw@origin.test/a", status=302, headers={"Location": "/b"})
+    source.head("http://user:pw@origin.test/b", status=302, headers={"Location": "http://elsewhere.test/c"})
+    source.head("http://elsewhere.test/c", headers={"Content-Length": "3"})
+    p = make_cdn().probe(SourceRequest("http://user:pw@origin.test/a"))
+    assert (p.status, p.length) == (200, 3)
+    auth = [c.request.headers.get("Authorization") for c in source.calls]
+    assert auth[0] == auth[1] == "Basic dXNlcjpwdw==" and auth[2] is None

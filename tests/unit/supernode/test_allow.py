@@ -37,7 +37,7 @@ def test_broken_patterns_allow_nothing():
 
 def test_check_names_the_list_and_hides_userinfo():
     with pytest.raises(allow.UrlRefused) as e:
-        allow.check("http://u:secret@x.test/", {"sourceAllow": (r"^http://y\.test/",)})
+        allow.check("http://u:secret@x.test/", [("sourceAllow", (r"^http://y\.test/",))])
     assert "sourceAllow" in str(e.value) and "secret" not in str(e.value)
 
 
