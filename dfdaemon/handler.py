@@ -26,6 +26,9 @@ LOCAL_PATHS = (paths.DFDAEMON_ARGS, paths.DFDAEMON_ENV, paths.DFDAEMON_VERSION, 
 class ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"dfdaemon/{VERSION}"
+    # Headers and body leave in separate writes: with Nagle on, every small answer (manifests,
+    # tokens, /debug) waited for the client's delayed ACK, about 40 ms.
+    disable_nagle_algorithm = True
     hijacked = None        # (host, port, HijackHost rule) on a decrypted CONNECT connection
     _framing = ("none", 0)  # (kind, length) of the current request body, set by dispatch
 
@@ -47,7 +50,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         try:
             self._framing = body_framing(headers)
         except AmbiguousFraming as e:
-            log.warning("refused a request with ambiguous framing from %s: %s", self.address_string(), e)
+            log.info("refused a request with ambiguous framing from %s: %s", self.address_string(), e)
             self.close_connection = True
             return Reply(self).simple(400, f"bad request: {e}\n".encode(), extra=[("Connection", "close")])
         try:

@@ -23,3 +23,4 @@ def test_plain_framings():
 def test_ambiguous_framings_are_refused(headers):
     with pytest.raises(AmbiguousFraming):
         body_framing(headers)
+
