@@ -102,8 +102,9 @@ class SourceStream:
         return self.headers.get("ETag", "")
 
 
-class HopRefused(Exception):
-    """A hop of the request is not allowed (sourceAllow, a restriction, too many redirects)."""
+class HopRefused(requests.RequestException):
+    """A hop of the request is not allowed (sourceAllow, a restriction, too many redirects); nothing
+    was sent to it. A RequestException, so every caller's transport-error path reports it."""
 
 
 class SourceClient:
@@ -172,7 +173,7 @@ class SourceClient:
                 if resp.status_code == 303 and method != "HEAD":
                     method = "GET"
                 url = target
-        raise HopRefused(f"more than {allow.MAX_HOPS} redirects from {allow.redact_userinfo(request.url)}")
+        raise HopRefused(f"more than {allow.MAX_HOPS} redirects from {allow.shown(request.url)}")
 
     # -- probe -----------------------------------------------------------------------------
     def probe(self, request: SourceRequest) -> ProbeResult:
@@ -181,8 +182,6 @@ class SourceClient:
             return self._probe_get(request, {})     # the task is a range of its own
         try:
             resp = self._request("HEAD", request, {}, timeout=self._probe_timeout, stream=False)
-        except HopRefused as e:
-            return ProbeResult(0, error=str(e))
         except STREAM_ERRORS as e:
             return ProbeResult(0, error=f"HEAD {request.url}: {e}")
         length = _length_header(resp.headers)
@@ -197,8 +196,6 @@ class SourceClient:
     def _probe_get(self, request: SourceRequest, extra: "dict[str, str]") -> ProbeResult:
         try:
             resp = self._request("GET", request, extra, timeout=self._probe_timeout, stream=True)
-        except HopRefused as e:
-            return ProbeResult(0, error=str(e))
         except STREAM_ERRORS as e:
             return ProbeResult(0, error=f"GET {request.url}: {e}")
         try:
@@ -225,9 +222,6 @@ class SourceClient:
             resp = self._request("GET", request, conditions, timeout=self._probe_timeout, stream=True)
             resp.close()
             return resp.status_code
-        except HopRefused as e:
-            log.warning("revalidation refused url=%s error=%s", allow.redact_userinfo(request.url), e)
-            return 0
         except STREAM_ERRORS as e:
             log.info("revalidation failed url=%s error=%s", request.url, e)
             return 0

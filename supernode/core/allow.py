@@ -68,7 +68,7 @@ def check(url: str, rules) -> None:
     """UrlRefused unless every named list in `rules` ((name, patterns) pairs) allows `url`."""
     for name, patterns in rules:
         if not allowed(url, patterns):
-            raise UrlRefused(f"url {redact_userinfo(url)} is not allowed by {name}")
+            raise UrlRefused(f"url {shown(url)} is not allowed by {name}")
 
 
 def next_hop(current: str, status: int, location: "str | None") -> "str | None":
@@ -86,11 +86,12 @@ def headers_for(url: str, named: str, headers: "dict[str, str]") -> "dict[str, s
     return {k: v for k, v in headers.items() if k.lower() in HOP_SAFE_HEADERS}
 
 
-def redact_userinfo(url: str) -> str:
+def shown(url: str) -> str:
+    """What a message may show of a URL: scheme, host, port and path (userinfo and query may be secrets)."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<malformed url>"
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    netloc = (parts.hostname or "") + (f":{port}" if port is not None else "")
+    return f"{parts.scheme}://{netloc}{parts.path}" + ("?…" if parts.query else "")

@@ -13,7 +13,7 @@ import requests
 
 from common.errors import DragonflyError
 from supernode.core.manifests import parse_platforms
-from supernode.core.allow import redact_userinfo
+from supernode.core.allow import shown
 from supernode.core.preheat import TYPE_IMAGE, allowed, PreheatBook, PreheatRecord, PreheatSpec, PreheatStatus, Submit
 from supernode.errors import NotFound
 from supernode.preheat.fetchers import DfgetFetcher, FetchResult, HopRestricted, InProcessFetcher
@@ -140,7 +140,7 @@ class Preheater:
             if rec.spec.type == TYPE_IMAGE:
                 self._run_image(rec)
             elif not allowed(rec.spec.url, self._allow):
-                self._finish(rec, FetchResult(False, f"url {redact_userinfo(rec.spec.url)} is not allowed by preheatAllow"))
+                self._finish(rec, FetchResult(False, f"url {shown(rec.spec.url)} is not allowed by preheatAllow"))
             else:
                 self._finish(rec, self._fetch(rec.spec, rec.id))
         except Exception as e:  # a worker's failure ends in FAILED, never in a dead RUNNING record

@@ -73,7 +73,7 @@ class RegistryClient:
                 return resp
             resp.close()
             url = target
-        raise ManifestError(f"more than {allow.MAX_HOPS} redirects from {allow.redact_userinfo(named)}")
+        raise ManifestError(f"more than {allow.MAX_HOPS} redirects from {allow.shown(named)}")
 
     def check(self, url: str) -> None:
         try:
@@ -121,7 +121,7 @@ class _Auth:
         basic = {k: v for k, v in self.user.items() if k.lower() == _AUTH and v.lower().startswith("basic ")}
         if basic and not self.client.may_receive_credentials(token_url, self.registry):
             log.warning("preheat registry token realm %s is not the registry's host nor in preheatAllow: "
-                        "asking it anonymously", allow.redact_userinfo(token_url.split("?")[0]))
+                        "asking it anonymously", allow.shown(token_url))
             basic = {}
         resp = self.client.get(token_url, basic)
         if not resp.ok:

@@ -35,10 +35,11 @@ def test_broken_patterns_allow_nothing():
     assert not allow.allowed("http://x.test/", ["("])
 
 
-def test_check_names_the_list_and_hides_userinfo():
+def test_check_names_the_list_and_hides_userinfo_and_query():
     with pytest.raises(allow.UrlRefused) as e:
-        allow.check("http://u:secret@x.test/", [("sourceAllow", (r"^http://y\.test/",))])
-    assert "sourceAllow" in str(e.value) and "secret" not in str(e.value)
+        allow.check("http://u:secret@x.test/p?token=t0k", [("sourceAllow", (r"^http://y\.test/",))])
+    assert "sourceAllow" in str(e.value) and "http://x.test/p" in str(e.value)
+    assert "secret" not in str(e.value) and "t0k" not in str(e.value)
 
 
 def test_redirect_hops():
