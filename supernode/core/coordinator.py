@@ -97,6 +97,8 @@ class Coordinator:
         out = Outcome(len(ids))
         for task_id in ids:
             out.extend(lifecycle.remove_task(self.state, task_id, False, self.now()).effects)
+        for task_id in gc.expired_unreachable(self.state.unreachable, self.now(), self.limits):
+            del self.state.unreachable[task_id]
         if ids:
             out.effects.append(Count("gc_tasks", len(ids)))
         return out
