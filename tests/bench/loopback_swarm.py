@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,14 +38,20 @@ def metric(api: int, name: str) -> float:
 
 
 def start_hogs() -> "list[subprocess.Popen]":
-    return [subprocess.Popen(["timeout", str(HOG_SECONDS), "sh", "-c", "while :; do :; done"])
+    """One busy loop per core, each in its own process group (ended with it, see `stop`)."""
+    return [subprocess.Popen(["timeout", str(HOG_SECONDS), "sh", "-c", "while :; do :; done"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
             for _ in range(os.cpu_count() or 2)]
 
 
 def stop(procs) -> None:
     for p in procs:
         if p.poll() is None:
-            p.kill()
+            try:
+                os.killpg(p.pid, signal.SIGKILL)   # the hog's whole group, its shell included
+            except ProcessLookupError:
+                pass
         p.wait(timeout=10)
 
 
