@@ -126,7 +126,7 @@ def one_curl(results) -> "dict[int, float]":
 def brief(r: dict) -> dict:
     keys = ("system", "makespan", "completion", "bounds", "makespan_over_T_fluid", "makespan_over_T_pieces",
             "p50_over_T_fluid", "p99_over_T_fluid", "origin_egress_over_F", "origin_body_bytes_over_F",
-            "supernode_share", "p2p_share", "supernode_egress_over_F", "peer_upload_bytes_over_NF", "all_identical", "failures",
+            "supernode_share", "p2p_share", "supernode_egress_over_F", "worst_time_over_own_F_d", "peer_upload_bytes_over_NF", "all_identical", "failures",
             "cpu", "cpu_seconds_lab_processes", "peak_rss_max", "extrapolated")
     return {k: r.get(k) for k in keys}
 
@@ -166,19 +166,22 @@ def table(results) -> str:
 def diag_table(results) -> str:
     """Where dfget's time goes: supernode upload (veth) vs F, copies of each piece the supernode sent,
     time to the first piece, per-process CPU."""
-    rows = ["| run | N | supernode sent ÷F (veth) | supernode copies per piece (mean / piece 0) | "
+    rows = ["| run | system | N | supernode sent ÷F (veth) | supernode copies per piece (mean / piece 0) | "
             "time to first piece p50 / max s | /peer/task calls per piece | peers' upload ÷(N·F) | "
-            "lab CPU s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
+            "uplink used: supernode / peers (mean %) | lab CPU s | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        if r.get("system") != "dfget" or "error" in r:
+        if r.get("system") not in ("dfget", "v1") or "error" in r:
             continue
         size = r["file_size"]
         sn = r.get("ports", {}).get("sn", {}).get("sent", 0) / size
         cp = r.get("supernode_copies_per_piece") or {}
         tf = r.get("time_to_first_piece") or {}
-        rows.append(f"| {r['name']} | {r['config']['n']} | {sn:.2f} | {cp.get('mean')} / {cp.get('piece0')} | "
+        util = r.get("upload_utilisation") or {}
+        rows.append(f"| {r['name']} | {r['system']} | {r['config']['n']} | {sn:.2f} | {cp.get('mean')} / {cp.get('piece0')} | "
                     f"{tf.get('p50')} / {tf.get('max')} | {r.get('peer_task_calls_per_piece')} | "
-                    f"{r.get('peer_upload_bytes_over_NF')} | {r.get('cpu_seconds_lab_processes')} | "
+                    f"{r.get('peer_upload_bytes_over_NF')} | {util.get('sn_mean_pct')} / {util.get('peers_mean_pct')} | "
+                    f"{r.get('cpu_seconds_lab_processes')} | "
                     f"{r.get('peak_rss_max', 0) / 1e6:.0f} |")
     return "\n".join(rows)
 

@@ -203,6 +203,46 @@ def _timelines(home: str, t0: float):
     return out
 
 
+class UplinkSampler:
+    """Each host's upload over time, from its bridge port's byte counters (what tc let through),
+    sampled every `interval` s in a thread until `stop()`; bounded by `limit_s`."""
+
+    def __init__(self, lab, interval: float = 0.5, limit_s: float = 900.0):
+        import threading
+        self.lab, self.interval, self.limit_s = lab, interval, limit_s
+        self.samples: "list[tuple[float, dict]]" = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self, t0: float) -> "UplinkSampler":
+        self.t0 = t0
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        end = time.monotonic() + self.limit_s
+        while not self._stop.is_set() and time.monotonic() < end:
+            self.samples.append((time.time() - self.t0, self.lab.port_counters()))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def utilisation(self, rates_mbit: "dict[str, float]", until: "float | None") -> dict:
+        """Per host: % of its shaped uplink used in each interval up to `until` (the makespan), and
+        the mean over that time."""
+        series: "dict[str, list[int]]" = {h: [] for h in rates_mbit}
+        for (t_a, a), (t_b, b) in zip(self.samples, self.samples[1:]):
+            if until is not None and t_a >= until:
+                break
+            for h, mbit in rates_mbit.items():
+                sent = b.get(h, {}).get("sent", 0) - a.get(h, {}).get("sent", 0)
+                series[h].append(round(100 * sent * 8 / max(t_b - t_a, 1e-6) / (mbit * 1e6)))
+        means = {h: round(sum(v) / len(v), 1) if v else None for h, v in series.items()}
+        return {"interval_s": self.interval, "mean_pct": means, "series_pct": series}
+
+
 # ---------------------------------------------------------------- the three systems
 def run(system: str, cfg: dict, work: str) -> dict:
     """cfg: n, size, u, d, u_origin, u_sn, scenario, seed, spread, cap, profile, piece_policy."""
@@ -244,6 +284,11 @@ def run(system: str, cfg: dict, work: str) -> dict:
     result["all_identical"] = len(ok) == n
     times = [p["time"] for p in result["peers"] if p.get("time") is not None]
     result["completion"] = summary(times)
+    # each host against its own download bound F/d_i (staggered and mixed: slow hosts must not
+    # slow the fast ones, late ones must not wait for the early ones)
+    own = [p["time"] / (size * 8 / 1e6 / d) for p, (_, d) in zip(result["peers"], rates)
+           if p.get("time") is not None and d]
+    result["worst_time_over_own_F_d"] = round(max(own), 3) if own else None
     result["makespan"] = result.get("makespan")
     if result["makespan"] is not None:
         result["makespan_over_T_fluid"] = round(result["makespan"] / b["T_fluid"], 3)
@@ -325,6 +370,7 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
         for p in workers:
             base = os.path.join(work, f"pyspy-supernode-{p}")
             spies.append(("supernode-worker", p, base, py_spy(p, base, 3600)))
+    sampler = UplinkSampler(lab).start(time.time())
     t0, procs, real = _launch_staggered(starts, launch)
     if cfg.get("profile"):
         time.sleep(0.5)
@@ -363,6 +409,8 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
     ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
     result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
     result["failures"] = n - len(ok_ends)
+    sampler.stop()
+    result["upload_utilisation"] = _utilisation(sampler, cfg, peers, t0, result["makespan"])
     result["failure_reasons"] = sorted({ln.strip()[:200] for i in range(n) if result["peers"][i]["exit"] != 0
                                         for ln in open(os.path.join(work, f"dfget{i}.log"), errors="replace")
                                         if "failed to download" in ln or "FAIL(" in ln})[:6]
@@ -413,7 +461,7 @@ def v1_binaries(work: str) -> str:
 def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
     """The real Dragonfly v1.0.6 trio: Go supernode, nginx serving its CDN files on the download
     port (v1's layout: <home>/repo), Go dfget on every peer; v1's defaults (4 MiB pieces)."""
-    n, size = cfg["n"], cfg["size"]
+    n = cfg["n"]
     bin_dir = v1_binaries(work)
     sn_home = os.path.join(work, "v1-sn-home")
     os.makedirs(os.path.join(sn_home, "repo"), exist_ok=True)
@@ -440,6 +488,7 @@ def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
                                "--notbs"], os.path.join(work, f"dfget{i}.log"), env=env)
 
     cpu = CpuMeter().start()
+    sampler = UplinkSampler(lab).start(time.time())
     t0, procs, real = _launch_staggered(starts, launch)
     cap = cfg.get("cap") or (8 * result["bounds"]["T_fluid"] + 60 + max(starts))
     ends = _wait_peers(procs, real, cap)
@@ -456,6 +505,23 @@ def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
     ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
     result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
     result["failures"] = n - len(ok_ends)
+    sampler.stop()
+    result["upload_utilisation"] = _utilisation(sampler, cfg, peers, t0, result["makespan"])
+
+
+def _utilisation(sampler: UplinkSampler, cfg, peers, t0: float, makespan) -> dict:
+    """Upload utilisation of the supernode and every peer while the crowd ran (the sampler's clock
+    started just before t0)."""
+    rates = {"sn": cfg["u_sn"] or 0}
+    rates.update({f"peer{i}": up for i, (up, _) in enumerate(peer_rates(cfg["n"], cfg["u"], cfg["d"],
+                                                                          cfg["scenario"]))})
+    rates = {h: r for h, r in rates.items() if r}
+    shift = t0 - sampler.t0
+    util = sampler.utilisation(rates, None if makespan is None else makespan + shift)
+    peer_means = [v for h, v in util["mean_pct"].items() if h != "sn" and v is not None]
+    util["peers_mean_pct"] = round(sum(peer_means) / len(peer_means), 1) if peer_means else None
+    util["sn_mean_pct"] = util["mean_pct"].get("sn")
+    return util
 
 
 def _run_curl(lab, cfg, work, origin, peers, result, env):
