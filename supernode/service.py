@@ -5,6 +5,7 @@ work and long-poll waits happen outside it. The service is also the CDN's listen
 """
 import logging
 import re
+import secrets
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from common import urls
 
 from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest, TlsOptions
 from supernode.core import effects as fx
-from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
+from supernode.core.coordinator import Caller, Coordinator, Probe, PullQuery, Registrant
 from supernode.core.registration import registrant_from
 from supernode.core.model import Limits
 from supernode.errors import NotFound
@@ -29,6 +30,11 @@ from supernode.waiters import Waiters
 log = logging.getLogger(__name__)
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def new_client_key() -> str:
+    """The secret a registration returns (supernode.core.identity): 192 random bits."""
+    return secrets.token_urlsafe(24)
 
 
 def _thread_spawn(fn, *args) -> None:
@@ -58,13 +64,15 @@ class SupernodeService:
 
     # ---- /peer/registry -----------------------------------------------------------------------
 
-    def register(self, req: RegisterRequest, super_node_ip: str) -> ResultInfo:
+    # `caller` is who sent a /peer/* request (supernode.core.identity); None is the supernode itself.
+
+    def register(self, req: RegisterRequest, super_node_ip: str, caller: "Caller | None" = None) -> ResultInfo:
         self.start()
         try:
             urls.validate_source_url(req.raw_url)
         except BadInput as e:
             return ResultInfo.of(ResultCode.PARAM_ERROR, str(e))
-        reg = registrant_from(req, super_node_ip)
+        reg = registrant_from(req, super_node_ip, caller, new_client_key())
         waited = retried = False
         while True:
             with self._lock:
@@ -108,10 +116,10 @@ class SupernodeService:
         try:
             result = self.cdn.probe(request)
         except Exception as e:  # a broken prober must not fail the registration
-            log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, reg.raw_url, e)
+            log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, urls.redact_url(reg.raw_url), e)
             return Probe(status=0)
         if not result.ok:
-            log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, reg.raw_url,
+            log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, urls.redact_url(reg.raw_url),
                      result.status, result.error)
         return Probe(status=result.status, length=result.length, supports_range=result.supports_range)
 
@@ -122,12 +130,14 @@ class SupernodeService:
         try:
             result = self.cdn.revalidate(reg.task_id, request)
         except Exception as e:  # keep serving the cached copy; try again after the interval
-            log.warning("source revalidation raised task=%s url=%s error=%r", reg.task_id, reg.raw_url, e)
+            log.warning("source revalidation raised task=%s url=%s error=%r", reg.task_id,
+                        urls.redact_url(reg.raw_url), e)
             return Probe(status=0, revalidation=True)
         probe = Probe(status=result.status, length=result.length, supports_range=result.supports_range,
                       revalidation=True)
         level = logging.WARNING if probe.changed else logging.INFO
-        log.log(level, "source revalidated task=%s url=%s status=%s changed=%s error=%s", reg.task_id, reg.raw_url,
+        log.log(level, "source revalidated task=%s url=%s status=%s changed=%s error=%s", reg.task_id,
+                urls.redact_url(reg.raw_url),
                 result.status, probe.changed, result.error)
         return probe
 
@@ -139,13 +149,13 @@ class SupernodeService:
 
     # ---- /peer/task ---------------------------------------------------------------------------
 
-    def pull(self, req: PullPieceTaskRequest) -> ResultInfo:
+    def pull(self, req: PullPieceTaskRequest, caller: "Caller | None" = None) -> ResultInfo:
         q = PullQuery(task_id=req.task_id, src_cid=req.src_cid, dst_cid=req.dst_cid, range=req.range,
                       result=req.result, status=req.status)
         wait = min(req.wait, self.settings.long_poll_max)
         started = time.perf_counter()
         with self._lock:
-            out = self._core.pull(q)
+            out = self._core.pull(q, caller)
             held = wait > 0 and out.answer.code == ResultCode.PEER_WAIT
             token = self._waiters.token(q.task_id) if held else None
             ip = self._core.client_ip(q.task_id, q.src_cid)
@@ -178,9 +188,9 @@ class SupernodeService:
 
     # ---- piece reports ------------------------------------------------------------------------
 
-    def piece_success(self, req: PieceSuccessRequest) -> ResultInfo:
+    def piece_success(self, req: PieceSuccessRequest, caller: "Caller | None" = None) -> ResultInfo:
         with self._lock:
-            out = self._core.piece_success(req.task_id, req.cid, req.dst_cid, req.piece_range)
+            out = self._core.piece_success(req.task_id, req.cid, req.dst_cid, req.piece_range, caller)
         if out.missing:
             raise NotFound(f"unknown {out.missing}")
         self._execute(out.effects)
@@ -188,30 +198,32 @@ class SupernodeService:
                   req.piece_range)
         return out.answer
 
-    def piece_error(self, req: PieceErrorRequest) -> None:
+    def piece_error(self, req: PieceErrorRequest, caller: "Caller | None" = None) -> None:
         log.warning("piece error task=%s cid=%s dst=%s dstIp=%s range=%s type=%s expected=%s real=%s",
                     req.task_id, req.src_cid, req.dst_cid, req.dst_ip, req.range, req.error_type,
                     req.expected_md5, req.real_md5)
         with self._lock:
             out = self._core.piece_error(req.task_id, req.range, req.src_cid, dst_cid=req.dst_cid,
-                                         error_type=req.error_type, expected_md5=req.expected_md5)
+                                         error_type=req.error_type, expected_md5=req.expected_md5, caller=caller)
         self._execute(out.effects)
 
-    def api_piece_error(self, task_id, piece_range, req: ApiPieceErrorRequest) -> None:
+    def api_piece_error(self, task_id, piece_range, req: ApiPieceErrorRequest, caller: "Caller | None" = None) -> None:
         task_id, piece_range = req.task_id or task_id, req.range or piece_range
         log.warning("piece error task=%s cid=%s dstPid=%s range=%s type=%s", task_id, req.src_cid, req.dst_pid,
                     piece_range, req.error_type)
         with self._lock:
             out = self._core.piece_error(task_id, piece_range, req.src_cid, dst_pid=req.dst_pid,
-                                         error_type=req.error_type, expected_md5=req.expected_md5)
+                                         error_type=req.error_type, expected_md5=req.expected_md5, caller=caller)
         self._execute(out.effects)
 
-    def service_down(self, req: ServiceDownRequest) -> ResultInfo:
+    def service_down(self, req: ServiceDownRequest, caller: "Caller | None" = None) -> ResultInfo:
         with self._lock:
-            out = self._core.service_down(req.task_id, req.cid)
+            out = self._core.service_down(req.task_id, req.cid, caller)
         if out.missing:
             raise NotFound(f"unknown {out.missing}")
-        log.info("service down task=%s cid=%s", req.task_id, req.cid)
+        level = logging.INFO if out.answer.code == ResultCode.GET_PEER_DOWN else logging.WARNING
+        log.log(level, "service down task=%s cid=%s from=%s code=%s", req.task_id, req.cid,
+                caller.addr if caller else "", out.answer.code)
         return out.answer
 
     def report_metrics(self, req: TaskMetricsRequest) -> None:
@@ -364,7 +376,8 @@ class SupernodeService:
         job = CdnJob(task_id=e.task_id, url=e.url, headers=dict(e.headers), piece_size=e.piece_size, md5=e.md5,
                      identifier=e.identifier, source_length=e.source_length,
                      tls=TlsOptions(insecure=e.insecure, root_cas=e.root_cas))
-        log.info("cdn start task=%s url=%s pieceSize=%s length=%s", e.task_id, e.url, e.piece_size, e.source_length)
+        log.info("cdn start task=%s url=%s pieceSize=%s length=%s", e.task_id, urls.redact_url(e.url), e.piece_size,
+                 e.source_length)
         try:
             self.cdn.start(job, self)
         except Exception as exc:

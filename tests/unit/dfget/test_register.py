@@ -15,6 +15,10 @@ class FakeClient:
     def __init__(self, script):
         self.script = script          # addr -> list of answers (ResultInfo dicts or exceptions)
         self.calls = []
+        self.keys = {}
+
+    def remember_key(self, node, cid, key):
+        self.keys[(node.addr, cid)] = key
 
     def register(self, node, req):
         self.calls.append((node.addr, req))
