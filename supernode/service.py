@@ -17,9 +17,11 @@ from common.protocol.messages import (ApiPieceErrorRequest, PeerCreateRequest, P
                                       ResultInfo, ServiceDownRequest, TaskInfo, TaskMetricsRequest)
 from common import urls
 
-from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest, TlsOptions
+from supernode import source_checks
+from supernode.cdn.contract import CdnResult
 from supernode.core import effects as fx
-from supernode.core.coordinator import Caller, Coordinator, Probe, PullQuery, Registrant
+from supernode.effect_runner import EffectRunner
+from supernode.core.coordinator import Caller, Coordinator, PullQuery, Registrant
 from supernode.core.registration import registrant_from
 from supernode.core.model import Limits
 from supernode.errors import NotFound
@@ -53,6 +55,7 @@ class SupernodeService:
         self._probing: "dict[str, threading.Event]" = {}
         self._closing = threading.Event()
         self._repair = PieceRepair(cdn, self._spawn, lambda task_id: self.delete_task(task_id, full=True))
+        self._execute = EffectRunner(cdn, self, self._waiters, self._metrics, self._repair).run
 
     def start(self) -> None:
         with self._lock:
@@ -85,7 +88,7 @@ class SupernodeService:
                 waited = True
                 continue
             try:
-                probe = (self._revalidate(reg) if adm.revalidate else self._probe(reg)) if adm.probe else None
+                probe = source_checks.check(self.cdn, reg, adm.revalidate) if adm.probe else None
                 with self._lock:
                     out = self._core.register(reg, probe)
                     self._metrics.refresh_gauges(self._core)
@@ -109,37 +112,6 @@ class SupernodeService:
             return gate, False
         gate = self._probing[task_id] = threading.Event()
         return gate, True
-
-    def _probe(self, reg: Registrant) -> Probe:
-        request = SourceRequest(url=reg.raw_url, headers=dict(reg.headers),
-                                tls=TlsOptions(insecure=reg.insecure, root_cas=reg.root_cas))
-        try:
-            result = self.cdn.probe(request)
-        except Exception as e:  # a broken prober must not fail the registration
-            log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, urls.redact_url(reg.raw_url), e)
-            return Probe(status=0)
-        if not result.ok:
-            log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, urls.redact_url(reg.raw_url),
-                     result.status, result.error)
-        return Probe(status=result.status, length=result.length, supports_range=result.supports_range)
-
-    def _revalidate(self, reg: Registrant) -> Probe:
-        """A conditional request (with this registrant's URL and headers) against the cached copy."""
-        request = SourceRequest(url=reg.raw_url, headers=dict(reg.headers),
-                                tls=TlsOptions(insecure=reg.insecure, root_cas=reg.root_cas))
-        try:
-            result = self.cdn.revalidate(reg.task_id, request)
-        except Exception as e:  # keep serving the cached copy; try again after the interval
-            log.warning("source revalidation raised task=%s url=%s error=%r", reg.task_id,
-                        urls.redact_url(reg.raw_url), e)
-            return Probe(status=0, revalidation=True)
-        probe = Probe(status=result.status, length=result.length, supports_range=result.supports_range,
-                      revalidation=True)
-        level = logging.WARNING if probe.changed else logging.INFO
-        log.log(level, "source revalidated task=%s url=%s status=%s changed=%s error=%s", reg.task_id,
-                urls.redact_url(reg.raw_url),
-                result.status, probe.changed, result.error)
-        return probe
 
     def _registered(self, reg: Registrant, answer: ResultInfo) -> ResultInfo:
         level = logging.INFO if answer.code == ResultCode.SUCCESS else logging.WARNING
@@ -346,40 +318,3 @@ class SupernodeService:
     def refresh_gauges(self) -> None:
         with self._lock:
             self._metrics.refresh_gauges(self._core)
-
-    # ---- effects ------------------------------------------------------------------------------
-
-    def _execute(self, effects) -> None:
-        for effect in effects:
-            if isinstance(effect, fx.Wake):
-                self._waiters.wake(effect.task_id)
-            elif isinstance(effect, fx.Count):
-                self._metrics.count(effect)
-            elif isinstance(effect, fx.StartCdn):
-                self._start_cdn(effect)
-            elif isinstance(effect, fx.ForgetCdn):
-                self._quietly(self.cdn.forget, effect.task_id)
-            elif isinstance(effect, fx.DeleteFiles):
-                self._quietly(self.cdn.delete, effect.task_id)
-            elif isinstance(effect, fx.RepairPiece):
-                self._repair.request(effect)
-            else:
-                raise TypeError(f"unknown effect {effect!r}")
-
-    def _quietly(self, fn, task_id: str) -> None:
-        try:
-            fn(task_id)
-        except Exception as e:
-            log.warning("cdn %s failed task=%s error=%r", fn.__name__, task_id, e)
-
-    def _start_cdn(self, e: fx.StartCdn) -> None:
-        job = CdnJob(task_id=e.task_id, url=e.url, headers=dict(e.headers), piece_size=e.piece_size, md5=e.md5,
-                     identifier=e.identifier, source_length=e.source_length,
-                     tls=TlsOptions(insecure=e.insecure, root_cas=e.root_cas))
-        log.info("cdn start task=%s url=%s pieceSize=%s length=%s", e.task_id, urls.redact_url(e.url), e.piece_size,
-                 e.source_length)
-        try:
-            self.cdn.start(job, self)
-        except Exception as exc:
-            log.exception("cdn start failed task=%s", e.task_id)
-            self.on_done(e.task_id, CdnResult(success=False, error=f"cdn start failed: {exc!r}"))
