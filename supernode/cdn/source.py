@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 import requests
 import urllib3
 
+from common.urls import redact_url
 from supernode.cdn.contract import ProbeResult, SourceRequest, TlsOptions
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ class SourceClient:
             resp.close()
             return resp.status_code
         except STREAM_ERRORS as e:
-            log.info("revalidation failed url=%s error=%s", request.url, e)
+            log.info("revalidation failed url=%s error=%s", redact_url(request.url), e)
             return 0
 
     # -- the build's stream ----------------------------------------------------------------

@@ -117,6 +117,13 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
         assert [a["code"] for a in answers] == [501] * len(answers), answers
         peers = requests.get(api + "/api/v1/console/snapshot", timeout=5).json()["peers"]
         assert not any(p["down"] for p in peers if not p["supernode"])
+        # our dfget used its client key, so not even its own address speaks for it without the key
+        assert from_host("127.0.0.1", api + "/peer/service/down", {"taskId": task, "cid": cids[0]})["code"] == 501
+
+        started = time.monotonic()
+        quiet = runner.run("-u", url, "-o", str(tmp_path / "quiet"), "--notbs", home="quiet")
+        baseline = time.monotonic() - started
+        assert quiet.returncode == 0
 
         # a legitimate client downloads while a bounded flood of forged reports runs
         rss_before = rss_kib(supernode.pid)
@@ -138,10 +145,15 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
         assert set(sent) <= {501}
         from_peers = supernode.metric("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total")
         print(f"\nFIGURE item6: {len(sent)} forged service/down during a 4 MiB --notbs download: "
-              f"{elapsed:.2f} s, supernode RSS {rss_before} -> {rss_kib(supernode.pid)} KiB, "
+              f"{elapsed:.2f} s (without the flood: {baseline:.2f} s), supernode RSS {rss_before} -> {rss_kib(supernode.pid)} KiB, "
               f"{from_peers:.0f} bytes came from the two peers")
         peers = requests.get(api + "/api/v1/console/snapshot", timeout=5).json()["peers"]
         assert not any(p["down"] for p in peers if not p["supernode"])
+
+        # the real service/down still works: peer-a's upload server, stopped, reports with the key
+        end_pids(runner.upload_pids("peer-a"))
+        peers = requests.get(api + "/api/v1/console/snapshot", timeout=5).json()["peers"]
+        assert sum(p["down"] for p in peers if not p["supernode"]) == 1
     finally:
         runner.stop_all()
 

@@ -49,6 +49,16 @@ def test_forged_reports_from_another_address_change_nothing():
         ResultCode.GET_PIECE_REPORT
 
 
+def test_nobody_speaks_for_the_supernodes_own_download():
+    core = coordinator()
+    enrol(core, "c")
+    cdn_cid = next(dt.cid for dt in core.state.dfgets_of_task(T) if dt.peer_id == core.state.super_pid)
+    for caller in (Caller(STRANGER), Caller("10.0.0.1"), Caller(STRANGER, "anything")):
+        assert core.service_down(T, cdn_cid, caller).answer.code == ResultCode.PARAM_ERROR
+        assert core.pull(PullQuery(task_id=T, src_cid=cdn_cid), caller).answer.code == ResultCode.PARAM_ERROR
+    assert not core.state.progress.peers[core.state.super_pid].down
+
+
 def test_a_client_that_used_its_key_must_keep_using_it():
     core = coordinator()
     key = enrol(core, "ours")
