@@ -203,5 +203,9 @@ def test_a_v1_go_dfget_still_downloads_and_reports_by_its_address(tmp_path, supe
             done = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
             assert (tmp_path / f"v1-out-{n}").read_bytes() == content
+        # the second got pieces from the first's v1 upload server, scheduled by our supernode
+        from_peers = supernode.metric("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total")
+        print(f"\nFIGURE v1: {from_peers:.0f} bytes went from a v1 dfget to a v1 dfget")
+        assert from_peers > 0
     finally:
         end_pids([pid for home in homes for pid in _pids_with(home)])
