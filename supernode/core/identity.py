@@ -8,8 +8,9 @@ re-registration of the same cid - names a Caller: the source address the shell s
 the request carried (our dfget and its upload server send it; a v1 client cannot).
 
   * a request with a key is the client's when the key is the download's key;
-  * a request without one is the client's when it comes from the address that registered,
-    unless the client has already proved itself with its key once (our dfget does on its first
+  * a request without one is the client's when it comes from the address that registered
+    (a download registered in-process, by the preheater, has none: only the supernode speaks
+    for it), unless the client has already proved itself with its key once (our dfget does on its first
     pull): from then on only the key counts, so another user on the same host cannot forge it.
 
 Residual risk (v1 clients): anyone who can send from a v1 client's own address can speak for it.
@@ -33,7 +34,7 @@ def admits(key: str, registered_from: str, keyed: bool, caller: Caller) -> bool:
     if caller.key:
         return bool(key) and len(caller.key) <= MAX_KEY_LENGTH and hmac.compare_digest(
             caller.key.encode("utf-8", "replace"), key.encode("utf-8", "replace"))
-    return not keyed and caller.addr == registered_from
+    return not keyed and bool(registered_from) and caller.addr == registered_from
 
 
 def console_label(key: str, cid: str) -> str:

@@ -25,6 +25,7 @@ def test_admission_rules():
     assert not admits("", OWNER, False, Caller(OWNER, "x"))         # no key was issued: no key matches
     assert not admits("k", OWNER, False, Caller(OWNER, "k" * 500))
     assert not admits("k", OWNER, False, Caller(OWNER, "ké"))       # non-ASCII: refused, no exception
+    assert not admits("k", "", False, Caller(""))                   # registered in-process: no address matches
 
 
 def test_forged_reports_from_another_address_change_nothing():
