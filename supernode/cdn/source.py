@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import requests
 import urllib3
 
-from common.urls import redact_url
+from common.urls import REDACTED, redact_url
 from supernode.cdn.contract import ProbeResult, SourceRequest, TlsOptions
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.I)
 _HEAD_REFUSED = (400, 403, 405, 501)   # servers (and presigned URLs) that do not answer HEAD properly
+_QUERY = re.compile(r"\?[^\s)'\"]*")
+
+
+def _failed(method: str, request: SourceRequest, e: Exception) -> str:
+    """An error text for logs and answers: the URL without userinfo or query values, and any query
+    the library quoted in its message hidden (a query may carry a signature or a token)."""
+    return f"{method} {redact_url(request.url)}: {_QUERY.sub('?' + REDACTED, str(e))}"
+
+
 # What a broken or stalled stream raises from deep inside requests/urllib3.
 STREAM_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
@@ -146,7 +155,7 @@ class SourceClient:
         try:
             resp = self._request("HEAD", request, {}, timeout=self._probe_timeout, stream=False)
         except STREAM_ERRORS as e:
-            return ProbeResult(0, error=f"HEAD {request.url}: {e}")
+            return ProbeResult(0, error=_failed("HEAD", request, e))
         length = _length_header(resp.headers)
         if resp.status_code in _HEAD_REFUSED or (resp.ok and length < 0):
             fallback = self._probe_get(request, {"Range": "bytes=0-0"})
@@ -160,7 +169,7 @@ class SourceClient:
         try:
             resp = self._request("GET", request, extra, timeout=self._probe_timeout, stream=True)
         except STREAM_ERRORS as e:
-            return ProbeResult(0, error=f"GET {request.url}: {e}")
+            return ProbeResult(0, error=_failed("GET", request, e))
         try:
             status, length, ranges = resp.status_code, -1, False
             cr = parse_content_range(resp.headers.get("Content-Range", ""))
@@ -201,7 +210,7 @@ class SourceClient:
             resp = self._request("GET", request, extra, timeout=(self._probe_timeout, self._read_timeout),
                                  stream=True)
         except STREAM_ERRORS as e:
-            return SourceStream(0, error=f"GET {request.url}: {e}")
+            return SourceStream(0, error=_failed("GET", request, e))
         return SourceStream(resp.status_code, resp)
 
     def close(self) -> None:

@@ -184,7 +184,7 @@ def _refusal(state: SupernodeState, limits: Limits, reg: Registrant, now: float)
     failed_at = state.unreachable.get(reg.task_id)
     if failed_at is not None:
         if now - failed_at < limits.fail_access_interval:
-            return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {reg.raw_url}")
+            return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {urls.redact_url(reg.raw_url)}")
         del state.unreachable[reg.task_id]
     task = state.tasks.get(reg.task_id)
     if task is not None and task.conflicts_with(reg.task_url, reg.md5, reg.identifier):
