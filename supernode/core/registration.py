@@ -74,6 +74,7 @@ class Registrant:
     caller: "Caller | None" = None      # who sent it (None: in-process); see supernode.core.identity
     client_key: str = ""                # the key the shell minted for this registration
 
+
 @dataclass(frozen=True)
 class Probe:
     """What the source said to the registrant's probe. status 0 = transport error. A revalidation
@@ -153,16 +154,12 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     refusal = _probe_refusal(state, limits, reg, task, probe, now)
     if refusal is not None:
         return Outcome(refusal, out.effects)
-    if task is not None and task.credentialed and probe is not None and probe.ok:
-        grant(task, credential(reg.raw_url, reg.headers), now)
     if task is None:
         task = _new_task(limits, reg, probe, now)
         if task is None:
             return Outcome(ResultInfo.of(ResultCode.SYSTEM_ERROR,
                                          "cdn pattern source needs a source with a known length and range support"))
         state.add_task(task)
-        if task.credentialed and probe is not None and probe.ok:
-            grant(task, credential(reg.raw_url, reg.headers), now)
         _add_super_client(state, task)
         if task.cdn_source is CdnSource.SOURCE:
             _mark_all_pieces(state, task)
@@ -170,6 +167,8 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     elif task.http_file_length < 0 and probe is not None and probe.ok and probe.length >= 0:
         task.http_file_length = probe.length
         task.piece_total = pieces.estimated_piece_total(probe.length, task.piece_size)
+    if task.credentialed and probe is not None and probe.ok:    # remembered for the next of its kind
+        grant(task, credential(reg.raw_url, reg.headers), now)
     task.access_time = now
     _add_client(state, reg, now)
     out.effects.append(Count("dfgettasks_registered", labels=(reg.call_system,)))
