@@ -199,7 +199,9 @@ class SupernodeService:
             out = self._core.service_down(req.task_id, req.cid, caller)
         if out.missing:
             raise NotFound(f"unknown {out.missing}")
-        level = logging.INFO if out.answer.code == ResultCode.GET_PEER_DOWN else logging.WARNING
+        self._execute(out.effects)
+        # refusals are counted (reports_refused_total), not logged one by one: a flood must not fill the log
+        level = logging.INFO if out.answer.code == ResultCode.GET_PEER_DOWN else logging.DEBUG
         log.log(level, "service down task=%s cid=%s from=%s code=%s", req.task_id, req.cid,
                 caller.addr if caller else "", out.answer.code)
         return out.answer

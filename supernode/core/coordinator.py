@@ -48,7 +48,7 @@ class Coordinator:
         return registration.register(self.state, self.limits, reg, probe, self.now())
 
     def pull(self, q: PullQuery, caller: "Caller | None" = None) -> Outcome:
-        refused = self._impostor(q.task_id, q.src_cid, caller)
+        refused = self._impostor(q.task_id, q.src_cid, caller, "pull")
         return refused or pulling.pull(self.state, self.limits, self.rng, q, self.now())
 
     def answer(self, task_id: str, cid: str) -> Outcome:
@@ -56,7 +56,7 @@ class Coordinator:
 
     def piece_success(self, task_id: str, cid: str, dst_cid: str, piece_range: str,
                       caller: "Caller | None" = None) -> Outcome:
-        refused = self._impostor(task_id, cid, caller)
+        refused = self._impostor(task_id, cid, caller, "piece_success")
         return refused or reports.piece_success(self.state, task_id, cid, dst_cid, piece_range, self.now())
 
     def piece_error(self, task_id: str, piece_range: str, src_cid: str, *, dst_cid: str = "", dst_pid: str = "",
@@ -64,7 +64,7 @@ class Coordinator:
         """Only a client of the task may report (it may drop a peer as a holder); anyone else's
         report is counted and ignored, as v1 ignores reports about unknown peers."""
         if caller is not None and (self.state.dfget(task_id, src_cid) is None
-                                   or self._impostor(task_id, src_cid, caller)):
+                                   or self._impostor(task_id, src_cid, caller, "piece_error")):
             return Outcome(None, [Count("piece_errors", labels=("unauthorized",))])
         if not dst_pid and dst_cid:
             dst_pid = self._pid_of(task_id, dst_cid)
@@ -77,17 +77,18 @@ class Coordinator:
         return self.state.super_pid if is_supernode_cid(cid) else ""
 
     def service_down(self, task_id: str, cid: str, caller: "Caller | None" = None) -> Outcome:
-        refused = self._impostor(task_id, cid, caller)
+        refused = self._impostor(task_id, cid, caller, "service_down")
         return refused or reports.service_down(self.state, task_id, cid, self.now())
 
-    def _impostor(self, task_id: str, cid: str, caller: "Caller | None") -> "Outcome | None":
-        """The refusal for a caller that is not the client `cid` of the task, else None (and an
-        admitted caller that used its key makes the key mandatory from now on)."""
+    def _impostor(self, task_id: str, cid: str, caller: "Caller | None", report: str) -> "Outcome | None":
+        """The refusal for a caller that is not the client `cid` of the task (counted by `report`,
+        one of a fixed few), else None; an admitted caller that used its key makes it mandatory."""
         dt = self.state.dfget(task_id, cid)
         if dt is None:
             return None
         if not dt.admits(caller):
-            return Outcome(ResultInfo.of(ResultCode.PARAM_ERROR, f"you are not client {cid} of task {task_id}"))
+            return Outcome(ResultInfo.of(ResultCode.PARAM_ERROR, f"you are not client {cid} of task {task_id}"),
+                           [Count("reports_refused", labels=(report,))])
         dt.note(caller)
         return None
 

@@ -143,6 +143,7 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
         flooder.join(30)
         assert late.returncode == 0 and (tmp_path / "late").read_bytes() == content
         assert set(sent) <= {501}
+        assert supernode.metric('dragonfly_supernode_reports_refused_total{report="service_down"}') >= len(sent)
         from_peers = supernode.metric("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total")
         print(f"\nFIGURE item6: {len(sent)} forged service/down during a 4 MiB --notbs download: "
               f"{elapsed:.2f} s (without the flood: {baseline:.2f} s), supernode RSS {rss_before} -> {rss_kib(supernode.pid)} KiB, "
