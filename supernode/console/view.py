@@ -4,11 +4,9 @@ Piece maps: the CDN builds a file in order, so its map is exact (the first `cdn_
 A client's map uses a per-piece `bitmap` ("1" done, "0" not) when the snapshot carries one, else
 its count (`pieces_done`) with `exact: false` — the page then draws a bar, not a map.
 """
-from common.urls import redact_url
 
 
 def console_snapshot(snapshot: dict, preheats: "list[dict]", now: float) -> dict:
-    preheats = [{**p, "URL": redact_url(p.get("URL", ""))} for p in preheats]   # a URL may carry a token
     peers = {p["id"]: p for p in snapshot.get("peers", [])}
     serves = snapshot.get("serves", [])
     tasks = []

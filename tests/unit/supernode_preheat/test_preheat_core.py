@@ -194,6 +194,9 @@ def test_views_redact_credentials_and_show_epoch_for_unfinished():
     assert set(raw) == {"ID", "URL", "Type", "Filter", "Identifier", "Headers", "ParentID", "Children", "Status",
                         "StartTime", "FinishTime", "ErrorMsg"}
     assert raw["StartTime"] == 1_600_000_000_500
+    _, signed = b.submit(spec(url="http://me:pw-secret@registry.test/v2/x/blobs/sha256:1?token=qs-secret"), 1.0)
+    shown = signed.record_info().encode()["URL"]
+    assert "pw-secret" not in shown and "qs-secret" not in shown
 
 
 def test_spec_is_hashable_and_child_keeps_headers():
