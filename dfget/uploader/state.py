@@ -20,6 +20,7 @@ class TaskRecord:
     task_id: str = ""
     cid: str = ""
     super_node: str = ""
+    client_key: str = ""             # sent with service/down (supernode.core.identity)
     rate: int = 0
     access_time: float = 0.0
 
@@ -71,11 +72,12 @@ class UploadState:
         with self._lock:
             return self._tasks.setdefault(name, TaskRecord(name, access_time=self.clock.time()))
 
-    def finish(self, name: str, task_id: str, cid: str, super_node: str) -> TaskRecord:
+    def finish(self, name: str, task_id: str, cid: str, super_node: str, client_key: str = "") -> TaskRecord:
         """/client/finish: the task's file is complete and may be served until it expires."""
         with self._lock:
             task = self._tasks.setdefault(name, TaskRecord(name))
             task.finished, task.task_id, task.cid, task.super_node = True, task_id, cid, super_node
+            task.client_key = client_key
             task.rate = 0
             task.access_time = self.clock.time()
             return task

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from common.rate import TokenBucket
+from common.urls import redact_url
 from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest
 from supernode.cdn.cutting import CutPiece, PieceCutter
 from supernode.cdn.ratefloor import RateFloor
@@ -116,7 +117,7 @@ class Builder:
         except Cancelled:
             return CdnResult(False, source_bytes=self.fetched, error=CANCELLED)
         except BuildFailed as e:
-            log.warning("cdn build failed task=%s url=%s error=%s", self.job.task_id, self.job.url, e)
+            log.warning("cdn build failed task=%s url=%s error=%s", self.job.task_id, redact_url(self.job.url), e)
             if not self._cancelled():
                 try:
                     self._store.write_meta(self._meta.replace(finish=True, success=False))

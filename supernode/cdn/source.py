@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import requests
 import urllib3
 
+from common.urls import REDACTED, redact_url
 from supernode.cdn.contract import ProbeResult, SourceRequest
 from supernode.cdn.sessions import SessionPool
 from supernode.core import allow
@@ -32,6 +33,15 @@ log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.I)
 _HEAD_REFUSED = (400, 403, 405, 501)   # servers (and presigned URLs) that do not answer HEAD properly
+_QUERY = re.compile(r"\?[^\s)'\"]*")
+
+
+def _failed(method: str, request: SourceRequest, e: Exception) -> str:
+    """An error text for logs and answers: the URL without userinfo or query values, and any query
+    the library quoted in its message hidden (a query may carry a signature or a token)."""
+    return f"{method} {redact_url(request.url)}: {_QUERY.sub('?' + REDACTED, str(e))}"
+
+
 # What a broken or stalled stream raises from deep inside requests/urllib3.
 STREAM_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
@@ -183,7 +193,7 @@ class SourceClient:
         try:
             resp = self._request("HEAD", request, {}, timeout=self._probe_timeout, stream=False)
         except STREAM_ERRORS as e:
-            return ProbeResult(0, error=f"HEAD {request.url}: {e}")
+            return ProbeResult(0, error=_failed("HEAD", request, e))
         length = _length_header(resp.headers)
         if resp.status_code in _HEAD_REFUSED or (resp.ok and length < 0):
             fallback = self._probe_get(request, {"Range": "bytes=0-0"})
@@ -197,7 +207,7 @@ class SourceClient:
         try:
             resp = self._request("GET", request, extra, timeout=self._probe_timeout, stream=True)
         except STREAM_ERRORS as e:
-            return ProbeResult(0, error=f"GET {request.url}: {e}")
+            return ProbeResult(0, error=_failed("GET", request, e))
         try:
             status, length, ranges = resp.status_code, -1, False
             cr = parse_content_range(resp.headers.get("Content-Range", ""))
@@ -223,7 +233,7 @@ class SourceClient:
             resp.close()
             return resp.status_code
         except STREAM_ERRORS as e:
-            log.info("revalidation failed url=%s error=%s", request.url, e)
+            log.info("revalidation failed url=%s error=%s", redact_url(request.url), e)
             return 0
 
     # -- the build's stream ----------------------------------------------------------------
@@ -241,7 +251,7 @@ class SourceClient:
         except HopRefused as e:
             return SourceStream(0, error=str(e), refused=True)
         except STREAM_ERRORS as e:
-            return SourceStream(0, error=f"GET {request.url}: {e}")
+            return SourceStream(0, error=_failed("GET", request, e))
         return SourceStream(resp.status_code, resp)
 
     def close(self) -> None:

@@ -136,7 +136,7 @@ class PreheatRecord:
 
     def record_info(self) -> PreheatRecordInfo:
         shown = redacted(dict(self.spec.headers))
-        return PreheatRecordInfo(id=self.id, url=self.spec.url, type=self.spec.type, filter=self.spec.filter,
+        return PreheatRecordInfo(id=self.id, url=urls.redact_url(self.spec.url), type=self.spec.type, filter=self.spec.filter,
                                  identifier=self.spec.identifier, headers=shown, parent_id=self.parent_id,
                                  children=list(self.children), status=self.status.value,
                                  start_time=int(self.start * 1000), finish_time=int(self.finish * 1000),
