@@ -67,7 +67,7 @@ class SupernodeMetrics:
                                          namespace=NS, subsystem=sn, registry=r)
         self.connections_refused = Counter("connections_refused_total",
                                            "Connections closed by the socket guard: source_budget, "
-                                           "header_timeout, body_timeout, idle_timeout", ["reason"],
+                                           "header_timeout, body_timeout, idle_timeout, shed", ["reason"],
                                            namespace=NS, subsystem=sn, registry=r)
         self.gc_tasks = Counter("gc_tasks_total", "Tasks collected", namespace=NS, subsystem=sn, registry=r)
         self.gc_peers = Counter("gc_peers_total", "Peers collected", namespace=NS, subsystem=sn, registry=r)

@@ -3,8 +3,9 @@
 Without it, 10,000 connections that trickle their headers (or send none) held every greenlet of
 the API port's pool for gunicorn's keep-alive time, and legitimate clients could not register.
 The decisions are in supernode/core/connections.py; here they are applied to real sockets:
-`install(worker, ...)` wraps the worker's per-connection `handle` (budget at accept, a guarded
-socket for the parser) and `handle_request` (headers in -> body deadline; response out -> idle).
+`install(worker, ...)` wraps the worker's per-connection `handle` (budget and shedding at accept,
+a guarded socket for the parser) and `handle_request` (headers in -> body deadline and busy;
+response out -> idle and waiting).
 """
 import logging
 import socket
@@ -12,7 +13,7 @@ import time
 
 from werkzeug.exceptions import RequestTimeout
 
-from supernode.core.connections import Deadlines, Phase, ReadDeadline, SourceBudget
+from supernode.core.connections import Deadlines, Phase, ReadDeadline, Shedder, SourceBudget
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ _SEND_TIMEOUT = 1.0  # for the tiny refusal answers above; a client that does no
 class GuardedSocket:
     """The client socket as gunicorn sees it: every read waits at most until the deadline."""
 
-    def __init__(self, sock, deadline: ReadDeadline, on_timeout):
+    def __init__(self, sock, deadline: ReadDeadline, on_timeout, shedder: Shedder):
         self._sock = sock
         self.deadline = deadline
+        self.shedder = shedder
         self._on_timeout = on_timeout
         self._expired = False
 
@@ -54,8 +56,17 @@ class GuardedSocket:
             return self._expire()
         finally:
             self._sock.settimeout(prior)
-        self.deadline.received(data, time.monotonic())
+        if self.deadline.received(data, time.monotonic()):
+            self.shedder.waits(self)   # a new request after an idle spell is young again
         return data
+
+    def shed(self) -> None:
+        """Close to make room: the blocked read (if any) returns at once and gunicorn closes."""
+        self._expired = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _expire(self) -> bytes:
         """The phase's deadline passed: answer if a request is under way, then read nothing more."""
@@ -84,9 +95,11 @@ def send_quietly(sock, data: bytes) -> None:
 class SocketGuard:
     """What install() puts around one worker: the budget, the deadlines and the open sockets."""
 
-    def __init__(self, limits: Deadlines, per_source: int, metrics=None):
+    def __init__(self, limits: Deadlines, per_source: int, pool_size: int, metrics=None):
         self.limits = limits
         self.budget = SourceBudget(per_source)
+        self.pool_size = pool_size
+        self.shedders: "dict[int, Shedder]" = {}
         self.open: "set[GuardedSocket]" = set()
         self._metrics = metrics
         self._refusals: "dict[str, int]" = {}
@@ -106,27 +119,35 @@ class SocketGuard:
                 send_quietly(client, _OVER_BUDGET)
                 client.close()
                 return None
+            shedder = self.shedders.setdefault(port, Shedder.for_pool(self.pool_size))
+            victim = shedder.victim()
+            if victim is not None:
+                self.refused("shed", source)
+                victim.shed()
             conn = GuardedSocket(client, ReadDeadline.accepted(self.limits, time.monotonic()),
-                                 lambda phase: self.refused(f"{phase.value}_timeout", source))
+                                 lambda phase: self.refused(f"{phase.value}_timeout", source), shedder)
+            shedder.accepted(conn)
             self.open.add(conn)
             try:
                 return handle(listener, conn, addr)
             finally:
                 self.open.discard(conn)
+                shedder.closed(conn)
                 self.budget.release(port, source)
         return guarded
 
     @staticmethod
     def wrap_handle_request(handle_request):
         def guarded(listener_name, req, sock, addr):
-            deadline = getattr(sock, "deadline", None)
-            if deadline is not None:
-                deadline.headers_done(time.monotonic())
+            if not isinstance(sock, GuardedSocket):
+                return handle_request(listener_name, req, sock, addr)
+            sock.deadline.headers_done(time.monotonic())
+            sock.shedder.busy(sock)
             try:
                 return handle_request(listener_name, req, sock, addr)
             finally:
-                if deadline is not None:
-                    deadline.response_done(time.monotonic())
+                sock.deadline.response_done(time.monotonic())
+                sock.shedder.waits(sock)
         return guarded
 
 
@@ -138,7 +159,7 @@ def install(worker, settings, metrics=None) -> SocketGuard:
     """Guard every connection the worker accepts from now on (call before its servers start)."""
     limits = Deadlines(header_timeout=settings.request_header_timeout, body_timeout=settings.request_body_timeout,
                        idle_timeout=float(worker.cfg.keepalive or settings.request_header_timeout))
-    guard = SocketGuard(limits, settings.max_connections_per_source, metrics)
+    guard = SocketGuard(limits, settings.max_connections_per_source, worker.cfg.worker_connections, metrics)
     worker.handle = guard.wrap_handle(worker.handle)        # run() binds worker.handle after this hook
     worker.handle_request = guard.wrap_handle_request(worker.handle_request)
     return guard

@@ -14,9 +14,15 @@ So:
   BODY    from the headers until the handler has read the body: `body_timeout` in total;
   IDLE    between requests of a keep-alive connection: `idle_timeout` with no byte.
   A held long poll (/peer/task?wait=...) reads nothing while it waits, so no deadline runs then.
-The shell asks `remaining(now)` before each read and tells the deadline what happened.
+  The shell asks `remaining(now)` before each read and tells the deadline what happened.
+- Shedder: budgets do not stop many addresses at once. When a port's pool is nearly full
+  (`reserve` slots left), each new connection closes the one that has waited longest without a
+  request under way (HEADER or IDLE, oldest first; a request that begins after an idle spell
+  counts as new). A trickling connection only ages; a legitimate one gets its headers in at once
+  and is busy (BODY, or held in its handler) until its answer is sent.
 """
 import enum
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 
@@ -48,10 +54,12 @@ class ReadDeadline:
         """Seconds the next read may wait; <= 0 means the deadline has passed."""
         return self.expires_at - now
 
-    def received(self, data: bytes, now: float) -> None:
-        """Bytes arrived: the first byte after an idle spell starts a new request's headers."""
+    def received(self, data: bytes, now: float) -> bool:
+        """Bytes arrived: the first byte after an idle spell starts a new request's headers (True)."""
         if data and self.phase is Phase.IDLE:
             self.phase, self.expires_at = Phase.HEADER, now + self.limits.header_timeout
+            return True
+        return False
 
     def headers_done(self, now: float) -> None:
         self.phase, self.expires_at = Phase.BODY, now + self.limits.body_timeout
@@ -84,3 +92,40 @@ class SourceBudget:
 
     def held(self, port: int, source: str) -> int:
         return self.open.get((port, source), 0)
+
+
+@dataclass
+class Shedder:
+    """One port's connections waiting for a request, oldest first; the victim when the pool is
+    within `reserve` slots of `capacity`."""
+    capacity: int
+    reserve: int
+    open: int = 0
+    waiting: "OrderedDict[object, None]" = field(default_factory=OrderedDict)
+
+    @classmethod
+    def for_pool(cls, capacity: int) -> "Shedder":
+        return cls(capacity, max(8, capacity // 20))
+
+    def accepted(self, conn) -> None:
+        self.open += 1
+        self.waiting[conn] = None
+
+    def waits(self, conn) -> None:
+        """`conn` waits for (the rest of) a request from now on: it goes to the young end."""
+        self.waiting.pop(conn, None)
+        self.waiting[conn] = None
+
+    def busy(self, conn) -> None:
+        self.waiting.pop(conn, None)
+
+    def closed(self, conn) -> None:
+        self.open -= 1
+        self.waiting.pop(conn, None)
+
+    def victim(self):
+        """The connection to close to make room, or None when there is room (or nobody waits)."""
+        if self.open < self.capacity - self.reserve or not self.waiting:
+            return None
+        conn, _ = self.waiting.popitem(last=False)
+        return conn

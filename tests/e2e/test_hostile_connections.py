@@ -113,6 +113,29 @@ def test_a_slow_connection_flood_leaves_the_api_to_legitimate_clients(tmp_path, 
     assert by_budget >= 1 and by_deadline >= 1, "the flood never reached the guard: the test proves nothing"
 
 
+def test_a_flood_from_more_addresses_than_the_budgets_cover_is_shed_oldest_first(tmp_path, origin, small_supernode):
+    """12 addresses x 40 = 480 trickling connections, every one within its source's budget, against
+    a pool of 300, and a header deadline (60 s) longer than the client's patience (10 s): only
+    shedding the longest-waiting connections keeps a slot for the legitimate client."""
+    content = os.urandom(2 * MIB)
+    (origin.root / "many.bin").write_bytes(content)
+    api, _, _ = small_supernode(max_connections=300, max_connections_per_source=40, request_header_timeout="60s")
+    sources = [f"127.0.0.{i}" for i in range(2, 14)]
+    latencies = []
+    with SlowFlood(api, sources, per_source=40, interval=1.0, rounds=60) as flood:
+        wait_until(lambda: flood.rounds_done >= 2, 30, "the flood to be established")
+        for i in range(5):
+            client = V1Client(f"http://127.0.0.1:{api}", name=f"many{i}")
+            t0 = time.monotonic()
+            data, _ = client.download(origin.url + "/many.bin", timeout=60)
+            latencies.append(time.monotonic() - t0)
+            assert data == content
+    shed = refused(api, "shed")
+    print(f"\nflood from {len(sources)} addresses: {flood.opened} opened, {shed:.0f} shed; legitimate "
+          f"register+download of 2 MiB: max {max(latencies):.2f} s")
+    assert shed >= 1 and refused(api, "source_budget") == 0
+
+
 def test_trickled_headers_get_408_and_the_connection_closes(small_supernode):
     api, _, _ = small_supernode(request_header_timeout="1s")
     trickle = [b"GET /_ping HTTP/1.1\r\n"] + [b"X-Slow: 1\r\n"] * 30

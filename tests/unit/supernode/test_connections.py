@@ -1,5 +1,5 @@
 """The socket guard's decisions: per-source budgets and the three read-deadline phases."""
-from supernode.core.connections import Deadlines, Phase, ReadDeadline, SourceBudget
+from supernode.core.connections import Deadlines, Phase, ReadDeadline, Shedder, SourceBudget
 
 LIMITS = Deadlines(header_timeout=10, body_timeout=30, idle_timeout=75)
 
@@ -53,3 +53,31 @@ def test_each_source_has_its_own_budget_on_each_port():
 def test_no_limit_admits_everyone():
     b = SourceBudget(limit=0)
     assert all(b.admit(8002, "10.0.0.9") for _ in range(10000))
+
+
+def test_the_shedder_closes_the_longest_waiting_connection_only_when_the_pool_is_nearly_full():
+    shed = Shedder(capacity=5, reserve=1)
+    for name in "abcd":
+        assert shed.victim() is None
+        shed.accepted(name)
+    assert shed.victim() == "a"                 # 4 open of 5 with 1 in reserve: make room
+
+
+def test_busy_connections_are_never_shed_and_a_new_request_is_young_again():
+    shed = Shedder(capacity=4, reserve=1)
+    for name in "abc":
+        shed.accepted(name)
+    shed.busy("a")                              # a request is being served (or a long poll held)
+    assert shed.victim() == "b"
+    shed.waits("a")                             # its answer went out: waiting again, youngest
+    shed.accepted("d")
+    assert shed.victim() == "c"
+    assert shed.victim() == "a"
+
+
+def test_a_closed_connection_frees_its_slot():
+    shed = Shedder.for_pool(160)                # reserve: 8
+    for i in range(152):
+        shed.accepted(i)
+    shed.closed(0)
+    assert shed.victim() is None and shed.open == 151
