@@ -155,10 +155,16 @@ def _source(addr) -> str:
     return addr[0] if isinstance(addr, tuple) and addr else str(addr)
 
 
+def _or_never(seconds: float) -> float:
+    """A deadline setting of 0 means none: a day is as good as never for one read."""
+    return seconds if seconds > 0 else 86400.0
+
+
 def install(worker, settings, metrics=None) -> SocketGuard:
     """Guard every connection the worker accepts from now on (call before its servers start)."""
-    limits = Deadlines(header_timeout=settings.request_header_timeout, body_timeout=settings.request_body_timeout,
-                       idle_timeout=float(worker.cfg.keepalive or settings.request_header_timeout))
+    limits = Deadlines(header_timeout=_or_never(settings.request_header_timeout),
+                       body_timeout=_or_never(settings.request_body_timeout),
+                       idle_timeout=_or_never(float(worker.cfg.keepalive or 0)))
     guard = SocketGuard(limits, settings.max_connections_per_source, worker.cfg.worker_connections, metrics)
     worker.handle = guard.wrap_handle(worker.handle)        # run() binds worker.handle after this hook
     worker.handle_request = guard.wrap_handle_request(worker.handle_request)
