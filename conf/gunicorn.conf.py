@@ -18,8 +18,8 @@ timeout = 120
 graceful_timeout = 10
 # Keep-alive seconds for client connections (dfget reuses connections); also the idle deadline.
 keepalive = 75
-# Largest request line (URL and query), number of headers, and header size.
-limit_request_line = 8190
+# Largest request line (path and query), number of headers, and header size (larger: 400).
+limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 # No control socket: two supernodes on one host would collide on ~/.gunicorn/gunicorn.ctl.

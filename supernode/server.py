@@ -81,7 +81,7 @@ class SupernodeServer(BaseApplication):
         self.cfg.set("timeout", 120)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("keepalive", 75)           # also the idle deadline of the socket guard
-        self.cfg.set("limit_request_line", 8190)     # a request line (URL and query) of at most 8 KiB
+        self.cfg.set("limit_request_line", 4094)     # a request line (path and query) of at most 4 KiB
         self.cfg.set("limit_request_fields", 100)    # headers per request
         self.cfg.set("limit_request_field_size", 8190)
         self.cfg.set("control_socket_disable", True)  # two supernodes on one host must not collide

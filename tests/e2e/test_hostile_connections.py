@@ -205,3 +205,15 @@ def test_one_source_over_its_budget_is_refused_but_others_are_served(small_super
     finally:
         for s in held:
             s.close()
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /peer/task?srcCid=" + b"c" * 100_000 + b" HTTP/1.1\r\nHost: s\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\nHost: s\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n",
+    b"GET /_ping HTTP/1.1\r\nHost: s\r\nX-Big: " + b"v" * 200_000 + b"\r\n\r\n",
+], ids=["100KB request line", "200 headers", "200KB header"])
+def test_oversized_request_heads_are_4xx_and_the_api_keeps_serving(small_supernode, request_bytes):
+    api, _, _ = small_supernode()
+    got = raw_exchange(api, [request_bytes], gap=0, read_for=10)
+    assert got.startswith(b"HTTP/1.1 4"), got[:200]   # 414 / 431 / 400 from gunicorn's parser
+    assert requests.get(f"http://127.0.0.1:{api}/_ping", timeout=5).text == "OK"
