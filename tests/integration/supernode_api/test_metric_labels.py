@@ -59,9 +59,14 @@ def test_known_reasons_and_error_types_keep_their_names_unknown_ones_are_other(a
     report(client, "ci", "10.0.0.1", backsourceReason="1003")
     report(client, "ci", "10.0.0.1", backsourceReason="'; DROP")
     report(client, "ci", "not-an-ip")
+    # piece errors count only when a registered client reports them (strangers are ignored)
+    cid = "127.0.0.1-1-1.000"
+    reg = client.post("/peer/registry", json={"rawUrl": URL, "taskUrl": URL, "cid": cid, "ip": "127.0.0.1",
+                                              "hostName": "h", "port": 15001, "path": "/peer/file/f"}).get_json()
+    task_id = reg["data"]["taskId"]
     for error_type in ("FILE_MD5_NOT_MATCH", "whatever-1", "whatever-2"):
-        client.get("/peer/piece/error", query_string={"taskId": "t", "range": "0-1", "dstCid": "d",
-                                                      "errorType": error_type})
+        client.get("/peer/piece/error", query_string={"taskId": task_id, "range": "0-1", "srcCid": cid,
+                                                      "dstCid": "d", "errorType": error_type})
     text = client.get("/metrics").get_data(as_text=True)
     assert 'reason="1003"' in text and 'reason="other"' in text and 'peer="invalid"' in text
     assert 'type="FILE_MD5_NOT_MATCH"' in text and 'type="other"' in text and "whatever" not in text
