@@ -67,14 +67,21 @@ def probe(ip: str, port: int) -> "str | None":
     return r.headers.get(HEADER_DATA_DIR_ID, "")
 
 
-def service_down(super_node: str, task_id: str, cid: str) -> None:
-    """Tell the supernode this peer no longer serves the task (GET /peer/service/down)."""
-    url = policy.super_node_base_url(super_node) + paths.PEER_SERVICE_DOWN
+def service_down(super_node: str, task_id: str, cid: str, *, session=None) -> None:
+    """Tell the supernode this peer no longer serves the task (GET /peer/service/down).
+    `super_node` is `host[:port]` as a local dfget sent it; the URL is built here, never taken
+    from a request, and no redirect is followed (issue 11 item 9)."""
+    from common.errors import BadInput
+    try:
+        url = policy.super_node_base_url(super_node) + paths.PEER_SERVICE_DOWN
+    except BadInput as e:
+        log.warning("service down task=%s cid=%s: not sent: %s", task_id, cid, e)
+        return
     query = ServiceDownRequest(task_id=task_id, cid=cid).query()
     import requests
     try:
-        with _session() as s:
-            r = s.get(url, params=query, timeout=SERVICE_DOWN_TIMEOUT)
+        with (session or _session)() as s:
+            r = s.get(url, params=query, timeout=SERVICE_DOWN_TIMEOUT, allow_redirects=False)
         log.info("service down task=%s cid=%s superNode=%s status=%d body=%s",
                  task_id, cid, super_node, r.status_code, r.text[:200])
     except requests.RequestException as e:
@@ -111,14 +118,23 @@ def bind(options: ServerOptions, now: float, own_id: str, ping=probe) -> Bound:
                   f"no free port among {policy.port_candidates(options.port, now)}: {last_error}")
 
 
+SOCKET_TIMEOUT = 30.0   # s a connection may stay silent (request headers, or a peer not reading)
+
+
 def _quiet_handler():
     from werkzeug.serving import WSGIRequestHandler
 
     class _QuietHandler(WSGIRequestHandler):
-        """Request lines go to our log at debug level instead of stderr."""
+        """Request lines go to our log at debug level instead of stderr; every socket operation
+        has a deadline; a cut upload closes its connection."""
+        timeout = SOCKET_TIMEOUT
 
         def log(self, type: str, message: str, *args) -> None:
             (log.warning if type == "error" else log.debug)("%s " + message, self.address_string(), *args)
+
+        def connection_dropped(self, error, environ=None) -> None:
+            log.info("upload to %s cut: %s", self.address_string(), error)
+            self.close_connection = True
     return _QuietHandler
 
 
@@ -132,7 +148,7 @@ class UploadServer:
         self.reason = ""
         from werkzeug.serving import ThreadedWSGIServer
         from dfget.uploader.app import create_upload_app
-        app = create_upload_app(state)
+        app = create_upload_app(state, sleep=self.stop.wait)   # throttling waits end when we stop
         self.http = ThreadedWSGIServer(options.ip or "0.0.0.0", port, app, handler=_quiet_handler(),
                                        fd=sock.fileno())
         sock.close()
@@ -169,17 +185,22 @@ class UploadServer:
             self.stop.wait(min(max(self.state.seconds_until_idle(), 0.05), 5.0))
 
     def sweep(self) -> None:
-        """One pass of spec §7.5 over the data directory."""
-        data_dir = self.state.data_dir
+        """One pass of spec §7.5 over every data directory: ours fully, another home's only for
+        the expired files of its tasks."""
+        for data_dir in self.state.data_dirs():
+            self._sweep_dir(data_dir, own=data_dir == self.state.data_dir)
+
+    def _sweep_dir(self, data_dir: str, own: bool) -> None:
         entries = []
         try:
             with os.scandir(data_dir) as it:
                 for e in it:
                     st = e.stat(follow_symlinks=False)
                     entries.append(policy.DataEntry(e.name, e.is_dir(follow_symlinks=False), st.st_mtime))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
             return
-        plan = policy.plan_expiry(entries, self.state.views(), self.state.clock.time(), self.state.expire_time)
+        plan = policy.plan_expiry(entries, self.state.views(data_dir), self.state.clock.time(),
+                                  self.state.expire_time, own=own)
         for name in plan.remove_dirs:
             log.info("expiry: removing directory %s", name)
             shutil.rmtree(os.path.join(data_dir, name), ignore_errors=True)
@@ -209,7 +230,7 @@ class UploadServer:
                 continue
             if task.super_node:
                 self._down(task.super_node, task.task_id, task.cid)
-            path = os.path.join(self.state.data_dir, policy.service_file_name(task.name))
+            path = os.path.join(task.data_dir, policy.service_file_name(task.name))
             remove_file(path)
             log.info("shutdown: removed task=%s file=%s", task.task_id, path)
 

@@ -115,3 +115,67 @@ def test_meta_round_trip(tmp_path):
     assert os.stat(path).st_mode & 0o777 == 0o755
     (tmp_path / "meta" / "host.meta").write_text("garbage")
     assert meta.read_port(path) == 0
+
+
+def test_another_homes_data_dir_loses_only_its_expired_task_files(server, tmp_path):
+    """One server serves every home (issue 12); what it was not told about there is not its own."""
+    data, state, clock = server.data, server.state, server.clock
+    other = tmp_path / "other-home" / "data"
+    other.mkdir(parents=True)
+    state.register("theirs", os.path.realpath(other))
+    state.finish("theirs", "tid2", "cid2", "127.0.0.1:8002")
+    state.register("running", os.path.realpath(other))
+    for name in ("theirs.service", "running.service", "unrelated.service", "notes.txt"):
+        (other / name).write_bytes(b"x")
+        os.utime(other / name, (clock.time(), clock.time()))
+    (other / "subdir").mkdir()
+    (data / "stray.service").write_bytes(b"x")
+
+    server.sweep()
+    assert sorted(os.listdir(other)) == ["notes.txt", "running.service", "subdir", "theirs.service",
+                                         "unrelated.service"]
+    assert os.listdir(data) == []          # our own directory is still swept as v1 sweeps it
+    clock.advance(181)
+    server.sweep()
+    assert sorted(os.listdir(other)) == ["notes.txt", "running.service", "subdir", "unrelated.service"]
+    assert server.downs == [("127.0.0.1:8002", "tid2", "cid2")]
+
+
+def test_shutdown_removes_a_finished_task_file_from_its_own_home(server, tmp_path):
+    other = tmp_path / "other-home" / "data"
+    other.mkdir(parents=True)
+    server.state.register("theirs", os.path.realpath(other))
+    server.state.finish("theirs", "t", "c", "")
+    (other / "theirs.service").write_bytes(b"x")
+    (other / "keep.service").write_bytes(b"x")
+    server.start()
+    server.shutdown()
+    assert os.listdir(other) == ["keep.service"]
+    assert server.downs == []              # no supernode named: nothing to call
+
+
+class RecordingSession:
+    """A requests.Session stand-in that records what would have been sent."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def get(self, url, **kw):
+        self.calls.append((url, kw.get("params"), kw.get("allow_redirects")))
+        return type("R", (), {"status_code": 200, "text": "{}"})()
+
+
+def test_service_down_never_calls_a_url_taken_from_a_request():
+    from dfget.uploader.server import service_down
+    calls = []
+    for node in ("http://192.0.2.1/latest/meta-data", "192.0.2.1:80/x", "u@192.0.2.1:80"):
+        service_down(node, "t", "c", session=lambda: RecordingSession(calls))
+    assert calls == []
+    service_down("192.0.2.1:8002", "t", "c", session=lambda: RecordingSession(calls))
+    assert calls == [("http://192.0.2.1:8002/peer/service/down", [("taskId", "t"), ("cid", "c")], False)]
