@@ -149,16 +149,19 @@ def data_dir_id(real_data_dir: str) -> str:
 # Headers every browser adds and no dfget sends: a web page in a browser on this host must not
 # be able to drive the control endpoints through a plain cross-site GET.
 BROWSER_HEADERS = ("Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest")
+_CANONICAL_LOOPBACK = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 
 
 def is_local_request(remote_addr: str, local_addr: str) -> bool:
-    """Did the request come from this host? From a loopback address, or from the very address
-    it arrived on (a dfget that reaches its server by the host's own IP, as v1's dfget does,
-    connects from that IP; no other host can complete a TCP handshake from it)."""
+    """Did the request come from this host? A client that does not choose its source address
+    (every dfget, v1's included) connects from 127.0.0.1 / ::1 to a loopback address, and from
+    the very address it dials otherwise (the host's own IP: no other host can complete a TCP
+    handshake from it). Anything else counts as another host -- also other 127.x addresses,
+    which the tests use to stand in for other hosts."""
     remote = _ip(remote_addr)
     if remote is None:
         return False
-    if remote.is_loopback:
+    if remote in _CANONICAL_LOOPBACK:
         return True
     local = _ip(local_addr)
     return local is not None and remote == local and not remote.is_unspecified
@@ -171,6 +174,21 @@ def _ip(text: str):
         return None
     mapped = getattr(addr, "ipv4_mapped", None)
     return mapped or addr
+
+
+MAX_CONNECTIONS = 512           # open connections (one thread each) the server holds at once
+MAX_CONNECTIONS_PER_ADDRESS = 32   # ... from one other host (a peer needs a handful)
+
+
+def admit_connection(open_total: int, open_from_address: int, local: bool,
+                     max_total: int = MAX_CONNECTIONS,
+                     max_per_address: int = MAX_CONNECTIONS_PER_ADDRESS) -> bool:
+    """May one more connection be served? Every host's share is bounded, so that one host
+    holding slow connections cannot take every thread; this host's own dfgets (all from one
+    loopback address) only count toward the total."""
+    if open_total >= max_total:
+        return False
+    return local or open_from_address < max_per_address
 
 
 # ---- rate sharing ------------------------------------------------------------------------------

@@ -146,11 +146,11 @@ class UploadServer:
         self.options, self.state, self.port, self._down = options, state, port, down
         self.stop = threading.Event()
         self.reason = ""
-        from werkzeug.serving import ThreadedWSGIServer
         from dfget.uploader.app import create_upload_app
+        from dfget.uploader.budget import capped_server_class
         app = create_upload_app(state, sleep=self.stop.wait)   # throttling waits end when we stop
-        self.http = ThreadedWSGIServer(options.ip or "0.0.0.0", port, app, handler=_quiet_handler(),
-                                       fd=sock.fileno())
+        self.http = capped_server_class()(options.ip or "0.0.0.0", port, app, handler=_quiet_handler(),
+                                           fd=sock.fileno())
         sock.close()
         self._threads = [threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
                                           name="upload-http", daemon=True),

@@ -1,6 +1,8 @@
 """The upload server's process parts in-process: bind/reuse, the expiry sweep, orderly shutdown."""
 import os
 import socket
+import threading
+import time
 
 import pytest
 import requests
@@ -179,3 +181,54 @@ def test_service_down_never_calls_a_url_taken_from_a_request():
     assert calls == []
     service_down("192.0.2.1:8002", "t", "c", session=lambda: RecordingSession(calls))
     assert calls == [("http://192.0.2.1:8002/peer/service/down", [("taskId", "t"), ("cid", "c")], False)]
+
+
+def _wait_until(predicate, timeout: float = 10.0) -> bool:
+    done = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        done.wait(0.02)
+    return True
+
+
+def _connect_from(source_ip: str, port: int) -> socket.socket:
+    """A connection from another loopback address: another host, as far as the server can tell."""
+    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source_ip, 0))
+
+
+def test_one_host_cannot_take_every_connection(server):
+    server.http.max_per_address = 2
+    server.start()
+    held = [_connect_from("127.0.0.2", server.port) for _ in range(2)]
+    try:
+        assert _wait_until(lambda: len(server.http._open) == 2)
+        with _connect_from("127.0.0.2", server.port) as third:
+            assert third.recv(100) == b""          # closed at once, no thread spent on it
+        with requests.Session() as s:              # this host and other hosts are still served
+            s.trust_env = False
+            assert s.get(f"http://127.0.0.1:{server.port}/server/ping", timeout=5).text == "success"
+        with _connect_from("127.0.0.3", server.port) as other:
+            other.sendall(b"GET /server/ping HTTP/1.0\r\n\r\n")
+            assert b"success" in other.recv(1000)
+    finally:
+        for c in held:
+            c.close()
+    assert _wait_until(lambda: len(server.http._open) == 0)
+
+
+def test_a_peer_that_stops_reading_is_cut_and_the_server_can_idle_out(server):
+    server.http.RequestHandlerClass.timeout = 0.5   # SOCKET_TIMEOUT, shortened for the test
+    server.state.register("big")
+    (server.data / "big.service").write_bytes(os.urandom(8 << 20))
+    server.start()
+    with _connect_from("127.0.0.2", server.port) as peer:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        peer.sendall(b"GET /peer/file/big HTTP/1.1\r\nHost: x\r\nRange: bytes=0-8388607\r\n"
+                     b"pieceNum: 0\r\npieceSize: 8388608\r\ncdnSource: source\r\n\r\n")
+        assert _wait_until(lambda: server.state.active_uploads == 1)
+        # never reads: the server's send blocks, times out, and the upload ends
+        assert _wait_until(lambda: server.state.active_uploads == 0, timeout=20)
+    server.clock.advance(301)
+    assert server.state.idle()

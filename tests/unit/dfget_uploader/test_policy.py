@@ -179,3 +179,21 @@ def test_a_super_node_is_only_ever_host_and_port(node):
     """The server calls this address later: never a URL with a scheme or path (issue 11 item 9)."""
     with pytest.raises(BadInput):
         policy.super_node_base_url(node)
+
+
+# ---- who may use the control endpoints (issue 11 item 1) ---------------------------------------
+
+@pytest.mark.parametrize("remote, local, is_local", [
+    ("127.0.0.1", "127.0.0.1", True),
+    ("127.0.0.1", "", True),                       # the Flask test client: no socket
+    ("::1", "::1", True),
+    ("::ffff:127.0.0.1", "::ffff:127.0.0.1", True),
+    ("198.51.100.4", "198.51.100.4", True),        # a dfget dialling the host's own address
+    ("198.51.100.5", "198.51.100.4", False),       # another host
+    ("127.0.0.2", "127.0.0.1", False),             # a loopback alias standing in for another host
+    ("0.0.0.0", "0.0.0.0", False),
+    ("", "", False),
+    ("not-an-ip", "127.0.0.1", False),
+])
+def test_is_local_request(remote, local, is_local):
+    assert policy.is_local_request(remote, local) is is_local
