@@ -39,9 +39,6 @@ def run(cfg: DfgetConfig, services: "Services | None" = None) -> ExitStatus:
     log.info("get init config: url=%s output=%s pattern=%s nodes=%s", cfg.url, output, cfg.pattern,
              ",".join(n.addr for n in cfg.nodes))
     svc.echo(lines.start_line(datetime.fromtimestamp(started), cfg.url))
-    prestart = getattr(svc.uploader, "prestart", None)
-    if prestart is not None:   # the upload server starts while we import the download path
-        prestart(cfg)
     from dfget.session import Session
     session = Session(cfg, svc, sign, output, started, filter_url(cfg.url, list(cfg.filters)))
     error = None

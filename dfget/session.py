@@ -90,10 +90,15 @@ class Session:
 
     def _launch_upload_server(self) -> None:
         try:
-            self.ctx.peer_port = self.svc.uploader.start(self.cfg, self.ctx)
+            self.ctx.peer_port = self.svc.uploader.start(self.cfg, self.ctx, on_failure=self._p2p_off)
         except LaunchServerError as e:
             log.warning("start peer server error:%s, change to CDN pattern", e)
+            self._p2p_off(f"{e}: this host shares no pieces")
             self.ctx.pattern, self.ctx.peer_port = "cdn", 0
+
+    def _p2p_off(self, why: str) -> None:
+        """P2P upload is impossible on this host: one line on the terminal, never silence."""
+        self.svc.echo_err(lines.p2p_off_line(why))
 
     @property
     def _serving(self) -> bool:

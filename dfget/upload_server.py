@@ -1,4 +1,4 @@
-"""dfget's side of the local peer upload server (spec §7): start or reuse it, tell it about
+"""dfget's side of the local peer upload server (spec §7): find or start it, tell it about
 finished tasks, ask it for this task's share of --totallimit.
 
 The server itself lives in dfget/uploader/; it is imported lazily so that a missing or broken
@@ -12,6 +12,8 @@ from dfget.errors import LaunchServerError
 
 log = logging.getLogger(__name__)
 
+REGISTERED_WAIT = 2.0    # s: how long a report to the server waits for a just-started server
+
 
 def _launcher():
     try:
@@ -22,35 +24,34 @@ def _launcher():
 
 
 class UploadServer:
-    """Adapter over dfget.uploader.launcher; every method is safe to call and never raises
-    except `start`, which raises LaunchServerError."""
+    """Adapter over dfget.uploader.launcher for one dfget run; every method is safe to call and
+    never raises except `start`, which raises LaunchServerError."""
 
-    def start(self, cfg, ctx) -> int:
+    def __init__(self):
+        self._started = None
+
+    def start(self, cfg, ctx, on_failure=None) -> int:
+        """The port to announce; `on_failure(message)` if a server started here never comes up."""
         launcher = _launcher()
         try:
-            return int(launcher.ensure_server(
+            self._started = launcher.ensure_server(
                 home=cfg.work_home, data_dir=ctx.data_dir, meta_path=ctx.meta_path, ip=ctx.local_ip,
                 port=cfg.port, expire_time=cfg.expire_time, alive_time=cfg.alive_time,
                 verbose=cfg.verbose, task_file_name=ctx.task_file_name, total_limit=cfg.total_limit,
-                verify_later=True))
+                on_failure=on_failure)
         except DragonflyError as e:
             raise LaunchServerError(str(e)) from None
         except OSError as e:
             raise LaunchServerError(f"cannot start peer upload server: {e}") from None
+        return self._started.port
 
-    def prestart(self, cfg) -> None:
-        """Spawn the server now if one will surely be needed (p2p, supernodes, an explicit --ip);
-        `start` then claims it. Never raises: `start` does the real work and error handling."""
-        if cfg.pattern != "p2p" or not cfg.nodes or not cfg.ip:
-            return
-        try:
-            _launcher().prespawn(home=cfg.work_home, data_dir=cfg.data_dir, meta_path=cfg.meta_path, ip=cfg.ip,
-                                 port=cfg.port, expire_time=cfg.expire_time, alive_time=cfg.alive_time,
-                                 verbose=cfg.verbose)
-        except Exception as e:  # best effort
-            log.debug("no early upload server: %s", e)
+    def _registered(self) -> bool:
+        return self._started is not None and self._started.wait_registered(REGISTERED_WAIT)
 
     def finish(self, ctx) -> None:
+        if not self._registered():
+            log.warning("the upload server never registered task %s: not reporting it finished", ctx.task_file_name)
+            return
         try:
             _launcher().client_finish(ctx.peer_port, ctx.task_file_name, ctx.task_id, ctx.cid,
                                       ctx.node.addr if ctx.node else "", ip=ctx.local_ip)
@@ -58,6 +59,8 @@ class UploadServer:
             log.warning("failed to tell the upload server task %s finished: %s", ctx.task_file_name, e)
 
     def rate(self, ctx, rate: int) -> "int | None":
+        if not self._registered():
+            return None
         try:
             return int(_launcher().request_rate(ctx.peer_port, ctx.task_file_name, rate, ip=ctx.local_ip))
         except Exception as e:

@@ -153,7 +153,7 @@ class SupernodeService:
         self._execute(out.effects)
         if token is None:
             return out.answer
-        return self._hold(q, token, time.monotonic() + wait)
+        return self._hold(q, token, time.monotonic() + wait, out.recheck_after)
 
     def close(self) -> None:
         """The worker is shutting down: answer every held pull now and hold no new one, so that a
@@ -161,9 +161,14 @@ class SupernodeService:
         self._closing.set()
         self._waiters.wake_all()
 
-    def _hold(self, q: PullQuery, token: threading.Event, deadline: float) -> ResultInfo:
+    def _hold(self, q: PullQuery, token: threading.Event, deadline: float,
+              recheck_after: "float | None") -> ResultInfo:
+        """Hold a 602 until the task changes (a wake), a stalled fetch may change the plan
+        (`recheck_after`) or the deadline; then answer again."""
         while True:
             remaining = deadline - time.monotonic()
+            if recheck_after is not None:
+                remaining = min(remaining, recheck_after)
             woke = remaining > 0 and not self._closing.is_set() and token.wait(remaining)
             with self._lock:
                 out = self._core.answer(q.task_id, q.src_cid)
@@ -173,8 +178,9 @@ class SupernodeService:
                 if woke and out.answer.code != ResultCode.PEER_WAIT:
                     self._metrics.count(fx.Count("long_poll_wakeups"))
                 return out.answer
-            if not woke:
+            if time.monotonic() >= deadline:
                 return out.answer
+            recheck_after = out.recheck_after
 
     # ---- piece reports ------------------------------------------------------------------------
 

@@ -35,6 +35,11 @@ def fallback_line(error: str) -> str:
     return f"failed to download by dragonfly: {error}, and start try to download from source"
 
 
+def p2p_off_line(why: str) -> str:
+    """Ours, not v1's: P2P upload could not start on this host (the download still goes on)."""
+    return f"warning: P2P upload is off: {why}"
+
+
 def back_source_line(name: str) -> str:
     return f"start download {name} from the source station"
 

@@ -44,13 +44,15 @@ def _announce(port: int) -> None:
 @click.option("--alivetime", "alive_time", default="5m", callback=_duration, show_default=True,
               help="how long the server lives without receiving any request (0: forever)")
 @click.option("--verbose", is_flag=True, help="log at debug level")
-def server_command(data_dir, home, ip, port, meta_path, expire_time, alive_time, verbose):
+@click.option("--listen-fd", "listen_fd", default=-1, type=int, hidden=True,
+              help="serve on this inherited listening socket (how dfget starts the server)")
+def server_command(data_dir, home, ip, port, meta_path, expire_time, alive_time, verbose, listen_fd):
     """Launch a peer server for uploading files."""
     home = os.path.abspath(os.path.expanduser(home))
     options = ServerOptions(
         data_dir=os.path.abspath(os.path.expanduser(data_dir or os.path.join(home, "data"))),
         meta_path=os.path.abspath(os.path.expanduser(meta_path or os.path.join(home, "meta", "host.meta"))),
-        ip=ip, port=port, expire_time=expire_time, alive_time=alive_time)
+        ip=ip, port=port, expire_time=expire_time, alive_time=alive_time, listen_fd=listen_fd)
     logs.setup(os.path.join(home, "logs", "dfserver.log"), sign=f"{os.getpid()}-{time.time():.3f}",
                verbose=verbose)
     try:

@@ -1,19 +1,27 @@
-"""dfget's side of the upload server: start-or-reuse it, report a finished task, ask for a rate.
+"""dfget's side of the upload server: find or start it, register the task, report, ask for a rate.
 
-`ensure_server` follows spec §7.1: reuse the server recorded in host.meta if it answers
-`/check/<taskFileName>` with `<taskFileName>@<version>` (which also registers the task); else,
-under an exclusive flock on the meta directory, re-check and spawn a detached `dfget server`,
-read its port line, and verify it with `/check`. Every wait is bounded by one deadline.
+Theory of operation (docs: the upload server's life cycle). A dfget needs the port of this host's
+upload server before it registers with the supernode, and must never wait for a Python process to
+start: on a loaded host that took longer than any sensible deadline and switched P2P off.
+
+1. host.meta names a port and the server there answers `/check/<task>` -> reuse it.
+2. Otherwise, under an exclusive flock on the meta directory (so that two dfget of one home start
+   one server): re-check host.meta; bind the listening socket *here* — the derived port, its
+   neighbours, then any free port (an explicit `--port` is the only one tried) — write host.meta,
+   and hand the socket to a detached `dfget server --listen-fd N`. The port is live at once:
+   peers that connect before the child serves wait in the listen backlog.
+3. The task is registered with the server (`/check`) in the background, for as long as the server
+   may take to come up; `Started.wait_registered` lets later calls (`/rate`, `/client/finish`)
+   follow it. Only a port that cannot be bound or a process that cannot be spawned turns P2P off.
 """
 import fcntl
 import logging
 import os
-import re
-import selectors
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from common.errors import DragonflyError
@@ -23,13 +31,14 @@ from common.protocol.messages import (HEADER_DATA_DIR, HEADER_RATE_LIMIT, HEADER
 from common.units import format_duration
 from common.version import VERSION
 from dfget.httpc import Client, HttpError
-from dfget.uploader import meta
-from dfget.uploader.server import connect_host
+from dfget.uploader import meta, policy
+from dfget.uploader.server import bind_listener, connect_host
 
 log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT = 2.0
-_PORT_LINE = re.compile(rb"dfget uploader server port is\s+(\d+)")
+LOCK_TIMEOUT = 10.0          # s: another dfget of this home is starting the server
+REGISTER_DEADLINE = 120.0    # s: how long a just-spawned server may take to answer its first /check
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -67,10 +76,12 @@ def _duration_flag(value) -> str:
 
 
 def server_argv(*, home, data_dir, meta_path, ip, port, expire_time, alive_time, verbose,
-                dfget_argv0=None) -> "list[str]":
+                dfget_argv0=None, listen_fd: int = -1) -> "list[str]":
     flags = ["--ip", ip or "", "--port", str(int(port)), "--meta", meta_path, "--data", data_dir,
              "--home", home, "--expiretime", _duration_flag(expire_time),
              "--alivetime", _duration_flag(alive_time)] + (["--verbose"] if verbose else [])
+    if listen_fd >= 0:
+        flags += ["--listen-fd", str(listen_fd)]
     if dfget_argv0:
         return [dfget_argv0, "server", *flags]
     return [sys.executable, "-m", "dfget.uploader.command", *flags]
@@ -83,35 +94,11 @@ def _child_env() -> dict:
     return env
 
 
-def _read_port(proc: subprocess.Popen, deadline: float) -> int:
-    """The port from the child's `dfget uploader server port is N` line, before the deadline."""
-    buf = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while True:
-            m = _PORT_LINE.search(buf)
-            if m and b"\n" in buf[m.end():]:
-                return int(m.group(1))
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise UploaderStartError("the upload server did not report its port in time")
-            if not sel.select(remaining):
-                continue
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                if m:
-                    return int(m.group(1))
-                code = proc.poll()
-                raise UploaderStartError(f"the upload server exited (status {code}) without reporting a port")
-            buf += chunk
-
-
 class _MetaDirLock:
     """An exclusive flock on the meta directory, acquired before a deadline."""
 
     def __init__(self, directory: str, deadline: float):
         self.directory, self.deadline, self.fd = directory, deadline, -1
-        self.handed_off = False
 
     def __enter__(self):
         os.makedirs(self.directory, exist_ok=True)
@@ -126,175 +113,104 @@ class _MetaDirLock:
                     raise UploaderStartError(f"timed out waiting for the lock on {self.directory}") from None
                 time.sleep(0.01)
 
-    def __exit__(self, exc_type, *exc):
-        if self.handed_off and exc_type is None:
-            return   # released by whoever it was handed to
-        self.release()
-
-    def release(self) -> None:
-        if self.fd < 0:
-            return
+    def __exit__(self, *exc):
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
-        self.fd = -1
 
 
-_pending: "dict[int, threading.Thread]" = {}   # port -> the /check of a server still starting
+@dataclass
+class Started:
+    """This dfget's upload server: its port, and whether it knows our task yet."""
+    port: int
+    spawned: "subprocess.Popen | None" = None
+    registered: threading.Event = field(default_factory=threading.Event)
+    failed: str = ""
 
-
-def wait_verified(port: int, timeout: float = 5.0) -> None:
-    """Wait (bounded) for the background /check of a server `ensure_server(verify_later=True)` spawned."""
-    t = _pending.get(port)
-    if t is not None:
-        t.join(timeout)
-        if not t.is_alive():
-            _pending.pop(port, None)
+    def wait_registered(self, timeout: float) -> bool:
+        return self.registered.wait(timeout)
 
 
 def ensure_server(*, home: str, data_dir: str, meta_path: str, ip: str, port: int,
                   expire_time, alive_time, verbose: bool, task_file_name: str, total_limit: int,
-                  dfget_argv0: "str | None" = None, timeout: float = 5.0, on_spawn=None,
-                  verify_later: bool = False) -> int:
-    """The port of this host's upload server, started if needed; the task is registered with it.
+                  dfget_argv0: "str | None" = None, on_spawn=None, on_failure=None,
+                  register_deadline: float = REGISTER_DEADLINE) -> Started:
+    """This host's upload server for our home, found or started; never waits for a new process.
 
-    `expire_time`/`alive_time` are seconds or Go duration strings. `on_spawn(proc)` is called with
-    the Popen of a newly spawned server (tests use it to stop the process they caused).
-    `verify_later`: a newly spawned server's port is returned as soon as the server prints it
-    (its socket listens already); the /check that registers the task runs in a background thread
-    (still under the meta-dir lock and the same deadline) — `wait_verified(port)` waits for it.
-    """
-    deadline = time.monotonic() + timeout
+    `on_spawn(proc)` gets the Popen of a newly spawned server (tests stop what they caused);
+    `on_failure(message)` is called (from a background thread) if a spawned server never came up."""
     data_dir, meta_path = os.path.abspath(data_dir), os.path.abspath(meta_path)
-    argv = server_argv(home=home, data_dir=data_dir, meta_path=meta_path, ip=ip, port=port,
-                       expire_time=expire_time, alive_time=alive_time, verbose=verbose, dfget_argv0=dfget_argv0)
-    kw = dict(ip=ip, data_dir=data_dir, meta_path=meta_path, task_file_name=task_file_name,
-              total_limit=total_limit, on_spawn=on_spawn, verify_later=verify_later)
-    early = _claim_early(argv)
-    try:
-        if early is not None:
-            proc, lock = early   # its lock is held since prespawn(): not entered again
+    known = meta.read_port(meta_path)
+    if check_server(ip, known, task_file_name, data_dir, total_limit):
+        return _already(known)
+    with _MetaDirLock(os.path.dirname(meta_path), time.monotonic() + LOCK_TIMEOUT):
+        known = meta.read_port(meta_path)
+        if check_server(ip, known, task_file_name, data_dir, total_limit):
+            return _already(known)
+        try:
+            sock, bound = bind_listener(ip, port, time.time(), policy.data_dir_id(os.path.realpath(data_dir)))
+        except OSError as e:
+            raise UploaderStartError(f"no port for the upload server: {e}") from None
+        if sock is None:   # another server of ours listens there (host.meta had lost it)
+            if not check_server(ip, bound, task_file_name, data_dir, total_limit):
+                raise UploaderStartError(f"the upload server on port {bound} does not answer /check")
+            meta.write_port(meta_path, bound)
+            return _already(bound)
+        with sock:
+            argv = server_argv(home=home, data_dir=data_dir, meta_path=meta_path, ip=ip, port=bound,
+                               expire_time=expire_time, alive_time=alive_time, verbose=verbose,
+                               dfget_argv0=dfget_argv0, listen_fd=sock.fileno())
             try:
-                started = _adopt(proc, lock, deadline, **kw)
-            except BaseException:
-                lock.release()
-                raise
-            if not lock.handed_off:
-                lock.release()
-            return started
-        known = meta.read_port(meta_path)
-        if check_server(ip, known, task_file_name, data_dir, total_limit):
-            return known
-        return _start_locked(deadline, argv, **kw)
-    except OSError as e:
-        raise UploaderStartError(f"cannot start the upload server: {e}") from e
-
-
-def _spawn(argv: "list[str]") -> subprocess.Popen:
-    log.info("starting the upload server: %s", " ".join(argv))
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                            env=_child_env(), cwd="/")
-
-
-_early: "dict | None" = None   # a server prespawn() started that ensure_server() has not claimed yet
-
-
-def prespawn(*, home: str, data_dir: str, meta_path: str, ip: str, port: int, expire_time, alive_time,
-             verbose: bool, dfget_argv0: "str | None" = None) -> bool:
-    """Start the upload server early (before dfget has even imported its download path) if
-    host.meta names none and no other dfget is starting one; `ensure_server` with the same
-    arguments then claims it instead of spawning. Best effort: False if nothing was spawned."""
-    global _early
-    if _early is not None:
-        return False
-    data_dir, meta_path = os.path.abspath(data_dir), os.path.abspath(meta_path)
-    if meta.read_port(meta_path) > 0:
-        return False   # a server may be there: ensure_server checks it the usual way
-    argv = server_argv(home=home, data_dir=data_dir, meta_path=meta_path, ip=ip, port=port,
-                       expire_time=expire_time, alive_time=alive_time, verbose=verbose, dfget_argv0=dfget_argv0)
-    lock = _MetaDirLock(os.path.dirname(meta_path), time.monotonic())   # one try, no waiting
-    try:
-        lock.__enter__()
-    except (UploaderStartError, OSError):
-        return False
-    try:
-        if meta.read_port(meta_path) > 0:
-            lock.release()
-            return False
-        _early = {"argv": argv, "proc": _spawn(argv), "lock": lock}
-    except OSError as e:
-        lock.release()
-        log.warning("cannot start the upload server early: %s", e)
-        return False
-    return True
-
-
-def _claim_early(argv: "list[str]"):
-    """(proc, lock) of the prespawned server if it was started with `argv`; else None."""
-    global _early
-    early, _early = _early, None
-    if early is None:
-        return None
-    if early["argv"] != argv:   # started for other settings: leave it to itself
-        early["lock"].release()
-        early["proc"].stdout.close()
-        return None
-    return early["proc"], early["lock"]
-
-
-def _start_locked(deadline: float, argv: "list[str]", *, ip, data_dir, meta_path, task_file_name,
-                  total_limit, on_spawn, verify_later: bool = False) -> int:
-    """Under the meta-dir lock: re-check host.meta, else spawn `argv` and wait for its port."""
-    lock = _MetaDirLock(os.path.dirname(meta_path), deadline)
-    with lock:
-        known = meta.read_port(meta_path)
-        if check_server(ip, known, task_file_name, data_dir, total_limit):
-            return known
-        return _adopt(_spawn(argv), lock, deadline, ip=ip, data_dir=data_dir, task_file_name=task_file_name,
-                      total_limit=total_limit, on_spawn=on_spawn, verify_later=verify_later)
-
-
-def _adopt(proc: subprocess.Popen, lock: _MetaDirLock, deadline: float, *, ip, data_dir, task_file_name,
-           total_limit, on_spawn, verify_later: bool, meta_path: str = "") -> int:
-    """Under `lock` (held by the caller's `with`): the spawned server's port, verified now or in
-    the background (then the lock goes with the verification)."""
+                proc = _spawn(argv, sock.fileno())
+            except OSError as e:
+                raise UploaderStartError(f"cannot start the upload server: {e}") from None
+        meta.write_port(meta_path, bound)      # the port is live: the child owns the socket now
     if on_spawn is not None:
         on_spawn(proc)
-    try:
-        started = _read_port(proc, deadline)
-    finally:
-        proc.stdout.close()
-    log.info("the upload server (pid %d) listens on port %d", proc.pid, started)
-    if not verify_later:
-        _verify(started, deadline, ip, data_dir, task_file_name, total_limit)
-        return started
-    lock.handed_off = True   # the background /check releases the lock when it is done
-
-    def verify() -> None:
-        try:
-            _verify(started, deadline, ip, data_dir, task_file_name, total_limit)
-        except UploaderStartError as e:
-            log.warning("%s", e)
-        finally:
-            lock.release()
-    t = threading.Thread(target=verify, name="upload-check", daemon=True)
-    _pending[started] = t
-    t.start()
+    started = Started(bound, spawned=proc)
+    threading.Thread(target=_register, name="upload-register", daemon=True,
+                     args=(started, ip, data_dir, task_file_name, total_limit, register_deadline, on_failure)).start()
     return started
 
 
-def _verify(port: int, deadline: float, ip, data_dir, task_file_name, total_limit) -> None:
-    while not check_server(ip, port, task_file_name, data_dir, total_limit,
-                           timeout=min(HTTP_TIMEOUT, deadline - time.monotonic())):
-        if time.monotonic() >= deadline:
-            raise UploaderStartError(f"the upload server on port {port} does not answer /check")
-        time.sleep(0.02)
+def _already(port: int) -> Started:
+    started = Started(port)
+    started.registered.set()
+    return started
+
+
+def _spawn(argv: "list[str]", listen_fd: int) -> subprocess.Popen:
+    log.info("starting the upload server: %s", " ".join(argv))
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                            pass_fds=(listen_fd,), env=_child_env(), cwd="/")
+
+
+def _register(started: Started, ip, data_dir, task_file_name, total_limit, deadline_s: float,
+              on_failure) -> None:
+    """/check until the new server answers (it registers the task), the process dies or the deadline."""
+    deadline = time.monotonic() + deadline_s
+    proc = started.spawned
+    while True:
+        if check_server(ip, started.port, task_file_name, data_dir, total_limit,
+                        timeout=max(min(5.0, deadline - time.monotonic()), 0.05)):
+            log.info("the upload server (pid %d) serves port %d", proc.pid if proc else -1, started.port)
+            started.registered.set()
+            return
+        code = proc.poll() if proc is not None else None
+        if code is not None or time.monotonic() >= deadline:
+            why = (f"exited with status {code}" if code is not None
+                   else f"did not answer within {deadline_s:g}s")
+            started.failed = f"the upload server on port {started.port} {why}: this host shares no pieces"
+            log.warning("%s", started.failed)
+            if on_failure is not None:
+                on_failure(started.failed)
+            return
+        time.sleep(0.05)
 
 
 def client_finish(port: int, task_file_name: str, task_id: str, cid: str, super_node: str, *,
                   ip: str = "", timeout: float = HTTP_TIMEOUT) -> bool:
     """Tell the upload server the task's file is complete (GET /client/finish)."""
-    wait_verified(port, timeout)
     query = ClientFinishRequest(task_file_name=task_file_name, task_id=task_id, cid=cid,
                                 super_node=super_node).query()
     try:
@@ -308,7 +224,6 @@ def client_finish(port: int, task_file_name: str, task_id: str, cid: str, super_
 def request_rate(port: int, task_file_name: str, rate: int, *, ip: str = "",
                  timeout: float = HTTP_TIMEOUT) -> int:
     """This task's share of the host-wide limit (GET /rate); the asked rate if the server fails."""
-    wait_verified(port, timeout)
     path = paths.upload_rate_path(quote(task_file_name, safe=""))
     try:
         r = _get(ip, port, path, headers={HEADER_RATE_LIMIT: str(int(rate))}, timeout=timeout)
@@ -318,3 +233,4 @@ def request_rate(port: int, task_file_name: str, rate: int, *, ip: str = "",
     except HttpError as e:
         log.warning("rate task=%s on port %d failed: %s", task_file_name, port, e)
     return int(rate)
+

@@ -39,6 +39,7 @@ class ServerOptions:
     port: int = 0
     expire_time: float = 180.0
     alive_time: float = 300.0
+    listen_fd: int = -1             # a socket already bound and listening, handed over by dfget
 
 
 def connect_host(ip: str) -> str:
@@ -96,26 +97,45 @@ class Bound:
 
 def bind(options: ServerOptions, now: float, own_id: str, ping=probe) -> Bound:
     """Bind the first free candidate port, or find our own data dir's server already there."""
+    sock, port = bind_listener(options.ip, options.port, now, own_id, ping)
+    return Bound(sock, port)
+
+
+def bind_listener(ip: str, port: int, now: float, own_id: str, ping=probe) -> "tuple[socket.socket | None, int]":
+    """(listening socket, port), or (None, port) where a server of ours already listens.
+
+    An explicit `port` is the only one tried. Otherwise the ports derived from the clock (every
+    dfget of the host agrees on them, so they find each other's server), then any free port: a
+    busy neighbourhood must never switch P2P off."""
     last_error: "OSError | None" = None
-    for port in policy.port_candidates(options.port, now):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for candidate in policy.port_candidates(port, now):
         try:
-            sock.bind((options.ip or "0.0.0.0", port))
-            sock.listen(128)
-            return Bound(sock, port)
+            return _listen(ip, candidate), candidate
         except OSError as e:
-            sock.close()
             last_error = e
             if e.errno != errno.EADDRINUSE:
                 continue
-            other = ping(options.ip, port)
+            other = ping(ip, candidate)
             if other is not None and other in ("", own_id):
-                log.info("an upload server already listens on port %d; reusing it", port)
-                return Bound(None, port)
-            log.info("port %d is in use by %s", port, "another home's server" if other else "something else")
-    raise OSError(getattr(last_error, "errno", errno.EADDRINUSE),
-                  f"no free port among {policy.port_candidates(options.port, now)}: {last_error}")
+                log.info("an upload server already listens on port %d; reusing it", candidate)
+                return None, candidate
+            log.info("port %d is in use by %s", candidate, "another home's server" if other else "something else")
+    if port <= 0:
+        sock = _listen(ip, 0)
+        return sock, sock.getsockname()[1]
+    raise OSError(getattr(last_error, "errno", errno.EADDRINUSE), f"port {port} is not free: {last_error}")
+
+
+def _listen(ip: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip or "0.0.0.0", port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 SOCKET_TIMEOUT = 30.0   # s a connection may stay silent (request headers, or a peer not reading)
@@ -247,7 +267,11 @@ def serve(options: ServerOptions, clock, announce, *, down=service_down, signals
     """Run the server until a signal or idleness; `announce(port)` prints the port line."""
     os.makedirs(options.data_dir, exist_ok=True)
     state = UploadState(options.data_dir, clock, expire_time=options.expire_time, alive_time=options.alive_time)
-    bound = bind(options, clock.time(), policy.data_dir_id(state.data_dir))
+    if options.listen_fd >= 0:   # dfget bound it and announced the port already
+        sock = socket.socket(fileno=options.listen_fd)
+        bound = Bound(sock, sock.getsockname()[1])
+    else:
+        bound = bind(options, clock.time(), policy.data_dir_id(state.data_dir))
     if bound.sock is None:   # our data dir's server is already there: point host.meta at it
         meta.write_port(options.meta_path, bound.port)
         announce(bound.port)

@@ -56,6 +56,7 @@ class Outcome:
     answer: Any = None
     effects: list = field(default_factory=list)
     missing: str = ""           # non-empty: the thing asked about does not exist (-> NotFound)
+    recheck_after: "float | None" = None   # a 602 that time alone may change: ask again after this (s)
 
     def extend(self, effects) -> "Outcome":
         self.effects.extend(effects)

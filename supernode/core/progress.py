@@ -6,6 +6,11 @@ load. Per client (CID of one task): a bitset, the running map piece -> source PI
 sources that failed it per piece (decisions 5). Per peer: producer load and error counts, and
 the time its service went down. Black info: src PID -> {dst PID -> failures}.
 
+For super-seeding (see the scheduler) the task also keeps when each piece last left the supernode
+(`super_started`) and a moving average of how long a supernode piece takes to arrive
+(`super_piece_seconds`), so that the scheduler can tell a piece that is merely on its way to a
+peer from one whose fetch has stalled.
+
 A reservation (scheduler assigns piece p from source s to client c) is recorded in c's running
 map and adds one unit of load to s (a peer's producerLoad or the task's super load). The load is
 released exactly once, when the piece leaves the running map: on any reported outcome (success,
@@ -17,6 +22,9 @@ from dataclasses import dataclass, field
 from common.protocol.codes import PieceStatus
 
 from supernode.core.bitset import PieceBits
+
+
+SUPER_DURATION_WEIGHT = 0.25    # weight of the newest sample in the moving average
 
 
 @dataclass
@@ -35,6 +43,7 @@ class PeerState:
 class ClientProgress:
     bits: PieceBits = field(default_factory=PieceBits)
     running: "dict[int, str]" = field(default_factory=dict)
+    started: "dict[int, float]" = field(default_factory=dict)      # piece -> when it was reserved
     bad_sources: "dict[int, set[str]]" = field(default_factory=dict)
 
 
@@ -47,6 +56,12 @@ class TaskProgress:
     super_in_flight: "dict[int, int]" = field(default_factory=dict)  # ... of them from the supernode
     super_load: int = 0
     super_load_changed: float = 0.0
+    super_started: "dict[int, float]" = field(default_factory=dict)  # piece -> latest supernode reservation
+    super_piece_seconds: float = 0.0    # moving average of supernode piece fetches (0: none yet)
+
+    def record_super_duration(self, seconds: float) -> None:
+        old = self.super_piece_seconds
+        self.super_piece_seconds = seconds if old <= 0 else old + SUPER_DURATION_WEIGHT * (seconds - old)
 
     def set_super_load(self, value: int, now: float) -> None:
         self.super_load = max(value, 0)
@@ -83,18 +98,23 @@ class Progress:
 
     def reserve(self, task_id: str, client: ClientProgress, piece: int, source: str, now: float) -> None:
         client.running[piece] = source
+        client.started[piece] = now
         client.bits.update(piece, PieceStatus.RUNNING)
         tp = self.tasks.get(task_id)
         if tp is not None:
             tp.count_flight(piece, self.is_super(source), +1)
-        if self.is_super(source):
+        if self.is_super(source) and tp is not None:
+            tp.super_started[piece] = now
             tp.set_super_load(tp.super_load + 1, now)
         elif source in self.peers:
             self.peers[source].producer_load += 1
 
-    def release(self, task_id: str, client: ClientProgress, piece: int, now: float) -> "str | None":
-        """Take `piece` out of the running map and give its source's load back; the source."""
+    def release(self, task_id: str, client: ClientProgress, piece: int, now: float,
+                arrived: bool = False) -> "str | None":
+        """Take `piece` out of the running map and give its source's load back; the source.
+        `arrived`: the client reported the piece as received (its duration is a sample)."""
         source = client.running.pop(piece, None)
+        started = client.started.pop(piece, now)
         if source is None:
             return None
         tp = self.tasks.get(task_id)
@@ -103,6 +123,10 @@ class Progress:
         if self.is_super(source):
             if tp is not None:
                 tp.set_super_load(tp.super_load - 1, now)
+                if arrived:
+                    tp.record_super_duration(max(now - started, 0.0))
+                if piece not in tp.super_in_flight:
+                    tp.super_started.pop(piece, None)
         elif source in self.peers:
             state = self.peers[source]
             state.producer_load = max(state.producer_load - 1, 0)
@@ -120,7 +144,8 @@ class Progress:
         tp, client = self.tasks[task_id], self.clients[client_key]
         if status is PieceStatus.SUCCESS and src_uploads and src_pid and not self.is_super(src_pid):
             tp.holders.setdefault(piece, set()).add(src_pid)
-        reserved = self.release(task_id, client, piece, now)
+        reserved = self.release(task_id, client, piece, now,
+                                arrived=status in (PieceStatus.SUCCESS, PieceStatus.SEMISUC))
         dst_pid = dst_pid or reserved or ""
         if not client.bits.update(piece, status):
             return False, reserved is not None

@@ -107,14 +107,14 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
     view = scheduler.View(task=progress.tasks[task_id], client=progress.clients[dt.key], peers=progress.peers,
                           black=progress.black.get(dt.peer_id, {}),
                           servable=lambda pid: state.servable(pid, task_id),
-                          src_pid=dt.peer_id, super_pid=state.super_pid)
+                          src_pid=dt.peer_id, super_pid=state.super_pid, now=now)
     plan = scheduler.plan(view, limits, rng)
     for piece, pid in plan.drops:
         view.task.drop_holder(pid, piece)
     if plan.limited:
         return Outcome(_info(ResultCode.PEER_CONTINUE, "too many pieces running, go on with them"))
     if plan.wait:
-        return Outcome(_info(ResultCode.PEER_WAIT))
+        return Outcome(_info(ResultCode.PEER_WAIT), recheck_after=plan.recheck_after)
     for a in plan.assignments:
         progress.reserve(task_id, view.client, a.piece, a.source, now)
     data = [render(state, limits, task, dt, a) for a in plan.assignments]

@@ -15,12 +15,22 @@ the progress and returns a Plan; the coordinator applies it.
    serviceErrorCount >= eliminationLimit holders are dropped from the holder set; a holder that
    is the client itself, in the client's black list, failed this piece for this client before
    (decisions 5) or would exceed peerUpLimit is skipped. Load is reserved as we go.
-5. Nobody -> the supernode, within its own per-task limit (decisions 2); full -> skip the piece.
-   A piece another client is already fetching from the supernode is skipped too while this
-   client has other work: it will soon be at a peer, and the supernode's upload is the scarce
-   resource of a flash crowd. A client with nothing else to do still gets it (no starvation).
+5. Nobody can serve it now -> super-seeding (the supernode's upload is the scarce resource of a
+   flash crowd: every extra copy it sends adds a piece time to the crowd's end):
+   * a piece no peer holds and none is fetching from the supernode ("fresh") -> the supernode,
+     within its own per-task limit (decisions 2); full -> skip the piece;
+   * a piece some holder could give this client once it has a free upload slot -> wait for it;
+   * a piece on its way from the supernode to another client -> wait for that copy, unless the
+     fetch has stalled: it took longer than STALL_FACTOR x the task's average supernode piece time
+     (or STALL_DEFAULT before any piece arrived). Then a second copy goes out, and the plan says
+     when a stalled fetch would next justify one (`recheck_after`) so that a held long-poll can
+     look again then;
+   * a piece whose holders this client cannot use (black-listed, failed it before) -> the
+     supernode, like a fresh one.
+   A v1 client that gets 602 backs off and asks again: it still makes progress.
 6. Stop when the client would run `peer_down_limit` pieces.
 """
+import enum
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -39,6 +49,7 @@ class Plan:
     assignments: "tuple[Assignment, ...]" = ()
     drops: "tuple[tuple[int, str], ...]" = ()   # (piece, holder PID) to forget
     limited: bool = False
+    recheck_after: "float | None" = None        # seconds until a stalled fetch would change the plan
 
     @property
     def wait(self) -> bool:
@@ -55,6 +66,12 @@ class View:
     servable: "Callable[[str], bool]"   # has a peer record, uploads, downloads this task
     src_pid: str
     super_pid: str
+    now: float = 0.0
+
+
+STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
+STALL_DEFAULT = 20.0      # s: before any supernode piece arrived, a fetch has stalled after this
+STALL_FLOOR = 1.0         # s: never call a fetch stalled sooner
 
 
 _LONG_WALK = 16
@@ -82,6 +99,13 @@ def isolated(view: View, limits: Limits) -> bool:
     return state is not None and state.client_error_count > limits.failure_count_limit
 
 
+def stall_seconds(task: TaskProgress) -> float:
+    """How long a supernode piece may be on its way before a second copy is justified."""
+    if task.super_piece_seconds <= 0:
+        return STALL_DEFAULT
+    return max(STALL_FACTOR * task.super_piece_seconds, STALL_FLOOR)
+
+
 def plan(view: View, limits: Limits, rng) -> Plan:
     available = available_pieces(view.task, view.client)
     if not available:
@@ -93,45 +117,64 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     drops: "list[tuple[int, str]]" = []
     super_load = view.task.super_load
     picks: "list[Assignment]" = []
-    verdicts: "dict[str, str]" = {}
+    verdicts: "dict[str, Verdict]" = {}
     busy = None
+    stall = stall_seconds(view.task)
+    recheck: "float | None" = None
     for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
                                                 view.task.in_flight)):
         if walked == _LONG_WALK and not alone:
             # a long walk: most holders are probably at their upload limit (the answer is likely
-            # a 602); skip the pieces all of whose holders are, without looking at each of them
+            # a 602); treat the pieces all of whose holders are as waiting, without looking at each
             busy = {pid for pid, st in view.peers.items() if st.producer_load >= limits.peer_up_limit}
-        if alone or (busy is not None and view.task.holders.get(piece, _NONE) <= busy):
-            source = None
+        if alone:
+            source, usable = None, False
+        elif busy is not None and view.task.holders.get(piece) and view.task.holders[piece] <= busy:
+            continue
         else:
-            source = _pick_holder(view, piece, limits, extra, drops, rng, verdicts)
+            source, usable = _pick_holder(view, piece, limits, extra, drops, rng, verdicts)
         if source is None:
+            if usable:
+                continue        # a holder will have a free slot soon: wait for it
+            if not alone and view.task.super_in_flight.get(piece):
+                left = view.task.super_started.get(piece, view.now) + stall - view.now
+                if left > 0:    # on its way to a peer: wait for that copy
+                    recheck = left if recheck is None else min(recheck, left)
+                    continue
             if super_load >= limits.supernode_task_upload_limit:
-                continue
-            if not alone and view.task.super_in_flight.get(piece) and (view.client.running or picks):
                 continue
             super_load += 1
             source = view.super_pid
         picks.append(Assignment(piece, source))
         if len(view.client.running) + len(picks) >= limits.peer_down_limit:
             break
-    return Plan(tuple(picks), tuple(drops))
+    return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
+
+
+class Verdict(enum.Enum):
+    """What a holder is to the client being planned for."""
+    DROP = "drop"       # can never serve this task again: forget it as a holder
+    SKIP = "skip"       # may serve others, never this client
+    OK = "ok"
 
 
 def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]",
-                 drops: "list[tuple[int, str]]", rng, verdicts: "dict[str, str]") -> "str | None":
-    """A holder chosen uniformly at random among those that may serve now.
+                 drops: "list[tuple[int, str]]", rng,
+                 verdicts: "dict[str, Verdict]") -> "tuple[str | None, bool]":
+    """(a holder chosen uniformly at random among those that may serve now, whether some holder
+    could serve this client once it has a free upload slot).
 
     The holders are drawn lazily in random order (a partial Fisher-Yates over the set's order,
     v1's "map order, effectively random") and verdicts are cached for the whole plan: sorting and
     shuffling every holder set on every pull was a hot spot once holders number in the hundreds."""
     holders = view.task.holders.get(piece)
     if not holders:
-        return None
+        return None, False
     bad = view.client.bad_sources.get(piece, ())
     peers, up_limit = view.peers, limits.peer_up_limit
     order = list(holders)
     n = len(order)
+    usable = False
     while n:
         i = rng.randrange(n) if n > 1 else 0
         pid = order[i]
@@ -140,22 +183,25 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
         verdict = verdicts.get(pid)
         if verdict is None:
             verdict = verdicts[pid] = _holder_verdict(view, pid, limits)
-        if verdict == "drop":
+        if verdict is Verdict.DROP:
             drops.append((piece, pid))
             continue
-        if verdict == "skip" or pid in bad or peers[pid].producer_load + extra.get(pid, 0) + 1 > up_limit:
+        if verdict is Verdict.SKIP or pid in bad:
+            continue
+        if peers[pid].producer_load + extra.get(pid, 0) + 1 > up_limit:
+            usable = True
             continue
         extra[pid] = extra.get(pid, 0) + 1
-        return pid
-    return None
+        return pid, True
+    return None, usable
 
 
-def _holder_verdict(view: View, pid: str, limits: Limits) -> str:
+def _holder_verdict(view: View, pid: str, limits: Limits) -> Verdict:
     state = view.peers.get(pid)
     if state is None or pid == view.super_pid or not view.servable(pid):
-        return "drop"
+        return Verdict.DROP
     if state.down or state.service_error_count >= limits.elimination_limit:
-        return "drop"
+        return Verdict.DROP
     if pid == view.src_pid or view.black.get(pid, 0) > 0:
-        return "skip"
-    return "ok"
+        return Verdict.SKIP
+    return Verdict.OK

@@ -1,14 +1,12 @@
 """Faults survived, nothing lost: real processes, injected failures, identical bytes everywhere."""
 import hashlib
 import os
-import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.dfget_runs import DfgetRunner, end_pids
-from tests.support.procs import start_origin, start_supernode, wait_until
+from tests.support.dfget_runs import DfgetRunner
+from tests.support.procs import kill_tree, start_origin, start_supernode, wait_until
 from tests.support.v1client import V1Client
 
 pytestmark = pytest.mark.e2e
@@ -55,15 +53,19 @@ def test_a_peer_killed_mid_download_does_not_stop_the_others(tmp_path, supernode
     content = os.urandom(16 * MIB)
     (origin.root / "churn.bin").write_bytes(content)
     runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{supernode.api_port}")
-    procs = [runner.start("-u", origin.url + "/churn.bin", "-o", str(tmp_path / f"o{i}"), "--notbs", "-s", "3M",
-                          home=f"h{i}") for i in range(8)]
-    victim = procs[0]
-    wait_until(lambda: runner.upload_pids("h0"), 30, "the victim's upload server")
-    time.sleep(1.5)   # let pieces spread before the fault (a fixed point in the transfer, not a wait)
-    victim.send_signal(signal.SIGKILL)
-    end_pids(runner.upload_pids("h0"))
-    results = [runner.wait(p, timeout=120) for p in procs[1:]]
+    url = origin.url + "/churn.bin"
+    # The victim is the slowest, so that it is still downloading (and serving) when it dies.
+    victim = runner.start("-u", url, "-o", str(tmp_path / "o0"), "--notbs", "-s", "1M", home="h0")
+    others = [runner.start("-u", url, "-o", str(tmp_path / f"o{i}"), "--notbs", "-s", "3M", home=f"h{i}")
+              for i in range(1, 8)]
+    # The fault point is a point in the transfer, not on the clock: the victim holds two pieces.
+    wait_until(lambda: runner.pieces_done("h0") >= 2 or victim.poll() is not None, 120,
+               "the victim to hold two pieces")
+    assert victim.poll() is None, "the victim finished before the fault could be injected"
+    killed = kill_tree(victim.pid)     # dfget and the upload server it spawned, whenever it came up
+    results = [runner.wait(p, timeout=180) for p in others]
     runner.stop_all()
+    assert len(killed) >= 1
     assert all(r.returncode == 0 for r in results), [r.stdout[-500:] for r in results]
     expected = hashlib.sha256(content).hexdigest()
     assert all(digest(tmp_path / f"o{i}") == expected for i in range(1, 8))
@@ -85,10 +87,13 @@ def test_supernode_killed_mid_transfer_clients_migrate_to_the_second(tmp_path, o
             for proc, api, _ in nodes:
                 if requests.get(f"http://127.0.0.1:{api}/api/v1/tasks", timeout=2).json():
                     return proc
-        chosen = wait_until(serving, 30, "a supernode to get the task")
-        time.sleep(1.0)
+        chosen = wait_until(serving, 60, "a supernode to get the task")
+        # kill it at a point in the transfer, not on the clock: a client holds a piece, none is done
+        wait_until(lambda: any(runner.pieces_done(f"h{i}") for i in range(4)) or
+                   any(p.poll() is not None for p in procs), 120, "a client to hold a piece")
+        assert all(p.poll() is None for p in procs), "a client finished before the fault"
         chosen.stop()
-        results = [runner.wait(p, timeout=120) for p in procs]
+        results = [runner.wait(p, timeout=180) for p in procs]
         runner.stop_all()
         assert all(r.returncode == 0 for r in results), [r.stdout[-600:] for r in results]
         assert any("migrated to node" in r.stdout for r in results)

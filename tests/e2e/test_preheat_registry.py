@@ -1,7 +1,7 @@
 """Scenario: an image pushed to a real registry is preheated into a real supernode; every layer
 becomes a supernode task, and a v1 client then gets a layer from the supernode while the registry
 is not asked for that blob again."""
-import time
+import uuid
 
 import pytest
 import requests
@@ -51,5 +51,9 @@ def test_image_preheat_puts_every_layer_into_the_supernode(supernode, registry):
     assert [line for line in before if '"GET ' in line], "the CDN fetched the layer from the registry"
     data, _ = V1Client(supernode.api_url, name="layer").download(f"{base}/v2/{NAME}/blobs/{digest}")
     assert data == blob
-    time.sleep(0.3)      # let the registry flush its access log
+    # The registry logs requests in order: once a marker request made after the download is in the
+    # log, every request of the download is too (a wait on an event, not on the clock).
+    marker = f"/v2/flush-marker-{uuid.uuid4().hex}"
+    requests.get(base + marker, timeout=10)
+    wait_until(lambda: marker in proc.output(), 60, "the registry to log the marker request")
     assert blob_requests(proc.output(), digest) == before, "the registry was asked for the layer again"

@@ -50,6 +50,15 @@ class DfgetRunner:
         except (OSError, ValueError):
             return 0
 
+    def pieces_done(self, home: str) -> int:
+        """Pieces this home's dfget has written and verified (its log's `downloading piece:` lines):
+        a point in a transfer that tests can wait for, whatever the machine's speed."""
+        try:
+            with open(os.path.join(self.home(home), "logs", "dfclient.log"), errors="replace") as f:
+                return f.read().count("downloading piece:")
+        except OSError:
+            return 0
+
     def upload_pids(self, home: str) -> "list[int]":
         """PIDs of upload servers serving this home (from their pid file)."""
         path = os.path.join(self.home(home), "meta", "uploader.pid")

@@ -8,6 +8,11 @@ import time
 
 import requests
 
+# How long a server may take to come up. A safety bound, not a timing check: on a machine whose
+# cores are busy with other work Python start-up alone can take seconds, and a test must not fail
+# because of that — only because the server never comes up.
+START_DEADLINE = 90.0
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -73,7 +78,7 @@ def start_origin(root: str, log_path: str, *extra: str) -> "tuple[Proc, int]":
                 return int(line.split()[-1])
         if not proc.alive():
             raise RuntimeError(proc.output())
-    return proc, wait_until(port, 10, "the origin to listen")
+    return proc, wait_until(port, START_DEADLINE, "the origin to listen")
 
 
 def start_supernode(home: str, log_path: str, *extra: str, env=None,
@@ -88,8 +93,41 @@ def start_supernode(home: str, log_path: str, *extra: str, env=None,
             raise RuntimeError(f"supernode exited: {proc.output()}")
         return requests.get(f"http://127.0.0.1:{api}/_ping", timeout=1).text == "OK" and \
             requests.get(f"http://127.0.0.1:{download}/_ping", timeout=1).ok
-    wait_until(ready, 20, "the supernode to answer /_ping")
+    wait_until(ready, START_DEADLINE, "the supernode to answer /_ping")
     return proc, api, download
+
+
+def kill_tree(pid: int) -> "list[int]":
+    """SIGKILL a process and every process it started (a crash of the whole program, including
+    children it spawned in their own sessions). The parent is stopped first so that it cannot
+    start another child between the scan and the kill. Returns the PIDs killed."""
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return []
+    tree, frontier = [pid], [pid]
+    while frontier:
+        children = [c for c in _all_pids() if _parent_of(c) in frontier]
+        tree += children
+        frontier = children
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return tree
+
+
+def _all_pids() -> "list[int]":
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def _repo_root() -> str:

@@ -11,7 +11,7 @@ import tarfile
 
 import requests
 
-from tests.support.procs import Proc, free_port, wait_until
+from tests.support.procs import START_DEADLINE, Proc, free_port, wait_until
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 
@@ -43,7 +43,7 @@ http:
         if not proc.alive():
             raise RuntimeError(proc.output())
         return requests.get(base + "/v2/", timeout=1).status_code == 200
-    wait_until(ready, 15, "docker-registry to answer /v2/")
+    wait_until(ready, START_DEADLINE, "docker-registry to answer /v2/")
     return proc, base
 
 

@@ -176,7 +176,7 @@ class FakeUploader:
         self.port, self.fail = port, fail
         self.finished, self.rates = [], []
 
-    def start(self, cfg, ctx) -> int:
+    def start(self, cfg, ctx, on_failure=None) -> int:
         if self.fail:
             from dfget.errors import LaunchServerError
             raise LaunchServerError("no server here")

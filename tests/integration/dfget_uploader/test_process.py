@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -77,8 +78,7 @@ def layout(tmp_path):
 def options(tmp_path, spawned, **over):
     home, data, meta_path = layout(tmp_path)
     kw = dict(home=str(home), data_dir=str(data), meta_path=str(meta_path), ip="127.0.0.1", port=free_port(),
-              expire_time=180, alive_time=300, verbose=True, total_limit=0, timeout=15.0,
-              on_spawn=spawned.append)
+              expire_time=180, alive_time=300, verbose=True, total_limit=0, on_spawn=spawned.append)
     kw.update(over)
     return kw
 
@@ -86,12 +86,14 @@ def options(tmp_path, spawned, **over):
 def test_spawn_reuse_serve_and_sigterm(tmp_path, spawned, supernode):
     home, data, meta_path = layout(tmp_path)
     kw = options(tmp_path, spawned)
-    port = ensure_server(task_file_name=NAME, **kw)
+    started = ensure_server(task_file_name=NAME, **kw)
+    port = started.port
     assert port == kw["port"] and len(spawned) == 1
-    assert meta.read_port(str(meta_path)) == port
+    assert meta.read_port(str(meta_path)) == port      # announced before the process serves
+    assert started.wait_registered(60)
 
     # A second dfget on this host reuses the server: no new process.
-    assert ensure_server(task_file_name="other-1-2.3", **kw) == port
+    assert ensure_server(task_file_name="other-1-2.3", **kw).port == port
     assert len(spawned) == 1
 
     content = os.urandom(3000)
@@ -119,38 +121,72 @@ def test_spawn_reuse_serve_and_sigterm(tmp_path, spawned, supernode):
 
 def test_generated_port_and_idle_shutdown(tmp_path, spawned):
     _, _, meta_path = layout(tmp_path)
-    port = ensure_server(task_file_name=NAME, **options(tmp_path, spawned, port=0, alive_time=0.5))
+    port = ensure_server(task_file_name=NAME, **options(tmp_path, spawned, port=0, alive_time=0.5)).port
     assert 15000 <= port <= 65535
-    assert spawned[0].wait(timeout=15) == 0      # nobody asked anything for 0.5 s
+    assert spawned[0].wait(timeout=60) == 0      # nobody asked anything for 0.5 s
     assert meta.read_port(str(meta_path)) == 0
 
 
 def test_a_running_server_missing_from_host_meta_is_found_and_reused(tmp_path, spawned):
     _, _, meta_path = layout(tmp_path)
     kw = options(tmp_path, spawned, port=0)
-    port = ensure_server(task_file_name=NAME, **kw)
+    first = ensure_server(task_file_name=NAME, **kw)
+    assert first.wait_registered(60)
     os.unlink(meta_path)
-    assert ensure_server(task_file_name=NAME, **kw) == port
-    assert len(spawned) == 2 and spawned[1].wait(timeout=15) == 0   # the newcomer exits quietly
-    assert spawned[0].poll() is None
-    assert meta.read_port(str(meta_path)) == port
+    again = ensure_server(task_file_name=NAME, **kw)
+    assert again.port == first.port and again.spawned is None and len(spawned) == 1
+    assert meta.read_port(str(meta_path)) == first.port
 
 
 def test_a_second_home_gets_its_own_server(tmp_path, spawned):
     # Both try the same generated ports; b skips the port where a's server answers.
     a = ensure_server(task_file_name=NAME, **options(tmp_path / "a", spawned, port=0))
+    assert a.wait_registered(60)
     b = ensure_server(task_file_name=NAME, **options(tmp_path / "b", spawned, port=0))
-    assert a != b and len(spawned) == 2
-    assert meta.read_port(str(tmp_path / "b" / "home" / "meta" / "host.meta")) == b
+    assert a.port != b.port and len(spawned) == 2
+    assert meta.read_port(str(tmp_path / "b" / "home" / "meta" / "host.meta")) == b.port
 
 
-def test_start_failure_is_a_clear_error(tmp_path, spawned):
+def test_derived_ports_all_taken_means_any_free_port_not_p2p_off(tmp_path, spawned):
+    from dfget.uploader import policy
+    taken = []
+    try:
+        for port in policy.port_candidates(0, time.time()):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+                s.listen(1)
+                taken.append(s)
+            except OSError:
+                s.close()
+        started = ensure_server(task_file_name=NAME, **options(tmp_path, spawned, port=0))
+        assert started.port not in policy.port_candidates(0, time.time())
+        assert started.wait_registered(60)
+    finally:
+        for s in taken:
+            s.close()
+
+
+def test_an_explicit_port_that_is_taken_is_a_clear_error(tmp_path, spawned):
     with socket.socket() as busy:          # something that is not an upload server holds the port
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
-        with pytest.raises(UploaderStartError):
+        with pytest.raises(UploaderStartError, match="not free"):
             ensure_server(task_file_name=NAME, **options(tmp_path, spawned, port=busy.getsockname()[1]))
-    assert spawned[0].wait(timeout=15) == 1
+    assert spawned == []
+
+
+def test_a_server_that_never_comes_up_is_reported(tmp_path, spawned):
+    failures = []
+    kw = options(tmp_path, spawned, on_failure=failures.append, register_deadline=60,
+                 data_dir=str(tmp_path / "not-a-dir-file"))
+    (tmp_path / "not-a-dir-file").write_text("a file where the data directory should be")
+    started = ensure_server(task_file_name=NAME, **kw)
+    deadline = time.monotonic() + 60
+    while not failures and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert failures and "shares no pieces" in failures[0]
+    assert not started.wait_registered(0) and started.failed
 
 
 def test_server_argv():

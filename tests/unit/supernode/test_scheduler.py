@@ -1,5 +1,8 @@
 """Scheduler properties (spec §5, decisions 2 and 5) over random states, plus worked examples."""
+import dataclasses
 import random
+
+import pytest
 
 from hypothesis import given, settings, strategies as st
 
@@ -32,6 +35,9 @@ def worlds(draw):
             client.bits.update(p, PieceStatus.RUNNING)
         elif kind == "failed":
             client.bits.update(p, PieceStatus.FAILED)
+        if kind == "none" and draw(st.integers(0, 3)) == 0:   # on its way to another client, not stalled
+            task.in_flight[p] = task.super_in_flight[p] = 1
+            task.super_started[p] = 0.0
         if peers and draw(st.booleans()):
             client.bad_sources[p] = set(draw(st.lists(st.sampled_from(peers), max_size=2)))
     states = {}
@@ -111,15 +117,33 @@ def test_wait_only_when_nothing_can_be_fetched(world):
     available = scheduler.available_pieces(view.task, view.client)
     if not plan.wait or not available:
         return
-    if view.client.running and all(view.task.super_in_flight.get(p) for p in available):
-        return  # every piece is on its way to another client from the supernode: wait for a peer
-    assert view.task.super_load >= limits.supernode_task_upload_limit
     isolated = view.peers[SRC].client_error_count > limits.failure_count_limit
-    if not isolated:
-        for piece in available:
-            for pid in view.task.holders[piece]:
-                assert not eligible(view, limits, pid, piece) \
-                    or view.peers[pid].producer_load + 1 > limits.peer_up_limit
+    if isolated:
+        assert view.task.super_load >= limits.supernode_task_upload_limit
+        return
+    for piece in available:
+        usable = [pid for pid in view.task.holders[piece] if eligible(view, limits, pid, piece)]
+        # every usable holder is at its upload limit: wait for a slot (never a supernode copy)
+        assert all(view.peers[pid].producer_load + 1 > limits.peer_up_limit for pid in usable)
+        if not usable and not view.task.super_in_flight.get(piece):
+            # a fresh piece: only the supernode's own limit keeps it back
+            assert view.task.super_load >= limits.supernode_task_upload_limit
+
+
+@settings(max_examples=120, deadline=None)
+@given(worlds())
+def test_the_supernode_sends_a_piece_others_could_get_from_a_peer_never(world):
+    """Super-seeding: the supernode serves only pieces no usable holder has, and a second copy of a
+    piece already on its way from it only once that fetch has stalled."""
+    view, limits, seed = world
+    if view.peers[SRC].client_error_count > limits.failure_count_limit:
+        return
+    plan = scheduler.plan(view, limits, random.Random(seed))
+    for a in plan.assignments:
+        if a.source != SUPER:
+            continue
+        assert not [pid for pid in view.task.holders[a.piece] if eligible(view, limits, pid, a.piece)]
+        assert not view.task.super_in_flight.get(a.piece)   # nothing is stalled in these worlds
 
 
 @settings(max_examples=80, deadline=None)
@@ -187,13 +211,21 @@ def test_self_isolation_uses_only_the_supernode():
     assert any(a.source == "a" for a in plan.assignments)
 
 
-def test_holder_walk_drops_down_and_eliminated_skips_overloaded():
+def test_holder_walk_drops_down_and_eliminated_waits_for_a_busy_holder():
     view, limits = simple_view(1, holders={0: {"down", "bad", "busy", "gone"}},
                                states={"down": PeerState(service_down_ms=5), "bad": PeerState(service_error_count=5),
                                        "busy": PeerState(producer_load=5)})
     plan = scheduler.plan(view, limits, random.Random(1))
-    assert plan.assignments[0].source == SUPER
+    assert plan.wait                   # "busy" will have a free slot soon: no supernode copy
     assert set(plan.drops) == {(0, "down"), (0, "bad"), (0, "gone")}
+    view.peers["busy"].producer_load = 4
+    assert scheduler.plan(view, limits, random.Random(1)).assignments[0].source == "busy"
+
+
+def test_holders_this_client_cannot_use_make_the_piece_fresh_for_it():
+    view, limits = simple_view(1, holders={0: {"a"}}, states={"a": PeerState()})
+    view.client.bad_sources[0] = {"a"}
+    assert scheduler.plan(view, limits, random.Random(1)).assignments[0].source == SUPER
 
 
 def test_pieces_in_flight_count_as_rarity_so_a_crowd_spreads_out():
@@ -204,13 +236,42 @@ def test_pieces_in_flight_count_as_rarity_so_a_crowd_spreads_out():
     assert {a.piece for a in plan.assignments}.isdisjoint({0, 1})
 
 
-def test_a_piece_on_its_way_from_the_supernode_is_not_fetched_twice_while_other_work_exists():
-    view, limits = simple_view(2, running={1: SUPER}, peer_down_limit=4)
+def test_a_piece_on_its_way_from_the_supernode_is_sent_again_only_when_its_fetch_stalls():
+    view, limits = simple_view(1, peer_down_limit=4)
     view.task.in_flight[0] = view.task.super_in_flight[0] = 1
-    assert scheduler.plan(view, limits, random.Random(1)).wait
-    idle, limits = simple_view(1, peer_down_limit=4)
-    idle.task.in_flight[0] = idle.task.super_in_flight[0] = 1
-    assert [a.piece for a in scheduler.plan(idle, limits, random.Random(1)).assignments] == [0]
+    view.task.super_started[0] = 100.0
+    view.task.super_piece_seconds = 2.0            # supernode pieces take 2 s: stalled after 6 s
+    view = dataclasses.replace(view, now=104.0)
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert plan.wait and plan.recheck_after == pytest.approx(2.0)
+    view = dataclasses.replace(view, now=106.5)
+    assert [(a.piece, a.source) for a in scheduler.plan(view, limits, random.Random(1)).assignments] == [(0, SUPER)]
+
+
+def test_before_any_supernode_piece_arrived_a_fetch_stalls_after_the_default():
+    view, limits = simple_view(1)
+    view.task.in_flight[0] = view.task.super_in_flight[0] = 1
+    view.task.super_started[0] = 0.0
+    assert scheduler.plan(dataclasses.replace(view, now=scheduler.STALL_DEFAULT - 1), limits, random.Random(1)).wait
+    assert scheduler.plan(dataclasses.replace(view, now=scheduler.STALL_DEFAULT + 1), limits,
+                          random.Random(1)).assignments
+
+
+def test_a_flash_crowd_takes_each_piece_from_the_supernode_once():
+    """Eight clients ask in turn while nothing has arrived yet: the supernode hands out distinct
+    pieces up to its limit, then everyone waits for peers."""
+    view, limits = simple_view(16, supernode_task_upload_limit=4, peer_down_limit=4)
+    sent = []
+    for client in range(8):
+        v = dataclasses.replace(view, client=ClientProgress(), src_pid=f"c{client}")
+        plan = scheduler.plan(v, limits, random.Random(client))
+        for a in plan.assignments:
+            assert a.source == SUPER
+            view.task.count_flight(a.piece, True, +1)
+            view.task.super_started[a.piece] = 0.0
+            view.task.super_load += 1
+            sent.append(a.piece)
+    assert len(sent) == 4 and len(set(sent)) == 4
 
 
 def test_supernode_fan_out_follows_its_bandwidth_unless_set():
