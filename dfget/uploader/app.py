@@ -138,7 +138,7 @@ def _refuse_unless_local() -> "Response | None":
         log.warning("refused %s from %s: control requests are honoured only from this host",
                     request.path, request.remote_addr)
         return _text("control requests are honoured only from this host", 403)
-    if any(h in request.headers for h in policy.BROWSER_HEADERS):
+    if any(h in request.headers for h in policy.BROWSER_HEADERS) or not policy.is_address_host(request.host):
         log.warning("refused %s from a web browser (Origin %r)", request.path, request.headers.get("Origin"))
         return _text("control requests are honoured only from this host, never from a web browser", 403)
     return None

@@ -167,6 +167,17 @@ def is_local_request(remote_addr: str, local_addr: str) -> bool:
     return local is not None and remote == local and not remote.is_unspecified
 
 
+def is_address_host(host_header: str) -> bool:
+    """A Host header naming an IP address or localhost (how every dfget addresses its server).
+    A DNS name there is a web page that rebound its name to this host: never a dfget."""
+    host = (host_header or "").strip()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.lower() == "localhost" or _ip(host) is not None
+
+
 def _ip(text: str):
     try:
         addr = ipaddress.ip_address((text or "").strip())

@@ -101,7 +101,7 @@ def test_a_dfget_reaching_the_server_by_the_hosts_own_address_is_local(env):
 
 
 @pytest.mark.parametrize("header", [{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
-                                    {"Sec-Fetch-Mode": "no-cors"}])
+                                    {"Sec-Fetch-Mode": "no-cors"}, {"Host": "rebound.evil.example:15001"}])
 def test_a_web_page_in_a_local_browser_cannot_drive_the_control_endpoints(env, header):
     assert env.local.get("/client/finish", query_string=FINISH, headers=header).status_code == 403
     assert register(env.local, totalLimit="1", **header).status_code == 403

@@ -197,3 +197,12 @@ def test_a_super_node_is_only_ever_host_and_port(node):
 ])
 def test_is_local_request(remote, local, is_local):
     assert policy.is_local_request(remote, local) is is_local
+
+
+@pytest.mark.parametrize("host, ok", [
+    ("127.0.0.1:15001", True), ("10.0.0.4:15001", True), ("localhost:15001", True), ("[::1]:15001", True),
+    ("127.0.0.1", True), ("evil.example:15001", False), ("rebind.evil.example", False), ("", False),
+])
+def test_a_control_request_must_address_the_server_by_ip(host, ok):
+    """DNS rebinding: a web page whose name now points at this host still sends its name."""
+    assert policy.is_address_host(host) is ok
