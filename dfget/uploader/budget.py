@@ -2,14 +2,20 @@
 
 werkzeug's threaded server spends one thread per connection: a host opening thousands of slow
 connections would get thousands of threads. `policy.admit_connection` decides; this shell counts.
-A refused connection is closed at once (the peer tries another source).
+A refused connection is closed at once (the peer tries another source). A request head (request
+line and headers; an idle keep-alive connection waits for one too) must arrive within
+HEAD_DEADLINE: `cut_slow_heads()`, called every second, shuts the socket of any that did not,
+so a host trickling a byte now and then cannot hold its slots for ever.
 """
 import logging
+import socket
 import threading
+import time
 
 from dfget.uploader import policy
 
 log = logging.getLogger(__name__)
+HEAD_DEADLINE = 20.0   # s for a request line and its headers (dfget sends them in one packet)
 
 
 def capped_server_class():
@@ -21,11 +27,38 @@ def capped_server_class():
         max_total = policy.MAX_CONNECTIONS
         max_per_address = policy.MAX_CONNECTIONS_PER_ADDRESS
 
+        head_deadline = HEAD_DEADLINE
+
         def __init__(self, *args, **kwargs):
             self._budget_lock = threading.Lock()
             self._open: "dict[int, str]" = {}       # id(socket) -> peer address
+            self._heads: "dict[int, tuple[socket.socket, float]]" = {}   # waiting for a head since
             self.refused = 0
+            self.cut = 0
             super().__init__(*args, **kwargs)
+
+        def head_started(self, sock) -> None:
+            with self._budget_lock:
+                self._heads[id(sock)] = (sock, time.monotonic())
+
+        def head_done(self, sock) -> None:
+            with self._budget_lock:
+                self._heads.pop(id(sock), None)
+
+        def cut_slow_heads(self) -> int:
+            """Shut every connection whose request head is overdue; how many were cut."""
+            now = time.monotonic()
+            with self._budget_lock:
+                late = [sock for sock, since in self._heads.values() if now - since > self.head_deadline]
+                for sock in late:
+                    self._heads.pop(id(sock), None)
+            for sock in late:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)   # the handler's read returns: it ends
+                except OSError:
+                    pass
+            self.cut += len(late)
+            return len(late)
 
         def verify_request(self, request, client_address) -> bool:
             addr = client_address[0] if client_address else ""
@@ -51,5 +84,6 @@ def capped_server_class():
         def shutdown_request(self, request) -> None:
             with self._budget_lock:
                 self._open.pop(id(request), None)
+                self._heads.pop(id(request), None)
             super().shutdown_request(request)
     return CappedWSGIServer

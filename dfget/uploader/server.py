@@ -155,6 +155,15 @@ def _quiet_handler():
         def connection_dropped(self, error, environ=None) -> None:
             log.info("upload to %s cut: %s", self.address_string(), error)
             self.close_connection = True
+
+        def handle_one_request(self) -> None:
+            self.server.head_started(self.connection)   # the head deadline runs (budget.py)
+            super().handle_one_request()
+
+        def parse_request(self) -> bool:
+            ok = super().parse_request()
+            self.server.head_done(self.connection)
+            return ok
     return _QuietHandler
 
 
@@ -175,7 +184,8 @@ class UploadServer:
         self._threads = [threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
                                           name="upload-http", daemon=True),
                          threading.Thread(target=self._expiry_loop, name="upload-expiry", daemon=True),
-                         threading.Thread(target=self._idle_loop, name="upload-idle", daemon=True)]
+                         threading.Thread(target=self._idle_loop, name="upload-idle", daemon=True),
+                         threading.Thread(target=self._head_loop, name="upload-heads", daemon=True)]
 
     def start(self) -> None:
         for t in self._threads:
@@ -194,6 +204,10 @@ class UploadServer:
                 self.sweep()
             except Exception:
                 log.exception("data expiry sweep failed")
+
+    def _head_loop(self) -> None:
+        while not self.stop.wait(1.0):
+            self.http.cut_slow_heads()
 
     def _idle_loop(self) -> None:
         if self.state.alive_time <= 0:

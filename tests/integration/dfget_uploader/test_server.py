@@ -235,3 +235,29 @@ def test_a_peer_that_stops_reading_is_cut_and_the_server_can_idle_out(server):
         assert _wait_until(lambda: server.state.active_uploads == 0, timeout=20)
     server.clock.advance(301)
     assert server.state.idle()
+
+
+def test_a_host_trickling_its_request_head_is_cut(server):
+    """Slow loris: one header byte at a time, each within the socket timeout, for ever."""
+    server.http.head_deadline = 0.5      # HEAD_DEADLINE, shortened for the test
+    server.start()
+    gave_up = threading.Event()
+    with _connect_from("127.0.0.2", server.port) as loris:
+        loris.sendall(b"GET /server/ping HTTP/1.1\r\nHost: x\r\n")
+        loris.settimeout(0.2)
+        deadline = time.monotonic() + 15
+        closed = False
+        while time.monotonic() < deadline and not closed:
+            try:
+                loris.sendall(b"X")
+                closed = loris.recv(100) == b""
+            except socket.timeout:
+                continue
+            except OSError:             # reset: cut as well
+                closed = True
+        assert closed, "a trickled request head kept its connection open"
+    gave_up.wait(0)
+    assert server.http.cut >= 1
+    with requests.Session() as s:       # everyone else is served as before
+        s.trust_env = False
+        assert s.get(f"http://127.0.0.1:{server.port}/server/ping", timeout=5).text == "success"
