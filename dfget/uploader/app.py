@@ -72,8 +72,10 @@ class PieceBody:
             raise UploadAborted("upload took longer than its deadline")
         wait = state.reserve_upload(len(data))
         if wait > MAX_THROTTLE_WAIT:
+            state.refund_upload(len(data))
             raise UploadAborted(f"the upload limit would pause this upload {wait:.0f}s")
         if wait > 0 and self._sleep(wait):
+            state.refund_upload(len(data))
             raise UploadAborted("the upload server is stopping")
         state.upload_progressed()
         return data

@@ -184,3 +184,9 @@ class UploadState:
         """Seconds to wait before sending `n` more bytes under the host-wide limit."""
         with self._lock:
             return self.limiter.reserve(n) if self.limiter is not None else 0.0
+
+    def refund_upload(self, n: int) -> None:
+        """`n` reserved bytes were not sent (the upload was cut): others need not wait for them."""
+        with self._lock:
+            if self.limiter is not None:
+                self.limiter.refund(n)

@@ -206,3 +206,16 @@ def test_a_throttle_wait_longer_than_the_cap_aborts_the_upload(env):
     with pytest.raises(OSError):
         r.get_data()
     assert env.sleeps == []          # never slept for days: gave up at once
+
+
+def test_a_cut_upload_gives_its_bandwidth_back(env):
+    """Bytes reserved for an upload that is cut are never sent: the next one must not pay."""
+    register(env.local, totalLimit="1")
+    (env.data / f"{NAME}.service").write_bytes(os.urandom(300 * 1024))
+    for _ in range(3):
+        r = env.remote.get(f"/peer/file/{NAME}", headers={"Range": f"bytes=0-{PIECE_SIZE - 1}",
+                                                           "pieceNum": "0", "pieceSize": str(PIECE_SIZE)})
+        with pytest.raises(OSError):
+            r.get_data()
+    # the clock stands still: one more byte costs one second, not the debt of three cut uploads
+    assert env.state.reserve_upload(1) <= 1.0
