@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.support.dfget_runs import DfgetRunner, end_pids
-from tests.support.procs import free_port
+from tests.support.procs import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
@@ -79,6 +79,10 @@ def test_a_go_dfget_shares_our_upload_server_and_it_serves_the_go_dfgets_home(tm
                       headers={"Range": f"bytes=0-{MIB - 1}", "pieceNum": "0", "pieceSize": str(MIB),
                                "cdnSource": "source"})
         assert r.status_code == 206 and r.content == expected
+        # the Go dfget's /client/finish (superNode ip:port) was accepted: the task may expire
+        server_log = os.path.join(runner.home("peer"), "logs", "dfserver.log")
+        finished = f"client finish task={service[:-len('.service')]}"
+        wait_until(lambda: finished in open(server_log).read(), 30, "the Go dfget's /client/finish")
     finally:
         runner.stop_all()
         end_pids(_pids_of_home(go_home))
