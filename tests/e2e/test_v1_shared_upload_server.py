@@ -67,7 +67,7 @@ def test_a_go_dfget_shares_our_upload_server_and_it_serves_the_go_dfgets_home(tm
         assert go.returncode == 0 and "download SUCCESS" in go.stdout, go.stdout + go.stderr
         with open(os.path.join(go_home, "logs", "dfclient.log")) as f:
             log = f.read()
-        assert f"use peer server on port:{port}" in log and "409" not in log
+        assert f"use peer server on port:{port}" in log and "status code: 409" not in log
         with open(os.path.join(go_home, "meta", "host.meta")) as f:
             assert json.load(f)["servicePort"] == port
         # our server serves the Go dfget's file, from the Go dfget's data dir, to another host
