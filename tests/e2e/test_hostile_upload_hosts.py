@@ -141,7 +141,8 @@ def test_a_dfget_on_a_throttled_host_exits_right_after_fail(tmp_path, supernode,
     """The host's own limit of 1 B/s (what an attacker set before the fix): the next dfget fails
     by its deadline and its process ends with its last line, instead of living on for minutes."""
     (origin.root / "one.bin").write_bytes(os.urandom(MIB))
-    (origin.root / "two.bin").write_bytes(os.urandom(2 * MIB))
+    # many pieces: the limit's answer (asked when the first pieces start) lands long before the end
+    (origin.root / "two.bin").write_bytes(os.urandom(32 * MIB))
     assert runner.run("-u", origin.url + "/one.bin", "-o", str(tmp_path / "one.bin"), home="peer").returncode == 0
     port = runner.upload_port("peer")
     status, _ = raw_get(port, "/check/poison", "127.0.0.1", {"totalLimit": "1"})
