@@ -50,3 +50,27 @@ def convert_headers(lines: "list[str] | None") -> "dict[str, str]":
 
 def headers_to_lines(headers: "dict[str, str] | None") -> "list[str]":
     return [f"{k}: {v}" for k, v in (headers or {}).items()]
+
+
+REDACTED = "<redacted>"
+
+
+def has_userinfo(url: str) -> bool:
+    """`http://user:pass@host/...`: credentials in the URL itself."""
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:
+        return False
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for logs, the API and the console: no userinfo, and every query value hidden
+    (a query may carry a signature or a token; its names still say what the URL is)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(p.split("=", 1)[0] + (f"={REDACTED}" if "=" in p else "") for p in parts.query.split("&")
+                     if p) if parts.query else ""
+    return parts._replace(netloc=netloc, query=query, fragment="").geturl()

@@ -24,7 +24,7 @@ import urllib3
 from dfdaemon import rules
 from dfdaemon.byterange import content_range, parse_range, unsatisfiable
 from dfdaemon.downloads import DONE, FAILED
-from dfdaemon.upstream import CHUNK, Tls, UpstreamError, relay
+from dfdaemon.upstream import CHUNK, Tls, UpstreamError, encoded, identity_only, relay
 from dfdaemon.verify import DigestMismatch, VerifiedSlice
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class LayerServer:
     def _direct(self, reply, route, fwd, tls, via: str) -> None:
         self.metrics.layers.labels(via).inc()
         try:
-            resp = self.upstream.open("GET", route.url, fwd, tls)
+            resp = self.upstream.open("GET", route.url, identity_only(fwd) if route.digest else fwd, tls)
         except UpstreamError as e:
             self.metrics.upstream_errors.inc()
             return reply.simple(503, f"{e}\n".encode())
@@ -146,13 +146,13 @@ class LayerServer:
 
     def _continue_direct(self, reply, gate, route, fwd, tls, pos: int) -> None:
         try:
-            resp = self.upstream.open("GET", route.url, [*fwd, ("Range", f"bytes={pos}-")], tls)
+            resp = self.upstream.open("GET", route.url, [*identity_only(fwd), ("Range", f"bytes={pos}-")], tls)
         except UpstreamError as e:
             log.error("url=%s direct continuation failed: %s", route.url, e)
             return reply.abort()
         try:
-            if resp.status not in (200, 206):
-                log.error("url=%s direct continuation answered %d", route.url, resp.status)
+            if resp.status not in (200, 206) or encoded(resp):
+                log.error("url=%s direct continuation answered %d %s", route.url, resp.status, encoded(resp))
                 return reply.abort()
             skip = pos if resp.status == 200 else 0
             for chunk in resp.stream(CHUNK, decode_content=False):

@@ -13,9 +13,10 @@ from common.protocol import paths
 from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
 
 from dfdaemon import rules, tunnel
+from dfdaemon.framing import CHUNKED, LENGTH, AmbiguousFraming, body_framing
 from dfdaemon.metrics import CONTENT_TYPE
 from dfdaemon.reply import Reply
-from dfdaemon.upstream import CHUNK, Tls, UpstreamError, relay
+from dfdaemon.upstream import CHUNK, Tls, UpstreamError, identity_only, relay
 from dfdaemon.verify import DigestMismatch
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,11 @@ LOCAL_PATHS = (paths.DFDAEMON_ARGS, paths.DFDAEMON_ENV, paths.DFDAEMON_VERSION, 
 class ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"dfdaemon/{VERSION}"
+    # Headers and body leave in separate writes: with Nagle on, every small answer (manifests,
+    # tokens, /debug) waited for the client's delayed ACK, about 40 ms.
+    disable_nagle_algorithm = True
     hijacked = None        # (host, port, HijackHost rule) on a decrypted CONNECT connection
+    _framing = ("none", 0)  # (kind, length) of the current request body, set by dispatch
 
     def log_message(self, fmt, *args):
         log.debug("%s %s", self.address_string(), fmt % args)
@@ -42,6 +47,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def dispatch(self):
         d = self.daemon
         headers = list(self.headers.items())
+        try:
+            self._framing = body_framing(headers)
+        except AmbiguousFraming as e:
+            log.info("refused a request with ambiguous framing from %s: %s", self.address_string(), e)
+            self.close_connection = True
+            return Reply(self).simple(400, f"bad request: {e}\n".encode(), extra=[("Connection", "close")])
         try:
             if self.hijacked:
                 host, port, rule = self.hijacked
@@ -79,24 +90,26 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def _direct(self, route: rules.Route, headers, tls: Tls) -> None:
         reply = Reply(self)
+        digest = route.digest if self.command == "GET" else ""
+        fwd = rules.forward_headers(headers)
         try:
-            resp = self.daemon.upstream.open(self.command, route.url, rules.forward_headers(headers), tls,
+            resp = self.daemon.upstream.open(self.command, route.url, identity_only(fwd) if digest else fwd, tls,
                                              body=self._body())
         except UpstreamError as e:
             self.daemon.metrics.upstream_errors.inc()
             log.warning("direct request failed: %s", e)
             return reply.simple(503, f"{e}\n".encode())
         try:
-            relay(reply, resp, route.digest if self.command == "GET" else "")
+            relay(reply, resp, digest)
         except DigestMismatch:
             self.daemon.metrics.digest_mismatch.inc()
 
     def _body(self):
         """The request body as a generator (None without one); chunked bodies are de-chunked."""
-        length = self.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > 0:
-            return _read_exact(self.rfile, int(length))
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+        kind, length = self._framing
+        if kind == LENGTH and length > 0:
+            return _read_exact(self.rfile, length)
+        if kind == CHUNKED:
             return _read_chunked(self.rfile)
         return None
 

@@ -4,7 +4,9 @@ urllib3, not requests: requests folds repeated headers into one (docker's six `A
 would become one and the registry would answer an old schema1 manifest), urllib3 sends a list of
 (name, value) pairs as they are and gives back the response's repeated headers too. Redirects
 are not followed (the client follows them, as through v1's reverse proxy); bodies are relayed
-raw (no decompression); a 10 s connect timeout as in v1.
+raw (no decompression); a 10 s connect timeout as in v1. A digest-addressed request asks for
+`Accept-Encoding: identity` (`identity_only`): the digest is over the blob's own bytes, so an
+answer in any other Content-Encoding cannot be checked and is refused with 502, never relayed.
 """
 import logging
 import ssl
@@ -86,6 +88,18 @@ class Upstream:
         return Preflight(resp.status, int(length) if ok else None)
 
 
+def identity_only(headers: "list[tuple[str, str]]") -> "list[tuple[str, str]]":
+    """The headers of a digest-checked request: the client's Accept-Encoding replaced by identity."""
+    return [(k, v) for k, v in headers if k.lower() != "accept-encoding"] + [("Accept-Encoding", "identity")]
+
+
+def encoded(resp) -> str:
+    """The response's Content-Encoding unless it is absent or `identity` ("" then)."""
+    value = ", ".join(resp.headers.getlist("Content-Encoding")) if hasattr(resp.headers, "getlist") else \
+        resp.headers.get("Content-Encoding", "")
+    return "" if value.strip().lower() in ("", "identity") else value
+
+
 def response_headers(resp) -> "list[tuple[str, str]]":
     return [(k, v) for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP | {"content-length"}]
 
@@ -95,8 +109,16 @@ def relay(reply: Reply, resp, digest: str = "") -> None:
     checked against it (the last byte held back until it matches)."""
     length = resp.headers.get("Content-Length")
     length = int(length) if length and length.isdigit() else None
-    identity = not resp.headers.get("Content-Encoding")
-    gate = VerifiedSlice(digest if digest and resp.status == 200 and identity else "")
+    checked = bool(digest) and resp.status == 200
+    if checked and encoded(resp):
+        log.error("upstream answered %s with Content-Encoding %r: refusing what cannot be checked", digest,
+                  encoded(resp))
+        resp.close()                # never return a connection with an unread body to the pool
+        resp.release_conn()
+        reply.simple(502, f"upstream sent Content-Encoding {encoded(resp)!r} for {digest}: "
+                          f"its bytes cannot be checked against the digest\n".encode())
+        raise DigestMismatch(f"Content-Encoding {encoded(resp)!r} for {digest}")
+    gate = VerifiedSlice(digest if checked else "")
     reply.head(resp.status, response_headers(resp), length, resp.reason)
     try:
         if not reply.no_body:

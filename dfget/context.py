@@ -35,6 +35,7 @@ class RunContext:
     cdn_source: str = CdnSource.SUPERNODE.value
     back_source_reason: int = BackSourceReason.NONE
     registered: bool = False
+    client_key: str = ""             # the registration's secret (passed on to the upload server)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -56,4 +57,5 @@ class RunContext:
         self.file_length = result.file_length
         self.piece_size = result.piece_size
         self.cdn_source = result.cdn_source or CdnSource.SUPERNODE.value
+        self.client_key = result.client_key
         self.registered = True

@@ -95,6 +95,7 @@ class Registrar:
             log.warning("bad registration answer from %s: %s", node.addr, e)
             return None
         self.locator.current = node
+        self.client.remember_key(node, self.ctx.cid, result.client_key)
         return node, result
 
     def _come_back(self, node: Node) -> "tuple[Node, RegisterResult] | None":

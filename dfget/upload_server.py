@@ -54,7 +54,8 @@ class UploadServer:
             return
         try:
             _launcher().client_finish(ctx.peer_port, ctx.task_file_name, ctx.task_id, ctx.cid,
-                                      ctx.node.addr if ctx.node else "", ip=ctx.local_ip)
+                                      ctx.node.addr if ctx.node else "", ip=ctx.local_ip,
+                                      client_key=ctx.client_key)
         except Exception as e:  # best effort: the server only learns it may expire the file later
             log.warning("failed to tell the upload server task %s finished: %s", ctx.task_file_name, e)
 

@@ -67,6 +67,8 @@ class SupernodeMetrics:
                                      namespace=NS, subsystem=sn, registry=r)
         self.long_poll_wakeups = Counter("long_poll_wakeups_total", "Held /peer/task calls answered early",
                                          namespace=NS, subsystem=sn, registry=r)
+        self.reports_refused = Counter("reports_refused_total", "Reports refused: not sent by the client they name",
+                                       ["report"], namespace=NS, subsystem=sn, registry=r)
         self.gc_tasks = Counter("gc_tasks_total", "Tasks collected", namespace=NS, subsystem=sn, registry=r)
         self.gc_peers = Counter("gc_peers_total", "Peers collected", namespace=NS, subsystem=sn, registry=r)
         self.gc_disks = Counter("gc_disks_total", "Cache files evicted by disk GC",

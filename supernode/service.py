@@ -5,6 +5,7 @@ work and long-poll waits happen outside it. The service is also the CDN's listen
 """
 import logging
 import re
+import secrets
 import socket
 import threading
 import time
@@ -16,9 +17,11 @@ from common.protocol.messages import (ApiPieceErrorRequest, PeerCreateRequest, P
                                       ResultInfo, ServiceDownRequest, TaskInfo, TaskMetricsRequest)
 from common import urls
 
-from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest, TlsOptions
+from supernode import source_checks
+from supernode.cdn.contract import CdnResult
 from supernode.core import effects as fx
-from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
+from supernode.effect_runner import EffectRunner
+from supernode.core.coordinator import Caller, Coordinator, PullQuery, Registrant
 from supernode.core.registration import registrant_from
 from supernode.core.model import Limits
 from supernode.errors import NotFound
@@ -29,6 +32,11 @@ from supernode.waiters import Waiters
 log = logging.getLogger(__name__)
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def new_client_key() -> str:
+    """The secret a registration returns (supernode.core.identity): 192 random bits."""
+    return secrets.token_urlsafe(24)
 
 
 def _thread_spawn(fn, *args) -> None:
@@ -47,6 +55,7 @@ class SupernodeService:
         self._probing: "dict[str, threading.Event]" = {}
         self._closing = threading.Event()
         self._repair = PieceRepair(cdn, self._spawn, lambda task_id: self.delete_task(task_id, full=True))
+        self._execute = EffectRunner(cdn, self, self._waiters, self._metrics, self._repair).run
 
     def start(self) -> None:
         with self._lock:
@@ -58,13 +67,15 @@ class SupernodeService:
 
     # ---- /peer/registry -----------------------------------------------------------------------
 
-    def register(self, req: RegisterRequest, super_node_ip: str) -> ResultInfo:
+    # `caller` is who sent a /peer/* request (supernode.core.identity); None is the supernode itself.
+
+    def register(self, req: RegisterRequest, super_node_ip: str, caller: "Caller | None" = None) -> ResultInfo:
         self.start()
         try:
             urls.validate_source_url(req.raw_url)
         except BadInput as e:
             return ResultInfo.of(ResultCode.PARAM_ERROR, str(e))
-        reg = registrant_from(req, super_node_ip)
+        reg = registrant_from(req, super_node_ip, caller, new_client_key())
         waited = retried = False
         while True:
             with self._lock:
@@ -77,7 +88,7 @@ class SupernodeService:
                 waited = True
                 continue
             try:
-                probe = (self._revalidate(reg) if adm.revalidate else self._probe(reg)) if adm.probe else None
+                probe = source_checks.check(self.cdn, reg, adm.revalidate) if adm.probe else None
                 with self._lock:
                     out = self._core.register(reg, probe)
                     self._metrics.refresh_gauges(self._core)
@@ -102,35 +113,6 @@ class SupernodeService:
         gate = self._probing[task_id] = threading.Event()
         return gate, True
 
-    def _probe(self, reg: Registrant) -> Probe:
-        request = SourceRequest(url=reg.raw_url, headers=dict(reg.headers),
-                                tls=TlsOptions(insecure=reg.insecure, root_cas=reg.root_cas))
-        try:
-            result = self.cdn.probe(request)
-        except Exception as e:  # a broken prober must not fail the registration
-            log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, reg.raw_url, e)
-            return Probe(status=0)
-        if not result.ok:
-            log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, reg.raw_url,
-                     result.status, result.error)
-        return Probe(status=result.status, length=result.length, supports_range=result.supports_range)
-
-    def _revalidate(self, reg: Registrant) -> Probe:
-        """A conditional request (with this registrant's URL and headers) against the cached copy."""
-        request = SourceRequest(url=reg.raw_url, headers=dict(reg.headers),
-                                tls=TlsOptions(insecure=reg.insecure, root_cas=reg.root_cas))
-        try:
-            result = self.cdn.revalidate(reg.task_id, request)
-        except Exception as e:  # keep serving the cached copy; try again after the interval
-            log.warning("source revalidation raised task=%s url=%s error=%r", reg.task_id, reg.raw_url, e)
-            return Probe(status=0, revalidation=True)
-        probe = Probe(status=result.status, length=result.length, supports_range=result.supports_range,
-                      revalidation=True)
-        level = logging.WARNING if probe.changed else logging.INFO
-        log.log(level, "source revalidated task=%s url=%s status=%s changed=%s error=%s", reg.task_id, reg.raw_url,
-                result.status, probe.changed, result.error)
-        return probe
-
     def _registered(self, reg: Registrant, answer: ResultInfo) -> ResultInfo:
         level = logging.INFO if answer.code == ResultCode.SUCCESS else logging.WARNING
         log.log(level, "register task=%s cid=%s ip=%s code=%s msg=%s", reg.task_id, reg.cid, reg.ip,
@@ -139,13 +121,13 @@ class SupernodeService:
 
     # ---- /peer/task ---------------------------------------------------------------------------
 
-    def pull(self, req: PullPieceTaskRequest) -> ResultInfo:
+    def pull(self, req: PullPieceTaskRequest, caller: "Caller | None" = None) -> ResultInfo:
         q = PullQuery(task_id=req.task_id, src_cid=req.src_cid, dst_cid=req.dst_cid, range=req.range,
                       result=req.result, status=req.status)
         wait = min(req.wait, self.settings.long_poll_max)
         started = time.perf_counter()
         with self._lock:
-            out = self._core.pull(q)
+            out = self._core.pull(q, caller)
             held = wait > 0 and out.answer.code == ResultCode.PEER_WAIT
             token = self._waiters.token(q.task_id) if held else None
             ip = self._core.client_ip(q.task_id, q.src_cid)
@@ -184,9 +166,9 @@ class SupernodeService:
 
     # ---- piece reports ------------------------------------------------------------------------
 
-    def piece_success(self, req: PieceSuccessRequest) -> ResultInfo:
+    def piece_success(self, req: PieceSuccessRequest, caller: "Caller | None" = None) -> ResultInfo:
         with self._lock:
-            out = self._core.piece_success(req.task_id, req.cid, req.dst_cid, req.piece_range)
+            out = self._core.piece_success(req.task_id, req.cid, req.dst_cid, req.piece_range, caller)
         if out.missing:
             raise NotFound(f"unknown {out.missing}")
         self._execute(out.effects)
@@ -194,30 +176,34 @@ class SupernodeService:
                   req.piece_range)
         return out.answer
 
-    def piece_error(self, req: PieceErrorRequest) -> None:
+    def piece_error(self, req: PieceErrorRequest, caller: "Caller | None" = None) -> None:
         log.warning("piece error task=%s cid=%s dst=%s dstIp=%s range=%s type=%s expected=%s real=%s",
                     req.task_id, req.src_cid, req.dst_cid, req.dst_ip, req.range, req.error_type,
                     req.expected_md5, req.real_md5)
         with self._lock:
             out = self._core.piece_error(req.task_id, req.range, req.src_cid, dst_cid=req.dst_cid,
-                                         error_type=req.error_type, expected_md5=req.expected_md5)
+                                         error_type=req.error_type, expected_md5=req.expected_md5, caller=caller)
         self._execute(out.effects)
 
-    def api_piece_error(self, task_id, piece_range, req: ApiPieceErrorRequest) -> None:
+    def api_piece_error(self, task_id, piece_range, req: ApiPieceErrorRequest, caller: "Caller | None" = None) -> None:
         task_id, piece_range = req.task_id or task_id, req.range or piece_range
         log.warning("piece error task=%s cid=%s dstPid=%s range=%s type=%s", task_id, req.src_cid, req.dst_pid,
                     piece_range, req.error_type)
         with self._lock:
             out = self._core.piece_error(task_id, piece_range, req.src_cid, dst_pid=req.dst_pid,
-                                         error_type=req.error_type, expected_md5=req.expected_md5)
+                                         error_type=req.error_type, expected_md5=req.expected_md5, caller=caller)
         self._execute(out.effects)
 
-    def service_down(self, req: ServiceDownRequest) -> ResultInfo:
+    def service_down(self, req: ServiceDownRequest, caller: "Caller | None" = None) -> ResultInfo:
         with self._lock:
-            out = self._core.service_down(req.task_id, req.cid)
+            out = self._core.service_down(req.task_id, req.cid, caller)
         if out.missing:
             raise NotFound(f"unknown {out.missing}")
-        log.info("service down task=%s cid=%s", req.task_id, req.cid)
+        self._execute(out.effects)
+        # refusals are counted (reports_refused_total), not logged one by one: a flood must not fill the log
+        level = logging.INFO if out.answer.code == ResultCode.GET_PEER_DOWN else logging.DEBUG
+        log.log(level, "service down task=%s cid=%s from=%s code=%s", req.task_id, req.cid,
+                caller.addr if caller else "", out.answer.code)
         return out.answer
 
     def report_metrics(self, req: TaskMetricsRequest) -> None:
@@ -340,39 +326,3 @@ class SupernodeService:
     def refresh_gauges(self) -> None:
         with self._lock:
             self._metrics.refresh_gauges(self._core)
-
-    # ---- effects ------------------------------------------------------------------------------
-
-    def _execute(self, effects) -> None:
-        for effect in effects:
-            if isinstance(effect, fx.Wake):
-                self._waiters.wake(effect.task_id)
-            elif isinstance(effect, fx.Count):
-                self._metrics.count(effect)
-            elif isinstance(effect, fx.StartCdn):
-                self._start_cdn(effect)
-            elif isinstance(effect, fx.ForgetCdn):
-                self._quietly(self.cdn.forget, effect.task_id)
-            elif isinstance(effect, fx.DeleteFiles):
-                self._quietly(self.cdn.delete, effect.task_id)
-            elif isinstance(effect, fx.RepairPiece):
-                self._repair.request(effect)
-            else:
-                raise TypeError(f"unknown effect {effect!r}")
-
-    def _quietly(self, fn, task_id: str) -> None:
-        try:
-            fn(task_id)
-        except Exception as e:
-            log.warning("cdn %s failed task=%s error=%r", fn.__name__, task_id, e)
-
-    def _start_cdn(self, e: fx.StartCdn) -> None:
-        job = CdnJob(task_id=e.task_id, url=e.url, headers=dict(e.headers), piece_size=e.piece_size, md5=e.md5,
-                     identifier=e.identifier, source_length=e.source_length,
-                     tls=TlsOptions(insecure=e.insecure, root_cas=e.root_cas))
-        log.info("cdn start task=%s url=%s pieceSize=%s length=%s", e.task_id, e.url, e.piece_size, e.source_length)
-        try:
-            self.cdn.start(job, self)
-        except Exception as exc:
-            log.exception("cdn start failed task=%s", e.task_id)
-            self.on_done(e.task_id, CdnResult(success=False, error=f"cdn start failed: {exc!r}"))

@@ -48,11 +48,16 @@ SCHEMA = [
                        "a finished task in memory is revalidated against its source (conditional HEAD) on registration "
                        "at most this often; a changed source retires the task and the CDN rebuilds it; 0 = every time"),
     c.duration_setting("source_read_timeout", "base.sourceReadTimeout", "60s", "a source stream idle this long is broken (then resumed)"),
+    c.size_setting("source_min_rate", "base.sourceMinRate", "1K",
+                   "a source stream slower than this per second, over each sourceReadTimeout, is broken "
+                   "(then resumed; sourceRetries times at most): a trickling source cannot hold a build; 0 = off"),
+    c.Setting("source_allow", "base.sourceAllow", [],
+              "regexes of URLs the CDN may fetch, checked on every redirect hop; empty = any (v1)", parse=c.text_list),
     c.Setting("source_retries", "base.sourceRetries", 3, "times a broken source stream is resumed with Range", parse=c.in_range(0, 100)),
     c.duration_setting("super_load_reset", "base.superLoadReset", "30s", "a task's supernode load unchanged this long is reset"),
     c.Setting("api_token", "base.apiToken", "", "if set, state-changing management calls need 'Authorization: Bearer <token>'",
               parse=c.text),
-    c.Setting("preheat_allow", "base.preheatAllow", [], "regexes of URLs preheat may fetch; empty = any", parse=c.text_list),
+    c.Setting("preheat_allow", "base.preheatAllow", [], "regexes of URLs preheat may fetch, checked on every hop and registry token realm; empty = any", parse=c.text_list),
     c.duration_setting("preheat_record_ttl", "base.preheatRecordTTL", "24h", "finished preheat records (and their output files) are removed after this"),
     c.duration_setting("preheat_timeout", "base.preheatTimeout", "30m", "a preheat not finished after this fails"),
     c.Setting("preheat_dfget_path", "base.preheatDfgetPath", "", "empty: preheat straight into the CDN in-process; else run this dfget binary",

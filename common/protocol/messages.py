@@ -79,6 +79,9 @@ class RegisterResult(Message):
     cdn_source: str = wire("cdnSource", "supernode", omitempty=False)
     as_seed: bool = wire("asSeed", False, omitempty=False)
     seed_task_id: str = wire("seedTaskID", "", omitempty=False)
+    # Our extension (issue 11): the secret that ties this client's later reports to it. Sent back
+    # in HEADER_CLIENT_KEY; a v1 dfget ignores the unknown field and is checked by its address.
+    client_key: str = wire("clientKey", "")
 
 
 # ---- /peer/task --------------------------------------------------------------------------------
@@ -260,6 +263,10 @@ HEADER_CDN_SOURCE = "cdnSource"
 HEADER_RATE_LIMIT = "rateLimit"
 HEADER_DATA_DIR = "dataDir"
 HEADER_TOTAL_LIMIT = "totalLimit"
+# The registration's clientKey, on every later report of that client (pull, piece success and
+# error, service down, re-registration) and on /client/finish to its upload server. A header,
+# not a query parameter, so that no access log records it.
+HEADER_CLIENT_KEY = "X-Dragonfly-Client-Key"
 
 
 def optional(value) -> Optional[Any]:

@@ -20,7 +20,7 @@ from flask import Flask, Response, request
 from common.errors import BadInput, RangeNotSatisfiable
 from common.pieces import TAIL, frame_header
 from common.protocol import paths
-from common.protocol.messages import (HEADER_CDN_SOURCE, HEADER_DATA_DIR, HEADER_PIECE_NUM,
+from common.protocol.messages import (HEADER_CDN_SOURCE, HEADER_CLIENT_KEY, HEADER_DATA_DIR, HEADER_PIECE_NUM,
                                       HEADER_PIECE_SIZE, HEADER_RATE_LIMIT, HEADER_TOTAL_LIMIT,
                                       ClientFinishRequest)
 from common.version import VERSION
@@ -231,7 +231,7 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
                 policy.parse_super_node(req.super_node)
         except BadInput:
             return _text("invalid params", 400)
-        state.finish(name, req.task_id, req.cid, req.super_node)
+        state.finish(name, req.task_id, req.cid, req.super_node, (request.headers.get(HEADER_CLIENT_KEY) or "").strip())
         log.info("client finish task=%s taskID=%s cid=%s superNode=%s", name, req.task_id, req.cid, req.super_node)
         return _text("success")
 

@@ -52,12 +52,12 @@ def capped_server_class():
                 late = [sock for sock, since in self._heads.values() if now - since > self.head_deadline]
                 for sock in late:
                     self._heads.pop(id(sock), None)
+                self.cut += len(late)
             for sock in late:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)   # the handler's read returns: it ends
                 except OSError:
                     pass
-            self.cut += len(late)
             return len(late)
 
         def verify_request(self, request, client_address) -> bool:

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from common.errors import DragonflyError
 from common.protocol import paths
-from common.protocol.messages import (HEADER_DATA_DIR, HEADER_RATE_LIMIT, HEADER_TOTAL_LIMIT,
+from common.protocol.messages import (HEADER_CLIENT_KEY, HEADER_DATA_DIR, HEADER_RATE_LIMIT, HEADER_TOTAL_LIMIT,
                                       ClientFinishRequest)
 from common.units import format_duration
 from common.version import VERSION
@@ -209,12 +209,13 @@ def _register(started: Started, ip, data_dir, task_file_name, total_limit, deadl
 
 
 def client_finish(port: int, task_file_name: str, task_id: str, cid: str, super_node: str, *,
-                  ip: str = "", timeout: float = HTTP_TIMEOUT) -> bool:
+                  ip: str = "", client_key: str = "", timeout: float = HTTP_TIMEOUT) -> bool:
     """Tell the upload server the task's file is complete (GET /client/finish)."""
     query = ClientFinishRequest(task_file_name=task_file_name, task_id=task_id, cid=cid,
                                 super_node=super_node).query()
     try:
-        r = _get(ip, port, paths.UPLOAD_CLIENT_FINISH, params=query, timeout=timeout)
+        r = _get(ip, port, paths.UPLOAD_CLIENT_FINISH, params=query, timeout=timeout,
+                 headers={HEADER_CLIENT_KEY: client_key} if client_key else None)
     except HttpError as e:
         log.warning("client finish task=%s on port %d failed: %s", task_file_name, port, e)
         return False

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from common.files import remove_file
 from common.protocol import paths
-from common.protocol.messages import ServiceDownRequest
+from common.protocol.messages import HEADER_CLIENT_KEY, ServiceDownRequest
 from dfget.uploader import meta, policy
 from dfget.uploader.state import UploadState
 
@@ -68,10 +68,11 @@ def probe(ip: str, port: int) -> "str | None":
     return r.headers.get(HEADER_DATA_DIR_ID, "")
 
 
-def service_down(super_node: str, task_id: str, cid: str, *, session=None) -> None:
-    """Tell the supernode this peer no longer serves the task (GET /peer/service/down).
-    `super_node` is `host[:port]` as a local dfget sent it; the URL is built here, never taken
-    from a request, and no redirect is followed (issue 11 item 9)."""
+def service_down(super_node: str, task_id: str, cid: str, client_key: str = "", *, session=None) -> None:
+    """Tell the supernode this peer no longer serves the task (GET /peer/service/down), with the
+    registration's client key when dfget passed one on (a v1 dfget does not). `super_node` is
+    `host[:port]` as a local dfget sent it; the URL is built here, never taken from a request,
+    and no redirect is followed (issue 11 item 9)."""
     from common.errors import BadInput
     try:
         url = policy.super_node_base_url(super_node) + paths.PEER_SERVICE_DOWN
@@ -82,7 +83,8 @@ def service_down(super_node: str, task_id: str, cid: str, *, session=None) -> No
     import requests
     try:
         with (session or _session)() as s:
-            r = s.get(url, params=query, timeout=SERVICE_DOWN_TIMEOUT, allow_redirects=False)
+            r = s.get(url, params=query, headers={HEADER_CLIENT_KEY: client_key} if client_key else None,
+                      timeout=SERVICE_DOWN_TIMEOUT, allow_redirects=False)
         log.info("service down task=%s cid=%s superNode=%s status=%d body=%s",
                  task_id, cid, super_node, r.status_code, r.text[:200])
     except requests.RequestException as e:
@@ -245,7 +247,7 @@ class UploadServer:
             task = self.state.forget(task_name)
             log.info("expiry: task %s expired", task_name)
             if task is not None and task.super_node:
-                self._down(task.super_node, task.task_id, task.cid)
+                self._down(task.super_node, task.task_id, task.cid, task.client_key)
             remove_file(os.path.join(data_dir, file_name))
 
     # ---- shutdown --------------------------------------------------------------------------
@@ -263,7 +265,7 @@ class UploadServer:
             if not task.finished:
                 continue
             if task.super_node:
-                self._down(task.super_node, task.task_id, task.cid)
+                self._down(task.super_node, task.task_id, task.cid, task.client_key)
             path = os.path.join(task.data_dir, policy.service_file_name(task.name))
             remove_file(path)
             log.info("shutdown: removed task=%s file=%s", task.task_id, path)

@@ -33,6 +33,7 @@ class TaskRecord:
     task_id: str = ""
     cid: str = ""
     super_node: str = ""
+    client_key: str = ""             # sent with service/down (supernode.core.identity)
     rate: int = 0
     access_time: float = 0.0
 
@@ -111,7 +112,7 @@ class UploadState:
     def _dirs_locked(self) -> "set[str]":
         return {t.data_dir for t in self._tasks.values()}
 
-    def finish(self, name: str, task_id: str, cid: str, super_node: str) -> TaskRecord:
+    def finish(self, name: str, task_id: str, cid: str, super_node: str, client_key: str = "") -> TaskRecord:
         """/client/finish: the task's file is complete and may be served until it expires
         (from the directory given at /check; ours for a task never checked, as v1)."""
         with self._lock:
@@ -119,6 +120,7 @@ class UploadState:
                 self._check_room(name, self.data_dir)
             task = self._tasks.setdefault(name, TaskRecord(name, self.data_dir))
             task.finished, task.task_id, task.cid, task.super_node = True, task_id, cid, super_node
+            task.client_key = client_key
             task.rate = 0
             task.access_time = self.clock.time()
             return task

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, request
 from common.errors import BadInput
 from common.protocol import paths
 from common.protocol.messages import ApiPieceErrorRequest, PeerCreateRequest
+from supernode.api.peer_protocol import caller
 from supernode.api.responses import json_body, json_response, requires_token, rest
 
 blueprint = Blueprint("v1", __name__)
@@ -97,7 +98,7 @@ def delete_task(task_id):
 @rest
 def piece_error(task_id, piece_range):
     req = ApiPieceErrorRequest.decode(json_body())
-    _service().api_piece_error(task_id, piece_range, req)
+    _service().api_piece_error(task_id, piece_range, req, caller())
     return "", 200
 
 

@@ -2,15 +2,21 @@
 from flask import Blueprint, current_app, jsonify, request
 
 from common.protocol import paths
-from common.protocol.messages import (PieceErrorRequest, PieceSuccessRequest, PullPieceTaskRequest,
-                                      RegisterRequest, ServiceDownRequest)
+from common.protocol.messages import (HEADER_CLIENT_KEY, PieceErrorRequest, PieceSuccessRequest,
+                                      PullPieceTaskRequest, RegisterRequest, ServiceDownRequest)
 from supernode.api.responses import json_body, peer_protocol, result_info
+from supernode.core.identity import Caller
 
 blueprint = Blueprint("legacy", __name__)
 
 
 def _service():
     return current_app.config["DRAGONFLY"].service
+
+
+def caller() -> Caller:
+    """Who sent this request: the connection's address and the client key it carried, if any."""
+    return Caller(addr=request.remote_addr or "", key=(request.headers.get(HEADER_CLIENT_KEY) or "").strip())
 
 
 def _register_body() -> dict:
@@ -26,28 +32,28 @@ def register():
     form = request.mimetype == "application/x-www-form-urlencoded"
     req = RegisterRequest.decode(_register_body(), from_strings=form)
     super_node_ip = req.super_node_ip or request.host.rsplit(":", 1)[0]
-    return result_info(_service().register(req, super_node_ip))
+    return result_info(_service().register(req, super_node_ip, caller()))
 
 
 @blueprint.get(paths.PEER_TASK)
 @peer_protocol
 def pull_piece_tasks():
     req = PullPieceTaskRequest.decode(request.args, from_strings=True)
-    return result_info(_service().pull(req))
+    return result_info(_service().pull(req, caller()))
 
 
 @blueprint.get(paths.PEER_PIECE_SUC)
 @peer_protocol
 def piece_success():
     req = PieceSuccessRequest.decode(request.args, from_strings=True)
-    return result_info(_service().piece_success(req))
+    return result_info(_service().piece_success(req, caller()))
 
 
 @blueprint.get(paths.PEER_PIECE_ERROR)
 @peer_protocol
 def piece_error():
     req = PieceErrorRequest.decode(request.args, from_strings=True)
-    _service().piece_error(req)
+    _service().piece_error(req, caller())
     return "", 200
 
 
@@ -55,7 +61,7 @@ def piece_error():
 @peer_protocol
 def service_down():
     req = ServiceDownRequest.decode(request.args, from_strings=True)
-    return result_info(_service().service_down(req))
+    return result_info(_service().service_down(req, caller()))
 
 
 # Stubs of v1's unfinished "seed pattern" (spec §3.2); kept so v1 tools get v1's answers.

@@ -2,13 +2,16 @@
 
 Theory of operation
   * GET the source (with `Range: bytes=<received>-` and If-Range when resuming). Accept 200 from
-    scratch, or 206 whose Content-Range starts exactly where we are. A 200 answer to a resume is
-    a clean restart: the data file is truncated and the cut starts over from byte 0.
+    scratch, or 206 whose Content-Range starts exactly where we are AND whose validators and total
+    length are the ones recorded for the bytes already cut (a server may ignore If-Range). A 200
+    answer to a resume is a clean restart: the data file is truncated and the cut starts over
+    from byte 0; so is a 206 of another version (after one retry's pause).
   * Every whole piece is framed, written at n*pieceSize, flushed, and then announced
     (`announce(n, md5, wrapped_len)`), so clients can fetch piece 0 while the rest downloads.
     Each piece is announced exactly once per build; a piece re-cut after a restart must equal the
     one already announced, otherwise the source changed under us and the build fails.
-  * A broken stream (transport error, read timeout, short body) or a 5xx is retried up to
+  * A broken stream (transport error, read timeout, short body, slower than sourceMinRate over a
+    window of sourceReadTimeout: see ratefloor.py) or a 5xx is retried up to
     `retries` times, resuming from the last received byte when the task has no Range of its own.
   * A 4xx from the source fails at once with `source_error=True`.
   * Success needs: received == the declared length (when one is known) and, if the user gave an
@@ -16,13 +19,16 @@ Theory of operation
 """
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from common.rate import TokenBucket
+from common.urls import redact_url
 from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest
 from supernode.cdn.cutting import CutPiece, PieceCutter
-from supernode.cdn.freshness import has_own_range, if_range_value
+from supernode.cdn.ratefloor import RateFloor
+from supernode.cdn.freshness import has_own_range, if_range_value, same_version
 from supernode.cdn.records import FileMeta, http_date_to_ms
 from supernode.cdn.source import STREAM_ERRORS, SourceClient, SourceStream
 from supernode.cdn.store import TaskStore
@@ -90,8 +96,11 @@ class _Retry(Exception):
 class Builder:
     def __init__(self, job: CdnJob, *, store: TaskStore, source: SourceClient, throttle: Callable[[int], None],
                  announce: Callable[[int, str, int], None], retries: int, sleep: Callable[[float], None],
-                 cancelled: Callable[[], bool] = lambda: False):
+                 cancelled: Callable[[], bool] = lambda: False, min_rate: int = 0, window: float = 60.0,
+                 monotonic: "Callable[[], float] | None" = None):
         self.job = job
+        self._min_rate, self._window = min_rate, window
+        self._now = monotonic or time.monotonic
         self._store, self._source, self._throttle = store, source, throttle
         self._announce, self._retries, self._sleep, self._cancelled = announce, retries, sleep, cancelled
         self.digests: "list[tuple[str, int]]" = []    # announced pieces, in order
@@ -108,7 +117,7 @@ class Builder:
         except Cancelled:
             return CdnResult(False, source_bytes=self.fetched, error=CANCELLED)
         except BuildFailed as e:
-            log.warning("cdn build failed task=%s url=%s error=%s", self.job.task_id, self.job.url, e)
+            log.warning("cdn build failed task=%s url=%s error=%s", self.job.task_id, redact_url(self.job.url), e)
             if not self._cancelled():
                 try:
                     self._store.write_meta(self._meta.replace(finish=True, success=False))
@@ -163,6 +172,8 @@ class Builder:
     def _accept(self, stream: SourceStream, start: int, resumable: bool) -> bool:
         """Check the response status; True = it is a whole body, restart the cut from zero."""
         status = stream.status
+        if stream.refused:
+            raise BuildFailed(stream.error, source_error=True)
         if status == 0:
             raise _Retry(stream.error)
         if 400 <= status < 500 and status not in (408, 416, 429):
@@ -170,6 +181,11 @@ class Builder:
         if start > 0:
             cr = stream.content_range
             if status == 206 and cr and cr[0] == start:
+                if not same_version(self._meta, etag=stream.etag, last_modified_ms=http_date_to_ms(stream.last_modified),
+                                    total_length=cr[2]):
+                    raise _Retry(f"resume from byte {start} answered a 206 of another version (ETag {stream.etag!r}, "
+                                 f"Last-Modified {stream.last_modified!r}, length {cr[2]}): restarting from byte 0",
+                                 from_zero=True)
                 self._announce_prior()
                 return False
             if status == 200:
@@ -202,12 +218,20 @@ class Builder:
             self._store.write_meta(self._meta)
 
     def _pump(self, stream: SourceStream, cutter: PieceCutter, f) -> None:
+        paused = 0.0                    # time our own rate limit held us: not the source's fault
+        floor = RateFloor(self._min_rate, self._window, self._now())
         for chunk in stream.chunks():
             self._check_cancel()
             self.fetched += len(chunk)
+            before = self._now()
             self._throttle(len(chunk))
+            after = self._now()
+            paused += after - before
             for piece in cutter.feed(chunk):
                 self._write(f, piece)
+            too_slow = floor.feed(len(chunk), after - paused)
+            if too_slow:
+                raise _Retry(f"{too_slow}, at byte {cutter.received}")
             if self._yield is not None:
                 self._unyielded += len(chunk)
                 if self._unyielded >= YIELD_EVERY:

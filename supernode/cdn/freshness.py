@@ -16,8 +16,9 @@ Theory of operation
   * Finished and failed → FRESH.
   * Unfinished (a crash or restart mid-build) → RESUME from the last complete piece when that
     is safe: at least one whole piece on disk, the task has no Range header of its own, and the
-    source content can be checked (validators to send as If-Range, or a user md5 verified at the
-    end). Otherwise FRESH.
+    source content can be checked (a strong validator to send as If-Range, or a user md5 verified
+    at the end). Otherwise FRESH. The 206 that resumes must then prove it is the same version
+    (`same_version`): servers that ignore If-Range exist, and so do hostile ones.
 """
 from dataclasses import dataclass
 from enum import Enum
@@ -89,7 +90,7 @@ def _decide_unfinished(meta: FileMeta, job: CdnJob, data_size: int) -> CacheDeci
         return CacheDecision(Action.FRESH, "unfinished, no complete piece on disk")
     if has_own_range(job.headers):
         return CacheDecision(Action.FRESH, "unfinished, the task has its own Range header")
-    if not (meta.has_validators or job.md5):
+    if not (if_range_value(meta.etag, meta.last_modified) or job.md5):
         return CacheDecision(Action.FRESH, "unfinished, and the source content cannot be checked")
     return CacheDecision(Action.RESUME, f"unfinished, resuming after {complete} pieces", break_num=complete)
 
@@ -123,3 +124,18 @@ def if_range_value(etag: str, last_modified_ms: int) -> str:
     if last_modified_ms > 0:
         return ms_to_http_date(last_modified_ms)
     return ""
+
+
+def same_version(meta: FileMeta, *, etag: str, last_modified_ms: int, total_length: int) -> bool:
+    """Does a 206 answering a resume come from the version whose first bytes are on disk?
+
+    The stored strong ETag (else Last-Modified) must come back unchanged, and the total length
+    too when one was recorded. Without any stored validator only a user md5 can tell, at the end
+    of the build (`decide` resumes such a task only with one), so the answer is yes."""
+    if meta.http_file_len >= 0 and total_length != meta.http_file_len:
+        return False
+    if meta.etag and not meta.etag.startswith("W/"):
+        return etag == meta.etag
+    if meta.last_modified > 0:
+        return last_modified_ms == meta.last_modified
+    return not meta.etag            # a weak ETag alone proves nothing about the bytes

@@ -118,7 +118,8 @@ class LocalCdn:
         self._ttl = unvalidated_ttl
         self.store = TaskStore(settings.home_dir)
         self.source = SourceClient(settings.home_dir, probe_timeout=settings.source_probe_timeout,
-                                   read_timeout=settings.source_read_timeout, session_factory=session_factory)
+                                   read_timeout=settings.source_read_timeout, session_factory=session_factory,
+                                   allow_list=settings.source_allow)
         rate = settings.max_bandwidth - settings.system_reserved_bandwidth
         if rate <= 0:
             log.warning("maxBandwidth - systemReservedBandwidth <= 0: source downloads are not rate limited")
@@ -196,6 +197,10 @@ class LocalCdn:
         """The data file of a task (BadInput for an id that is not 64 lowercase hex digits)."""
         return self.store.data_path(task_id)
 
+    def restricted(self, url: str, patterns, name: str = "preheatAllow"):
+        """While inside, every hop of every source request for `url` must match `patterns` too."""
+        return self.source.restricted(url, patterns, name)
+
     def is_building(self, task_id: str) -> bool:
         with self._lock:
             return task_id in self._running
@@ -248,7 +253,9 @@ class LocalCdn:
             self.store.write_meta(fresh)
             plan = BuildPlan(meta=fresh)
         builder = Builder(job, store=self.store, source=self.source, throttle=self._throttle, announce=fan.piece,
-                          retries=self.settings.source_retries, sleep=self._sleep, cancelled=lambda: fan.cancelled)
+                          retries=self.settings.source_retries, sleep=self._sleep, cancelled=lambda: fan.cancelled,
+                          min_rate=self.settings.source_min_rate, window=self.settings.source_read_timeout,
+                          monotonic=self._clock.monotonic)
         return builder.run(plan)
 
     def _serve_hit(self, job: CdnJob, meta: FileMeta, fan: _Fanout, now: float) -> "CdnResult | None":

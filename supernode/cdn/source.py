@@ -1,31 +1,47 @@
 """The source client: probe, revalidate and stream the origin with `requests`.
 
-One requests.Session per TLS setting (insecure / a set of root CAs). Root CAs arrive as base64
-PEM (v1's rootCAs); each set is written once to `<home>/tls/ca-<hash>.pem` and used as the only
-trust anchors, like v1's Go client. Redirects are followed. Transport errors become status 0.
-We always ask for `Accept-Encoding: identity` unless the task's headers say otherwise and read the
-body undecoded, so the CDN stores exactly the bytes the source serves.
+Sessions are kept per TLS setting (insecure / a set of root CAs), at most MAX_SESSIONS of them,
+least recently used closed first: every registration may bring its own rootCAs. Root CAs arrive
+as base64 PEM (v1's rootCAs) and are the only trust anchors, like v1's Go client; the PEM file
+`<home>/tls/ca-*.pem` exists only while a request sets up its connections (leftovers of a crash
+are removed at start). Redirects are followed here, hop by hop: each hop must pass sourceAllow
+(and the extra lists of `restricted`, e.g. preheatAllow for a preheat's URL), and a hop to another
+origin carries only headers that cannot be credentials (supernode.core.allow). Transport errors
+and refused hops become status 0 with an error. We always ask for `Accept-Encoding: identity`
+unless the task's headers say otherwise and read the body undecoded, so the CDN stores exactly
+the bytes the source serves. Bodies are read with read1 (what has arrived, up to a chunk), so a
+source trickling bytes is seen chunk by chunk and the builder's rate floor can act on it.
 """
-import base64
-import binascii
-import hashlib
 import logging
 import os
 import re
-import tempfile
 import threading
+from collections import Counter
+from contextlib import contextmanager
 from typing import Callable, Iterator
 
 import requests
 import urllib3
 
-from supernode.cdn.contract import ProbeResult, SourceRequest, TlsOptions
+from common.urls import REDACTED, redact_url
+from supernode.cdn.contract import ProbeResult, SourceRequest
+from supernode.cdn.sessions import SessionPool
+from supernode.core import allow
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.I)
 _HEAD_REFUSED = (400, 403, 405, 501)   # servers (and presigned URLs) that do not answer HEAD properly
+_QUERY = re.compile(r"\?[^\s)'\"]*")
+
+
+def _failed(method: str, request: SourceRequest, e: Exception) -> str:
+    """An error text for logs and answers: the URL without userinfo or query values, and any query
+    the library quoted in its message hidden (a query may carry a signature or a token)."""
+    return f"{method} {redact_url(request.url)}: {_QUERY.sub('?' + REDACTED, str(e))}"
+
+
 # What a broken or stalled stream raises from deep inside requests/urllib3.
 STREAM_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
@@ -49,16 +65,23 @@ def _length_header(headers) -> int:
 class SourceStream:
     """An open streamed response; iterate `chunks()` once, then `close()`."""
 
-    def __init__(self, status: int, response: "requests.Response | None" = None, error: str = ""):
+    def __init__(self, status: int, response: "requests.Response | None" = None, error: str = "",
+                 refused: bool = False):
         self.status = status
         self.error = error
+        self.refused = refused          # a hop was not allowed: no request was sent there
         self._response = response
         self.headers = response.headers if response is not None else requests.structures.CaseInsensitiveDict()
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
         if self._response is None:
-            return iter(())
-        return self._response.raw.stream(size, decode_content=False)
+            return
+        raw = self._response.raw
+        while True:
+            data = raw.read1(size, decode_content=False)
+            if not data:
+                return
+            yield data
 
     def close(self) -> None:
         if self._response is not None:
@@ -89,53 +112,78 @@ class SourceStream:
         return self.headers.get("ETag", "")
 
 
+class HopRefused(requests.RequestException):
+    """A hop of the request is not allowed (sourceAllow, a restriction, too many redirects); nothing
+    was sent to it. A RequestException, so every caller's transport-error path reports it."""
+
+
 class SourceClient:
     def __init__(self, home_dir: str, *, probe_timeout: float, read_timeout: float,
-                 session_factory: "Callable[[], requests.Session] | None" = None):
-        self._ca_dir = os.path.join(home_dir, "tls")
+                 session_factory: "Callable[[], requests.Session] | None" = None, allow_list=()):
         self._probe_timeout = probe_timeout
         self._read_timeout = read_timeout
-        self._session_factory = session_factory or requests.Session
-        self._sessions: "dict[TlsOptions, tuple[requests.Session, object]]" = {}
+        self.sessions = SessionPool(os.path.join(home_dir, "tls"), session_factory or requests.Session)
+        self._allow = tuple(allow_list)
+        self._restrictions: "dict[str, Counter]" = {}
         self._lock = threading.Lock()
 
-    # -- sessions --------------------------------------------------------------------------
-    def _session(self, tls: TlsOptions) -> "tuple[requests.Session, object]":
+    # -- hops ------------------------------------------------------------------------------
+    @contextmanager
+    def restricted(self, url: str, patterns, name: str = "preheatAllow"):
+        """While inside, every hop of a fetch of `url` must also match `patterns` (empty = no-op)."""
+        patterns = tuple(patterns)
+        if not patterns:
+            yield
+            return
+        key = (name, patterns)
         with self._lock:
-            found = self._sessions.get(tls)
-            if found is None:
-                verify = False if tls.insecure else (self._ca_bundle(tls.root_cas) if tls.root_cas else True)
-                session = self._session_factory()
-                session.verify = verify
-                found = self._sessions[tls] = (session, verify)
-            return found
+            self._restrictions.setdefault(url, Counter())[key] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                counts = self._restrictions[url]
+                counts[key] -= 1
+                if counts[key] <= 0:
+                    del counts[key]
+                if not counts:
+                    del self._restrictions[url]
 
-    def _ca_bundle(self, root_cas: "tuple[str, ...]") -> str:
-        pems = []
-        for item in root_cas:
-            try:
-                pems.append(base64.b64decode(item, validate=False).decode("ascii").strip())
-            except (binascii.Error, UnicodeDecodeError):
-                log.warning("ignoring a root CA that is not base64 PEM")
-        text = "\n".join(pems) + "\n"
-        path = os.path.join(self._ca_dir, f"ca-{hashlib.sha256(text.encode()).hexdigest()[:16]}.pem")
-        if not os.path.exists(path):
-            os.makedirs(self._ca_dir, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._ca_dir, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        return path
+    def _rules(self, url: str) -> "list[tuple[str, tuple[str, ...]]]":
+        """(name, patterns) lists every hop of a request for `url` must pass."""
+        with self._lock:
+            extra = list(self._restrictions.get(url, ()))
+        return ([("sourceAllow", self._allow)] if self._allow else []) + extra
 
     def _request(self, method: str, request: SourceRequest, extra: "dict[str, str]", *,
                  timeout, stream: bool) -> requests.Response:
-        session, verify = self._session(request.tls)
+        """Send the request, following redirects hop by hop (HopRefused when a hop is not allowed)."""
+        session = self.sessions.session(request.tls)
         headers = dict(request.headers)
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "identity"
         headers.update(extra)
-        return session.request(method, request.url, headers=headers, timeout=timeout, stream=stream,
-                               verify=verify, allow_redirects=True)
+        user = requests.utils.get_auth_from_url(request.url)
+        if any(user) and not any(k.lower() == "authorization" for k in headers):
+            # the URL's userinfo, as requests would send it, but only to the origin the user named
+            headers["Authorization"] = requests.auth._basic_auth_str(*user)
+        rules, url = self._rules(request.url), request.url
+        with self.sessions.trust(request.tls) as verify:
+            for _ in range(allow.MAX_HOPS + 1):
+                try:
+                    allow.check(url, rules)
+                except allow.UrlRefused as e:
+                    raise HopRefused(str(e)) from None
+                resp = session.request(method, url, headers=allow.headers_for(url, request.url, headers),
+                                       timeout=timeout, stream=stream, verify=verify, allow_redirects=False)
+                target = allow.next_hop(url, resp.status_code, resp.headers.get("Location"))
+                if target is None:
+                    return resp
+                resp.close()
+                if resp.status_code == 303 and method != "HEAD":
+                    method = "GET"
+                url = target
+        raise HopRefused(f"more than {allow.MAX_HOPS} redirects from {allow.shown(request.url)}")
 
     # -- probe -----------------------------------------------------------------------------
     def probe(self, request: SourceRequest) -> ProbeResult:
@@ -145,7 +193,7 @@ class SourceClient:
         try:
             resp = self._request("HEAD", request, {}, timeout=self._probe_timeout, stream=False)
         except STREAM_ERRORS as e:
-            return ProbeResult(0, error=f"HEAD {request.url}: {e}")
+            return ProbeResult(0, error=_failed("HEAD", request, e))
         length = _length_header(resp.headers)
         if resp.status_code in _HEAD_REFUSED or (resp.ok and length < 0):
             fallback = self._probe_get(request, {"Range": "bytes=0-0"})
@@ -159,7 +207,7 @@ class SourceClient:
         try:
             resp = self._request("GET", request, extra, timeout=self._probe_timeout, stream=True)
         except STREAM_ERRORS as e:
-            return ProbeResult(0, error=f"GET {request.url}: {e}")
+            return ProbeResult(0, error=_failed("GET", request, e))
         try:
             status, length, ranges = resp.status_code, -1, False
             cr = parse_content_range(resp.headers.get("Content-Range", ""))
@@ -185,12 +233,13 @@ class SourceClient:
             resp.close()
             return resp.status_code
         except STREAM_ERRORS as e:
-            log.info("revalidation failed url=%s error=%s", request.url, e)
+            log.info("revalidation failed url=%s error=%s", redact_url(request.url), e)
             return 0
 
     # -- the build's stream ----------------------------------------------------------------
     def open(self, request: SourceRequest, *, start: int = 0, if_range: str = "") -> SourceStream:
-        """GET the source (from byte `start` with Range when > 0); status 0 on transport errors."""
+        """GET the source (from byte `start` with Range when > 0); status 0 on transport errors,
+        status 0 with `refused` set when a hop is not allowed."""
         extra = {}
         if start > 0:
             extra["Range"] = f"bytes={start}-"
@@ -199,12 +248,11 @@ class SourceClient:
         try:
             resp = self._request("GET", request, extra, timeout=(self._probe_timeout, self._read_timeout),
                                  stream=True)
+        except HopRefused as e:
+            return SourceStream(0, error=str(e), refused=True)
         except STREAM_ERRORS as e:
-            return SourceStream(0, error=f"GET {request.url}: {e}")
+            return SourceStream(0, error=_failed("GET", request, e))
         return SourceStream(resp.status_code, resp)
 
     def close(self) -> None:
-        with self._lock:
-            for session, _ in self._sessions.values():
-                session.close()
-            self._sessions.clear()
+        self.sessions.close()

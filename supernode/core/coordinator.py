@@ -2,18 +2,22 @@
 
 Every command returns an Outcome (answer + effects, or `missing`); queries return values and
 change nothing. The shell calls it under one lock and carries out the effects after releasing it.
+Reports about a client download name their Caller and are refused (501) unless the download
+admits it (supernode.core.identity); `caller=None` is the supernode itself (and core tests).
 """
-from common.protocol.codes import PieceStatus
+from common.protocol.codes import PieceStatus, ResultCode
+from common.protocol.messages import ResultInfo
 
 from supernode.core import cdn_events, gc, lifecycle, pulling, registration, reports, views
 from supernode.core.effects import Count, Outcome
+from supernode.core.identity import Caller
 from supernode.core.model import Limits, Peer
 from supernode.core.pulling import PullQuery
 from supernode.core.registration import Admission, Probe, Registrant
 from supernode.core.state import SupernodeState
 from common.protocol.messages import is_supernode_cid
 
-__all__ = ["Coordinator", "PullQuery", "Registrant", "Probe", "Admission"]
+__all__ = ["Coordinator", "PullQuery", "Registrant", "Probe", "Admission", "Caller"]
 
 
 class Coordinator:
@@ -43,17 +47,25 @@ class Coordinator:
     def register(self, reg: Registrant, probe: "Probe | None") -> Outcome:
         return registration.register(self.state, self.limits, reg, probe, self.now())
 
-    def pull(self, q: PullQuery) -> Outcome:
-        return pulling.pull(self.state, self.limits, self.rng, q, self.now())
+    def pull(self, q: PullQuery, caller: "Caller | None" = None) -> Outcome:
+        refused = self._impostor(q.task_id, q.src_cid, caller, "pull")
+        return refused or pulling.pull(self.state, self.limits, self.rng, q, self.now())
 
     def answer(self, task_id: str, cid: str) -> Outcome:
         return pulling.answer(self.state, self.limits, self.rng, task_id, cid, self.now())
 
-    def piece_success(self, task_id: str, cid: str, dst_cid: str, piece_range: str) -> Outcome:
-        return reports.piece_success(self.state, task_id, cid, dst_cid, piece_range, self.now())
+    def piece_success(self, task_id: str, cid: str, dst_cid: str, piece_range: str,
+                      caller: "Caller | None" = None) -> Outcome:
+        refused = self._impostor(task_id, cid, caller, "piece_success")
+        return refused or reports.piece_success(self.state, task_id, cid, dst_cid, piece_range, self.now())
 
     def piece_error(self, task_id: str, piece_range: str, src_cid: str, *, dst_cid: str = "", dst_pid: str = "",
-                    error_type: str = "", expected_md5: str = "") -> Outcome:
+                    error_type: str = "", expected_md5: str = "", caller: "Caller | None" = None) -> Outcome:
+        """Only a client of the task may report (it may drop a peer as a holder); anyone else's
+        report is counted and ignored, as v1 ignores reports about unknown peers."""
+        if caller is not None and (self.state.dfget(task_id, src_cid) is None
+                                   or self._impostor(task_id, src_cid, caller, "piece_error")):
+            return Outcome(None, [Count("piece_errors", labels=("unauthorized",))])
         if not dst_pid and dst_cid:
             dst_pid = self._pid_of(task_id, dst_cid)
         return reports.piece_error(self.state, task_id, piece_range, src_cid, dst_pid, error_type, expected_md5)
@@ -64,8 +76,21 @@ class Coordinator:
             return dt.peer_id
         return self.state.super_pid if is_supernode_cid(cid) else ""
 
-    def service_down(self, task_id: str, cid: str) -> Outcome:
-        return reports.service_down(self.state, task_id, cid, self.now())
+    def service_down(self, task_id: str, cid: str, caller: "Caller | None" = None) -> Outcome:
+        refused = self._impostor(task_id, cid, caller, "service_down")
+        return refused or reports.service_down(self.state, task_id, cid, self.now())
+
+    def _impostor(self, task_id: str, cid: str, caller: "Caller | None", report: str) -> "Outcome | None":
+        """The refusal for a caller that is not the client `cid` of the task (counted by `report`,
+        one of a fixed few), else None; an admitted caller that used its key makes it mandatory."""
+        dt = self.state.dfget(task_id, cid)
+        if dt is None:
+            return None
+        if not dt.admits(caller):
+            return Outcome(ResultInfo.of(ResultCode.PARAM_ERROR, f"you are not client {cid} of task {task_id}"),
+                           [Count("reports_refused", labels=(report,))])
+        dt.note(caller)
+        return None
 
     # ---- CDN ----------------------------------------------------------------------------------
 
@@ -97,6 +122,8 @@ class Coordinator:
         out = Outcome(len(ids))
         for task_id in ids:
             out.extend(lifecycle.remove_task(self.state, task_id, False, self.now()).effects)
+        for task_id in gc.expired_unreachable(self.state.unreachable, self.now(), self.limits):
+            del self.state.unreachable[task_id]
         if ids:
             out.effects.append(Count("gc_tasks", len(ids)))
         return out

@@ -1,7 +1,10 @@
 """Garbage-collection policy (spec §9, decisions 6): pure choices over plain values.
 
 * Tasks: idle (no registration or pull) for taskExpireTime. A task whose CDN build is still
-  running is kept: its builder is writing and will report back.
+  running is kept: its builder is writing and will report back (a source too slow to finish is
+  failed by the builder's rate floor, so "running" cannot last for ever).
+* Unreachable URLs (a 404 remembered for failAccessInterval): forgotten once the interval is
+  over, whether or not the URL comes back (any client can register fresh 404 URLs).
 * Peers (never the supernode): a peer without progress state (created through the API, never
   registered for a download) at once; a peer whose service went down peerGCDelay ago.
 * Disk: nothing while free space > youngGCThreshold. Candidates are cache files of tasks not in
@@ -20,6 +23,10 @@ from supernode.core.progress import PeerState
 def expired_tasks(tasks: "Iterable[Task]", now: float, limits: Limits) -> "list[str]":
     return sorted(t.id for t in tasks
                   if t.cdn_status is not CdnStatus.RUNNING and now - t.access_time >= limits.task_expire_time)
+
+
+def expired_unreachable(unreachable: "Mapping[str, float]", now: float, limits: Limits) -> "list[str]":
+    return sorted(t for t, failed_at in unreachable.items() if now - failed_at >= limits.fail_access_interval)
 
 
 def collectable_peers(peers: "Iterable[Peer]", states: "Mapping[str, PeerState]", super_pid: str,

@@ -1,15 +1,16 @@
 """The records the supernode keeps in memory: tasks, peers, client downloads (spec §1, §4.2)."""
 from dataclasses import dataclass, field
 
+from common import urls
 from common.pieces import PieceSizePolicy
 from common.protocol.codes import CdnSource, CdnStatus, DfgetTaskStatus
 from common.protocol.messages import supernode_cid
 
+from supernode.core.identity import Caller, admits
+
 CDN_PATTERN_LOCAL = "local"
 CDN_PATTERN_SOURCE = "source"
 PEER_PATTERN_CDN = "cdn"
-CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
-CREDENTIAL_HINTS = ("auth", "token", "secret", "signature", "session", "credential", "api-key", "apikey")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Task:
     real_md5: str = ""
     file_length: int = 0                # wrapped length, known once the CDN succeeded
     credentialed: bool = False          # decisions 9: every registrant must prove access
+    grants: "dict[str, float]" = field(default_factory=dict)   # credential fingerprint -> time the source accepted it
     created: float = 0.0
     access_time: float = 0.0
     validated_at: float = 0.0           # last time the source was found unchanged (or first probed)
@@ -109,10 +111,22 @@ class DfgetTask:
     dfdaemon: bool = False
     status: DfgetTaskStatus = DfgetTaskStatus.WAITING
     created: float = 0.0
+    client_key: str = ""                # supernode.core.identity: the secret of this registration
+    registered_from: str = ""           # the registration's source address
+    keyed: bool = False                 # the client has used its key: only the key counts now
 
     @property
     def key(self) -> str:
         return dfget_key(self.cid, self.task_id)
+
+    def admits(self, caller: "Caller | None") -> bool:
+        """None: an in-process caller (the supernode itself, tests of the core)."""
+        return caller is None or admits(self.client_key, self.registered_from, self.keyed, caller)
+
+    def note(self, caller: "Caller | None") -> None:
+        """An admitted caller that used the key: from now on the key is required."""
+        if caller is not None and caller.key:
+            self.keyed = True
 
 
 def dfget_key(cid: str, task_id: str) -> str:
@@ -127,15 +141,16 @@ def super_cid(advertise_ip: str, task_id: str) -> str:
     return supernode_cid(advertise_ip, task_id)
 
 
-def has_credentials(headers: "dict[str, str]") -> bool:
-    """Headers that may grant access to a private source (decisions 9 errs on the safe side)."""
-    names = [k.lower() for k in headers]
-    return any(n in CREDENTIAL_HEADERS or any(h in n for h in CREDENTIAL_HINTS) for n in names)
+def may_carry_credentials(headers: "dict[str, str]", raw_url: str, task_url: str) -> bool:
+    """Could the source have let this request in because of something only its sender has?
+    Any client-supplied header counts (no guessing which names are credentials: X-JFrog-Art-Api
+    is one), so does URL userinfo and a query the URL filter dropped (signatures, tokens)."""
+    return bool(headers) or urls.has_userinfo(raw_url) or raw_url != task_url
 
 
-REDACTED = "<redacted>"
+REDACTED = urls.REDACTED
 
 
 def redacted(headers: "dict[str, str]") -> "dict[str, str]":
-    """The headers with every credential's value hidden, for anything the API shows."""
-    return {k: (REDACTED if has_credentials({k: v}) else v) for k, v in headers.items()}
+    """The header names without their values, for anything the API or console shows."""
+    return {k: REDACTED for k in headers}

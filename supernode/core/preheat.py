@@ -18,7 +18,6 @@ States and the only legal moves (anything else raises IllegalTransition):
 Finished records expire `ttl` seconds after they finish (v1 kept them forever); running ones fail
 after `timeout`. `expire` returns the removed records so the shell can delete their output files.
 """
-import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -26,6 +25,7 @@ from common import digest, urls
 from common.errors import BadInput
 from common.protocol.messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
 
+from supernode.core import allow
 from supernode.core.manifests import ManifestUrl, parse_platforms
 from supernode.core.model import REDACTED, redacted  # noqa: F401 - REDACTED is part of this module's API
 from supernode.core.views import rfc3339_ms
@@ -108,16 +108,9 @@ def parse_request(body: dict) -> PreheatSpec:
 
 
 def allowed(url: str, patterns) -> bool:
-    """preheatAllow: empty = any URL; else some regex must match (re.search semantics)."""
-    if not patterns:
-        return True
-    for pattern in patterns:
-        try:
-            if re.search(pattern, url):
-                return True
-        except re.error:            # a broken pattern allows nothing
-            continue
-    return False
+    """preheatAllow: empty = any URL; else some regex must match the URL as it will be fetched
+    (no userinfo: `http://allowed@other/` is a URL of host `other`). See supernode.core.allow."""
+    return allow.allowed(url, patterns)
 
 
 @dataclass
@@ -143,7 +136,7 @@ class PreheatRecord:
 
     def record_info(self) -> PreheatRecordInfo:
         shown = redacted(dict(self.spec.headers))
-        return PreheatRecordInfo(id=self.id, url=self.spec.url, type=self.spec.type, filter=self.spec.filter,
+        return PreheatRecordInfo(id=self.id, url=urls.redact_url(self.spec.url), type=self.spec.type, filter=self.spec.filter,
                                  identifier=self.spec.identifier, headers=shown, parent_id=self.parent_id,
                                  children=list(self.children), status=self.status.value,
                                  start_time=int(self.start * 1000), finish_time=int(self.finish * 1000),

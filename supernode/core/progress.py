@@ -58,6 +58,15 @@ class TaskProgress:
     super_load_changed: float = 0.0
     super_started: "dict[int, float]" = field(default_factory=dict)  # piece -> latest supernode reservation
     super_piece_seconds: float = 0.0    # moving average of supernode piece fetches (0: none yet)
+    # peer PID -> {piece: since}: pieces it got (or is getting) from the supernode that no other
+    # peer has started to fetch from it yet — its "seed debt" (see the scheduler)
+    unforwarded: "dict[str, dict[int, float]]" = field(default_factory=dict)
+
+    def seed_debt(self, pid: str, now: float, horizon: float) -> "tuple[int, float | None]":
+        """(pieces `pid` still owes the crowd, seconds until the oldest of them stops counting).
+        A piece nobody wanted from it for `horizon` seconds no longer counts."""
+        owed = [since for since in self.unforwarded.get(pid, {}).values() if now - since < horizon]
+        return len(owed), (min(owed) + horizon - now if owed else None)
 
     def record_super_duration(self, seconds: float) -> None:
         old = self.super_piece_seconds
@@ -96,7 +105,8 @@ class Progress:
 
     # ---- reservations ---------------------------------------------------------------------
 
-    def reserve(self, task_id: str, client: ClientProgress, piece: int, source: str, now: float) -> None:
+    def reserve(self, task_id: str, client: ClientProgress, piece: int, source: str, now: float,
+                client_pid: str = "") -> None:
         client.running[piece] = source
         client.started[piece] = now
         client.bits.update(piece, PieceStatus.RUNNING)
@@ -106,11 +116,15 @@ class Progress:
         if self.is_super(source) and tp is not None:
             tp.super_started[piece] = now
             tp.set_super_load(tp.super_load + 1, now)
+            if client_pid:
+                tp.unforwarded.setdefault(client_pid, {})[piece] = now
         elif source in self.peers:
+            if tp is not None:
+                tp.unforwarded.get(source, {}).pop(piece, None)    # forwarding has started
             self.peers[source].producer_load += 1
 
     def release(self, task_id: str, client: ClientProgress, piece: int, now: float,
-                arrived: bool = False) -> "str | None":
+                arrived: bool = False, client_pid: str = "") -> "str | None":
         """Take `piece` out of the running map and give its source's load back; the source.
         `arrived`: the client reported the piece as received (its duration is a sample)."""
         source = client.running.pop(piece, None)
@@ -125,6 +139,8 @@ class Progress:
                 tp.set_super_load(tp.super_load - 1, now)
                 if arrived:
                     tp.record_super_duration(max(now - started, 0.0))
+                else:
+                    tp.unforwarded.get(client_pid, {}).pop(piece, None)
                 if piece not in tp.super_in_flight:
                     tp.super_started.pop(piece, None)
         elif source in self.peers:
@@ -132,9 +148,9 @@ class Progress:
             state.producer_load = max(state.producer_load - 1, 0)
         return source
 
-    def release_all(self, task_id: str, client: ClientProgress, now: float) -> None:
+    def release_all(self, task_id: str, client: ClientProgress, now: float, client_pid: str = "") -> None:
         for piece in list(client.running):
-            self.release(task_id, client, piece, now)
+            self.release(task_id, client, piece, now, client_pid=client_pid)
 
     # ---- outcomes -------------------------------------------------------------------------
 
@@ -144,7 +160,7 @@ class Progress:
         tp, client = self.tasks[task_id], self.clients[client_key]
         if status is PieceStatus.SUCCESS and src_uploads and src_pid and not self.is_super(src_pid):
             tp.holders.setdefault(piece, set()).add(src_pid)
-        reserved = self.release(task_id, client, piece, now,
+        reserved = self.release(task_id, client, piece, now, client_pid=src_pid,
                                 arrived=status in (PieceStatus.SUCCESS, PieceStatus.SEMISUC))
         dst_pid = dst_pid or reserved or ""
         if not client.bits.update(piece, status):
@@ -174,10 +190,13 @@ class Progress:
 
     # ---- forgetting -----------------------------------------------------------------------
 
-    def forget_client(self, task_id: str, client_key: str, now: float) -> None:
+    def forget_client(self, task_id: str, client_key: str, now: float, client_pid: str = "") -> None:
         client = self.clients.pop(client_key, None)
         if client is not None:
-            self.release_all(task_id, client, now)
+            self.release_all(task_id, client, now, client_pid)
+        tp = self.tasks.get(task_id)
+        if tp is not None and client_pid:
+            tp.unforwarded.pop(client_pid, None)
 
     def forget_task(self, task_id: str) -> None:
         self.tasks.pop(task_id, None)

@@ -107,7 +107,8 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
     view = scheduler.View(task=progress.tasks[task_id], client=progress.clients[dt.key], peers=progress.peers,
                           black=progress.black.get(dt.peer_id, {}),
                           servable=lambda pid: state.servable(pid, task_id),
-                          src_pid=dt.peer_id, super_pid=state.super_pid, now=now)
+                          src_pid=dt.peer_id, super_pid=state.super_pid, now=now,
+                          crowd=_crowd(state, task_id))
     plan = scheduler.plan(view, limits, rng)
     for piece, pid in plan.drops:
         view.task.drop_holder(pid, piece)
@@ -116,9 +117,15 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
     if plan.wait:
         return Outcome(_info(ResultCode.PEER_WAIT), recheck_after=plan.recheck_after)
     for a in plan.assignments:
-        progress.reserve(task_id, view.client, a.piece, a.source, now)
+        progress.reserve(task_id, view.client, a.piece, a.source, now, client_pid=dt.peer_id)
     data = [render(state, limits, task, dt, a) for a in plan.assignments]
     return Outcome(_info(ResultCode.PEER_CONTINUE, data=data))
+
+
+def _crowd(state: SupernodeState, task_id: str) -> int:
+    """Clients registered for the task, the supernode's own CDN entry not counted."""
+    own = state.dfget_of_peer(state.super_pid, task_id) is not None
+    return len(state.keys_by_task.get(task_id, ())) - own
 
 
 def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,

@@ -8,10 +8,20 @@ adds the peer and the client download, and — as one check-and-set — moves th
 WAITING/FAILED/SOURCE_ERROR to RUNNING, returning the single StartCdn effect.
 
 A probe is needed for a new task, for a task whose source length is still unknown (and not
-built), and for every registrant of a credentialed task: a task whose first registrant sent
-credentials (an Authorization, Cookie or token-like header, or filtered query parameters such as
-URL signatures) or whose anonymous probe answered 401/407. Such a task admits a client only if the probe made with
-the client's own URL and headers answered 2xx (decisions 9).
+built), and for every registrant of a credentialed task: a task whose first registrant sent any
+header at all, URL userinfo or filtered query parameters (signatures, tokens) - no guessing which
+header names are credentials - or whose anonymous probe answered 401/407. Such a task admits a
+client only if the source accepted the client's own URL and headers (decisions 9): once the task
+is cached, with a conditional request against the cached copy's validators, so that 304 proves
+both access and the same content. A 2xx there means this client would get other content: when the
+task is due for revalidation the task is retired (below), otherwise only this client is refused
+(608: it fetches from the source) - a client whose headers change the content (Accept-Encoding)
+must not make the cache flip between variants. An accepted credential is remembered as a
+fingerprint (never the value) for `revalidate_interval`, so a crowd with one credential costs the
+source one check per interval, not one per client.
+
+Identity (supernode.core.identity): a re-registration of a cid that already has a download of the
+task must come from that client (its key, or its address for a v1 client); anyone else gets 501.
 
 Revalidation (v1 reused a task in memory without asking the source again, so a file changed at the
 origin was served stale until task GC). A finished CDN task without a user md5 (an md5 pins the
@@ -32,8 +42,10 @@ from common.protocol.messages import RegisterResult, ResultInfo
 
 from supernode.core import lifecycle
 from supernode.core.effects import Count, Outcome, StartCdn
+from supernode.core.grants import cached, credential, grant, granted
+from supernode.core.identity import Caller
 from supernode.core.model import (CDN_PATTERN_SOURCE, PEER_PATTERN_CDN, DfgetTask, Limits, Peer, Task,
-                                  has_credentials, super_cid)
+                                  may_carry_credentials, super_cid)
 from supernode.core.state import SupernodeState
 
 _RETRIGGER = (CdnStatus.WAITING, CdnStatus.FAILED, CdnStatus.SOURCE_ERROR)
@@ -59,6 +71,8 @@ class Registrant:
     insecure: bool = False
     root_cas: "tuple[str, ...]" = ()
     pattern: str = ""
+    caller: "Caller | None" = None      # who sent it (None: in-process); see supernode.core.identity
+    client_key: str = ""                # the key the shell minted for this registration
 
 
 @dataclass(frozen=True)
@@ -108,15 +122,16 @@ def admit(state: SupernodeState, limits: Limits, reg: Registrant, now: float) ->
         return Admission(probe=True)
     due = revalidation_due(task, limits, now)
     if task.credentialed:
-        return Admission(probe=True, own_probe=True, revalidate=due)
+        if not due and granted(task, credential(reg.raw_url, reg.headers), limits.revalidate_interval, now):
+            return Admission()
+        return Admission(probe=True, own_probe=True, revalidate=cached(task))
     unknown_length = task.http_file_length < 0 and task.cdn_status is not CdnStatus.SUCCESS
     return Admission(probe=due or unknown_length, revalidate=due)
 
 
 def revalidation_due(task: Task, limits: Limits, now: float) -> bool:
     """A finished, cached, unpinned task whose source was last checked `revalidate_interval` ago."""
-    return (task.cdn_status is CdnStatus.SUCCESS and task.cdn_source is CdnSource.SUPERNODE and not task.md5
-            and now - task.validated_at >= limits.revalidate_interval)
+    return cached(task) and now - task.validated_at >= limits.revalidate_interval
 
 
 def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Probe | None",
@@ -127,13 +142,16 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     task = state.tasks.get(reg.task_id)
     out = Outcome()
     if task is not None and probe is not None and probe.revalidation:
+        if probe.changed and task.credentialed and not revalidation_due(task, limits, now):
+            return Outcome(ResultInfo.of(ResultCode.NEED_AUTH, f"the source answers your request with other "
+                                                               f"content than the cached copy (HTTP {probe.status})"))
         if probe.changed:       # retire the old version; this registrant starts the new one
             out.effects.extend(lifecycle.remove_task(state, task.id, False, now).effects)
             out.effects.append(Count("tasks_retired"))
             task = None
-        else:
+        elif probe.unchanged:
             task.validated_at = now
-    refusal = _probe_refusal(state, reg, task, probe, now)
+    refusal = _probe_refusal(state, limits, reg, task, probe, now)
     if refusal is not None:
         return Outcome(refusal, out.effects)
     if task is None:
@@ -149,12 +167,14 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     elif task.http_file_length < 0 and probe is not None and probe.ok and probe.length >= 0:
         task.http_file_length = probe.length
         task.piece_total = pieces.estimated_piece_total(probe.length, task.piece_size)
+    if task.credentialed and probe is not None and probe.ok:    # remembered for the next of its kind
+        grant(task, credential(reg.raw_url, reg.headers), now)
     task.access_time = now
     _add_client(state, reg, now)
     out.effects.append(Count("dfgettasks_registered", labels=(reg.call_system,)))
     out.effects.extend(_trigger_cdn(state, task))
     result = RegisterResult(task_id=task.id, file_length=task.http_file_length, piece_size=task.piece_size,
-                            cdn_source=task.cdn_source.value)
+                            cdn_source=task.cdn_source.value, client_key=reg.client_key)
     out.answer = ResultInfo.of(ResultCode.SUCCESS, ResultCode.SUCCESS.default_msg, result)
     return out
 
@@ -163,16 +183,19 @@ def _refusal(state: SupernodeState, limits: Limits, reg: Registrant, now: float)
     failed_at = state.unreachable.get(reg.task_id)
     if failed_at is not None:
         if now - failed_at < limits.fail_access_interval:
-            return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {reg.raw_url}")
+            return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {urls.redact_url(reg.raw_url)}")
         del state.unreachable[reg.task_id]
     task = state.tasks.get(reg.task_id)
     if task is not None and task.conflicts_with(reg.task_url, reg.md5, reg.identifier):
         return ResultInfo.of(ResultCode.TASK_CONFLICT, f"taskId conflict: {reg.task_id}")
+    previous = state.dfget(reg.task_id, reg.cid)
+    if previous is not None and not previous.admits(reg.caller):
+        return ResultInfo.of(ResultCode.PARAM_ERROR, f"cid {reg.cid} is registered for this task by another client")
     return None
 
 
-def _probe_refusal(state: SupernodeState, reg: Registrant, task: "Task | None", probe: "Probe | None",
-                   now: float) -> "ResultInfo | None":
+def _probe_refusal(state: SupernodeState, limits: Limits, reg: Registrant, task: "Task | None",
+                   probe: "Probe | None", now: float) -> "ResultInfo | None":
     if probe is not None and probe.needs_auth:
         if task is not None:
             task.credentialed = True
@@ -181,6 +204,8 @@ def _probe_refusal(state: SupernodeState, reg: Registrant, task: "Task | None", 
         state.unreachable[reg.task_id] = now
         return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: source answered {probe.status}")
     if task is not None and task.credentialed:
+        if probe is None and granted(task, credential(reg.raw_url, reg.headers), limits.revalidate_interval, now):
+            return None
         if probe is None:   # the task became credentialed while this registrant was not probing
             return ResultInfo.of(ResultCode.WAIT_AUTH, "source credentials must be checked; register again")
         if not probe.ok:
@@ -200,7 +225,7 @@ def _new_task(limits: Limits, reg: Registrant, probe: "Probe | None", now: float
                 identifier=reg.identifier, headers=headers, insecure=reg.insecure, root_cas=reg.root_cas,
                 http_file_length=length, piece_size=size,
                 piece_total=pieces.estimated_piece_total(length, size),
-                credentialed=has_credentials(headers) or reg.raw_url != reg.task_url,
+                credentialed=may_carry_credentials(headers, reg.raw_url, reg.task_url),
                 created=now, access_time=now, validated_at=now)
     if source_pattern:
         task.cdn_source = CdnSource.SOURCE
@@ -229,7 +254,8 @@ def _add_client(state: SupernodeState, reg: Registrant, now: float) -> None:
                         created=now, uploads=uploads))
     state.add_dfget(DfgetTask(cid=reg.cid, task_id=reg.task_id, peer_id=pid, path=reg.path,
                               call_system=reg.call_system, super_node_ip=reg.super_node_ip,
-                              dfdaemon=reg.dfdaemon, created=now))
+                              dfdaemon=reg.dfdaemon, created=now, client_key=reg.client_key,
+                              registered_from=reg.caller.addr if reg.caller else ""))
 
 
 def _add_super_client(state: SupernodeState, task: Task) -> None:
@@ -240,7 +266,7 @@ def _add_super_client(state: SupernodeState, task: Task) -> None:
                                   peer_id=state.super_pid, path=path), with_progress=False)
 
 
-def registrant_from(req, super_node_ip: str) -> Registrant:
+def registrant_from(req, super_node_ip: str, caller: "Caller | None" = None, client_key: str = "") -> Registrant:
     """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id (spec §1)."""
     headers = urls.convert_headers(req.headers)
     task_url = req.task_url or req.raw_url
@@ -249,7 +275,8 @@ def registrant_from(req, super_node_ip: str) -> Registrant:
                       md5=req.md5, identifier=req.identifier, host_name=req.host_name, port=req.port,
                       version=req.version, call_system=req.call_system,
                       super_node_ip=req.super_node_ip or super_node_ip, dfdaemon=req.dfdaemon,
-                      insecure=req.insecure, root_cas=tuple(req.root_cas), pattern=req.pattern)
+                      insecure=req.insecure, root_cas=tuple(req.root_cas), pattern=req.pattern, caller=caller,
+                      client_key=client_key)
 
 
 def _trigger_cdn(state: SupernodeState, task: Task) -> list:

@@ -18,7 +18,12 @@ the progress and returns a Plan; the coordinator applies it.
 5. Nobody can serve it now -> super-seeding (the supernode's upload is the scarce resource of a
    flash crowd: every extra copy it sends adds a piece time to the crowd's end):
    * a piece no peer holds and none is fetching from the supernode ("fresh") -> the supernode,
-     within its own per-task limit (decisions 2); full -> skip the piece;
+     within its own per-task limit (decisions 2); full -> skip the piece. Fresh pieces are spread
+     over the crowd: a client that still owes the crowd a piece it got from the supernode (nobody
+     has started to fetch it from the client yet: its "seed debt") gets no other fresh piece while
+     others download the task too. Otherwise one host would receive most of the file from the
+     supernode and its single uplink would have to feed everyone (seen in the lab: 11 of 17
+     pieces went to one of 8 hosts). A debt older than the stall time no longer counts;
    * a piece some holder could give this client once it has a free upload slot -> wait for it;
    * a piece on its way from the supernode to another client -> wait for that copy, unless the
      fetch has stalled: it took longer than STALL_FACTOR x the task's average supernode piece time
@@ -67,11 +72,13 @@ class View:
     src_pid: str
     super_pid: str
     now: float = 0.0
+    crowd: int = 1                      # clients registered for the task (this one included)
 
 
 STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
 STALL_DEFAULT = 20.0      # s: before any supernode piece arrived, a fetch has stalled after this
 STALL_FLOOR = 1.0         # s: never call a fetch stalled sooner
+SEED_DEBT_LIMIT = 1       # fresh pieces a client may owe the crowd at once
 
 
 _LONG_WALK = 16
@@ -121,6 +128,7 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     busy = None
     stall = stall_seconds(view.task)
     recheck: "float | None" = None
+    debt, expiry, seeded = None, None, 0
     for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
                                                 view.task.in_flight)):
         if walked == _LONG_WALK and not alone:
@@ -143,6 +151,14 @@ def plan(view: View, limits: Limits, rng) -> Plan:
                     continue
             if super_load >= limits.supernode_task_upload_limit:
                 continue
+            if not alone and view.crowd > 1 and not view.task.holders.get(piece):
+                if debt is None:
+                    debt, expiry = view.task.seed_debt(view.src_pid, view.now, stall)
+                if debt + seeded >= SEED_DEBT_LIMIT:
+                    if expiry is not None:
+                        recheck = expiry if recheck is None else min(recheck, expiry)
+                    continue    # another client takes this fresh piece: we forward ours first
+                seeded += 1
             super_load += 1
             source = view.super_pid
         picks.append(Assignment(piece, source))

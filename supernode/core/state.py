@@ -70,5 +70,5 @@ class SupernodeState:
         peer_keys.discard(key)
         if not peer_keys:
             self.keys_by_peer.pop(dt.peer_id, None)
-        self.progress.forget_client(dt.task_id, key, now)
+        self.progress.forget_client(dt.task_id, key, now, dt.peer_id)
         return dt

@@ -1,9 +1,11 @@
 """Read-only renderings of the state: /api/v1 records and the console snapshot."""
 from datetime import datetime, timezone
 
+from common import urls
 from common.protocol.codes import DfgetTaskStatus
 from common.protocol.messages import PeerInfo, TaskInfo
 
+from supernode.core.identity import console_label
 from supernode.core.model import Peer, Task, redacted
 from supernode.core.state import SupernodeState
 
@@ -18,12 +20,12 @@ def peer_info(peer: Peer) -> PeerInfo:
 
 
 def task_info(task: Task) -> TaskInfo:
-    """A task as the (unauthenticated) API shows it: never its credentials (decisions 9). A
-    credentialed task's raw URL may carry a signed query, so only the filtered URL is shown."""
-    raw_url = task.task_url if task.credentialed else task.raw_url
+    """A task as the (unauthenticated) API shows it: never its credentials (decisions 9): header
+    names without values, URLs without userinfo or query values."""
     return TaskInfo(id=task.id, cdn_status=task.cdn_status.value, file_length=task.file_length,
                     http_file_length=task.http_file_length, piece_size=task.piece_size,
-                    piece_total=task.piece_total, raw_url=raw_url, task_url=task.task_url, md5=task.md5,
+                    piece_total=task.piece_total, raw_url=urls.redact_url(task.raw_url),
+                    task_url=urls.redact_url(task.task_url), md5=task.md5,
                     real_md5=task.real_md5, identifier=task.identifier, headers=redacted(dict(task.headers)))
 
 
@@ -35,6 +37,8 @@ def page_of_peers(state: SupernodeState, page_num: int, page_size: int, descendi
 
 
 def snapshot(state: SupernodeState) -> dict:
+    """What the console shows. Clients appear under a label, never their cid (a cid names a client
+    in reports: supernode.core.identity)."""
     progress = state.progress
     tasks = []
     for task in sorted(state.tasks.values(), key=lambda t: t.created):
@@ -44,11 +48,11 @@ def snapshot(state: SupernodeState) -> dict:
                 continue
             client = progress.clients.get(dt.key)
             done = client.bits.successes() if client else frozenset()
-            clients[dt.cid] = {"peer": dt.peer_id, "status": dt.status.value, "pieces_done": len(done),
+            clients[console_label(dt.client_key, dt.cid)] = {"peer": dt.peer_id, "status": dt.status.value, "pieces_done": len(done),
                                "running": len(client.running) if client else 0,
                                "bitmap": "".join("1" if n in done else "0" for n in range(max(task.piece_total, 0)))}
         tp = progress.tasks.get(task.id)
-        tasks.append({"id": task.id, "url": task.task_url, "status": task.cdn_status.value,
+        tasks.append({"id": task.id, "url": urls.redact_url(task.task_url), "status": task.cdn_status.value,
                       "source_length": task.http_file_length, "file_length": task.file_length,
                       "piece_size": task.piece_size, "piece_total": task.piece_total,
                       "cdn_pieces": tp.cdn.success_count() if tp else 0,

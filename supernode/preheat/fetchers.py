@@ -8,6 +8,9 @@ cache once, where every later client of that task is served from.
 
 DfgetFetcher (`preheatDfgetPath` set): v1's way, a `dfget` subprocess against this supernode;
 its output file is recorded and deleted when the preheat record expires.
+
+HopRestricted wraps either: while it runs, the CDN checks every hop of every fetch of the
+preheat's URL (redirects included) against preheatAllow as well as sourceAllow.
 """
 import logging
 import os
@@ -104,3 +107,12 @@ class DfgetFetcher:
         tail = (proc.stdout or b"")[-300:] + (proc.stderr or b"")[-300:]
         return FetchResult(False, f"dfget exit status {proc.returncode}: {tail.decode(errors='replace').strip()}",
                            (output,))
+
+
+class HopRestricted:
+    def __init__(self, fetcher, restrict, patterns):
+        self.fetcher, self._restrict, self._patterns = fetcher, restrict, tuple(patterns)
+
+    def __call__(self, spec, preheat_id: str) -> FetchResult:
+        with self._restrict(spec.url, self._patterns):
+            return self.fetcher(spec, preheat_id)

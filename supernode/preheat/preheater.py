@@ -13,9 +13,10 @@ import requests
 
 from common.errors import DragonflyError
 from supernode.core.manifests import parse_platforms
-from supernode.core.preheat import TYPE_IMAGE, PreheatBook, PreheatRecord, PreheatSpec, PreheatStatus, Submit
+from supernode.core.allow import shown
+from supernode.core.preheat import TYPE_IMAGE, allowed, PreheatBook, PreheatRecord, PreheatSpec, PreheatStatus, Submit
 from supernode.errors import NotFound
-from supernode.preheat.fetchers import DfgetFetcher, FetchResult, InProcessFetcher
+from supernode.preheat.fetchers import DfgetFetcher, FetchResult, HopRestricted, InProcessFetcher
 from supernode.preheat.registry import RegistryClient
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,14 @@ def _thread_spawn(fn, *args) -> None:
 
 def default_fetcher(settings, service):
     if settings.preheat_dfget_path:
-        return DfgetFetcher(settings.preheat_dfget_path, home_dir=settings.home_dir, api_port=settings.listen_port,
-                            timeout=settings.preheat_timeout)
-    return InProcessFetcher(service, timeout=settings.preheat_timeout)
+        fetcher = DfgetFetcher(settings.preheat_dfget_path, home_dir=settings.home_dir,
+                               api_port=settings.listen_port, timeout=settings.preheat_timeout)
+    else:
+        fetcher = InProcessFetcher(service, timeout=settings.preheat_timeout)
+    restrict = getattr(service.cdn, "restricted", None)     # LocalCdn has it; test doubles may not
+    if settings.preheat_allow and restrict is not None:
+        return HopRestricted(fetcher, restrict, settings.preheat_allow)
+    return fetcher
 
 
 class Preheater:
@@ -38,7 +44,8 @@ class Preheater:
         self.book = PreheatBook(ttl=settings.preheat_record_ttl, timeout=settings.preheat_timeout)
         self._fetch, self._clock = fetcher, clock
         self._spawn = spawn or _thread_spawn
-        self._registry = registry or RegistryClient()
+        self._allow = tuple(settings.preheat_allow)
+        self._registry = registry or RegistryClient(allow_list=self._allow)
         self._remove_file = remove_file
         self._lock = threading.RLock()
         self._sweeper: "threading.Event | None" = None
@@ -132,6 +139,8 @@ class Preheater:
         try:
             if rec.spec.type == TYPE_IMAGE:
                 self._run_image(rec)
+            elif not allowed(rec.spec.url, self._allow):
+                self._finish(rec, FetchResult(False, f"url {shown(rec.spec.url)} is not allowed by preheatAllow"))
             else:
                 self._finish(rec, self._fetch(rec.spec, rec.id))
         except Exception as e:  # a worker's failure ends in FAILED, never in a dead RUNNING record

@@ -9,8 +9,9 @@ import pytest
 import requests
 
 from common import digest as task_digest
+from common.protocol import paths
 from tests.support.dfget_runs import DfgetRunner
-from tests.support.procs import start_origin
+from tests.support.procs import START_DEADLINE, start_origin, wait_until
 from tests.support.v1client import V1Client
 
 pytestmark = pytest.mark.e2e
@@ -103,6 +104,9 @@ def test_an_upload_server_serves_only_its_registered_task_files(tmp_path, supern
         assert done.returncode == 0
         port = runner.upload_port("peer")
         assert port
+        # the server may still be starting on a busy machine (the port is live: dfget bound it)
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}{paths.UPLOAD_PING}", timeout=5).ok,
+                   START_DEADLINE, "the upload server to answer")
         data_dir = tmp_path / "dfget-homes" / "peer" / "data"
         (data_dir / "planted.service").write_bytes(b"PLANTED-BYTES")          # in the data dir, never registered
         (tmp_path / "dfget-homes" / "peer" / "secret.service").write_bytes(b"SECRET-BYTES")

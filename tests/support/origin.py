@@ -33,7 +33,7 @@ class Stats:
             return json.dumps({"bytes": self.bytes, "gets": self.gets, "heads": self.heads})
 
 
-def make_handler(root: str, stats: Stats, cut_after: int, auth: str):
+def make_handler(root: str, stats: Stats, cut_after: int, auth: str, auth_header: str = "Authorization"):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -56,7 +56,7 @@ def make_handler(root: str, stats: Stats, cut_after: int, auth: str):
 
         def _serve(self, head: bool):
             path = self.path.split("?", 1)[0]
-            if auth and self.headers.get("Authorization") != auth:
+            if auth and self.headers.get(auth_header) != auth:
                 return self._plain(401, b"unauthorized", {"WWW-Authenticate": 'Basic realm="test"'})
             full = os.path.realpath(os.path.join(root, path.lstrip("/")))
             if not full.startswith(os.path.realpath(root) + os.sep) or not os.path.isfile(full):
@@ -129,9 +129,12 @@ def main(argv=None):
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--cut-after", type=int, default=0)
-    p.add_argument("--auth", default="", help="required Authorization header value")
+    p.add_argument("--auth", default="", help="required value of the --auth-header header")
+    p.add_argument("--auth-header", default="Authorization",
+                   help="the header that must carry --auth (e.g. X-JFrog-Art-Api: a name no heuristic knows)")
     args = p.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(args.root, Stats(), args.cut_after, args.auth))
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(args.root, Stats(), args.cut_after, args.auth,
+                                                                      args.auth_header))
     server.daemon_threads = True
     print(f"origin port is {server.server_address[1]}", flush=True)
     try:

@@ -2,6 +2,8 @@
 
     python -m tests.bench.lab.run --quick        # < 5 minutes: 16 MiB, 20 Mbit/s, N in {2, 8}
     python -m tests.bench.lab.run --full         # the grid: 64 MiB, 10 Mbit/s, N up to 32 (~35 min)
+    python -m tests.bench.lab.run --crowd        # flash crowd side by side: dfget, the v1 Go trio,
+                                                 # aria2, one curl; N = 8, 16, 32; 16 and 32 MiB
 
 Needs root, `ip netns`, aria2 + opentracker + mktorrent (apt-get install -y aria2 opentracker
 mktorrent) and matplotlib (pip install matplotlib). Writes tests/bench/results/lab-<grid>-<stamp>.json
@@ -66,6 +68,8 @@ def grid(kind: str, u: int, fanout: int = TUNED_FANOUT):
     dfget runs twice where it matters: as shipped ("-default") and with the supernode's per-task
     fan-out lowered to `fanout` (the default of 32 concurrent pieces overruns a supernode whose
     uplink is the peers' rate: pieces time out and peers give up; see BENCHMARKS.md)."""
+    if kind == "crowd":
+        return crowd_grid(u)
     if kind == "quick":
         size, ns, sc_n, mixed_n = 16 * MiB, (2, 8), 8, 8
         curl_cap, default_ns = 20, (8,)
@@ -96,21 +100,45 @@ def grid(kind: str, u: int, fanout: int = TUNED_FANOUT):
     return runs
 
 
+def crowd_grid(u: int):
+    """Issue 10's comparison, everything as shipped: per file size one curl (the unit), then for each
+    N our dfget + supernode, the real v1 Go trio and a BitTorrent swarm; staggered and mixed runs."""
+    base = dict(u=u, d=u, u_origin=u, u_sn=u, scenario="flash", seed=42, spread=0, sn_extra=uplink_flags(u))
+    runs = []
+    for size in (16 * MiB, 32 * MiB):
+        tag = f"{size // MiB}M"
+        runs.append((f"one-curl-{tag}", "curl", dict(base, n=1, size=size)))
+        for n in (8, 16, 32):
+            for system in ("dfget", "v1", "aria2"):
+                runs.append((f"flash-{tag}-N{n}", system, dict(base, n=n, size=size)))
+    t_file = 16 * MiB * 8 / 1e6 / u
+    runs.append(("staggered-16M-N8", "dfget", dict(base, n=8, size=16 * MiB, scenario="staggered", spread=t_file)))
+    runs.append(("mixed-16M-N8", "dfget", dict(base, n=8, size=16 * MiB, scenario="mixed")))
+    return runs
+
+
+def one_curl(results) -> "dict[int, float]":
+    """size -> the makespan of one curl of it (the unit the issue's targets are stated in)."""
+    return {r["file_size"]: r["makespan"] for r in results
+            if r.get("system") == "curl" and r.get("config", {}).get("n") == 1 and r.get("makespan")}
+
+
 def brief(r: dict) -> dict:
     keys = ("system", "makespan", "completion", "bounds", "makespan_over_T_fluid", "makespan_over_T_pieces",
             "p50_over_T_fluid", "p99_over_T_fluid", "origin_egress_over_F", "origin_body_bytes_over_F",
-            "supernode_share", "p2p_share", "peer_upload_bytes_over_NF", "all_identical", "failures",
+            "supernode_share", "p2p_share", "supernode_egress_over_F", "worst_time_over_own_F_d", "peer_upload_bytes_over_NF", "all_identical", "failures",
             "cpu", "cpu_seconds_lab_processes", "peak_rss_max", "extrapolated")
     return {k: r.get(k) for k in keys}
 
 
 def table(results) -> str:
-    rows = ["| run | system | N | makespan s | p50 / p90 / p99 s | ÷T_fluid (makespan, p99) | ÷T_pieces | "
-            "origin egress ÷F | supernode / P2P share | CPU util % (load before) | CPU s | sha256 ok |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    unit = one_curl(results)
+    rows = ["| run | system | N | makespan s | ÷ one curl | p50 / p90 / p99 s | ÷T_fluid (makespan, p99) | ÷T_pieces | "
+            "origin egress ÷F | supernode egress ÷F | supernode / P2P share | CPU util % (load before) | CPU s | sha256 ok |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['name']} | {r['system']} | {r['config']['n']} | error: {r['error'][:60]} |" + " |" * 8)
+            rows.append(f"| {r['name']} | {r['system']} | {r['config']['n']} | error: {r['error'][:60]} |" + " |" * 10)
             continue
         c, b = r["completion"], r["bounds"]
         ms = r["makespan"]
@@ -126,8 +154,10 @@ def table(results) -> str:
         tp = "—" if ms is None else f"{ms / b['T_pieces']:.2f}"
         share = "—" if r.get("supernode_share") is None else f"{r['supernode_share']:.2f} / {r['p2p_share']:.2f}"
         cpu = r.get("cpu", {})
-        rows.append(f"| {r['name']} | {r['system']} | {r['config']['n']} | {ms_s} | {p} | {tf} | {tp} | "
-                    f"{r['origin_egress_over_F']:.2f} | {share} | {cpu.get('cpu_util_pct')} "
+        per_curl = "—" if ms is None or not unit.get(r["file_size"]) else f"{ms / unit[r['file_size']]:.2f}"
+        sn_out = "—" if r.get("supernode_egress_over_F") is None else f"{r['supernode_egress_over_F']:.2f}"
+        rows.append(f"| {r['name']} | {r['system']} | {r['config']['n']} | {ms_s} | {per_curl} | {p} | {tf} | {tp} | "
+                    f"{r['origin_egress_over_F']:.2f} | {sn_out} | {share} | {cpu.get('cpu_util_pct')} "
                     f"({cpu.get('loadavg_before', [0])[0]:.2f}) | {r.get('cpu_seconds_lab_processes')} | "
                     f"{'n/a (capped)' if r.get('extrapolated') else ('yes' if r.get('all_identical') else 'NO')} |")
     return "\n".join(rows)
@@ -136,19 +166,22 @@ def table(results) -> str:
 def diag_table(results) -> str:
     """Where dfget's time goes: supernode upload (veth) vs F, copies of each piece the supernode sent,
     time to the first piece, per-process CPU."""
-    rows = ["| run | N | supernode sent ÷F (veth) | supernode copies per piece (mean / piece 0) | "
+    rows = ["| run | system | N | supernode sent ÷F (veth) | supernode copies per piece (mean / piece 0) | "
             "time to first piece p50 / max s | /peer/task calls per piece | peers' upload ÷(N·F) | "
-            "lab CPU s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
+            "uplink used: supernode / peers (mean %) | lab CPU s | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        if r.get("system") != "dfget" or "error" in r:
+        if r.get("system") not in ("dfget", "v1") or "error" in r:
             continue
         size = r["file_size"]
         sn = r.get("ports", {}).get("sn", {}).get("sent", 0) / size
         cp = r.get("supernode_copies_per_piece") or {}
         tf = r.get("time_to_first_piece") or {}
-        rows.append(f"| {r['name']} | {r['config']['n']} | {sn:.2f} | {cp.get('mean')} / {cp.get('piece0')} | "
+        util = r.get("upload_utilisation") or {}
+        rows.append(f"| {r['name']} | {r['system']} | {r['config']['n']} | {sn:.2f} | {cp.get('mean')} / {cp.get('piece0')} | "
                     f"{tf.get('p50')} / {tf.get('max')} | {r.get('peer_task_calls_per_piece')} | "
-                    f"{r.get('peer_upload_bytes_over_NF')} | {r.get('cpu_seconds_lab_processes')} | "
+                    f"{r.get('peer_upload_bytes_over_NF')} | {util.get('sn_mean_pct')} / {util.get('peers_mean_pct')} | "
+                    f"{r.get('cpu_seconds_lab_processes')} | "
                     f"{r.get('peak_rss_max', 0) / 1e6:.0f} |")
     return "\n".join(rows)
 
@@ -234,7 +267,7 @@ def merge(paths, kind):
         for r in d.get("runs", []):
             by_key[(r["name"], r["system"])] = dict(r, source_file=os.path.basename(p))
     doc["runs"] = list(by_key.values())
-    order = {"dfget": 0, "aria2": 1, "curl": 2}
+    order = {"dfget": 0, "v1": 1, "aria2": 2, "curl": 3}
     doc["runs"].sort(key=lambda r: (r["name"].split("-")[0], order.get(r["system"], 9), r["config"]["n"], r["name"]))
     base = write_outputs(doc, kind + "-merged")
     print(f"results: {base}.json  plot: {base}.png")
@@ -246,13 +279,12 @@ def main(argv=None):
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--quick", action="store_true")
     g.add_argument("--full", action="store_true")
+    g.add_argument("--crowd", action="store_true")
     ap.add_argument("--only", default="", help="comma list of run names / systems to keep (e.g. dfget,flash-N32)")
     ap.add_argument("--repeat", type=int, default=1, help="repeat each run (median reported)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, piece timelines, py-spy files; outputs are deleted)")
     ap.add_argument("--profile", action="store_true", help="py-spy the supernode worker and dfget #0 (dfget runs)")
     ap.add_argument("--no-calibrate", action="store_true")
-    ap.add_argument("--cold-uploaders", action="store_true",
-                    help="let each dfget spawn its upload server inside the crowd (the default warms them first)")
     ap.add_argument("--merge", nargs="+", metavar="JSON",
                     help="combine result files (later runs replace earlier ones of the same name/system)")
     ap.add_argument("--rate", type=int, default=0, help="peer rate u in Mbit/s (default: from calibration)")
@@ -265,7 +297,7 @@ def main(argv=None):
         if not shutil.which(tool):
             print(f"missing {tool}: apt-get install -y aria2 opentracker mktorrent curl", file=sys.stderr)
             return 2
-    kind = "quick" if args.quick else "full"
+    kind = "quick" if args.quick else ("crowd" if args.crowd else "full")
     if args.merge:
         return merge(args.merge, kind)
     work = tempfile.mkdtemp(prefix=f"dflab-{kind}-")
@@ -290,8 +322,6 @@ def main(argv=None):
         for name, system, cfg in runs:
             if args.profile and system == "dfget":
                 cfg = dict(cfg, profile=True)
-            if system == "dfget":
-                cfg = dict(cfg, warm_uploaders=not args.cold_uploaders)
             reps = []
             for rep in range(max(1, args.repeat)):
                 wdir = os.path.join(work, f"{name}-{system}-{rep}")

@@ -203,6 +203,46 @@ def _timelines(home: str, t0: float):
     return out
 
 
+class UplinkSampler:
+    """Each host's upload over time, from its bridge port's byte counters (what tc let through),
+    sampled every `interval` s in a thread until `stop()`; bounded by `limit_s`."""
+
+    def __init__(self, lab, interval: float = 0.5, limit_s: float = 900.0):
+        import threading
+        self.lab, self.interval, self.limit_s = lab, interval, limit_s
+        self.samples: "list[tuple[float, dict]]" = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self, t0: float) -> "UplinkSampler":
+        self.t0 = t0
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        end = time.monotonic() + self.limit_s
+        while not self._stop.is_set() and time.monotonic() < end:
+            self.samples.append((time.time() - self.t0, self.lab.port_counters()))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def utilisation(self, rates_mbit: "dict[str, float]", until: "float | None") -> dict:
+        """Per host: % of its shaped uplink used in each interval up to `until` (the makespan), and
+        the mean over that time."""
+        series: "dict[str, list[int]]" = {h: [] for h in rates_mbit}
+        for (t_a, a), (t_b, b) in zip(self.samples, self.samples[1:]):
+            if until is not None and t_a >= until:
+                break
+            for h, mbit in rates_mbit.items():
+                sent = b.get(h, {}).get("sent", 0) - a.get(h, {}).get("sent", 0)
+                series[h].append(round(100 * sent * 8 / max(t_b - t_a, 1e-6) / (mbit * 1e6)))
+        means = {h: round(sum(v) / len(v), 1) if v else None for h, v in series.items()}
+        return {"interval_s": self.interval, "mean_pct": means, "series_pct": series}
+
+
 # ---------------------------------------------------------------- the three systems
 def run(system: str, cfg: dict, work: str) -> dict:
     """cfg: n, size, u, d, u_origin, u_sn, scenario, seed, spread, cap, profile, piece_policy."""
@@ -222,7 +262,7 @@ def run(system: str, cfg: dict, work: str) -> dict:
     env = {"HOME": env_home, "PYTHONPATH": REPO}
     with Lab() as lab:
         origin = lab.add_host("origin", 2, cfg["u_origin"], cfg["u_origin"])
-        sn = lab.add_host("sn", 3, cfg["u_sn"], cfg["u_sn"]) if system == "dfget" else None
+        sn = lab.add_host("sn", 3, cfg["u_sn"], cfg["u_sn"]) if system in ("dfget", "v1") else None
         tracker = lab.add_host("tracker", 4, None, None) if system == "aria2" else None
         peers = [lab.add_host(f"peer{i}", 10 + i, up, down) for i, (up, down) in enumerate(rates)]
         result["subnet"] = lab.subnet
@@ -232,6 +272,8 @@ def run(system: str, cfg: dict, work: str) -> dict:
             start_origin(lab, origin, origin_root, work)
             if system == "dfget":
                 _run_dfget(lab, cfg, work, origin, sn, peers, result, env)
+            elif system == "v1":
+                _run_v1(lab, cfg, work, origin, sn, peers, result, env)
             else:
                 _run_curl(lab, cfg, work, origin, peers, result, env)
             result["origin_stats"] = origin_stats(origin)
@@ -242,6 +284,11 @@ def run(system: str, cfg: dict, work: str) -> dict:
     result["all_identical"] = len(ok) == n
     times = [p["time"] for p in result["peers"] if p.get("time") is not None]
     result["completion"] = summary(times)
+    # each host against its own download bound F/d_i (staggered and mixed: slow hosts must not
+    # slow the fast ones, late ones must not wait for the early ones)
+    own = [p["time"] / (size * 8 / 1e6 / d) for p, (_, d) in zip(result["peers"], rates)
+           if p.get("time") is not None and d]
+    result["worst_time_over_own_F_d"] = round(max(own), 3) if own else None
     result["makespan"] = result.get("makespan")
     if result["makespan"] is not None:
         result["makespan_over_T_fluid"] = round(result["makespan"] / b["T_fluid"], 3)
@@ -251,6 +298,8 @@ def run(system: str, cfg: dict, work: str) -> dict:
             result["p50_over_T_fluid"] = round(result["completion"]["p50"] / b["T_fluid"], 3)
     ports = result.get("ports", {})
     result["origin_egress_over_F"] = round(ports.get("origin", {}).get("sent", 0) / size, 3)
+    if sn is not None:
+        result["supernode_egress_over_F"] = round(ports.get("sn", {}).get("sent", 0) / size, 3)
     if result.get("origin_stats"):
         result["origin_body_bytes_over_F"] = round(sum(result["origin_stats"].get("bytes", {}).values()) / size, 3)
     peer_sent = sum(ports.get(f"peer{i}", {}).get("sent", 0) for i in range(n))
@@ -308,9 +357,6 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
     for h in homes:
         os.makedirs(h, exist_ok=True)
 
-    if cfg.get("warm_uploaders", True):
-        _warm_uploaders(peers, homes, work, env)
-
     def launch(i):
         argv = ["dfget", "-u", url, "-o", outs[i], "--node", f"{sn.ip}:{API_PORT}", "--home", homes[i],
                 "--ip", peers[i].ip, "-s", "1000MB", "--alivetime", "15m", "--expiretime", "15m",
@@ -324,6 +370,7 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
         for p in workers:
             base = os.path.join(work, f"pyspy-supernode-{p}")
             spies.append(("supernode-worker", p, base, py_spy(p, base, 3600)))
+    sampler = UplinkSampler(lab).start(time.time())
     t0, procs, real = _launch_staggered(starts, launch)
     if cfg.get("profile"):
         time.sleep(0.5)
@@ -362,6 +409,8 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
     ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
     result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
     result["failures"] = n - len(ok_ends)
+    sampler.stop()
+    result["upload_utilisation"] = _utilisation(sampler, cfg, peers, t0, result["makespan"])
     result["failure_reasons"] = sorted({ln.strip()[:200] for i in range(n) if result["peers"][i]["exit"] != 0
                                         for ln in open(os.path.join(work, f"dfget{i}.log"), errors="replace")
                                         if "failed to download" in ln or "FAIL(" in ln})[:6]
@@ -397,24 +446,82 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
         result["profiles"][f"{name}-{pid}"] = top_frames(base + ".txt", 15)
 
 
-def _warm_uploaders(peers, homes, work, env):
-    """Start each peer's upload server before the crowd arrives, as a long-lived `dfget server` is
-    in a fleet; dfget finds it through <home>/meta/host.meta and reuses it. Without this, 2N Python
-    processes start at once on the lab's 2 cores, and at N=32 every upload server missed dfget's
-    5 s start deadline, so every dfget silently fell back to the CDN pattern (no P2P at all)."""
-    procs = []
-    for h, home in zip(peers, homes):
-        procs.append(h.popen([sys.executable, "-m", "dfget.uploader.command", "--ip", h.ip, "--port", "0",
-                              "--meta", os.path.join(home, "meta", "host.meta"), "--data", os.path.join(home, "data"),
-                              "--home", home, "--expiretime", "15m", "--alivetime", "15m"],
-                             os.path.join(work, f"uploader-{h.name}.log"), env=env, cwd=REPO))
+V1GO = os.environ.get("DF_V1GO_DIR", os.path.join(os.path.dirname(REPO), "shared", "v1go"))
 
-    def ready():
-        for p in procs:
-            if p.poll() is not None:
-                raise LabError("an upload server exited: " + p.output()[-500:])
-        return all("port is" in p.output() for p in procs)
-    wait_for(ready, 60, "the upload servers", interval=0.2)
+
+def v1_binaries(work: str) -> str:
+    """The real v1.0.6 Go programs unpacked (checked against SHA256SUMS) into a cache directory."""
+    if not os.path.isfile(os.path.join(V1GO, "unpack.sh")):
+        raise LabError(f"the v1 Go programs are not in {V1GO} (set DF_V1GO_DIR)")
+    target = os.path.join(os.path.dirname(work.rstrip("/")), "v1go-bin")
+    subprocess.run(["sh", os.path.join(V1GO, "unpack.sh"), target], check=True, capture_output=True, timeout=300)
+    return target
+
+
+def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
+    """The real Dragonfly v1.0.6 trio: Go supernode, nginx serving its CDN files on the download
+    port (v1's layout: <home>/repo), Go dfget on every peer; v1's defaults (4 MiB pieces)."""
+    n = cfg["n"]
+    bin_dir = v1_binaries(work)
+    sn_home = os.path.join(work, "v1-sn-home")
+    os.makedirs(os.path.join(sn_home, "repo"), exist_ok=True)
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"worker_processes 1; daemon off; user root root; pid {work}/nginx.pid; "
+                f"error_log {work}/nginx-error.log; events {{}} http {{ access_log off; sendfile on; "
+                f"server {{ listen {sn.ip}:{DL_PORT}; location / {{ root {sn_home}/repo; }} }} }}\n")
+    sn.popen(["nginx", "-c", conf, "-p", work], os.path.join(work, "nginx.out"), env=env)
+    snp = sn.popen([os.path.join(bin_dir, "supernode"), "--home-dir", sn_home, "--port", str(API_PORT),
+                    "--download-port", str(DL_PORT), "--advertise-ip", sn.ip],
+                   os.path.join(work, "supernode.out"), env=env)
+    wait_for(lambda: (snp.poll() is None or (_ for _ in ()).throw(LabError("v1 supernode exited: " + snp.output())))
+             and ns_get(sn, f"http://{sn.ip}:{API_PORT}/_ping", 2) is not None, 60, "the v1 supernode")
+    url = f"http://{origin.ip}:{ORIGIN_PORT}/blob.bin"
+    starts = start_times(n, cfg["scenario"], cfg.get("spread", 0))
+    homes = [os.path.join(work, f"peer{i}") for i in range(n)]
+    outs = [os.path.join(work, f"out{i}.bin") for i in range(n)]
+
+    def launch(i):
+        os.makedirs(homes[i], exist_ok=True)
+        return peers[i].popen([os.path.join(bin_dir, "dfget"), "-u", url, "-o", outs[i], "--node",
+                               f"{sn.ip}:{API_PORT}", "--home", homes[i], "--ip", peers[i].ip, "-s", "1000MB",
+                               "--notbs"], os.path.join(work, f"dfget{i}.log"), env=env)
+
+    cpu = CpuMeter().start()
+    sampler = UplinkSampler(lab).start(time.time())
+    t0, procs, real = _launch_staggered(starts, launch)
+    cap = cfg.get("cap") or (8 * result["bounds"]["T_fluid"] + 60 + max(starts))
+    ends = _wait_peers(procs, real, cap)
+    result["cpu"] = cpu.stop()
+    result["peers"] = []
+    for i in range(n):
+        p = procs[i]
+        if p.poll() is None:
+            p.stop()
+        result["peers"].append({"ip": peers[i].ip, "start": round(real[i] - t0, 3), "exit": p.popen.returncode,
+                                "time": round(ends[i] - real[i], 3) if ends[i] else None,
+                                "sha256": sha256_of(outs[i]), "cpu_s": round(p.cpu_seconds(), 3),
+                                "peak_rss": p.peak_rss()})
+    ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
+    result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
+    result["failures"] = n - len(ok_ends)
+    sampler.stop()
+    result["upload_utilisation"] = _utilisation(sampler, cfg, peers, t0, result["makespan"])
+
+
+def _utilisation(sampler: UplinkSampler, cfg, peers, t0: float, makespan) -> dict:
+    """Upload utilisation of the supernode and every peer while the crowd ran (the sampler's clock
+    started just before t0)."""
+    rates = {"sn": cfg["u_sn"] or 0}
+    rates.update({f"peer{i}": up for i, (up, _) in enumerate(peer_rates(cfg["n"], cfg["u"], cfg["d"],
+                                                                          cfg["scenario"]))})
+    rates = {h: r for h, r in rates.items() if r}
+    shift = t0 - sampler.t0
+    util = sampler.utilisation(rates, None if makespan is None else makespan + shift)
+    peer_means = [v for h, v in util["mean_pct"].items() if h != "sn" and v is not None]
+    util["peers_mean_pct"] = round(sum(peer_means) / len(peer_means), 1) if peer_means else None
+    util["sn_mean_pct"] = util["mean_pct"].get("sn")
+    return util
 
 
 def _run_curl(lab, cfg, work, origin, peers, result, env):

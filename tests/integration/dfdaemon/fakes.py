@@ -16,6 +16,7 @@ class Registry:
         self.blobs: "dict[str, bytes]" = {}
         self.requests: "list[tuple[str, str, list]]" = []
         self.lock = threading.Lock()
+        self.tamper: "tuple[str, bytes] | None" = None   # (Content-Encoding, body) sent for every blob GET
 
     def add_blob(self, data: bytes) -> str:
         hexd = hashlib.sha256(data).hexdigest()
@@ -68,10 +69,13 @@ def make_handler(reg: Registry):
                 if rng and rng.startswith("bytes=") and self.command == "GET":
                     first = int(rng[6:].split("-")[0])
                     return self._send(206, data[first:], [("Content-Range", f"bytes {first}-{len(data)-1}/{len(data)}")])
+                if reg.tamper is not None:
+                    encoding, body = reg.tamper
+                    return self._send(200, body, [("Content-Encoding", encoding)])
                 return self._send(200, data, [("Docker-Content-Digest", path.rsplit("/", 1)[1])], len(data))
             return self._send(404, b"not found")
 
-        do_HEAD = do_GET
+        do_HEAD = do_POST = do_GET
     return Handler
 
 

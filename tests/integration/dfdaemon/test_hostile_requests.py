@@ -97,3 +97,46 @@ def test_connect_to_a_host_no_rule_allows_is_refused(harness):
             c.sendall(f"CONNECT 127.0.0.1:{allowed} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             assert c.recv(1024).startswith(b"HTTP/1.1 200")
     still_serving(d)
+
+
+@pytest.mark.parametrize("encoding", ["x-anything", "gzip", "identity, x-evil"])
+def test_a_content_encoding_does_not_switch_off_the_digest_check(harness, registry, encoding):
+    """Attack (issue 11 item 11): an upstream answering a digest-addressed blob with any
+    Content-Encoding got its bytes relayed unchecked. Digest-addressed requests now ask for
+    identity, and an encoded answer is refused (502) because it cannot be checked; nothing of
+    the forged body reaches the client."""
+    digest = registry.add_blob(b"the real layer")
+    forged = b"FORGED-LAYER-BYTES"
+    registry.tamper = (encoding, forged)
+    d = harness.start(registry_direct=True)
+    answer = exchange(d, f"GET /v2/x/blobs/{digest} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n"
+                         f"Connection: close\r\n\r\n".encode())
+    assert status_of(answer) == 502, answer[:300]
+    assert forged not in answer
+    (sent,) = [h for m, p, h in registry.requests if m == "GET" and digest in p]
+    assert [v for k, v in sent if k.lower() == "accept-encoding"] == ["identity"]
+    still_serving(d)
+
+
+@pytest.mark.parametrize("framing", [
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+    b"Content-Length: 5\r\nContent-Length: 6\r\n",
+    b"Transfer-Encoding: chunked, identity\r\n",
+    b"Transfer-Encoding: xchunked\r\n",
+    b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+    b"Content-Length: +5\r\n",
+])
+def test_ambiguous_request_framing_is_refused_not_smuggled(harness, registry, framing):
+    """Attack (issue 11 item 11): with both Content-Length and Transfer-Encoding, dfdaemon framed the
+    body by Content-Length while the next hop may use chunked: a second request hidden in the body
+    reaches the upstream. Any ambiguous framing is a 400 and the connection is closed."""
+    d = harness.start(registry_direct=True)
+    hidden = b"GET /v2/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = b"0\r\n\r\n" + hidden
+    answer = exchange(d, b"POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + body)
+    assert status_of(answer) == 400, answer[:300]
+    assert answer.count(b"HTTP/1.1 ") == 1              # nothing after the 400: the connection was closed
+    assert not any("smuggled" in p for _, p, _ in registry.requests)
+    assert not any("uploads" in p for _, p, _ in registry.requests)
+    still_serving(d)

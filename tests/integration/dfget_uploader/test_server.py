@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from common.clock import FakeClock
+from common.protocol.messages import HEADER_CLIENT_KEY
 from dfget.uploader import meta
 from dfget.uploader.policy import data_dir_id
 from dfget.uploader.server import ServerOptions, UploadServer, bind
@@ -15,8 +16,9 @@ from dfget.uploader.state import UploadState
 
 
 class Downs(list):
-    def __call__(self, super_node, task_id, cid):
+    def __call__(self, super_node, task_id, cid, client_key=""):
         self.append((super_node, task_id, cid))
+        self.keys = getattr(self, "keys", []) + [client_key]
 
 
 @pytest.fixture
@@ -70,12 +72,14 @@ def test_shutdown_reports_finished_tasks_and_gives_up_host_meta(server):
         assert s.get(base + "/check/done").status_code == 200
         assert s.get(base + "/check/running").status_code == 200
         assert s.get(base + "/client/finish", params={"taskFileName": "done", "taskID": "t1", "cid": "c1",
-                                                      "superNode": "10.0.0.9:8002"}).text == "success"
+                                                      "superNode": "10.0.0.9:8002"},
+                     headers={HEADER_CLIENT_KEY: "key-of-c1"}).text == "success"
     (server.data / "done.service").write_bytes(b"x")
     (server.data / "running.service").write_bytes(b"x")
     server.request_stop("test")
     server.shutdown()
     assert server.downs == [("10.0.0.9:8002", "t1", "c1")]
+    assert server.downs.keys == ["key-of-c1"]        # dfget's client key goes with the service/down
     assert os.listdir(server.data) == ["running.service"]
     assert meta.read_port(server.options.meta_path) == 0
     with pytest.raises(requests.ConnectionError):

@@ -34,9 +34,13 @@ class FakeCdn:
         return self.probes.get(request.url, ProbeResult(200, len(self.content), True))
 
     def revalidate(self, task_id, request):
-        """`revalidations[url]` decides (default 304: the cached copy is current)."""
+        """`revalidations[url]` decides; else `probe_fn` says whether the source accepts the request
+        (a 2xx becomes 304: the cached copy is current); else 304."""
         with self._lock:
             self.revalidate_calls.append((task_id, request))
+        if request.url not in self.revalidations and self.probe_fn is not None:
+            said = self.probe_fn(request)
+            return ProbeResult(304, said.length, said.supports_range) if 200 <= said.status < 300 else said
         return self.revalidations.get(request.url, ProbeResult(304))
 
     def start(self, job, listener):

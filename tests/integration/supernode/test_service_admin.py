@@ -110,7 +110,8 @@ def test_snapshot_and_gauges(harness):
     task_id = harness.register("a").data.task_id
     harness.download("a", task_id)
     snap = harness.service.snapshot()
-    assert snap["tasks"][0]["clients"]["a"]["pieces_done"] == 4
+    [(label, client)] = snap["tasks"][0]["clients"].items()
+    assert client["pieces_done"] == 4 and label.startswith("client-")     # a label, never the cid (issue 11)
     harness.service.refresh_gauges()
     assert harness.sample("dragonfly_supernode_tasks", cdnstatus="SUCCESS") == 1
     assert harness.sample("dragonfly_supernode_dfgettasks", callsystem="", status="SUCCESS") == 1

@@ -149,5 +149,5 @@ def test_api_token_guards_deletes(app):
 def test_task_records_never_show_credentials(client):
     answer = register(client, headers=["Authorization: Basic c2VjcmV0", "Accept: */*"]).get_json()
     task = client.get(f"/api/v1/tasks/{answer['data']['taskId']}").get_json()
-    assert task["headers"] == {"Authorization": "<redacted>", "Accept": "*/*"}
+    assert task["headers"] == {"Authorization": "<redacted>", "Accept": "<redacted>"}   # no value, whatever the name
     assert "c2VjcmV0" not in client.get("/api/v1/tasks").get_data(as_text=True)

@@ -6,12 +6,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Origin:
-    def __init__(self, data: bytes, *, etag: str = '"v1"', ranges: bool = True, cuts=(), stall: float = 0.0):
+    def __init__(self, data: bytes, *, etag: str = '"v1"', ranges: bool = True, cuts=(), stall: float = 0.0,
+                 honour_if_range: bool = True, trickle: float = 0.0):
         self.data = data
-        self.etag = etag
+        self.etag = etag                # "" = send no ETag
         self.ranges = ranges
+        self.honour_if_range = honour_if_range   # False: a broken server that answers 206 whatever If-Range says
         self.cuts = list(cuts)          # for the n-th GET: stop after this many body bytes (None = whole)
         self.stall = stall              # seconds to hang (instead of closing) after a cut
+        self.trickle = trickle          # after a cut: send the rest one byte per `trickle` seconds
         self.requests: "list[tuple[str, dict]]" = []
         self._lock = threading.Lock()
         origin = self
@@ -42,7 +45,7 @@ class Origin:
         data, status, extra = self.data, 200, {}
         rng = h.headers.get("Range")
         if_range = h.headers.get("If-Range")
-        if rng and self.ranges and (if_range is None or if_range == self.etag):
+        if rng and self.ranges and (if_range is None or if_range == self.etag or not self.honour_if_range):
             start = int(re.match(r"bytes=(\d+)-", rng).group(1))
             if start >= len(data):
                 h.send_response(416)
@@ -54,7 +57,8 @@ class Origin:
             data = data[start:]
         h.send_response(status)
         h.send_header("Content-Length", str(len(data)))
-        h.send_header("ETag", self.etag)
+        if self.etag:
+            h.send_header("ETag", self.etag)
         if self.ranges:
             h.send_header("Accept-Ranges", "bytes")
         for k, v in extra.items():
@@ -64,7 +68,16 @@ class Origin:
             return
         h.wfile.write(data if cut is None else data[:cut])
         h.wfile.flush()
-        if cut is not None:
+        if cut is not None and self.trickle:
+            try:
+                for i in range(cut, len(data)):
+                    time.sleep(self.trickle)
+                    h.wfile.write(data[i:i + 1])
+                    h.wfile.flush()
+            except OSError:             # the client gave up on us
+                pass
+            h.close_connection = True
+        elif cut is not None:
             if self.stall:
                 time.sleep(self.stall)
             h.close_connection = True

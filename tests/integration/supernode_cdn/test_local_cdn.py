@@ -342,17 +342,45 @@ def test_tls_options_choose_verify(make_cdn, source, settings):
     import base64
     import os
     from supernode.cdn.contract import TlsOptions
-    source.head("https://origin.test/f", headers={"Content-Length": "1"})
+    seen = []
+
+    def head(request):
+        verify = request.req_kwargs["verify"]
+        seen.append((verify, open(verify).read().strip() if isinstance(verify, str) else None))
+        return 200, {"Content-Length": "1"}, b""
+    source.add_callback(responses.HEAD, "https://origin.test/f", callback=head)
     cdn = make_cdn()
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
     cas = (base64.b64encode(pem.encode()).decode(),)
     cdn.probe(SourceRequest("https://origin.test/f"))
     cdn.probe(SourceRequest("https://origin.test/f", tls=TlsOptions(insecure=True)))
     cdn.probe(SourceRequest("https://origin.test/f", tls=TlsOptions(root_cas=cas)))
-    verify = [c.request.req_kwargs["verify"] for c in source.calls]
-    assert verify[0] not in (False, None) and verify[1] is False    # True, or requests' env CA bundle
-    assert verify[2].startswith(os.path.join(settings.home_dir, "tls"))
-    assert open(verify[2]).read().strip() == pem
+    assert seen[0][0] not in (False, None) and seen[1][0] is False    # True, or requests' env CA bundle
+    assert seen[2][0].startswith(os.path.join(settings.home_dir, "tls")) and seen[2][1] == pem
+    assert cdn.source.sessions.ca_files() == []          # the PEM file lived only while the request connected
+
+
+def test_per_request_root_cas_leave_no_files_and_a_bounded_session_pool(make_cdn, source, settings):
+    """Attack (issue 11 item 11): every registration brings its own rootCAs; each used to leave a
+    file in <home>/tls and a session in memory for ever."""
+    import base64
+    from supernode.cdn.contract import TlsOptions
+    from supernode.cdn.sessions import MAX_SESSIONS
+    source.head("https://origin.test/f", headers={"Content-Length": "1"})
+    cdn = make_cdn()
+    for i in range(5 * MAX_SESSIONS):
+        pem = f"-----BEGIN CERTIFICATE-----\nMIIB{i}\n-----END CERTIFICATE-----"
+        cas = (base64.b64encode(pem.encode()).decode(),)
+        assert cdn.probe(SourceRequest("https://origin.test/f", tls=TlsOptions(root_cas=cas))).status == 200
+    assert cdn.source.sessions.ca_files() == []
+    assert len(cdn.source.sessions) == MAX_SESSIONS
+
+
+def test_stale_ca_files_of_a_crash_are_removed_at_start(make_cdn, settings):
+    import os
+    os.makedirs(os.path.join(settings.home_dir, "tls"))
+    open(os.path.join(settings.home_dir, "tls", "ca-0123456789abcdef.pem"), "w").close()
+    assert make_cdn().source.sessions.ca_files() == []
 
 
 def test_probe_follows_redirects(make_cdn, source):
@@ -360,6 +388,38 @@ def test_probe_follows_redirects(make_cdn, source):
     source.head("http://mirror.test/file.bin", headers={"Content-Length": "9"})
     p = make_cdn().probe(SourceRequest(URL))
     assert (p.status, p.length) == (200, 9)
+
+
+def test_a_redirect_to_another_host_carries_no_credential_headers(make_cdn, source):
+    """Attack: the source the user named redirects to a host the user never named; v1 (and
+    requests) forwarded every header but Authorization there, X-JFrog-Art-Api included."""
+    source.head(URL, status=302, headers={"Location": "http://elsewhere.test/file.bin"})
+    source.head("http://elsewhere.test/file.bin", headers={"Content-Length": "9"})
+    secret = {"Authorization": "Basic dTpw", "X-JFrog-Art-Api": "key", "Cookie": "s=1", "Accept": "*/*"}
+    p = make_cdn().probe(SourceRequest(URL, secret))
+    assert (p.status, p.length) == (200, 9)
+    first, second = (c.request.headers for c in source.calls)
+    assert first["X-JFrog-Art-Api"] == "key" and first["Authorization"] == "Basic dTpw"
+    assert not {"authorization", "x-jfrog-art-api", "cookie"} & {k.lower() for k in second}
+    assert second["Accept"] == "*/*"
+
+
+def test_source_allow_is_checked_on_every_hop(settings, source):
+    """sourceAllow (the operator's answer to "the supernode fetches any URL a client registers"):
+    a redirect from an allowed host to another one is refused before any request is sent there."""
+    from common.clock import SystemClock
+    from supernode.cdn.manager import LocalCdn
+    source.head(URL, status=302, headers={"Location": "http://169.254.169.254/latest/meta-data"})
+    source.get(URL, status=302, headers={"Location": "http://169.254.169.254/latest/meta-data"})
+    cdn = LocalCdn(settings.replace(source_allow=[r"^http://origin\.test/"]), clock=SystemClock(),
+                   sleep=lambda s: None)
+    p = cdn.probe(SourceRequest(URL))
+    assert p.status == 0 and "sourceAllow" in p.error
+    assert cdn.probe(SourceRequest("http://other.test/x")).status == 0
+    assert cdn.probe(SourceRequest("http://origin.test@other.test/x")).status == 0
+    rec, result = run(cdn, job_for(URL))
+    assert not result.success and "sourceAllow" in result.error and result.source_error
+    assert [c.request.url for c in source.calls] == [URL, URL]     # nothing ever went to the metadata host
 
 
 def test_delete_cancels_a_running_build(make_cdn, source):
@@ -406,3 +466,14 @@ def test_start_after_delete_waits_for_the_cancelled_build(make_cdn, source):
     assert result.success and result.real_md5 == hashlib.md5(DATA[::-1]).hexdigest()
     assert_file(cdn, job, DATA[::-1])
     assert not cdn.is_building(job.task_id)
+
+
+def test_url_userinfo_follows_a_same_origin_redirect_only(make_cdn, source):
+    # (the mock matches URLs with their userinfo; a real server never sees it in the request line)
+    source.head("http://user:pw@origin.test/a", status=302, headers={"Location": "/b"})
+    source.head("http://user:pw@origin.test/b", status=302, headers={"Location": "http://elsewhere.test/c"})
+    source.head("http://elsewhere.test/c", headers={"Content-Length": "3"})
+    p = make_cdn().probe(SourceRequest("http://user:pw@origin.test/a"))
+    assert (p.status, p.length) == (200, 3)
+    auth = [c.request.headers.get("Authorization") for c in source.calls]
+    assert auth[0] == auth[1] == "Basic dXNlcjpwdw==" and auth[2] is None

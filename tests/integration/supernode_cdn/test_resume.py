@@ -149,3 +149,66 @@ def test_stalled_stream_times_out_and_resumes(settings, origin_factory):
     resumed_at = int(origin.gets()[1]["Range"][len("bytes="):-1])
     assert 0 < resumed_at <= PAYLOAD // 2            # bytes lost inside a timed-out read are fetched again
     assert result.source_bytes == len(DATA)
+
+
+def _crash_after_two_pieces(cdn, job):
+    """What a supernode killed mid-build leaves: two and a bit pieces, an unfinished meta, no .md5."""
+    import os
+    with open(cdn.path_of(job.task_id), "r+b") as f:
+        f.truncate(2 * MIB + 1234)
+    meta = cdn.store.read_meta(job.task_id)
+    cdn.store.write_meta(meta.replace(finish=False, success=False, real_md5="", file_length=0))
+    os.unlink(cdn.store.md5_path(job.task_id))
+
+
+@pytest.mark.parametrize("new_etag", ['"v2"', ""])
+def test_resume_against_a_server_ignoring_if_range_never_mixes_versions(make_cdn, origin_factory, new_etag):
+    """Attack (issue 11 item 7): the source changed (same size) while the supernode was down and
+    answers the resume's Range with a 206 of the NEW content whatever If-Range says. The 206 must
+    prove it is the stored version (same validator, same length); otherwise the build restarts
+    from byte 0 and never serves half old, half new."""
+    origin = origin_factory(DATA, honour_if_range=False)
+    cdn = make_cdn()
+    job = job_for(origin.url, source_length=len(DATA))
+    run(cdn, job)
+    _crash_after_two_pieces(cdn, job)
+    changed = DATA[::-1]
+    origin.data, origin.etag = changed, new_etag
+    origin.requests.clear()
+
+    rec, result = run(make_cdn(), job)
+    assert result.success, result.error
+    assert result.real_md5 == hashlib.md5(changed).hexdigest()
+    assert read_payloads(cdn, job)[0] == changed
+    assert [n for n, _, _ in rec.pieces] == [0, 1, 2, 3]
+    stored = cdn.store.read_meta(job.task_id)
+    assert stored.finish and stored.success and stored.etag == new_etag
+    assert "Range" not in origin.gets()[-1]          # the accepted body was a whole one, from byte 0
+
+
+def test_resume_against_a_server_ignoring_if_range_with_a_new_length_restarts(make_cdn, origin_factory):
+    origin = origin_factory(DATA, honour_if_range=False, etag="")
+    cdn = make_cdn()
+    job = job_for(origin.url, source_length=len(DATA), md5=MD5)
+    run(cdn, job)
+    _crash_after_two_pieces(cdn, job)
+    origin.data = DATA[::-1] + b"x"
+    rec, result = run(make_cdn(), job)
+    assert not result.success and "md5" in result.error     # the user's pin refuses the new content
+    assert cdn.store.read_meta(job.task_id).success is False
+
+
+def test_a_trickling_source_cannot_hold_a_build_running(settings, origin_factory):
+    """Attack (issue 11 item 11): a source that sends a byte now and then never trips the read
+    timeout, so the build stayed RUNNING for ever and task GC skipped it. Below sourceMinRate over
+    a window of sourceReadTimeout the stream counts as broken; after sourceRetries the build fails."""
+    from common.clock import SystemClock
+    from supernode.cdn.manager import LocalCdn
+    origin = origin_factory(DATA, cuts=[1000] * 10, trickle=0.05)     # 20 B/s after the first 1000 bytes
+    cdn = LocalCdn(settings.replace(source_read_timeout=0.5, source_min_rate=1024), clock=SystemClock(),
+                   sleep=lambda s: None)
+    job = job_for(origin.url, source_length=len(DATA))
+    rec, result = run(cdn, job)
+    assert not result.success and "too slow" in result.error
+    assert len(origin.gets()) == settings.source_retries + 1
+    assert not cdn.is_building(job.task_id) and cdn.store.read_meta(job.task_id).finish   # failed, not running

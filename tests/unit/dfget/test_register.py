@@ -15,6 +15,10 @@ class FakeClient:
     def __init__(self, script):
         self.script = script          # addr -> list of answers (ResultInfo dicts or exceptions)
         self.calls = []
+        self.keys = {}
+
+    def remember_key(self, node, cid, key):
+        self.keys[(node.addr, cid)] = key
 
     def register(self, node, req):
         self.calls.append((node.addr, req))
@@ -108,3 +112,11 @@ def test_coming_back_is_bounded_per_download():
         reg.register(skip=node)
     with pytest.raises(RegisterFailed):
         reg.register(skip=node)
+
+
+def test_the_key_of_the_node_that_accepted_is_remembered_for_this_cid():
+    reg, client, _, _ = make(["a", "b"], {"a:8002": [{"code": 500}], "b:8002": [{"code": 200, "data": {
+        **OK, "clientKey": "key-from-b"}}]})
+    node, result = reg.register()
+    assert result.client_key == "key-from-b"
+    assert client.keys == {(node.addr, "10.0.0.5-1-2.000"): "key-from-b"}

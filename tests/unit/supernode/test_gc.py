@@ -58,3 +58,22 @@ def test_task_gc_removes_clients_and_marks_their_peers_down():
     assert core.gc_peers().answer == 1 and pid not in core.state.peers
     assert core.state.super_pid in core.state.peers
 
+
+
+def test_unreachable_urls_are_forgotten_after_fail_access_interval():
+    """Attack (issue 11 item 11): every registration of a new 404 URL left an entry in memory for
+    good (it was dropped only if the same URL came back): a stream of random 404 URLs grew the
+    supernode without bound. Task GC now drops entries older than failAccessInterval."""
+    from supernode.core.coordinator import Probe
+    from tests.unit.supernode.coreharness import registrant
+    core = coordinator(fail_access_interval=180, task_expire_time=180)
+    for i in range(50):
+        core.register(registrant(f"c{i}", task_id=f"{i:064x}"), Probe(status=404))
+    assert len(core.state.unreachable) == 50
+    core.clock.advance(100)
+    core.gc_tasks()
+    assert len(core.state.unreachable) == 50            # still remembered inside the interval
+    core.clock.advance(80)
+    core.gc_tasks()
+    assert core.state.unreachable == {}
+    assert gc.expired_unreachable({"a": 0.0, "b": 50.0}, now=180.0, limits=Limits(fail_access_interval=180)) == ["a"]

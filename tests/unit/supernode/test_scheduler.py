@@ -283,3 +283,32 @@ def test_supernode_fan_out_follows_its_bandwidth_unless_set():
     assert Limits.from_settings(settings.defaults(max_bandwidth="9M", system_reserved_bandwidth="1M")) \
         .supernode_task_upload_limit == 4
     assert Limits.from_settings(settings.defaults(supernode_task_upload_limit=7)).supernode_task_upload_limit == 7
+
+
+def test_fresh_pieces_are_spread_over_the_crowd():
+    """A client that owes the crowd a piece from the supernode gets no other fresh piece until
+    someone starts fetching that one from it; a lone client is never held back."""
+    from supernode.core.progress import Progress
+    view, limits = simple_view(16, supernode_task_upload_limit=8, peer_down_limit=4)
+    progress = Progress(SUPER)
+    progress.tasks["t"] = view.task
+    clients = {c: ClientProgress() for c in ("c0", "c1", "c2")}
+
+    def ask(c, now=0.0, crowd=3):
+        v = dataclasses.replace(view, client=clients[c], src_pid=c, crowd=crowd, now=now)
+        plan = scheduler.plan(v, limits, random.Random(1))
+        for a in plan.assignments:
+            progress.reserve("t", clients[c], a.piece, a.source, now, client_pid=c)
+        return plan
+    first = {c: [a.piece for a in ask(c).assignments] for c in clients}
+    assert all(len(p) == 1 for p in first.values()) and len({p[0] for p in first.values()}) == 3
+    again = ask("c0")
+    assert again.wait and again.recheck_after == pytest.approx(scheduler.STALL_DEFAULT)
+    # c1 starts fetching c0's piece from c0: c0 has paid its debt and may seed another piece
+    view.task.holders[first["c0"][0]] = {"c0"}
+    progress.peers["c0"] = PeerState()
+    progress.reserve("t", clients["c1"], first["c0"][0], "c0", 0.0, client_pid="c1")
+    assert [a.source for a in ask("c0").assignments] == [SUPER]
+    lone = ClientProgress()
+    clients["alone"] = lone
+    assert len(ask("alone", crowd=1).assignments) == 4

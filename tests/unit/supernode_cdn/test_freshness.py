@@ -67,3 +67,24 @@ def test_if_range_prefers_strong_etag():
     assert if_range_value('"x"', 0) == '"x"'
     assert if_range_value('W/"x"', 1445412480000) == "Wed, 21 Oct 2015 07:28:00 GMT"
     assert if_range_value("", 0) == ""
+
+
+def test_same_version_needs_the_stored_validator_and_length_back():
+    from supernode.cdn.freshness import same_version
+    strong = FileMeta("t", "u", 1 << 20, http_file_len=100, etag='"a"', last_modified=5000)
+    assert same_version(strong, etag='"a"', last_modified_ms=0, total_length=100)
+    assert not same_version(strong, etag='"b"', last_modified_ms=5000, total_length=100)
+    assert not same_version(strong, etag="", last_modified_ms=5000, total_length=100)
+    assert not same_version(strong, etag='"a"', last_modified_ms=5000, total_length=101)
+    dated = strong.replace(etag="")
+    assert same_version(dated, etag='"new"', last_modified_ms=5000, total_length=100)
+    assert not same_version(dated, etag="", last_modified_ms=6000, total_length=100)
+    assert not same_version(strong.replace(etag='W/"a"', last_modified=0), etag='W/"a"', last_modified_ms=0,
+                            total_length=100)
+    assert same_version(strong.replace(etag="", last_modified=0), etag='"x"', last_modified_ms=0, total_length=100)
+
+
+def test_unfinished_with_only_a_weak_etag_is_rebuilt():
+    meta = FileMeta("t" * 64, "http://h/f", 1 << 20, etag='W/"a"')
+    job = CdnJob("t" * 64, "http://h/f", {}, 1 << 20)
+    assert decide(meta, job, data_size=3 << 20, data_age=0).action is Action.FRESH

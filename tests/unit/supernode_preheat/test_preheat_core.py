@@ -190,10 +190,13 @@ def test_views_redact_credentials_and_show_epoch_for_unfinished():
     assert info == {"ID": rec.id, "status": "WAITING", "startTime": "2020-09-13T12:26:40.500Z",
                     "finishTime": "1970-01-01T00:00:00.000Z", "errorMsg": ""}
     raw = rec.record_info().encode()
-    assert raw["Headers"] == {"Authorization": REDACTED, "X-Trace": "1"}
+    assert raw["Headers"] == {"Authorization": REDACTED, "X-Trace": REDACTED}   # no value, whatever the name
     assert set(raw) == {"ID", "URL", "Type", "Filter", "Identifier", "Headers", "ParentID", "Children", "Status",
                         "StartTime", "FinishTime", "ErrorMsg"}
     assert raw["StartTime"] == 1_600_000_000_500
+    _, signed = b.submit(spec(url="http://me:pw-secret@registry.test/v2/x/blobs/sha256:1?token=qs-secret"), 1.0)
+    shown = signed.record_info().encode()["URL"]
+    assert "pw-secret" not in shown and "qs-secret" not in shown
 
 
 def test_spec_is_hashable_and_child_keeps_headers():
