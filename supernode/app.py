@@ -12,6 +12,7 @@ from flask import Flask, request
 
 from common.clock import SystemClock
 from common.protocol import paths
+from common.protocol.wire import MAX_REQUEST_BODY
 from supernode.api import console, management, peer_protocol, preheat, system
 from supernode.api.responses import api_error
 from supernode.gc_loops import BackgroundLoops
@@ -66,6 +67,7 @@ def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, **build_k
         dragonfly = build(settings, **build_kwargs)
     app = Flask("supernode")
     app.config["DRAGONFLY"] = dragonfly
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BODY  # larger bodies: 413 before any is read
     app.url_map.strict_slashes = False
     for bp in (peer_protocol.blueprint, management.blueprint, system.blueprint, preheat.blueprint, console.blueprint):
         app.register_blueprint(bp)

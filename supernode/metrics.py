@@ -4,6 +4,7 @@ Besides v1's set we add a few that answer "is P2P really happening?" (decisions 
 bytes served by peers vs by the supernode, bytes fetched from the source, long-poll wakeups.
 """
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 from common.version import REVISION, VERSION, arch, runtime_version
 
@@ -31,12 +32,9 @@ class SupernodeMetrics:
                                            buckets=_SIZE_BUCKETS, namespace=NS, subsystem=sn, registry=r)
         self.http_response_size = Histogram("http_response_size_bytes", "HTTP response sizes", ["handler"],
                                             buckets=_SIZE_BUCKETS, namespace=NS, subsystem=sn, registry=r)
-        self.peers = Gauge("peers", "Registered peers by IP", ["peer"], namespace=NS, subsystem=sn, registry=r)
-        self.tasks = Gauge("tasks", "Tasks by CDN status", ["cdnstatus"], namespace=NS, subsystem=sn, registry=r)
+        self.state = StateGauges(r)
         self.tasks_registered = Counter("tasks_registered_total", "Tasks created",
                                         namespace=NS, subsystem=sn, registry=r)
-        self.dfgettasks = Gauge("dfgettasks", "Client downloads by status", ["callsystem", "status"],
-                                namespace=NS, subsystem=sn, registry=r)
         self.dfgettasks_registered = Counter("dfgettasks_registered_total", "Client downloads registered",
                                              ["callsystem"], namespace=NS, subsystem=sn, registry=r)
         self.dfgettasks_failed = Counter("dfgettasks_failed_total", "Client downloads failed",
@@ -69,6 +67,10 @@ class SupernodeMetrics:
                                          namespace=NS, subsystem=sn, registry=r)
         self.reports_refused = Counter("reports_refused_total", "Reports refused: not sent by the client they name",
                                        ["report"], namespace=NS, subsystem=sn, registry=r)
+        self.connections_refused = Counter("connections_refused_total",
+                                           "Connections closed by the socket guard: source_budget, "
+                                           "header_timeout, body_timeout, idle_timeout, shed", ["reason"],
+                                           namespace=NS, subsystem=sn, registry=r)
         self.gc_tasks = Counter("gc_tasks_total", "Tasks collected", namespace=NS, subsystem=sn, registry=r)
         self.gc_peers = Counter("gc_peers_total", "Peers collected", namespace=NS, subsystem=sn, registry=r)
         self.gc_disks = Counter("gc_disks_total", "Cache files evicted by disk GC",
@@ -87,3 +89,30 @@ class SupernodeMetrics:
                                              ["callsystem", "peer", "reason"], namespace=NS, subsystem=d, registry=r)
         self.dfget_back_source = Counter("back_source_total", "dfget downloads that went to the source, by reason",
                                          ["callsystem", "reason"], namespace=NS, subsystem=d, registry=r)
+
+
+class StateGauges:
+    """The peers / tasks / dfgettasks gauges: a view of the scheduler's state. The service
+    publishes the counts (under its lock) when /metrics is scraped, never on a registration: a
+    recount on every registration cost 40-50 ms at 17k peers (issue 11 item 10)."""
+
+    _FAMILIES = (("peers", "Registered peers by IP", ("peer",)),
+                 ("tasks", "Tasks by CDN status", ("cdnstatus",)),
+                 ("dfgettasks", "Client downloads by status", ("callsystem", "status")))
+
+    def __init__(self, registry: CollectorRegistry):
+        self.samples: "dict[str, dict[tuple, float]]" = {name: {} for name, _, _ in self._FAMILIES}
+        registry.register(self)
+
+    def publish(self, name: str, samples: "dict[tuple, float]") -> None:
+        self.samples[name] = samples
+
+    def value(self, name: str, *labels: str) -> float:
+        return self.samples[name].get(tuple(labels), 0.0)
+
+    def collect(self):
+        for name, doc, labels in self._FAMILIES:
+            family = GaugeMetricFamily(f"{NS}_supernode_{name}", doc, labels=list(labels))
+            for values, n in sorted(self.samples[name].items()):
+                family.add_metric(list(values), n)
+            yield family

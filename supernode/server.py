@@ -11,6 +11,7 @@ import socket
 from gunicorn.app.base import BaseApplication
 
 from common import logs
+from supernode import socket_guard
 
 log = logging.getLogger(__name__)
 
@@ -26,27 +27,21 @@ def build_wsgi(settings, advertise_ip: str):
 
 
 def start_background(worker) -> None:
-    """gunicorn post_worker_init hook: start the loops; on SIGTERM also release held long polls."""
+    """gunicorn post_worker_init hook: guard every connection (per-source budget, read deadlines),
+    start the loops; on SIGTERM also release held long polls."""
     dragonfly = getattr(worker.wsgi, "dragonfly", None)
     if dragonfly is not None:
+        guard = socket_guard.install(worker, dragonfly.settings, dragonfly.metrics)
         dragonfly.start_background()
-        _release_on_exit(worker, dragonfly)
+        _release_on_exit(worker, dragonfly, guard.open)
 
 
-def _release_on_exit(worker, dragonfly) -> None:
+def _release_on_exit(worker, dragonfly, connections) -> None:
     """gunicorn's graceful stop waits (up to graceful_timeout) until no connection is open: held
     /peer/task calls and idle keep-alive connections (every dfget keeps one) made every stop and
     restart take the whole timeout. On SIGTERM: answer the held calls at once, and shut the read
     side of every connection, so each finishes the request it is serving and then closes."""
-    handle_exit, handle = worker.handle_exit, worker.handle
-    connections = set()
-
-    def tracked(listener, client, addr):
-        connections.add(client)
-        try:
-            return handle(listener, client, addr)
-        finally:
-            connections.discard(client)
+    handle_exit = worker.handle_exit
 
     def release():
         dragonfly.service.close()
@@ -61,7 +56,6 @@ def _release_on_exit(worker, dragonfly) -> None:
         handle_exit(sig, frame)
         import gevent
         gevent.spawn(release)
-    worker.handle = tracked                     # run() binds worker.handle after this hook
     signal.signal(signal.SIGTERM, on_exit)      # gunicorn registered the bound method already
 
 
@@ -83,10 +77,13 @@ class SupernodeServer(BaseApplication):
         self.cfg.set("bind", [f"{s.listen_address}:{s.listen_port}", f"{s.listen_address}:{s.download_port}"])
         self.cfg.set("workers", 1)
         self.cfg.set("worker_class", "gevent")
-        self.cfg.set("worker_connections", 10000)
+        self.cfg.set("worker_connections", s.max_connections)   # per port: each listener has its own pool
         self.cfg.set("timeout", 120)
         self.cfg.set("graceful_timeout", 10)
-        self.cfg.set("keepalive", 75)
+        self.cfg.set("keepalive", 75)           # also the idle deadline of the socket guard
+        self.cfg.set("limit_request_line", 4094)     # a request line (path and query) of at most 4 KiB
+        self.cfg.set("limit_request_fields", 100)    # headers per request
+        self.cfg.set("limit_request_field_size", 8190)
         self.cfg.set("control_socket_disable", True)  # two supernodes on one host must not collide
         self.cfg.set("post_worker_init", start_background)
         self.cfg.set("loglevel", "debug" if s.debug else "info")

@@ -91,7 +91,6 @@ class SupernodeService:
                 probe = source_checks.check(self.cdn, reg, adm.revalidate) if adm.probe else None
                 with self._lock:
                     out = self._core.register(reg, probe)
-                    self._metrics.refresh_gauges(self._core)
             finally:
                 if leader:
                     with self._lock:
@@ -219,7 +218,6 @@ class SupernodeService:
     def on_done(self, task_id: str, result: CdnResult) -> None:
         with self._lock:
             out = self._core.on_done(task_id, result)
-            self._metrics.refresh_gauges(self._core)
         level = logging.INFO if result.success else logging.WARNING
         log.log(level, "cdn done task=%s success=%s cache_hit=%s md5=%s pieces=%s error=%s", task_id,
                 result.success, result.cache_hit, result.real_md5, result.piece_count, result.error)
@@ -232,7 +230,6 @@ class SupernodeService:
             raise BadInput(f"invalid hostName {req.host_name!r}", {"hostName": "not an RFC 1123 host name"})
         with self._lock:
             pid = self._core.create_peer(req.ip, req.host_name, req.port, req.version)
-            self._metrics.refresh_gauges(self._core)
         return PeerCreateResponse(id=pid)
 
     def list_peers(self, page_num: int, page_size: int, descending: bool) -> "list[PeerInfo]":
@@ -251,7 +248,6 @@ class SupernodeService:
     def delete_peer(self, peer_id) -> None:
         with self._lock:
             found = self._core.delete_peer(peer_id)
-            self._metrics.refresh_gauges(self._core)
         if not found:
             raise NotFound(f"peer {peer_id} not found")
 
@@ -269,7 +265,6 @@ class SupernodeService:
     def delete_task(self, task_id, full: bool) -> None:
         with self._lock:
             out = self._core.remove_task(task_id, full)
-            self._metrics.refresh_gauges(self._core)
         log.info("task deleted task=%s full=%s", task_id, full)
         self._execute(out.effects)
 
@@ -289,7 +284,6 @@ class SupernodeService:
     def _gc(self, command, what: str) -> int:
         with self._lock:
             out = command()
-            self._metrics.refresh_gauges(self._core)
         self._execute(out.effects)
         if out.answer:
             log.info("gc %s collected=%s", what, out.answer)
@@ -324,5 +318,6 @@ class SupernodeService:
             return self._core.snapshot()
 
     def refresh_gauges(self) -> None:
+        """Recount the state gauges (O(peers)): called by /metrics only, never per registration."""
         with self._lock:
             self._metrics.refresh_gauges(self._core)

@@ -2,23 +2,30 @@
 import logging
 
 from common.protocol.messages import TaskMetricsRequest
+from supernode.metric_labels import LabelPolicy
 
 log = logging.getLogger(__name__)
 _NO_BACK_SOURCE = ("", "0")
 
 
 class MetricsRecorder:
-    def __init__(self, metrics):
+    """Every label value that comes from a client goes through a LabelPolicy (metric_labels.py)."""
+
+    def __init__(self, metrics, labels: "LabelPolicy | None" = None):
         self.metrics = metrics
+        self.labels = labels or LabelPolicy()
+
+    def _series(self, metric, *values):
+        return metric.labels(*self.labels.values(metric._name, metric._labelnames, values))
 
     def count(self, effect) -> None:
         metric = getattr(self.metrics, effect.metric)
         if effect.labels:
-            metric = metric.labels(*effect.labels)
+            metric = self._series(metric, *effect.labels)
         metric.inc(effect.amount)
 
     def schedule_duration(self, peer_ip: str, seconds: float) -> None:
-        self.metrics.schedule_duration.labels(peer_ip).observe(seconds * 1000.0)
+        self._series(self.metrics.schedule_duration, peer_ip).observe(seconds * 1000.0)
 
     def disk_gc(self, evicted: int, now: float) -> None:
         if evicted:
@@ -27,28 +34,26 @@ class MetricsRecorder:
 
     def dfget_report(self, req: TaskMetricsRequest) -> None:
         """/task/metrics (spec §3.1): dfget's own account of one download."""
-        m, cs, ip = self.metrics, req.call_system, req.ip
-        m.dfget_download.labels(cs, ip).inc()
+        m, cs, ip, reason = self.metrics, req.call_system, req.ip, req.back_source_reason
+        self._series(m.dfget_download, cs, ip).inc()
         if req.success:
-            m.dfget_download_duration.labels(cs, ip).observe(req.duration)
-            m.dfget_download_size.labels(cs, ip).inc(max(req.file_length, 0))
+            self._series(m.dfget_download_duration, cs, ip).observe(req.duration)
+            self._series(m.dfget_download_size, cs, ip).inc(max(req.file_length, 0))
         else:
-            m.dfget_download_failed.labels(cs, ip, req.back_source_reason).inc()
-        if req.back_source_reason not in _NO_BACK_SOURCE:
-            m.dfget_back_source.labels(cs, req.back_source_reason).inc()
-        log.info("dfget report task=%s cid=%s ip=%s callSystem=%s success=%s duration=%.3f length=%s "
-                 "backsourceReason=%s", req.task_id, req.cid, ip, cs, req.success, req.duration,
-                 req.file_length, req.back_source_reason)
+            self._series(m.dfget_download_failed, cs, ip, reason).inc()
+        if reason not in _NO_BACK_SOURCE:
+            self._series(m.dfget_back_source, cs, reason).inc()
+        log.info("dfget report task=%s cid=%s ip=%s callSystem=%r success=%s duration=%.3f length=%s "
+                 "backsourceReason=%r", req.task_id, req.cid, ip, cs, req.success, req.duration,
+                 req.file_length, reason)
 
     def refresh_gauges(self, core) -> None:
-        counts = core.gauge_counts()
-        m = self.metrics
-        m.peers.clear()
-        for ip, n in counts["peers"].items():
-            m.peers.labels(ip).set(n)
-        m.tasks.clear()
-        for status, n in counts["tasks"].items():
-            m.tasks.labels(status).set(n)
-        m.dfgettasks.clear()
+        """Recount the state gauges: O(peers), so only when /metrics is scraped."""
+        counts, state = core.gauge_counts(), self.metrics.state
+        state.publish("peers", {(ip,): n for ip, n in self.labels.top_peers(counts["peers"]).items()})
+        state.publish("tasks", {(status,): n for status, n in counts["tasks"].items()})
+        dfgets: "dict[tuple, int]" = {}
         for (call_system, status), n in counts["dfgettasks"].items():
-            m.dfgettasks.labels(call_system, status).set(n)
+            key = (self.labels.call_system(call_system), status)
+            dfgets[key] = dfgets.get(key, 0) + n
+        state.publish("dfgettasks", dfgets)

@@ -1,14 +1,41 @@
 """Every request and response of the protocol, each the only place that knows its JSON keys.
 
 Canonical keys are the ones v1's dfget sends (`rawUrl`, `cid`, `ip`); decoding accepts any case.
+Every field a client sends declares its bounds here (length, characters, items; see wire.py), so
+every route that decodes a message refuses oversized or malformed fields the same way.
 """
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from common.protocol.codes import ResultCode
-from common.protocol.wire import Message, check_hostname, check_ipv4, check_non_negative, check_peer_port, wire
+from common.protocol.wire import (PRINTABLE, VISIBLE, Message, check_hostname, check_ipv4, check_non_negative,
+                                  check_peer_port, wire)
 
 LONG_POLL_MAX_SECONDS = 30.0
+
+# Field bounds: far above any legitimate value (v1's cids are ~40 characters, task ids 64), far
+# below what costs memory. Texts not listed keep wire.MAX_TEXT.
+URL_LEN = 16384        # signed object-store URLs run to a few KiB
+PATH_LEN = 4096        # an upload path carries the output file's name
+ID_LEN = 256           # cids and peer ids ("cdnnode:<ip>~<taskId>" included)
+TASK_ID_LEN = 128      # sha256 hex is 64
+IP_LEN = 64
+NAME_LEN = 255         # host names (RFC 1123 allows 253)
+SHORT_LEN = 128        # versions, digests, call systems, reasons, ranges
+HEADER_LEN = 8192      # one "Name: value" header
+CERT_LEN = 32768       # one root CA (PEM or base64 DER)
+
+
+def _url(key: str, required: bool = False):
+    return wire(key, "", required=required, max_len=URL_LEN, chars=PRINTABLE)
+
+
+def _id(key: str, required: bool = False, max_len: int = ID_LEN):
+    return wire(key, "", required=required, max_len=max_len, chars=VISIBLE)
+
+
+def _text(key: str, max_len: int = SHORT_LEN, required: bool = False):
+    return wire(key, "", required=required, max_len=max_len, chars=PRINTABLE)
 
 
 def _check_long_poll(value: float) -> "str | None":
@@ -49,26 +76,26 @@ class ApiError(Message):
 
 @dataclass
 class RegisterRequest(Message):
-    raw_url: str = wire("rawUrl", "", required=True)
-    task_url: str = wire("taskUrl", "")
-    cid: str = wire("cid", "", required=True)
-    ip: str = wire("ip", "", required=True, check=check_ipv4)
-    host_name: str = wire("hostName", "")
+    raw_url: str = _url("rawUrl", required=True)
+    task_url: str = _url("taskUrl")
+    cid: str = _id("cid", required=True)
+    ip: str = wire("ip", "", required=True, check=check_ipv4, max_len=IP_LEN)
+    host_name: str = _text("hostName", NAME_LEN)
     port: int = wire("port", 0, check=check_peer_port)
-    path: str = wire("path", "", required=True)
-    version: str = wire("version", "")
-    md5: str = wire("md5", "")
-    identifier: str = wire("identifier", "")
-    call_system: str = wire("callSystem", "")
-    headers: "list[str]" = wire("headers", default_factory=list)
+    path: str = _text("path", PATH_LEN, required=True)
+    version: str = _text("version")
+    md5: str = _id("md5", max_len=SHORT_LEN)
+    identifier: str = _text("identifier", PATH_LEN)
+    call_system: str = _text("callSystem")
+    headers: "list[str]" = wire("headers", default_factory=list, max_len=HEADER_LEN, chars=PRINTABLE)
     dfdaemon: bool = wire("dfdaemon", False)
     insecure: bool = wire("insecure", False)
-    root_cas: "list[str]" = wire("rootCAs", default_factory=list)
-    super_node_ip: str = wire("superNodeIp", "")
-    task_id: str = wire("taskId", "")
+    root_cas: "list[str]" = wire("rootCAs", default_factory=list, max_items=16, max_len=CERT_LEN, chars=PRINTABLE)
+    super_node_ip: str = _id("superNodeIp", max_len=NAME_LEN)
+    task_id: str = _id("taskId", max_len=TASK_ID_LEN)
     file_length: int = wire("fileLength", 0)
     as_seed: bool = wire("asSeed", False)
-    pattern: str = wire("pattern", "")
+    pattern: str = _id("pattern", max_len=SHORT_LEN)
 
 
 @dataclass
@@ -89,12 +116,12 @@ class RegisterResult(Message):
 @dataclass
 class PullPieceTaskRequest(Message):
     """Query of GET /peer/task. `wait` (seconds) is our long-poll extension (decisions 1)."""
-    src_cid: str = wire("srcCid", "", required=True)
-    dst_cid: str = wire("dstCid", "")
-    range: str = wire("range", "")
+    src_cid: str = _id("srcCid", required=True)
+    dst_cid: str = _id("dstCid")
+    range: str = _id("range", max_len=SHORT_LEN)
     result: int = wire("result", 0)
     status: int = wire("status", 0)
-    task_id: str = wire("taskId", "", required=True)
+    task_id: str = _id("taskId", required=True, max_len=TASK_ID_LEN)
     wait: float = wire("wait", 0.0, check=_check_long_poll)
 
 
@@ -123,56 +150,56 @@ class FinishResult(Message):
 
 @dataclass
 class PieceSuccessRequest(Message):
-    task_id: str = wire("taskId", "", required=True)
-    cid: str = wire("cid", "", required=True)
-    dst_cid: str = wire("dstCid", "")
-    piece_range: str = wire("pieceRange", "", required=True)
+    task_id: str = _id("taskId", required=True, max_len=TASK_ID_LEN)
+    cid: str = _id("cid", required=True)
+    dst_cid: str = _id("dstCid")
+    piece_range: str = _id("pieceRange", required=True, max_len=SHORT_LEN)
 
 
 @dataclass
 class PieceErrorRequest(Message):
     """Query of GET /peer/piece/error (legacy)."""
-    task_id: str = wire("taskId", "", required=True)
-    range: str = wire("range", "", required=True)
-    src_cid: str = wire("srcCid", "")
-    dst_cid: str = wire("dstCid", "", required=True)
-    dst_ip: str = wire("dstIp", "")
-    real_md5: str = wire("realMd5", "")
-    expected_md5: str = wire("expectedMd5", "")
-    error_type: str = wire("errorType", "")
+    task_id: str = _id("taskId", required=True, max_len=TASK_ID_LEN)
+    range: str = _id("range", required=True, max_len=SHORT_LEN)
+    src_cid: str = _id("srcCid")
+    dst_cid: str = _id("dstCid", required=True)
+    dst_ip: str = _id("dstIp", max_len=IP_LEN)
+    real_md5: str = _id("realMd5", max_len=SHORT_LEN)
+    expected_md5: str = _id("expectedMd5", max_len=SHORT_LEN)
+    error_type: str = _text("errorType")
 
 
 @dataclass
 class ApiPieceErrorRequest(Message):
     """JSON body of GET /api/v1/tasks/{id}/pieces/{range}/error."""
-    task_id: str = wire("taskId", "")
-    src_cid: str = wire("srcCid", "")
-    dst_pid: str = wire("dstPid", "", required=True)
-    dst_ip: str = wire("dstIP", "")
-    range: str = wire("range", "")
-    real_md5: str = wire("realMd5", "")
-    expected_md5: str = wire("expectedMd5", "")
-    error_type: str = wire("errorType", "")
+    task_id: str = _id("taskId", max_len=TASK_ID_LEN)
+    src_cid: str = _id("srcCid")
+    dst_pid: str = _id("dstPid", required=True)
+    dst_ip: str = _id("dstIP", max_len=IP_LEN)
+    range: str = _id("range", max_len=SHORT_LEN)
+    real_md5: str = _id("realMd5", max_len=SHORT_LEN)
+    expected_md5: str = _id("expectedMd5", max_len=SHORT_LEN)
+    error_type: str = _text("errorType")
 
 
 @dataclass
 class ServiceDownRequest(Message):
-    task_id: str = wire("taskId", "", required=True)
-    cid: str = wire("cid", "", required=True)
+    task_id: str = _id("taskId", required=True, max_len=TASK_ID_LEN)
+    cid: str = _id("cid", required=True)
 
 
 # ---- /task/metrics ------------------------------------------------------------------------------
 
 @dataclass
 class TaskMetricsRequest(Message):
-    ip: str = wire("IP", "")
+    ip: str = _id("IP", max_len=IP_LEN)
     port: int = wire("port", 0)
-    task_id: str = wire("taskId", "")
-    cid: str = wire("cID", "")
-    call_system: str = wire("callSystem", "")
+    task_id: str = _id("taskId", max_len=TASK_ID_LEN)
+    cid: str = _id("cID")
+    call_system: str = _text("callSystem")
     duration: float = wire("duration", 0.0, check=check_non_negative)
     success: bool = wire("success", False)
-    back_source_reason: str = wire("backsourceReason", "")
+    back_source_reason: str = _text("backsourceReason")
     file_length: int = wire("fileLength", 0)
 
 
@@ -180,10 +207,10 @@ class TaskMetricsRequest(Message):
 
 @dataclass
 class PeerCreateRequest(Message):
-    ip: str = wire("IP", "", required=True, check=check_ipv4)
-    host_name: str = wire("hostName", "", required=True, check=check_hostname)
+    ip: str = wire("IP", "", required=True, check=check_ipv4, max_len=IP_LEN)
+    host_name: str = wire("hostName", "", required=True, check=check_hostname, max_len=NAME_LEN)
     port: int = wire("port", 0, check=check_peer_port)
-    version: str = wire("version", "")
+    version: str = _text("version")
 
 
 @dataclass
@@ -238,10 +265,10 @@ class HostMeta(Message):
 @dataclass
 class ClientFinishRequest(Message):
     """Query of GET /client/finish on the upload server."""
-    task_file_name: str = wire("taskFileName", "", required=True)
-    task_id: str = wire("taskID", "", required=True)
-    cid: str = wire("cid", "", required=True)
-    super_node: str = wire("superNode", "")
+    task_file_name: str = _text("taskFileName", PATH_LEN, required=True)
+    task_id: str = _id("taskID", required=True, max_len=TASK_ID_LEN)
+    cid: str = _id("cid", required=True)
+    super_node: str = _id("superNode", max_len=NAME_LEN)
 
 
 # The CID under which the supernode's CDN serves a task's pieces (spec §1).
@@ -279,12 +306,12 @@ def optional(value) -> Optional[Any]:
 class PreheatCreateRequest(Message):
     """POST /preheats. Harbor also sends "image" and "tag", which are ignored. `platform`
     ("os/arch[/variant]", several joined with ",") is our extension for manifest lists."""
-    type: str = wire("type", "", required=True)
-    url: str = wire("url", "", required=True)
-    filter: str = wire("filter", "")
-    identifier: str = wire("identifier", "")
-    headers: "dict[str, str]" = wire("headers", default_factory=dict)
-    platform: str = wire("platform", "")
+    type: str = _id("type", required=True, max_len=32)
+    url: str = _url("url", required=True)
+    filter: str = _text("filter", PATH_LEN)
+    identifier: str = _text("identifier", PATH_LEN)
+    headers: "dict[str, str]" = wire("headers", default_factory=dict, max_len=HEADER_LEN, chars=PRINTABLE)
+    platform: str = _text("platform", NAME_LEN)
 
 
 @dataclass

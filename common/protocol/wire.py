@@ -4,9 +4,15 @@ A message field is declared with `wire("jsonKey", ...)`. Decoding matches keys
 case-insensitively (v1's Go server did, and v1 clients rely on it), checks every field's type,
 and reports *all* problems at once as BadInput. Encoding emits the canonical key and, like Go's
 `omitempty`, drops zero values unless the field says otherwise.
+
+Every host may be hostile, so decoding also bounds every field before anything else looks at it:
+a text's length (`max_len`, default MAX_TEXT) and characters (`chars`), a list's or object's item
+count (`max_items`, default MAX_ITEMS), integers to 64 bits, numbers to finite values. A field over
+its bound is refused with its name and size, never echoed back.
 """
 import dataclasses
 import ipaddress
+import math
 import re
 import typing
 from typing import Any, Mapping
@@ -16,18 +22,79 @@ from common.errors import BadInput
 _STRINGS_TRUE = {"true", "1", "yes", "on"}
 _STRINGS_FALSE = {"false", "0", "no", "off", ""}
 
+# Bounds of a field that declares none: generous for any legitimate value, small for an attacker.
+MAX_TEXT = 8192
+MAX_ITEMS = 64
+_INT64 = 2 ** 63
+# The largest request body the supernode reads (a registration with a few CA certificates).
+MAX_REQUEST_BODY = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Chars:
+    """The characters a text field may hold, as a regex class, and how to say so."""
+    pattern: "re.Pattern"
+    description: str
+
+    def bad(self, value: str) -> "str | None":
+        m = self.pattern.search(value)
+        return None if m is None else f"character {m.group()!r} at {m.start()} is not allowed ({self.description})"
+
+
+# No control characters (a CR/LF in a header or a log line is an injection).
+PRINTABLE = Chars(re.compile(r"[\x00-\x1f\x7f-\x9f]"), "control characters are refused")
+# Visible ASCII only: identifiers, digests, addresses, ranges.
+VISIBLE = Chars(re.compile(r"[^\x21-\x7e]"), "visible ASCII only, no spaces")
+
 
 def wire(key: str, default: Any = None, *, required: bool = False, omitempty: bool = True,
-         check=None, default_factory=None):
-    """Declare a message field with its JSON key. `check(value)` returns an error text or None."""
-    meta = {"key": key, "required": required, "omitempty": omitempty, "check": check}
+         check=None, default_factory=None, max_len: int = MAX_TEXT, max_items: int = MAX_ITEMS,
+         chars: "Chars | None" = None):
+    """Declare a message field with its JSON key. `check(value)` returns an error text or None;
+    it runs after the bounds: a text (or each text in a list or object) has at most `max_len`
+    characters, all in `chars`; a list or object has at most `max_items` items."""
+    meta = {"key": key, "required": required, "omitempty": omitempty, "check": check,
+            "max_len": max_len, "max_items": max_items, "chars": chars}
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
 def _type_error(expected: str, value: Any) -> str:
+    if isinstance(value, (str, bytes)) and len(value) > 100:
+        return f"expected {expected}, got {type(value).__name__} of {len(value)} characters"
+    if isinstance(value, (list, dict)):
+        return f"expected {expected}, got {type(value).__name__} of {len(value)} items"
     return f"expected {expected}, got {type(value).__name__} {value!r}"[:200]
+
+
+def _out_of_bounds(meta, value: Any) -> "str | None":
+    """Why `value` (already of the field's type) exceeds the field's bounds, or None."""
+    if isinstance(value, str):
+        return _text_out_of_bounds(meta, value)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -_INT64 <= value < _INT64 else "integer out of the 64-bit range"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if isinstance(value, (list, dict)):
+        if len(value) > meta["max_items"]:
+            return f"{len(value)} items, at most {meta['max_items']} allowed"
+        texts = list(value.items()) if isinstance(value, dict) else [(v,) for v in value]
+        for item in texts:
+            for text in item:
+                err = _text_out_of_bounds(meta, text) if isinstance(text, str) else None
+                if err:
+                    return "item: " + err
+    return None
+
+
+def _text_out_of_bounds(meta, value: str) -> "str | None":
+    if len(value) > meta["max_len"]:
+        return f"{len(value)} characters, at most {meta['max_len']} allowed"
+    chars = meta["chars"]
+    return chars.bad(value) if chars is not None else None
 
 
 def _coerce(tp, value: Any, from_strings: bool):
@@ -51,13 +118,16 @@ def _coerce(tp, value: Any, from_strings: bool):
             return value, None
         if isinstance(value, float) and value.is_integer():
             return int(value), None
-        if from_strings and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value), None
+        if from_strings and isinstance(value, str) and len(value) <= 24 and value.strip().lstrip("-").isdigit():
+            try:
+                return int(value), None
+            except ValueError:  # unicode digits pass isdigit() but not int()
+                pass
         return None, _type_error("an integer", value)
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value), None
-        if from_strings and isinstance(value, str):
+        if from_strings and isinstance(value, str) and len(value) <= 64:
             try:
                 return float(value), None
             except ValueError:
@@ -124,6 +194,8 @@ class Message:
             else:
                 value = raw[raw_key]
             converted, err = _coerce(tp, value, from_strings)
+            if err is None:
+                err = _out_of_bounds(f.metadata, converted)
             if err is None and f.metadata["required"] and _is_empty(converted) and tp is str:
                 err = "must not be empty"
             if err is None and f.metadata["check"] and converted is not None:

@@ -111,6 +111,8 @@ def crowd_grid(u: int):
         for n in (8, 16, 32):
             for system in ("dfget", "v1", "aria2"):
                 runs.append((f"flash-{tag}-N{n}", system, dict(base, n=n, size=size)))
+            if n == 8:   # v1's Go dfget against our supernode: is our client as good as v1's?
+                runs.append((f"flash-{tag}-N{n}", "v1-client", dict(base, n=n, size=size)))
     t_file = 16 * MiB * 8 / 1e6 / u
     runs.append(("staggered-16M-N8", "dfget", dict(base, n=8, size=16 * MiB, scenario="staggered", spread=t_file)))
     runs.append(("mixed-16M-N8", "dfget", dict(base, n=8, size=16 * MiB, scenario="mixed")))
@@ -171,7 +173,7 @@ def diag_table(results) -> str:
             "uplink used: supernode / peers (mean %) | lab CPU s | peak RSS MB |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        if r.get("system") not in ("dfget", "v1") or "error" in r:
+        if r.get("system") not in ("dfget", "v1", "v1-client") or "error" in r:
             continue
         size = r["file_size"]
         sn = r.get("ports", {}).get("sn", {}).get("sent", 0) / size
@@ -191,10 +193,13 @@ def plot(results, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = {"dfget": ("o-", f"dfget, supernode fan-out {TUNED_FANOUT} (makespan)"), "aria2": ("s-", "BitTorrent swarm (aria2)"),
-              "curl": ("^-", "N × curl")}
-    flash = [r for r in results if r["name"].startswith("flash-N") and "servers" not in r["name"]
+    styles = {"dfget": ("o-", "dfget + our supernode (makespan)"), "aria2": ("s-", "BitTorrent swarm (aria2)"),
+              "curl": ("^-", "N × curl"), "v1": ("d-", "Dragonfly v1.0.6 Go trio")}
+    flash = [r for r in results if r["name"].startswith("flash-") and "servers" not in r["name"]
              and "default" not in r["name"] and "error" not in r and r.get("makespan")]
+    if flash:   # several file sizes (the crowd grid): plot the largest
+        largest = max(r["file_size"] for r in flash)
+        flash = [r for r in flash if r["file_size"] == largest]
     dflt = [r for r in results if r["name"].startswith("flash-N") and r["name"].endswith("-default")
             and "servers" not in r["name"] and "error" not in r]
     for r in dflt:
@@ -267,7 +272,7 @@ def merge(paths, kind):
         for r in d.get("runs", []):
             by_key[(r["name"], r["system"])] = dict(r, source_file=os.path.basename(p))
     doc["runs"] = list(by_key.values())
-    order = {"dfget": 0, "v1": 1, "aria2": 2, "curl": 3}
+    order = {"dfget": 0, "v1-client": 1, "v1": 2, "aria2": 3, "curl": 4}
     doc["runs"].sort(key=lambda r: (r["name"].split("-")[0], order.get(r["system"], 9), r["config"]["n"], r["name"]))
     base = write_outputs(doc, kind + "-merged")
     print(f"results: {base}.json  plot: {base}.png")

@@ -262,7 +262,7 @@ def run(system: str, cfg: dict, work: str) -> dict:
     env = {"HOME": env_home, "PYTHONPATH": REPO}
     with Lab() as lab:
         origin = lab.add_host("origin", 2, cfg["u_origin"], cfg["u_origin"])
-        sn = lab.add_host("sn", 3, cfg["u_sn"], cfg["u_sn"]) if system in ("dfget", "v1") else None
+        sn = lab.add_host("sn", 3, cfg["u_sn"], cfg["u_sn"]) if system in ("dfget", "v1", "v1-client") else None
         tracker = lab.add_host("tracker", 4, None, None) if system == "aria2" else None
         peers = [lab.add_host(f"peer{i}", 10 + i, up, down) for i, (up, down) in enumerate(rates)]
         result["subnet"] = lab.subnet
@@ -270,8 +270,9 @@ def run(system: str, cfg: dict, work: str) -> dict:
             _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env)
         else:
             start_origin(lab, origin, origin_root, work)
-            if system == "dfget":
-                _run_dfget(lab, cfg, work, origin, sn, peers, result, env)
+            if system in ("dfget", "v1-client"):    # v1-client: v1's Go dfget against our supernode
+                _run_dfget(lab, dict(cfg, client_bin=os.path.join(v1_binaries(work), "dfget"))
+                           if system == "v1-client" else cfg, work, origin, sn, peers, result, env)
             elif system == "v1":
                 _run_v1(lab, cfg, work, origin, sn, peers, result, env)
             else:
@@ -358,7 +359,7 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
         os.makedirs(h, exist_ok=True)
 
     def launch(i):
-        argv = ["dfget", "-u", url, "-o", outs[i], "--node", f"{sn.ip}:{API_PORT}", "--home", homes[i],
+        argv = [cfg.get("client_bin", "dfget"), "-u", url, "-o", outs[i], "--node", f"{sn.ip}:{API_PORT}", "--home", homes[i],
                 "--ip", peers[i].ip, "-s", "1000MB", "--alivetime", "15m", "--expiretime", "15m",
                 "--notbs"] + list(cfg.get("dfget_extra", []))
         return peers[i].popen(argv, os.path.join(work, f"dfget{i}.log"), env=env)

@@ -66,3 +66,48 @@ def test_piece_task_keeps_zero_fields():
 
 def test_task_info_headers_map():
     assert TaskInfo(id="x", headers={"A": "b"}).encode() == {"ID": "x", "headers": {"A": "b"}}
+
+
+# ---- bounds (issue 11 item 4) ---------------------------------------------------------------
+
+def _refused(raw, field, **kw):
+    with pytest.raises(BadInput) as e:
+        RegisterRequest.decode({**REGISTER, **raw}, **kw)
+    text = str(e.value)
+    assert field in e.value.fields and len(text) < 600, text
+    return text
+
+
+def test_every_text_is_bounded_before_its_check_and_never_echoed():
+    text = _refused({"ip": "1" * 1_000_000}, "ip")
+    assert "1000000 characters, at most 64" in text
+    _refused({"hostName": "h" * 256}, "hostName")
+    RegisterRequest.decode({**REGISTER, "hostName": "h" * 255})
+
+
+def test_list_items_and_counts_are_bounded():
+    _refused({"headers": ["A: b"] * 65}, "headers")
+    _refused({"headers": ["A: " + "b" * 9000]}, "headers")
+    _refused({"rootCAs": ["x"] * 17}, "rootCAs")
+
+
+@pytest.mark.parametrize("raw,field", [
+    ({"cid": "a\tb"}, "cid"), ({"cid": "a\u00a0b"}, "cid"), ({"headers": ["A: b\r\nC: d"]}, "headers"),
+    ({"path": "/x\x7f"}, "path"), ({"callSystem": "x\x85"}, "callSystem"),
+])
+def test_control_characters_are_refused_and_identifiers_are_visible_ascii(raw, field):
+    _refused(raw, field)
+
+
+def test_numbers_are_64_bit_and_finite():
+    _refused({"fileLength": 2 ** 63}, "fileLength")
+    RegisterRequest.decode({**REGISTER, "fileLength": 2 ** 63 - 1})
+    with pytest.raises(BadInput):
+        PullPieceTaskRequest.decode({"srcCid": "c", "taskId": "t", "wait": "nan"}, from_strings=True)
+    with pytest.raises(BadInput):
+        RegisterRequest.decode({**REGISTER, "port": "\u0661" * 5}, from_strings=True)
+
+
+def test_printable_unicode_is_fine_where_text_is_free():
+    req = RegisterRequest.decode({**REGISTER, "path": "/peer/file/résumé (1).pdf-x", "callSystem": "équipe ci"})
+    assert req.call_system == "équipe ci"
