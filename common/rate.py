@@ -25,3 +25,8 @@ class TokenBucket:
         self._stamp = now
         self._tokens -= n
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def refund(self, n: int) -> None:
+        """Give back `n` tokens reserved for bytes that will never be sent."""
+        if self.rate > 0 and n > 0:
+            self._tokens = min(self.burst, self._tokens + n)

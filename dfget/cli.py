@@ -21,7 +21,19 @@ RATE_HELP = "in format of G(B)/g/M(B)/m/K(B)/k/B, pure number will also be parse
 
 
 class DfgetGroup(click.Group):
-    """A group whose own callback is the download, and whose usage errors exit 1, not 2."""
+    """A group whose own callback is the download, and whose usage errors exit 1, not 2.
+
+    Run as a program (`__call__`, the console script) it exits promptly after its last word,
+    whatever thread is still stuck (dfget.prompt_exit); `main()` (CliRunner) raises SystemExit."""
+
+    def __call__(self, *args, **kwargs):
+        from dfget.prompt_exit import exit_promptly
+        try:
+            self.main(*args, **kwargs)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        exit_promptly(code)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:

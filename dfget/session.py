@@ -34,7 +34,7 @@ class Session:
         self.sign, self.output, self.started = sign, output, started
         self.locator = Locator(list(cfg.nodes), task_url)
         self.client = SupernodeClient()
-        self.limiter = Limiter(cfg.local_limit, svc.clock, svc.sleep)
+        self.limiter = Limiter(cfg.local_limit, svc.clock)   # interruptible waits, see _attempt
         self.progress = ProgressBar(svc.err_stream, svc.clock, cfg.showbar)
         self.ctx = None
 
@@ -58,6 +58,7 @@ class Session:
             self._download()
             success = True
         finally:
+            self.limiter.interrupt()   # no thread of ours waits for bandwidth after the result
             self._cleanup(success)
 
     # -- registration --------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Session:
             self.progress.finish()
 
         try:
-            run_with_deadline(attempt, timeout, cancelled)
+            self._attempt(attempt, timeout, cancelled)
         except TimeoutError as e:
             raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, str(e)) from None
         except OSError as e:
@@ -167,12 +168,26 @@ class Session:
         from dfget.downloaders.source import SourceDownloader
         downloader = SourceDownloader(self.cfg, ctx, self.limiter, self.progress, cancelled)
         try:
-            written = run_with_deadline(downloader.run, timeout, cancelled)
-        except (SourceFailure, TimeoutError, OSError) as e:
+            written = self._attempt(downloader.run, timeout, cancelled)
+        except TimeoutError as e:
+            # The thread may be stuck in a read: its temp files go now, not when it wakes up.
+            if not downloader.abandon():
+                raise DownloadError(f"failed to download file from source: {e}") from None
+            written = os.path.getsize(ctx.output)   # it committed just before the deadline
+        except (SourceFailure, OSError) as e:
             raise DownloadError(f"failed to download file from source: {e}") from None
         self.progress.finish()
         if ctx.file_length < 0:
             ctx.file_length = written
+
+    def _attempt(self, fn, timeout: float, cancelled: threading.Event):
+        """Run one download attempt under its deadline; when it ends, however it ends, no
+        thread of it may go on waiting in the rate limiter."""
+        self.limiter.resume()
+        try:
+            return run_with_deadline(fn, timeout, cancelled)
+        finally:
+            self.limiter.interrupt()
 
     # -- the end -------------------------------------------------------------------------------
 

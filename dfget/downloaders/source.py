@@ -2,6 +2,10 @@
 
 Any status below 400 is accepted. The bytes go to `backsource.<sign>.*` next to the output,
 their md5 is checked against --md5 if given, and only then are they renamed over the output.
+
+The download runs in a thread that may be abandoned at the deadline while it is stuck in a read:
+`abandon()` then removes its temp files at once (the thread may never get to), and the commit
+and the abandonment exclude each other, so that a late thread never renames anything.
 """
 import hashlib
 import logging
@@ -11,6 +15,7 @@ import threading
 
 import requests
 
+from common.files import remove_file
 from dfget.core.naming import back_source_prefix
 from dfget.downloaders.writer import replace_output
 from dfget.errors import SourceFailure
@@ -46,26 +51,54 @@ class SourceDownloader:
         self.progress = progress
         self.cancelled = cancelled
         self.http = session or requests.Session()
+        self._lock = threading.Lock()
+        self._temp_files: "list[str]" = []   # ours to remove: the download and a merged CA bundle
+        self.committed = False
+
+    def _own(self, path: str) -> None:
+        """Remember a temp file; if we were abandoned meanwhile, remove it and stop."""
+        with self._lock:
+            if self.cancelled.is_set():
+                remove_file(path)
+                raise SourceFailure("download cancelled")
+            self._temp_files.append(path)
+
+    def abandon(self) -> bool:
+        """Cancel the download and remove its temp files now; True if it had already committed."""
+        with self._lock:
+            self.cancelled.set()
+            for path in self._temp_files:
+                remove_file(path)
+            self._temp_files.clear()
+            return self.committed
 
     def run(self) -> int:
         """Download and commit; the number of bytes written."""
         fd, tmp = tempfile.mkstemp(prefix=back_source_prefix(self.ctx.sign), dir=self.ctx.target_dir)
+        try:
+            self._own(tmp)
+        except SourceFailure:
+            os.close(fd)
+            raise
         os.fchmod(fd, 0o644)
         try:
             with os.fdopen(fd, "wb") as out:
                 written, real = self._copy(out)
             if self.cfg.md5 and real != self.cfg.md5:
                 raise SourceFailure(f"md5 not match, expected:{self.cfg.md5} real:{real}")
-            if self.cancelled.is_set():
-                raise SourceFailure("download cancelled")
-            replace_output(tmp, self.ctx.output)
+            with self._lock:
+                if self.cancelled.is_set():
+                    raise SourceFailure("download cancelled")
+                replace_output(tmp, self.ctx.output)
+                self.committed = True
             return written
         finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            remove_file(tmp)
 
     def _copy(self, out) -> "tuple[int, str]":
         verify = verify_option(self.cfg, self.cfg.work_home)
+        if isinstance(verify, str) and verify not in self.cfg.cacerts:
+            self._own(verify)
         try:
             headers = {"Accept-Encoding": "identity", **self.cfg.header_map}
             with self.http.get(self.cfg.url, headers=headers, stream=True, verify=verify,
@@ -88,4 +121,4 @@ class SourceDownloader:
             raise SourceFailure(f"failed to download from source: {e}") from None
         finally:
             if isinstance(verify, str) and verify not in self.cfg.cacerts:
-                os.remove(verify)
+                remove_file(verify)

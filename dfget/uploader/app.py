@@ -1,8 +1,13 @@
 """The peer upload server's HTTP endpoints (spec §7.2): parse -> ask policy/state -> answer.
 
 Files are only ever opened as `<data dir>/<one safe path component>.service`, with O_NOFOLLOW,
-and only for tasks the server knows (registered by /check or /client/finish). Unknown tasks and
-missing files answer 404 (decisions 5), never 500.
+and only for tasks the server knows (registered by /check or /client/finish), from the data
+directory the task was registered with. Unknown tasks and missing files answer 404 (decisions 5),
+never 500.
+
+Pieces are open to every host. The control endpoints (/check, /rate, /client/finish: they set
+the host's upload limit, name data directories and the supernode the server calls later) are
+honoured only from this host, and never from a web browser (issue 11 items 1 and 9): 403.
 """
 import errno
 import logging
@@ -20,13 +25,18 @@ from common.protocol.messages import (HEADER_CDN_SOURCE, HEADER_CLIENT_KEY, HEAD
                                       ClientFinishRequest)
 from common.version import VERSION
 from dfget.uploader import policy
-from dfget.uploader.state import UploadState
+from dfget.uploader.state import StateFull, UploadState
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "dfget_uploader"
 HEADER_DATA_DIR_ID = "X-Dfget-Data-Dir-Id"
 CHUNK_SIZE = 256 * 1024
+MIN_CHUNK_SIZE = 16 * 1024      # under a low --totallimit a chunk is ~1 s of traffic, not 256 KiB
+MAX_THROTTLE_WAIT = 30.0        # s: a limit that asks for a longer pause per chunk is no upload
+UPLOAD_GRACE = 60.0             # s: every piece may take this long, plus its length at ...
+MIN_UPLOAD_RATE = 16 * 1024     # ... this rate; then it is cut (a peer that stopped reading)
+MAX_DATA_DIR_LENGTH = 4096
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -34,22 +44,40 @@ def _text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 
 
+class UploadAborted(ConnectionAbortedError):
+    """The server cuts this upload: it stalled, the limit would hold it too long, or we stop.
+    A ConnectionError, so the WSGI server treats it as a dropped connection and closes it."""
+
+
 class PieceBody:
     """The 206 body: frame header, payload read from the open file, trailer; throttled.
 
     Owns the file descriptor and the state's active-upload count; `close()` (called by the WSGI
-    server, even when the body was never iterated) releases both exactly once.
+    server, even when the body was never iterated) releases both exactly once. Every chunk sent
+    counts as activity; a piece that outlives its deadline, or a throttling pause longer than
+    MAX_THROTTLE_WAIT, ends the upload. `sleep(seconds)` returns True when the server is stopping.
     """
 
     def __init__(self, fd: int, plan: policy.PiecePlan, state: UploadState, sleep, chunk_size: int):
-        self._fd, self._plan, self._state, self._sleep, self._chunk = fd, plan, state, sleep, chunk_size
+        self._fd, self._plan, self._state, self._sleep = fd, plan, state, sleep
+        limit = state.total_limit
+        self._chunk = min(chunk_size, max(limit, MIN_CHUNK_SIZE)) if limit > 0 else chunk_size
+        self._deadline = state.clock.monotonic() + UPLOAD_GRACE + plan.length / MIN_UPLOAD_RATE
         self._closed = False
         state.upload_started()
 
     def _throttled(self, data: bytes) -> bytes:
-        wait = self._state.reserve_upload(len(data))
-        if wait > 0:
-            self._sleep(wait)
+        state = self._state
+        if state.clock.monotonic() > self._deadline:
+            raise UploadAborted("upload took longer than its deadline")
+        wait = state.reserve_upload(len(data))
+        if wait > MAX_THROTTLE_WAIT:
+            state.refund_upload(len(data))
+            raise UploadAborted(f"the upload limit would pause this upload {wait:.0f}s")
+        if wait > 0 and self._sleep(wait):
+            state.refund_upload(len(data))
+            raise UploadAborted("the upload server is stopping")
+        state.upload_progressed()
         return data
 
     def __iter__(self):
@@ -76,9 +104,10 @@ class PieceBody:
 
 def _open_service_file(state: UploadState, name: str) -> "tuple[int, int] | Response":
     """(fd, size) of a known task's service file, or the error response."""
-    if state.get(name) is None:
+    task = state.get(name)
+    if task is None:
         return _text(f"unknown task file {name}", 404)
-    path = os.path.join(state.data_dir, policy.service_file_name(name))
+    path = os.path.join(task.data_dir, policy.service_file_name(name))
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
@@ -96,8 +125,44 @@ def _open_service_file(state: UploadState, name: str) -> "tuple[int, int] | Resp
     return fd, info.st_size
 
 
+def _connection_local_address() -> str:
+    """The address this request's connection arrived on ('' when unknown, e.g. in tests)."""
+    sock = request.environ.get("werkzeug.socket")
+    try:
+        return sock.getsockname()[0] if sock is not None else ""
+    except (OSError, AttributeError, IndexError, TypeError):
+        return ""
+
+
+def _refuse_unless_local() -> "Response | None":
+    """403 for a control request from another host or from a web browser on this one."""
+    if not policy.is_local_request(request.remote_addr or "", _connection_local_address()):
+        log.warning("refused %s from %s: control requests are honoured only from this host",
+                    request.path, request.remote_addr)
+        return _text("control requests are honoured only from this host", 403)
+    if any(h in request.headers for h in policy.BROWSER_HEADERS) or not policy.is_address_host(request.host):
+        log.warning("refused %s from a web browser (Origin %r)", request.path, request.headers.get("Origin"))
+        return _text("control requests are honoured only from this host, never from a web browser", 403)
+    return None
+
+
+def _requested_data_dir(state: UploadState) -> str:
+    """The real path of the `dataDir` header (ours when absent); BadInput unless it names an
+    existing directory by an absolute path."""
+    text = request.headers.get(HEADER_DATA_DIR) or ""
+    if not text.strip():
+        return state.data_dir
+    if len(text) > MAX_DATA_DIR_LENGTH or "\x00" in text or not os.path.isabs(text):
+        raise BadInput("invalid dataDir: an absolute path is required")
+    real = os.path.realpath(text)
+    if not os.path.isdir(real):
+        raise BadInput(f"invalid dataDir {text!r}: no such directory")
+    return real
+
+
 def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int = CHUNK_SIZE) -> Flask:
-    """The upload server's WSGI app over `state`; `sleep` does the throttling waits."""
+    """The upload server's WSGI app over `state`; `sleep` does the throttling waits (and
+    returns True when they were cut short because the server stops)."""
     app = Flask(__name__)
     app.extensions[EXTENSION] = state
     app.url_map.merge_slashes = False   # "/peer/file//x" is no task name, not a redirect
@@ -105,11 +170,18 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
 
     @app.errorhandler(BadInput)
     def bad_input(e: BadInput):
-        return _text(str(e), 400)
+        return _text(str(e), 503 if isinstance(e, StateFull) else 400)
+
+    control = {paths.UPLOAD_RATE, paths.UPLOAD_CHECK, paths.UPLOAD_CLIENT_FINISH}
+
+    @app.before_request
+    def control_only_from_this_host():
+        if request.url_rule is not None and request.url_rule.rule in control:
+            return _refuse_unless_local()
+        return None
 
     @app.get(paths.UPLOAD_FILE)
     def upload_piece(task_file_name: str):
-        state.touch()
         name = policy.check_task_file_name(task_file_name)
         h = request.headers
         req = policy.parse_piece_request(h.get("Range"), h.get(HEADER_PIECE_NUM),
@@ -119,6 +191,7 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
             log.warning("upload %s: %s", name, opened.get_data(as_text=True))
             return opened
         fd, size = opened
+        state.touch()   # a piece of a task we serve: activity (probes for unknown files are not)
         try:
             plan = policy.plan_piece(size, req)
         except RangeNotSatisfiable as e:
@@ -142,14 +215,11 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
     def check(task_file_name: str):
         state.touch()
         name = policy.check_task_file_name(task_file_name)
-        data_dir = (request.headers.get(HEADER_DATA_DIR) or "").strip()
-        if data_dir and os.path.realpath(data_dir) != state.data_dir:
-            # Another home's dfget: it must start its own server (we never serve its directory).
-            return _text(f"this server serves another data directory than {data_dir}", 409)
+        data_dir = _requested_data_dir(state)   # any home on this host (v1: one server per host)
+        state.register(name, data_dir)
         limit = (request.headers.get(HEADER_TOTAL_LIMIT) or "").strip()
         if limit.isdigit():
             state.configure_total_limit(int(limit))
-        state.register(name)
         return _text(f"{name}@{VERSION}")
 
     @app.get(paths.UPLOAD_CLIENT_FINISH)
@@ -157,6 +227,8 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
         try:
             req = ClientFinishRequest.decode(request.args, from_strings=True)
             name = policy.check_task_file_name(req.task_file_name)
+            if req.super_node:   # called back at expiry: host[:port], never a URL (item 9)
+                policy.parse_super_node(req.super_node)
         except BadInput:
             return _text("invalid params", 400)
         state.finish(name, req.task_id, req.cid, req.super_node, (request.headers.get(HEADER_CLIENT_KEY) or "").strip())

@@ -8,6 +8,7 @@ ports to try at start-up (`port_candidates`). Nothing here reads a clock, a file
 time and directory listings come in as arguments, decisions go out as values.
 """
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -21,6 +22,8 @@ PORT_SPAN = 50000
 PORT_TRIES = 10
 _MAX_HEADER_PIECE_SIZE = (1 << 28) - 1   # pieceSize << 4 must fit the 32-bit frame header
 _MAX_PAYLOAD = (1 << 24) - 1             # the header's low 24 bits hold the payload length
+_MAX_SUPER_NODE = 260                    # a DNS name (253) and a port
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 
 # ---- names -------------------------------------------------------------------------------------
@@ -141,6 +144,64 @@ def data_dir_id(real_data_dir: str) -> str:
     return hashlib.sha256(real_data_dir.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
+# ---- who may use the control endpoints -------------------------------------------------------
+
+# Headers every browser adds and no dfget sends: a web page in a browser on this host must not
+# be able to drive the control endpoints through a plain cross-site GET.
+BROWSER_HEADERS = ("Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest")
+_CANONICAL_LOOPBACK = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+
+
+def is_local_request(remote_addr: str, local_addr: str) -> bool:
+    """Did the request come from this host? A client that does not choose its source address
+    (every dfget, v1's included) connects from 127.0.0.1 / ::1 to a loopback address, and from
+    the very address it dials otherwise (the host's own IP: no other host can complete a TCP
+    handshake from it). Anything else counts as another host -- also other 127.x addresses,
+    which the tests use to stand in for other hosts."""
+    remote = _ip(remote_addr)
+    if remote is None:
+        return False
+    if remote in _CANONICAL_LOOPBACK:
+        return True
+    local = _ip(local_addr)
+    return local is not None and remote == local and not remote.is_unspecified
+
+
+def is_address_host(host_header: str) -> bool:
+    """A Host header naming an IP address or localhost (how every dfget addresses its server).
+    A DNS name there is a web page that rebound its name to this host: never a dfget."""
+    host = (host_header or "").strip()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.lower() == "localhost" or _ip(host) is not None
+
+
+def _ip(text: str):
+    try:
+        addr = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return mapped or addr
+
+
+MAX_CONNECTIONS = 512           # open connections (one thread each) the server holds at once
+MAX_CONNECTIONS_PER_ADDRESS = 32   # ... from one other host (a peer needs a handful)
+
+
+def admit_connection(open_total: int, open_from_address: int, local: bool,
+                     max_total: int = MAX_CONNECTIONS,
+                     max_per_address: int = MAX_CONNECTIONS_PER_ADDRESS) -> bool:
+    """May one more connection be served? Every host's share is bounded, so that one host
+    holding slow connections cannot take every thread; this host's own dfgets (all from one
+    loopback address) only count toward the total."""
+    if open_total >= max_total:
+        return False
+    return local or open_from_address < max_per_address
+
+
 # ---- rate sharing ------------------------------------------------------------------------------
 
 def share_rate(rate: int, total_limit: int, unfinished_rates: Iterable[int]) -> int:
@@ -178,9 +239,12 @@ class ExpiryPlan:
 
 
 def plan_expiry(entries: Iterable[DataEntry], tasks: Mapping[str, TaskView], now: float,
-                expire_time: float) -> ExpiryPlan:
+                expire_time: float, own: bool = True) -> ExpiryPlan:
     """v1's sweep (spec §7.5): unknown -> delete; unfinished -> keep; finished and idle for
-    longer than `expire_time` (by the later of last access and mtime) -> expire."""
+    longer than `expire_time` (by the later of last access and mtime) -> expire.
+
+    `own`: the server's own data directory. Another home's directory (issue 12) only ever loses
+    the files of its finished, expired tasks: what we were not told about is not ours to delete."""
     dirs, unknown, expired = [], [], []
     for entry in sorted(entries, key=lambda e: e.name):
         if entry.is_dir:
@@ -192,12 +256,15 @@ def plan_expiry(entries: Iterable[DataEntry], tasks: Mapping[str, TaskView], now
             unknown.append(entry.name)
         elif task.finished and now - max(task.access_time, entry.mtime) > expire_time:
             expired.append((entry.name, task_name))
+    if not own:
+        return ExpiryPlan(expire=tuple(expired))
     return ExpiryPlan(tuple(dirs), tuple(unknown), tuple(expired))
 
 
-def is_idle(now: float, last_alive: float, alive_time: float, active_uploads: int = 0) -> bool:
-    """True when nothing kept the server alive for `alive_time` seconds (0 disables)."""
-    if alive_time <= 0 or active_uploads > 0:
+def is_idle(now: float, last_alive: float, alive_time: float) -> bool:
+    """True when nothing kept the server alive for `alive_time` seconds (0 disables). Uploads
+    count by their progress (every chunk sent), not by being open: a stalled one keeps nothing up."""
+    if alive_time <= 0:
         return False
     return now - last_alive >= alive_time
 
@@ -216,12 +283,29 @@ def port_candidates(port: int, unix_seconds: float) -> "list[int]":
     return [p for p in (base + i for i in range(PORT_TRIES)) if p <= 65535]
 
 
+def parse_super_node(text: str, default_port: int = 8002) -> "tuple[str, int]":
+    """`host[:port]` as a dfget sends it in /client/finish -> (host, port); anything else (a
+    scheme, a path, userinfo, a query, spaces, a port out of range) is BadInput: the server
+    later calls this address, so it must never be a URL an attacker chose."""
+    if len(text) > _MAX_SUPER_NODE or not text:
+        raise BadInput("invalid superNode")
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, str(default_port)
+    if not port.isdigit() or not 0 < int(port) <= 65535 or not _is_host_name(host):
+        raise BadInput(f"invalid superNode {text!r}")
+    return host, int(port)
+
+
+def _is_host_name(host: str) -> bool:
+    """An IPv4 literal or a DNS name: letters, digits, '-' and '.', labels of 1-63 characters."""
+    if not host or len(host) > 253:
+        return False
+    return all(0 < len(label) <= 63 and set(label) <= _HOST_CHARS and not label.startswith("-")
+               for label in host.split("."))
+
+
 def super_node_base_url(super_node: str, default_port: int = 8002) -> str:
-    """`ip[:port]` (as sent in /client/finish) -> `http://ip:port`."""
-    node = super_node.strip()
-    if "://" in node:
-        return node.rstrip("/")
-    host, sep, port = node.rpartition(":")
-    if not sep or not port.isdigit():
-        return f"http://{node}:{default_port}"
-    return f"http://{node}"
+    """`ip[:port]` (as sent in /client/finish) -> `http://ip:port`; BadInput for anything else."""
+    host, port = parse_super_node(super_node, default_port)
+    return f"http://{host}:{port}"

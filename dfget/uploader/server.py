@@ -68,16 +68,23 @@ def probe(ip: str, port: int) -> "str | None":
     return r.headers.get(HEADER_DATA_DIR_ID, "")
 
 
-def service_down(super_node: str, task_id: str, cid: str, client_key: str = "") -> None:
+def service_down(super_node: str, task_id: str, cid: str, client_key: str = "", *, session=None) -> None:
     """Tell the supernode this peer no longer serves the task (GET /peer/service/down), with the
-    registration's client key when dfget passed one on (a v1 dfget does not)."""
-    url = policy.super_node_base_url(super_node) + paths.PEER_SERVICE_DOWN
+    registration's client key when dfget passed one on (a v1 dfget does not). `super_node` is
+    `host[:port]` as a local dfget sent it; the URL is built here, never taken from a request,
+    and no redirect is followed (issue 11 item 9)."""
+    from common.errors import BadInput
+    try:
+        url = policy.super_node_base_url(super_node) + paths.PEER_SERVICE_DOWN
+    except BadInput as e:
+        log.warning("service down task=%s cid=%s: not sent: %s", task_id, cid, e)
+        return
     query = ServiceDownRequest(task_id=task_id, cid=cid).query()
     import requests
     try:
-        with _session() as s:
+        with (session or _session)() as s:
             r = s.get(url, params=query, headers={HEADER_CLIENT_KEY: client_key} if client_key else None,
-                      timeout=SERVICE_DOWN_TIMEOUT)
+                      timeout=SERVICE_DOWN_TIMEOUT, allow_redirects=False)
         log.info("service down task=%s cid=%s superNode=%s status=%d body=%s",
                  task_id, cid, super_node, r.status_code, r.text[:200])
     except requests.RequestException as e:
@@ -133,14 +140,32 @@ def _listen(ip: str, port: int) -> socket.socket:
     return sock
 
 
+SOCKET_TIMEOUT = 30.0   # s a connection may stay silent (request headers, or a peer not reading)
+
+
 def _quiet_handler():
     from werkzeug.serving import WSGIRequestHandler
 
     class _QuietHandler(WSGIRequestHandler):
-        """Request lines go to our log at debug level instead of stderr."""
+        """Request lines go to our log at debug level instead of stderr; every socket operation
+        has a deadline; a cut upload closes its connection."""
+        timeout = SOCKET_TIMEOUT
 
         def log(self, type: str, message: str, *args) -> None:
             (log.warning if type == "error" else log.debug)("%s " + message, self.address_string(), *args)
+
+        def connection_dropped(self, error, environ=None) -> None:
+            log.info("upload to %s cut: %s", self.address_string(), error)
+            self.close_connection = True
+
+        def handle_one_request(self) -> None:
+            self.server.head_started(self.connection)   # the head deadline runs (budget.py)
+            super().handle_one_request()
+
+        def parse_request(self) -> bool:
+            ok = super().parse_request()
+            self.server.head_done(self.connection)
+            return ok
     return _QuietHandler
 
 
@@ -152,16 +177,17 @@ class UploadServer:
         self.options, self.state, self.port, self._down = options, state, port, down
         self.stop = threading.Event()
         self.reason = ""
-        from werkzeug.serving import ThreadedWSGIServer
         from dfget.uploader.app import create_upload_app
-        app = create_upload_app(state)
-        self.http = ThreadedWSGIServer(options.ip or "0.0.0.0", port, app, handler=_quiet_handler(),
-                                       fd=sock.fileno())
+        from dfget.uploader.budget import capped_server_class
+        app = create_upload_app(state, sleep=self.stop.wait)   # throttling waits end when we stop
+        self.http = capped_server_class()(options.ip or "0.0.0.0", port, app, handler=_quiet_handler(),
+                                           fd=sock.fileno())
         sock.close()
         self._threads = [threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
                                           name="upload-http", daemon=True),
                          threading.Thread(target=self._expiry_loop, name="upload-expiry", daemon=True),
-                         threading.Thread(target=self._idle_loop, name="upload-idle", daemon=True)]
+                         threading.Thread(target=self._idle_loop, name="upload-idle", daemon=True),
+                         threading.Thread(target=self._head_loop, name="upload-heads", daemon=True)]
 
     def start(self) -> None:
         for t in self._threads:
@@ -181,6 +207,10 @@ class UploadServer:
             except Exception:
                 log.exception("data expiry sweep failed")
 
+    def _head_loop(self) -> None:
+        while not self.stop.wait(1.0):
+            self.http.cut_slow_heads()
+
     def _idle_loop(self) -> None:
         if self.state.alive_time <= 0:
             return
@@ -191,17 +221,22 @@ class UploadServer:
             self.stop.wait(min(max(self.state.seconds_until_idle(), 0.05), 5.0))
 
     def sweep(self) -> None:
-        """One pass of spec §7.5 over the data directory."""
-        data_dir = self.state.data_dir
+        """One pass of spec §7.5 over every data directory: ours fully, another home's only for
+        the expired files of its tasks."""
+        for data_dir in self.state.data_dirs():
+            self._sweep_dir(data_dir, own=data_dir == self.state.data_dir)
+
+    def _sweep_dir(self, data_dir: str, own: bool) -> None:
         entries = []
         try:
             with os.scandir(data_dir) as it:
                 for e in it:
                     st = e.stat(follow_symlinks=False)
                     entries.append(policy.DataEntry(e.name, e.is_dir(follow_symlinks=False), st.st_mtime))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
             return
-        plan = policy.plan_expiry(entries, self.state.views(), self.state.clock.time(), self.state.expire_time)
+        plan = policy.plan_expiry(entries, self.state.views(data_dir), self.state.clock.time(),
+                                  self.state.expire_time, own=own)
         for name in plan.remove_dirs:
             log.info("expiry: removing directory %s", name)
             shutil.rmtree(os.path.join(data_dir, name), ignore_errors=True)
@@ -231,7 +266,7 @@ class UploadServer:
                 continue
             if task.super_node:
                 self._down(task.super_node, task.task_id, task.cid, task.client_key)
-            path = os.path.join(self.state.data_dir, policy.service_file_name(task.name))
+            path = os.path.join(task.data_dir, policy.service_file_name(task.name))
             remove_file(path)
             log.info("shutdown: removed task=%s file=%s", task.task_id, path)
 

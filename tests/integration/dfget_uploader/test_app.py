@@ -15,8 +15,14 @@ NAME = "b.test-96414-1549104994.143"
 
 
 class Sleeps(list):
+    """Records throttling waits and lets the fake clock move by them, as a real wait would."""
+    clock = None
+
     def __call__(self, seconds):
         self.append(seconds)
+        if self.clock is not None:
+            self.clock.advance(seconds)
+        return False
 
 
 @pytest.fixture
@@ -26,6 +32,7 @@ def env(tmp_path):
     clock = FakeClock()
     state = UploadState(str(data), clock, expire_time=180, alive_time=300)
     sleeps = Sleeps()
+    sleeps.clock = clock
     app = create_upload_app(state, sleep=sleeps)
     app.testing = True
     return type("Env", (), dict(data=data, clock=clock, state=state, sleeps=sleeps, client=app.test_client(),
@@ -169,12 +176,13 @@ def test_a_served_piece_counts_as_alive_and_releases_its_upload_slot(env):
     register(env, content=CONTENT)
     env.clock.advance(299)
     r = env.client.get(f"/peer/file/{NAME}", headers=piece_headers("bytes=0-1999"))
-    assert env.state.seconds_until_idle() == 300   # counted as active while streaming
+    assert env.state.seconds_until_idle() == 300   # every chunk sent counts as activity
     r.close()                                      # what the WSGI server does after sending
+    assert env.state.active_uploads == 0
     env.clock.advance(299)
     assert not env.state.idle()
     env.clock.advance(2)
-    assert env.state.idle()     # the body was closed: no upload is still counted as active
+    assert env.state.idle()
 
 
 # ---- /rate -----------------------------------------------------------------------------------
@@ -219,9 +227,18 @@ def test_check_positive_total_limit_configures_limiter(env):
     assert env.state.total_limit == 1048576 and env.state.limiter.rate == 1048576
 
 
-def test_check_from_another_data_dir_is_refused(env, tmp_path):
-    r = env.client.get(f"/check/{NAME}", headers={"dataDir": str(tmp_path / "elsewhere")})
-    assert r.status_code == 409 and r.text != f"{NAME}@{VERSION}"
+def test_check_from_another_home_is_served_like_v1(env, tmp_path):
+    """One upload server per host serves every home (issue 12 item 1): 200, not 409."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = env.client.get(f"/check/{NAME}", headers={"dataDir": str(elsewhere)})
+    assert r.status_code == 200 and r.text == f"{NAME}@{VERSION}"
+    assert env.state.get(NAME).data_dir == os.path.realpath(elsewhere)
+
+
+def test_check_naming_a_missing_data_dir_is_refused(env, tmp_path):
+    r = env.client.get(f"/check/{NAME}", headers={"dataDir": str(tmp_path / "missing")})
+    assert r.status_code == 400 and "dataDir" in r.text
     assert env.state.get(NAME) is None
 
 

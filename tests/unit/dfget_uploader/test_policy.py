@@ -145,7 +145,8 @@ def test_plan_expiry_boundary_is_strictly_older():
 def test_is_idle():
     assert not policy.is_idle(now=100, last_alive=0, alive_time=300)
     assert policy.is_idle(now=300, last_alive=0, alive_time=300)
-    assert not policy.is_idle(now=10_000, last_alive=0, alive_time=300, active_uploads=1)
+    # An open upload is no exemption: uploads keep the server alive by making progress
+    # (each chunk sent counts), so one that stalls cannot keep it up forever (issue 11 item 1).
     assert not policy.is_idle(now=10_000, last_alive=0, alive_time=0)   # 0 disables
 
 
@@ -164,7 +165,44 @@ def test_port_candidates():
 @pytest.mark.parametrize("node, url", [
     ("10.0.0.1:8002", "http://10.0.0.1:8002"),
     ("10.0.0.1", "http://10.0.0.1:8002"),
-    ("http://sn:9000/", "http://sn:9000"),
+    ("supernode.internal:9000", "http://supernode.internal:9000"),
 ])
 def test_super_node_base_url(node, url):
     assert policy.super_node_base_url(node) == url
+
+
+@pytest.mark.parametrize("node", [
+    "http://sn:9000/", "sn:9000/path", "user@sn:9000", "sn:9000?q", "sn:0", "sn:65536", "sn:-1", "",
+    "sn :9000", "[::1]:9000", "-sn:9000", "a..b:9000", "x" * 300, "sn:9000#f", "sn\\x:1",
+])
+def test_a_super_node_is_only_ever_host_and_port(node):
+    """The server calls this address later: never a URL with a scheme or path (issue 11 item 9)."""
+    with pytest.raises(BadInput):
+        policy.super_node_base_url(node)
+
+
+# ---- who may use the control endpoints (issue 11 item 1) ---------------------------------------
+
+@pytest.mark.parametrize("remote, local, is_local", [
+    ("127.0.0.1", "127.0.0.1", True),
+    ("127.0.0.1", "", True),                       # the Flask test client: no socket
+    ("::1", "::1", True),
+    ("::ffff:127.0.0.1", "::ffff:127.0.0.1", True),
+    ("198.51.100.4", "198.51.100.4", True),        # a dfget dialling the host's own address
+    ("198.51.100.5", "198.51.100.4", False),       # another host
+    ("127.0.0.2", "127.0.0.1", False),             # a loopback alias standing in for another host
+    ("0.0.0.0", "0.0.0.0", False),
+    ("", "", False),
+    ("not-an-ip", "127.0.0.1", False),
+])
+def test_is_local_request(remote, local, is_local):
+    assert policy.is_local_request(remote, local) is is_local
+
+
+@pytest.mark.parametrize("host, ok", [
+    ("127.0.0.1:15001", True), ("10.0.0.4:15001", True), ("localhost:15001", True), ("[::1]:15001", True),
+    ("127.0.0.1", True), ("evil.example:15001", False), ("rebind.evil.example", False), ("", False),
+])
+def test_a_control_request_must_address_the_server_by_ip(host, ok):
+    """DNS rebinding: a web page whose name now points at this host still sends its name."""
+    assert policy.is_address_host(host) is ok

@@ -1,0 +1,88 @@
+"""One upload server per host, whichever program started it (issue 12 item 1): v1's Go dfget
+reuses the upload server our dfget started, and that server serves the Go dfget's file from the
+Go dfget's own home. Skipped when the v1 Go binaries are not on this machine.
+
+The v1 binaries: `$DRAGONFLY_V1GO`, else `<repo>/../shared/v1go` (see its README).
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from tests.support.dfget_runs import DfgetRunner, end_pids
+from tests.support.procs import free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+MIB = 1024 * 1024
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+V1GO = os.environ.get("DRAGONFLY_V1GO") or os.path.join(os.path.dirname(REPO), "shared", "v1go")
+
+
+@pytest.fixture(scope="module")
+def go_dfget(tmp_path_factory):
+    if not (os.path.isfile(os.path.join(V1GO, "unpack.sh")) and shutil.which("xz")):
+        pytest.skip(f"the v1 Go binaries are not here ({V1GO}; set DRAGONFLY_V1GO)")
+    out = tmp_path_factory.mktemp("v1go")
+    done = subprocess.run(["sh", os.path.join(V1GO, "unpack.sh"), str(out)], capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        pytest.skip(f"cannot unpack the v1 Go binaries: {done.stderr[-300:]}")
+    return os.path.join(str(out), "dfget")
+
+
+def _pids_of_home(home: str) -> "list[int]":
+    """Processes whose command line names `home` (a unique temp path): a Go upload server, if
+    the Go dfget had started one of its own."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if home.encode() in f.read():
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def test_a_go_dfget_shares_our_upload_server_and_it_serves_the_go_dfgets_home(tmp_path, supernode, origin,
+                                                                              go_dfget):
+    (origin.root / "ours.bin").write_bytes(os.urandom(3 * MIB))
+    (origin.root / "theirs.bin").write_bytes(os.urandom(3 * MIB))
+    port = free_port()    # both get it explicitly: the clock-derived ports of a shared CI host are busy
+    runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{supernode.api_port}")
+    go_home = str(tmp_path / "go-home")
+    try:
+        ours = runner.run("-u", origin.url + "/ours.bin", "-o", str(tmp_path / "ours.bin"), "--port", str(port),
+                          home="peer")
+        assert ours.returncode == 0, ours.stdout + ours.stderr
+        assert runner.upload_port("peer") == port
+        go = subprocess.run([go_dfget, "-u", origin.url + "/theirs.bin", "-o", str(tmp_path / "theirs.bin"),
+                             "--node", f"127.0.0.1:{supernode.api_port}", "--home", go_home, "--port", str(port),
+                             "--alivetime", "30s"], capture_output=True, text=True, timeout=120)
+        assert go.returncode == 0 and "download SUCCESS" in go.stdout, go.stdout + go.stderr
+        with open(os.path.join(go_home, "logs", "dfclient.log")) as f:
+            log = f.read()
+        assert f"use peer server on port:{port}" in log and "status code: 409" not in log
+        with open(os.path.join(go_home, "meta", "host.meta")) as f:
+            assert json.load(f)["servicePort"] == port
+        # our server serves the Go dfget's file, from the Go dfget's data dir, to another host
+        [service] = [n for n in os.listdir(os.path.join(go_home, "data")) if n.endswith(".service")]
+        expected = (tmp_path / "theirs.bin").read_bytes()[:MIB]
+        with requests.Session() as s:
+            s.trust_env = False
+            r = s.get(f"http://127.0.0.1:{port}/peer/file/{service[:-len('.service')]}", timeout=10,
+                      headers={"Range": f"bytes=0-{MIB - 1}", "pieceNum": "0", "pieceSize": str(MIB),
+                               "cdnSource": "source"})
+        assert r.status_code == 206 and r.content == expected
+        # the Go dfget's /client/finish (superNode ip:port) was accepted: the task may expire
+        server_log = os.path.join(runner.home("peer"), "logs", "dfserver.log")
+        finished = f"client finish task={service[:-len('.service')]}"
+        wait_until(lambda: finished in open(server_log).read(), 30, "the Go dfget's /client/finish")
+    finally:
+        runner.stop_all()
+        end_pids(_pids_of_home(go_home))
