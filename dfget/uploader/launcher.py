@@ -31,7 +31,7 @@ from common.protocol.messages import (HEADER_CLIENT_KEY, HEADER_DATA_DIR, HEADER
 from common.units import format_duration
 from common.version import VERSION
 from dfget.httpc import Client, HttpError
-from dfget.uploader import meta, policy
+from dfget.uploader import meta
 from dfget.uploader.server import bind_listener, connect_host
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def ensure_server(*, home: str, data_dir: str, meta_path: str, ip: str, port: in
     `on_spawn(proc)` gets the Popen of a newly spawned server (tests stop what they caused);
     `on_failure(message)` is called (from a background thread) if a spawned server never came up."""
     data_dir, meta_path = os.path.abspath(data_dir), os.path.abspath(meta_path)
+    os.makedirs(data_dir, exist_ok=True)   # a server of another home only accepts an existing directory
     known = meta.read_port(meta_path)
     if check_server(ip, known, task_file_name, data_dir, total_limit):
         return _already(known)
@@ -147,10 +148,10 @@ def ensure_server(*, home: str, data_dir: str, meta_path: str, ip: str, port: in
         if check_server(ip, known, task_file_name, data_dir, total_limit):
             return _already(known)
         try:
-            sock, bound = bind_listener(ip, port, time.time(), policy.data_dir_id(os.path.realpath(data_dir)))
+            sock, bound = bind_listener(ip, port, time.time())
         except OSError as e:
             raise UploaderStartError(f"no port for the upload server: {e}") from None
-        if sock is None:   # another server of ours listens there (host.meta had lost it)
+        if sock is None:   # the host's upload server listens there (host.meta did not say so)
             if not check_server(ip, bound, task_file_name, data_dir, total_limit):
                 raise UploaderStartError(f"the upload server on port {bound} does not answer /check")
             meta.write_port(meta_path, bound)

@@ -97,15 +97,17 @@ class Bound:
     port: int
 
 
-def bind(options: ServerOptions, now: float, own_id: str, ping=probe) -> Bound:
-    """Bind the first free candidate port, or find our own data dir's server already there."""
-    sock, port = bind_listener(options.ip, options.port, now, own_id, ping)
+def bind(options: ServerOptions, now: float, ping=probe) -> Bound:
+    """Bind the first free candidate port, or find this host's upload server already there."""
+    sock, port = bind_listener(options.ip, options.port, now, ping)
     return Bound(sock, port)
 
 
-def bind_listener(ip: str, port: int, now: float, own_id: str, ping=probe) -> "tuple[socket.socket | None, int]":
-    """(listening socket, port), or (None, port) where a server of ours already listens.
+def bind_listener(ip: str, port: int, now: float, ping=probe) -> "tuple[socket.socket | None, int]":
+    """(listening socket, port), or (None, port) where an upload server already listens.
 
+    One upload server per host serves every home that registers its files with it (as in v1), so
+    any upload server found on a candidate port is reused, whichever program or home started it.
     An explicit `port` is the only one tried. Otherwise the ports derived from the clock (every
     dfget of the host agrees on them, so they find each other's server), then any free port: a
     busy neighbourhood must never switch P2P off."""
@@ -117,11 +119,10 @@ def bind_listener(ip: str, port: int, now: float, own_id: str, ping=probe) -> "t
             last_error = e
             if e.errno != errno.EADDRINUSE:
                 continue
-            other = ping(ip, candidate)
-            if other is not None and other in ("", own_id):
+            if ping(ip, candidate) is not None:
                 log.info("an upload server already listens on port %d; reusing it", candidate)
                 return None, candidate
-            log.info("port %d is in use by %s", candidate, "another home's server" if other else "something else")
+            log.info("port %d is in use by something else than an upload server", candidate)
     if port <= 0:
         sock = _listen(ip, 0)
         return sock, sock.getsockname()[1]
@@ -287,7 +288,7 @@ def serve(options: ServerOptions, clock, announce, *, down=service_down, signals
         sock = socket.socket(fileno=options.listen_fd)
         bound = Bound(sock, sock.getsockname()[1])
     else:
-        bound = bind(options, clock.time(), policy.data_dir_id(state.data_dir))
+        bound = bind(options, clock.time())
     if bound.sock is None:   # our data dir's server is already there: point host.meta at it
         meta.write_port(options.meta_path, bound.port)
         announce(bound.port)

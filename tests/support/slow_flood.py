@@ -2,7 +2,6 @@
 request headers one byte at a time and are reopened when the server closes them."""
 import socket
 import threading
-import time
 
 _PARTIAL = b"POST /peer/registry HTTP/1.1\r\nHost: supernode\r\nContent-Type: application/json\r\n"
 

@@ -138,13 +138,14 @@ def test_a_running_server_missing_from_host_meta_is_found_and_reused(tmp_path, s
     assert meta.read_port(str(meta_path)) == first.port
 
 
-def test_a_second_home_gets_its_own_server(tmp_path, spawned):
-    # Both try the same generated ports; b skips the port where a's server answers.
+def test_a_second_home_shares_the_hosts_server(tmp_path, spawned):
+    # Both derive the same ports; b finds a's server there and registers its task with it (v1: one
+    # upload server per host, serving every home).
     a = ensure_server(task_file_name=NAME, **options(tmp_path / "a", spawned, port=0))
     assert a.wait_registered(60)
-    b = ensure_server(task_file_name=NAME, **options(tmp_path / "b", spawned, port=0))
-    assert a.port != b.port and len(spawned) == 2
-    assert meta.read_port(str(tmp_path / "b" / "home" / "meta" / "host.meta")) == b.port
+    b = ensure_server(task_file_name="other-1-2.3", **options(tmp_path / "b", spawned, port=0))
+    assert b.port == a.port and b.spawned is None and len(spawned) == 1
+    assert meta.read_port(str(tmp_path / "b" / "home" / "meta" / "host.meta")) == a.port
 
 
 def test_derived_ports_all_taken_means_any_free_port_not_p2p_off(tmp_path, spawned):
@@ -180,13 +181,12 @@ def test_an_explicit_port_that_is_taken_is_a_clear_error(tmp_path, spawned):
 def test_a_server_that_never_comes_up_is_reported(tmp_path, spawned):
     failures = []
     kw = options(tmp_path, spawned, on_failure=failures.append, register_deadline=60,
-                 data_dir=str(tmp_path / "not-a-dir-file"))
-    (tmp_path / "not-a-dir-file").write_text("a file where the data directory should be")
+                 dfget_argv0="/bin/false")                  # a "server" that exits at once
     started = ensure_server(task_file_name=NAME, **kw)
     deadline = time.monotonic() + 60
     while not failures and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert failures and "shares no pieces" in failures[0]
+    assert failures and "shares no pieces" in failures[0] and "exited" in failures[0]
     assert not started.wait_registered(0) and started.failed
 
 

@@ -63,7 +63,7 @@ def test_a_rewrite_inside_the_prefix_makes_it_give_up(tmp_path):
 
 
 def test_writes_of_an_older_epoch_are_ignored(tmp_path):
-    pieces = _pieces()
+    _pieces()
     h = PrefixHasher()
     stale = h.epoch
     h.reset()
