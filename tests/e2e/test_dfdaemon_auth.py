@@ -9,7 +9,7 @@ request sequence with the same header does the pull and the test says so.
 Host 3, with its own valid credentials, is admitted to the same (cached) tasks.
 Host 2 (its own dfdaemon and dfget home) has no valid credentials and must not get any byte of a
 private layer: not from the registry (dfdaemon relays the registry's 401), not from the
-supernode (its dfget is refused registration with 608, decisions 9), not from the supernode's
+supernode (its dfget is refused registration with 608, docs/decisions.md #9), not from the supernode's
 CDN file by URL (404 to a host with no admitted client), not from host 1's upload server.
 """
 import base64

@@ -1,4 +1,4 @@
-"""Nobody let in (RELIABILITY.md): decisions 9's per-peer credential check end to end, and the
+"""Nobody let in (RELIABILITY.md): docs/decisions.md #9's per-peer credential check end to end, and the
 download port and the upload server never serving a file that is not a registered task's."""
 import base64
 import hashlib

@@ -60,18 +60,9 @@ class DfgetRunner:
             return 0
 
     def upload_pids(self, home: str) -> "list[int]":
-        """PIDs of upload servers serving this home (from their pid file)."""
-        path = os.path.join(self.home(home), "meta", "uploader.pid")
-        try:
-            with open(path) as f:
-                pid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            return []
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return []
-        return [pid]
+        """PIDs of upload servers this home started (found by their command line, so that a server
+        still starting up, before it writes its pid file, is found too)."""
+        return upload_server_pids(self.home(home))
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -80,6 +71,23 @@ class DfgetRunner:
                 proc.communicate(timeout=10)
         pids = [pid for home in list(self.homes) for pid in self.upload_pids(os.path.basename(home))]
         end_pids(pids)
+
+
+def upload_server_pids(home: str) -> "list[int]":
+    """Live `dfget server` processes started with `--home <home>`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        is_server = "dfget.uploader.command" in argv or (len(argv) > 1 and argv[1] == "server")
+        if is_server and any(a == "--home" and b == home for a, b in zip(argv, argv[1:])) and _signal(int(name), 0):
+            found.append(int(name))
+    return found
 
 
 def end_pids(pids, timeout: float = 10.0) -> None:

@@ -1,4 +1,4 @@
-"""CLI contracts of dfget through click's CliRunner: exit statuses and stdout lines (spec §10)."""
+"""CLI contracts of dfget through click's CliRunner: exit statuses and stdout lines (docs/operations.md#running)."""
 import http.server
 import os
 import re

@@ -1,4 +1,4 @@
-"""The P2P downloader against a fake supernode and fake piece servers (spec §4.3-§4.5, §6.4)."""
+"""The P2P downloader against a fake supernode and fake piece servers (docs/architecture.md#a-pull-get-peertask-§4.5, §6.4)."""
 import hashlib
 import os
 import random

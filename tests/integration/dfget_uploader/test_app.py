@@ -1,4 +1,4 @@
-"""The upload server's HTTP endpoints through the Flask test client (spec §7.2, §15.2)."""
+"""The upload server's HTTP endpoints through the Flask test client (docs/protocol.md#peer-upload-server)."""
 import os
 
 import pytest

@@ -1,4 +1,4 @@
-"""The real `dfget server` process, started by the launcher as dfget would (spec §7.1, §7.4).
+"""The real `dfget server` process, started by the launcher as dfget would (docs/architecture.md#the-upload-servers-life-cycle).
 
 Every spawned server is stopped by its PID in a finaliser; every wait has a deadline.
 """

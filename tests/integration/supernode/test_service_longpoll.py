@@ -1,4 +1,4 @@
-"""Long-poll /peer/task (decisions 1): a held 602 is answered as soon as the CDN writes a piece."""
+"""Long-poll /peer/task (docs/decisions.md #1): a held 602 is answered as soon as the CDN writes a piece."""
 import threading
 import time
 

@@ -1,4 +1,4 @@
-"""Config precedence (spec §10.2, v1 root_test.go): first loadable file wins, flags override."""
+"""Config precedence (docs/operations.md#configuration-and-precedence, v1 root_test.go): first loadable file wins, flags override."""
 import pytest
 
 from common.errors import ConfigError

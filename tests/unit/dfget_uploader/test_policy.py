@@ -7,7 +7,7 @@ from dfget.uploader import policy
 from dfget.uploader.policy import DataEntry, TaskView
 
 
-# ---- amendRange (v1 peer_server_test.go TestAmendRange, spec §15.2) ----------------------------
+# ---- amendRange (v1 peer_server_test.go TestAmendRange, docs/protocol.md#peer-upload-server) ----------------------------
 
 @pytest.mark.parametrize("size, framed, piece_num, start, length, offset, out_length", [
     (10, True, 1, 5, 5, 0, 5),            # spec example: piece 1 of a padded file, whole frame

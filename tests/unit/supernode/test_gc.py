@@ -1,4 +1,4 @@
-"""GC policy (spec §9, decisions 6): task expiry, peer collection, LRU disk eviction."""
+"""GC policy (docs/architecture.md#background-work, docs/decisions.md #6): task expiry, peer collection, LRU disk eviction."""
 from common.protocol.codes import CdnStatus
 from supernode.cdn.contract import CdnResult, DiskEntry
 from supernode.core import gc

@@ -1,4 +1,4 @@
-"""Reported outcomes (§5 UpdateProgress), reservations and load release (decisions 2)."""
+"""Reported outcomes (§5 UpdateProgress), reservations and load release (docs/decisions.md #2)."""
 from common.protocol.codes import PieceStatus as S
 from supernode.core.progress import ClientProgress, PeerState, Progress, TaskProgress
 

@@ -1,4 +1,4 @@
-"""Scheduler properties (spec §5, decisions 2 and 5) over random states, plus worked examples."""
+"""Scheduler properties (docs/architecture.md#scheduling-and-loads, docs/decisions.md #2, #5) over random states, plus worked examples."""
 import dataclasses
 import random
 
