@@ -1,4 +1,4 @@
-"""The `version` and `config default` subcommands every program has (spec §11.1, §12)."""
+"""The `version` and `config default` subcommands every program has (docs/operations.md#configuration-and-precedence)."""
 import click
 
 from common.version import version_text

@@ -1,4 +1,4 @@
-"""Task and preheat ids (spec §1): salted SHA-256, byte-compatible with v1."""
+"""Task and preheat ids (docs/protocol.md#identifiers): salted SHA-256, byte-compatible with v1."""
 import hashlib
 
 TASK_ID_SALT = bytes.fromhex("3e492470672d7e41537e7350277271755f604f68266c7a23395d223d3b6e4525")
@@ -20,6 +20,6 @@ def task_id(task_url: str, md5: str = "", identifier: str = "", headers: "dict[s
 
 
 def preheat_id(filtered_url: str, identifier: str = "", headers: "dict[str, str] | None" = None) -> str:
-    """Like task_id, but md5 never takes part (spec §13)."""
+    """Like task_id, but md5 never takes part (docs/protocol.md#supernode-system-management-and-preheat)."""
     rng = (headers or {}).get("Range", "")
     return _salted_sha256(filtered_url, identifier or "", rng)

@@ -1,4 +1,4 @@
-"""Logging set-up shared by the programs. v1's line format (spec §10.4):
+"""Logging set-up shared by the programs. v1's line format (docs/operations.md#logs):
 `YYYY-MM-DD HH:MM:SS.mmm LEVL sign:<sign> : <message>`."""
 import logging
 import logging.handlers

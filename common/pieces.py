@@ -1,4 +1,4 @@
-"""Pieces: the size policy, the 5-byte framing, and wrapped ranges (spec §6).
+"""Pieces: the size policy, the 5-byte framing, and wrapped ranges (docs/protocol.md#pieces-commonpiecespy).
 
 A framed piece is `header(4, big-endian) + payload + 0x7f` where
 header = payloadLen | pieceSize << 4. pieceSize includes the 5 framing bytes and is a whole
@@ -36,7 +36,7 @@ def piece_size_v1(length: int) -> int:
 
 
 def piece_size_adaptive(length: int) -> int:
-    """About 64 pieces per file (decisions 12): length/64 rounded up to a MiB, in [1, 15] MiB."""
+    """About 64 pieces per file (docs/decisions.md #12): length/64 rounded up to a MiB, in [1, 15] MiB."""
     if length <= 0:
         return DEFAULT_PIECE_SIZE
     mib = math.ceil(length / ADAPTIVE_TARGET_PIECES / MIB)

@@ -1,4 +1,4 @@
-"""URL filtering and header conversion exactly as v1 does them (spec §1)."""
+"""URL filtering and header conversion exactly as v1 does them (docs/protocol.md#identifiers)."""
 import re
 from urllib.parse import urlsplit
 

@@ -1,4 +1,4 @@
-"""Serving one layer GET through dfget, streamed, range-aware, checked (spec §11.3, decisions 8, 9).
+"""Serving one layer GET through dfget, streamed, range-aware, checked (docs/architecture.md#dfdaemon-the-path-of-one-blob, docs/decisions.md #8, #9).
 
 Steps for a request routed to dfget:
 1. Join the Download of (URL, credentials) if one exists (docker's Range retries land here: no

@@ -1,4 +1,4 @@
-"""The local repo cleaner (spec §11.1): every `clean_interval`, drop finished Downloads past their
+"""The local repo cleaner (docs/operations.md#configuration-and-precedence): every `clean_interval`, drop finished Downloads past their
 retention and delete repo files not accessed for `clean_max_age` (files of live Downloads stay)."""
 import logging
 import os

@@ -1,4 +1,4 @@
-"""The `dfdaemon` command (spec §11.1): v1's flags and subcommands, a thin shell over settings + Daemon.
+"""The `dfdaemon` command (docs/operations.md#configuration-and-precedence): v1's flags and subcommands, a thin shell over settings + Daemon.
 
 Exit codes: 0; 10-17 for configuration problems (settings.ExitCode); 1 for anything else at
 start-up (e.g. the port is taken).

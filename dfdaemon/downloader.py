@@ -1,4 +1,4 @@
-"""One dfget subprocess downloading one layer (spec §11.3), and where its bytes appear.
+"""One dfget subprocess downloading one layer (docs/architecture.md#dfdaemon-the-path-of-one-blob), and where its bytes appear.
 
 Why a subprocess, as in v1, and not dfget in-process: dfget is a whole program (its own logging
 set-up, per-run sign and pid, a detached upload server, thread pools, back-source, timeouts).

@@ -1,4 +1,4 @@
-"""Layer downloads shared by the requests that want them (decisions 8).
+"""Layer downloads shared by the requests that want them (docs/decisions.md #8).
 
 Theory of operation. A Download is one dfget run for one (layer URL, credentials) key. Every
 request for that key — the first GET and docker's `Range` retries — reads the same Download, so

@@ -1,4 +1,4 @@
-"""What dfdaemon does with a request (spec §11.3): the pure decisions, no I/O.
+"""What dfdaemon does with a request (docs/architecture.md#dfdaemon-the-path-of-one-blob): the pure decisions, no I/O.
 
 Theory of operation. Every request is classified once:
 

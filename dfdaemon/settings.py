@@ -1,4 +1,4 @@
-"""Every dfdaemon setting (spec §11.1, §11.2): key, default, one comment; and the v1 exit codes.
+"""Every dfdaemon setting (docs/operations.md#configuration-and-precedence): key, default, one comment; and the v1 exit codes.
 
 Loading is defaults -> /etc/dragonfly/dfdaemon.yml -> DFDAEMON_* environment -> flags
 (common.config). `finish()` then fills the derived defaults (localrepo, dfpath, ratelimit)

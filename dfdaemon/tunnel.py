@@ -1,4 +1,4 @@
-"""CONNECT (spec §11.3): a plain TCP tunnel, or — for hosts matching a `hijack_https` rule when a
+"""CONNECT (docs/architecture.md#dfdaemon-the-path-of-one-blob): a plain TCP tunnel, or — for hosts matching a `hijack_https` rule when a
 hijack certificate is configured — TLS terminated here and the decrypted requests served like
 proxy requests (so layers of an HTTPS registry can go through dfget)."""
 import logging

@@ -1,4 +1,4 @@
-"""The `dfget` command (spec §10.1): a thin click shell over settings.load() and run.run().
+"""The `dfget` command (docs/operations.md#running): a thin click shell over settings.load() and run.run().
 
 `dfget -u URL -o OUT ...` downloads; `dfget server` runs the peer upload server; `dfget version`
 prints the version. Usage errors of any kind exit 1 (click's own usage errors would exit 2).

@@ -1,4 +1,4 @@
-"""dfget's exceptions. Each names its v1 error class (spec §10.3); status.py maps them to exits."""
+"""dfget's exceptions. Each names its v1 error class (docs/operations.md#exit-codes); status.py maps them to exits."""
 from common.errors import DragonflyError
 
 CODE_LAUNCH_SERVER = 1100
@@ -42,7 +42,7 @@ class DownloadError(DfgetError):
 
 
 class P2PFailure(DfgetError):
-    """The P2P attempt failed; `reason` is the back-source reason (spec §4.5)."""
+    """The P2P attempt failed; `reason` is the back-source reason (docs/architecture.md#one-download)."""
 
     def __init__(self, reason: int, message: str):
         self.reason = int(reason)

@@ -1,4 +1,4 @@
-"""Fetch one piece from a peer, the supernode CDN or the source, and check it (spec §4.3).
+"""Fetch one piece from a peer, the supernode CDN or the source, and check it (docs/architecture.md#a-pull-get-peertask).
 
 Hot path (plain http, which is every peer and supernode): one keep-alive `http.client` connection
 per source and worker thread; the body is read with `readinto` straight into one preallocated

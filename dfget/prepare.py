@@ -1,4 +1,4 @@
-"""Preparation of a run (spec §4.1): output validation, directories, temp target, local IP, names."""
+"""Preparation of a run (docs/architecture.md#one-download): output validation, directories, temp target, local IP, names."""
 import logging
 import os
 import socket

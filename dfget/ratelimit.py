@@ -1,4 +1,4 @@
-"""The per-task bandwidth limiter (spec §7.3): a thread-safe shell around common.rate.TokenBucket.
+"""The per-task bandwidth limiter (docs/architecture.md#one-download): a thread-safe shell around common.rate.TokenBucket.
 
 Waits are interruptible: `interrupt()` ends every wait in progress at once, and every wait that
 starts after it, until `resume()`. Each download attempt resumes the limiter when it starts and

@@ -1,4 +1,4 @@
-"""Registration with failover (spec §4.2, decisions 11).
+"""Registration with failover (docs/architecture.md#a-registration-post-peerregistry, docs/decisions.md #11).
 
 Nodes are tried in the locator's order (consistent hashing of the task URL), skipping the node
 in use when migrating. 609 (wait auth) retries the same node up to 3 times, 1 s apart. The first

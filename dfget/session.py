@@ -1,4 +1,4 @@
-"""One download, step by step (spec §4): register, P2P, back-to-source, report.
+"""One download, step by step (docs/architecture.md#one-download): register, P2P, back-to-source, report.
 
 `Session.execute()` either returns (the output file is in place) or raises a DfgetError whose
 class says which v1 error class it is; run.py turns that into the result line and exit status.

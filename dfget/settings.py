@@ -1,4 +1,4 @@
-"""dfget's configuration (spec §10.1, §10.2): files, then flags, validated once, then frozen.
+"""dfget's configuration (docs/operations.md#running, docs/operations.md#configuration-and-precedence): files, then flags, validated once, then frozen.
 
 Config files are searched in order and the first one that loads wins: `/etc/dragonfly/dfget.yml`
 (YAML: nodes, localLimit, minRate, totalLimit, clientQueueSize, workHome, logConfig) then

@@ -1,4 +1,4 @@
-"""dfget's exit statuses and the one place that maps errors to them (spec §10.3, decisions).
+"""dfget's exit statuses and the one place that maps errors to them (docs/operations.md#exit-codes, decisions).
 
 v1 exits with its internal error classes 1100-1104, which the OS truncates to 8 bits
 (`code & 0xFF`): launch server 1100 -> 76, prepare 1101 -> 77, get user 1102 -> 78,

@@ -1,4 +1,4 @@
-"""HTTP calls from dfget to a supernode (legacy peer protocol, spec §3.2).
+"""HTTP calls from dfget to a supernode (legacy peer protocol, docs/protocol.md#supernode-legacy-peer-protocol).
 
 Plain keep-alive http.client (dfget.httpc), not `requests`: ~60-90 ms less start-up and ~1 ms
 less CPU per call; supernodes are on the local network and never reached through a proxy.

@@ -1,8 +1,8 @@
-"""dfget's side of the local peer upload server (spec §7): find or start it, tell it about
+"""dfget's side of the local peer upload server (docs/architecture.md#the-upload-servers-life-cycle): find or start it, tell it about
 finished tasks, ask it for this task's share of --totallimit.
 
 The server itself lives in dfget/uploader/; it is imported lazily so that a missing or broken
-uploader only turns the p2p pattern into the cdn pattern (spec §4.2).
+uploader only turns the p2p pattern into the cdn pattern (docs/architecture.md#a-registration-post-peerregistry).
 """
 import logging
 

@@ -90,7 +90,7 @@ def create_download_app(dragonfly: Dragonfly) -> Flask:
 
 
 class VersionPrefix:
-    """Serve every route also under `/v<digits.dots>` (spec §2): strip the prefix before routing."""
+    """Serve every route also under `/v<digits.dots>` (docs/protocol.md#conventions): strip the prefix before routing."""
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app

@@ -1,4 +1,4 @@
-"""`supernode` command line (spec §12): v1's flags, /etc/dragonfly/supernode.yml, `version`,
+"""`supernode` command line (docs/operations.md#configuration-and-precedence): v1's flags, /etc/dragonfly/supernode.yml, `version`,
 `config default`."""
 import os
 import sys

@@ -1,4 +1,4 @@
-"""Background loops of the supernode (spec §9): task and peer GC, disk GC, supernode-load resets.
+"""Background loops of the supernode (docs/architecture.md#background-work): task and peer GC, disk GC, supernode-load resets.
 
 They are started only after gunicorn has forked the worker (never at import). Each round is
 guarded: a failing round is logged with its traceback and the loop goes on.
@@ -8,7 +8,7 @@ import threading
 
 log = logging.getLogger(__name__)
 
-SUPER_LOAD_CHECK_INTERVAL = 2.0  # seconds, as in v1 (spec §5 step 5)
+SUPER_LOAD_CHECK_INTERVAL = 2.0  # seconds, as in v1 (docs/architecture.md#scheduling-and-loads step 5)
 
 
 class BackgroundLoops:

@@ -1,6 +1,6 @@
-"""The supernode's Prometheus metrics, with v1's names (spec §14), on a per-app registry.
+"""The supernode's Prometheus metrics, with v1's names (docs/operations.md#metrics-worth-alerting-on), on a per-app registry.
 
-Besides v1's set we add a few that answer "is P2P really happening?" (decisions 13):
+Besides v1's set we add a few that answer "is P2P really happening?" (docs/decisions.md #13):
 bytes served by peers vs by the supernode, bytes fetched from the source, long-poll wakeups.
 """
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram

@@ -1,4 +1,4 @@
-"""Piece-error repair (spec §9.4): a client says a piece the supernode served is missing or corrupt.
+"""Piece-error repair (docs/architecture.md#background-work): a client says a piece the supernode served is missing or corrupt.
 
 At most one check per task is in flight; it runs in the background (it reads the disk). A missing
 data file, or a piece whose md5 on disk matches neither the recorded md5 nor the client's

@@ -33,7 +33,7 @@ class MetricsRecorder:
         self.metrics.last_gc_disks.set(now)
 
     def dfget_report(self, req: TaskMetricsRequest) -> None:
-        """/task/metrics (spec §3.1): dfget's own account of one download."""
+        """/task/metrics (docs/protocol.md#supernode-system-management-and-preheat): dfget's own account of one download."""
         m, cs, ip, reason = self.metrics, req.call_system, req.ip, req.back_source_reason
         self._series(m.dfget_download, cs, ip).inc()
         if req.success:

@@ -1,4 +1,4 @@
-"""Every supernode setting (spec §12 plus decisions.md's additions): key, default, one comment."""
+"""Every supernode setting (docs/operations.md#configuration-and-precedence plus decisions.md's additions): key, default, one comment."""
 from common import config as c
 from common.pieces import PieceSizePolicy
 

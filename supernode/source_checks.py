@@ -1,5 +1,5 @@
 """The source checks of a registration, done outside the service lock: a probe (HEAD, with the
-registrant's URL and headers) or a conditional request against the cached copy (decisions 9,
+registrant's URL and headers) or a conditional request against the cached copy (docs/decisions.md #9,
 registration's theory of operation). URLs are logged without userinfo or query values."""
 import logging
 

@@ -1,4 +1,4 @@
-"""Long-poll parking for /peer/task (decisions 1).
+"""Long-poll parking for /peer/task (docs/decisions.md #1).
 
 A caller that is about to answer 602 takes the task's current token *under the service lock*
 (so no wake between its decision and its wait can be missed), releases the lock and waits on it.

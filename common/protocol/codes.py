@@ -1,4 +1,4 @@
-"""Every numeric and symbolic code of the v1 protocol (spec §2, §5, §4.5)."""
+"""Every numeric and symbolic code of the v1 protocol (docs/protocol.md#conventions, docs/architecture.md#scheduling-and-loads, docs/architecture.md#one-download)."""
 from enum import Enum, IntEnum
 
 
@@ -61,7 +61,7 @@ class TaskStatus(IntEnum):
 
 
 class PieceStatus(IntEnum):
-    """Internal piece states of the supernode's progress bitsets (spec §5)."""
+    """Internal piece states of the supernode's progress bitsets (docs/architecture.md#scheduling-and-loads)."""
     SEMISUC = -3
     WAITING = -1
     RUNNING = 0
@@ -97,7 +97,7 @@ class CdnSource(str, Enum):
 
 
 class BackSourceReason(IntEnum):
-    """Why dfget went to the source (spec §4.5). NOT_BACK_SOURCE_OFFSET is added under --notbs."""
+    """Why dfget went to the source (docs/architecture.md#one-download). NOT_BACK_SOURCE_OFFSET is added under --notbs."""
     NONE = 0
     REGISTER_FAIL = 1
     MD5_NOT_MATCH = 2

@@ -115,7 +115,7 @@ class RegisterResult(Message):
 
 @dataclass
 class PullPieceTaskRequest(Message):
-    """Query of GET /peer/task. `wait` (seconds) is our long-poll extension (decisions 1)."""
+    """Query of GET /peer/task. `wait` (seconds) is our long-poll extension (docs/decisions.md #1)."""
     src_cid: str = _id("srcCid", required=True)
     dst_cid: str = _id("dstCid")
     range: str = _id("range", max_len=SHORT_LEN)
@@ -271,7 +271,7 @@ class ClientFinishRequest(Message):
     super_node: str = _id("superNode", max_len=NAME_LEN)
 
 
-# The CID under which the supernode's CDN serves a task's pieces (spec §1).
+# The CID under which the supernode's CDN serves a task's pieces (docs/protocol.md#identifiers).
 SUPERNODE_CID_PREFIX = "cdnnode:"
 
 
@@ -283,7 +283,7 @@ def is_supernode_cid(cid: str) -> bool:
     return cid.startswith(SUPERNODE_CID_PREFIX)
 
 
-# Upload-server and piece-request header names (spec §4.3, §7.2).
+# Upload-server and piece-request header names (docs/architecture.md#a-pull-get-peertask, docs/protocol.md#peer-upload-server).
 HEADER_PIECE_NUM = "pieceNum"
 HEADER_PIECE_SIZE = "pieceSize"
 HEADER_CDN_SOURCE = "cdnSource"
@@ -300,7 +300,7 @@ def optional(value) -> Optional[Any]:
     return value if value not in ("", None) else None
 
 
-# ---- /preheats (spec §13) ---------------------------------------------------------------------
+# ---- /preheats (docs/protocol.md#supernode-system-management-and-preheat) ---------------------------------------------------------------------
 
 @dataclass
 class PreheatCreateRequest(Message):

@@ -1,6 +1,6 @@
 """Every URL path of the supernode, its download port and the peer upload server."""
 
-# Supernode: legacy peer protocol (spec §3.2).
+# Supernode: legacy peer protocol (docs/protocol.md#supernode-legacy-peer-protocol).
 PEER_REGISTRY = "/peer/registry"
 PEER_TASK = "/peer/task"
 PEER_PIECE_SUC = "/peer/piece/suc"
@@ -15,7 +15,7 @@ VERSION = "/version"
 METRICS = "/metrics"
 TASK_METRICS = "/task/metrics"
 
-# Supernode: management API (spec §3.3).
+# Supernode: management API (docs/protocol.md#supernode-system-management-and-preheat).
 API_V1 = "/api/v1"
 API_EXT = "/api/ext"
 API_OPENAPI = API_V1 + "/openapi.json"
@@ -31,7 +31,7 @@ PREHEAT = "/preheats/<preheat_id>"
 API_PREHEATS = API_V1 + PREHEATS
 API_PREHEAT = API_V1 + PREHEAT
 
-# Supernode download port: the framed CDN file of a task (spec §8.6).
+# Supernode download port: the framed CDN file of a task (docs/protocol.md#download-port-downloadport-8001).
 DOWNLOAD_PREFIX = "/download"
 
 
@@ -42,7 +42,7 @@ def cdn_piece_path(task_id: str) -> str:
     return f"{DOWNLOAD_PREFIX}/{task_id[:3]}/{task_id}"
 
 
-# Peer upload server (spec §7.2).
+# Peer upload server (docs/protocol.md#peer-upload-server).
 PEER_FILE_PREFIX = "/peer/file"
 UPLOAD_FILE = PEER_FILE_PREFIX + "/<task_file_name>"
 UPLOAD_RATE = "/rate/<task_file_name>"
@@ -63,14 +63,14 @@ def upload_check_path(task_file_name: str) -> str:
     return f"/check/{task_file_name}"
 
 
-# dfdaemon's own endpoints (spec §11.3); everything else it proxies.
+# dfdaemon's own endpoints (docs/architecture.md#dfdaemon-the-path-of-one-blob); everything else it proxies.
 DFDAEMON_ARGS = "/args"
 DFDAEMON_ENV = "/env"
 DFDAEMON_VERSION = "/debug/version"
 
-# Every route is also served under a version prefix such as /v1.24 (spec §2).
+# Every route is also served under a version prefix such as /v1.24 (docs/protocol.md#conventions).
 VERSION_PREFIX_PATTERN = r"/v[0-9.]+"
 
-# Supernode web console (decisions 13): the page and the JSON it polls.
+# Supernode web console (docs/decisions.md #13): the page and the JSON it polls.
 CONSOLE = "/console"
 API_CONSOLE_SNAPSHOT = API_V1 + "/console/snapshot"

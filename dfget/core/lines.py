@@ -1,4 +1,4 @@
-"""Every line dfget prints on stdout, worded exactly as v1 (spec §4.1, §10.3).
+"""Every line dfget prints on stdout, worded exactly as v1 (docs/architecture.md#one-download, docs/operations.md#exit-codes).
 
 Tools grep these lines; change none of them.
 """

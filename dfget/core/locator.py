@@ -1,4 +1,4 @@
-"""Which supernode to talk to (spec §4.2, decisions 11).
+"""Which supernode to talk to (docs/architecture.md#a-registration-post-peerregistry, docs/decisions.md #11).
 
 Nodes are written `host[:port][=weight]` (port 8002, weight 1 by default). Weights are divided
 by their GCD; the same address listed twice is merged (weights add up).

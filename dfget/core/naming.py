@@ -1,4 +1,4 @@
-"""Identifiers and file names of one dfget run (spec §1, §4.1, §6.4)."""
+"""Identifiers and file names of one dfget run (docs/protocol.md#identifiers, docs/architecture.md#one-download, docs/protocol.md#files-on-disk-shared-across-programs)."""
 import posixpath
 from urllib.parse import urlsplit
 

@@ -1,4 +1,4 @@
-"""Piece bookkeeping of the pull loop (spec §4.3, decisions 1 and 5).
+"""Piece bookkeeping of the pull loop (docs/architecture.md#a-pull-get-peertask, docs/decisions.md #1, #5).
 
 Theory of operation. The pull loop talks to the supernode with *reports*: each GET /peer/task
 carries the outcome of one piece (or the START report) and is answered with piece assignments
@@ -8,7 +8,7 @@ and fetch outcomes into the next reports.
 
 * An assignment of a range that is already done is not fetched again: it is re-reported as
   SEMISUC so that the supernode catches up (after a migration, say).
-* An assignment of a range from a source that already failed that range is refused (decisions 5):
+* An assignment of a range from a source that already failed that range is refused (docs/decisions.md #5):
   nothing is fetched and the failure is reported again (result 500) so the supernode schedules
   another source. A peer is ruled out for a range on any failure (the supernode can replace it);
   the supernode's CDN only when it sent corrupt bytes: it is the source of last resort, and a

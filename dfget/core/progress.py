@@ -1,4 +1,4 @@
-"""Text of the --showbar progress bar (decisions 10): bytes, percentage, rate and ETA."""
+"""Text of the --showbar progress bar (docs/decisions.md #10): bytes, percentage, rate and ETA."""
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 

@@ -1,4 +1,4 @@
-"""Where one piece is fetched from and with which headers (spec §4.3, §6.3).
+"""Where one piece is fetched from and with which headers (docs/architecture.md#a-pull-get-peertask, docs/protocol.md#pieces-commonpiecespy).
 
 * Framed pieces (cdnSource `supernode`): `http://<peerIp>:<peerPort><path>` with the wrapped
   range, `pieceNum`, `pieceSize` and `User-Agent: dfget/<v>`.

@@ -1,4 +1,4 @@
-"""Timeouts, back-off windows and refresh intervals (spec §4.3, §4.6, §7.3, decisions 1).
+"""Timeouts, back-off windows and refresh intervals (docs/architecture.md#a-pull-get-peertask, docs/architecture.md#one-download, docs/decisions.md #1).
 
 Everything takes its inputs (lengths, rates, an rng, the current time) as arguments.
 """

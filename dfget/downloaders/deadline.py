@@ -1,4 +1,4 @@
-"""Run a download under the overall timeout (spec §4.6).
+"""Run a download under the overall timeout (docs/architecture.md#one-download).
 
 The download runs in a daemon thread; when time is up the caller stops waiting, sets
 `cancelled` (the download checks it and stops soon, never committing a file afterwards) and

@@ -1,4 +1,4 @@
-"""The P2P pull loop (spec §4.3, decisions 1, 4, 5).
+"""The P2P pull loop (docs/architecture.md#a-pull-get-peertask, docs/decisions.md #1, #4, #5).
 
 Theory of operation. One thread (the loop) talks to the supernode; a pool of worker threads
 fetches pieces. The loop sends one report per GET /peer/task (core.plan.PieceBook decides which)

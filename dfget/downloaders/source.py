@@ -1,4 +1,4 @@
-"""Back-to-source download (spec §4.5): straight from the URL, through the rate limiter.
+"""Back-to-source download (docs/architecture.md#one-download): straight from the URL, through the rate limiter.
 
 Any status below 400 is accepted. The bytes go to `backsource.<sign>.*` next to the output,
 their md5 is checked against --md5 if given, and only then are they renamed over the output.

@@ -1,4 +1,4 @@
-"""Assembling the downloaded pieces into the output file (spec §6.4).
+"""Assembling the downloaded pieces into the output file (docs/protocol.md#files-on-disk-shared-across-programs).
 
 p2p pattern: payloads go into `<data>/<taskFileName>.service` (what the upload server serves);
 `<data>/<taskFileName>` is a hard link to it. If the data dir and the output dir are on
@@ -10,7 +10,7 @@ it renamed over the output. The md5 is computed as pieces land (`PrefixHasher`: 
 the contiguous prefix written so far; a piece that lands ahead of the prefix is only remembered
 as a range and read back from the file when the gap before it fills), so the commit only reads
 what was never hashed. Memory stays bounded: no payload is kept for later. A rename within one filesystem is atomic, so the output is never
-half-written and a bad file is never reported as a success (decisions 4).
+half-written and a bad file is never reported as a success (docs/decisions.md #4).
 """
 import hashlib
 import logging

@@ -1,8 +1,8 @@
-"""The peer upload server's HTTP endpoints (spec §7.2): parse -> ask policy/state -> answer.
+"""The peer upload server's HTTP endpoints (docs/protocol.md#peer-upload-server): parse -> ask policy/state -> answer.
 
 Files are only ever opened as `<data dir>/<one safe path component>.service`, with O_NOFOLLOW,
 and only for tasks the server knows (registered by /check or /client/finish), from the data
-directory the task was registered with. Unknown tasks and missing files answer 404 (decisions 5),
+directory the task was registered with. Unknown tasks and missing files answer 404 (docs/decisions.md #5),
 never 500.
 
 Pieces are open to every host. The control endpoints (/check, /rate, /client/finish: they set

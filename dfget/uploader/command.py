@@ -1,4 +1,4 @@
-"""`dfget server`: the peer upload server as a command (spec §7.1).
+"""`dfget server`: the peer upload server as a command (docs/architecture.md#the-upload-servers-life-cycle).
 
 Also runnable as `python -m dfget.uploader.command [flags]`, which is how the launcher starts it.
 """

@@ -1,4 +1,4 @@
-"""The upload server's decisions, free of I/O (spec §7).
+"""The upload server's decisions, free of I/O (docs/architecture.md#the-upload-servers-life-cycle).
 
 Theory of operation: the HTTP shell parses a request into plain values and asks this module
 what to do -- which bytes of the service file answer a piece request (`amend_range`), what rate
@@ -16,7 +16,7 @@ from common.errors import BadInput, RangeNotSatisfiable
 from common.pieces import HEAD_SIZE, META_SIZE
 
 SERVICE_SUFFIX = ".service"
-EXPIRE_INTERVAL = 15.0          # seconds between data-directory sweeps (spec §7.5)
+EXPIRE_INTERVAL = 15.0          # seconds between data-directory sweeps (docs/architecture.md#the-upload-servers-life-cycle)
 PORT_BASE = 15000
 PORT_SPAN = 50000
 PORT_TRIES = 10
@@ -129,7 +129,7 @@ def parse_piece_request(range_header: "str | None", piece_num: "str | None",
     if framed and not 0 < psize <= _MAX_HEADER_PIECE_SIZE:
         raise BadInput(f"invalid pieceSize {piece_size!r}")
     if framed and end - start + 1 - META_SIZE > _MAX_PAYLOAD:
-        # The frame header cannot describe it (spec §17.13); v1 clients never ask for this.
+        # The frame header cannot describe it (docs/protocol.md#pieces-commonpiecespy); v1 clients never ask for this.
         raise BadInput(f"range of {end - start + 1} bytes is longer than a framed piece can be")
     return PieceRequest(start, end - start + 1, num, psize, framed)
 
@@ -240,7 +240,7 @@ class ExpiryPlan:
 
 def plan_expiry(entries: Iterable[DataEntry], tasks: Mapping[str, TaskView], now: float,
                 expire_time: float, own: bool = True) -> ExpiryPlan:
-    """v1's sweep (spec §7.5): unknown -> delete; unfinished -> keep; finished and idle for
+    """v1's sweep (docs/architecture.md#the-upload-servers-life-cycle): unknown -> delete; unfinished -> keep; finished and idle for
     longer than `expire_time` (by the later of last access and mtime) -> expire.
 
     `own`: the server's own data directory. Another home's directory (issue 12) only ever loses

@@ -1,4 +1,4 @@
-"""The upload server process (spec §7.1, §7.4, §7.5): bind, serve, sweep, idle out, shut down.
+"""The upload server process (docs/architecture.md#the-upload-servers-life-cycle): bind, serve, sweep, idle out, shut down.
 
 HTTP is served by werkzeug's threaded WSGI server on a socket we bind ourselves (so a busy port
 can be probed and skipped instead of aborting). Threads rather than gevent: each piece request
@@ -222,7 +222,7 @@ class UploadServer:
             self.stop.wait(min(max(self.state.seconds_until_idle(), 0.05), 5.0))
 
     def sweep(self) -> None:
-        """One pass of spec §7.5 over every data directory: ours fully, another home's only for
+        """One pass of docs/architecture.md#the-upload-servers-life-cycle over every data directory: ours fully, another home's only for
         the expired files of its tasks."""
         for data_dir in self.state.data_dirs():
             self._sweep_dir(data_dir, own=data_dir == self.state.data_dir)

@@ -1,4 +1,4 @@
-"""The web console (decisions 13): GET /console (the page), GET /api/v1/console/snapshot (JSON)."""
+"""The web console (docs/decisions.md #13): GET /console (the page), GET /api/v1/console/snapshot (JSON)."""
 from flask import Blueprint, Response, current_app
 
 from common.protocol import paths

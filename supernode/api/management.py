@@ -1,4 +1,4 @@
-"""The /api/v1 management API (spec §3.3) with decisions 3's statuses: 400 bad input, 404 unknown.
+"""The /api/v1 management API (docs/protocol.md#supernode-system-management-and-preheat) with docs/decisions.md #3's statuses: 400 bad input, 404 unknown.
 
 State-changing management calls (POST/DELETE peers, DELETE tasks) need the apiToken when one is
 set; the piece-error report stays open like its legacy twin /peer/piece/error (see openapi.yaml)."""

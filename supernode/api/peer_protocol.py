@@ -1,4 +1,4 @@
-"""The legacy peer protocol v1 dfget speaks (spec §3.2): ResultInfo envelopes on HTTP 200."""
+"""The legacy peer protocol v1 dfget speaks (docs/protocol.md#supernode-legacy-peer-protocol): ResultInfo envelopes on HTTP 200."""
 from flask import Blueprint, current_app, jsonify, request
 
 from common.protocol import paths
@@ -64,7 +64,7 @@ def service_down():
     return result_info(_service().service_down(req, caller()))
 
 
-# Stubs of v1's unfinished "seed pattern" (spec §3.2); kept so v1 tools get v1's answers.
+# Stubs of v1's unfinished "seed pattern" (docs/protocol.md#supernode-legacy-peer-protocol); kept so v1 tools get v1's answers.
 @blueprint.post(paths.PEER_NETWORK)
 def network():
     return jsonify({"nodes": None})

@@ -1,4 +1,4 @@
-"""Preheat API (spec §13) at /preheats and /api/v1/preheats, as Harbor's v1 "Dragonfly" provider
+"""Preheat API (docs/protocol.md#supernode-system-management-and-preheat) at /preheats and /api/v1/preheats, as Harbor's v1 "Dragonfly" provider
 expects: POST -> 201 {"ID"} or 208 {"code":208,"message":"preheat task already exists, id:<id>"};
 GET /preheats/{id} -> {"ID","status","startTime","finishTime","errorMsg"} or 404; DELETE -> true.
 Decisions 3 and 9: bad input 400, unknown id 404, apiToken for POST/DELETE (401), URLs outside

@@ -1,5 +1,5 @@
 """How the supernode answers: v1's newline-terminated JSON, ResultInfo envelopes for /peer/*,
-`{"code","message"}` bodies with real HTTP statuses everywhere else (decisions 3)."""
+`{"code","message"}` bodies with real HTTP statuses everywhere else (docs/decisions.md #3)."""
 import json
 from functools import wraps
 

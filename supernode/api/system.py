@@ -12,7 +12,7 @@ from supernode.api.responses import json_body, json_response, rest
 
 blueprint = Blueprint("system", __name__)
 
-# The three route categories of spec §2 and the blueprints that make them up.
+# The three route categories of docs/protocol.md#conventions and the blueprints that make them up.
 CATEGORIES = {
     "/": ("legacy api", "", ("legacy", "system")),
     paths.API_V1 + "/": ("v1 api", paths.API_V1, ("v1", "preheat")),

@@ -1,7 +1,7 @@
 """Cutting a source stream into framed pieces (pure: no I/O, no clock).
 
 Raw source bytes go in, in chunks of any size; framed pieces come out, numbered from
-`start_piece`, each with the md5 of its framed bytes (spec §6.3). The cutter also keeps the
+`start_piece`, each with the md5 of its framed bytes (docs/protocol.md#pieces-commonpiecespy). The cutter also keeps the
 running md5 of every raw byte (the file's `realMd5`), including the bytes of pieces cut before a
 resume when the caller seeds it with their hash. An empty source yields one empty, 5-byte piece.
 """

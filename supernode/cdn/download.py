@@ -1,7 +1,7 @@
-"""The download port (spec §8.6): GET/HEAD /download/<taskId[0:3]>/<taskId> with Range.
+"""The download port (docs/protocol.md#download-port-downloadport-8001): GET/HEAD /download/<taskId[0:3]>/<taskId> with Range.
 
 v1 ran nginx over `<home>/repo`; we serve the same paths from the supernode itself, but only the
-data files of registered tasks (decisions 5): anything else is 404. A `Range: bytes=a-b` answers
+data files of registered tasks (docs/decisions.md #5): anything else is 404. A `Range: bytes=a-b` answers
 206 with exactly those wrapped bytes, the end clipped to the file as it is now (the last piece is
 shorter); no Range answers 200 with the whole file.
 

@@ -1,4 +1,4 @@
-"""Cache detection on start() (spec §8.2, with decisions 4 and 7): what to do with what is on disk.
+"""Cache detection on start() (docs/architecture.md#the-cdn-build, with docs/decisions.md #4, #7): what to do with what is on disk.
 
 Pure: the caller reads `.meta` and the data file's size/age and carries out the decision.
 

@@ -1,4 +1,4 @@
-"""LocalCdn: the Cdn contract on the local disk (spec §8, decisions 4, 6, 7).
+"""LocalCdn: the Cdn contract on the local disk (docs/architecture.md#the-cdn-build, docs/decisions.md #4, #6, #7).
 
 start() returns at once; the work runs in `spawn(fn, *args)` (a daemon thread by default; the
 supernode passes a gevent spawner). Per task there is at most one build at a time: a start() for a

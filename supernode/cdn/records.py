@@ -1,7 +1,7 @@
 """The CDN's two small on-disk records, byte-compatible with v1 (pure: text in, text out).
 
-`<taskId>.meta` is JSON with exactly v1's keys (spec §8.1); times are milliseconds.
-`<taskId>.md5` (spec §6.3) is one `md5:len` line per piece, then the file md5, then the SHA-1 hex
+`<taskId>.meta` is JSON with exactly v1's keys (docs/protocol.md#files-on-disk-shared-across-programs); times are milliseconds.
+`<taskId>.md5` (docs/protocol.md#pieces-commonpiecespy) is one `md5:len` line per piece, then the file md5, then the SHA-1 hex
 of the concatenation of all previous lines; lines joined with "\\n", no trailing newline. A list
 whose SHA-1 or file md5 does not check out is ignored (parse returns None).
 """

@@ -1,4 +1,4 @@
-"""The CDN's files on disk (spec §8.1): `<home>/repo/download/<taskId[0:3]>/<taskId>` holds the
+"""The CDN's files on disk (docs/protocol.md#files-on-disk-shared-across-programs): `<home>/repo/download/<taskId[0:3]>/<taskId>` holds the
 framed pieces (piece n at n*pieceSize), next to `<taskId>.meta` (JSON) and `<taskId>.md5`.
 
 .meta and .md5 are written atomically (temp file + rename). Readers treat anything unreadable

@@ -1,1 +1,1 @@
-"""The supernode's web console (decisions 13): one static page that polls a JSON snapshot."""
+"""The supernode's web console (docs/decisions.md #13): one static page that polls a JSON snapshot."""

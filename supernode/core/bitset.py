@@ -1,4 +1,4 @@
-"""The piece bitset of spec §5, kept for the CDN of a task and for every client.
+"""The piece bitset of docs/architecture.md#scheduling-and-loads, kept for the CDN of a task and for every client.
 
 Theory: bit `piece*8 + status` means "piece is in status" (RUNNING 0, SUCCESS 1, FAILED 2); at most
 one of a piece's 8 bits is set. An update of a piece whose SUCCESS bit is set changes nothing

@@ -1,4 +1,4 @@
-"""What the CDN tells the core (spec §8.3): a piece is on disk; the build ended.
+"""What the CDN tells the core (docs/architecture.md#the-cdn-build): a piece is on disk; the build ended.
 
 A piece marks the CDN bitset SUCCESS, records its `md5:len` and wakes held pulls. The end of a
 successful build (or cache hit) makes the task SUCCESS with the real md5, the wrapped length

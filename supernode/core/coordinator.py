@@ -109,7 +109,7 @@ class Coordinator:
         return pid
 
     def delete_peer(self, pid: str) -> bool:
-        """DELETE /api/v1/peers/{id}: only the record (spec §3.3); the scheduler drops it lazily."""
+        """DELETE /api/v1/peers/{id}: only the record (docs/protocol.md#supernode-system-management-and-preheat); the scheduler drops it lazily."""
         return self.state.peers.pop(pid, None) is not None
 
     def remove_task(self, task_id: str, full: bool) -> Outcome:
@@ -156,7 +156,7 @@ class Coordinator:
 
     def servable_to(self, task_id: str, client_ip: "str | None") -> bool:
         """A registered task's CDN file; a credentialed task's only to a host with an admitted client
-        (decisions 9: the task id is computable from the URL, so knowing it proves nothing)."""
+        (docs/decisions.md #9: the task id is computable from the URL, so knowing it proves nothing)."""
         task = self.state.tasks.get(task_id)
         if task is None:
             return False

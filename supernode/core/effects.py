@@ -35,7 +35,7 @@ class DeleteFiles:
 
 @dataclass(frozen=True)
 class RepairPiece:
-    """A client says the supernode's piece is missing or corrupt: check the disk (spec §9.4)."""
+    """A client says the supernode's piece is missing or corrupt: check the disk (docs/architecture.md#background-work)."""
     task_id: str
     piece: int
     piece_size: int

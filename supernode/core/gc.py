@@ -1,4 +1,4 @@
-"""Garbage-collection policy (spec §9, decisions 6): pure choices over plain values.
+"""Garbage-collection policy (docs/architecture.md#background-work, docs/decisions.md #6): pure choices over plain values.
 
 * Tasks: idle (no registration or pull) for taskExpireTime. A task whose CDN build is still
   running is kept: its builder is writing and will report back (a source too slow to finish is

@@ -1,4 +1,4 @@
-"""Credentials the source accepted for a credentialed task, remembered briefly (decisions 9).
+"""Credentials the source accepted for a credentialed task, remembered briefly (docs/decisions.md #9).
 
 A credential is remembered as a fingerprint of the URL and headers the source saw, never their
 values, for `revalidate_interval`: a crowd with one credential then costs the source one check

@@ -1,4 +1,4 @@
-"""Registry knowledge for image preheat (spec §13): manifest URLs, media types, manifest parsing,
+"""Registry knowledge for image preheat (docs/protocol.md#supernode-system-management-and-preheat): manifest URLs, media types, manifest parsing,
 platform choice and the Bearer token challenge. Pure: bytes and strings in, decisions out.
 
 Formats read: Docker schema 2 manifests and manifest lists, OCI image manifests and indexes, and

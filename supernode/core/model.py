@@ -1,4 +1,4 @@
-"""The records the supernode keeps in memory: tasks, peers, client downloads (spec §1, §4.2)."""
+"""The records the supernode keeps in memory: tasks, peers, client downloads (docs/protocol.md#identifiers, docs/architecture.md#a-registration-post-peerregistry)."""
 from dataclasses import dataclass, field
 
 from common import urls
@@ -48,7 +48,7 @@ FAN_OUT_RANGE = (2, 64)
 
 
 def auto_fan_out(max_bandwidth: int, reserved: int) -> int:
-    """How many pieces of one task the supernode serves at once when not set (decisions 2).
+    """How many pieces of one task the supernode serves at once when not set (docs/decisions.md #2).
 
     Serving more pieces at once than its uplink can feed makes every one of them slow: in the lab
     (an 8 Mbit/s supernode, 32 peers) 32 concurrent pieces each crawled past dfget's piece timeout
@@ -75,7 +75,7 @@ class Task:
     cdn_source: CdnSource = CdnSource.SUPERNODE
     real_md5: str = ""
     file_length: int = 0                # wrapped length, known once the CDN succeeded
-    credentialed: bool = False          # decisions 9: every registrant must prove access
+    credentialed: bool = False          # docs/decisions.md #9: every registrant must prove access
     grants: "dict[str, float]" = field(default_factory=dict)   # credential fingerprint -> time the source accepted it
     created: float = 0.0
     access_time: float = 0.0

@@ -1,4 +1,4 @@
-"""Preheat bookkeeping (spec §13, decisions 9 and spec §17 item 14): pure decisions, no I/O.
+"""Preheat bookkeeping (docs/protocol.md#supernode-system-management-and-preheat, docs/decisions.md #9, #18): pure decisions, no I/O.
 
 Theory of operation. A preheat is a record in a `PreheatBook`, keyed by its id (v1's salted
 SHA-256 of the filtered URL, the identifier and a Range header; md5 never takes part). An image

@@ -1,9 +1,9 @@
-"""Progress bookkeeping (spec §5): who has what, who is fetching what from whom, and loads.
+"""Progress bookkeeping (docs/architecture.md#scheduling-and-loads): who has what, who is fetching what from whom, and loads.
 
 Theory of operation. Per task: the CDN bitset, the set of peers holding each piece (never the
 supernode, never a peer that does not upload), each piece's md5 (`md5:len`) and the supernode's
 load. Per client (CID of one task): a bitset, the running map piece -> source PID, and the
-sources that failed it per piece (decisions 5). Per peer: producer load and error counts, and
+sources that failed it per piece (docs/decisions.md #5). Per peer: producer load and error counts, and
 the time its service went down. Black info: src PID -> {dst PID -> failures}.
 
 For super-seeding (see the scheduler) the task also keeps when each piece last left the supernode
@@ -14,7 +14,7 @@ peer from one whose fetch has stalled.
 A reservation (scheduler assigns piece p from source s to client c) is recorded in c's running
 map and adds one unit of load to s (a peer's producerLoad or the task's super load). The load is
 released exactly once, when the piece leaves the running map: on any reported outcome (success,
-semi-success or failure — decisions 2: the supernode's load is released on failures too) or
+semi-success or failure — docs/decisions.md #2: the supernode's load is released on failures too) or
 when the client goes away.
 """
 from dataclasses import dataclass, field

@@ -1,4 +1,4 @@
-"""The pull loop's server side (spec §4.3, §4.4, §5): apply a report, then answer.
+"""The pull loop's server side (docs/architecture.md#a-pull-get-peertask, docs/architecture.md#one-download, docs/architecture.md#scheduling-and-loads): apply a report, then answer.
 
 Theory of operation. `pull` applies the piece outcome a client reports (status 701 with a range)
 and then `answer`s; a held long-poll calls `answer` again later without re-applying the report.

@@ -1,4 +1,4 @@
-"""Registration (spec §4.2, decisions 3, 7, 9): admit a client to a task, trigger the CDN once.
+"""Registration (docs/architecture.md#a-registration-post-peerregistry, docs/decisions.md #3, #7, #9): admit a client to a task, trigger the CDN once.
 
 Theory of operation. Registration is two core calls around one I/O step the shell does:
 `admit` (under the lock) answers at once (607 unreachable, 606 conflict) or says whether the
@@ -11,7 +11,7 @@ A probe is needed for a new task, for a task whose source length is still unknow
 built), and for every registrant of a credentialed task: a task whose first registrant sent any
 header at all, URL userinfo or filtered query parameters (signatures, tokens) - no guessing which
 header names are credentials - or whose anonymous probe answered 401/407. Such a task admits a
-client only if the source accepted the client's own URL and headers (decisions 9): once the task
+client only if the source accepted the client's own URL and headers (docs/decisions.md #9): once the task
 is cached, with a conditional request against the cached copy's validators, so that 304 proves
 both access and the same content. A 2xx there means this client would get other content: when the
 task is due for revalidation the task is retired (below), otherwise only this client is refused
@@ -267,7 +267,7 @@ def _add_super_client(state: SupernodeState, task: Task) -> None:
 
 
 def registrant_from(req, super_node_ip: str, caller: "Caller | None" = None, client_key: str = "") -> Registrant:
-    """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id (spec §1)."""
+    """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id (docs/protocol.md#identifiers)."""
     headers = urls.convert_headers(req.headers)
     task_url = req.task_url or req.raw_url
     return Registrant(task_id=digest.task_id(task_url, req.md5, req.identifier, headers), raw_url=req.raw_url,

@@ -1,4 +1,4 @@
-"""Reports outside the pull loop: piece persisted, piece error, service down (spec §3.2, §9.4).
+"""Reports outside the pull loop: piece persisted, piece error, service down (docs/protocol.md#supernode-legacy-peer-protocol, docs/architecture.md#background-work).
 
 Decisions 5 in `piece_error`: the peer that failed a piece for a client is never again that
 client's source for it; a FILE_NOT_EXIST (the peer's upload server has no file for the task)

@@ -1,4 +1,4 @@
-"""Schedule (spec §5): which missing pieces a client fetches next, and from whom. Pure: it reads
+"""Schedule (docs/architecture.md#scheduling-and-loads): which missing pieces a client fetches next, and from whom. Pure: it reads
 the progress and returns a Plan; the coordinator applies it.
 
 1. available = pieces SUCCESS on the CDN, not SUCCESS for the client, not running for it.
@@ -14,11 +14,11 @@ the progress and returns a Plan; the coordinator applies it.
    unknown / unservable (no record, port 0, no download of this task) / service-down /
    serviceErrorCount >= eliminationLimit holders are dropped from the holder set; a holder that
    is the client itself, in the client's black list, failed this piece for this client before
-   (decisions 5) or would exceed peerUpLimit is skipped. Load is reserved as we go.
+   (docs/decisions.md #5) or would exceed peerUpLimit is skipped. Load is reserved as we go.
 5. Nobody can serve it now -> super-seeding (the supernode's upload is the scarce resource of a
    flash crowd: every extra copy it sends adds a piece time to the crowd's end):
    * a piece no peer holds and none is fetching from the supernode ("fresh") -> the supernode,
-     within its own per-task limit (decisions 2); full -> skip the piece. Fresh pieces are spread
+     within its own per-task limit (docs/decisions.md #2); full -> skip the piece. Fresh pieces are spread
      over the crowd: a client that still owes the crowd a piece it got from the supernode (nobody
      has started to fetch it from the client yet: its "seed debt") gets no other fresh piece while
      others download the task too. Otherwise one host would receive most of the file from the

@@ -20,7 +20,7 @@ def peer_info(peer: Peer) -> PeerInfo:
 
 
 def task_info(task: Task) -> TaskInfo:
-    """A task as the (unauthenticated) API shows it: never its credentials (decisions 9): header
+    """A task as the (unauthenticated) API shows it: never its credentials (docs/decisions.md #9): header
     names without values, URLs without userinfo or query values."""
     return TaskInfo(id=task.id, cdn_status=task.cdn_status.value, file_length=task.file_length,
                     http_file_length=task.http_file_length, piece_size=task.piece_size,

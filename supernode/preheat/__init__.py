@@ -1,1 +1,1 @@
-"""Preheat (spec §13): the shells around supernode.core.preheat and supernode.core.manifests."""
+"""Preheat (docs/protocol.md#supernode-system-management-and-preheat): the shells around supernode.core.preheat and supernode.core.manifests."""

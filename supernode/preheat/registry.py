@@ -1,6 +1,6 @@
 """Read an image's layer list from a registry, following its Bearer token challenge.
 
-Differences from v1 (spec §13, §17 item 14): the user's headers are kept after the token retry
+Differences from v1 (docs/protocol.md#supernode-system-management-and-preheat, docs/decisions.md #18): the user's headers are kept after the token retry
 (only Authorization is replaced by the Bearer token), child manifests of a manifest list / OCI
 index are fetched WITH the same auth (and may answer their own challenge), and a platform can be
 chosen. The headers that finally worked are returned: the CDN fetches the blobs with them.
