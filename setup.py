@@ -16,7 +16,7 @@ setup(
         "requests>=2.31",
         "pyyaml>=6",
         "click>=8.1",
-        # Prometheus text format, registries and histograms done right (spec §14 names).
+        # Prometheus text format, registries and histograms done right (v1's metric names, docs/operations.md#metrics-worth-alerting-on).
         "prometheus_client>=0.20",
         # gunicorn's gevent worker imports it but gunicorn does not declare it.
         "packaging>=23",
