@@ -37,6 +37,10 @@ class SupernodeMetrics:
                                         namespace=NS, subsystem=sn, registry=r)
         self.dfgettasks_registered = Counter("dfgettasks_registered_total", "Client downloads registered",
                                              ["callsystem"], namespace=NS, subsystem=sn, registry=r)
+        self.registrations_without_upload = Counter(
+            "registrations_without_upload_total",
+            "Client downloads registered without an upload server (port 0): those hosts share no pieces",
+            namespace=NS, subsystem=sn, registry=r)
         self.dfgettasks_failed = Counter("dfgettasks_failed_total", "Client downloads failed",
                                          ["callsystem"], namespace=NS, subsystem=sn, registry=r)
         self.schedule_duration = Histogram("schedule_duration_milliseconds", "Time to schedule pieces",

@@ -172,6 +172,8 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     task.access_time = now
     _add_client(state, reg, now)
     out.effects.append(Count("dfgettasks_registered", labels=(reg.call_system,)))
+    if reg.port <= 0:   # this host shares no pieces: an operator should see P2P switching itself off
+        out.effects.append(Count("registrations_without_upload"))
     out.effects.extend(_trigger_cdn(state, task))
     result = RegisterResult(task_id=task.id, file_length=task.http_file_length, piece_size=task.piece_size,
                             cdn_source=task.cdn_source.value, client_key=reg.client_key)

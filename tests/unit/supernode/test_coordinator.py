@@ -65,7 +65,8 @@ def test_need_auth_and_credential_check():
 
 def test_port_zero_peer_is_never_a_holder():
     core = coordinator()
-    register(core, "cdnpeer", port=0)
+    out = register(core, "cdnpeer", port=0)
+    assert any(getattr(e, "metric", "") == "registrations_without_upload" for e in out.effects)
     register(core, "c2")
     cdn_pieces(core, T, 3)
     for piece in pull(core, "cdnpeer", status=700, result=502).data:
