@@ -1,5 +1,5 @@
 """conf/deploy/: every file parses, names only real CLI flags and the real ports, and the Grafana
-dashboard queries only metrics the supernode exports."""
+dashboard queries only metrics the supernode and dfdaemon export."""
 import configparser
 import json
 import pathlib
@@ -105,9 +105,11 @@ def test_mirror_configs_point_at_dfdaemon():
 
 
 def exported_metric_names() -> "set[str]":
+    from dfdaemon.metrics import Metrics as DfdaemonMetrics
     from supernode.metrics import SupernodeMetrics
     names = set()
-    for family in SupernodeMetrics().registry.collect():
+    families = [*SupernodeMetrics().registry.collect(), *DfdaemonMetrics().registry.collect()]
+    for family in families:
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
         names |= {family.name + s for s in suffixes}
     return names
@@ -115,11 +117,12 @@ def exported_metric_names() -> "set[str]":
 
 def test_grafana_dashboard_uses_real_metrics():
     dash = json.loads((DEPLOY / "grafana" / "dragonfly-dashboard.json").read_text())
-    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
     used = {n for e in exprs for n in re.findall(r"\bdragonfly_[a-z_]+", e)}
     known = exported_metric_names()
     assert used and not used - known, f"unknown metrics: {sorted(used - known)}"
     for must in ("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total",
-                 "dragonfly_supernode_cdn_download_size_bytes_total", "dragonfly_dfget_back_source_total"):
+                 "dragonfly_supernode_cdn_download_size_bytes_total", "dragonfly_dfget_back_source_total",
+                 "dragonfly_dfdaemon_fallbacks_total", "dragonfly_dfdaemon_layer_bytes_served_total"):
         assert must in used
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
