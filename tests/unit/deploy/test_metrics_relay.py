@@ -3,18 +3,24 @@ else (dfdaemon itself must stay on loopback: it is a proxy to whoever reaches it
 import http.client
 import http.server
 import importlib.util
+import socket
+import sys
 import threading
 
 import pytest
+import requests
 
+from tests.support.procs import START_DEADLINE, Proc, free_port, wait_until
 from tests.unit.deploy.manifests import KUSTOMIZE
+
+RELAY = KUSTOMIZE / "base" / "metrics_relay.py"
 
 METRICS = b"# TYPE dragonfly_dfdaemon_requests_total counter\ndragonfly_dfdaemon_requests_total 3\n"
 TIMEOUT = 10
 
 
 def load_relay():
-    spec = importlib.util.spec_from_file_location("metrics_relay", KUSTOMIZE / "base" / "metrics_relay.py")
+    spec = importlib.util.spec_from_file_location("metrics_relay", RELAY)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -89,3 +95,38 @@ def test_dfdaemon_down_is_a_clear_502(relay):
 def test_the_relay_refuses_to_start_without_an_address():
     with pytest.raises(SystemExit):
         load_relay().main(["--port", "0"])
+
+
+def threads_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+
+def test_a_connection_flood_from_one_host_costs_no_threads_and_locks_nobody_out(tmp_path):
+    """A host opening 200 idle connections (from 127.0.0.2) gets MAX_PER_CLIENT threads, not 200;
+    Prometheus (127.0.0.1) is still answered."""
+    mod = load_relay()
+    upstream = serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeDfdaemon))
+    port = free_port()
+    proc = Proc([sys.executable, str(RELAY), "--listen=127.0.0.1", f"--port={port}",
+                 f"--upstream=http://127.0.0.1:{upstream.server_address[1]}/metrics"], log_path=str(tmp_path / "relay.log"))
+    attackers = []
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        wait_until(lambda: requests.get(url, timeout=2).ok, START_DEADLINE, "the relay to start")
+        idle = threads_of(proc.pid)
+        for _ in range(200):
+            s = socket.socket()
+            s.settimeout(TIMEOUT)
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", port))
+            attackers.append(s)
+        resp = requests.get(url, timeout=TIMEOUT)  # accepted after every attacker connection
+        assert resp.status_code == 200 and resp.content == METRICS
+        assert threads_of(proc.pid) <= idle + mod.MAX_PER_CLIENT
+    finally:
+        for s in attackers:
+            s.close()
+        proc.stop()
+        upstream.shutdown()
+        upstream.server_close()

@@ -13,6 +13,8 @@ MAX_BODY = 8 << 20  # dfdaemon's metrics are a few KiB; a bigger answer is a fau
 UPSTREAM_TIMEOUT = 5.0
 CLIENT_TIMEOUT = 10.0  # a client that sends its request slower than this is dropped
 MAX_CONCURRENT = 8  # scrapes are rare; more at once is someone else
+MAX_CONNECTIONS = 64  # each connection is a thread: a flood must not grow memory without bound
+MAX_PER_CLIENT = 4  # one host holding connections open must not lock Prometheus out
 
 
 class Relay(http.server.BaseHTTPRequestHandler):
@@ -57,6 +59,47 @@ class Relay(http.server.BaseHTTPRequestHandler):
         pass  # one line per scrape would drown the container log
 
 
+class BoundedServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, but at most MAX_CONNECTIONS, and MAX_PER_CLIENT per client address:
+    beyond that a connection is closed at once."""
+    daemon_threads = True
+    request_queue_size = MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+        self._open: "dict[str, int]" = {}
+
+    def _admit(self, host: str) -> bool:
+        with self._lock:
+            if sum(self._open.values()) >= MAX_CONNECTIONS or self._open.get(host, 0) >= MAX_PER_CLIENT:
+                return False
+            self._open[host] = self._open.get(host, 0) + 1
+            return True
+
+    def _leave(self, host: str) -> None:
+        with self._lock:
+            self._open[host] -= 1
+            if not self._open[host]:
+                del self._open[host]
+
+    def process_request(self, request, client_address):
+        if not self._admit(client_address[0]):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._leave(client_address[0])
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._leave(client_address[0])
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--listen", required=True, help="address to listen on (the node IP)")
@@ -64,8 +107,7 @@ def main(argv=None) -> None:
     p.add_argument("--upstream", default="http://127.0.0.1:65001/metrics", help="dfdaemon's /metrics URL")
     args = p.parse_args(argv)
     Relay.upstream = args.upstream
-    server = http.server.ThreadingHTTPServer((args.listen, args.port), Relay)
-    server.daemon_threads = True
+    server = BoundedServer((args.listen, args.port), Relay)
     print(f"relaying {args.upstream} on http://{args.listen}:{args.port}/metrics", flush=True)
     server.serve_forever()
 
