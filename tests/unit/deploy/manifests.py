@@ -34,6 +34,7 @@ def render(overlay: str) -> "list[dict]":
     done = subprocess.run(["kubectl", "kustomize", str(KUSTOMIZE / "overlays" / overlay)],
                           capture_output=True, text=True, timeout=RENDER_TIMEOUT)
     assert done.returncode == 0, done.stderr
+    assert not done.stderr.strip(), f"kustomize warns (deprecated fields?): {done.stderr}"
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 
 

@@ -103,7 +103,8 @@ def threads_of(pid: int) -> int:
 
 
 def test_a_connection_flood_from_one_host_costs_no_threads_and_locks_nobody_out(tmp_path):
-    """A host opening 200 idle connections (from 127.0.0.2) gets MAX_PER_CLIENT threads, not 200;
+    """A host opening 50 idle connections (from 127.0.0.2; fewer than the listen backlog) gets
+    MAX_PER_CLIENT threads, not 50;
     Prometheus (127.0.0.1) is still answered."""
     mod = load_relay()
     upstream = serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeDfdaemon))
@@ -115,7 +116,7 @@ def test_a_connection_flood_from_one_host_costs_no_threads_and_locks_nobody_out(
         url = f"http://127.0.0.1:{port}/metrics"
         wait_until(lambda: requests.get(url, timeout=2).ok, START_DEADLINE, "the relay to start")
         idle = threads_of(proc.pid)
-        for _ in range(200):
+        for _ in range(50):
             s = socket.socket()
             s.settimeout(TIMEOUT)
             s.bind(("127.0.0.2", 0))
@@ -123,7 +124,8 @@ def test_a_connection_flood_from_one_host_costs_no_threads_and_locks_nobody_out(
             attackers.append(s)
         resp = requests.get(url, timeout=TIMEOUT)  # accepted after every attacker connection
         assert resp.status_code == 200 and resp.content == METRICS
-        assert threads_of(proc.pid) <= idle + mod.MAX_PER_CLIENT
+        # + 1: the thread that answered Prometheus may not have ended yet
+        assert threads_of(proc.pid) <= idle + mod.MAX_PER_CLIENT + 1
     finally:
         for s in attackers:
             s.close()
