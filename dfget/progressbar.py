@@ -4,6 +4,16 @@ import threading
 from dfget.core.progress import render
 
 REDRAW_SECONDS = 0.2
+# ANSI "erase to end of line": a shorter line ("eta 7s" after "eta 11s") must not leave the tail
+# of the longer one on the screen.
+CLEAR_TO_EOL = "\x1b[K"
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 class ProgressBar:
@@ -16,6 +26,7 @@ class ProgressBar:
         self.done = 0
         self._start = clock.monotonic()
         self._drawn = -1.0
+        self._drawn_len = 0
 
     def start(self, total: int) -> None:
         with self._lock:
@@ -41,5 +52,12 @@ class ProgressBar:
             self._drawn = now
             line = render(self.done, self.total, now - self._start, final=final)
             stream = self._stream_fn()
-            stream.write("\r" + line + ("\n" if final else ""))
+            # A terminal erases the rest of the line; a pipe or file (no escape codes wanted there)
+            # gets spaces over the previous, longer line instead.
+            if _is_terminal(stream):
+                text = "\r" + line + CLEAR_TO_EOL
+            else:
+                text = "\r" + line.ljust(self._drawn_len)
+            self._drawn_len = 0 if final else len(line)
+            stream.write(text + ("\n" if final else ""))
             stream.flush()

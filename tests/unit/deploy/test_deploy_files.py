@@ -1,5 +1,5 @@
 """conf/deploy/: every file parses, names only real CLI flags and the real ports, and the Grafana
-dashboard queries only metrics the supernode exports."""
+dashboard queries only metrics the supernode and dfdaemon export."""
 import configparser
 import json
 import pathlib
@@ -10,8 +10,7 @@ import tomllib
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-DEPLOY = ROOT / "conf" / "deploy"
+from tests.unit.deploy.manifests import DEPLOY, ROOT, dockerfile_stages, exec_form
 
 
 def cli_flags(module: str) -> "set[str]":
@@ -34,12 +33,12 @@ def program_of(argv) -> str:
 
 
 def dockerfile(name):
-    text = (DEPLOY / "docker" / name).read_text()
-    entry = json.loads(re.search(r"^ENTRYPOINT (.*)$", text, re.M).group(1))
-    cmd = json.loads(re.search(r"^CMD (.*)$", text, re.M).group(1))
-    exposed = {int(p) for line in re.findall(r"^EXPOSE (.*)$", text, re.M) for p in line.split()}
-    copies = [line.split()[1] for line in text.splitlines() if line.startswith("COPY ") and line.split()[1] != "."]
-    return entry + cmd, exposed, copies
+    """The final stage's command line, exposed ports and the repository files it COPYs."""
+    final = dockerfile_stages(name)[-1]
+    [entry], [cmd] = final.instructions("ENTRYPOINT"), final.instructions("CMD")
+    exposed = {int(p) for line in final.instructions("EXPOSE") for p in line.split()}
+    copies = [args.split()[0] for args in final.instructions("COPY") if not args.startswith("--from")]
+    return exec_form(entry) + exec_form(cmd), exposed, copies
 
 
 @pytest.mark.parametrize("name, ports", [("supernode.Dockerfile", {8001, 8002}), ("client.Dockerfile", {65001})])
@@ -47,6 +46,7 @@ def test_dockerfiles(name, ports):
     argv, exposed, copies = dockerfile(name)
     check_flags(argv[1:], program_of(argv))
     assert exposed == ports
+    assert copies
     for src in copies:
         assert (ROOT / src).exists(), src
     if "--port" in argv:
@@ -54,7 +54,7 @@ def test_dockerfiles(name, ports):
 
 
 def k8s(name):
-    return [d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / name).read_text()) if d]
+    return [d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "base" / name).read_text()) if d]
 
 
 def test_supernode_deployment_and_service():
@@ -74,12 +74,14 @@ def test_dfdaemon_daemonset():
     [ds] = [d for d in k8s("dfdaemon.yaml") if d["kind"] == "DaemonSet"]
     spec = ds["spec"]["template"]["spec"]
     assert spec["hostNetwork"] is True
-    [container] = spec["containers"]
+    [container] = [c for c in spec["containers"] if c["name"] == "dfdaemon"]
     check_flags(container["args"], "dfdaemon.cli")
     assert "--port=65001" in container["args"]
     node = [a for a in container["args"] if a.startswith("--node=")][0]
     assert node.endswith(":8002") and node.split("=")[1].startswith("supernode.dragonfly")
     assert container["ports"][0]["containerPort"] == 65001
+    relay = [c for c in spec["containers"] if c["name"] == "metrics-relay"]
+    assert relay and relay[0]["command"][-1].endswith("/metrics_relay.py")
 
 
 @pytest.mark.parametrize("unit", ["supernode.service", "dfdaemon.service"])
@@ -103,9 +105,11 @@ def test_mirror_configs_point_at_dfdaemon():
 
 
 def exported_metric_names() -> "set[str]":
+    from dfdaemon.metrics import Metrics as DfdaemonMetrics
     from supernode.metrics import SupernodeMetrics
     names = set()
-    for family in SupernodeMetrics().registry.collect():
+    families = [*SupernodeMetrics().registry.collect(), *DfdaemonMetrics().registry.collect()]
+    for family in families:
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
         names |= {family.name + s for s in suffixes}
     return names
@@ -113,11 +117,12 @@ def exported_metric_names() -> "set[str]":
 
 def test_grafana_dashboard_uses_real_metrics():
     dash = json.loads((DEPLOY / "grafana" / "dragonfly-dashboard.json").read_text())
-    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
     used = {n for e in exprs for n in re.findall(r"\bdragonfly_[a-z_]+", e)}
     known = exported_metric_names()
     assert used and not used - known, f"unknown metrics: {sorted(used - known)}"
     for must in ("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total",
-                 "dragonfly_supernode_cdn_download_size_bytes_total", "dragonfly_dfget_back_source_total"):
+                 "dragonfly_supernode_cdn_download_size_bytes_total", "dragonfly_dfget_back_source_total",
+                 "dragonfly_dfdaemon_fallbacks_total", "dragonfly_dfdaemon_layer_bytes_served_total"):
         assert must in used
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
