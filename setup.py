@@ -26,7 +26,8 @@ setup(
         "urllib3>=2",
     ],
     extras_require={
-        "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6", "schemathesis>=4"],
+        # kubernetes-validate: the deployment tests check rendered manifests against the Kubernetes schemas.
+        "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6", "schemathesis>=4", "kubernetes-validate"],
     },
     entry_points={
         "console_scripts": [
