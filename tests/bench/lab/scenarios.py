@@ -229,16 +229,16 @@ class UplinkSampler:
         self._stop.set()
         self._thread.join(timeout=10)
 
-    def utilisation(self, rates_mbit: "dict[str, float]", until: "float | None") -> dict:
-        """Per host: % of its shaped uplink used in each interval up to `until` (the makespan), and
-        the mean over that time."""
+    def utilisation(self, rates_mbit: "dict[str, float]", until: "float | None", key: str = "sent") -> dict:
+        """Per host: % of its shaped link (`sent`: uplink, `received`: downlink) used in each
+        interval up to `until` (the makespan), and the mean over that time."""
         series: "dict[str, list[int]]" = {h: [] for h in rates_mbit}
         for (t_a, a), (t_b, b) in zip(self.samples, self.samples[1:]):
             if until is not None and t_a >= until:
                 break
             for h, mbit in rates_mbit.items():
-                sent = b.get(h, {}).get("sent", 0) - a.get(h, {}).get("sent", 0)
-                series[h].append(round(100 * sent * 8 / max(t_b - t_a, 1e-6) / (mbit * 1e6)))
+                moved = b.get(h, {}).get(key, 0) - a.get(h, {}).get(key, 0)
+                series[h].append(round(100 * moved * 8 / max(t_b - t_a, 1e-6) / (mbit * 1e6)))
         means = {h: round(sum(v) / len(v), 1) if v else None for h, v in series.items()}
         return {"interval_s": self.interval, "mean_pct": means, "series_pct": series}
 
@@ -522,6 +522,11 @@ def _utilisation(sampler: UplinkSampler, cfg, peers, t0: float, makespan) -> dic
     peer_means = [v for h, v in util["mean_pct"].items() if h != "sn" and v is not None]
     util["peers_mean_pct"] = round(sum(peer_means) / len(peer_means), 1) if peer_means else None
     util["sn_mean_pct"] = util["mean_pct"].get("sn")
+    downs = {f"peer{i}": down for i, (_, down) in enumerate(peer_rates(cfg["n"], cfg["u"], cfg["d"], cfg["scenario"]))}
+    down = sampler.utilisation(downs, None if makespan is None else makespan + shift, key="received")
+    means = [v for v in down["mean_pct"].values() if v is not None]
+    util["peers_download_mean_pct"] = round(sum(means) / len(means), 1) if means else None
+    util["download_series_pct"] = down["series_pct"]
     return util
 
 
