@@ -10,7 +10,7 @@ import math
 import struct
 from enum import Enum
 
-from common.errors import FramingError, RangeError, RangeNotSatisfiable
+from common.errors import FramingError, RangeError
 
 MIB = 1024 * 1024
 HEAD_SIZE = 4
@@ -132,29 +132,3 @@ def parse_piece_range(text: str, size: int) -> int:
     if end - start + 1 != size or start % size:
         raise RangeError(f"range {text!r} is not a whole piece of size {size}")
     return start // size
-
-
-def parse_http_range(header: str, total: int) -> "tuple[int, int]":
-    """A single `bytes=` range resolved against a resource of `total` bytes -> (start, end).
-
-    Accepts `a-b`, `a-` and `-n`; the end is clipped to the resource. Malformed → RangeError;
-    a start beyond the end of the resource → RangeNotSatisfiable.
-    """
-    unit, sep, spec = (header or "").partition("=")
-    if unit.strip().lower() != "bytes" or not sep or "," in spec:
-        raise RangeError(f"malformed Range header {header!r}")
-    first, dash, last = spec.strip().partition("-")
-    if not dash or (first and not first.isdigit()) or (last and not last.isdigit()) or not (first or last):
-        raise RangeError(f"malformed Range header {header!r}")
-    if not first:
-        suffix = int(last)
-        if suffix == 0:
-            raise RangeNotSatisfiable(f"empty suffix range {header!r}")
-        return max(total - suffix, 0), total - 1
-    start = int(first)
-    end = int(last) if last else total - 1
-    if last and end < start:
-        raise RangeError(f"malformed Range header {header!r}: end before start")
-    if start >= total:
-        raise RangeNotSatisfiable(f"range {header!r} starts beyond {total} bytes")
-    return start, min(end, total - 1)

@@ -19,6 +19,13 @@ import subprocess
 import threading
 from typing import Callable, Optional
 
+from common.dfget_files import (
+    back_source_prefix,
+    service_file_name,
+    task_file_name,
+    temp_target_prefix,
+)
+
 log = logging.getLogger(__name__)
 KEEP_LINES = 50
 
@@ -65,9 +72,9 @@ class DfgetProcess:
             return []
         name = os.path.basename(self.output)
         repo = os.path.dirname(self.output)
-        found = [(os.path.join(self.data_dir, f"{name}-{self.sign}.service"), False)]
-        found += [(p, False) for p in glob.glob(os.path.join(repo, glob.escape(f"dfget-{self.sign}.tmp-") + "*"))]
-        found += [(p, True) for p in glob.glob(os.path.join(repo, glob.escape(f"backsource.{self.sign}.") + "*"))]
+        found = [(os.path.join(self.data_dir, service_file_name(task_file_name(name, self.sign))), False)]
+        found += [(p, False) for p in glob.glob(os.path.join(repo, glob.escape(temp_target_prefix(self.sign)) + "*"))]
+        found += [(p, True) for p in glob.glob(os.path.join(repo, glob.escape(back_source_prefix(self.sign)) + "*"))]
         return [(p, seq) for p, seq in found if os.path.exists(p)]
 
     def tail(self) -> str:

@@ -7,11 +7,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+from common.dfget_files import service_file_name
 from common.protocol.codes import BackSourceReason, CdnSource
 from common.protocol.messages import RegisterResult
-
 from dfget.core.locator import Node
-from dfget.core.naming import service_file_name
 
 
 @dataclass

@@ -4,11 +4,11 @@ import os
 import socket
 import tempfile
 
+from common.dfget_files import task_file_name, temp_target_prefix
 from common.urls import filter_url
-
 from dfget.context import RunContext
 from dfget.core.locator import Node
-from dfget.core.naming import default_output_name, make_cid, task_file_name, temp_target_prefix
+from dfget.core.naming import default_output_name, make_cid
 from dfget.errors import PrepareError, UsageError
 
 log = logging.getLogger(__name__)

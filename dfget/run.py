@@ -4,10 +4,9 @@ import os
 from datetime import datetime
 
 from common import logs
+from common.dfget_files import make_sign
 from common.urls import filter_url
-
 from dfget.core import lines
-from dfget.core.naming import make_sign
 from dfget.errors import DfgetError, DownloadError, UsageError
 from dfget.prepare import resolve_output
 from dfget.services import Services

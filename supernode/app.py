@@ -6,17 +6,24 @@ import random
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, request
 
 from common.clock import SystemClock
+from common.config import Config
 from common.protocol import paths
 from common.protocol.wire import MAX_REQUEST_BODY
 from supernode.api import console, management, peer_protocol, preheat, system
 from supernode.api.responses import api_error
+from supernode.cdn.contract import Cdn
 from supernode.gc_loops import BackgroundLoops
 from supernode.metrics import SupernodeMetrics
+
+if TYPE_CHECKING:   # built lazily in `build`: importing them pulls in the CDN and preheat stacks
+    from supernode.preheat.preheater import Preheater
+    from supernode.service import SupernodeService
 
 log = logging.getLogger(__name__)
 _VERSION_PREFIX = re.compile(paths.VERSION_PREFIX_PATTERN + r"(?=/)")
@@ -24,22 +31,26 @@ _VERSION_PREFIX = re.compile(paths.VERSION_PREFIX_PATTERN + r"(?=/)")
 
 @dataclass
 class Dragonfly:
-    """Everything one supernode owns; stored on each Flask app as app.config["DRAGONFLY"]."""
-    settings: object
-    service: object
-    cdn: object
+    """Everything one supernode owns, built by `build` and found by every route through
+    `supernode.api.current.dragonfly()` (both Flask apps carry it as app.extensions["dragonfly"])."""
+    settings: Config
+    service: "SupernodeService"
+    cdn: Cdn
     metrics: SupernodeMetrics
+    preheater: "Preheater"
     loops: "BackgroundLoops | None" = None
-    extra: dict = field(default_factory=dict)
 
     def start_background(self) -> None:
+        """GC loops and the preheat sweeper: started after gunicorn forks its worker."""
         if self.loops is None:
             self.loops = BackgroundLoops(self.settings, self.service, spawn=_spawn_daemon)
             self.loops.start()
+            self.preheater.start_sweeper(max(1.0, min(self.settings.preheat_record_ttl / 4, 600.0)))
 
     def stop_background(self) -> None:
         if self.loops is not None:
             self.loops.stop()
+        self.preheater.stop()
 
 
 def _spawn_daemon(fn, *args):
@@ -49,6 +60,7 @@ def _spawn_daemon(fn, *args):
 def build(settings, *, cdn=None, clock=None, rng=None, spawn=None, advertise_ip: str = "127.0.0.1") -> Dragonfly:
     """Wire up a supernode; the CDN defaults to the local disk CDN under settings.home_dir."""
     from supernode.cdn.manager import LocalCdn
+    from supernode.preheat.preheater import Preheater, default_fetcher
     from supernode.service import SupernodeService
 
     clock = clock or SystemClock()
@@ -58,7 +70,8 @@ def build(settings, *, cdn=None, clock=None, rng=None, spawn=None, advertise_ip:
     service = SupernodeService(settings, cdn=cdn, metrics=metrics, clock=clock, rng=rng,
                                advertise_ip=advertise_ip, spawn=spawn)
     service.start()
-    return Dragonfly(settings, service, cdn, metrics)
+    preheater = Preheater(settings, fetcher=default_fetcher(settings, service), clock=clock)
+    return Dragonfly(settings, service, cdn, metrics, preheater)
 
 
 def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, **build_kwargs) -> Flask:
@@ -66,7 +79,7 @@ def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, **build_k
     if dragonfly is None:
         dragonfly = build(settings, **build_kwargs)
     app = Flask("supernode")
-    app.config["DRAGONFLY"] = dragonfly
+    app.extensions["dragonfly"] = dragonfly
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BODY  # larger bodies: 413 before any is read
     app.url_map.strict_slashes = False
     for bp in (peer_protocol.blueprint, management.blueprint, system.blueprint, preheat.blueprint, console.blueprint):
@@ -82,7 +95,7 @@ def create_download_app(dragonfly: Dragonfly) -> Flask:
     from supernode.cdn.download import download_blueprint
 
     app = Flask("supernode-download")
-    app.config["DRAGONFLY"] = dragonfly
+    app.extensions["dragonfly"] = dragonfly
     app.register_blueprint(download_blueprint(dragonfly.cdn, dragonfly.service.is_servable))
     app.add_url_rule(paths.PING, "ping", system.ping)
     _install_error_pages(app)

@@ -59,6 +59,30 @@ def _release_on_exit(worker, dragonfly, connections) -> None:
     signal.signal(signal.SIGTERM, on_exit)      # gunicorn registered the bound method already
 
 
+def gunicorn_settings(settings) -> dict:
+    """How gunicorn runs the supernode, from its settings: for the `supernode` command and for
+    operators who run gunicorn themselves (conf/gunicorn.conf.py)."""
+    s = settings
+    return {
+        # both ports: the REST API and the CDN piece files
+        "bind": [f"{s.listen_address}:{s.listen_port}", f"{s.listen_address}:{s.download_port}"],
+        "workers": 1,                        # the scheduler's state lives in this one process's memory
+        "worker_class": "gevent",            # thousands of held long-poll /peer/task calls, a greenlet each
+        "worker_connections": s.max_connections,   # per port: each listener has its own pool
+        "timeout": 120,                      # seconds a silent worker may take before it is restarted
+        "graceful_timeout": 10,              # seconds given to in-flight requests on shutdown
+        "keepalive": 75,                     # dfget reuses connections; also the socket guard's idle deadline
+        "limit_request_line": 4094,          # a request line (path and query) of at most 4 KiB
+        "limit_request_fields": 100,         # headers per request
+        "limit_request_field_size": 8190,
+        "control_socket_disable": True,      # two supernodes on one host must not collide on ~/.gunicorn
+        "post_worker_init": start_background,   # guard connections and start GC loops after the fork
+        "loglevel": "debug" if s.debug else "info",
+        "errorlog": "-",
+        "proc_name": "supernode",
+    }
+
+
 def setup_logging(settings) -> str:
     path = settings.log_path or os.path.join(settings.home_dir, "logs", "app.log")
     logs.setup(path, sign=None, verbose=settings.debug, max_bytes=settings.log_max_size,
@@ -73,22 +97,8 @@ class SupernodeServer(BaseApplication):
         super().__init__()
 
     def load_config(self):
-        s = self.settings
-        self.cfg.set("bind", [f"{s.listen_address}:{s.listen_port}", f"{s.listen_address}:{s.download_port}"])
-        self.cfg.set("workers", 1)
-        self.cfg.set("worker_class", "gevent")
-        self.cfg.set("worker_connections", s.max_connections)   # per port: each listener has its own pool
-        self.cfg.set("timeout", 120)
-        self.cfg.set("graceful_timeout", 10)
-        self.cfg.set("keepalive", 75)           # also the idle deadline of the socket guard
-        self.cfg.set("limit_request_line", 4094)     # a request line (path and query) of at most 4 KiB
-        self.cfg.set("limit_request_fields", 100)    # headers per request
-        self.cfg.set("limit_request_field_size", 8190)
-        self.cfg.set("control_socket_disable", True)  # two supernodes on one host must not collide
-        self.cfg.set("post_worker_init", start_background)
-        self.cfg.set("loglevel", "debug" if s.debug else "info")
-        self.cfg.set("errorlog", "-")
-        self.cfg.set("proc_name", "supernode")
+        for name, value in gunicorn_settings(self.settings).items():
+            self.cfg.set(name, value)
 
     def load(self):
         setup_logging(self.settings)

@@ -15,8 +15,8 @@ import threading
 
 import requests
 
+from common.dfget_files import back_source_prefix
 from common.files import remove_file
-from dfget.core.naming import back_source_prefix
 from dfget.downloaders.writer import replace_output
 from dfget.errors import SourceFailure
 

@@ -17,12 +17,20 @@ import time
 
 from flask import Flask, Response, request
 
+from common.dfget_files import service_file_name
 from common.errors import BadInput, RangeNotSatisfiable
 from common.pieces import TAIL, frame_header
 from common.protocol import paths
-from common.protocol.messages import (HEADER_CDN_SOURCE, HEADER_CLIENT_KEY, HEADER_DATA_DIR, HEADER_PIECE_NUM,
-                                      HEADER_PIECE_SIZE, HEADER_RATE_LIMIT, HEADER_TOTAL_LIMIT,
-                                      ClientFinishRequest)
+from common.protocol.messages import (
+    HEADER_CDN_SOURCE,
+    HEADER_CLIENT_KEY,
+    HEADER_DATA_DIR,
+    HEADER_PIECE_NUM,
+    HEADER_PIECE_SIZE,
+    HEADER_RATE_LIMIT,
+    HEADER_TOTAL_LIMIT,
+    ClientFinishRequest,
+)
 from common.version import VERSION
 from dfget.uploader import policy
 from dfget.uploader.state import StateFull, UploadState
@@ -107,7 +115,7 @@ def _open_service_file(state: UploadState, name: str) -> "tuple[int, int] | Resp
     task = state.get(name)
     if task is None:
         return _text(f"unknown task file {name}", 404)
-    path = os.path.join(task.data_dir, policy.service_file_name(name))
+    path = os.path.join(task.data_dir, service_file_name(name))
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:

@@ -12,10 +12,11 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from common.errors import BadInput, RangeNotSatisfiable
+from common.dfget_files import task_name_of
+from common.errors import BadInput, RangeError, RangeNotSatisfiable
+from common.http_range import parse_byte_range
 from common.pieces import HEAD_SIZE, META_SIZE
 
-SERVICE_SUFFIX = ".service"
 EXPIRE_INTERVAL = 15.0          # seconds between data-directory sweeps (docs/architecture.md#the-upload-servers-life-cycle)
 PORT_BASE = 15000
 PORT_SPAN = 50000
@@ -36,34 +37,17 @@ def check_task_file_name(name: str) -> str:
     return name
 
 
-def service_file_name(task_file_name: str) -> str:
-    return task_file_name + SERVICE_SUFFIX
-
-
-def task_name_of(file_name: str) -> str:
-    """v1's GetTaskName: the data-directory entry's name without `.service`."""
-    if file_name.endswith(SERVICE_SUFFIX):
-        return file_name[: -len(SERVICE_SUFFIX)]
-    return file_name
-
-
 # ---- piece requests ----------------------------------------------------------------------------
 
 def parse_upload_range(header: "str | None") -> "tuple[int, int]":
-    """`bytes=a-b` with exactly one '=' and one '-', integers, b > a (v1 parseRange) -> (a, b)."""
-    text = header or ""
-    if text.count("=") != 1:
-        raise BadInput(f"invalid range {text!r}")
-    unit, spec = text.split("=")
-    if unit.strip().lower() != "bytes" or spec.count("-") != 1:
-        raise BadInput(f"invalid range {text!r}")
-    first, last = (p.strip() for p in spec.split("-"))
-    if not first.isdigit() or not last.isdigit():
-        raise BadInput(f"invalid range {text!r}")
-    start, end = int(first), int(last)
-    if end <= start:
-        raise BadInput(f"invalid range {text!r}: end must be greater than start")
-    return start, end
+    """A closed `bytes=a-b` with b > a (what v1's parseRange accepts) -> (a, b)."""
+    try:
+        wanted = parse_byte_range(header)
+    except RangeError:
+        raise BadInput(f"invalid range {(header or '')[:100]!r}") from None
+    if wanted.start is None or wanted.end is None or wanted.end <= wanted.start:
+        raise BadInput(f"invalid range {(header or '')[:100]!r}: expected bytes=<start>-<end>, end > start")
+    return wanted.start, wanted.end
 
 
 def parse_int_header(name: str, value: "str | None", *, minimum: int = 0) -> int:

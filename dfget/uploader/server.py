@@ -15,6 +15,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from common.dfget_files import service_file_name
 from common.files import remove_file
 from common.protocol import paths
 from common.protocol.messages import HEADER_CLIENT_KEY, ServiceDownRequest
@@ -57,6 +58,7 @@ def _session():
 def probe(ip: str, port: int) -> "str | None":
     """Ping an upload server: its data-dir id ('' for a v1 server), or None if nothing answers."""
     import requests
+
     from dfget.uploader.app import HEADER_DATA_DIR_ID
     try:
         with _session() as s:
@@ -267,7 +269,7 @@ class UploadServer:
                 continue
             if task.super_node:
                 self._down(task.super_node, task.task_id, task.cid, task.client_key)
-            path = os.path.join(task.data_dir, policy.service_file_name(task.name))
+            path = os.path.join(task.data_dir, service_file_name(task.name))
             remove_file(path)
             log.info("shutdown: removed task=%s file=%s", task.task_id, path)
 

@@ -1,7 +1,8 @@
 """The web console (docs/decisions.md #13): GET /console (the page), GET /api/v1/console/snapshot (JSON)."""
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from common.protocol import paths
+from supernode.api.current import dragonfly
 from supernode.api.responses import json_response
 from supernode.console.page import HTML
 from supernode.console.view import console_snapshot
@@ -16,9 +17,8 @@ def page():
 
 @blueprint.get(paths.API_CONSOLE_SNAPSHOT)
 def snapshot():
-    df = current_app.config["DRAGONFLY"]
-    pre = df.extra.get("preheater")
-    preheats = [r.record_info().encode() for r in pre.all()] if pre is not None else []
+    df = dragonfly()
+    preheats = [r.record_info().encode() for r in df.preheater.all()]
     body = console_snapshot(df.service.snapshot(), preheats, df.service.clock.time())
     resp = json_response(body)
     resp.headers["Cache-Control"] = "no-store"

@@ -4,11 +4,12 @@ State-changing management calls (POST/DELETE peers, DELETE tasks) need the apiTo
 set; the piece-error report stays open like its legacy twin /peer/piece/error (see openapi.yaml)."""
 import os
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from common.errors import BadInput
 from common.protocol import paths
 from common.protocol.messages import ApiPieceErrorRequest, PeerCreateRequest
+from supernode.api.current import dragonfly
 from supernode.api.peer_protocol import caller
 from supernode.api.responses import json_body, json_response, requires_token, rest
 
@@ -16,7 +17,7 @@ blueprint = Blueprint("v1", __name__)
 
 
 def _service():
-    return current_app.config["DRAGONFLY"].service
+    return dragonfly().service
 
 
 def _non_negative_int(name: str) -> int:

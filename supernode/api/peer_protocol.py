@@ -1,9 +1,16 @@
 """The legacy peer protocol v1 dfget speaks (docs/protocol.md#supernode-legacy-peer-protocol): ResultInfo envelopes on HTTP 200."""
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from common.protocol import paths
-from common.protocol.messages import (HEADER_CLIENT_KEY, PieceErrorRequest, PieceSuccessRequest,
-                                      PullPieceTaskRequest, RegisterRequest, ServiceDownRequest)
+from common.protocol.messages import (
+    HEADER_CLIENT_KEY,
+    PieceErrorRequest,
+    PieceSuccessRequest,
+    PullPieceTaskRequest,
+    RegisterRequest,
+    ServiceDownRequest,
+)
+from supernode.api.current import dragonfly
 from supernode.api.responses import json_body, peer_protocol, result_info
 from supernode.core.identity import Caller
 
@@ -11,7 +18,7 @@ blueprint = Blueprint("legacy", __name__)
 
 
 def _service():
-    return current_app.config["DRAGONFLY"].service
+    return dragonfly().service
 
 
 def caller() -> Caller:

@@ -5,33 +5,34 @@ Decisions 3 and 9: bad input 400, unknown id 404, apiToken for POST/DELETE (401)
 preheatAllow 403. The 208 body also carries "ID" first: Harbor 2.x unmarshals the 208 body into
 {"ID"} and older parsers take the id from the message, which stays the last key.
 """
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from common.protocol import paths
 from common.protocol.messages import PreheatCreateResponse
-from supernode.api.responses import api_error, json_body, json_response, requires_token, rest
-from supernode.core.preheat import Submit, allowed, already_exists_message, parse_request
-from supernode.preheat.preheater import Preheater, default_fetcher
+from supernode.api.current import dragonfly
+from supernode.api.responses import (
+    api_error,
+    json_body,
+    json_response,
+    requires_token,
+    rest,
+)
+from supernode.core.preheat import (
+    Submit,
+    allowed,
+    already_exists_message,
+    parse_request,
+)
+from supernode.preheat.preheater import Preheater
 
 blueprint = Blueprint("preheat", __name__)
-EXTRA_KEY = "preheater"
-
-
 def preheater() -> Preheater:
-    """The app's Preheater, built on first use (after gunicorn's fork); tests may put their own in
-    dragonfly.extra["preheater"]."""
-    df = current_app.config["DRAGONFLY"]
-    p = df.extra.get(EXTRA_KEY)
-    if p is None:
-        p = df.extra[EXTRA_KEY] = Preheater(df.settings, fetcher=default_fetcher(df.settings, df.service),
-                                            clock=df.service.clock)
-        p.start_sweeper(max(1.0, min(df.settings.preheat_record_ttl / 4, 600.0)))
-    return p
+    return dragonfly().preheater
 
 
 def create():
     spec = parse_request(json_body())
-    allow = current_app.config["DRAGONFLY"].settings.preheat_allow
+    allow = dragonfly().settings.preheat_allow
     if not allowed(spec.url, allow):
         return api_error(403, f"url {spec.url} is not allowed by preheatAllow")
     kind, preheat_id = preheater().create(spec)

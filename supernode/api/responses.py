@@ -3,11 +3,12 @@
 import json
 from functools import wraps
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from common.errors import BadInput
 from common.protocol.codes import ResultCode
 from common.protocol.messages import ApiError, ResultInfo
+from supernode.api.current import dragonfly
 from supernode.errors import NotFound
 
 
@@ -55,7 +56,7 @@ def requires_token(handler):
     """State-changing management calls need `Authorization: Bearer <apiToken>` when one is set."""
     @wraps(handler)
     def wrapper(*args, **kwargs):
-        token = current_app.config["DRAGONFLY"].settings.api_token
+        token = dragonfly().settings.api_token
         if token and request.headers.get("Authorization", "") != f"Bearer {token}":
             return api_error(401, "this call needs 'Authorization: Bearer <apiToken>'")
         return handler(*args, **kwargs)

@@ -8,6 +8,7 @@ from common.protocol import paths
 from common.protocol.codes import ResultCode
 from common.protocol.messages import TaskMetricsRequest, VersionInfo
 from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
+from supernode.api.current import dragonfly
 from supernode.api.responses import json_body, json_response, rest
 
 blueprint = Blueprint("system", __name__)
@@ -34,16 +35,16 @@ def version():
 
 @blueprint.get(paths.METRICS)
 def metrics():
-    dragonfly = current_app.config["DRAGONFLY"]
-    dragonfly.service.refresh_gauges()
-    return Response(generate_latest(dragonfly.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+    df = dragonfly()
+    df.service.refresh_gauges()
+    return Response(generate_latest(df.metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 @blueprint.post(paths.TASK_METRICS)
 @rest
 def task_metrics():
     req = TaskMetricsRequest.decode(json_body())
-    current_app.config["DRAGONFLY"].service.report_metrics(req)
+    dragonfly().service.report_metrics(req)
     return json_response({"code": int(ResultCode.SUCCESS), "msg": ResultCode.SUCCESS.default_msg})
 
 

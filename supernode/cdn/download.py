@@ -19,9 +19,9 @@ from typing import Callable, Iterator
 from flask import Blueprint, Response, abort, request
 
 from common.errors import RangeError, RangeNotSatisfiable
-from common.pieces import parse_http_range
-from supernode.cdn.store import valid_task_id
+from common.http_range import resolve_range
 from common.protocol import paths
+from supernode.cdn.store import valid_task_id
 
 CHUNK = 1 << 20
 SENDFILE_STEP = 8 << 20
@@ -103,7 +103,7 @@ def download_blueprint(cdn, is_servable: Callable[[str, str], bool], name: str =
             start, length, status = 0, size, 200
         else:
             try:
-                start, end = parse_http_range(header, size)
+                start, end = resolve_range(header, size)
             except RangeError:
                 return Response(f"malformed Range header {header!r}\n", status=400, mimetype="text/plain")
             except RangeNotSatisfiable:

@@ -28,7 +28,7 @@ def run(peers: int, window: int) -> dict:
     with tempfile.TemporaryDirectory() as home:
         app = create_app(settings.defaults(home_dir=home), cdn=FakeCdn({u: b"x" * 4096 for u in FILES}),
                          clock=FakeClock(), rng=random.Random(1), advertise_ip="127.0.0.1")
-        service = app.config["DRAGONFLY"].service
+        service = app.extensions["dragonfly"].service
         windows, started = [], time.perf_counter()
         for i in range(peers):
             url = FILES[i % len(FILES)]

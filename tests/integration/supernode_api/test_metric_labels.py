@@ -99,7 +99,7 @@ def test_every_metric_keeps_at_most_its_series_budget():
 def test_registrations_do_not_recount_the_gauges_a_scrape_does(app, monkeypatch):
     """The cost of item 10 lived in a recount on every registration (see tests/bench/gauge_cost.py
     for the figures); here: how many recounts, not how long."""
-    core = app.config["DRAGONFLY"].service._core
+    core = app.extensions["dragonfly"].service._core
     recounts = []
     real = core.gauge_counts
     monkeypatch.setattr(core, "gauge_counts", lambda: recounts.append(1) or real())

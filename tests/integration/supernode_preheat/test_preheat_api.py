@@ -9,7 +9,6 @@ import responses
 
 from common.clock import FakeClock
 from supernode import settings as settings_mod
-from supernode.api.preheat import EXTRA_KEY
 from supernode.app import create_app
 from supernode.core import manifests as m
 from supernode.preheat.fetchers import DfgetFetcher, FetchResult, InProcessFetcher
@@ -73,10 +72,10 @@ class World:
         self.cdn = cdn or FakeCdn(dict(BLOBS, **{"http://files.test/a.bin": b"a" * 5000}))
         self.settings = settings_mod.defaults(home_dir=str(tmp_path / "home"), **overrides)
         self.app = create_app(self.settings, cdn=self.cdn, clock=self.clock)
-        df = self.app.config["DRAGONFLY"]
+        df = self.app.extensions["dragonfly"]
         self.spawn = spawn or Inline()
         self.fetcher = fetcher or InProcessFetcher(df.service, timeout=60, sleep=lambda s: self.cdn.run_pending())
-        self.preheater = df.extra[EXTRA_KEY] = Preheater(self.settings, fetcher=self.fetcher, clock=self.clock,
+        self.preheater = df.preheater = Preheater(self.settings, fetcher=self.fetcher, clock=self.clock,
                                                          spawn=self.spawn)
         self.client = self.app.test_client()
 

@@ -96,7 +96,7 @@ def test_a_file_preheat_redirected_off_the_allow_list_fetches_nothing_there(tmp_
     settings = settings_mod.defaults(home_dir=str(tmp_path / "home"), preheat_allow=[r"^http://files\.test/"])
     cdn = LocalCdn(settings, clock=SystemClock(), sleep=lambda s: None)
     w = World(tmp_path, cdn=cdn, preheat_allow=[r"^http://files\.test/"])
-    df = w.app.config["DRAGONFLY"]
+    df = w.app.extensions["dragonfly"]
     fetcher = default_fetcher(w.settings.replace(preheat_timeout=20), df.service)
     fetcher.fetcher._sleep = lambda s: _time.sleep(0.05)
     w.preheater._fetch = fetcher

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from common import pieces
 from common.errors import FramingError, RangeError, RangeNotSatisfiable
+from common.http_range import resolve_range
 
 MIB = pieces.MIB
 
@@ -88,18 +89,18 @@ def test_piece_range_parse_and_number():
     ("bytes=0-999999", 100, (0, 99)), ("bytes=-500", 100, (0, 99)),
 ])
 def test_http_range(header, total, expected):
-    assert pieces.parse_http_range(header, total) == expected
+    assert resolve_range(header, total) == expected
 
 
 @pytest.mark.parametrize("header", ["", "bytes=0-x", "items=0-1", "bytes=5-1", "bytes=0-1,3-4", "bytes=-"])
 def test_http_range_malformed(header):
     with pytest.raises(RangeError):
-        pieces.parse_http_range(header, 100)
+        resolve_range(header, 100)
 
 
 def test_http_range_unsatisfiable():
     with pytest.raises(RangeNotSatisfiable):
-        pieces.parse_http_range("bytes=100-200", 100)
+        resolve_range("bytes=100-200", 100)
 
 
 def test_piece_md5_is_over_the_wrapped_bytes():

@@ -1,17 +1,18 @@
-from dfget.core import naming
+from common import dfget_files
 from common.protocol.messages import is_supernode_cid
+from dfget.core import naming
 
 
 def test_sign_cid_and_task_file_name_follow_v1():
-    sign = naming.make_sign(31923, 1550042443.7081)
+    sign = dfget_files.make_sign(31923, 1550042443.7081)
     assert sign == "31923-1550042443.708"
     assert naming.make_cid("127.0.0.1", sign) == "127.0.0.1-31923-1550042443.708"
-    assert naming.task_file_name("/tmp/test/b.test", "96414-1549104994.143") == "b.test-96414-1549104994.143"
-    assert naming.service_file_name("b.test-1-2.000") == "b.test-1-2.000.service"
+    assert dfget_files.task_file_name("/tmp/test/b.test", "96414-1549104994.143") == "b.test-96414-1549104994.143"
+    assert dfget_files.service_file_name("b.test-1-2.000") == "b.test-1-2.000.service"
 
 
 def test_sign_pads_milliseconds():
-    assert naming.make_sign(1, 1600000000.0) == "1-1600000000.000"
+    assert dfget_files.make_sign(1, 1600000000.0) == "1-1600000000.000"
 
 
 def test_default_output_is_the_last_path_segment():

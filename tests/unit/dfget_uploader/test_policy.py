@@ -1,11 +1,12 @@
 """The upload server's pure decisions: amendRange, range parsing, rate sharing, expiry, ports."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from common import dfget_files
 from common.errors import BadInput, RangeNotSatisfiable
 from dfget.uploader import policy
 from dfget.uploader.policy import DataEntry, TaskView
-
 
 # ---- amendRange (v1 peer_server_test.go TestAmendRange, docs/protocol.md#peer-upload-server) ----------------------------
 
@@ -84,9 +85,9 @@ def test_task_file_name_must_be_one_safe_component(name):
 
 def test_task_file_names():
     assert policy.check_task_file_name("b.test-96414-1549104994.143") == "b.test-96414-1549104994.143"
-    assert policy.task_name_of("a-1-2.service") == "a-1-2"
-    assert policy.task_name_of("a-1-2") == "a-1-2"
-    assert policy.service_file_name("a") == "a.service"
+    assert dfget_files.task_name_of("a-1-2.service") == "a-1-2"
+    assert dfget_files.task_name_of("a-1-2") == "a-1-2"
+    assert dfget_files.service_file_name("a") == "a.service"
 
 
 # ---- rate sharing ------------------------------------------------------------------------------
