@@ -251,7 +251,8 @@ def write_outputs(doc, kind):
     with open(base + ".md", "w") as f:
         f.write(md + "\n")
     try:
-        first = next((r for r in doc["runs"] if "config" in r), {"config": {}})["config"]
+        sized = [r for r in doc["runs"] if "config" in r and r["name"].startswith("flash-")]
+        first = max(sized, key=lambda r: r["config"].get("size", 0))["config"] if sized else {}
         plot(doc["runs"], base + ".png",
              f"lab {kind}: F={first.get('size', 0) // MiB} MiB, u=d={first.get('u')} Mbit/s, "
              f"origin & supernode at peer rate, {os.cpu_count()} cores")
