@@ -22,6 +22,6 @@ def test_default_output_is_the_last_path_segment():
 
 
 def test_temp_names():
-    assert naming.temp_target_prefix("1-2.000") == "dfget-1-2.000.tmp-"
-    assert naming.back_source_prefix("1-2.000") == "backsource.1-2.000."
+    assert dfget_files.temp_target_prefix("1-2.000") == "dfget-1-2.000.tmp-"
+    assert dfget_files.back_source_prefix("1-2.000") == "backsource.1-2.000."
     assert is_supernode_cid("cdnnode:10.0.0.1~abc") and not is_supernode_cid("10.0.0.1-1-2.0")
