@@ -72,43 +72,10 @@ def sha256_of(path: str) -> str:
 
 def end_uploaders(home: str, timeout: float = 10.0) -> "list[int]":
     """End the upload server(s) a dfget run with `--home home` left behind, by PID."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"dfget.uploader.command" in b" ".join(argv) or b"server" in argv[1:3]:
-            if home.encode() in argv:
-                pids.append(int(entry))
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    for pid in pids:
-        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-            if _zombie(pid):
-                break
-            time.sleep(0.05)
-        if os.path.exists(f"/proc/{pid}") and not _zombie(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    from tests.support.dfget_runs import end_pids, upload_server_pids
+    pids = upload_server_pids(home)
+    end_pids(pids, timeout)
     return pids
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 class Runner:

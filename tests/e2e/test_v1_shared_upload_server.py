@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import requests
 
-from tests.support.dfget_runs import DfgetRunner, end_pids
+from tests.support.dfget_runs import DfgetRunner, end_pids, upload_server_pids
 from tests.support.procs import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -31,22 +31,6 @@ def go_dfget(tmp_path_factory):
     if done.returncode != 0:
         pytest.skip(f"cannot unpack the v1 Go binaries: {done.stderr[-300:]}")
     return os.path.join(str(out), "dfget")
-
-
-def _pids_of_home(home: str) -> "list[int]":
-    """Processes whose command line names `home` (a unique temp path): a Go upload server, if
-    the Go dfget had started one of its own."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if home.encode() in f.read():
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
 
 
 def test_a_go_dfget_shares_our_upload_server_and_it_serves_the_go_dfgets_home(tmp_path, supernode, origin,
@@ -85,4 +69,4 @@ def test_a_go_dfget_shares_our_upload_server_and_it_serves_the_go_dfgets_home(tm
         wait_until(lambda: finished in open(server_log).read(), 30, "the Go dfget's /client/finish")
     finally:
         runner.stop_all()
-        end_pids(_pids_of_home(go_home))
+        end_pids(upload_server_pids(go_home))

@@ -74,7 +74,9 @@ class DfgetRunner:
 
 
 def upload_server_pids(home: str) -> "list[int]":
-    """Live `dfget server` processes started with `--home <home>`."""
+    """Live upload servers (ours, `python -m dfget.uploader.command`, or any `dfget server`, v1's Go
+    one included) started for `home`: their command line names it or a path inside it."""
+    inside = home.rstrip("/") + "/"
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -85,7 +87,8 @@ def upload_server_pids(home: str) -> "list[int]":
         except OSError:
             continue
         is_server = "dfget.uploader.command" in argv or (len(argv) > 1 and argv[1] == "server")
-        if is_server and any(a == "--home" and b == home for a, b in zip(argv, argv[1:])) and _signal(int(name), 0):
+        names_home = any(a == home or a.startswith(inside) for a in argv[1:])
+        if is_server and names_home and _signal(int(name), 0):
             found.append(int(name))
     return found
 

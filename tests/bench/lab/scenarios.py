@@ -494,20 +494,23 @@ def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
     cap = cfg.get("cap") or (8 * result["bounds"]["T_fluid"] + 60 + max(starts))
     ends = _wait_peers(procs, real, cap)
     result["cpu"] = cpu.stop()
-    result["peers"] = []
-    for i in range(n):
-        p = procs[i]
-        if p.poll() is None:
-            p.stop()
-        result["peers"].append({"ip": peers[i].ip, "start": round(real[i] - t0, 3), "exit": p.popen.returncode,
-                                "time": round(ends[i] - real[i], 3) if ends[i] else None,
-                                "sha256": sha256_of(outs[i]), "cpu_s": round(p.cpu_seconds(), 3),
-                                "peak_rss": p.peak_rss()})
+    result["peers"] = [_peer_result(procs[i], peers[i], real[i], t0, ends[i], outs[i]) for i in range(n)]
     ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
     result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
     result["failures"] = n - len(ok_ends)
     sampler.stop()
     result["upload_utilisation"] = _utilisation(sampler, cfg, peers, t0, result["makespan"])
+
+
+def _peer_result(proc, host, started: float, t0: float, ended, output: "str | None") -> dict:
+    """One peer's record: when it started and ended, its exit, its output's sha256, CPU and RSS
+    (the process is stopped first if it is still running at the cap)."""
+    if proc.poll() is None:
+        proc.stop()
+    return {"ip": host.ip, "start": round(started - t0, 3), "exit": proc.popen.returncode,
+            "time": round(ended - started, 3) if ended else None,
+            "sha256": sha256_of(output) if output else None, "cpu_s": round(proc.cpu_seconds(), 3),
+            "peak_rss": proc.peak_rss()}
 
 
 def _utilisation(sampler: UplinkSampler, cfg, peers, t0: float, makespan) -> dict:
@@ -546,15 +549,8 @@ def _run_curl(lab, cfg, work, origin, peers, result, env):
     elapsed = time.time() - t0
     result["cpu"] = cpu.stop()
     got = [os.path.getsize(o) if os.path.exists(o) else 0 for o in outs]
-    result["peers"] = []
-    for i in range(n):
-        p = procs[i]
-        if p.poll() is None:
-            p.stop()
-        result["peers"].append({"ip": peers[i].ip, "start": round(real[i] - t0, 3), "exit": p.popen.returncode,
-                                "time": round(ends[i] - real[i], 3) if ends[i] else None,
-                                "sha256": sha256_of(outs[i]) if ends[i] else None, "bytes": got[i],
-                                "cpu_s": round(p.cpu_seconds(), 3), "peak_rss": p.peak_rss()})
+    result["peers"] = [dict(_peer_result(procs[i], peers[i], real[i], t0, ends[i], outs[i] if ends[i] else None),
+                            bytes=got[i]) for i in range(n)]
     done = [e for e in ends if e]
     if len(done) == n:
         result["makespan"] = round(max(done) - t0, 3)
