@@ -1,0 +1,32 @@
+"""`supernode` refuses what it cannot run with, in one line and exit status 2 (no traceback, no
+server that keeps retrying a bind): an unusable home directory, a port another process holds."""
+import socket
+
+from click.testing import CliRunner
+
+from supernode.cli import main
+from tests.support.procs import free_port
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1", *args])
+
+
+def test_an_unusable_home_dir_is_one_clear_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run("--home-dir", str(blocker / "home"), "--port", str(free_port()), "--download-port", str(free_port()))
+    assert result.exit_code == 2
+    assert "cannot use --home-dir" in result.output and "Traceback" not in result.output
+
+
+def test_a_port_in_use_fails_at_once_naming_the_flag(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        result = run("--home-dir", str(tmp_path / "home"), "--port", str(port), "--download-port", str(free_port()))
+        assert result.exit_code == 2
+        assert f"127.0.0.1:{port}" in result.output and "--port" in result.output
+        result = run("--home-dir", str(tmp_path / "home"), "--port", str(free_port()), "--download-port", str(port))
+        assert result.exit_code == 2 and "--download-port" in result.output
