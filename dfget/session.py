@@ -83,6 +83,8 @@ class Session:
                 raise RegisterError(str(e)) from None
             log.warning("register fail but try to download from source, reason:%d(%s)",
                         BackSourceReason.REGISTER_FAIL, e)
+            self.svc.echo_err(lines.p2p_off_line(f"no supernode took the download ({e}); "
+                                                 "fetching it straight from the source"))
             ctx.back_source_reason = BackSourceReason.REGISTER_FAIL
             return
         ctx.adopt(node, result)

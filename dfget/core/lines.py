@@ -36,8 +36,9 @@ def fallback_line(error: str) -> str:
 
 
 def p2p_off_line(why: str) -> str:
-    """Ours, not v1's: P2P upload could not start on this host (the download still goes on)."""
-    return f"warning: P2P upload is off: {why}"
+    """Ours, not v1's (on stderr): P2P is off for this download — no upload server on this host, or
+    no supernode took the download; the download still goes on."""
+    return f"warning: P2P is off: {why}"
 
 
 def back_source_line(name: str) -> str:

@@ -72,6 +72,8 @@ def test_supernode_down_falls_back_to_source(dfget, origin, tmp_path):
     dead.stop_all()
     assert run.returncode == 0, run.stdout + run.stderr
     assert out.read_bytes() == b"y" * 5000
+    # P2P switching itself off is said on the terminal (stderr: v1's stdout lines stay as they are)
+    assert run.stderr.count("warning: P2P is off: no supernode took the download") == 1, run.stderr
 
 
 def test_notbs_with_dead_supernode_fails_with_v1_message(origin, tmp_path):
