@@ -108,8 +108,40 @@ def run(cfg, argv) -> int:
     signal.signal(signal.SIGINT, stop)
     log.info("dfdaemon listening on %s:%d registry=%s dfpath=%s", cfg.host_ip, port, cfg.registry, cfg.dfpath)
     click.echo(f"dfdaemon listening on {cfg.host_ip}:{port}", err=True)
+    threading.Thread(target=_warn_if_no_supernode, args=(tuple(cfg.supernodes),), daemon=True).start()
     daemon.serve_forever()
     return ExitCode.OK
+
+
+def supernode_warning(nodes, reachable) -> str:
+    """The line to print when none of the configured supernodes answers ('' when one does, or when
+    none is configured and dfget's own configuration decides). `reachable(host, port) -> bool`."""
+    if not nodes:
+        return ""
+    addresses = []
+    for node in nodes:
+        host, _, port = node.split("=", 1)[0].strip().rpartition(":")
+        if not host or not port.isdigit():
+            host, port = node.split("=", 1)[0].strip(), "8002"
+        addresses.append((host.strip("[]"), int(port)))
+    if any(reachable(host, port) for host, port in addresses):
+        return ""
+    shown = ", ".join(f"{h}:{p}" for h, p in addresses)
+    return (f"dfdaemon: warning: P2P is off for now: no supernode answers ({shown}); layers are fetched "
+            "straight from the registry until one does — check --node")
+
+
+def _warn_if_no_supernode(nodes) -> None:
+    def reachable(host: str, port: int) -> bool:
+        try:
+            socket.create_connection((host, port), timeout=3).close()
+            return True
+        except OSError:
+            return False
+    line = supernode_warning(nodes, reachable)
+    if line:
+        log.warning("%s", line)
+        click.echo(line, err=True)
 
 
 add_standard_commands(main, "dfdaemon", _load)

@@ -10,7 +10,7 @@ import requests
 
 from tests.e2e.dfdaemon_support.images import build_image, push
 from tests.e2e.dfdaemon_support.lab import Dfdaemon, Docker, skopeo_pull, start_registry
-from tests.support.procs import free_port
+from tests.support.procs import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 PEER_BYTES = "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"
@@ -84,3 +84,6 @@ def test_pull_still_succeeds_when_the_supernode_is_dead(lab):
     daemon = lab.dfdaemon("host1", registry, f"127.0.0.1:{free_port()}")     # nothing listens there
     kind, pull = lab.puller("docker1", daemon)
     assert pull("gamma:1" if kind == "docker" else "library/gamma:1") == expected(kind, image)
+    # and the operator is told that P2P is off, once, at start
+    wait_until(lambda: "P2P is off for now: no supernode answers" in daemon.proc.output(), 30,
+               "dfdaemon's warning about its dead --node")
