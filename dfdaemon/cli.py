@@ -15,10 +15,10 @@ import threading
 import click
 
 from common import logs
-from common.errors import BadInput, ConfigError
-from common.units import parse_duration
 from common.commands import add_standard_commands
-
+from common.errors import BadInput, ConfigError
+from common.nodes import parse_nodes
+from common.units import parse_duration
 from dfdaemon import settings
 from dfdaemon.settings import ExitCode
 
@@ -116,17 +116,13 @@ def run(cfg, argv) -> int:
 def supernode_warning(nodes, reachable) -> str:
     """The line to print when none of the configured supernodes answers ('' when one does, or when
     none is configured and dfget's own configuration decides). `reachable(host, port) -> bool`."""
-    if not nodes:
+    try:
+        addresses = parse_nodes(nodes)
+    except BadInput:
+        return ""   # dfget will refuse the list itself, with its own message
+    if not addresses or any(reachable(n.host, n.port) for n in addresses):
         return ""
-    addresses = []
-    for node in nodes:
-        host, _, port = node.split("=", 1)[0].strip().rpartition(":")
-        if not host or not port.isdigit():
-            host, port = node.split("=", 1)[0].strip(), "8002"
-        addresses.append((host.strip("[]"), int(port)))
-    if any(reachable(host, port) for host, port in addresses):
-        return ""
-    shown = ", ".join(f"{h}:{p}" for h, p in addresses)
+    shown = ", ".join(n.addr for n in addresses)
     return (f"dfdaemon: warning: P2P is off for now: no supernode answers ({shown}); layers are fetched "
             "straight from the registry until one does — check --node")
 

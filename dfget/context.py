@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from common.dfget_files import service_file_name
+from common.nodes import Node
 from common.protocol.codes import BackSourceReason, CdnSource
 from common.protocol.messages import RegisterResult
-from dfget.core.locator import Node
 
 
 @dataclass

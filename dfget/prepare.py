@@ -5,9 +5,9 @@ import socket
 import tempfile
 
 from common.dfget_files import task_file_name, temp_target_prefix
+from common.nodes import Node
 from common.urls import filter_url
 from dfget.context import RunContext
-from dfget.core.locator import Node
 from dfget.core.naming import default_output_name, make_cid
 from dfget.errors import PrepareError, UsageError
 

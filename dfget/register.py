@@ -21,7 +21,8 @@ from common.protocol.codes import ResultCode
 from common.protocol.messages import RegisterRequest, RegisterResult
 from common.version import VERSION
 
-from dfget.core.locator import Locator, Node
+from common.nodes import Node
+from dfget.core.locator import Locator
 from dfget.errors import DfgetError
 from dfget.supernode_client import SupernodeUnavailable
 

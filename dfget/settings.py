@@ -13,10 +13,9 @@ from typing import Any, Mapping, Optional
 
 from common import config as c
 from common.errors import BadInput, ConfigError
+from common.nodes import Node, parse_nodes
 from common.units import parse_duration, parse_rate
 from common.urls import convert_headers, split_filter, validate_source_url
-
-from dfget.core.locator import Node, parse_nodes
 
 YAML_PATH = "/etc/dragonfly/dfget.yml"
 INI_PATH = "/etc/dragonfly.conf"

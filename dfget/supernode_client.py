@@ -15,7 +15,7 @@ from common.protocol.codes import ResultCode
 from common.protocol.messages import (HEADER_CLIENT_KEY, PieceErrorRequest, PieceSuccessRequest,
                                       PullPieceTaskRequest, RegisterRequest, ResultInfo, TaskMetricsRequest)
 
-from dfget.core.locator import Node
+from common.nodes import Node
 from dfget.errors import DfgetError
 from dfget.httpc import Answer, Client, HttpError
 

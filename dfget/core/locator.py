@@ -1,7 +1,6 @@
 """Which supernode to talk to (docs/architecture.md#a-registration-post-peerregistry, docs/decisions.md #11).
 
-Nodes are written `host[:port][=weight]` (port 8002, weight 1 by default). Weights are divided
-by their GCD; the same address listed twice is merged (weights add up).
+Nodes are written `host[:port][=weight]` (common/nodes.py: dfdaemon takes the same list).
 
 Selection is by consistent hashing of the task URL: every node owns `weight * POINTS` points on
 a SHA-256 ring; a URL starts at the first point clockwise of its own hash and fails over to the
@@ -13,64 +12,12 @@ URL's clients move together to the same next node.
 next node, skipping the one in use; once every node has been tried, there is no other node.
 """
 import hashlib
-import math
 from bisect import bisect_left
-from dataclasses import dataclass
-from functools import reduce
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
-from common.errors import BadInput
+from common.nodes import Node
 
-DEFAULT_PORT = 8002
 POINTS = 64
-
-
-@dataclass(frozen=True)
-class Node:
-    host: str
-    port: int = DEFAULT_PORT
-    weight: int = 1
-
-    @property
-    def addr(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def __str__(self) -> str:
-        return self.addr
-
-
-def parse_node(text: str) -> Node:
-    """`host[:port][=weight]` -> Node; anything malformed is BadInput."""
-    spec = text.strip()
-    addr, eq, weight_text = spec.partition("=")
-    host, colon, port_text = addr.partition(":")
-    if not host or any(c.isspace() for c in host) or "/" in host:
-        raise BadInput(f"invalid supernode {text!r}: expected host[:port][=weight]")
-    port = DEFAULT_PORT
-    if colon:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise BadInput(f"invalid supernode {text!r}: port must be 1-65535")
-        port = int(port_text)
-    weight = 1
-    if eq:
-        if not weight_text.isdigit() or int(weight_text) < 1:
-            raise BadInput(f"invalid supernode {text!r}: weight must be a positive integer")
-        weight = int(weight_text)
-    return Node(host, port, weight)
-
-
-def parse_nodes(texts: Iterable[str]) -> "list[Node]":
-    """Comma lists and repeated values -> nodes, duplicates merged, weights divided by their GCD."""
-    merged: "dict[tuple[str, int], int]" = {}
-    for text in texts:
-        for part in str(text).split(","):
-            if part.strip():
-                n = parse_node(part)
-                merged[(n.host, n.port)] = merged.get((n.host, n.port), 0) + n.weight
-    if not merged:
-        return []
-    gcd = reduce(math.gcd, merged.values())
-    return [Node(h, p, w // gcd) for (h, p), w in merged.items()]
 
 
 def _hash(text: str) -> int:

@@ -175,7 +175,8 @@ def test_cdn_source_mode_fetches_raw_ranges_from_the_source(dfget, tmp_path, clu
 
 
 def test_migrates_when_the_supernode_breaks(dfget, tmp_path, cluster):
-    from dfget.core.locator import failover_order, parse_nodes
+    from common.nodes import parse_nodes
+    from dfget.core.locator import failover_order
     sn, node, url, pieces, origin_app = cluster
     broken = FakeSupernode(CONTENT, SIZE, 0, answer={"code": 500, "msg": "system error"})
     with serve(broken.app()) as port:

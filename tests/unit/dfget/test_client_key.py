@@ -4,7 +4,7 @@ import json
 
 from common.protocol.messages import (HEADER_CLIENT_KEY, PieceErrorRequest, PieceSuccessRequest,
                                       PullPieceTaskRequest, RegisterRequest)
-from dfget.core.locator import Node
+from common.nodes import Node
 from dfget.httpc import Answer
 from dfget.supernode_client import SupernodeClient
 

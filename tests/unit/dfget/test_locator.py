@@ -1,8 +1,10 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.errors import BadInput
-from dfget.core.locator import Locator, Node, failover_order, parse_node, parse_nodes
+from common.nodes import Node, parse_node, parse_nodes
+from dfget.core.locator import Locator, failover_order
 
 
 def test_parse_node_defaults_and_weights():

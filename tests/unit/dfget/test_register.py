@@ -1,10 +1,11 @@
 """Registration with failover, driven through a recording fake client (no sockets)."""
 import pytest
 
+from common.nodes import parse_nodes
 from common.protocol.messages import ResultInfo
 from dfget.context import RunContext
-from dfget.core.locator import Locator, parse_nodes
-from dfget.register import COME_BACK_DELAYS, MAX_COME_BACKS, Registrar, RegisterFailed
+from dfget.core.locator import Locator
+from dfget.register import COME_BACK_DELAYS, MAX_COME_BACKS, RegisterFailed, Registrar
 from dfget.settings import DfgetConfig
 from dfget.supernode_client import SupernodeUnavailable
 
