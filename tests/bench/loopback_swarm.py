@@ -8,7 +8,7 @@ about the limit, not the swarm). The P2P share is the supernode's own count of p
 downloaded from peers ÷ all piece bytes; `supernode copies` is the bytes it served ÷ the file.
 `--busy` runs two CPU hogs (one per core, `nice 0`, ended with the run) during every swarm, the
 condition in which dfget used to give up on slow peers and take pieces from the supernode.
-`--v1` runs the real v1.0.6 Go dfget as the clients instead (../shared/v1go, or DF_V1GO_DIR).
+`--v1` runs the real v1.0.6 Go dfget as the clients instead (../shared/v1go, or $DRAGONFLY_V1GO).
 Every output is checked against the source's sha256.
 """
 import argparse

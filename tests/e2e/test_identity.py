@@ -3,7 +3,6 @@ theirs - with real processes, an origin that wants an unusual credential header,
 binaries are there) a real v1 Go dfget, which cannot send a client key."""
 import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -12,6 +11,7 @@ import time
 import pytest
 import requests
 
+from tests.support import v1go
 from tests.support.dfget_runs import DfgetRunner, end_pids
 from tests.support.procs import start_origin
 from tests.support.v1client import V1Client
@@ -19,7 +19,6 @@ from tests.support.v1client import V1Client
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
 ART_KEY = "AKCp8-jfrog-art-api-key-0123456789"
-V1GO = "/work/shared/v1go"
 FLOOD_REQUESTS = 600
 
 
@@ -162,14 +161,10 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
 
 @pytest.fixture(scope="module")
 def v1_dfget(tmp_path_factory):
-    if not (os.path.isfile(os.path.join(V1GO, "unpack.sh")) and shutil.which("xz")):
-        pytest.skip("the v1 Go binaries are not on this machine")
-    out = tmp_path_factory.mktemp("v1go")
-    done = subprocess.run(["sh", os.path.join(V1GO, "unpack.sh"), str(out)], capture_output=True, text=True,
-                          timeout=300)
-    if done.returncode != 0:
-        pytest.skip(f"cannot unpack the v1 Go binaries: {done.stderr[-300:]}")
-    return str(out / "dfget")
+    try:
+        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
+    except v1go.V1GoUnavailable as e:
+        pytest.skip(str(e))
 
 
 def _free_port() -> int:

@@ -6,31 +6,25 @@ The v1 binaries: `$DRAGONFLY_V1GO`, else `<repo>/../shared/v1go` (see its README
 """
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 import requests
 
+from tests.support import v1go
 from tests.support.dfget_runs import DfgetRunner, end_pids, upload_server_pids
 from tests.support.procs import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-V1GO = os.environ.get("DRAGONFLY_V1GO") or os.path.join(os.path.dirname(REPO), "shared", "v1go")
 
 
 @pytest.fixture(scope="module")
 def go_dfget(tmp_path_factory):
-    if not (os.path.isfile(os.path.join(V1GO, "unpack.sh")) and shutil.which("xz")):
-        pytest.skip(f"the v1 Go binaries are not here ({V1GO}; set DRAGONFLY_V1GO)")
-    out = tmp_path_factory.mktemp("v1go")
-    done = subprocess.run(["sh", os.path.join(V1GO, "unpack.sh"), str(out)], capture_output=True, text=True,
-                          timeout=300)
-    if done.returncode != 0:
-        pytest.skip(f"cannot unpack the v1 Go binaries: {done.stderr[-300:]}")
-    return os.path.join(str(out), "dfget")
+    try:
+        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
+    except v1go.V1GoUnavailable as e:
+        pytest.skip(str(e))
 
 
 def test_a_go_dfget_shares_our_upload_server_and_it_serves_the_go_dfgets_home(tmp_path, supernode, origin,

@@ -447,16 +447,13 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
         result["profiles"][f"{name}-{pid}"] = top_frames(base + ".txt", 15)
 
 
-V1GO = os.environ.get("DF_V1GO_DIR", os.path.join(os.path.dirname(REPO), "shared", "v1go"))
-
-
 def v1_binaries(work: str) -> str:
     """The real v1.0.6 Go programs unpacked (checked against SHA256SUMS) into a cache directory."""
-    if not os.path.isfile(os.path.join(V1GO, "unpack.sh")):
-        raise LabError(f"the v1 Go programs are not in {V1GO} (set DF_V1GO_DIR)")
-    target = os.path.join(os.path.dirname(work.rstrip("/")), "v1go-bin")
-    subprocess.run(["sh", os.path.join(V1GO, "unpack.sh"), target], check=True, capture_output=True, timeout=300)
-    return target
+    from tests.support import v1go
+    try:
+        return v1go.unpack(os.path.join(os.path.dirname(work.rstrip("/")), "v1go-bin"))
+    except v1go.V1GoUnavailable as e:
+        raise LabError(str(e)) from None
 
 
 def _run_v1(lab, cfg, work, origin, sn, peers, result, env):

@@ -179,14 +179,12 @@ def test_an_explicit_port_that_is_taken_is_a_clear_error(tmp_path, spawned):
 
 
 def test_a_server_that_never_comes_up_is_reported(tmp_path, spawned):
-    failures = []
-    kw = options(tmp_path, spawned, on_failure=failures.append, register_deadline=60,
-                 dfget_argv0="/bin/false")                  # a "server" that exits at once
+    failures, reported = [], threading.Event()
+    kw = options(tmp_path, spawned, on_failure=lambda m: (failures.append(m), reported.set()),
+                 register_deadline=60, dfget_argv0="/bin/false")    # a "server" that exits at once
     started = ensure_server(task_file_name=NAME, **kw)
-    deadline = time.monotonic() + 60
-    while not failures and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert failures and "shares no pieces" in failures[0] and "exited" in failures[0]
+    assert reported.wait(60), "the failed start was never reported"
+    assert "shares no pieces" in failures[0] and "exited" in failures[0]
     assert not started.wait_registered(0) and started.failed
 
 
