@@ -38,6 +38,12 @@ class RunContext:
     extra: dict = field(default_factory=dict)
 
     @property
+    def holds_asks(self) -> bool:
+        """The supernode speaks our extensions (it issued a client key), so it holds a `wait` ask
+        open until it has work for us (docs/decisions.md #1); a v1 supernode answers at once."""
+        return bool(self.client_key)
+
+    @property
     def target_dir(self) -> str:
         return os.path.dirname(self.output)
 

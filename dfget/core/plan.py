@@ -45,6 +45,8 @@ class Report:
 
 
 START = Report(TaskStatus.START, PieceResult.INVALID)
+# "Anything more for me?" with pieces still running: no outcome to report (our supernode only)
+ASK = Report(TaskStatus.RUNNING, PieceResult.INVALID)
 
 
 def semisuc(range_: str, dst_cid: str, droppable: bool = True) -> Report:

@@ -34,7 +34,7 @@ from common.protocol.messages import (FinishResult, PieceErrorRequest, PieceSucc
                                       PullPieceTaskRequest, ResultInfo)
 
 from dfget.core.lines import migrated_line
-from dfget.core.plan import PieceBook, Report
+from dfget.core.plan import ASK, PieceBook, Report
 from dfget.core.timing import RefreshTimer, WaitBackoff, effective_rate, suc_retry_delays
 from dfget.errors import P2PFailure, PieceFailure
 from dfget.supernode_client import SupernodeUnavailable
@@ -44,6 +44,7 @@ PROTOCOL_CODES = {ResultCode.PEER_FINISH, ResultCode.PEER_CONTINUE, ResultCode.P
                   ResultCode.PEER_LIMITED, ResultCode.SUCCESS, ResultCode.SOURCE_ERROR}
 CANCEL_CHECK = 0.5
 RATE_JOIN = 0.5   # s: an unanswered rate ask never holds up the end of a download
+RUNNING_ASK = 3.0  # s: a held ask while pieces run (a failure is reported at most this late)
 
 
 @dataclass
@@ -89,12 +90,17 @@ class P2PDownloader:
         while True:
             self._check_cancelled()
             self._drain()
-            item = item or self.book.next_report() or (None if self.book.running else last)
+            running = bool(self.book.running)
+            item = item or self.book.next_report()
+            if item is None and running and self.ctx.holds_asks:
+                item = ASK      # keep an ask open while pieces run: new work starts the moment it exists
+            item = item or (None if running else last)
             if item is None:
                 self._await_outcome(None)
                 continue
-            last = item
-            asked = self.svc.long_poll if not self.book.running else 0.0
+            if item is not ASK:
+                last = item
+            asked = self._ask_seconds(running)
             start = self.svc.clock.monotonic()
             answer = self._pull(item, asked)
             waited = self.svc.clock.monotonic() - start
@@ -111,9 +117,17 @@ class P2PDownloader:
                 item = None
             elif self.book.running:
                 item = None
-                self._await_outcome(None)
+                if not (answer.code == ResultCode.PEER_WAIT and asked > 0 and waited >= asked * 0.5):
+                    self._await_outcome(None)   # not held (at our limit, or no long-poll): wait for a piece
             else:
                 self._await_outcome(self.backoff.next(waited, asked))
+
+    def _ask_seconds(self, running: bool) -> float:
+        """How long the supernode may hold this pull: the long-poll when nothing runs; a short hold
+        while pieces run (a failure report waits at most that long); none for a v1 supernode."""
+        if not running:
+            return self.svc.long_poll
+        return RUNNING_ASK if self.ctx.holds_asks else 0.0
 
     def _pull(self, item: Report, asked: float) -> Optional[ResultInfo]:
         ctx = self.ctx

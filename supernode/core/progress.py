@@ -25,6 +25,70 @@ from supernode.core.bitset import PieceBits
 
 
 SUPER_DURATION_WEIGHT = 0.25    # weight of the newest sample in the moving average
+METER_WINDOW = 20.0             # s of busy time a link meter remembers (older halves away)
+METER_MIN_PIECES = 1.0          # pieces a meter must have seen before it gives a rate
+BEST_RATE_HALF_LIFE = 10.0      # s: a task's best rate halves every this long without a new best
+SLOW_SHARE = 0.5                # a peer below this share of the task's best rate is "slow"
+
+
+@dataclass
+class LinkMeter:
+    """How fast a peer moves pieces one way: pieces moved over the time it had at least one
+    transfer running that way. Concurrent transfers share the link, so this is the link's rate
+    while busy, not one transfer's; it is a lower bound (the far ends may have been slower)."""
+    active: int = 0
+    since: float = 0.0
+    busy: float = 0.0
+    pieces: float = 0.0
+
+    def start(self, now: float) -> None:
+        if self.active == 0:
+            self.since = now
+        self.active += 1
+
+    def stop(self, now: float, arrived: bool) -> None:
+        if self.active <= 0:
+            return
+        self.active -= 1
+        if self.active == 0:
+            self.busy += max(now - self.since, 0.0)
+        if arrived:
+            self.pieces += 1
+        if self.busy > METER_WINDOW:
+            self.busy, self.pieces = self.busy / 2, self.pieces / 2
+
+    def rate(self, now: float) -> "float | None":
+        """Pieces per busy second, None before enough evidence."""
+        busy = self._busy(now)
+        if self.pieces < METER_MIN_PIECES or busy <= 0:
+            return None
+        return self.pieces / busy
+
+    def ceiling(self, now: float) -> "float | None":
+        """The rate if every running transfer finished right now: the most this link can be
+        doing. It tells a slow link by its first transfer, before any piece has arrived."""
+        busy, moved = self._busy(now), self.pieces + self.active
+        if moved < METER_MIN_PIECES or busy <= 0:
+            return None
+        return moved / busy
+
+    def _busy(self, now: float) -> float:
+        return self.busy + (max(now - self.since, 0.0) if self.active else 0.0)
+
+
+@dataclass
+class BestRate:
+    """The best rate read so far, halving every BEST_RATE_HALF_LIFE without a new best: a crowd
+    whose fast peers have gone is not held to their pace for long."""
+    rate: float = 0.0
+    when: float = 0.0
+
+    def note(self, rate: "float | None", now: float) -> None:
+        if rate is not None and rate >= self.at(now):
+            self.rate, self.when = rate, now
+
+    def at(self, now: float) -> float:
+        return self.rate * 0.5 ** (max(now - self.when, 0.0) / BEST_RATE_HALF_LIFE)
 
 
 @dataclass
@@ -33,6 +97,8 @@ class PeerState:
     client_error_count: int = 0
     service_error_count: int = 0
     service_down_ms: int = 0            # 0 = alive
+    uplink: LinkMeter = field(default_factory=LinkMeter)      # pieces it serves to peers
+    downlink: LinkMeter = field(default_factory=LinkMeter)    # pieces it fetches (any source)
 
     @property
     def down(self) -> bool:
@@ -61,12 +127,21 @@ class TaskProgress:
     # peer PID -> {piece: since}: pieces it got (or is getting) from the supernode that no other
     # peer has started to fetch from it yet — its "seed debt" (see the scheduler)
     unforwarded: "dict[str, dict[int, float]]" = field(default_factory=dict)
+    # the fastest link rates seen among this task's peers: the yardsticks a "slow" peer is
+    # measured against (see the scheduler)
+    best_up: "BestRate" = field(default_factory=lambda: BestRate())
+    best_down: "BestRate" = field(default_factory=lambda: BestRate())
 
     def seed_debt(self, pid: str, now: float, horizon: float) -> "tuple[int, float | None]":
         """(pieces `pid` still owes the crowd, seconds until the oldest of them stops counting).
         A piece nobody wanted from it for `horizon` seconds no longer counts."""
         owed = [since for since in self.unforwarded.get(pid, {}).values() if now - since < horizon]
         return len(owed), (min(owed) + horizon - now if owed else None)
+
+    def stalled_super(self, now: float, stall: float) -> int:
+        """Supernode fetches under way for longer than `stall`: a slow receiver is holding them,
+        not the supernode's uplink, so they do not count against its fan-out."""
+        return sum(1 for p in self.super_in_flight if now - self.super_started.get(p, now) >= stall)
 
     def record_super_duration(self, seconds: float) -> None:
         old = self.super_piece_seconds
@@ -122,6 +197,9 @@ class Progress:
             if tp is not None:
                 tp.unforwarded.get(source, {}).pop(piece, None)    # forwarding has started
             self.peers[source].producer_load += 1
+            self.peers[source].uplink.start(now)
+        if client_pid in self.peers:
+            self.peers[client_pid].downlink.start(now)
 
     def release(self, task_id: str, client: ClientProgress, piece: int, now: float,
                 arrived: bool = False, client_pid: str = "") -> "str | None":
@@ -143,9 +221,19 @@ class Progress:
                     tp.unforwarded.get(client_pid, {}).pop(piece, None)
                 if piece not in tp.super_in_flight:
                     tp.super_started.pop(piece, None)
-        elif source in self.peers:
+        up = down = None
+        if source in self.peers and not self.is_super(source):
             state = self.peers[source]
             state.producer_load = max(state.producer_load - 1, 0)
+            state.uplink.stop(now, arrived)
+            up = state.uplink.rate(now)
+        if client_pid in self.peers:
+            meter = self.peers[client_pid].downlink
+            meter.stop(now, arrived)
+            down = meter.rate(now)
+        if tp is not None and arrived:
+            tp.best_up.note(up, now)
+            tp.best_down.note(down, now)
         return source
 
     def release_all(self, task_id: str, client: ClientProgress, now: float, client_pid: str = "") -> None:
@@ -210,3 +298,11 @@ class Progress:
             tp.drop_holder(pid)
         for key in [k for k in self.served if pid in k]:
             del self.served[key]
+
+
+def is_slow(meter: "LinkMeter | None", best: BestRate, now: float) -> bool:
+    """The meter reads less than SLOW_SHARE of the task's best rate; unknown is not slow."""
+    if meter is None:
+        return False
+    rate, yardstick = meter.ceiling(now), best.at(now)
+    return rate is not None and yardstick > 0 and rate < SLOW_SHARE * yardstick

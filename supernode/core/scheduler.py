@@ -18,12 +18,16 @@ the progress and returns a Plan; the coordinator applies it.
 5. Nobody can serve it now -> super-seeding (the supernode's upload is the scarce resource of a
    flash crowd: every extra copy it sends adds a piece time to the crowd's end):
    * a piece no peer holds and none is fetching from the supernode ("fresh") -> the supernode,
-     within its own per-task limit (docs/decisions.md #2); full -> skip the piece. Fresh pieces are spread
+     within its own per-task limit (docs/decisions.md #2; a stalled fetch does not count: a slow
+     receiver holds it, not the supernode's uplink); full -> skip the piece. Fresh pieces are spread
      over the crowd: a client that still owes the crowd a piece it got from the supernode (nobody
      has started to fetch it from the client yet: its "seed debt") gets no other fresh piece while
      others download the task too. Otherwise one host would receive most of the file from the
      supernode and its single uplink would have to feed everyone (seen in the lab: 11 of 17
-     pieces went to one of 8 hosts). A debt older than the stall time no longer counts;
+     pieces went to one of 8 hosts). A debt older than the stall time no longer counts, and debt
+     never leaves the supernode idle: with none of the task's pieces on their way from it, the
+     fresh piece goes to whoever asks. A slow client (docs/decisions.md #22) gets no fresh piece
+     while others download the task: everyone else would have to fetch it over its slow uplink;
    * a piece some holder could give this client once it has a free upload slot -> wait for it;
    * a piece on its way from the supernode to another client -> wait for that copy, unless the
      fetch has stalled: it took longer than STALL_FACTOR x the task's average supernode piece time
@@ -40,7 +44,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from supernode.core.model import Limits
-from supernode.core.progress import ClientProgress, PeerState, TaskProgress
+from supernode.core.progress import ClientProgress, PeerState, TaskProgress, is_slow
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the av
 STALL_DEFAULT = 20.0      # s: before any supernode piece arrived, a fetch has stalled after this
 STALL_FLOOR = 1.0         # s: never call a fetch stalled sooner
 SEED_DEBT_LIMIT = 1       # fresh pieces a client may owe the crowd at once
+CONGESTED_PIECE_TIMES = 5.0   # a client with a piece running this many best piece times is slow
 
 
 _LONG_WALK = 16
@@ -122,13 +127,14 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     alone = isolated(view, limits)
     extra: "dict[str, int]" = {}
     drops: "list[tuple[int, str]]" = []
-    super_load = view.task.super_load
     picks: "list[Assignment]" = []
     verdicts: "dict[str, Verdict]" = {}
     busy = None
     stall = stall_seconds(view.task)
+    super_load = view.task.super_load - view.task.stalled_super(view.now, stall)
     recheck: "float | None" = None
     debt, expiry, seeded = None, None, 0
+    slow_client = _slow_client(view)
     for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
                                                 view.task.in_flight)):
         if walked == _LONG_WALK and not alone:
@@ -140,7 +146,7 @@ def plan(view: View, limits: Limits, rng) -> Plan:
         elif busy is not None and view.task.holders.get(piece) and view.task.holders[piece] <= busy:
             continue
         else:
-            source, usable = _pick_holder(view, piece, limits, extra, drops, rng, verdicts)
+            source, usable = _pick_holder(view, piece, limits, extra, drops, rng, verdicts, slow_client)
         if source is None:
             if usable:
                 continue        # a holder will have a free slot soon: wait for it
@@ -152,9 +158,11 @@ def plan(view: View, limits: Limits, rng) -> Plan:
             if super_load >= limits.supernode_task_upload_limit:
                 continue
             if not alone and view.crowd > 1 and not view.task.holders.get(piece):
+                if slow_client:
+                    continue    # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
                 if debt is None:
                     debt, expiry = view.task.seed_debt(view.src_pid, view.now, stall)
-                if debt + seeded >= SEED_DEBT_LIMIT:
+                if debt + seeded >= SEED_DEBT_LIMIT and super_load > 0:
                     if expiry is not None:
                         recheck = expiry if recheck is None else min(recheck, expiry)
                     continue    # another client takes this fresh piece: we forward ours first
@@ -174,15 +182,30 @@ class Verdict(enum.Enum):
     OK = "ok"
 
 
+def _slow_client(view: View) -> bool:
+    """Slow by its downlink meter, or congested: one of its pieces has been running for longer
+    than CONGESTED_PIECE_TIMES piece times at the task's best rate (a slow link with several
+    transfers under way has finished none of them yet, so the meter alone tells it late)."""
+    state = view.peers.get(view.src_pid)
+    if is_slow(state.downlink if state else None, view.task.best_down, view.now):
+        return True
+    best, started = view.task.best_down.at(view.now), view.client.started
+    return best > 0 and bool(started) and view.now - min(started.values()) > CONGESTED_PIECE_TIMES / best
+
+
 def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]",
-                 drops: "list[tuple[int, str]]", rng,
-                 verdicts: "dict[str, Verdict]") -> "tuple[str | None, bool]":
+                 drops: "list[tuple[int, str]]", rng, verdicts: "dict[str, Verdict]",
+                 slow_client: bool = False) -> "tuple[str | None, bool]":
     """(a holder chosen uniformly at random among those that may serve now, whether some holder
     could serve this client once it has a free upload slot).
 
     The holders are drawn lazily in random order (a partial Fisher-Yates over the set's order,
     v1's "map order, effectively random") and verdicts are cached for the whole plan: sorting and
-    shuffling every holder set on every pull was a hot spot once holders number in the hundreds."""
+    shuffling every holder set on every pull was a hot spot once holders number in the hundreds.
+
+    A client that is not slow itself takes a slow holder (docs/decisions.md #22) only when no
+    other holder could serve it, now or once it has a free slot: a fast host must not spend a
+    piece time four times over on a quarter-speed uplink while a fast copy exists."""
     holders = view.task.holders.get(piece)
     if not holders:
         return None, False
@@ -191,6 +214,7 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
     order = list(holders)
     n = len(order)
     usable = False
+    fallback = None
     while n:
         i = rng.randrange(n) if n > 1 else 0
         pid = order[i]
@@ -207,8 +231,16 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
         if peers[pid].producer_load + extra.get(pid, 0) + 1 > up_limit:
             usable = True
             continue
+        if not slow_client and is_slow(peers[pid].uplink, view.task.best_up, view.now):
+            fallback = fallback or pid
+            continue
         extra[pid] = extra.get(pid, 0) + 1
         return pid, True
+    if fallback is not None and not usable:
+        if view.task.in_flight.get(piece):
+            return None, True   # someone is already fetching it: wait for that (faster) copy
+        extra[fallback] = extra.get(fallback, 0) + 1
+        return fallback, True
     return None, usable
 
 

@@ -312,3 +312,87 @@ def test_fresh_pieces_are_spread_over_the_crowd():
     lone = ClientProgress()
     clients["alone"] = lone
     assert len(ask("alone", crowd=1).assignments) == 4
+
+
+# ---- mixed bandwidth and the supernode's idle time (docs/decisions.md #22) ----------------------
+
+def _metered(seconds: float) -> PeerState:
+    """A peer whose links moved one piece in `seconds` both ways."""
+    state = PeerState()
+    for meter in (state.uplink, state.downlink):
+        meter.start(0.0)
+        meter.stop(seconds, arrived=True)
+    return state
+
+
+def _with_best(view, rate=1.0, now=10.0):
+    view.task.best_up.note(rate, now)
+    view.task.best_down.note(rate, now)
+    return dataclasses.replace(view, now=now, crowd=8)
+
+
+def test_a_slow_client_gets_no_fresh_piece_while_others_download_the_task():
+    view, limits = simple_view(4, states={SRC: _metered(8.0)}, peer_down_limit=4)
+    view = _with_best(view)
+    assert scheduler.plan(view, limits, random.Random(1)).wait
+    fast = dataclasses.replace(view, peers={SRC: _metered(1.0)})
+    assert [a.source for a in scheduler.plan(fast, limits, random.Random(1)).assignments] == [SUPER]
+    alone = dataclasses.replace(view, crowd=1)
+    assert scheduler.plan(alone, limits, random.Random(1)).assignments
+
+
+def test_a_client_with_a_piece_running_far_longer_than_a_piece_time_counts_as_slow():
+    view, limits = simple_view(4, peer_down_limit=4)
+    view = _with_best(view)
+    view.client.running[3] = "x"
+    view.client.started[3] = view.now - scheduler.CONGESTED_PIECE_TIMES - 1
+    assert scheduler.plan(view, limits, random.Random(1)).wait
+
+
+def test_a_fast_client_takes_a_fast_holder_over_a_slow_one():
+    states = {SRC: _metered(1.0), "slow": _metered(8.0), "fast": _metered(1.0)}
+    view, limits = simple_view(1, holders={0: {"slow", "fast"}}, states=states)
+    view = _with_best(view)
+    for seed in range(20):
+        assert [a.source for a in scheduler.plan(view, limits, random.Random(seed)).assignments] == ["fast"]
+
+
+def test_a_fast_client_waits_for_a_busy_fast_holder_rather_than_take_a_slow_one():
+    states = {SRC: _metered(1.0), "slow": _metered(8.0), "fast": _metered(1.0)}
+    states["fast"].producer_load = 5
+    view, limits = simple_view(1, holders={0: {"slow", "fast"}}, states=states, peer_up_limit=5)
+    assert scheduler.plan(_with_best(view), limits, random.Random(1)).wait
+
+
+def test_a_piece_only_slow_peers_hold_goes_to_one_fast_client_at_a_time():
+    states = {SRC: _metered(1.0), "slow": _metered(8.0)}
+    view, limits = simple_view(1, holders={0: {"slow"}}, states=states)
+    view = _with_best(view)
+    assert [a.source for a in scheduler.plan(view, limits, random.Random(1)).assignments] == ["slow"]
+    view.task.in_flight[0] = 1       # another client is fetching it already: wait for that copy
+    assert scheduler.plan(view, limits, random.Random(1)).wait
+    slow_client = dataclasses.replace(view, peers={**states, SRC: _metered(8.0)})
+    assert [a.source for a in scheduler.plan(slow_client, limits, random.Random(1)).assignments] == ["slow"]
+
+
+def test_seed_debt_never_leaves_the_supernode_idle():
+    view, limits = simple_view(4, supernode_task_upload_limit=4, peer_down_limit=4)
+    view = dataclasses.replace(view, crowd=8, now=1.0)
+    view.task.unforwarded[SRC] = {9: 0.5}        # owes the crowd a piece
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert [a.source for a in plan.assignments] == [SUPER]     # the supernode had nothing on its way
+    view.task.super_load = 1
+    view.task.super_in_flight[7] = 1
+    view.task.super_started[7] = 1.0
+    assert scheduler.plan(view, limits, random.Random(1)).wait
+
+
+def test_a_stalled_supernode_fetch_does_not_count_against_its_fan_out():
+    view, limits = simple_view(2, supernode_task_upload_limit=1, peer_down_limit=4)
+    view.task.super_load = 1
+    view.task.in_flight[1] = view.task.super_in_flight[1] = 1
+    view.task.super_started[1] = 0.0
+    view.task.super_piece_seconds = 1.0          # stalled after 3 s
+    assert scheduler.plan(dataclasses.replace(view, now=2.0), limits, random.Random(1)).wait
+    plan = scheduler.plan(dataclasses.replace(view, now=4.0), limits, random.Random(1))
+    assert (0, SUPER) in [(a.piece, a.source) for a in plan.assignments]
