@@ -11,6 +11,9 @@ and acts on the answer:
   answers at once, and then a short growing back-off applies (core.timing.WaitBackoff).
 * 600 -> wait for the workers, return the supernode's md5 for the final check.
 * 610 -> the source failed: give up P2P (back-source reason 10).
+* 502 "unknown task" -> the supernode lost our task (restarted in place): register with the same
+  supernode again and carry on with the pieces we have (dfget/register.py); if it does not take
+  us, migrate.
 * anything else or no answer -> migrate: register with the next supernode (skipping this one);
   if that fails, give up P2P (reason 3). A different piece size there discards what we have.
 
@@ -59,11 +62,12 @@ class Outcome:
 
 class P2PDownloader:
     def __init__(self, cfg, ctx, svc, client, fetcher, assembly, limiter, progress,
-                 reregister: Callable, cancelled: threading.Event):
+                 reregister: Callable, cancelled: threading.Event, rejoin: Optional[Callable] = None):
         self.cfg, self.ctx, self.svc = cfg, ctx, svc
         self.client, self.fetcher, self.assembly = client, fetcher, assembly
         self.limiter, self.progress = limiter, progress
         self.reregister = reregister
+        self.rejoin = rejoin or (lambda node, why: None)
         self.cancelled = cancelled
         self.book = PieceBook()
         self.outcomes: "queue.Queue[Outcome]" = queue.Queue()
@@ -125,22 +129,38 @@ class P2PDownloader:
         except SupernodeUnavailable as e:
             self._migrate(str(e))
             return None
+        if answer.code == ResultCode.TARGET_NOT_FOUND:
+            self._rejoin_or_migrate(f"code {answer.code} {answer.msg}".strip())
+            return None
         if answer.code not in PROTOCOL_CODES:
             self._migrate(f"code {answer.code} {answer.msg}".strip())
             return None
         return answer
 
+    def _rejoin_or_migrate(self, why: str) -> None:
+        found = self.rejoin(self.ctx.node, why)
+        if found is None:
+            self._migrate(why)
+        else:
+            self._adopt(*found)
+
     def _migrate(self, why: str) -> None:
         ctx = self.ctx
         log.warning("supernode %s failed (%s), migrating", ctx.node, why)
-        old_size = ctx.piece_size
         try:
             node, result = self.reregister(ctx.node)
         except Exception as e:
             raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"supernode {ctx.node} failed ({why}) "
                              f"and migration failed: {e}") from None
-        ctx.adopt(node, result)
+        self._adopt(node, result)
         self.svc.echo(migrated_line(node.addr))
+
+    def _adopt(self, node, result) -> None:
+        """A new registration (another node, or the same one again): keep the pieces we have
+        unless the piece size changed; report from START."""
+        ctx = self.ctx
+        old_size = ctx.piece_size
+        ctx.adopt(node, result)
         if result.piece_size != old_size:
             self.generation += 1
             self.book.reset()

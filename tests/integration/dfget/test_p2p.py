@@ -193,6 +193,30 @@ def test_migrates_when_the_supernode_breaks(dfget, tmp_path, cluster):
     assert origin_app.hits == []
 
 
+def test_a_supernode_restarted_in_place_is_registered_with_again_even_with_other_nodes(dfget, tmp_path, cluster):
+    """Issue 12 item 2: "unknown task" from the node in use means it lost its state (a restart in
+    place): register with it again and carry on P2P, never the next node or the source."""
+    from common.nodes import parse_nodes
+    from dfget.core.locator import failover_order
+    sn, node, url, pieces, origin_app = cluster
+    spare = FakeSupernode(CONTENT, SIZE, sn.piece_port)
+    with serve(spare.app()) as port:
+        other = f"127.0.0.1:{port}"
+        first = failover_order(parse_nodes([node, other]), url)[0].addr
+        restarted, idle = (sn, spare) if first == node else (spare, sn)
+        restarted.forget_after = 1
+        restarted.limit = 1                 # one piece at a time: the restart comes between pieces
+        result, out = _download(dfget, tmp_path, cluster, "-p", "cdn", "-n", other)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == CONTENT
+    assert result.stdout.splitlines()[-1].endswith("reason:0") and "migrated" not in result.stdout
+    assert len(restarted.registrations) == 2 and idle.registrations == []
+    assert restarted.registrations[0]["cid"] == restarted.registrations[1]["cid"]
+    assert len(restarted.done) == len(restarted.pieces) and origin_app.hits == []
+    # after the restart the client fetched only what it did not have yet
+    assert sorted(int(h[2].split("=")[1].split("-")[0]) // SIZE for h in pieces.hits) == [0, 1, 2]
+
+
 def test_timeout_goes_back_to_source(dfget, tmp_path, cluster):
     sn, node, url, pieces, origin_app = cluster
     sn.answer = {"code": 602, "msg": "peer task wait"}   # a v1 supernode with nothing to give, forever
