@@ -62,12 +62,12 @@ class Outcome:
 
 class P2PDownloader:
     def __init__(self, cfg, ctx, svc, client, fetcher, assembly, limiter, progress,
-                 reregister: Callable, cancelled: threading.Event, rejoin: Optional[Callable] = None):
+                 reregister: Callable, rejoin: Callable, cancelled: threading.Event):
         self.cfg, self.ctx, self.svc = cfg, ctx, svc
         self.client, self.fetcher, self.assembly = client, fetcher, assembly
         self.limiter, self.progress = limiter, progress
         self.reregister = reregister
-        self.rejoin = rejoin or (lambda node, why: None)
+        self.rejoin = rejoin
         self.cancelled = cancelled
         self.book = PieceBook()
         self.outcomes: "queue.Queue[Outcome]" = queue.Queue()
@@ -129,20 +129,15 @@ class P2PDownloader:
         except SupernodeUnavailable as e:
             self._migrate(str(e))
             return None
-        if answer.code == ResultCode.TARGET_NOT_FOUND:
-            self._rejoin_or_migrate(f"code {answer.code} {answer.msg}".strip())
-            return None
-        if answer.code not in PROTOCOL_CODES:
-            self._migrate(f"code {answer.code} {answer.msg}".strip())
-            return None
-        return answer
-
-    def _rejoin_or_migrate(self, why: str) -> None:
-        found = self.rejoin(self.ctx.node, why)
+        if answer.code in PROTOCOL_CODES:
+            return answer
+        why = f"code {answer.code} {answer.msg}".strip()
+        found = self.rejoin(ctx.node, why) if answer.code == ResultCode.TARGET_NOT_FOUND else None
         if found is None:
             self._migrate(why)
         else:
             self._adopt(*found)
+        return None
 
     def _migrate(self, why: str) -> None:
         ctx = self.ctx
