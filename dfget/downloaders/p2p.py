@@ -37,6 +37,7 @@ from common.protocol.messages import (FinishResult, PieceErrorRequest, PieceSucc
                                       PullPieceTaskRequest, ResultInfo)
 
 from dfget.core.lines import migrated_line
+from dfget.downloaders.announce import announce_held
 from dfget.core.plan import PieceBook, Report
 from dfget.core.timing import RefreshTimer, WaitBackoff, effective_rate, suc_retry_delays
 from dfget.errors import P2PFailure, PieceFailure
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_CODES = {ResultCode.PEER_FINISH, ResultCode.PEER_CONTINUE, ResultCode.PEER_WAIT,
                   ResultCode.PEER_LIMITED, ResultCode.SUCCESS, ResultCode.SOURCE_ERROR}
 CANCEL_CHECK = 0.5
-RATE_JOIN = 0.5   # s: an unanswered rate ask never holds up the end of a download
+RATE_JOIN = 0.5   # s: an unanswered rate ask or announcement never holds up the end of a download
 
 
 @dataclass
@@ -76,14 +77,16 @@ class P2PDownloader:
         self.rate_timer = RefreshTimer()
         self.pool = ThreadPoolExecutor(max_workers=cfg.client_queue_size, thread_name_prefix="piece")
         self._rate_thread: "threading.Thread | None" = None
+        self._announcer: "threading.Thread | None" = None
 
     def run(self) -> FinishResult:
         try:
             return self._loop()
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
-            if self._rate_thread is not None:
-                self._rate_thread.join(RATE_JOIN)
+            for thread in (self._rate_thread, self._announcer):
+                if thread is not None:
+                    thread.join(RATE_JOIN)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -152,7 +155,7 @@ class P2PDownloader:
 
     def _adopt(self, node, result) -> None:
         """A new registration (another node, or the same one again): keep the pieces we have
-        unless the piece size changed; report from START."""
+        unless the piece size changed, and announce them; report from START."""
         ctx = self.ctx
         old_size = ctx.piece_size
         ctx.adopt(node, result)
@@ -163,6 +166,7 @@ class P2PDownloader:
             self.progress.start(ctx.file_length)
         else:
             self.book.restart()
+            self._announcer = announce_held(self.client, ctx, list(self.book.done), self.cancelled)
 
     # -- pieces --------------------------------------------------------------------------------
 

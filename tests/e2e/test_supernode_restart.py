@@ -63,9 +63,12 @@ def test_downloads_survive_a_restart_of_their_supernode_p2p(tmp_path, origin, sp
                    for pieces in after for p in pieces}
         nodes_after = {p["superNode"] for pieces in after for p in pieces}
         rejoined = sum("registering with it again" in text or "is back; registered again" in text for text in logs)
+        announced = [int(n) for text in logs for n in re.findall(r"announced (\d+) of \d+ held pieces", text)]
         print(f"\nFIGURE restart ({'two nodes' if spare else 'one node'}): {rejoined}/{CLIENTS} clients registered "
-              f"again with {first}, pieces after the restart from {sorted(sources)} via {sorted(nodes_after)}")
+              f"again with {first} and announced {announced} pieces they held; pieces after the restart from "
+              f"{sorted(sources)} via {sorted(nodes_after)}")
         assert sources <= {"cdnnode", "peer"}
+        assert len(announced) >= CLIENTS and all(announced)     # the new instance knows what they hold
         if not spare:
             assert nodes_after == {first} and rejoined == CLIENTS
         # the new instance found the CDN file on disk or resumed it: the origin sent at most one

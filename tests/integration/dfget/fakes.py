@@ -64,6 +64,7 @@ class FakeSupernode:
     answer: "dict | None" = None     # a fixed answer to every /peer/task (e.g. 500, or 602 forever)
     forget_after: int = 0            # a restart in place: once this many pieces are done, all is
                                      # forgotten and pulls get 502 "unknown task" until a new registration
+    client_key: str = ""             # a supernode of ours answers registrations with a client key
     calls: list = field(default_factory=list)
     sucs: list = field(default_factory=list)
     errors: list = field(default_factory=list)
@@ -131,7 +132,7 @@ class FakeSupernode:
             self.lost = False
             return jsonify({"code": 200, "msg": "success", "data": {
                 "taskId": TASK_ID, "fileLength": len(self.content), "pieceSize": self.piece_size,
-                "cdnSource": self.cdn_source}})
+                "cdnSource": self.cdn_source, **({"clientKey": self.client_key} if self.client_key else {})}})
 
         @app.get("/peer/task")
         def task():
