@@ -8,8 +8,8 @@ check. Here:
 * the stop signals are libev signal watchers, so they wake the worker at once;
 * on any stop signal the listening sockets are closed first: nothing new is accepted;
 * SIGTERM is graceful: the stop hooks run (held long polls are answered, idle keep-alive
-  connections are shut), and requests in flight (a piece being sent) get `graceful_timeout`
-  seconds to finish; whatever is still running then is cut;
+  connections are shut), and requests in flight (a piece being sent) get `stopGrace` (gunicorn's
+  graceful_timeout) to finish; whatever is still running then is cut;
 * SIGINT or SIGQUIT, or either after a SIGTERM, cuts everything at once. A repeated SIGTERM
   changes nothing: `kill` of the process group and the master both send one;
 * the process then leaves with os._exit: no interpreter shutdown waiting on a CDN download.
