@@ -49,13 +49,17 @@ def read_response(sock: socket.socket, already: bytes = b"", timeout: float = 30
 
 
 def refuses_connections(port: int) -> bool:
+    """True when a new connection is refused, or reset / closed without an answer; a slow answer
+    is not a refusal (the caller asks again until its deadline)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.sendall(b"GET /_ping HTTP/1.1\r\nHost: sn\r\n\r\n")
-            s.settimeout(1)
-            return not s.recv(16)        # accepted into a closing backlog: reset, nothing answered
-    except OSError:
+            s.settimeout(5)
+            return not s.recv(16)        # accepted into a closing backlog: closed, nothing answered
+    except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
         return True
+    except OSError:                      # a timeout: not an answer, not a refusal
+        return False
 
 
 def wait_gone(proc, timeout: float) -> None:
