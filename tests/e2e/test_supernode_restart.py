@@ -1,6 +1,7 @@
 """A supernode restarted in place under running downloads (issue 12 item 2): every client
 registers with it again and finishes P2P with the pieces it already had — with one node in its
-list, and with two (the other node alive: going there would fetch the file from the source again).
+list, and with two (the other node alive: going there would fetch the file from the source again);
+stopped by SIGTERM, or killed.
 Real processes; every process is ended by its PID; waits have deadlines, timings are not asserted."""
 import hashlib
 import json
@@ -12,7 +13,7 @@ import pytest
 from common.nodes import parse_nodes
 from dfget.core.locator import failover_order
 from tests.support.dfget_runs import DfgetRunner
-from tests.support.procs import start_supernode, wait_until
+from tests.support.procs import kill_tree, start_supernode, wait_until
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
@@ -23,8 +24,9 @@ def pieces_logged(log_text: str) -> "list[dict]":
     return [json.loads(m) for m in re.findall(r"downloading piece:(\{.*\})", log_text)]
 
 
-@pytest.mark.parametrize("spare", [False, True], ids=["one-node", "two-nodes"])
-def test_downloads_survive_a_restart_of_their_supernode_p2p(tmp_path, origin, spare):
+@pytest.mark.parametrize("spare,crash", [(False, False), (True, False), (False, True)],
+                         ids=["one-node", "two-nodes", "one-node-SIGKILL"])
+def test_downloads_survive_a_restart_of_their_supernode_p2p(tmp_path, origin, spare, crash):
     content = os.urandom(24 * MIB)
     (origin.root / "restart.bin").write_bytes(content)
     url = origin.url + "/restart.bin"
@@ -48,7 +50,11 @@ def test_downloads_survive_a_restart_of_their_supernode_p2p(tmp_path, origin, sp
         wait_until(lambda: all(runner.pieces_done(f"h{i}") >= 2 for i in range(CLIENTS)), 120,
                    "every client to hold two pieces")
         before = [runner.pieces_done(f"h{i}") for i in range(CLIENTS)]
-        proc.stop()                                                  # SIGTERM to the group
+        if crash:
+            kill_tree(proc.pid)                                      # SIGKILL, master and worker
+            proc.stop()
+        else:
+            proc.stop()                                              # SIGTERM to the group
         start(f"{first.split(':')[1]}-again", ports=(api, download))  # same ports, fresh state
         results = [runner.wait(p, timeout=240) for p in running]
         for i, r in enumerate(results):
@@ -64,7 +70,7 @@ def test_downloads_survive_a_restart_of_their_supernode_p2p(tmp_path, origin, sp
         nodes_after = {p["superNode"] for pieces in after for p in pieces}
         rejoined = sum("registering with it again" in text or "is back; registered again" in text for text in logs)
         announced = [int(n) for text in logs for n in re.findall(r"announced (\d+) of \d+ held pieces", text)]
-        print(f"\nFIGURE restart ({'two nodes' if spare else 'one node'}): {rejoined}/{CLIENTS} clients registered "
+        print(f"\nFIGURE restart ({'two nodes' if spare else 'one node'}{', SIGKILL' if crash else ''}): {rejoined}/{CLIENTS} clients registered "
               f"again with {first} and announced {announced} pieces they held; pieces after the restart from "
               f"{sorted(sources)} via {sorted(nodes_after)}")
         assert sources <= {"cdnnode", "peer"}
