@@ -5,11 +5,17 @@ in use when migrating. 609 (wait auth) retries the same node up to 3 times, 1 s 
 answer 200, 607 or 608 ends the search; a transport error, a non-200 HTTP status or another code
 moves on to the next node.
 
-A migration that finds no other node comes back to the node it left: a supernode restarted in
-place (same address, state lost) answers the next pull 502 or refuses connections for a few
-seconds. Without this, one restart sent every running client to the source at once. The node is
-asked again after each of COME_BACK_DELAYS, at most MAX_COME_BACKS times per download (a node that
-keeps failing us must not keep us from the source forever).
+A supernode restarted in place (same address, state lost) answers the next pull "unknown task"
+(502), or refuses connections while it restarts. Without the two rules below, one restart sent
+every running client to the source at once:
+
+* "unknown task" from a node that answers: `rejoin` registers with that same node again, at once,
+  before any other node is tried (the swarm's other peers come back to it too; another node
+  would fetch the file from the source once more). At most MAX_REJOINS times per download.
+* A migration that finds no other node comes back to the node it left: it is asked again after
+  each of COME_BACK_DELAYS (15.5 s in all, a restart under load included), at most
+  MAX_COME_BACKS times per download (a node that keeps failing us must not keep us from the
+  source forever).
 """
 import base64
 import logging
@@ -30,8 +36,9 @@ log = logging.getLogger(__name__)
 WAIT_AUTH_RETRIES = 3
 WAIT_AUTH_PAUSE = 1.0
 FINAL_CODES = (ResultCode.SUCCESS, ResultCode.URL_NOT_REACHABLE, ResultCode.NEED_AUTH)
-COME_BACK_DELAYS = (0.5, 1.0, 2.0, 4.0)
-MAX_COME_BACKS = 1
+COME_BACK_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+MAX_COME_BACKS = 3
+MAX_REJOINS = 3
 
 
 class RegisterFailed(DfgetError):
@@ -56,6 +63,7 @@ class Registrar:
         self.hostname = hostname
         self._root_cas = read_root_cas(cfg.cacerts)
         self.come_backs = 0
+        self.rejoins = 0
 
     def request(self, node: Node) -> RegisterRequest:
         cfg, ctx = self.cfg, self.ctx
@@ -88,6 +96,23 @@ class Registrar:
             if found is not None:
                 return found
         raise RegisterFailed(*last)
+
+    def rejoin(self, node: Node, why: str) -> "tuple[Node, RegisterResult] | None":
+        """`node` answered but no longer knows our task (`why`): register with it again; None if
+        it does not take us (then the caller migrates) or the per-download bound is spent."""
+        if self.rejoins >= MAX_REJOINS:
+            log.warning("supernode %s lost the task again (%s); not registering a %s time",
+                        node.addr, why, MAX_REJOINS + 1)
+            return None
+        self.rejoins += 1
+        log.warning("supernode %s lost the task (%s), probably restarted: registering with it again",
+                    node.addr, why)
+        info = self._try(node)
+        if info is None or info.code != ResultCode.SUCCESS:
+            log.warning("registering again with %s failed: %s", node.addr,
+                        "no answer" if info is None else f"code {info.code} {info.msg}".strip())
+            return None
+        return self._accept(node, info)
 
     def _accept(self, node: Node, info) -> "tuple[Node, RegisterResult] | None":
         try:

@@ -135,7 +135,7 @@ class Session:
             raise P2PFailure(BackSourceReason.WRITE_ERROR, f"cannot create {e.filename}: {e.strerror}") from None
         fetcher = PieceFetcher(None, self.limiter, VERSION, self.cfg.min_rate, cancelled, self.svc.clock)
         p2p = P2PDownloader(self.cfg, ctx, self.svc, self.client, fetcher, assembly, self.limiter,
-                            self.progress, self._reregister, cancelled)
+                            self.progress, self._reregister, self.registrar.rejoin, cancelled)
 
         def attempt():
             self.progress.start(ctx.file_length)

@@ -1,15 +1,13 @@
 """`supernode` command line (docs/operations.md#configuration-and-precedence): v1's flags, /etc/dragonfly/supernode.yml, `version`,
 `config default`."""
-import errno
 import os
-import socket
 import sys
 
 import click
 
 from common.commands import add_standard_commands
 from common.errors import ConfigError
-from supernode import settings as settings_mod
+from supernode import listeners, settings as settings_mod
 
 # flag -> setting name; values stay strings here and are parsed once by the config loader.
 FLAGS = [
@@ -68,38 +66,27 @@ def main(ctx, config_path, **flags):
         from supernode.netinfo import default_advertise_ip
         advertise_ip, why = default_advertise_ip()
         click.echo(f"supernode: advertising {advertise_ip} ({why}); set --advertise-ip to choose", err=True)
-    _fail_unless_ready(settings)
+    sockets = _fail_unless_ready(settings)
     from supernode.server import SupernodeServer
-    SupernodeServer(settings, advertise_ip).run()
+    SupernodeServer(settings, advertise_ip, sockets).run()
 
 
-def _fail_unless_ready(settings) -> None:
+def _fail_unless_ready(settings) -> list:
     """One clear line and exit status 2 for what would otherwise be a traceback or a server that
-    keeps retrying a bind: an unusable home directory, a port something else holds."""
+    keeps retrying a bind: an unusable home directory, a port something else holds. Returns the
+    two listening sockets, bound (the server adopts them)."""
     try:
         os.makedirs(os.path.join(settings.home_dir, "repo"), exist_ok=True)
     except OSError as e:
         click.echo(f"supernode: cannot use --home-dir {settings.home_dir}: {e.strerror or e}; "
                    "choose a writable directory", err=True)
         sys.exit(2)
-    for flag, port in (("--port", settings.listen_port), ("--download-port", settings.download_port)):
-        problem = _port_problem(settings.listen_address, port)
-        if problem:
-            click.echo(f"supernode: cannot listen on {settings.listen_address}:{port} ({problem}); "
-                       f"stop what holds it or choose another {flag}", err=True)
-            sys.exit(2)
-
-
-def _port_problem(address: str, port: int) -> str:
-    """Why `address:port` cannot be bound now ('' if it can); the probe socket is closed at once."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as gunicorn binds
-        try:
-            probe.bind((address, port))
-        except OSError as e:
-            return "in use by another process" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-    return ""
+    try:
+        return listeners.bind(settings.listen_address, [("--port", settings.listen_port),
+                                                        ("--download-port", settings.download_port)])
+    except listeners.PortUnavailable as e:
+        click.echo(f"supernode: {e}", err=True)
+        sys.exit(2)
 
 
 add_standard_commands(main, "supernode", _load)

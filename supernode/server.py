@@ -4,14 +4,16 @@ One worker because all scheduling state lives in that process's memory (architec
 The app is built inside the worker (no preload), and background loops start after the fork.
 """
 import logging
+import math
 import os
-import signal
 import socket
+import sys
 
 from gunicorn.app.base import BaseApplication
 
 from common import logs
 from supernode import socket_guard
+from supernode.master import SupernodeMaster
 
 log = logging.getLogger(__name__)
 
@@ -28,35 +30,26 @@ def build_wsgi(settings, advertise_ip: str):
 
 def start_background(worker) -> None:
     """gunicorn post_worker_init hook: guard every connection (per-source budget, read deadlines),
-    start the loops; on SIGTERM also release held long polls."""
+    start the loops, and tell the worker what to release on a graceful stop."""
     dragonfly = getattr(worker.wsgi, "dragonfly", None)
     if dragonfly is not None:
         guard = socket_guard.install(worker, dragonfly.settings, dragonfly.metrics)
         dragonfly.start_background()
-        _release_on_exit(worker, dragonfly, guard.open)
+        worker.stop_hooks.append(lambda: _release(dragonfly, guard.open))
 
 
-def _release_on_exit(worker, dragonfly, connections) -> None:
-    """gunicorn's graceful stop waits (up to graceful_timeout) until no connection is open: held
-    /peer/task calls and idle keep-alive connections (every dfget keeps one) made every stop and
-    restart take the whole timeout. On SIGTERM: answer the held calls at once, and shut the read
-    side of every connection, so each finishes the request it is serving and then closes."""
-    handle_exit = worker.handle_exit
-
-    def release():
-        dragonfly.service.close()
-        dragonfly.stop_background()
-        for client in list(connections):
-            try:
-                client.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
-
-    def on_exit(sig, frame):
-        handle_exit(sig, frame)
-        import gevent
-        gevent.spawn(release)
-    signal.signal(signal.SIGTERM, on_exit)      # gunicorn registered the bound method already
+def _release(dragonfly, connections) -> None:
+    """A graceful stop waits until no request is in flight: held /peer/task calls and idle
+    keep-alive connections (every dfget keeps one) would make every stop and restart take the
+    whole graceful time. Answer the held calls at once, and shut the read side of every
+    connection, so each finishes the request it is serving and then closes."""
+    dragonfly.service.close()
+    dragonfly.stop_background()
+    for client in list(connections):
+        try:
+            client.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
 
 def gunicorn_settings(settings) -> dict:
@@ -67,10 +60,11 @@ def gunicorn_settings(settings) -> dict:
         # both ports: the REST API and the CDN piece files
         "bind": [f"{s.listen_address}:{s.listen_port}", f"{s.listen_address}:{s.download_port}"],
         "workers": 1,                        # the scheduler's state lives in this one process's memory
-        "worker_class": "gevent",            # thousands of held long-poll /peer/task calls, a greenlet each
+        # gevent (thousands of held long-poll /peer/task calls, a greenlet each), stopping at once
+        "worker_class": "supernode.worker.SupernodeWorker",
         "worker_connections": s.max_connections,   # per port: each listener has its own pool
         "timeout": 120,                      # seconds a silent worker may take before it is restarted
-        "graceful_timeout": 10,              # seconds given to in-flight requests on shutdown
+        "graceful_timeout": max(1, math.ceil(s.stop_grace)),   # s requests in flight get after SIGTERM
         "keepalive": 75,                     # dfget reuses connections; also the socket guard's idle deadline
         "limit_request_line": 4094,          # a request line (path and query) of at most 4 KiB
         "limit_request_fields": 100,         # headers per request
@@ -91,10 +85,25 @@ def setup_logging(settings) -> str:
 
 
 class SupernodeServer(BaseApplication):
-    def __init__(self, settings, advertise_ip: str):
+    """`sockets`: the API and download ports, already bound (supernode/listeners.py)."""
+
+    def __init__(self, settings, advertise_ip: str, sockets):
         self.settings = settings
         self.advertise_ip = advertise_ip
+        self.sockets = sockets
         super().__init__()
+
+    def run(self):
+        try:
+            SupernodeMaster(self, self.sockets).run()
+        except SystemExit as e:
+            # The worker is gone and the ports are closed: leave without the interpreter's
+            # teardown of every loaded module (it doubled the time a stop takes).
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
 
     def load_config(self):
         for name, value in gunicorn_settings(self.settings).items():

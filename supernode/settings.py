@@ -51,6 +51,9 @@ SCHEMA = [
     c.duration_setting("request_header_timeout", "base.requestHeaderTimeout", "10s",
                        "a request's headers must arrive within this (from connect, or from its first byte on a kept-alive connection); 0 = no deadline"),
     c.duration_setting("request_body_timeout", "base.requestBodyTimeout", "30s", "a request's body must arrive within this after its headers (else 408); 0 = no deadline"),
+    c.duration_setting("stop_grace", "base.stopGrace", "3s",
+                       "after SIGTERM, requests in flight (a piece being sent) get this long to finish, then are cut; "
+                       "a second stop signal or SIGINT cuts them at once"),
     c.duration_setting("source_probe_timeout", "base.sourceProbeTimeout", "4s", "timeout of HEAD / revalidation probes of the source"),
     c.duration_setting("revalidate_interval", "base.revalidateInterval", "10s",
                        "a finished task in memory is revalidated against its source (conditional HEAD) on registration "

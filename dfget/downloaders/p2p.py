@@ -11,6 +11,9 @@ and acts on the answer:
   answers at once, and then a short growing back-off applies (core.timing.WaitBackoff).
 * 600 -> wait for the workers, return the supernode's md5 for the final check.
 * 610 -> the source failed: give up P2P (back-source reason 10).
+* 502 "unknown task" -> the supernode lost our task (restarted in place): register with the same
+  supernode again and carry on with the pieces we have (dfget/register.py); if it does not take
+  us, migrate.
 * anything else or no answer -> migrate: register with the next supernode (skipping this one);
   if that fails, give up P2P (reason 3). A different piece size there discards what we have.
 
@@ -34,6 +37,7 @@ from common.protocol.messages import (FinishResult, PieceErrorRequest, PieceSucc
                                       PullPieceTaskRequest, ResultInfo)
 
 from dfget.core.lines import migrated_line
+from dfget.downloaders.announce import announce_held
 from dfget.core.plan import ASK, PieceBook, Report
 from dfget.core.timing import RefreshTimer, WaitBackoff, effective_rate, suc_retry_delays
 from dfget.errors import P2PFailure, PieceFailure
@@ -43,7 +47,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_CODES = {ResultCode.PEER_FINISH, ResultCode.PEER_CONTINUE, ResultCode.PEER_WAIT,
                   ResultCode.PEER_LIMITED, ResultCode.SUCCESS, ResultCode.SOURCE_ERROR}
 CANCEL_CHECK = 0.5
-RATE_JOIN = 0.5   # s: an unanswered rate ask never holds up the end of a download
+RATE_JOIN = 0.5   # s: an unanswered rate ask or announcement never holds up the end of a download
 RUNNING_ASK = 3.0  # s: a held ask while pieces run (a failure is reported at most this late)
 
 
@@ -60,11 +64,12 @@ class Outcome:
 
 class P2PDownloader:
     def __init__(self, cfg, ctx, svc, client, fetcher, assembly, limiter, progress,
-                 reregister: Callable, cancelled: threading.Event):
+                 reregister: Callable, rejoin: Callable, cancelled: threading.Event):
         self.cfg, self.ctx, self.svc = cfg, ctx, svc
         self.client, self.fetcher, self.assembly = client, fetcher, assembly
         self.limiter, self.progress = limiter, progress
         self.reregister = reregister
+        self.rejoin = rejoin
         self.cancelled = cancelled
         self.book = PieceBook()
         self.outcomes: "queue.Queue[Outcome]" = queue.Queue()
@@ -73,14 +78,16 @@ class P2PDownloader:
         self.rate_timer = RefreshTimer()
         self.pool = ThreadPoolExecutor(max_workers=cfg.client_queue_size, thread_name_prefix="piece")
         self._rate_thread: "threading.Thread | None" = None
+        self._announcer: "threading.Thread | None" = None
 
     def run(self) -> FinishResult:
         try:
             return self._loop()
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
-            if self._rate_thread is not None:
-                self._rate_thread.join(RATE_JOIN)
+            for thread in (self._rate_thread, self._announcer):
+                if thread is not None:
+                    thread.join(RATE_JOIN)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -139,22 +146,33 @@ class P2PDownloader:
         except SupernodeUnavailable as e:
             self._migrate(str(e))
             return None
-        if answer.code not in PROTOCOL_CODES:
-            self._migrate(f"code {answer.code} {answer.msg}".strip())
-            return None
-        return answer
+        if answer.code in PROTOCOL_CODES:
+            return answer
+        why = f"code {answer.code} {answer.msg}".strip()
+        found = self.rejoin(ctx.node, why) if answer.code == ResultCode.TARGET_NOT_FOUND else None
+        if found is None:
+            self._migrate(why)
+        else:
+            self._adopt(*found)
+        return None
 
     def _migrate(self, why: str) -> None:
         ctx = self.ctx
         log.warning("supernode %s failed (%s), migrating", ctx.node, why)
-        old_size = ctx.piece_size
         try:
             node, result = self.reregister(ctx.node)
         except Exception as e:
             raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"supernode {ctx.node} failed ({why}) "
                              f"and migration failed: {e}") from None
-        ctx.adopt(node, result)
+        self._adopt(node, result)
         self.svc.echo(migrated_line(node.addr))
+
+    def _adopt(self, node, result) -> None:
+        """A new registration (another node, or the same one again): keep the pieces we have
+        unless the piece size changed, and announce them; report from START."""
+        ctx = self.ctx
+        old_size = ctx.piece_size
+        ctx.adopt(node, result)
         if result.piece_size != old_size:
             self.generation += 1
             self.book.reset()
@@ -162,6 +180,7 @@ class P2PDownloader:
             self.progress.start(ctx.file_length)
         else:
             self.book.restart()
+            self._announcer = announce_held(self.client, ctx, list(self.book.done), self.cancelled)
 
     # -- pieces --------------------------------------------------------------------------------
 

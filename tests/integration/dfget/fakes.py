@@ -62,6 +62,9 @@ class FakeSupernode:
     cdn_source: str = "supernode"    # "source": raw ranges straight from `source_url`
     source_url: str = ""
     answer: "dict | None" = None     # a fixed answer to every /peer/task (e.g. 500, or 602 forever)
+    forget_after: int = 0            # a restart in place: once this many pieces are done, all is
+                                     # forgotten and pulls get 502 "unknown task" until a new registration
+    client_key: str = ""             # a supernode of ours answers registrations with a client key
     calls: list = field(default_factory=list)
     sucs: list = field(default_factory=list)
     errors: list = field(default_factory=list)
@@ -75,6 +78,7 @@ class FakeSupernode:
         self.running: "set[int]" = set()
         self.attempts: "dict[int, int]" = {}
         self.lock = threading.Lock()
+        self.forgotten = self.lost = False
 
     def _raw_task(self, num: int) -> dict:
         start = num * self.piece_size
@@ -96,6 +100,11 @@ class FakeSupernode:
     def _pull(self, q) -> dict:
         if self.answer is not None:
             return self.answer
+        if self.forget_after and len(self.done) >= self.forget_after and not self.forgotten:
+            self.forgotten, self.lost = True, True
+            self.done, self.running = set(), set()
+        if self.lost:
+            return {"code": 502, "msg": f"unknown task {q.get('taskId')} or client {q.get('srcCid')}"}
         rng, result = q.get("range", ""), q.get("result", "")
         if rng:
             num = int(rng.split("-")[0]) // self.piece_size
@@ -120,9 +129,10 @@ class FakeSupernode:
         @app.post("/peer/registry")
         def registry():
             self.registrations.append(request.get_json())
+            self.lost = False
             return jsonify({"code": 200, "msg": "success", "data": {
                 "taskId": TASK_ID, "fileLength": len(self.content), "pieceSize": self.piece_size,
-                "cdnSource": self.cdn_source}})
+                "cdnSource": self.cdn_source, **({"clientKey": self.client_key} if self.client_key else {})}})
 
         @app.get("/peer/task")
         def task():

@@ -10,6 +10,7 @@ from common.pieces import MIB
 from dfget.services import Services
 
 from tests.integration.dfget.fakes import FakeSupernode, FakeUploader, TASK_ID, piece_app, serve
+from tests.support.procs import wait_until
 
 SIZE = MIB                      # smallest piece size the framing allows
 CONTENT = os.urandom(int(2.5 * MIB))  # three pieces
@@ -191,6 +192,55 @@ def test_migrates_when_the_supernode_breaks(dfget, tmp_path, cluster):
     assert out.read_bytes() == CONTENT
     assert f"migrated to node:{order[1]}" in result.stdout.splitlines()
     assert origin_app.hits == []
+
+
+def test_a_supernode_restarted_in_place_is_registered_with_again_even_with_other_nodes(dfget, tmp_path, cluster):
+    """Issue 12 item 2: "unknown task" from the node in use means it lost its state (a restart in
+    place): register with it again and carry on P2P, never the next node or the source."""
+    from common.nodes import parse_nodes
+    from dfget.core.locator import failover_order
+    sn, node, url, pieces, origin_app = cluster
+    spare = FakeSupernode(CONTENT, SIZE, sn.piece_port)
+    with serve(spare.app()) as port:
+        other = f"127.0.0.1:{port}"
+        first = failover_order(parse_nodes([node, other]), url)[0].addr
+        restarted, idle = (sn, spare) if first == node else (spare, sn)
+        restarted.forget_after = 1
+        restarted.limit = 1                 # one piece at a time: the restart comes between pieces
+        result, out = _download(dfget, tmp_path, cluster, "-p", "cdn", "-n", other)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == CONTENT
+    assert result.stdout.splitlines()[-1].endswith("reason:0") and "migrated" not in result.stdout
+    assert len(restarted.registrations) == 2 and idle.registrations == []
+    assert restarted.registrations[0]["cid"] == restarted.registrations[1]["cid"]
+    assert len(restarted.done) == len(restarted.pieces) and origin_app.hits == []
+    # after the restart the client fetched only what it did not have yet
+    assert sorted(int(h[2].split("=")[1].split("-")[0]) // SIZE for h in pieces.hits) == [0, 1, 2]
+
+
+def test_after_registering_again_the_pieces_held_are_announced_to_our_supernode(dfget, tmp_path, cluster):
+    """The restarted supernode learns at once which pieces this peer holds (piece/suc without a
+    source), so it can send other peers here; a v1 supernode (no client key) is not told."""
+    sn, node, url, pieces, origin_app = cluster
+    sn.forget_after, sn.limit, sn.client_key = 2, 1, "key"
+    result, out = _download(dfget, tmp_path, cluster, services=Services(rng=random.Random(1),
+                                                                         uploader=FakeUploader(port=15001)))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == CONTENT and len(sn.registrations) == 2
+    def announced():
+        return sorted(s["pieceRange"] for s in sn.sucs if not s.get("dstCid"))
+    wait_until(lambda: len(announced()) >= 2, 30, "the announcements")    # a thread: the run may end first
+    assert announced() == [f"{n * SIZE}-{n * SIZE + SIZE - 1}" for n in range(2)]
+    assert len(pieces.hits) == 3 and origin_app.hits == []
+
+
+def test_a_v1_supernode_is_not_told_of_held_pieces(dfget, tmp_path, cluster):
+    sn, node, url, pieces, origin_app = cluster
+    sn.forget_after, sn.limit = 2, 1
+    result, out = _download(dfget, tmp_path, cluster, services=Services(rng=random.Random(1),
+                                                                         uploader=FakeUploader(port=15001)))
+    assert result.exit_code == 0 and out.read_bytes() == CONTENT, result.output
+    assert [s for s in sn.sucs if not s.get("dstCid")] == []
 
 
 def test_timeout_goes_back_to_source(dfget, tmp_path, cluster):

@@ -30,3 +30,17 @@ def test_a_port_in_use_fails_at_once_naming_the_flag(tmp_path):
         assert f"127.0.0.1:{port}" in result.output and "--port" in result.output
         result = run("--home-dir", str(tmp_path / "home"), "--port", str(free_port()), "--download-port", str(port))
         assert result.exit_code == 2 and "--download-port" in result.output
+
+
+def test_a_failed_start_leaves_no_port_bound(tmp_path):
+    """Both ports are bound before anything starts, all or nothing: the API port bound first is
+    released when the download port turns out to be taken."""
+    api = free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        result = run("--home-dir", str(tmp_path / "home"), "--port", str(api),
+                     "--download-port", str(holder.getsockname()[1]))
+    assert result.exit_code == 2
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", api))

@@ -121,3 +121,24 @@ def test_the_key_of_the_node_that_accepted_is_remembered_for_this_cid():
     node, result = reg.register()
     assert result.client_key == "key-from-b"
     assert client.keys == {(node.addr, "10.0.0.5-1-2.000"): "key-from-b"}
+
+
+def test_rejoin_registers_with_the_same_node_again_and_is_bounded_per_download():
+    from dfget.register import MAX_REJOINS
+    reg, client, locator, slept = make(["a", "b"], {})
+    first, second = locator.order
+    client.script = {first.addr: [{"code": 200, "data": OK}] * (MAX_REJOINS + 1), second.addr: []}
+    node, _ = reg.register()
+    for _ in range(MAX_REJOINS):
+        again, _ = reg.rejoin(node, "code 502 unknown task")
+        assert again == node
+    assert reg.rejoin(node, "code 502 unknown task") is None      # spent: the caller migrates
+    assert [addr for addr, _ in client.calls] == [first.addr] * (MAX_REJOINS + 1) and slept == []
+    assert {req.cid for _, req in client.calls} == {"10.0.0.5-1-2.000"}
+
+
+def test_rejoin_refused_or_unanswered_leaves_the_choice_to_migration():
+    reg, client, locator, _ = make(["a"], {"a:8002": [{"code": 200, "data": OK}, {"code": 500, "msg": "x"},
+                                                      SupernodeUnavailable("refused")]})
+    node, _ = reg.register()
+    assert reg.rejoin(node, "code 502") is None and reg.rejoin(node, "code 502") is None
