@@ -62,6 +62,24 @@ def _release_on_exit(worker, dragonfly, connections) -> None:
     signal.signal(signal.SIGTERM, on_exit)      # gunicorn registered the bound method already
 
 
+def free_ports_at_once(worker) -> None:
+    """gunicorn worker_int hook (SIGINT/SIGQUIT: a quick stop): release the listening sockets now.
+    The master closed its copies already; the worker's kept the ports bound until it exited
+    (gevent defers the close of a socket it watches), so a successor started right after the
+    signal - v1's test harness does exactly that - found them taken. /dev/null is put in place of
+    each listener's descriptor: the port is released at once, and the number stays taken until
+    gevent closes it, so no other file can be closed by mistake."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    try:
+        for listener in list(getattr(worker, "sockets", ())):
+            try:
+                os.dup2(devnull, listener.fileno())
+            except (OSError, ValueError):
+                pass
+    finally:
+        os.close(devnull)
+
+
 def gunicorn_settings(settings) -> dict:
     """How gunicorn runs the supernode, from its settings: for the `supernode` command and for
     operators who run gunicorn themselves (conf/gunicorn.conf.py)."""
@@ -81,6 +99,7 @@ def gunicorn_settings(settings) -> dict:
         "limit_request_field_size": 8190,
         "control_socket_disable": True,      # two supernodes on one host must not collide on ~/.gunicorn
         "post_worker_init": start_background,   # guard connections and start GC loops after the fork
+        "worker_int": free_ports_at_once,    # a quick stop frees the ports before the worker is gone
         "loglevel": "debug" if s.debug else "info",
         "errorlog": "-",
         "proc_name": "supernode",
