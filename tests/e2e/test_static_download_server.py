@@ -1,14 +1,18 @@
 """`downloadServer: external` with a real nginx on the download port (docs/operations.md#an-external-download-server-nginx):
 a v1-style client downloads through it, every piece range nginx serves equals what the builtin
 download server serves for the same task, a credentialed task is never laid out, and removing
-a task withdraws its file. Skipped when nginx is not installed."""
+a task withdraws its file; v1's Go dfget fetches a credentialed file through it. Skipped when
+nginx (or, for the Go dfget, the v1 binaries) is not installed."""
 import os
 import shutil
 import stat
+import subprocess
 
 import pytest
 import requests
 
+from tests.support import v1go
+from tests.support.dfget_runs import end_pids, upload_server_pids
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.v1client import V1Client
 
@@ -92,3 +96,33 @@ def test_nginx_serves_exactly_the_builtin_pieces_and_nothing_private(supernode, 
     assert requests.delete(f"{external.api_url}/api/v1/tasks/{task_id}?full=true", timeout=10).status_code == 200
     wait_until(lambda: requests.get(_file(external.download_url, task_id), timeout=10).status_code == 404, 10,
                "the laid-out file to be withdrawn")
+
+
+@pytest.fixture(scope="module")
+def go_dfget(tmp_path_factory):
+    try:
+        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
+    except v1go.V1GoUnavailable as e:
+        pytest.skip(str(e))
+
+
+def test_v1_go_dfget_with_credentials_fetches_source_ranges_and_nothing_is_laid_out(tmp_path, external, origin,
+                                                                                 go_dfget):
+    """v1's dfget checks that the download port answers, then fetches the source ranges itself
+    with its own headers (cdnSource: source)."""
+    content = os.urandom(3 * MIB + 5)
+    (origin.root / "private.bin").write_bytes(content)
+    node = external.api_url.split("//")[1]
+    done = subprocess.run([go_dfget, "-u", origin.url + "/private.bin", "-o", str(tmp_path / "out.bin"), "--node",
+                           node, "--home", str(tmp_path / "go-home"), "--header", "Authorization: Bearer abc",
+                           "--notbs", "--port", str(free_port()), "--alivetime", "10s"],
+                          capture_output=True, text=True, timeout=120)
+    try:
+        assert done.returncode == 0 and "download SUCCESS" in done.stdout, done.stdout + done.stderr
+        assert (tmp_path / "out.bin").read_bytes() == content
+        with open(tmp_path / "go-home" / "logs" / "dfclient.log") as f:
+            assert '"cdnSource":"source"' in f.read()
+        assert not [p for p in (external.home_dir / "repo" / "download").rglob("*") if p.is_file()]
+        assert not [p for p in (external.home_dir / "cdn" / "download").rglob("*") if p.is_file()]
+    finally:
+        end_pids(upload_server_pids(str(tmp_path / "go-home")))
