@@ -16,3 +16,34 @@ def test_the_conf_file_and_the_command_agree(tmp_path, monkeypatch):
     expected = gunicorn_settings(settings.load(str(cfg), explicit=True))
     assert {k: from_file[k] for k in expected} == expected
     assert from_file["workers"] == 1 and from_file["bind"][0].endswith(":18002")
+
+
+def test_an_external_download_server_leaves_the_download_port_alone():
+    builtin = gunicorn_settings(settings.load("/nonexistent.yml", env={}, flags={"download_port": "18001"}))
+    external = gunicorn_settings(settings.load("/nonexistent.yml", env={"SUPERNODE_DOWNLOAD_SERVER": "external"},
+                                               flags={"download_port": "18001"}))
+    assert builtin["bind"] == ["0.0.0.0:8002", "0.0.0.0:18001"]
+    assert external["bind"] == ["0.0.0.0:8002"]
+
+
+def test_a_quick_stop_frees_the_port_while_the_worker_still_holds_its_socket():
+    import socket
+
+    from supernode.server import free_ports_at_once
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    class Worker:
+        sockets = [listener]
+    free_ports_at_once(Worker())
+    successor = socket.socket()
+    successor.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        successor.bind(("127.0.0.1", port))        # would be EADDRINUSE while the listener was open
+    finally:
+        successor.close()
+        listener.close()                           # the descriptor now holds /dev/null
+    assert gunicorn_settings(settings.defaults())["worker_int"] is free_ports_at_once
