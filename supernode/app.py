@@ -59,14 +59,14 @@ def _spawn_daemon(fn, *args):
 
 def build(settings, *, cdn=None, clock=None, rng=None, spawn=None, advertise_ip: str = "127.0.0.1") -> Dragonfly:
     """Wire up a supernode; the CDN defaults to the local disk CDN under settings.home_dir."""
-    from supernode.cdn.manager import LocalCdn
+    from supernode.cdn.static_tree import local_cdn
     from supernode.preheat.preheater import Preheater, default_fetcher
     from supernode.service import SupernodeService
 
     clock = clock or SystemClock()
     rng = rng or random.Random()
     metrics = SupernodeMetrics()
-    cdn = cdn or LocalCdn(settings, clock=clock, spawn=spawn)
+    cdn = cdn or local_cdn(settings, clock=clock, spawn=spawn)
     service = SupernodeService(settings, cdn=cdn, metrics=metrics, clock=clock, rng=rng,
                                advertise_ip=advertise_ip, spawn=spawn)
     service.start()

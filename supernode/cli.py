@@ -7,7 +7,7 @@ import click
 
 from common.commands import add_standard_commands
 from common.errors import ConfigError
-from supernode import listeners, settings as settings_mod
+from supernode import layout, listeners, settings as settings_mod
 
 # flag -> setting name; values stay strings here and are parsed once by the config loader.
 FLAGS = [
@@ -74,18 +74,38 @@ def main(ctx, config_path, **flags):
 def _fail_unless_ready(settings) -> list:
     """One clear line and exit status 2 for what would otherwise be a traceback or a server that
     keeps retrying a bind: an unusable home directory, a port something else holds. Returns the
-    two listening sockets, bound (the server adopts them)."""
+    listening sockets, bound (the server adopts them)."""
     try:
         os.makedirs(os.path.join(settings.home_dir, "repo"), exist_ok=True)
     except OSError as e:
         click.echo(f"supernode: cannot use --home-dir {settings.home_dir}: {e.strerror or e}; "
                    "choose a writable directory", err=True)
         sys.exit(2)
+    if settings.download_server == layout.EXTERNAL:
+        _fail_unless_linkable(settings.home_dir)
+    ports = [("--port", settings.listen_port)]
+    if settings.download_server != layout.EXTERNAL:     # else a static server holds the download port
+        ports.append(("--download-port", settings.download_port))
     try:
-        return listeners.bind(settings.listen_address, [("--port", settings.listen_port),
-                                                        ("--download-port", settings.download_port)])
+        return listeners.bind(settings.listen_address, ports)
     except listeners.PortUnavailable as e:
         click.echo(f"supernode: {e}", err=True)
+        sys.exit(2)
+
+
+def _fail_unless_linkable(home_dir: str) -> None:
+    """downloadServer external lays files out as hard links from <home>/cdn into <home>/repo:
+    both must be on one filesystem."""
+    private = layout.private_home(home_dir)
+    try:
+        os.makedirs(private, mode=0o700, exist_ok=True)
+        same = os.stat(private).st_dev == os.stat(os.path.join(home_dir, "repo")).st_dev
+    except OSError as e:
+        click.echo(f"supernode: cannot use {private}: {e.strerror or e}", err=True)
+        sys.exit(2)
+    if not same:
+        click.echo(f"supernode: downloadServer external needs {private} and {home_dir}/repo on one filesystem "
+                   "(files are laid out as hard links); do not mount them separately", err=True)
         sys.exit(2)
 
 

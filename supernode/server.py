@@ -12,7 +12,7 @@ import sys
 from gunicorn.app.base import BaseApplication
 
 from common import logs
-from supernode import socket_guard
+from supernode import layout, socket_guard
 from supernode.master import SupernodeMaster
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,10 @@ def build_wsgi(settings, advertise_ip: str):
     from supernode.app import PortDispatcher, build, create_app, create_download_app
 
     dragonfly = build(settings, advertise_ip=advertise_ip)
-    wsgi = PortDispatcher(create_app(dragonfly=dragonfly), create_download_app(dragonfly), settings.download_port)
+    if settings.download_server == layout.EXTERNAL:     # a static server serves the download port
+        wsgi = create_app(dragonfly=dragonfly)
+    else:
+        wsgi = PortDispatcher(create_app(dragonfly=dragonfly), create_download_app(dragonfly), settings.download_port)
     wsgi.dragonfly = dragonfly
     return wsgi
 
@@ -56,9 +59,10 @@ def gunicorn_settings(settings) -> dict:
     """How gunicorn runs the supernode, from its settings: for the `supernode` command and for
     operators who run gunicorn themselves (conf/gunicorn.conf.py)."""
     s = settings
+    ports = [s.listen_port] if s.download_server == layout.EXTERNAL else [s.listen_port, s.download_port]
     return {
-        # both ports: the REST API and the CDN piece files
-        "bind": [f"{s.listen_address}:{s.listen_port}", f"{s.listen_address}:{s.download_port}"],
+        # the REST API and (unless a static server serves them) the CDN piece files
+        "bind": [f"{s.listen_address}:{port}" for port in ports],
         "workers": 1,                        # the scheduler's state lives in this one process's memory
         # gevent (thousands of held long-poll /peer/task calls, a greenlet each), stopping at once
         "worker_class": "supernode.worker.SupernodeWorker",

@@ -10,6 +10,10 @@ SCHEMA = [
               parse=c.choice("local", "source")),
     c.Setting("listen_port", "base.listenPort", 8002, "port of the REST API", parse=c.in_range(1, 65535)),
     c.Setting("download_port", "base.downloadPort", 8001, "port that serves CDN pieces", parse=c.in_range(1, 65535)),
+    c.Setting("download_server", "base.downloadServer", "builtin",
+              "builtin: the supernode serves its CDN files on downloadPort; external: it does not bind downloadPort, "
+              "a static server (nginx) rooted at <homeDir>/repo serves them there, as in v1 (docs/operations.md)",
+              parse=c.choice("builtin", "external")),
     c.Setting("listen_address", "base.listenAddress", "0.0.0.0", "address both ports bind to", parse=c.text),
     c.Setting("home_dir", "base.homeDir", "/home/admin/supernode", "cache in <homeDir>/repo, logs in <homeDir>/logs",
               parse=c.text),

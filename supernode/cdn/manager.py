@@ -16,6 +16,7 @@ from typing import Callable
 
 from common.errors import FramingError
 from common.pieces import unframe, validate_piece_size
+from supernode import layout
 from supernode.cdn.builder import CANCELLED, Builder, BuildPlan, Throttle
 from supernode.cdn.contract import CdnJob, CdnListener, CdnResult, DiskEntry, ProbeResult, SourceRequest
 from supernode.cdn.freshness import (DEFAULT_UNVALIDATED_TTL, Action, CacheDecision, decide, revalidation_headers,
@@ -116,7 +117,7 @@ class LocalCdn:
         self._spawn = spawn or _thread_spawn
         self._sleep = sleep or time.sleep
         self._ttl = unvalidated_ttl
-        self.store = TaskStore(settings.home_dir)
+        self.store = TaskStore(layout.store_root(settings.home_dir, settings.download_server))
         self.source = SourceClient(settings.home_dir, probe_timeout=settings.source_probe_timeout,
                                    read_timeout=settings.source_read_timeout, session_factory=session_factory,
                                    allow_list=settings.source_allow)

@@ -1,5 +1,6 @@
-"""The CDN's files on disk (docs/protocol.md#files-on-disk-shared-across-programs): `<home>/repo/download/<taskId[0:3]>/<taskId>` holds the
-framed pieces (piece n at n*pieceSize), next to `<taskId>.meta` (JSON) and `<taskId>.md5`.
+"""The CDN's files on disk (docs/protocol.md#files-on-disk-shared-across-programs): `<root>/<taskId[0:3]>/<taskId>` holds the
+framed pieces (piece n at n*pieceSize), next to `<taskId>.meta` (JSON) and `<taskId>.md5`; `<root>` is `<home>/repo/download`, or
+`<home>/cdn/download` with an external download server (supernode.layout).
 
 .meta and .md5 are written atomically (temp file + rename). Readers treat anything unreadable
 or malformed as absent. Only names that are 64 lowercase hex digits are ever task files.
@@ -28,8 +29,9 @@ def valid_task_id(task_id: str) -> bool:
 
 
 class TaskStore:
-    def __init__(self, home_dir: str):
-        self.root = os.path.join(home_dir, "repo", "download")
+    def __init__(self, root: str):
+        """`root`: supernode.layout.store_root (the `download` directory)."""
+        self.root = root
         os.makedirs(self.root, exist_ok=True)
 
     # -- paths -----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from supernode.core.identity import Caller, admits
 CDN_PATTERN_LOCAL = "local"
 CDN_PATTERN_SOURCE = "source"
 PEER_PATTERN_CDN = "cdn"
+DOWNLOAD_SERVER_BUILTIN = "builtin"
+DOWNLOAD_SERVER_EXTERNAL = "external"   # a static server over <home>/repo: it cannot check who asks
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Limits:
     piece_size_policy: str = PieceSizePolicy.ADAPTIVE.value
     cdn_pattern: str = CDN_PATTERN_LOCAL
     download_port: int = 8001
+    download_server: str = DOWNLOAD_SERVER_BUILTIN
 
     @classmethod
     def from_settings(cls, settings) -> "Limits":

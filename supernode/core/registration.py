@@ -40,12 +40,11 @@ from common.protocol import paths
 from common.protocol.codes import CdnSource, CdnStatus, PieceStatus, ResultCode
 from common.protocol.messages import RegisterResult, ResultInfo
 
-from supernode.core import lifecycle
+from supernode.core import lifecycle, static_download
 from supernode.core.effects import Count, Outcome, StartCdn
 from supernode.core.grants import cached, credential, grant, granted
 from supernode.core.identity import Caller
-from supernode.core.model import (CDN_PATTERN_SOURCE, PEER_PATTERN_CDN, DfgetTask, Limits, Peer, Task,
-                                  may_carry_credentials, super_cid)
+from supernode.core.model import PEER_PATTERN_CDN, DfgetTask, Limits, Peer, Task, may_carry_credentials, super_cid
 from supernode.core.state import SupernodeState
 
 _RETRIGGER = (CdnStatus.WAITING, CdnStatus.FAILED, CdnStatus.SOURCE_ERROR)
@@ -151,14 +150,18 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
             task = None
         elif probe.unchanged:
             task.validated_at = now
+    if task is not None and probe is not None and static_download.source_went_private(
+            limits, task, probe.needs_auth, dict(reg.headers), reg.raw_url, reg.task_url):
+        out.effects.extend(lifecycle.remove_task(state, task.id, False, now).effects)
+        out.effects.append(Count("tasks_retired"))
+        task = None
     refusal = _probe_refusal(state, limits, reg, task, probe, now)
     if refusal is not None:
         return Outcome(refusal, out.effects)
     if task is None:
         task = _new_task(limits, reg, probe, now)
         if task is None:
-            return Outcome(ResultInfo.of(ResultCode.SYSTEM_ERROR,
-                                         "cdn pattern source needs a source with a known length and range support"))
+            return Outcome(static_download.no_source_task(limits), out.effects)
         state.add_task(task)
         _add_super_client(state, task)
         if task.cdn_source is CdnSource.SOURCE:
@@ -217,17 +220,19 @@ def _probe_refusal(state: SupernodeState, limits: Limits, reg: Registrant, task:
 
 
 def _new_task(limits: Limits, reg: Registrant, probe: "Probe | None", now: float) -> "Task | None":
+    """None: the task would have to be fetched piece by piece from the source, which cannot be."""
     length = probe.length if probe is not None and probe.ok else -1
-    source_pattern = limits.cdn_pattern == CDN_PATTERN_SOURCE
+    headers = dict(reg.headers)
+    credentialed = may_carry_credentials(headers, reg.raw_url, reg.task_url)
+    source_pattern = static_download.fetched_from_source(limits, credentialed)
     if source_pattern and not (length > 0 and probe.supports_range):
         return None
     size = pieces.piece_size(length, limits.piece_size_policy)
-    headers = dict(reg.headers)
     task = Task(id=reg.task_id, raw_url=reg.raw_url, task_url=reg.task_url, md5=reg.md5,
                 identifier=reg.identifier, headers=headers, insecure=reg.insecure, root_cas=reg.root_cas,
                 http_file_length=length, piece_size=size,
                 piece_total=pieces.estimated_piece_total(length, size),
-                credentialed=may_carry_credentials(headers, reg.raw_url, reg.task_url),
+                credentialed=credentialed,
                 created=now, access_time=now, validated_at=now)
     if source_pattern:
         task.cdn_source = CdnSource.SOURCE

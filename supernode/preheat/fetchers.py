@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from common.protocol.codes import CdnStatus, ResultCode
 from common.protocol.messages import RegisterRequest, ServiceDownRequest
+from supernode import layout
 from supernode.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,10 @@ class InProcessFetcher:
 
 
 class DfgetFetcher:
-    def __init__(self, dfget_path: str, *, home_dir: str, api_port: int, timeout: float, run=subprocess.run):
+    def __init__(self, dfget_path: str, *, home_dir: str, api_port: int, timeout: float, run=subprocess.run,
+                 download_server: str = layout.BUILTIN):
         self.dfget_path, self.api_port, self.timeout, self._run = dfget_path, api_port, timeout, run
-        self.out_dir = os.path.join(home_dir, "repo", "preheat")
+        self.out_dir = layout.preheat_dir(home_dir, download_server)
 
     def argv(self, spec, output: str) -> "list[str]":
         argv = [self.dfget_path, "-u", spec.url, "-o", output, "--callsystem", CALL_SYSTEM,

@@ -29,7 +29,8 @@ def _thread_spawn(fn, *args) -> None:
 def default_fetcher(settings, service):
     if settings.preheat_dfget_path:
         fetcher = DfgetFetcher(settings.preheat_dfget_path, home_dir=settings.home_dir,
-                               api_port=settings.listen_port, timeout=settings.preheat_timeout)
+                               api_port=settings.listen_port, timeout=settings.preheat_timeout,
+                               download_server=settings.download_server)
     else:
         fetcher = InProcessFetcher(service, timeout=settings.preheat_timeout)
     restrict = getattr(service.cdn, "restricted", None)     # LocalCdn has it; test doubles may not
