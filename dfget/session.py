@@ -107,8 +107,8 @@ class Session:
         """Is our upload server serving this task's service file?"""
         return self.ctx.pattern == "p2p" and self.ctx.peer_port > 0
 
-    def _reregister(self, skip):
-        return self.registrar.register(skip)
+    def _reregister(self, skip, come_back: bool):
+        return self.registrar.register(skip, come_back)
 
     # -- downloading ---------------------------------------------------------------------------
 

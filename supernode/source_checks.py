@@ -28,7 +28,8 @@ def probe(cdn, reg: Registrant) -> Probe:
     if not result.ok:
         log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, redact_url(reg.raw_url),
                  result.status, result.error)
-    return Probe(status=result.status, length=result.length, supports_range=result.supports_range)
+    return Probe(status=result.status, length=result.length, supports_range=result.supports_range,
+                 unreachable=result.unreachable)
 
 
 def revalidate(cdn, reg: Registrant) -> Probe:
