@@ -4,7 +4,6 @@
 prints the version. Usage errors of any kind exit 1 (click's own usage errors would exit 2).
 Tests may pass `obj={"config_files": [...], "services": Services(...)}` to the command.
 """
-import os
 import platform
 import sys
 
@@ -113,15 +112,13 @@ def version_command():
 
 
 @main.command("gen-doc", help="Generate markdown documentation of the dfget command.")
-@click.option("-p", "--path", default="/tmp", show_default=True, help="directory to write dfget.md into")
+@click.option("-p", "--path", default="/tmp", show_default=True,
+              help="directory to write dfget.md into (v1's default; the path written is printed)")
 def gen_doc_command(path: str):
+    from common.commands import write_doc
     with click.Context(main, info_name="dfget") as doc_ctx:
         text = f"## dfget\n\n```\n{main.get_help(doc_ctx)}\n```\n"
-    target = os.path.join(path, "dfget.md")
-    os.makedirs(path, exist_ok=True)
-    with open(target, "w", encoding="utf-8") as f:
-        f.write(text)
-    click.echo(f"generated {target}")
+    write_doc("dfget", path, text)
 
 
 def _server_command() -> click.Command:

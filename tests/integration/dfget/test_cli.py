@@ -169,3 +169,16 @@ def test_log_file_in_v1_format(dfget, tmp_path, origin, home):
     dfget("-u", f"{base}/d", "-o", str(tmp_path / "d"), "-p", "source")
     log = (home / "logs" / "dfclient.log").read_text()
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} INFO sign:\d+-\d+\.\d{3} : download SUCCESS", log, re.M)
+
+
+def test_gen_doc_says_where_it_wrote_and_fails_cleanly_where_it_cannot(tmp_path):
+    from click.testing import CliRunner
+    from dfget.cli import main
+    res = CliRunner().invoke(main, ["gen-doc", "--path", str(tmp_path / "docs")])
+    assert res.exit_code == 0 and res.output == f"generated {tmp_path / 'docs' / 'dfget.md'}\n"
+    assert "--locallimit" in (tmp_path / "docs" / "dfget.md").read_text()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    res = CliRunner().invoke(main, ["gen-doc", "--path", str(blocker / "sub")])
+    assert res.exit_code == ExitStatus.USAGE and isinstance(res.exception, SystemExit)
+    assert res.output.startswith(f"Error: cannot write {blocker / 'sub' / 'dfget.md'}:")
