@@ -25,6 +25,7 @@ from supernode.core.effects import Count, Outcome, Wake
 from supernode.core.model import DfgetTask, Limits, Task, super_cid
 from supernode.core.state import SupernodeState
 
+_DOWNLOADING = (DfgetTaskStatus.WAITING, DfgetTaskStatus.RUNNING)
 _STATUSES = frozenset(int(s) for s in TaskStatus)
 _RESULTS = frozenset(int(r) for r in PieceResult)
 _REPORTED = {PieceResult.FAIL: PieceStatus.FAILED, PieceResult.SUCCESS: PieceStatus.SUCCESS,
@@ -129,9 +130,11 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
 
 
 def _crowd(state: SupernodeState, task_id: str) -> int:
-    """Clients registered for the task, the supernode's own CDN entry not counted."""
-    own = state.dfget_of_peer(state.super_pid, task_id) is not None
-    return len(state.keys_by_task.get(task_id, ())) - own
+    """Clients still downloading the task (finished ones stay registered until GC, and a lone
+    newcomer must not be held back for a crowd that left), the supernode's own entry not counted."""
+    tasks = state.dfget_tasks
+    return sum(1 for key in state.keys_by_task.get(task_id, ())
+               if tasks[key].peer_id != state.super_pid and tasks[key].status in _DOWNLOADING)
 
 
 def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,

@@ -23,7 +23,10 @@ the progress and returns a Plan; the coordinator applies it.
      has started to fetch it from the client yet: its "seed debt") gets no other fresh piece while
      others download the task too. Otherwise one host would receive most of the file from the
      supernode and its single uplink would have to feed everyone (seen in the lab: 11 of 17
-     pieces went to one of 8 hosts). A debt older than the stall time no longer counts;
+     pieces went to one of 8 hosts). A debt older than the stall time no longer counts. The rule
+     needs a crowd (another client still downloading) and a client that can forward: one that
+     never uploads (port 0, `pattern: cdn`) can never pay its debt, and holding it back helped
+     nobody: it got one piece per stall time (a 20-piece file took 20 s instead of 0.4 s);
    * a piece some holder could give this client once it has a free upload slot -> wait for it;
    * a piece on its way from the supernode to another client -> wait for that copy, unless the
      fetch has stalled: it took longer than STALL_FACTOR x the task's average supernode piece time
@@ -72,7 +75,7 @@ class View:
     src_pid: str
     super_pid: str
     now: float = 0.0
-    crowd: int = 1                      # clients registered for the task (this one included)
+    crowd: int = 1                      # clients still downloading the task (this one included)
 
 
 STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
@@ -129,6 +132,7 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     stall = stall_seconds(view.task)
     recheck: "float | None" = None
     debt, expiry, seeded = None, None, 0
+    spreads = not alone and view.crowd > 1 and view.servable(view.src_pid)   # the seed-debt rule applies
     for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
                                                 view.task.in_flight)):
         if walked == _LONG_WALK and not alone:
@@ -151,7 +155,7 @@ def plan(view: View, limits: Limits, rng) -> Plan:
                     continue
             if super_load >= limits.supernode_task_upload_limit:
                 continue
-            if not alone and view.crowd > 1 and not view.task.holders.get(piece):
+            if spreads and not view.task.holders.get(piece):
                 if debt is None:
                     debt, expiry = view.task.seed_debt(view.src_pid, view.now, stall)
                 if debt + seeded >= SEED_DEBT_LIMIT:
