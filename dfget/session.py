@@ -34,7 +34,7 @@ class Session:
         self.sign, self.output, self.started = sign, output, started
         self.locator = Locator(list(cfg.nodes), task_url)
         self.client = SupernodeClient()
-        self.limiter = Limiter(cfg.local_limit, svc.clock)   # interruptible waits, see _attempt
+        self.limiter = Limiter(cfg.task_rate, svc.clock)   # interruptible waits, see _attempt
         self.progress = ProgressBar(svc.err_stream, svc.clock, cfg.showbar)
         self.ctx = None
 

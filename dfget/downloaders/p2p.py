@@ -179,8 +179,8 @@ class P2PDownloader:
             return
 
         def ask() -> None:
-            granted = self.svc.uploader.rate(self.ctx, self.cfg.local_limit)
-            self.limiter.set_rate(effective_rate(self.cfg.local_limit, granted))
+            granted = self.svc.uploader.rate(self.ctx, self.cfg.task_rate)
+            self.limiter.set_rate(effective_rate(self.cfg.task_rate, granted))
         self._rate_thread = threading.Thread(target=ask, name="rate", daemon=True)
         self._rate_thread.start()
 
