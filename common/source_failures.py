@@ -1,4 +1,4 @@
-"""Why a source could not be reached, in one line a user can act on (docs/operations.md#errors-a-user-sees).
+"""Why a source could not be reached, in one line a user can act on (docs/errors.md).
 
 dfget (its back-to-source download) and the supernode (its probe and CDN build) both fetch sources
 with `requests`, whose errors print as pages of urllib3 text ("HTTPSConnectionPool(...): Max

@@ -1,4 +1,4 @@
-"""What a user reads when a download cannot work (docs/operations.md#errors-a-user-sees): real dfget
+"""What a user reads when a download cannot work (docs/errors.md): real dfget
 processes, a real supernode, real origins (an HTTPS one whose certificate no default store trusts,
 a closed port, a file that is not the --md5 the user gave). Each failure is named once, with
 host:port and what to do, the exit status is v1's download class (80), and nothing blames the

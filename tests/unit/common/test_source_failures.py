@@ -1,4 +1,4 @@
-"""common.source_failures: a failed connection to a source named in one line (docs/operations.md#errors-a-user-sees)."""
+"""common.source_failures: a failed connection to a source named in one line (docs/errors.md)."""
 import socket
 import ssl
 

@@ -1,5 +1,5 @@
 """What a client is told when the source cannot be fetched: the cause in one line, the right code
-(docs/operations.md#errors-a-user-sees)."""
+(docs/errors.md)."""
 from common import pieces
 from common.protocol.codes import CdnStatus, ResultCode as R
 from common.source_failures import Cause, Unreachable
