@@ -112,6 +112,27 @@ def version_command():
                             platform.system().lower(), arch()), nl=False)
 
 
+@main.group("config", help="Configuration helpers.")
+def config_group():
+    pass
+
+
+@config_group.command("default", help="Print the effective settings of the config file (YAML), as "
+                                      "the other programs' `config default` does.")
+@click.pass_context
+def config_default_command(ctx: click.Context):
+    import yaml
+    from common import config as c
+    obj = ctx.find_root().obj if isinstance(ctx.find_root().obj, dict) else {}
+    tree, path = settings.read_properties(obj.get("config_files", settings.CONFIG_FILES))
+    try:
+        loaded = c.load(settings.FILE_SCHEMA, path=path, tree=tree, env={})
+    except ConfigError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(ExitStatus.USAGE)
+    click.echo(yaml.safe_dump(loaded.as_yaml_tree(), sort_keys=False), nl=False)
+
+
 @main.command("gen-doc", help="Generate markdown documentation of the dfget command.")
 @click.option("-p", "--path", default="/tmp", show_default=True,
               help="directory to write dfget.md into (v1's default; the path written is printed)")

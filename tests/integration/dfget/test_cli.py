@@ -182,3 +182,20 @@ def test_gen_doc_says_where_it_wrote_and_fails_cleanly_where_it_cannot(tmp_path)
     res = CliRunner().invoke(main, ["gen-doc", "--path", str(blocker / "sub")])
     assert res.exit_code == ExitStatus.USAGE and isinstance(res.exception, SystemExit)
     assert res.output.startswith(f"Error: cannot write {blocker / 'sub' / 'dfget.md'}:")
+
+
+def test_config_default_prints_the_effective_file_settings(tmp_path):
+    """docs/operations.md: every program has `config default` (dfget had none: 'No such command')."""
+    import yaml
+    from click.testing import CliRunner
+    from dfget.cli import main
+    conf = tmp_path / "dfget.yml"
+    conf.write_text("nodes: ['sn1:8002', 'sn2']\nlocalLimit: 30M\n")
+    res = CliRunner().invoke(main, ["config", "default"], obj={"config_files": [str(conf)]})
+    assert res.exit_code == 0, res.output
+    shown = yaml.safe_load(res.output)
+    assert shown["nodes"] == ["sn1:8002=1", "sn2:8002=1"] and shown["localLimit"] == "30M"
+    assert shown["minRate"] == "64K"
+    conf.write_text("localLimit: fast\n")
+    res = CliRunner().invoke(main, ["config", "default"], obj={"config_files": [str(conf)]})
+    assert res.exit_code == ExitStatus.USAGE and "localLimit" in res.output
