@@ -223,14 +223,10 @@ def _probe_refusal(state: SupernodeState, limits: Limits, reg: Registrant, task:
 
 
 def _unreachable_refusal(task: "Task | None", probe: "Probe | None") -> "ResultInfo | None":
-    """A probe that could not connect. v1 went on with an unknown length and let the CDN retry;
-    we do so only when the next try might work (a timeout, an unexplained error). A certificate
-    nobody trusts, a closed port or an unknown host name gets 607 naming the cause at once: the
-    client goes to the source itself and reports the same cause, instead of waiting for a build
-    that cannot succeed. It is not remembered as unreachable: the next registrant may bring the
-    right CA. For a credentialed task, access could not be checked at all: 607 too, never 608 (the
-    source did not refuse the credentials). A revalidation of a task without credentials that could
-    not connect keeps serving the cached copy."""
+    """A probe that could not connect (docs/errors.md#what-the-supernode-answers). v1 went on and
+    let the CDN retry; we do so only when a retry might work (timeout, unexplained error). A
+    definite failure is 607 with its cause, not remembered (the next registrant may bring the CA);
+    a credentialed task's is 607 too, never 608: the source refused nothing."""
     if probe is None or probe.status != 0:
         return None
     known = probe.unreachable
