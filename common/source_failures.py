@@ -28,6 +28,11 @@ class Cause(str, Enum):
 
 
 DEFINITE = frozenset({Cause.TLS_UNTRUSTED, Cause.TLS, Cause.REFUSED, Cause.DNS})
+# How to make a certificate trusted, said to whoever can act on it (the supernode's messages reach
+# dfget users: the CA they pass with --cacerts is sent along as rootCAs).
+DFGET_TLS_FIX = "give dfget the CA that signed it with --cacerts FILE, or skip verification with --insecure"
+DFDAEMON_TLS_FIX = ("add the CA that signed it to dfdaemon's registry_mirror.certs (or the hijack_https host's "
+                    "certs), or set registry_mirror.insecure (the rule's insecure)")
 
 # (class name anywhere in the MRO, cause), most specific first
 _BY_CLASS = (
@@ -60,12 +65,11 @@ class Unreachable:
     def definite(self) -> bool:
         return self.cause in DEFINITE
 
-    def line(self) -> str:
+    def line(self, tls_fix: str = DFGET_TLS_FIX) -> str:
         """One sentence: what happened, where, and what to do about it."""
         why = f" ({self.detail})" if self.detail else ""
         if self.cause is Cause.TLS_UNTRUSTED:
-            return (f"the TLS certificate of {self.where} is not trusted{why}: give dfget the CA that signed it "
-                    f"with --cacerts FILE, or skip verification with --insecure")
+            return f"the TLS certificate of {self.where} is not trusted{why}: {tls_fix}"
         if self.cause is Cause.TLS:
             return f"TLS with {self.where} failed{why}: is it an HTTPS server on that port?"
         if self.cause is Cause.REFUSED:

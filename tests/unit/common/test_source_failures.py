@@ -82,3 +82,13 @@ def test_a_cyclic_chain_ends():
 ])
 def test_where_is_host_and_port_without_userinfo(url, expected):
     assert where(url) == expected
+
+
+def test_the_certificate_fix_is_said_to_whoever_can_act_on_it():
+    from common.source_failures import DFDAEMON_TLS_FIX
+    inner = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    inner.verify_message = "certificate has expired"
+    found = explain(_requests_shape(inner, "https://reg:5000/v2/"), "https://reg:5000/v2/")
+    line = found.line(DFDAEMON_TLS_FIX)
+    assert "reg:5000 is not trusted (certificate has expired)" in line
+    assert "registry_mirror.certs" in line and "--cacerts" not in line
