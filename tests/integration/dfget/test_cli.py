@@ -147,7 +147,9 @@ def test_register_failure_goes_back_to_source(dfget, tmp_path, origin):
     files, base, _ = origin
     files["b"] = b"x" * 1000
     out = tmp_path / "b"
-    result = dfget("-u", f"{base}/b", "-o", str(out), "-n", "127.0.0.1:1", "-p", "cdn")
+    from tests.support.procs import free_port
+    dead = f"127.0.0.1:{free_port()}"     # closed (port 1 may be taken on a shared machine)
+    result = dfget("-u", f"{base}/b", "-o", str(out), "-n", dead, "-p", "cdn")
     assert result.exit_code == 0
     assert out.read_bytes() == files["b"]
     assert result.stdout.splitlines()[-1].endswith("length:1000 reason:1")
