@@ -19,7 +19,8 @@ _MAX_DEPTH = 12   # exception chains are short; a cycle or a pathological chain 
 
 
 class Cause(str, Enum):
-    TLS_UNTRUSTED = "tls-untrusted"     # certificate verification failed
+    TLS_UNTRUSTED = "tls-untrusted"     # certificate verification failed (issuer, expiry...)
+    TLS_WRONG_NAME = "tls-wrong-name"   # a valid certificate for another host name or address
     TLS = "tls"                         # any other TLS failure (not HTTPS, protocol mismatch)
     REFUSED = "refused"
     DNS = "dns"
@@ -27,12 +28,20 @@ class Cause(str, Enum):
     RESET = "reset"
 
 
-DEFINITE = frozenset({Cause.TLS_UNTRUSTED, Cause.TLS, Cause.REFUSED, Cause.DNS})
-# How to make a certificate trusted, said to whoever can act on it (the supernode's messages reach
-# dfget users: the CA they pass with --cacerts is sent along as rootCAs).
-DFGET_TLS_FIX = "give dfget the CA that signed it with --cacerts FILE, or skip verification with --insecure"
-DFDAEMON_TLS_FIX = ("add the CA that signed it to dfdaemon's registry_mirror.certs (or the hijack_https host's "
-                    "certs), or set registry_mirror.insecure (the rule's insecure)")
+DEFINITE = frozenset({Cause.TLS_UNTRUSTED, Cause.TLS_WRONG_NAME, Cause.TLS, Cause.REFUSED, Cause.DNS})
+
+
+@dataclass(frozen=True)
+class TlsFix:
+    """How to trust a certificate, or to skip the check, said to whoever can act on it."""
+    trust: str
+    skip: str
+
+
+# The supernode's messages reach dfget users too: the CA they pass with --cacerts goes along as rootCAs.
+DFGET_TLS_FIX = TlsFix("give dfget the CA that signed it with --cacerts FILE", "--insecure")
+DFDAEMON_TLS_FIX = TlsFix("add the CA that signed it to dfdaemon's registry_mirror.certs (or the hijack_https "
+                          "host's certs)", "registry_mirror.insecure (or the host's insecure)")
 
 # (class name anywhere in the MRO, cause), most specific first
 _BY_CLASS = (
@@ -65,11 +74,15 @@ class Unreachable:
     def definite(self) -> bool:
         return self.cause in DEFINITE
 
-    def line(self, tls_fix: str = DFGET_TLS_FIX) -> str:
+    def line(self, tls_fix: TlsFix = DFGET_TLS_FIX) -> str:
         """One sentence: what happened, where, and what to do about it."""
         why = f" ({self.detail})" if self.detail else ""
         if self.cause is Cause.TLS_UNTRUSTED:
-            return f"the TLS certificate of {self.where} is not trusted{why}: {tls_fix}"
+            return f"the TLS certificate of {self.where} is not trusted{why}: {tls_fix.trust}, or skip " \
+                   f"verification with {tls_fix.skip}"
+        if self.cause is Cause.TLS_WRONG_NAME:
+            return f"the TLS certificate of {self.where} is for another name{why}: use a URL with a name it " \
+                   f"lists, or skip verification with {tls_fix.skip}"
         if self.cause is Cause.TLS:
             return f"TLS with {self.where} failed{why}: is it an HTTPS server on that port?"
         if self.cause is Cause.REFUSED:
@@ -100,7 +113,10 @@ def explain(error: BaseException, url: str) -> "Unreachable | None":
         names = {cls.__name__ for cls in type(link).__mro__}
         for name, cause in _BY_CLASS:
             if name in names:
-                return Unreachable(cause, where(url), _detail(link, cause))
+                detail = _detail(link, cause)
+                if cause is Cause.TLS_UNTRUSTED and "mismatch" in detail:   # "Hostname mismatch, ..."
+                    cause = Cause.TLS_WRONG_NAME
+                return Unreachable(cause, where(url), detail)
     return None
 
 

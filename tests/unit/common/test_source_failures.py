@@ -33,6 +33,16 @@ def test_an_untrusted_certificate_names_the_host_and_the_flags_that_fix_it():
     assert "HTTPSConnectionPool" not in line and "Max retries" not in line
 
 
+def test_a_certificate_for_another_name_says_so_not_that_the_ca_is_missing():
+    inner = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    inner.verify_message = "IP address mismatch, certificate is not valid for '127.0.0.1'."
+    found = explain(_requests_shape(inner, "https://127.0.0.1:8443/x"), "https://127.0.0.1:8443/x")
+    assert found.cause is Cause.TLS_WRONG_NAME and found.definite
+    assert found.line() == ("the TLS certificate of 127.0.0.1:8443 is for another name (IP address mismatch, "
+                            "certificate is not valid for '127.0.0.1'): use a URL with a name it lists, or skip "
+                            "verification with --insecure")
+
+
 def test_tls_to_a_plain_http_port_is_a_tls_failure_not_a_certificate_one():
     inner = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
     found = explain(_requests_shape(inner, "https://h:80/x"), "https://h:80/x")
