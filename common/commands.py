@@ -27,3 +27,19 @@ def add_standard_commands(group: click.Group, program: str, load_settings) -> No
         config_path, flags = ctx.find_root().obj
         settings = load_settings(config_path, flags)
         click.echo(yaml.safe_dump(settings.as_yaml_tree(), sort_keys=False), nl=False)
+
+
+def write_doc(program: str, directory: str, text: str) -> None:
+    """`gen-doc`: write `<directory>/<program>.md` and say where; a directory that cannot be made
+    or written is one line on stderr and exit status 1, never a traceback."""
+    import os
+    import sys
+    target = os.path.join(directory, f"{program}.md")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        click.echo(f"Error: cannot write {target}: {e.strerror or e}; choose another --path", err=True)
+        sys.exit(1)
+    click.echo(f"generated {os.path.abspath(target)}")

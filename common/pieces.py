@@ -66,7 +66,15 @@ def piece_count(source_length: int, size: int) -> int:
 
 
 def estimated_piece_total(source_length: int, size: int) -> int:
-    """v1's pieceTotal before the CDN finishes: ceil(length / pieceSize), 0 when unknown."""
+    """pieceTotal before the CDN finishes: the pieces the source will be cut into, 0 when unknown.
+    v1 divided by the piece size and forgot the framing bytes of each piece: a 20 MiB file in
+    1 MiB pieces was announced as 20 pieces, the CDN cut 21, and a build that never finished (a
+    wrong --md5) left the console showing 21/20 (the count is fixed on success only)."""
+    return piece_count(source_length, size) if source_length > 0 else 0
+
+
+def unframed_piece_total(source_length: int, size: int) -> int:
+    """Pieces of cdnPattern `source`: plain byte ranges of the source, no framing (v1's rule)."""
     return math.ceil(source_length / size) if source_length > 0 else 0
 
 

@@ -55,7 +55,8 @@ class LayerServer:
                 log.error("url=%s cannot run dfget: %s", route.url, e)
                 self.metrics.fallbacks.labels("before_first_byte").inc()
                 return self._direct(reply, route, fwd, tls, "direct")
-            if new:
+            if new:     # one INFO line per layer (request lines are DEBUG: --verbose)
+                log.info("url=%s layer handed to dfget (P2P)", route.url)
                 self.metrics.dfget_started.inc()
         elif dl.state == FAILED:
             return self._direct(reply, route, fwd, tls, "direct")

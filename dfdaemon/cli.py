@@ -15,7 +15,7 @@ import threading
 import click
 
 from common import logs
-from common.commands import add_standard_commands
+from common.commands import add_standard_commands, write_doc
 from common.errors import BadInput, ConfigError
 from common.nodes import parse_nodes
 from common.units import parse_duration
@@ -177,9 +177,7 @@ def gen_doc(ctx, path):
     parts = [f"# dfdaemon\n\n```\n{root.get_help(click.Context(root, info_name='dfdaemon'))}\n```\n"]
     for name, cmd in sorted(root.commands.items()):
         parts.append(f"## dfdaemon {name}\n\n```\n{cmd.get_help(click.Context(cmd, info_name=name))}\n```\n")
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, "dfdaemon.md"), "w") as f:
-        f.write("\n".join(parts))
+    write_doc("dfdaemon", path, "\n".join(parts))
 
 
 if __name__ == "__main__":

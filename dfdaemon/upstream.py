@@ -16,6 +16,7 @@ from typing import Iterable, Optional
 
 import urllib3
 
+from common.source_failures import DFDAEMON_TLS_FIX, explain
 from dfdaemon.reply import Reply
 from dfdaemon.rules import HOP_BY_HOP
 from dfdaemon.verify import DigestMismatch, VerifiedSlice
@@ -73,7 +74,8 @@ class Upstream:
                                           {k.lower() for k, _ in hdrs.items()},
                                           timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout))
         except (urllib3.exceptions.HTTPError, OSError, ssl.SSLError) as e:
-            raise UpstreamError(f"{method} {url}: {e}") from None
+            known = explain(e, url)     # one line naming the cause (certificate, refused, DNS...)
+            raise UpstreamError(f"{method} {url}: {known.line(DFDAEMON_TLS_FIX) if known else e}") from None
 
     def preflight(self, url: str, headers, tls: Tls) -> Preflight:
         """HEAD the layer with the requester's headers: its length, or the refusal to relay."""

@@ -4,7 +4,6 @@
 prints the version. Usage errors of any kind exit 1 (click's own usage errors would exit 2).
 Tests may pass `obj={"config_files": [...], "services": Services(...)}` to the command.
 """
-import os
 import platform
 import sys
 
@@ -56,7 +55,8 @@ def _split(values) -> "list[str]":
                   "and uploads what it has to other peers.")
 @click.option("-u", "--url", help="URL of the file to download (only HTTP/HTTPS)")
 @click.option("-o", "--output", help="destination path; default: last URL path segment in the current directory")
-@click.option("-s", "--locallimit", help="bandwidth limit of this download, " + RATE_HELP + " (default 20MB)")
+@click.option("-s", "--locallimit", help="bandwidth limit of this download, " + RATE_HELP + " (default: none, "
+              "or --totallimit; v1's default was 20MB, which made one download ~28x slower than curl on a fast link)")
 @click.option("--minrate", help="minimal bandwidth, used for timeouts, " + RATE_HELP + " (default 64KB)")
 @click.option("--totallimit", help="bandwidth limit of the whole host, " + RATE_HELP + " (default 0 = off)")
 @click.option("-e", "--timeout", help="timeout of the download (30s, 5m...); default: length / minrate + 10s")
@@ -112,16 +112,35 @@ def version_command():
                             platform.system().lower(), arch()), nl=False)
 
 
+@main.group("config", help="Configuration helpers.")
+def config_group():
+    pass
+
+
+@config_group.command("default", help="Print the effective settings of the config file (YAML), as "
+                                      "the other programs' `config default` does.")
+@click.pass_context
+def config_default_command(ctx: click.Context):
+    import yaml
+    from common import config as c
+    obj = ctx.find_root().obj if isinstance(ctx.find_root().obj, dict) else {}
+    tree, path = settings.read_properties(obj.get("config_files", settings.CONFIG_FILES))
+    try:
+        loaded = c.load(settings.FILE_SCHEMA, path=path, tree=tree, env={})
+    except ConfigError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(ExitStatus.USAGE)
+    click.echo(yaml.safe_dump(loaded.as_yaml_tree(), sort_keys=False), nl=False)
+
+
 @main.command("gen-doc", help="Generate markdown documentation of the dfget command.")
-@click.option("-p", "--path", default="/tmp", show_default=True, help="directory to write dfget.md into")
+@click.option("-p", "--path", default="/tmp", show_default=True,
+              help="directory to write dfget.md into (v1's default; the path written is printed)")
 def gen_doc_command(path: str):
+    from common.commands import write_doc
     with click.Context(main, info_name="dfget") as doc_ctx:
         text = f"## dfget\n\n```\n{main.get_help(doc_ctx)}\n```\n"
-    target = os.path.join(path, "dfget.md")
-    os.makedirs(path, exist_ok=True)
-    with open(target, "w", encoding="utf-8") as f:
-        f.write(text)
-    click.echo(f"generated {target}")
+    write_doc("dfget", path, text)
 
 
 def _server_command() -> click.Command:

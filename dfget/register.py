@@ -15,7 +15,8 @@ every running client to the source at once:
 * A migration that finds no other node comes back to the node it left: it is asked again after
   each of COME_BACK_DELAYS (15.5 s in all, a restart under load included), at most
   MAX_COME_BACKS times per download (a node that keeps failing us must not keep us from the
-  source forever).
+  source forever). A node that answered the pull with a failure (500: its build of the file
+  failed) is not asked again: it would only fail again.
 """
 import base64
 import logging
@@ -74,8 +75,10 @@ class Registrar:
             headers=list(cfg.headers), dfdaemon=cfg.dfdaemon, insecure=cfg.insecure, root_cas=self._root_cas,
             super_node_ip=node.host, pattern=ctx.pattern)
 
-    def register(self, skip: Optional[Node] = None) -> "tuple[Node, RegisterResult]":
-        last = (0, "no supernode to register with")
+    def register(self, skip: Optional[Node] = None, come_back: bool = True) -> "tuple[Node, RegisterResult]":
+        """`come_back`: when migrating away from `skip` finds no other node, ask `skip` again
+        (only worth it when `skip` stopped answering, not when it answered with a failure)."""
+        last = (0, "no other supernode to register with" if skip is not None else "no supernode to register with")
         for node in self.locator.candidates(skip):
             info = self._try(node)
             if info is None:
@@ -90,7 +93,7 @@ class Registrar:
                 continue
             if info.code in FINAL_CODES:
                 raise RegisterFailed(*last)
-        if skip is not None and self.come_backs < MAX_COME_BACKS:
+        if skip is not None and come_back and self.come_backs < MAX_COME_BACKS:
             self.come_backs += 1
             found = self._come_back(skip)
             if found is not None:

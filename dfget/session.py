@@ -34,7 +34,7 @@ class Session:
         self.sign, self.output, self.started = sign, output, started
         self.locator = Locator(list(cfg.nodes), task_url)
         self.client = SupernodeClient()
-        self.limiter = Limiter(cfg.local_limit, svc.clock)   # interruptible waits, see _attempt
+        self.limiter = Limiter(cfg.task_rate, svc.clock)   # interruptible waits, see _attempt
         self.progress = ProgressBar(svc.err_stream, svc.clock, cfg.showbar)
         self.ctx = None
 
@@ -107,8 +107,8 @@ class Session:
         """Is our upload server serving this task's service file?"""
         return self.ctx.pattern == "p2p" and self.ctx.peer_port > 0
 
-    def _reregister(self, skip):
-        return self.registrar.register(skip)
+    def _reregister(self, skip, come_back: bool):
+        return self.registrar.register(skip, come_back)
 
     # -- downloading ---------------------------------------------------------------------------
 

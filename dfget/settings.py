@@ -31,7 +31,9 @@ def _nodes(value) -> "tuple[Node, ...]":
 FILE_SCHEMA = [
     c.Setting("nodes", "nodes", [DEFAULT_NODE], "supernodes, host[:port][=weight]", parse=_nodes,
               show=lambda v: [f"{n.addr}={n.weight}" for n in v]),
-    c.size_setting("local_limit", "localLimit", "20M", "bandwidth limit of one download"),
+    # v1's default was 20M: one download on a fast link ran ~28x slower than curl (BENCHMARKS.md,
+    # helper-errors section). No limit unless one is set; --totallimit still caps the host.
+    c.size_setting("local_limit", "localLimit", 0, "bandwidth limit of one download (0 = none; v1: 20M)"),
     c.size_setting("min_rate", "minRate", "64K", "minimal rate, for timeouts"),
     c.size_setting("total_limit", "totalLimit", 0, "bandwidth limit of the whole host (0 = off)"),
     c.Setting("client_queue_size", "clientQueueSize", 6, "pieces fetched and written at once",
@@ -87,6 +89,12 @@ class DfgetConfig:
     @property
     def data_dir(self) -> str:
         return os.path.join(self.work_home, "data")
+
+    @property
+    def task_rate(self) -> int:
+        """The rate this download starts with and asks the upload server for: --locallimit, else
+        --totallimit (one download alone may use the whole host's share), else 0 = unlimited."""
+        return self.local_limit if self.local_limit > 0 else self.total_limit
 
 
 # ---- config files -----------------------------------------------------------------------------

@@ -25,10 +25,11 @@ def probe(cdn, reg: Registrant) -> Probe:
     except Exception as e:  # a broken prober must not fail the registration
         log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, redact_url(reg.raw_url), e)
         return Probe(status=0)
-    if not result.ok:
+    if not result.ok:   # the cause in one line when it is known, not urllib3's page
         log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, redact_url(reg.raw_url),
-                 result.status, result.error)
-    return Probe(status=result.status, length=result.length, supports_range=result.supports_range)
+                 result.status, result.unreachable.line() if result.unreachable else result.error)
+    return Probe(status=result.status, length=result.length, supports_range=result.supports_range,
+                 unreachable=result.unreachable)
 
 
 def revalidate(cdn, reg: Registrant) -> Probe:

@@ -16,6 +16,8 @@ and acts on the answer:
   us, migrate.
 * anything else or no answer -> migrate: register with the next supernode (skipping this one);
   if that fails, give up P2P (reason 3). A different piece size there discards what we have.
+  Only a supernode that did not answer or no longer knows us (502: restarted in place) is asked
+  again when there is no other (dfget.register); one that answered 500 has failed this task.
 
 A worker fetches, verifies (md5 + framing), writes the payload at its offset, tells the supernode
 the piece is persisted (/peer/piece/suc, 3 tries) and then posts the outcome to the loop, so that
@@ -117,7 +119,7 @@ class P2PDownloader:
             if answer.code == ResultCode.PEER_FINISH:
                 return self._finish(answer)
             if answer.code == ResultCode.SOURCE_ERROR:
-                raise P2PFailure(BackSourceReason.SOURCE_ERROR, f"supernode: source error: {answer.msg}")
+                raise P2PFailure(BackSourceReason.SOURCE_ERROR, answer.msg or "the supernode could not fetch the source")
             if answer.code == ResultCode.PEER_CONTINUE and answer.data:
                 self._start(answer.data)
                 self.backoff.reset()
@@ -144,23 +146,25 @@ class P2PDownloader:
         try:
             answer = self.client.pull(ctx.node, req, timeout=asked + 10.0)
         except SupernodeUnavailable as e:
-            self._migrate(str(e))
+            self._migrate(str(e), lost=True)
             return None
         if answer.code in PROTOCOL_CODES:
             return answer
         why = f"code {answer.code} {answer.msg}".strip()
-        found = self.rejoin(ctx.node, why) if answer.code == ResultCode.TARGET_NOT_FOUND else None
+        lost = answer.code == ResultCode.TARGET_NOT_FOUND
+        found = self.rejoin(ctx.node, why) if lost else None
         if found is None:
-            self._migrate(why)
+            self._migrate(why, lost=lost)
         else:
             self._adopt(*found)
         return None
 
-    def _migrate(self, why: str) -> None:
+    def _migrate(self, why: str, lost: bool) -> None:
+        """`lost`: the supernode did not answer or forgot us, so it may come back (a restart)."""
         ctx = self.ctx
         log.warning("supernode %s failed (%s), migrating", ctx.node, why)
         try:
-            node, result = self.reregister(ctx.node)
+            node, result = self.reregister(ctx.node, lost)
         except Exception as e:
             raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"supernode {ctx.node} failed ({why}) "
                              f"and migration failed: {e}") from None
@@ -188,7 +192,7 @@ class P2PDownloader:
         try:
             tasks = [PieceTask.decode(d) for d in data]
         except (BadInput, TypeError) as e:
-            self._migrate(f"malformed piece tasks: {e}")
+            self._migrate(f"malformed piece tasks: {e}", lost=False)
             return
         self._refresh_rate()
         for task in self.book.plan(tasks):
@@ -208,8 +212,8 @@ class P2PDownloader:
             return
 
         def ask() -> None:
-            granted = self.svc.uploader.rate(self.ctx, self.cfg.local_limit)
-            self.limiter.set_rate(effective_rate(self.cfg.local_limit, granted))
+            granted = self.svc.uploader.rate(self.ctx, self.cfg.task_rate)
+            self.limiter.set_rate(effective_rate(self.cfg.task_rate, granted))
         self._rate_thread = threading.Thread(target=ask, name="rate", daemon=True)
         self._rate_thread.start()
 

@@ -1,6 +1,7 @@
 """Back-to-source download (docs/architecture.md#one-download): straight from the URL, through the rate limiter.
 
-Any status below 400 is accepted. The bytes go to `backsource.<sign>.*` next to the output,
+Any status below 400 is accepted. A connection that fails is reported in one line naming the cause
+and host:port (common.source_failures), e.g. a certificate --cacerts would make trusted. The bytes go to `backsource.<sign>.*` next to the output,
 their md5 is checked against --md5 if given, and only then are they renamed over the output.
 
 The download runs in a thread that may be abandoned at the deadline while it is stuck in a read:
@@ -17,6 +18,7 @@ import requests
 
 from common.dfget_files import back_source_prefix
 from common.files import remove_file
+from common.source_failures import explain
 from dfget.downloaders.writer import replace_output
 from dfget.errors import SourceFailure
 
@@ -85,7 +87,8 @@ class SourceDownloader:
             with os.fdopen(fd, "wb") as out:
                 written, real = self._copy(out)
             if self.cfg.md5 and real != self.cfg.md5:
-                raise SourceFailure(f"md5 not match, expected:{self.cfg.md5} real:{real}")
+                raise SourceFailure(f"md5 not match, expected:{self.cfg.md5} real:{real}: the source's file "
+                                    f"is not the one --md5 names")
             with self._lock:
                 if self.cancelled.is_set():
                     raise SourceFailure("download cancelled")
@@ -118,7 +121,8 @@ class SourceDownloader:
                     self.progress.add(len(chunk))
                 return total, h.hexdigest()
         except requests.RequestException as e:
-            raise SourceFailure(f"failed to download from source: {e}") from None
+            known = explain(e, self.cfg.url)    # one line naming the cause, not urllib3's page
+            raise SourceFailure(known.line() if known is not None else f"failed to download from source: {e}") from None
         finally:
             if isinstance(verify, str) and verify not in self.cfg.cacerts:
                 remove_file(verify)

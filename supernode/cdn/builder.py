@@ -13,7 +13,9 @@ Theory of operation
   * A broken stream (transport error, read timeout, short body, slower than sourceMinRate over a
     window of sourceReadTimeout: see ratefloor.py) or a 5xx is retried up to
     `retries` times, resuming from the last received byte when the task has no Range of its own.
-  * A 4xx from the source fails at once with `source_error=True`.
+  * A 4xx from the source, or a connection that cannot succeed (certificate not trusted, port
+    closed, unknown host: common.source_failures), fails at once with `source_error=True`; so does
+    a user md5 the source's bytes do not have. The error says the cause in one line.
   * Success needs: received == the declared length (when one is known) and, if the user gave an
     md5, md5(raw bytes) == it. Then `.md5` and the finished `.meta` are written.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from common.rate import TokenBucket
+from common.source_failures import explain
 from common.urls import redact_url
 from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest
 from supernode.cdn.cutting import CutPiece, PieceCutter
@@ -75,6 +78,10 @@ class BuildPlan:
     start_piece: int = 0                # resume: pieces [0, start_piece) are on disk already
     prior: "list[tuple[str, int]]" = field(default_factory=list)   # their (md5, wrapped len)
     prior_md5: object = None            # hashlib md5 over their raw payloads
+
+
+def md5_mismatch(expected: str, real: str) -> str:
+    return f"md5 mismatch: the source's bytes have md5 {real}, not the expected {expected.lower()} (--md5)"
 
 
 class BuildFailed(Exception):
@@ -155,7 +162,8 @@ class Builder:
                 except _Retry as e:
                     problem, from_zero = str(e), e.from_zero
                 except STREAM_ERRORS as e:
-                    problem, from_zero = f"stream broken at byte {cutter.received}: {e}", False
+                    known = explain(e, job.url)
+                    problem, from_zero = f"stream broken at byte {cutter.received}: {known.line() if known else e}", False
                 finally:
                     stream.close()
                 failures += 1
@@ -175,7 +183,10 @@ class Builder:
         if stream.refused:
             raise BuildFailed(stream.error, source_error=True)
         if status == 0:
-            raise _Retry(stream.error)
+            known = stream.unreachable
+            if known is not None and known.definite:
+                raise BuildFailed(known.line(), source_error=True)
+            raise _Retry(known.line() if known is not None else stream.error)
         if 400 <= status < 500 and status not in (408, 416, 429):
             raise BuildFailed(f"source answered {status}", source_error=True)
         if start > 0:
@@ -265,7 +276,7 @@ class Builder:
         elif expected >= 0 and received != expected:
             error = f"received {received} bytes, the source declared {expected}"
         elif job.md5 and job.md5.lower() != real:
-            error = f"md5 mismatch: expected {job.md5}, source bytes have {real}"
+            raise BuildFailed(md5_mismatch(job.md5, real), source_error=True)
         if error:
             raise BuildFailed(error)
         self._check_cancel()

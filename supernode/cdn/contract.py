@@ -5,6 +5,8 @@ The service (supernode/service.py) depends only on these shapes; supernode/cdn/*
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from common.source_failures import Unreachable
+
 
 @dataclass(frozen=True)
 class TlsOptions:
@@ -28,6 +30,7 @@ class ProbeResult:
     last_modified: str = ""
     etag: str = ""
     error: str = ""
+    unreachable: "Unreachable | None" = None    # status 0: why, when the cause is known
 
     @property
     def needs_auth(self) -> bool:
@@ -64,7 +67,8 @@ class CdnResult:
     piece_count: int = 0
     source_bytes: int = 0       # bytes actually fetched from the source by this build
     error: str = ""
-    source_error: bool = False  # the source refused (4xx) rather than the CDN failing
+    source_error: bool = False  # the source is at fault (4xx, unreachable, md5), not the CDN: asking
+                                # another supernode would not help (the pull answer is 610)
 
 
 @dataclass(frozen=True)

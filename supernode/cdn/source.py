@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import requests
 import urllib3
 
+from common.source_failures import explain
 from common.urls import REDACTED, redact_url
 from supernode.cdn.contract import ProbeResult, SourceRequest
 from supernode.cdn.sessions import SessionPool
@@ -66,10 +67,11 @@ class SourceStream:
     """An open streamed response; iterate `chunks()` once, then `close()`."""
 
     def __init__(self, status: int, response: "requests.Response | None" = None, error: str = "",
-                 refused: bool = False):
+                 refused: bool = False, unreachable=None):
         self.status = status
         self.error = error
         self.refused = refused          # a hop was not allowed: no request was sent there
+        self.unreachable = unreachable  # status 0: common.source_failures.Unreachable when known
         self._response = response
         self.headers = response.headers if response is not None else requests.structures.CaseInsensitiveDict()
 
@@ -193,7 +195,7 @@ class SourceClient:
         try:
             resp = self._request("HEAD", request, {}, timeout=self._probe_timeout, stream=False)
         except STREAM_ERRORS as e:
-            return ProbeResult(0, error=_failed("HEAD", request, e))
+            return ProbeResult(0, error=_failed("HEAD", request, e), unreachable=explain(e, request.url))
         length = _length_header(resp.headers)
         if resp.status_code in _HEAD_REFUSED or (resp.ok and length < 0):
             fallback = self._probe_get(request, {"Range": "bytes=0-0"})
@@ -207,7 +209,7 @@ class SourceClient:
         try:
             resp = self._request("GET", request, extra, timeout=self._probe_timeout, stream=True)
         except STREAM_ERRORS as e:
-            return ProbeResult(0, error=_failed("GET", request, e))
+            return ProbeResult(0, error=_failed("GET", request, e), unreachable=explain(e, request.url))
         try:
             status, length, ranges = resp.status_code, -1, False
             cr = parse_content_range(resp.headers.get("Content-Range", ""))
@@ -251,7 +253,7 @@ class SourceClient:
         except HopRefused as e:
             return SourceStream(0, error=str(e), refused=True)
         except STREAM_ERRORS as e:
-            return SourceStream(0, error=_failed("GET", request, e))
+            return SourceStream(0, error=_failed("GET", request, e), unreachable=explain(e, request.url))
         return SourceStream(resp.status_code, resp)
 
     def close(self) -> None:

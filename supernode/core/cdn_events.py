@@ -3,7 +3,8 @@
 A piece marks the CDN bitset SUCCESS, records its `md5:len` and wakes held pulls. The end of a
 successful build (or cache hit) makes the task SUCCESS with the real md5, the wrapped length
 and pieceTotal = the real piece count, and marks every piece available (a cache hit may not
-announce pieces one by one). A failed build makes it FAILED (SOURCE_ERROR when the source refused);
+announce pieces one by one). A failed build makes it FAILED (SOURCE_ERROR when the source is at fault) and keeps its error for the
+pull answers;
 a SUCCESS task is never downgraded. Events about tasks no longer in memory change nothing.
 """
 from common.protocol.codes import CdnStatus, PieceStatus
@@ -38,6 +39,7 @@ def on_done(state: SupernodeState, task_id: str, result) -> Outcome:
             tp.cdn.update(n, PieceStatus.SUCCESS)
     else:
         task.cdn_status = CdnStatus.SOURCE_ERROR if result.source_error else CdnStatus.FAILED
+        task.cdn_error = result.error
     out.effects.append(Wake(task_id))
     return out
 

@@ -76,6 +76,7 @@ class Task:
     piece_total: int = 0
     cdn_status: CdnStatus = CdnStatus.WAITING
     cdn_source: CdnSource = CdnSource.SUPERNODE
+    cdn_error: str = ""                 # why the last build failed, in one line (the pull answer says it)
     real_md5: str = ""
     file_length: int = 0                # wrapped length, known once the CDN succeeded
     credentialed: bool = False          # docs/decisions.md #9: every registrant must prove access

@@ -2,7 +2,10 @@
 
 Theory of operation. `pull` applies the piece outcome a client reports (status 701 with a range)
 and then `answer`s; a held long-poll calls `answer` again later without re-applying the report.
-An answer is, in this order: 502 unknown task/client; 500 when the CDN build failed; 600 when
+An answer is, in this order: 502 unknown task/client; 610 when the CDN build failed because of the
+source (unreachable, refused, not the md5 the user gave: no other supernode would do better, the
+client goes to the source at once) and 500 when it failed otherwise (the client may migrate), both
+naming the cause; 600 when
 the CDN succeeded and the client holds every piece (the dfget task becomes SUCCESS, sticky);
 else the scheduler's plan: 601 with piece tasks, 601 without data when the client already runs
 its limit, 602 when nothing can be fetched now. Status 702 ends a download: SUCCESS with result
@@ -22,7 +25,7 @@ from supernode.core.effects import Count, Outcome, Wake
 from supernode.core.model import DfgetTask, Limits, Task, super_cid
 from supernode.core.state import SupernodeState
 
-_FAILED_CDN = (CdnStatus.FAILED, CdnStatus.SOURCE_ERROR)
+_DOWNLOADING = (DfgetTaskStatus.WAITING, DfgetTaskStatus.RUNNING)
 _STATUSES = frozenset(int(s) for s in TaskStatus)
 _RESULTS = frozenset(int(r) for r in PieceResult)
 _REPORTED = {PieceResult.FAIL: PieceStatus.FAILED, PieceResult.SUCCESS: PieceStatus.SUCCESS,
@@ -98,8 +101,12 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
     task, dt = state.tasks.get(task_id), state.dfget(task_id, cid)
     if task is None or dt is None or dt.key not in state.progress.clients:
         return Outcome(_info(ResultCode.TARGET_NOT_FOUND, f"unknown task {task_id} or client {cid}"))
-    if task.cdn_status in _FAILED_CDN:
-        return Outcome(_info(ResultCode.SYSTEM_ERROR, f"the supernode failed to fetch the source ({task.cdn_status.value})"))
+    if task.cdn_status is CdnStatus.SOURCE_ERROR:
+        return Outcome(_info(ResultCode.SOURCE_ERROR, f"the supernode could not fetch the source: "
+                                                      f"{task.cdn_error or 'no reason given'}"))
+    if task.cdn_status is CdnStatus.FAILED:
+        return Outcome(_info(ResultCode.SYSTEM_ERROR, f"the supernode failed to fetch the source: "
+                                                      f"{task.cdn_error or 'no reason given'}"))
     if finished(state, task, dt):
         dt.status = DfgetTaskStatus.SUCCESS
         return Outcome(_info(ResultCode.PEER_FINISH, data=FinishResult(task.real_md5, task.file_length)))
@@ -123,9 +130,11 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
 
 
 def _crowd(state: SupernodeState, task_id: str) -> int:
-    """Clients registered for the task, the supernode's own CDN entry not counted."""
-    own = state.dfget_of_peer(state.super_pid, task_id) is not None
-    return len(state.keys_by_task.get(task_id, ())) - own
+    """Clients still downloading the task (finished ones stay registered until GC, and a lone
+    newcomer must not be held back for a crowd that left), the supernode's own entry not counted."""
+    tasks = state.dfget_tasks
+    return sum(1 for key in state.keys_by_task.get(task_id, ())
+               if tasks[key].peer_id != state.super_pid and tasks[key].status in _DOWNLOADING)
 
 
 def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,

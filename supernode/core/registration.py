@@ -39,6 +39,7 @@ from common import digest, pieces, urls
 from common.protocol import paths
 from common.protocol.codes import CdnSource, CdnStatus, PieceStatus, ResultCode
 from common.protocol.messages import RegisterResult, ResultInfo
+from common.source_failures import Unreachable
 
 from supernode.core import lifecycle, static_download
 from supernode.core.effects import Count, Outcome, StartCdn
@@ -76,12 +77,14 @@ class Registrant:
 
 @dataclass(frozen=True)
 class Probe:
-    """What the source said to the registrant's probe. status 0 = transport error. A revalidation
-    probe is conditional on the cached copy: 304 = unchanged (and access granted)."""
+    """What the source said to the registrant's probe. status 0 = transport error (`unreachable`
+    says why, when known). A revalidation probe is conditional on the cached copy: 304 = unchanged
+    (and access granted)."""
     status: int
     length: int = -1
     supports_range: bool = False
     revalidation: bool = False
+    unreachable: "Unreachable | None" = None
 
     @property
     def ok(self) -> bool:
@@ -208,6 +211,9 @@ def _probe_refusal(state: SupernodeState, limits: Limits, reg: Registrant, task:
     if probe is not None and probe.not_found:
         state.unreachable[reg.task_id] = now
         return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: source answered {probe.status}")
+    refusal = _unreachable_refusal(task, probe)
+    if refusal is not None:
+        return refusal
     if task is not None and task.credentialed:
         if probe is None and granted(task, credential(reg.raw_url, reg.headers), limits.revalidate_interval, now):
             return None
@@ -216,6 +222,23 @@ def _probe_refusal(state: SupernodeState, limits: Limits, reg: Registrant, task:
         if not probe.ok:
             return ResultInfo.of(ResultCode.NEED_AUTH, f"your credentials were not accepted by the source "
                                                        f"(HTTP {probe.status})")
+    return None
+
+
+def _unreachable_refusal(task: "Task | None", probe: "Probe | None") -> "ResultInfo | None":
+    """A probe that could not connect (docs/errors.md#what-the-supernode-answers). v1 went on and
+    let the CDN retry; we do so only when a retry might work (timeout, unexplained error). A
+    definite failure is 607 with its cause, not remembered (the next registrant may bring the CA);
+    a credentialed task's is 607 too, never 608: the source refused nothing."""
+    if probe is None or probe.status != 0:
+        return None
+    known = probe.unreachable
+    if task is not None and task.credentialed:
+        why = known.line() if known is not None else "no connection"
+        return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"the supernode cannot reach the source to check "
+                                                           f"your credentials: {why}")
+    if known is not None and known.definite and not probe.revalidation:
+        return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"the supernode cannot reach the source: {known.line()}")
     return None
 
 
@@ -237,7 +260,7 @@ def _new_task(limits: Limits, reg: Registrant, probe: "Probe | None", now: float
     if source_pattern:
         task.cdn_source = CdnSource.SOURCE
         task.cdn_status = CdnStatus.SUCCESS
-        task.piece_total = pieces.estimated_piece_total(length, size)
+        task.piece_total = pieces.unframed_piece_total(length, size)
         task.file_length = length
     return task
 
@@ -296,6 +319,7 @@ def _trigger_cdn(state: SupernodeState, task: Task) -> list:
         tp.cdn.reset()
         tp.piece_md5.clear()
     task.cdn_status = CdnStatus.RUNNING
+    task.cdn_error = ""
     job = StartCdn(task_id=task.id, url=task.raw_url, headers=tuple(task.headers.items()),
                    piece_size=task.piece_size, md5=task.md5, identifier=task.identifier,
                    source_length=task.http_file_length, insecure=task.insecure, root_cas=task.root_cas)

@@ -26,8 +26,11 @@ the progress and returns a Plan; the coordinator applies it.
      supernode and its single uplink would have to feed everyone (seen in the lab: 11 of 17
      pieces went to one of 8 hosts). A debt older than the stall time no longer counts, and debt
      never leaves the supernode idle: with none of the task's pieces on their way from it, the
-     fresh piece goes to whoever asks. A slow client (docs/decisions.md #22) gets no fresh piece
-     while others download the task: everyone else would have to fetch it over its slow uplink;
+     fresh piece goes to whoever asks. The rule needs a crowd (another client still downloading)
+     and a client that can forward: one that never uploads (port 0, `pattern: cdn`) can never pay
+     its debt, and holding it back helped nobody (a 20-piece file took 20 s instead of 0.4 s).
+     A slow client (docs/decisions.md #22) gets no fresh piece while others download the task:
+     everyone else would have to fetch it over its slow uplink;
    * a piece some holder could give this client once it has a free upload slot -> wait for it;
    * a piece on its way from the supernode to another client -> wait for that copy, unless the
      fetch has stalled: it took longer than STALL_FACTOR x the task's average supernode piece time
@@ -76,7 +79,7 @@ class View:
     src_pid: str
     super_pid: str
     now: float = 0.0
-    crowd: int = 1                      # clients registered for the task (this one included)
+    crowd: int = 1                      # clients still downloading the task (this one included)
 
 
 STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
@@ -134,7 +137,9 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     super_load = view.task.super_load - view.task.stalled_super(view.now, stall)
     recheck: "float | None" = None
     debt, expiry, seeded = None, None, 0
-    slow_client = _slow_client(view)
+    crowded = not alone and view.crowd > 1
+    spreads = crowded and view.servable(view.src_pid)   # the seed-debt rule applies
+    slow_client = crowded and _slow_client(view)
     for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
                                                 view.task.in_flight)):
         if walked == _LONG_WALK and not alone:
@@ -157,9 +162,9 @@ def plan(view: View, limits: Limits, rng) -> Plan:
                     continue
             if super_load >= limits.supernode_task_upload_limit:
                 continue
-            if not alone and view.crowd > 1 and not view.task.holders.get(piece):
-                if slow_client:
-                    continue    # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
+            if slow_client and not view.task.holders.get(piece):
+                continue        # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
+            if spreads and not view.task.holders.get(piece):
                 if debt is None:
                     debt, expiry = view.task.seed_debt(view.src_pid, view.now, stall)
                 if debt + seeded >= SEED_DEBT_LIMIT and super_load > 0:

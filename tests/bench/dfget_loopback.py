@@ -90,12 +90,13 @@ class Runner:
         wall = time.perf_counter() - t
         return self._check("curl", r.returncode, wall, out, size, expect)
 
-    def dfget(self, url: str, size: int, expect: str, *, profile_base: "str | None" = None) -> dict:
+    def dfget(self, url: str, size: int, expect: str, *, profile_base: "str | None" = None,
+              rate_flags: "tuple[str, ...]" = ("-s", "100G")) -> dict:
         self.n += 1
         home = os.path.join(self.work, f"dfhome-{self.n}")
         out = os.path.join(self.work, "out-dfget")
         argv = ["dfget", "-u", url, "-o", out, "--node", f"127.0.0.1:{self.api}", "--home", home,
-                "--ip", "127.0.0.1", "-s", "100G", "--timeout", "600s"]
+                "--ip", "127.0.0.1", *rate_flags, "--timeout", "600s"]
         sn_cpu0 = bc.cpu_seconds(self.worker)
         spies = []
         t = time.perf_counter()

@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from tests.support.dfget_runs import DfgetRunner
+from tests.support.procs import free_port
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
@@ -67,7 +68,7 @@ def test_swarm_of_six_gets_identical_bytes_mostly_from_peers(dfget, origin, supe
 def test_supernode_down_falls_back_to_source(dfget, origin, tmp_path):
     (origin.root / "f.bin").write_bytes(b"y" * 5000)
     out = tmp_path / "f.bin"
-    dead = DfgetRunner(tmp_path, node="127.0.0.1:1")
+    dead = DfgetRunner(tmp_path, node=f"127.0.0.1:{free_port()}")   # closed; port 1 may be taken
     run = dead.run("-u", origin.url + "/f.bin", "-o", str(out))
     dead.stop_all()
     assert run.returncode == 0, run.stdout + run.stderr
@@ -78,7 +79,7 @@ def test_supernode_down_falls_back_to_source(dfget, origin, tmp_path):
 
 def test_notbs_with_dead_supernode_fails_with_v1_message(origin, tmp_path):
     (origin.root / "f.bin").write_bytes(b"z" * 10)
-    dead = DfgetRunner(tmp_path, node="127.0.0.1:1")
+    dead = DfgetRunner(tmp_path, node=f"127.0.0.1:{free_port()}")   # closed; port 1 may be taken
     run = dead.run("-u", origin.url + "/f.bin", "-o", str(tmp_path / "f.bin"), "--notbs")
     dead.stop_all()
     assert run.returncode != 0

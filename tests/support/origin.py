@@ -5,13 +5,15 @@ Run as a process: `python -m tests.support.origin --root DIR --port 0 [--cut-aft
 `origin port is <N>` once listening. `GET /_stats` answers
 {"bytes": {path: bytes sent}, "gets": {path: count}, "heads": {path: count}}.
 `--cut-after N` closes the connection after N body bytes of the first full (non-Range) GET of
-each path — a broken stream the CDN must resume.
+each path — a broken stream the CDN must resume. `--tls-cert FILE --tls-key FILE` serves HTTPS
+(for tests of certificate errors).
 """
 import argparse
 import email.utils
 import hashlib
 import json
 import os
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -132,9 +134,16 @@ def main(argv=None):
     p.add_argument("--auth", default="", help="required value of the --auth-header header")
     p.add_argument("--auth-header", default="Authorization",
                    help="the header that must carry --auth (e.g. X-JFrog-Art-Api: a name no heuristic knows)")
+    p.add_argument("--tls-cert", default="", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--tls-key", default="", help="the private key of --tls-cert (PEM)")
     args = p.parse_args(argv)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(args.root, Stats(), args.cut_after, args.auth,
                                                                       args.auth_header))
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        # the handshake runs in the request thread, so a client that never finishes it blocks nobody
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     server.daemon_threads = True
     print(f"origin port is {server.server_address[1]}", flush=True)
     try:

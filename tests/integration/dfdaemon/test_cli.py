@@ -85,3 +85,13 @@ def test_version_and_gen_doc(tmp_path):
     assert res.exit_code == 0 and res.output.startswith("dfdaemon version  1.0.6\n  Git commit:")
     res = CliRunner().invoke(cli, ["gen-doc", "--path", str(tmp_path)])
     assert res.exit_code == 0 and "--registry" in (tmp_path / "dfdaemon.md").read_text()
+    assert res.output == f"generated {tmp_path / 'dfdaemon.md'}\n"    # says where (was silent)
+
+
+def test_gen_doc_to_a_path_that_cannot_be_written_is_one_line_and_exit_1(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    res = CliRunner().invoke(cli, ["gen-doc", "--path", str(blocker / "sub")])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit)
+    assert res.output.startswith(f"Error: cannot write {blocker / 'sub' / 'dfdaemon.md'}:")
+    assert "Traceback" not in res.output

@@ -80,8 +80,13 @@ def test_a_proxied_url_to_nowhere_is_a_clean_503(harness):
     d = harness.start()
     s = requests.Session()
     s.trust_env = False
-    r = s.get("http://127.0.0.1:1/nothing", proxies={"http": d.url}, timeout=30)
+    with socket.socket() as closed:     # a loopback port nobody listens on (port 1 may be taken here)
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    r = s.get(f"http://127.0.0.1:{port}/nothing", proxies={"http": d.url}, timeout=30)
     assert r.status_code in (502, 503)
+    assert f"127.0.0.1:{port} refused the connection" in r.text        # the cause, not urllib3's page
+    assert "HTTPConnectionPool" not in r.text and "NewConnectionError" not in r.text
     still_serving(d)
 
 

@@ -47,6 +47,19 @@ def test_layer_streams_before_dfget_finishes(harness, registry):
     assert not registry.seen("GET", digest)          # the layer never came from the registry
 
 
+def test_each_layer_through_p2p_is_one_info_line_without_verbose(harness, registry, caplog):
+    """docs/operations.md: an operator checking that docker really uses dfdaemon looks for these
+    lines; request lines need --verbose, these must not."""
+    data = blob()
+    digest = registry.add_blob(data)
+    harness.control(mode="ok")
+    d = harness.start()
+    with caplog.at_level("INFO", logger="dfdaemon"):
+        assert get(d, f"/v2/library/x/blobs/{digest}").content == data
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "INFO" and "handed to dfget" in r.getMessage()]
+    assert lines == [f"url={registry.url}/v2/library/x/blobs/{digest} layer handed to dfget (P2P)"]
+
+
 def test_range_retry_joins_the_running_task(harness, registry):
     data = blob()
     digest = registry.add_blob(data)

@@ -147,7 +147,9 @@ def test_register_failure_goes_back_to_source(dfget, tmp_path, origin):
     files, base, _ = origin
     files["b"] = b"x" * 1000
     out = tmp_path / "b"
-    result = dfget("-u", f"{base}/b", "-o", str(out), "-n", "127.0.0.1:1", "-p", "cdn")
+    from tests.support.procs import free_port
+    dead = f"127.0.0.1:{free_port()}"     # closed (port 1 may be taken on a shared machine)
+    result = dfget("-u", f"{base}/b", "-o", str(out), "-n", dead, "-p", "cdn")
     assert result.exit_code == 0
     assert out.read_bytes() == files["b"]
     assert result.stdout.splitlines()[-1].endswith("length:1000 reason:1")
@@ -169,3 +171,33 @@ def test_log_file_in_v1_format(dfget, tmp_path, origin, home):
     dfget("-u", f"{base}/d", "-o", str(tmp_path / "d"), "-p", "source")
     log = (home / "logs" / "dfclient.log").read_text()
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} INFO sign:\d+-\d+\.\d{3} : download SUCCESS", log, re.M)
+
+
+def test_gen_doc_says_where_it_wrote_and_fails_cleanly_where_it_cannot(tmp_path):
+    from click.testing import CliRunner
+    from dfget.cli import main
+    res = CliRunner().invoke(main, ["gen-doc", "--path", str(tmp_path / "docs")])
+    assert res.exit_code == 0 and res.output == f"generated {tmp_path / 'docs' / 'dfget.md'}\n"
+    assert "--locallimit" in (tmp_path / "docs" / "dfget.md").read_text()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    res = CliRunner().invoke(main, ["gen-doc", "--path", str(blocker / "sub")])
+    assert res.exit_code == ExitStatus.USAGE and isinstance(res.exception, SystemExit)
+    assert res.output.startswith(f"Error: cannot write {blocker / 'sub' / 'dfget.md'}:")
+
+
+def test_config_default_prints_the_effective_file_settings(tmp_path):
+    """docs/operations.md: every program has `config default` (dfget had none: 'No such command')."""
+    import yaml
+    from click.testing import CliRunner
+    from dfget.cli import main
+    conf = tmp_path / "dfget.yml"
+    conf.write_text("nodes: ['sn1:8002', 'sn2']\nlocalLimit: 30M\n")
+    res = CliRunner().invoke(main, ["config", "default"], obj={"config_files": [str(conf)]})
+    assert res.exit_code == 0, res.output
+    shown = yaml.safe_load(res.output)
+    assert shown["nodes"] == ["sn1:8002=1", "sn2:8002=1"] and shown["localLimit"] == "30M"
+    assert shown["minRate"] == "64K"
+    conf.write_text("localLimit: fast\n")
+    res = CliRunner().invoke(main, ["config", "default"], obj={"config_files": [str(conf)]})
+    assert res.exit_code == ExitStatus.USAGE and "localLimit" in res.output

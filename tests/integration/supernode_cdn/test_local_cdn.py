@@ -116,11 +116,14 @@ def test_source_404_is_a_source_error(make_cdn, source):
     assert meta.finish and not meta.success
 
 
-def test_user_md5_mismatch_fails(make_cdn, source):
+def test_user_md5_mismatch_fails_as_the_sources_fault_naming_both_md5s(make_cdn, source):
+    """The source's bytes are not the ones the user asked for: no other supernode would do better
+    (source_error: clients are told 610 and go to the source at once, not migrate)."""
     source.get(URL, body=DATA)
-    job = job_for(URL, md5=hashlib.md5(b"something else").hexdigest())
-    rec, result = run(make_cdn(), job)
-    assert not result.success and not result.source_error and "md5" in result.error
+    wanted = hashlib.md5(b"something else").hexdigest()
+    rec, result = run(make_cdn(), job_for(URL, md5=wanted))
+    assert not result.success and result.source_error
+    assert "md5 mismatch" in result.error and wanted in result.error and MD5 in result.error
 
 
 def test_user_md5_match_succeeds(make_cdn, source):

@@ -115,6 +115,18 @@ def test_coming_back_is_bounded_per_download():
         reg.register(skip=node)
 
 
+def test_a_node_that_failed_the_task_is_not_asked_again():
+    """A pull answered 500 (the node's build failed): coming back would only fail again, and used
+    to print 'migrated to node:<the same node>' before going to the source anyway."""
+    reg, client, locator, slept = make(["a"], {})
+    client.script = {"a:8002": [{"code": 200, "data": OK}, {"code": 200, "data": OK}]}
+    node, _ = reg.register()
+    with pytest.raises(RegisterFailed) as failed:
+        reg.register(skip=node, come_back=False)
+    assert len(client.calls) == 1 and slept == []
+    assert "no other supernode" in str(failed.value)
+
+
 def test_the_key_of_the_node_that_accepted_is_remembered_for_this_cid():
     reg, client, _, _ = make(["a", "b"], {"a:8002": [{"code": 500}], "b:8002": [{"code": 200, "data": {
         **OK, "clientKey": "key-from-b"}}]})

@@ -22,7 +22,9 @@ def cfg(files, **flags):
 def test_defaults_without_files(files):
     c = cfg(files)
     assert [n.addr for n in c.nodes] == ["127.0.0.1:8002"]
-    assert (c.local_limit, c.min_rate, c.total_limit, c.client_queue_size) == (20 * MB, 64 * 1024, 0, 6)
+    # no local limit unless set (v1: 20M, ~28x slower than curl on a fast link)
+    assert (c.local_limit, c.min_rate, c.total_limit, c.client_queue_size) == (0, 64 * 1024, 0, 6)
+    assert c.task_rate == 0
     assert c.work_home == "/home/u/.small-dragonfly" and c.log_path == "/home/u/.small-dragonfly/logs/dfclient.log"
     assert (c.pattern, c.timeout, c.expire_time, c.alive_time, c.port) == ("p2p", 0.0, 180.0, 300.0, 0)
     assert c.meta_path == "/home/u/.small-dragonfly/meta/host.meta" and c.data_dir.endswith("/data")
@@ -89,3 +91,9 @@ def test_every_error_at_once(files):
               "cacerts": ["/nonexistent/ca.pem"]}, files=[str(yml)])
     assert set(e.value.fields) == {"url", "pattern", "timeout", "nodes", "minRate", "port", "cacerts"}
     assert "(from " in e.value.fields["minRate"]
+
+
+def test_the_task_rate_is_the_local_limit_else_the_total_limit_else_none(files):
+    assert cfg(files, total_limit="2M").task_rate == 2 * MB
+    assert cfg(files, local_limit="1M", total_limit="2M").task_rate == MB
+    assert cfg(files, local_limit="3M").task_rate == 3 * MB

@@ -1,0 +1,42 @@
+"""The seed-debt rule (supernode.core.scheduler, super-seeding) spreads fresh pieces over a crowd
+that is downloading now; it must not throttle a client nobody is downloading with, nor one that
+can never forward a piece. Both got one piece per stall time: 20 pieces took 20 s on loopback
+(`dfget -p cdn`, and any newcomer after the first client had finished)."""
+from common.protocol.codes import DfgetTaskStatus, ResultCode as R
+from supernode.cdn.contract import CdnResult
+from tests.unit.supernode.coreharness import cdn_pieces, coordinator, pid_of, pull, register
+
+T = "t" * 64
+PIECES = 20
+
+
+def built(core):
+    cdn_pieces(core, T, PIECES)
+    core.on_done(T, CdnResult(success=True, real_md5="m", source_length=PIECES * 1000, file_length=PIECES * 1005,
+                              piece_count=PIECES))
+
+
+def finished(core, cid):
+    """What the 600 answer does to a client that has every piece."""
+    core.state.dfget(T, cid).status = DfgetTaskStatus.SUCCESS
+
+
+def test_a_newcomer_after_the_crowd_finished_is_not_held_back():
+    core = coordinator(peer_down_limit=4, supernode_task_upload_limit=8)
+    register(core, "first")
+    built(core)
+    finished(core, "first")
+    del core.state.peers[pid_of(core, T, "first")]   # 'first' went away with its pieces
+    register(core, "late")
+    first_answer = pull(core, "late", status=700, result=502)
+    assert first_answer.code == R.PEER_CONTINUE and len(first_answer.data) == 4
+
+
+def test_a_client_that_never_uploads_is_not_held_back_by_a_crowd():
+    core = coordinator(peer_down_limit=4, supernode_task_upload_limit=8)
+    register(core, "uploader")
+    register(core, "cdn-only", port=0)
+    built(core)
+    assert len(pull(core, "uploader", status=700, result=502).data) >= 1
+    answer = pull(core, "cdn-only", status=700, result=502)
+    assert answer.code == R.PEER_CONTINUE and len(answer.data) == 4
