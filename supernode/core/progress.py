@@ -99,6 +99,9 @@ class Progress:
         self.peers: "dict[str, PeerState]" = {}
         self.black: "dict[str, dict[str, int]]" = {}
         self.served: "dict[tuple[str, str], int]" = {}      # (source PID, client PID) -> pieces
+        # every peer whose producer load is above 0 (maybe a few at 0): the scheduler looks for
+        # peers at their upload limit among these instead of among every peer (issue 13)
+        self.uploading: "set[str]" = set()
 
     def is_super(self, pid: str) -> bool:
         return bool(pid) and pid == self.super_pid
@@ -122,6 +125,7 @@ class Progress:
             if tp is not None:
                 tp.unforwarded.get(source, {}).pop(piece, None)    # forwarding has started
             self.peers[source].producer_load += 1
+            self.uploading.add(source)
 
     def release(self, task_id: str, client: ClientProgress, piece: int, now: float,
                 arrived: bool = False, client_pid: str = "") -> "str | None":
@@ -146,6 +150,8 @@ class Progress:
         elif source in self.peers:
             state = self.peers[source]
             state.producer_load = max(state.producer_load - 1, 0)
+            if not state.producer_load:
+                self.uploading.discard(source)
         return source
 
     def release_all(self, task_id: str, client: ClientProgress, now: float, client_pid: str = "") -> None:
@@ -203,6 +209,7 @@ class Progress:
 
     def forget_peer(self, pid: str) -> None:
         self.peers.pop(pid, None)
+        self.uploading.discard(pid)
         self.black.pop(pid, None)
         for per_src in self.black.values():
             per_src.pop(pid, None)

@@ -37,7 +37,7 @@ the progress and returns a Plan; the coordinator applies it.
 """
 import enum
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping
 
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress
@@ -73,6 +73,7 @@ class View:
     super_pid: str
     now: float = 0.0
     crowd: int = 1                      # clients registered for the task (this one included)
+    uploading: "Collection[str] | None" = None  # a superset of the peers with load > 0 (None: look at all)
 
 
 STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
@@ -86,7 +87,9 @@ _NONE: "frozenset[str]" = frozenset()
 
 
 def available_pieces(task: TaskProgress, client: ClientProgress) -> "set[int]":
-    return set(task.cdn.successes() - client.bits.successes()) - set(client.running)
+    available = task.cdn.successes_missing_from(client.bits)
+    available.difference_update(client.running)
+    return available
 
 
 def order_pieces(pieces, holders: "Mapping[int, set]", running, rng,
@@ -134,7 +137,10 @@ def plan(view: View, limits: Limits, rng) -> Plan:
         if walked == _LONG_WALK and not alone:
             # a long walk: most holders are probably at their upload limit (the answer is likely
             # a 602); treat the pieces all of whose holders are as waiting, without looking at each
-            busy = {pid for pid, st in view.peers.items() if st.producer_load >= limits.peer_up_limit}
+            busy = _busy_peers(view, limits)
+        if super_load >= limits.supernode_task_upload_limit and not view.task.holders.get(piece) \
+                and (alone or not view.task.super_in_flight.get(piece)):
+            continue    # the branches below would skip it too, with no side effect (a shortcut only)
         if alone:
             source, usable = None, False
         elif busy is not None and view.task.holders.get(piece) and view.task.holders[piece] <= busy:
@@ -165,6 +171,14 @@ def plan(view: View, limits: Limits, rng) -> Plan:
         if len(view.client.running) + len(picks) >= limits.peer_down_limit:
             break
     return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
+
+
+def _busy_peers(view: View, limits: Limits) -> "set[str]":
+    """The peers at their upload limit; only the loaded ones need a look (an O(peers) scan was a hot spot)."""
+    if view.uploading is None or limits.peer_up_limit <= 0:
+        return {pid for pid, st in view.peers.items() if st.producer_load >= limits.peer_up_limit}
+    peers, up_limit = view.peers, limits.peer_up_limit
+    return {pid for pid in view.uploading if pid in peers and peers[pid].producer_load >= up_limit}
 
 
 class Verdict(enum.Enum):
