@@ -99,9 +99,22 @@ class Progress:
         self.peers: "dict[str, PeerState]" = {}
         self.black: "dict[str, dict[str, int]]" = {}
         self.served: "dict[tuple[str, str], int]" = {}      # (source PID, client PID) -> pieces
-        # every peer whose producer load is above 0 (maybe a few at 0): the scheduler looks for
-        # peers at their upload limit among these instead of among every peer (issue 13)
-        self.uploading: "set[str]" = set()
+        # the peers whose producer load reached `up_limit`, kept up to date once a limit is set:
+        # the scheduler's long walks need this set, and building it from every peer on every
+        # pull was a hot spot (issue 13)
+        self.up_limit: "int | None" = None
+        self.at_limit: "set[str]" = set()
+
+    def track_up_limit(self, limit: int) -> None:
+        self.up_limit = limit
+        self.at_limit = {pid for pid, st in self.peers.items() if st.producer_load >= limit}
+
+    def _load_changed(self, pid: str, state: PeerState) -> None:
+        if self.up_limit is not None:
+            if state.producer_load >= self.up_limit:
+                self.at_limit.add(pid)
+            else:
+                self.at_limit.discard(pid)
 
     def is_super(self, pid: str) -> bool:
         return bool(pid) and pid == self.super_pid
@@ -125,7 +138,7 @@ class Progress:
             if tp is not None:
                 tp.unforwarded.get(source, {}).pop(piece, None)    # forwarding has started
             self.peers[source].producer_load += 1
-            self.uploading.add(source)
+            self._load_changed(source, self.peers[source])
 
     def release(self, task_id: str, client: ClientProgress, piece: int, now: float,
                 arrived: bool = False, client_pid: str = "") -> "str | None":
@@ -150,8 +163,7 @@ class Progress:
         elif source in self.peers:
             state = self.peers[source]
             state.producer_load = max(state.producer_load - 1, 0)
-            if not state.producer_load:
-                self.uploading.discard(source)
+            self._load_changed(source, state)
         return source
 
     def release_all(self, task_id: str, client: ClientProgress, now: float, client_pid: str = "") -> None:
@@ -209,7 +221,7 @@ class Progress:
 
     def forget_peer(self, pid: str) -> None:
         self.peers.pop(pid, None)
-        self.uploading.discard(pid)
+        self.at_limit.discard(pid)
         self.black.pop(pid, None)
         for per_src in self.black.values():
             per_src.pop(pid, None)

@@ -110,7 +110,8 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
                           black=progress.black.get(dt.peer_id, {}),
                           servable=lambda pid: state.servable(pid, task_id),
                           src_pid=dt.peer_id, super_pid=state.super_pid, now=now,
-                          crowd=_crowd(state, task_id), uploading=progress.uploading)
+                          crowd=_crowd(state, task_id),
+                          at_limit=progress.at_limit if progress.up_limit == limits.peer_up_limit else None)
     plan = scheduler.plan(view, limits, rng)
     for piece, pid in plan.drops:
         view.task.drop_holder(pid, piece)

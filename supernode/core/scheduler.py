@@ -37,7 +37,7 @@ the progress and returns a Plan; the coordinator applies it.
 """
 import enum
 from dataclasses import dataclass
-from typing import Callable, Collection, Mapping
+from typing import AbstractSet, Callable, Mapping
 
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress
@@ -73,7 +73,7 @@ class View:
     super_pid: str
     now: float = 0.0
     crowd: int = 1                      # clients registered for the task (this one included)
-    uploading: "Collection[str] | None" = None  # a superset of the peers with load > 0 (None: look at all)
+    at_limit: "AbstractSet[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
 
 
 STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
@@ -173,12 +173,12 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
 
 
-def _busy_peers(view: View, limits: Limits) -> "set[str]":
-    """The peers at their upload limit; only the loaded ones need a look (an O(peers) scan was a hot spot)."""
-    if view.uploading is None or limits.peer_up_limit <= 0:
-        return {pid for pid, st in view.peers.items() if st.producer_load >= limits.peer_up_limit}
-    peers, up_limit = view.peers, limits.peer_up_limit
-    return {pid for pid in view.uploading if pid in peers and peers[pid].producer_load >= up_limit}
+def _busy_peers(view: View, limits: Limits) -> "AbstractSet[str]":
+    """The peers at their upload limit: kept by the progress when it can (an O(peers) scan per
+    pull was a hot spot); only read here."""
+    if view.at_limit is not None:
+        return view.at_limit
+    return {pid for pid, st in view.peers.items() if st.producer_load >= limits.peer_up_limit}
 
 
 class Verdict(enum.Enum):

@@ -120,7 +120,8 @@ def run_target(target: str, args, url: str, length: int) -> dict:
         _print_phase(f"{target} saturation", result["saturation"])
         result["paced"] = []
         for rate in [float(r) for r in args.rates.split(",") if r.strip()]:
-            ph = run_phase(load, args.window, warmup=args.warmup, rate=rate, worker_pid=worker)
+            ph = run_phase(load, args.window, warmup=args.warmup, rate=rate, worker_pid=worker,
+                           profile_base=f"{profile_base}-paced{rate:g}" if profile_base else None)
             result["paced"].append(ph)
             _print_phase(f"{target} paced at {rate:g}/s", ph)
         rss3 = bc.rss_bytes(worker)
@@ -160,7 +161,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rates", default="400,2000",
                     help="comma list of /peer/task calls/s for the paced phases (open loop)")
     ap.add_argument("--targets", default="this", help="comma list: this, before=PATH, v1go (see above)")
-    ap.add_argument("--profile", action="store_true", help="py-spy the worker during the saturation window")
+    ap.add_argument("--profile", action="store_true", help="py-spy the worker during every measurement window")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     ap.add_argument("--supernode-flag", action="append", default=[], help="extra flag for our supernode (repeatable)")
     args = ap.parse_args(argv)

@@ -1,6 +1,6 @@
 """The scheduler's incremental indexes (issue 13) change its cost, never its decisions.
 
-* `Progress.uploading` holds every peer with a producer load above 0, whatever sequence of
+* `Progress.at_limit` is exactly the set of peers at their upload limit, whatever sequence of
   reservations, outcomes and departures happened;
 * a plan made with that index (and the copy-free set algebra of PieceBits) equals, for the same
   seeded rng, the plan made by looking at every peer.
@@ -17,12 +17,16 @@ from supernode.core.progress import ClientProgress, PeerState, Progress, TaskPro
 from tests.unit.supernode.test_scheduler import SRC, SUPER, worlds
 
 
+def _indexed(view, limits):
+    return dataclasses.replace(view, at_limit={pid for pid, s in view.peers.items()
+                                               if s.producer_load >= limits.peer_up_limit})
+
+
 @settings(max_examples=200, deadline=None)
-@given(worlds(), st.lists(st.text("abcdefgh", min_size=1, max_size=1), max_size=4))
-def test_a_plan_with_the_uploading_index_is_the_plan_without_it(world, stale):
+@given(worlds())
+def test_a_plan_with_the_at_limit_index_is_the_plan_without_it(world):
     view, limits, seed = world
-    loaded = {pid for pid, s in view.peers.items() if s.producer_load > 0}
-    indexed = dataclasses.replace(view, uploading=loaded | set(stale))     # a superset is allowed
+    indexed = _indexed(view, limits)
     assert scheduler.plan(indexed, limits, random.Random(seed)) == scheduler.plan(view, limits, random.Random(seed))
 
 
@@ -40,7 +44,7 @@ def test_long_walks_over_busy_holders_decide_alike():
         task.super_load = rng.randint(0, 3)
         view = scheduler.View(task=task, client=client, peers=peers, black={}, servable=lambda pid: True,
                               src_pid=SRC, super_pid=SUPER, crowd=rng.randint(1, 3))
-        indexed = dataclasses.replace(view, uploading={pid for pid, s in peers.items() if s.producer_load})
+        indexed = _indexed(view, limits)
         assert scheduler.plan(indexed, limits, random.Random(trial)) == scheduler.plan(view, limits, random.Random(trial))
 
 
@@ -51,11 +55,12 @@ OPS = st.lists(st.tuples(st.sampled_from(["reserve", "success", "fail", "forget_
 
 @settings(max_examples=200, deadline=None)
 @given(OPS)
-def test_the_uploading_index_covers_every_loaded_peer(ops):
+def test_the_at_limit_index_is_exactly_the_peers_at_their_limit(ops):
     progress = Progress(super_pid=SUPER)
     progress.tasks["t"] = TaskProgress()
     for pid in ("a", "b", "c", SUPER):
         progress.peers[pid] = PeerState()
+    progress.track_up_limit(2)
     clients = {}
     for op, c, piece, source in ops:
         key = f"c{c}@t"
@@ -70,5 +75,4 @@ def test_the_uploading_index_covers_every_loaded_peer(ops):
             clients.pop(key, None)
         elif op == "forget_peer" and source != SUPER:
             progress.forget_peer(source)
-        loaded = {pid for pid, s in progress.peers.items() if s.producer_load > 0}
-        assert loaded <= progress.uploading
+        assert progress.at_limit == {pid for pid, s in progress.peers.items() if s.producer_load >= 2}
