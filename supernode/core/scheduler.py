@@ -202,6 +202,19 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
         return None, False
     bad = view.client.bad_sources.get(piece, ())
     peers, up_limit = view.peers, limits.peer_up_limit
+    if _all_at_limit(view, holders, up_limit):
+        # nobody can be chosen, whatever the order: the same outcome without a random draw per
+        # holder (those draws were half the worker when most holders are busy, issue 13)
+        usable = False
+        for pid in holders:
+            verdict = verdicts.get(pid)
+            if verdict is None:
+                verdict = verdicts[pid] = _holder_verdict(view, pid, limits)
+            if verdict is Verdict.DROP:
+                drops.append((piece, pid))
+            elif verdict is Verdict.OK and pid not in bad:
+                usable = True
+        return None, usable
     order = list(holders)
     n = len(order)
     usable = False
@@ -224,6 +237,13 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
         extra[pid] = extra.get(pid, 0) + 1
         return pid, True
     return None, usable
+
+
+def _all_at_limit(view: View, holders: "set[str]", up_limit: int) -> bool:
+    if view.at_limit is not None:
+        return holders <= view.at_limit
+    peers = view.peers
+    return all(pid in peers and peers[pid].producer_load >= up_limit for pid in holders)
 
 
 def _holder_verdict(view: View, pid: str, limits: Limits) -> Verdict:
