@@ -16,7 +16,9 @@ from common.config import Config
 from common.protocol import paths
 from common.protocol.wire import MAX_REQUEST_BODY
 from supernode.api import console, management, peer_protocol, preheat, system
-from supernode.api.responses import api_error
+from supernode.api.http_metrics import HttpMetrics
+from supernode.api.lean_peer_routes import LeanPeerRoutes
+from supernode.api.responses import api_error, internal_error, json_response
 from supernode.cdn.contract import Cdn
 from supernode.gc_loops import BackgroundLoops
 from supernode.metrics import SupernodeMetrics
@@ -74,8 +76,11 @@ def build(settings, *, cdn=None, clock=None, rng=None, spawn=None, advertise_ip:
     return Dragonfly(settings, service, cdn, metrics, preheater)
 
 
-def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, **build_kwargs) -> Flask:
-    """The API app (port 8002): peer protocol, management API, system routes, metrics."""
+def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, lean_peer_routes: bool = True,
+               **build_kwargs) -> Flask:
+    """The API app (port 8002): peer protocol, management API, system routes, metrics.
+    `lean_peer_routes`: serve the hot /peer/* GETs without Flask (api/lean_peer_routes.py);
+    False only to compare the two paths (tests, benchmarks)."""
     if dragonfly is None:
         dragonfly = build(settings, **build_kwargs)
     app = Flask("supernode")
@@ -84,9 +89,13 @@ def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, **build_k
     app.url_map.strict_slashes = False
     for bp in (peer_protocol.blueprint, management.blueprint, system.blueprint, preheat.blueprint, console.blueprint):
         app.register_blueprint(bp)
-    _install_http_metrics(app, dragonfly.metrics)
+    http_metrics = HttpMetrics(dragonfly.metrics)
+    _install_http_metrics(app, http_metrics)
     _install_error_pages(app)
-    app.wsgi_app = VersionPrefix(app.wsgi_app)
+    wsgi = app.wsgi_app
+    if lean_peer_routes:
+        wsgi = LeanPeerRoutes(wsgi, dragonfly.service, http_metrics)
+    app.wsgi_app = VersionPrefix(wsgi)
     return app
 
 
@@ -127,7 +136,9 @@ class PortDispatcher:
         return app(environ, start_response)
 
 
-def _install_http_metrics(app: Flask, metrics: SupernodeMetrics) -> None:
+def _install_http_metrics(app: Flask, http_metrics: HttpMetrics) -> None:
+    handlers: "dict[str, str]" = {}     # rule -> v1-style label, computed once per rule
+
     @app.before_request
     def _start_timer():
         request.environ["dragonfly.start"] = time.perf_counter()
@@ -135,14 +146,13 @@ def _install_http_metrics(app: Flask, metrics: SupernodeMetrics) -> None:
     @app.after_request
     def _record(response):
         rule = request.url_rule.rule if request.url_rule else "unknown"
-        handler = system.go_style(rule)
-        metrics.http_requests.labels(str(response.status_code), handler).inc()
+        handler = handlers.get(rule)
+        if handler is None:
+            handler = handlers[rule] = system.go_style(rule)
         started = request.environ.get("dragonfly.start")
-        if started is not None:
-            metrics.http_request_duration.labels(handler).observe(time.perf_counter() - started)
-        metrics.http_request_size.labels(handler).observe(request.content_length or 0)
-        size = response.calculate_content_length()
-        metrics.http_response_size.labels(handler).observe(size or 0)
+        http_metrics.record(handler, response.status_code,
+                            None if started is None else time.perf_counter() - started,
+                            request.content_length or 0, response.calculate_content_length() or 0)
         return response
 
 
@@ -161,4 +171,4 @@ def _install_error_pages(app: Flask) -> None:
         if isinstance(e, HTTPException):
             return api_error(e.code or 500, e.description or str(e))
         log.exception("unhandled error method=%s path=%s", request.method, request.path)
-        return api_error(500, f"internal error: {type(e).__name__}")
+        return json_response(internal_error(e).encode(), 500)

@@ -2,14 +2,8 @@
 from flask import Blueprint, jsonify, request
 
 from common.protocol import paths
-from common.protocol.messages import (
-    HEADER_CLIENT_KEY,
-    PieceErrorRequest,
-    PieceSuccessRequest,
-    PullPieceTaskRequest,
-    RegisterRequest,
-    ServiceDownRequest,
-)
+from common.protocol.messages import RegisterRequest
+from supernode.api import peer_calls
 from supernode.api.current import dragonfly
 from supernode.api.responses import json_body, peer_protocol, result_info
 from supernode.core.identity import Caller
@@ -23,7 +17,7 @@ def _service():
 
 def caller() -> Caller:
     """Who sent this request: the connection's address and the client key it carried, if any."""
-    return Caller(addr=request.remote_addr or "", key=(request.headers.get(HEADER_CLIENT_KEY) or "").strip())
+    return peer_calls.caller_of(request.environ)
 
 
 def _register_body() -> dict:
@@ -42,33 +36,19 @@ def register():
     return result_info(_service().register(req, super_node_ip, caller()))
 
 
-@blueprint.get(paths.PEER_TASK)
-@peer_protocol
-def pull_piece_tasks():
-    req = PullPieceTaskRequest.decode(request.args, from_strings=True)
-    return result_info(_service().pull(req, caller()))
+# The hot GET calls are defined once in peer_calls.py; supernode/api/lean_peer_routes.py serves
+# the same calls without Flask in the running supernode, these views serve them everywhere else
+# (a trailing slash, HEAD, an app built with lean_peer_routes=False).
+def _get_call(call):
+    return lambda: _answer(call(_service(), request.args, caller()))
 
 
-@blueprint.get(paths.PEER_PIECE_SUC)
-@peer_protocol
-def piece_success():
-    req = PieceSuccessRequest.decode(request.args, from_strings=True)
-    return result_info(_service().piece_success(req, caller()))
+def _answer(info):
+    return ("", 200) if info is None else result_info(info)
 
 
-@blueprint.get(paths.PEER_PIECE_ERROR)
-@peer_protocol
-def piece_error():
-    req = PieceErrorRequest.decode(request.args, from_strings=True)
-    _service().piece_error(req, caller())
-    return "", 200
-
-
-@blueprint.get(paths.PEER_SERVICE_DOWN)
-@peer_protocol
-def service_down():
-    req = ServiceDownRequest.decode(request.args, from_strings=True)
-    return result_info(_service().service_down(req, caller()))
+for _path, _call in peer_calls.GET_CALLS.items():
+    blueprint.add_url_rule(_path, _call.__name__, peer_protocol(_get_call(_call)), methods=["GET"])
 
 
 # Stubs of v1's unfinished "seed pattern" (docs/protocol.md#supernode-legacy-peer-protocol); kept so v1 tools get v1's answers.

@@ -6,20 +6,28 @@ from functools import wraps
 from flask import Response, request
 
 from common.errors import BadInput
-from common.protocol.codes import ResultCode
 from common.protocol.messages import ApiError, ResultInfo
 from supernode.api.current import dragonfly
+from supernode.api.peer_calls import refusal
 from supernode.errors import NotFound
 
 
+def json_text(payload) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
 def json_response(payload, status: int = 200) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False) + "\n"
-    return Response(body, status=status, mimetype="application/json")
+    return Response(json_text(payload), status=status, mimetype="application/json")
 
 
 def result_info(info: ResultInfo) -> Response:
     """The /peer/* envelope: always HTTP 200, the outcome is in `code`."""
     return json_response(info.encode())
+
+
+def internal_error(e: Exception) -> ApiError:
+    """A 500 names the kind of failure, never its text (which may quote input or file paths)."""
+    return ApiError(500, f"internal error: {type(e).__name__}")
 
 
 def api_error(status: int, message: str) -> Response:
@@ -32,10 +40,8 @@ def peer_protocol(handler):
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except BadInput as e:
-            return result_info(ResultInfo.of(ResultCode.PARAM_ERROR, str(e)))
-        except NotFound as e:
-            return result_info(ResultInfo.of(ResultCode.TARGET_NOT_FOUND, str(e)))
+        except (BadInput, NotFound) as e:
+            return result_info(refusal(e))
     return wrapper
 
 

@@ -43,6 +43,14 @@ class PieceBits:
     def success_count(self) -> int:
         return len(self._done)
 
+    # Set algebra without copying both sides first (these run on every /peer/task):
+    def successes_missing_from(self, other: "PieceBits") -> "set[int]":
+        """Pieces SUCCESS here and not in `other` (a new set)."""
+        return self._done - other._done
+
+    def common_success_count(self, other: "PieceBits") -> int:
+        return len(self._done & other._done)
+
     @property
     def value(self) -> int:
         """The bitset as v1's integer encoding."""

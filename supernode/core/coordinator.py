@@ -24,6 +24,7 @@ class Coordinator:
     def __init__(self, limits: Limits, clock, rng):
         self.limits, self.clock, self.rng = limits, clock, rng
         self.state = SupernodeState()
+        self.state.progress.track_up_limit(limits.peer_up_limit)
 
     def now(self) -> float:
         return self.clock.time()

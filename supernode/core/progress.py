@@ -174,6 +174,22 @@ class Progress:
         self.peers: "dict[str, PeerState]" = {}
         self.black: "dict[str, dict[str, int]]" = {}
         self.served: "dict[tuple[str, str], int]" = {}      # (source PID, client PID) -> pieces
+        # the peers whose producer load reached `up_limit`, kept up to date once a limit is set:
+        # the scheduler's long walks need this set, and building it from every peer on every
+        # pull was a hot spot (issue 13)
+        self.up_limit: "int | None" = None
+        self.at_limit: "set[str]" = set()
+
+    def track_up_limit(self, limit: int) -> None:
+        self.up_limit = limit
+        self.at_limit = {pid for pid, st in self.peers.items() if st.producer_load >= limit}
+
+    def _load_changed(self, pid: str, state: PeerState) -> None:
+        if self.up_limit is not None:
+            if state.producer_load >= self.up_limit:
+                self.at_limit.add(pid)
+            else:
+                self.at_limit.discard(pid)
 
     def is_super(self, pid: str) -> bool:
         return bool(pid) and pid == self.super_pid
@@ -197,6 +213,7 @@ class Progress:
             if tp is not None:
                 tp.unforwarded.get(source, {}).pop(piece, None)    # forwarding has started
             self.peers[source].producer_load += 1
+            self._load_changed(source, self.peers[source])
             self.peers[source].uplink.start(now)
         if client_pid in self.peers:
             self.peers[client_pid].downlink.start(now)
@@ -225,6 +242,7 @@ class Progress:
         if source in self.peers and not self.is_super(source):
             state = self.peers[source]
             state.producer_load = max(state.producer_load - 1, 0)
+            self._load_changed(source, state)
             state.uplink.stop(now, arrived)
             up = state.uplink.rate(now)
         if client_pid in self.peers:
@@ -291,6 +309,7 @@ class Progress:
 
     def forget_peer(self, pid: str) -> None:
         self.peers.pop(pid, None)
+        self.at_limit.discard(pid)
         self.black.pop(pid, None)
         for per_src in self.black.values():
             per_src.pop(pid, None)

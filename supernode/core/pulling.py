@@ -94,7 +94,9 @@ def finished(state: SupernodeState, task: Task, dt: DfgetTask) -> bool:
     if task.cdn_status is not CdnStatus.SUCCESS or task.piece_total == 0:
         return False
     tp, client = state.progress.tasks[task.id], state.progress.clients.get(dt.key)
-    return client is not None and len(client.bits.successes() & tp.cdn.successes()) == task.piece_total
+    if client is None or client.bits.success_count() < task.piece_total:
+        return False    # the common pieces cannot be more than the client's
+    return client.bits.common_success_count(tp.cdn) == task.piece_total
 
 
 def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, now: float) -> Outcome:
@@ -115,7 +117,8 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
                           black=progress.black.get(dt.peer_id, {}),
                           servable=lambda pid: state.servable(pid, task_id),
                           src_pid=dt.peer_id, super_pid=state.super_pid, now=now,
-                          crowd=_crowd(state, task_id))
+                          crowd=_crowd(state, task_id),
+                          at_limit=progress.at_limit if progress.up_limit == limits.peer_up_limit else None)
     plan = scheduler.plan(view, limits, rng)
     for piece, pid in plan.drops:
         view.task.drop_holder(pid, piece)

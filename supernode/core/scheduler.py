@@ -44,7 +44,7 @@ the progress and returns a Plan; the coordinator applies it.
 """
 import enum
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import AbstractSet, Callable, Mapping
 
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress, is_slow
@@ -80,6 +80,7 @@ class View:
     super_pid: str
     now: float = 0.0
     crowd: int = 1                      # clients still downloading the task (this one included)
+    at_limit: "AbstractSet[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
 
 
 STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
@@ -94,7 +95,9 @@ _NONE: "frozenset[str]" = frozenset()
 
 
 def available_pieces(task: TaskProgress, client: ClientProgress) -> "set[int]":
-    return set(task.cdn.successes() - client.bits.successes()) - set(client.running)
+    available = task.cdn.successes_missing_from(client.bits)
+    available.difference_update(client.running)
+    return available
 
 
 def order_pieces(pieces, holders: "Mapping[int, set]", running, rng,
@@ -145,7 +148,10 @@ def plan(view: View, limits: Limits, rng) -> Plan:
         if walked == _LONG_WALK and not alone:
             # a long walk: most holders are probably at their upload limit (the answer is likely
             # a 602); treat the pieces all of whose holders are as waiting, without looking at each
-            busy = {pid for pid, st in view.peers.items() if st.producer_load >= limits.peer_up_limit}
+            busy = _busy_peers(view, limits)
+        if super_load >= limits.supernode_task_upload_limit and not view.task.holders.get(piece) \
+                and (alone or not view.task.super_in_flight.get(piece)):
+            continue    # the branches below would skip it too, with no side effect (a shortcut only)
         if alone:
             source, usable = None, False
         elif busy is not None and view.task.holders.get(piece) and view.task.holders[piece] <= busy:
@@ -178,6 +184,14 @@ def plan(view: View, limits: Limits, rng) -> Plan:
         if len(view.client.running) + len(picks) >= limits.peer_down_limit:
             break
     return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
+
+
+def _busy_peers(view: View, limits: Limits) -> "AbstractSet[str]":
+    """The peers at their upload limit: kept by the progress when it can (an O(peers) scan per
+    pull was a hot spot); only read here."""
+    if view.at_limit is not None:
+        return view.at_limit
+    return {pid for pid, st in view.peers.items() if st.producer_load >= limits.peer_up_limit}
 
 
 class Verdict(enum.Enum):
@@ -216,6 +230,19 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
         return None, False
     bad = view.client.bad_sources.get(piece, ())
     peers, up_limit = view.peers, limits.peer_up_limit
+    if _all_at_limit(view, holders, up_limit):
+        # nobody can be chosen, whatever the order: the same outcome without a random draw per
+        # holder (those draws were half the worker when most holders are busy, issue 13)
+        usable = False
+        for pid in holders:
+            verdict = verdicts.get(pid)
+            if verdict is None:
+                verdict = verdicts[pid] = _holder_verdict(view, pid, limits)
+            if verdict is Verdict.DROP:
+                drops.append((piece, pid))
+            elif verdict is Verdict.OK and pid not in bad:
+                usable = True
+        return None, usable
     order = list(holders)
     n = len(order)
     usable = False
@@ -247,6 +274,13 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
         extra[fallback] = extra.get(fallback, 0) + 1
         return fallback, True
     return None, usable
+
+
+def _all_at_limit(view: View, holders: "set[str]", up_limit: int) -> bool:
+    if view.at_limit is not None:
+        return holders <= view.at_limit
+    peers = view.peers
+    return all(pid in peers and peers[pid].producer_load >= up_limit for pid in holders)
 
 
 def _holder_verdict(view: View, pid: str, limits: Limits) -> Verdict:
