@@ -91,7 +91,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _direct(self, route: rules.Route, headers, tls: Tls) -> None:
         reply = Reply(self)
         digest = route.digest if self.command == "GET" else ""
-        if self.command == "GET":
+        if self.command in ("GET", "HEAD"):     # docker resolves a tag with HEAD, then GETs by digest
             self.daemon.tags.saw(route.url)     # a manifest names the tag its layers will get
         fwd = rules.forward_headers(headers)
         try:

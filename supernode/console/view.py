@@ -34,7 +34,8 @@ def console_snapshot(snapshot: dict, ledger: dict, preheats: "list[dict]", now: 
     super_ids = {pid for pid, p in peers.items() if p.get("supernode")}
     node_of = {pid: (SUPERNODE if pid in super_ids else host_key(p.get("ip", ""))) for pid, p in peers.items()}
     all_tasks = snapshot.get("tasks", [])
-    tasks = [_task(t, peers, node_of, snapshot.get("serves", [])) for t in all_tasks[-MAX_TASKS:]]
+    tasks = [_task(t, peers, node_of, snapshot.get("serves", []), snapshot.get("flows", []))
+             for t in all_tasks[-MAX_TASKS:]]
     hosts = _hosts(peers, super_ids, ledger.get("hosts", {}))
     edges = _edges(snapshot.get("serves", []), snapshot.get("flows", []), node_of)
     return {"now": now, "tasks": tasks, "hosts": hosts[:MAX_HOSTS], "edges": edges[:MAX_EDGES],
@@ -50,7 +51,7 @@ def task_name(task: dict) -> str:
     return names[0] if names else image_names.name_from_url(task.get("url", ""))
 
 
-def _task(task: dict, peers: dict, node_of: dict, serves: "list[dict]") -> dict:
+def _task(task: dict, peers: dict, node_of: dict, serves: "list[dict]", flows: "list[dict]") -> dict:
     total = max(int(task.get("piece_total") or 0), 0)
     cdn_done = min(int(task.get("cdn_pieces") or 0), total) if total else int(task.get("cdn_pieces") or 0)
     holders = [{"host": SUPERNODE, "label": "supernode (CDN)", "host_name": "", "client": "",
@@ -69,14 +70,16 @@ def _task(task: dict, peers: dict, node_of: dict, serves: "list[dict]") -> dict:
                         "running": int(c.get("running") or 0), "exact": exact, "bitmap": bitmap if exact else ""})
     clients = holders[1:]
     progress = (sum(min(h["done"], total) for h in clients) / (total * len(clients))) if clients and total else 0.0
+    # a peer record belongs to one registration, so a client PID names this task's download
     own = [s for s in serves if s.get("client") in client_pids]
+    live = [f for f in flows if f.get("client") in client_pids]
     return {"id": task.get("id", ""), "name": task_name(task),
             "names": [cut(n, image_names.DISPLAY_NAME_MAX) for n in (task.get("names") or [])][:4],
             "url": cut(task.get("url"), MAX_URL), "status": task.get("status", ""),
             "source_length": task.get("source_length", -1), "piece_total": total, "cdn_pieces": cdn_done,
             "holders": holders, "clients": len(clients), "progress": round(progress, 4),
             "done_clients": sum(1 for h in clients if h["status"] == "SUCCESS"),
-            "edges": _edges(own, [], node_of)[:MAX_EDGES]}
+            "edges": _edges(own, live, node_of)[:MAX_EDGES]}
 
 
 def _hosts(peers: dict, super_ids: set, history: dict) -> "list[dict]":

@@ -20,6 +20,15 @@ def test_a_layer_is_named_after_the_tag_its_manifest_was_pulled_by(harness, regi
     assert display_headers(argv) == [f"{HEADER_DISPLAY_NAME}: library/alpine:3.19"]
 
 
+def test_a_tag_resolved_with_head_names_the_layers(harness, registry):
+    digest = registry.add_blob(b"layer bytes" * 999)
+    d = harness.start()
+    requests.head(f"{d.url}/v2/library/busybox/manifests/1.36", timeout=30)      # what docker does
+    assert requests.get(f"{d.url}/v2/library/busybox/blobs/{digest}", timeout=30).status_code == 200
+    [argv] = harness.calls()
+    assert display_headers(argv) == [f"{HEADER_DISPLAY_NAME}: library/busybox:1.36"]
+
+
 def test_without_a_manifest_the_repository_names_the_layer(harness, registry):
     digest = registry.add_blob(b"other layer" * 1000)
     d = harness.start()
