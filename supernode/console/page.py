@@ -1,6 +1,6 @@
 """The console page (docs/operations.md#console): one static HTML document assembled at import
 from assets/ (HTML, CSS and small plain-JS files, no build step, nothing fetched from elsewhere, so
-it works offline). It polls /api/v1/console/snapshot every second.
+it works offline). It polls /api/v1/console/snapshot every 2 seconds.
 
 Everything a client chose (URLs, names, ids) is inserted with textContent, never as markup; the
 Content-Security-Policy allows only this page's own script (by hash) and its own origin, so even

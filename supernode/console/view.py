@@ -16,6 +16,7 @@ from supernode.console.identity import SUPERNODE, host_key, host_label
 
 MAX_TASKS = 200         # the newest tasks
 MAX_HOSTS = 300         # hosts with peers first, then the most recently seen
+MAX_HOLDERS = 200       # clients listed per task (the progress counts them all)
 MAX_EDGES = 500         # the busiest host pairs
 MAX_PEERS = 1000        # raw peer records and (source PID, client PID) pairs, as detail
 MAX_IDS = 8             # peer ids listed per host
@@ -34,8 +35,8 @@ def console_snapshot(snapshot: dict, ledger: dict, preheats: "list[dict]", now: 
     super_ids = {pid for pid, p in peers.items() if p.get("supernode")}
     node_of = {pid: (SUPERNODE if pid in super_ids else host_key(p.get("ip", ""))) for pid, p in peers.items()}
     all_tasks = snapshot.get("tasks", [])
-    tasks = [_task(t, peers, node_of, snapshot.get("serves", []), snapshot.get("flows", []))
-             for t in all_tasks[-MAX_TASKS:]]
+    serves_to, flows_to = _by_client(snapshot.get("serves", [])), _by_client(snapshot.get("flows", []))
+    tasks = [_task(t, peers, node_of, serves_to, flows_to) for t in all_tasks[-MAX_TASKS:]]
     hosts = _hosts(peers, super_ids, ledger.get("hosts", {}))
     edges = _edges(snapshot.get("serves", []), snapshot.get("flows", []), node_of)
     return {"now": now, "tasks": tasks, "hosts": hosts[:MAX_HOSTS], "edges": edges[:MAX_EDGES],
@@ -51,7 +52,14 @@ def task_name(task: dict) -> str:
     return names[0] if names else image_names.name_from_url(task.get("url", ""))
 
 
-def _task(task: dict, peers: dict, node_of: dict, serves: "list[dict]", flows: "list[dict]") -> dict:
+def _by_client(items: "list[dict]") -> "dict[str, list[dict]]":
+    grouped: "dict[str, list[dict]]" = {}
+    for item in items:
+        grouped.setdefault(item.get("client", ""), []).append(item)
+    return grouped
+
+
+def _task(task: dict, peers: dict, node_of: dict, serves_to: dict, flows_to: dict) -> dict:
     total = max(int(task.get("piece_total") or 0), 0)
     cdn_done = min(int(task.get("cdn_pieces") or 0), total) if total else int(task.get("cdn_pieces") or 0)
     holders = [{"host": SUPERNODE, "label": "supernode (CDN)", "host_name": "", "client": "",
@@ -71,13 +79,13 @@ def _task(task: dict, peers: dict, node_of: dict, serves: "list[dict]", flows: "
     clients = holders[1:]
     progress = (sum(min(h["done"], total) for h in clients) / (total * len(clients))) if clients and total else 0.0
     # a peer record belongs to one registration, so a client PID names this task's download
-    own = [s for s in serves if s.get("client") in client_pids]
-    live = [f for f in flows if f.get("client") in client_pids]
+    own = [s for pid in client_pids for s in serves_to.get(pid, ())]
+    live = [f for pid in client_pids for f in flows_to.get(pid, ())]
     return {"id": task.get("id", ""), "name": task_name(task),
             "names": [cut(n, image_names.DISPLAY_NAME_MAX) for n in (task.get("names") or [])][:4],
             "url": cut(task.get("url"), MAX_URL), "status": task.get("status", ""),
             "source_length": task.get("source_length", -1), "piece_total": total, "cdn_pieces": cdn_done,
-            "holders": holders, "clients": len(clients), "progress": round(progress, 4),
+            "holders": holders[:1 + MAX_HOLDERS], "clients": len(clients), "progress": round(progress, 4),
             "done_clients": sum(1 for h in clients if h["status"] == "SUCCESS"),
             "edges": _edges(own, live, node_of)[:MAX_EDGES]}
 

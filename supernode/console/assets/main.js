@@ -1,7 +1,8 @@
 "use strict";
-// Poll the snapshot once a second and redraw. The URL is relative (works behind a path prefix)
-// and carries no user:password part, which fetch() refuses; the browser adds the Basic
-// credentials it used for the page itself.
+// Poll the snapshot every 2 s and redraw (2000 peers cost the supernode ~55 ms a snapshot:
+// BENCHMARKS.md). The URL is relative (works behind a path prefix) and carries no
+// user:password part, which fetch() refuses; the browser adds the Basic credentials it used
+// for the page itself.
 var selected = null, last = null;
 function render(snap) {
   last = snap;
@@ -29,6 +30,6 @@ function poll() {
     return r.json();
   }).then(render).catch(function (e) {
     document.getElementById("status").textContent = "cannot load the snapshot: " + e.message;
-  }).finally(function () { setTimeout(poll, 1000); });
+  }).finally(function () { setTimeout(poll, 2000); });
 }
 poll();

@@ -48,7 +48,9 @@ function renderDetail(task, hosts) {
     serves.appendChild(row([el("span", nameOf(e.source, hosts), "mono"), el("span", nameOf(e.client, hosts), "mono"),
       e.pieces, e.running]));
   });
-  box.replaceChildren(h, table, el("h2", "Who serves whom (this task)"), serves);
+  var more = task.clients + 1 - task.holders.length;
+  box.replaceChildren(h, table, el("div", more > 0 ? "and " + more + " more clients" : "", "muted"),
+    el("h2", "Who serves whom (this task)"), serves);
 }
 function renderHosts(hosts) {
   fill("hosts", hosts.map(function (h) {

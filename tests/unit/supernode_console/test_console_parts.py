@@ -98,6 +98,11 @@ def test_long_bitmaps_become_bars_and_lists_are_capped():
     assert len(out["tasks"]) == view.MAX_TASKS and out["totals"]["tasks"] == view.MAX_TASKS + 5
     holder = out["tasks"][0]["holders"][1]
     assert holder["exact"] is False and holder["bitmap"] == ""
+    many = core_snapshot()
+    many["tasks"][0]["clients"] = {f"client-{i}": {"peer": "b-1", "status": "RUNNING", "pieces_done": 1, "bitmap": "10"}
+                                   for i in range(view.MAX_HOLDERS + 50)}
+    [task] = view.console_snapshot(many, {}, [], 0)["tasks"]
+    assert len(task["holders"]) == 1 + view.MAX_HOLDERS and task["clients"] == view.MAX_HOLDERS + 50
     assert view.cut("x" * 100) == "x" * (view.MAX_TEXT - 1) + "…"
 
 
