@@ -34,7 +34,7 @@ function drawSwarm(box, hosts, edges) {
   markBox(box);
 }
 function arrowHead(id, color) {
-  var m = svg("marker", {id: id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse",
+  var m = svg("marker", {id: id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 14, markerHeight: 14, markerUnits: "userSpaceOnUse",
     orient: "auto-start-reverse"});
   m.appendChild(svg("path", {d: "M0,0 L10,5 L0,10 z", fill: color}));
   return m;
