@@ -8,7 +8,7 @@ setup(
     packages=find_packages(include=["common", "common.*", "supernode", "supernode.*",
                                     "dfget", "dfget.*", "dfdaemon", "dfdaemon.*"]),
     include_package_data=True,
-    package_data={"supernode.api": ["openapi.yaml"]},
+    package_data={"supernode.api": ["openapi.yaml"], "supernode.console": ["assets/*"]},
     install_requires=[
         "flask>=3.0",
         "gunicorn>=22",

@@ -34,9 +34,10 @@ STALL_TIMEOUT = 120.0
 
 
 class LayerServer:
-    def __init__(self, downloads, upstream, metrics, call: rules.DfgetCall, mirror, hijack_hosts):
+    def __init__(self, downloads, upstream, metrics, call: rules.DfgetCall, mirror, hijack_hosts, tags=None):
+        """`tags`: a dfdaemon.image_tags.RecentTags naming the image of each layer (None: unnamed)."""
         self.downloads, self.upstream, self.metrics = downloads, upstream, metrics
-        self.call, self.mirror, self.hijack_hosts = call, mirror, hijack_hosts
+        self.call, self.mirror, self.hijack_hosts, self.tags = call, mirror, hijack_hosts, tags
 
     def serve(self, reply, route: rules.Route, headers: "list[tuple[str, str]]", tls: Tls) -> None:
         started = time.monotonic()
@@ -69,7 +70,8 @@ class LayerServer:
     def _argv_for(self, route, headers):
         insecure, cacerts = rules.tls_options(route.url, self.mirror, self.hijack_hosts)
         lines = rules.dfget_headers(headers)
-        return lambda output: rules.dfget_argv(self.call, route.url, output, lines, insecure, cacerts)
+        name = self.tags.display_name(route.url) if self.tags is not None else ""
+        return lambda output: rules.dfget_argv(self.call, route.url, output, lines, insecure, cacerts, name)
 
     def _direct(self, reply, route, fwd, tls, via: str) -> None:
         self.metrics.layers.labels(via).inc()

@@ -91,6 +91,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _direct(self, route: rules.Route, headers, tls: Tls) -> None:
         reply = Reply(self)
         digest = route.digest if self.command == "GET" else ""
+        if self.command in ("GET", "HEAD"):     # docker resolves a tag with HEAD, then GETs by digest
+            self.daemon.tags.saw(route.url)     # a manifest names the tag its layers will get
         fwd = rules.forward_headers(headers)
         try:
             resp = self.daemon.upstream.open(self.command, route.url, identity_only(fwd) if digest else fwd, tls,

@@ -23,6 +23,7 @@ from typing import Iterable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from common.errors import BadInput
+from common.protocol.messages import HEADER_DISPLAY_NAME
 
 LAYER_PATH = re.compile(r"^.+/blobs/sha256.*$")
 DIGEST_IN_PATH = re.compile(r"/blobs/(sha256:[0-9a-f]{64})(?:$|[/?])")
@@ -30,7 +31,7 @@ MIRROR_QUERY_DROP = frozenset({"ns"})
 HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "te", "trailer", "trailers",
                         "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"})
 NOT_FOR_DFGET = HOP_BY_HOP | {"host", "range", "accept-encoding", "content-length", "if-range",
-                              "if-none-match", "if-modified-since"}
+                              "if-none-match", "if-modified-since", HEADER_DISPLAY_NAME.lower()}
 DFGET, DIRECT = "dfget", "direct"
 
 
@@ -251,7 +252,9 @@ class DfgetCall:
 
 
 def dfget_argv(call: DfgetCall, url: str, output: str, headers: "list[str]",
-               insecure: bool = False, cacerts: "tuple[str, ...]" = ()) -> "list[str]":
+               insecure: bool = False, cacerts: "tuple[str, ...]" = (), display_name: str = "") -> "list[str]":
+    """`display_name`: the image the layer belongs to, for the supernode's console (a header, so
+    that v1's Go dfget passes it on as well)."""
     argv = [call.dfpath, "-u", url, "-o", output, *call.extra_flags, "--dfdaemon"]
     if call.verbose:
         argv.append("--verbose")
@@ -260,6 +263,8 @@ def dfget_argv(call: DfgetCall, url: str, output: str, headers: "list[str]",
         argv += ["--node", ",".join(call.nodes)]
     for h in headers:
         argv += ["--header", h]
+    if display_name:
+        argv += ["--header", f"{HEADER_DISPLAY_NAME}: {display_name}"]
     if insecure:
         argv.append("--insecure")
     if cacerts:

@@ -25,6 +25,7 @@ from dfdaemon.cleaner import RepoCleaner
 from dfdaemon.downloads import Downloads
 from dfdaemon.follow import holes_supported
 from dfdaemon.handler import ProxyHandler
+from dfdaemon.image_tags import RecentTags
 from dfdaemon.metrics import Metrics
 from dfdaemon.upstream import Upstream
 
@@ -66,8 +67,9 @@ class Daemon:
         if not self.streaming:
             log.warning("%s does not report holes: layers are served once dfget has finished", data_dir)
         self.downloads = Downloads(cfg.localrepo, data_dir, cfg.layer_retention, self.streaming)
+        self.tags = RecentTags()
         self.layers = LayerServer(self.downloads, self.upstream, self.metrics, settings.dfget_call(cfg),
-                                  self.mirror, cfg.hijack_hosts)
+                                  self.mirror, cfg.hijack_hosts, self.tags)
         self.minter = None
         if cfg.hijack_cert:
             from dfdaemon.tls import CertMinter

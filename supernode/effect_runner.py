@@ -9,9 +9,11 @@ log = logging.getLogger(__name__)
 
 
 class EffectRunner:
-    def __init__(self, cdn, listener, waiters, metrics, repair):
-        """`listener` is the service: the CDN reports pieces and the end of a build to it."""
+    def __init__(self, cdn, listener, waiters, metrics, repair, console=None):
+        """`listener` is the service: the CDN reports pieces and the end of a build to it.
+        `console`: the console's ledger (supernode/console/ledger.py), fed transfers and origin bytes."""
         self.cdn, self.listener, self.waiters, self.metrics, self.repair = cdn, listener, waiters, metrics, repair
+        self.console = console
 
     def run(self, effects) -> None:
         for effect in effects:
@@ -19,6 +21,11 @@ class EffectRunner:
                 self.waiters.wake(effect.task_id)
             elif isinstance(effect, fx.Count):
                 self.metrics.count(effect)
+                if self.console is not None and effect.metric == "cdn_download_size":
+                    self.console.origin(int(effect.amount))
+            elif isinstance(effect, fx.Delivered):
+                if self.console is not None:
+                    self.console.delivered(effect)
             elif isinstance(effect, fx.StartCdn):
                 self._start_cdn(effect)
             elif isinstance(effect, fx.ForgetCdn):

@@ -19,6 +19,7 @@ from common import urls
 
 from supernode import source_checks
 from supernode.cdn.contract import CdnResult
+from supernode.console.recorder import ConsoleRecorder
 from supernode.core import effects as fx
 from supernode.effect_runner import EffectRunner
 from supernode.core.coordinator import Caller, Coordinator, PullQuery, Registrant
@@ -55,7 +56,8 @@ class SupernodeService:
         self._probing: "dict[str, threading.Event]" = {}
         self._closing = threading.Event()
         self._repair = PieceRepair(cdn, self._spawn, lambda task_id: self.delete_task(task_id, full=True))
-        self._execute = EffectRunner(cdn, self, self._waiters, self._metrics, self._repair).run
+        self.console = ConsoleRecorder(clock)
+        self._execute = EffectRunner(cdn, self, self._waiters, self._metrics, self._repair, self.console).run
 
     def start(self) -> None:
         with self._lock:
@@ -207,6 +209,8 @@ class SupernodeService:
 
     def report_metrics(self, req: TaskMetricsRequest) -> None:
         self._metrics.dfget_report(req)
+        if req.success and req.back_source_reason not in ("", "0"):
+            self.console.back_source(req.ip, req.task_id, req.file_length)
 
     # ---- CDN listener ---------------------------------------------------------------------------
 

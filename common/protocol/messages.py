@@ -294,6 +294,10 @@ HEADER_TOTAL_LIMIT = "totalLimit"
 # error, service down, re-registration) and on /client/finish to its upload server. A header,
 # not a query parameter, so that no access log records it.
 HEADER_CLIENT_KEY = "X-Dragonfly-Client-Key"
+# A registration header (in `headers`, so a v1 dfget run by dfdaemon carries it too) naming the
+# task for people: dfdaemon sends the image a layer belongs to (common/image_names.py). The
+# supernode takes it out of the task's headers: it never reaches the source or the task's identity.
+HEADER_DISPLAY_NAME = "X-Dragonfly-Display-Name"
 
 
 def optional(value) -> Optional[Any]:

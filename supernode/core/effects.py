@@ -51,6 +51,24 @@ class Count:
     labels: "tuple[str, ...]" = ()
 
 
+@dataclass(frozen=True)
+class PeerRef:
+    """A peer as the console names it (supernode/console/identity.py), copied out of the state."""
+    ip: str
+    host_name: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """`nbytes` of task `task_id` reached `client` from `source` (None: from the supernode): the
+    console's history and throughput series (supernode/console/ledger.py)."""
+    task_id: str
+    nbytes: int
+    client: PeerRef
+    source: "PeerRef | None" = None
+
+
 @dataclass
 class Outcome:
     answer: Any = None

@@ -13,6 +13,7 @@ CDN_PATTERN_SOURCE = "source"
 PEER_PATTERN_CDN = "cdn"
 DOWNLOAD_SERVER_BUILTIN = "builtin"
 DOWNLOAD_SERVER_EXTERNAL = "external"   # a static server over <home>/repo: it cannot check who asks
+MAX_DISPLAY_NAMES = 4
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class Task:
     created: float = 0.0
     access_time: float = 0.0
     validated_at: float = 0.0           # last time the source was found unchanged (or first probed)
+    display_names: "tuple[str, ...]" = ()   # what registrants called it (cleaned; first few kept)
+
+    def add_display_name(self, name: str) -> None:
+        """Remember a registrant's name for the task; the first MAX_DISPLAY_NAMES distinct ones
+        stay (a later host cannot rename a task, and a task shared by several tags shows them)."""
+        if name and name not in self.display_names and len(self.display_names) < MAX_DISPLAY_NAMES:
+            self.display_names += (name,)
 
     def conflicts_with(self, task_url: str, md5: str, identifier: str) -> bool:
         """§1: same id, but a different URL, md5 (if given) or identifier (if no md5)."""

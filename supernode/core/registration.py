@@ -35,10 +35,10 @@ the end. Other answers (transport errors, 5xx) keep serving the cached copy unti
 """
 from dataclasses import dataclass
 
-from common import digest, pieces, urls
+from common import digest, image_names, pieces, urls
 from common.protocol import paths
 from common.protocol.codes import CdnSource, CdnStatus, PieceStatus, ResultCode
-from common.protocol.messages import RegisterResult, ResultInfo
+from common.protocol.messages import HEADER_DISPLAY_NAME, RegisterResult, ResultInfo
 from common.source_failures import Unreachable
 
 from supernode.core import lifecycle, static_download
@@ -73,6 +73,7 @@ class Registrant:
     pattern: str = ""
     caller: "Caller | None" = None      # who sent it (None: in-process); see supernode.core.identity
     client_key: str = ""                # the key the shell minted for this registration
+    display_name: str = ""              # HEADER_DISPLAY_NAME, cleaned ("" if absent or unusable)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     if task.credentialed and probe is not None and probe.ok:    # remembered for the next of its kind
         grant(task, credential(reg.raw_url, reg.headers), now)
     task.access_time = now
+    task.add_display_name(reg.display_name)
     _add_client(state, reg, now)
     out.effects.append(Count("dfgettasks_registered", labels=(reg.call_system,)))
     if reg.port <= 0:   # this host shares no pieces: an operator should see P2P switching itself off
@@ -299,6 +301,7 @@ def _add_super_client(state: SupernodeState, task: Task) -> None:
 def registrant_from(req, super_node_ip: str, caller: "Caller | None" = None, client_key: str = "") -> Registrant:
     """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id (docs/protocol.md#identifiers)."""
     headers = urls.convert_headers(req.headers)
+    display_name = _pop_header(headers, HEADER_DISPLAY_NAME)
     task_url = req.task_url or req.raw_url
     return Registrant(task_id=digest.task_id(task_url, req.md5, req.identifier, headers), raw_url=req.raw_url,
                       task_url=task_url, cid=req.cid, ip=req.ip, path=req.path, headers=tuple(headers.items()),
@@ -306,7 +309,13 @@ def registrant_from(req, super_node_ip: str, caller: "Caller | None" = None, cli
                       version=req.version, call_system=req.call_system,
                       super_node_ip=req.super_node_ip or super_node_ip, dfdaemon=req.dfdaemon,
                       insecure=req.insecure, root_cas=tuple(req.root_cas), pattern=req.pattern, caller=caller,
-                      client_key=client_key)
+                      client_key=client_key, display_name=image_names.clean_display_name(display_name))
+
+
+def _pop_header(headers: "dict[str, str]", name: str) -> str:
+    """Remove every spelling of header `name`; its value ("" if absent)."""
+    found = [k for k in headers if k.lower() == name.lower()]
+    return ",".join(headers.pop(k) for k in found)
 
 
 def _trigger_cdn(state: SupernodeState, task: Task) -> list:

@@ -9,7 +9,7 @@ from common.errors import BadInput
 from common.protocol.codes import ClientErrorType, PieceStatus, ResultCode
 from common.protocol.messages import ResultInfo
 
-from supernode.core.effects import Count, Outcome, RepairPiece, Wake
+from supernode.core.effects import Count, Delivered, Outcome, PeerRef, RepairPiece, Wake
 from supernode.core.pulling import piece_of
 from supernode.core.state import SupernodeState
 
@@ -30,9 +30,19 @@ def piece_success(state: SupernodeState, task_id: str, cid: str, dst_cid: str, p
     task.access_time = now
     out = Outcome(ResultInfo.of(ResultCode.GET_PIECE_REPORT), [Wake(task_id)])
     if dst is not None:
-        metric = "pieces_downloaded_size" if dst_pid == state.super_pid else "pieces_downloaded_from_peers_size"
-        out.effects.append(Count(metric, _piece_bytes(state, task_id, piece, task.piece_size)))
+        from_super = dst_pid == state.super_pid
+        nbytes = _piece_bytes(state, task_id, piece, task.piece_size)
+        out.effects.append(Count("pieces_downloaded_size" if from_super else "pieces_downloaded_from_peers_size",
+                                 nbytes))
+        source = None if from_super else _ref(state, dst_pid)
+        if peer is not None and (from_super or source is not None):
+            out.effects.append(Delivered(task_id, nbytes, _ref(state, peer.id), source))
     return out
+
+
+def _ref(state: SupernodeState, pid: str) -> "PeerRef | None":
+    peer = state.peers.get(pid)
+    return PeerRef(peer.ip, peer.host_name, peer.port) if peer is not None else None
 
 
 def _piece_bytes(state: SupernodeState, task_id: str, piece: int, piece_size: int) -> int:

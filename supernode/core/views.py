@@ -52,7 +52,8 @@ def snapshot(state: SupernodeState) -> dict:
                                "running": len(client.running) if client else 0,
                                "bitmap": "".join("1" if n in done else "0" for n in range(max(task.piece_total, 0)))}
         tp = progress.tasks.get(task.id)
-        tasks.append({"id": task.id, "url": urls.redact_url(task.task_url), "status": task.cdn_status.value,
+        tasks.append({"id": task.id, "url": urls.redact_url(task.task_url), "names": list(task.display_names),
+                      "status": task.cdn_status.value,
                       "source_length": task.http_file_length, "file_length": task.file_length,
                       "piece_size": task.piece_size, "piece_total": task.piece_total,
                       "cdn_pieces": tp.cdn.success_count() if tp else 0,
@@ -67,7 +68,19 @@ def snapshot(state: SupernodeState) -> dict:
                       "service_errors": ps.service_error_count if ps else 0,
                       "down": bool(ps and ps.down)})
     serves = [{"source": src, "client": dst, "pieces": n} for (src, dst), n in sorted(progress.served.items())]
-    return {"tasks": tasks, "peers": peers, "serves": serves}
+    return {"tasks": tasks, "peers": peers, "serves": serves, "flows": _flows(state)}
+
+
+def _flows(state: SupernodeState) -> "list[dict]":
+    """Pieces on their way right now, per (source PID, client PID): the live edges of the swarm."""
+    running: "dict[tuple[str, str], int]" = {}
+    for key, client in state.progress.clients.items():
+        dt = state.dfget_tasks.get(key)
+        if dt is None:
+            continue
+        for source in client.running.values():
+            running[(source, dt.peer_id)] = running.get((source, dt.peer_id), 0) + 1
+    return [{"source": src, "client": dst, "running": n} for (src, dst), n in sorted(running.items())]
 
 
 def gauge_counts(state: SupernodeState) -> dict:

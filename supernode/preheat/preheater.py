@@ -11,7 +11,9 @@ import threading
 
 import requests
 
+from common import image_names
 from common.errors import DragonflyError
+from common.protocol.messages import HEADER_DISPLAY_NAME
 from supernode.core.manifests import parse_platforms
 from supernode.core.allow import shown
 from supernode.core.preheat import TYPE_IMAGE, allowed, PreheatBook, PreheatRecord, PreheatSpec, PreheatStatus, Submit
@@ -177,8 +179,12 @@ class Preheater:
         with self._lock:
             if self.book.records.get(rec.id) is not rec or rec.status is not PreheatStatus.RUNNING:
                 return
+            headers = dict(image.headers)
+            name = _image_name(rec.spec.url)
+            if name:    # the console shows the layers under the image's name (docs/operations.md#console)
+                headers[HEADER_DISPLAY_NAME] = name
             for url in image.blob_urls:
-                kind, child = self.book.submit(rec.spec.child(url, image.headers), now, parent_id=rec.id)
+                kind, child = self.book.submit(rec.spec.child(url, headers), now, parent_id=rec.id)
                 if child.id not in rec.children:
                     rec.children.append(child.id)
                 if kind.starts_worker:
@@ -190,3 +196,9 @@ class Preheater:
         for child_id in start:
             self._spawn(self._run, child_id)
 
+
+
+def _image_name(manifest_url: str) -> str:
+    """`repo:tag` for a manifest URL naming a tag, `repo` for one naming a digest, else ""."""
+    found = image_names.manifest_of(manifest_url)
+    return image_names.layer_display_name(*found) if found else ""

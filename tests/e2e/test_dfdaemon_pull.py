@@ -58,6 +58,9 @@ def test_docker_pull_goes_through_dfget_and_the_supernode(lab, supernode):
     for digest in image.layer_digests:
         assert f"/v2/library/alpha/blobs/{digest}" in urls, urls
     assert "/manifests/" not in urls
+    # the console names the layers after the image and tag that was pulled (dfdaemon -> dfget -> supernode)
+    tasks = requests.get(supernode.api_url + "/api/v1/console/snapshot", timeout=5).json()["tasks"]
+    assert len(tasks) >= 3 and all(t["name"] == "library/alpha:1" for t in tasks), [t["name"] for t in tasks]
     assert daemon.metric('dragonfly_dfdaemon_layer_requests_total{via="dfget"}') >= 3
     assert daemon.metric("dragonfly_dfdaemon_fallbacks_total") == 0, daemon.logs()[-3000:]
 

@@ -204,7 +204,7 @@ def test_a_supernode_restarted_under_load_loses_no_client(tmp_path, node, origin
     runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{api}")
     try:
         procs = [runner.start("-u", url, "-o", str(tmp_path / f"o{i}"), "-s", "3M", home=f"h{i}") for i in range(6)]
-        wait_until(lambda: any(c["pieces_done"] for t in snapshot(api)["tasks"] for c in t["clients"].values()),
+        wait_until(lambda: any(h["done"] for t in snapshot(api)["tasks"] for h in t["holders"][1:]),
                    60, "clients to hold pieces")
         proc.stop()                                        # SIGTERM: a graceful stop
         node("sn", ports=(api, download))                  # same home, same ports

@@ -11,8 +11,10 @@ from common import pieces
 
 
 class V1Client:
-    def __init__(self, api: str, *, ip: str = "127.0.0.1", port: int = 0, name: str = "client"):
+    def __init__(self, api: str, *, ip: str = "127.0.0.1", port: int = 0, name: str = "client",
+                 headers: "list[str] | None" = None):
         self.api = api.rstrip("/")
+        self.headers = list(headers or [])      # the registration's `headers` ("K: V")
         self.ip, self.port = ip, port
         self.sign = f"{os.getpid()}-{time.time():.3f}-{random.randrange(10**6)}"
         self.cid = f"{ip}-{self.sign}"
@@ -22,7 +24,7 @@ class V1Client:
     def register(self, url: str, **extra) -> dict:
         body = {"superNodeIp": "127.0.0.1", "rawUrl": url, "taskUrl": url, "cid": self.cid, "ip": self.ip,
                 "hostName": "localhost", "port": self.port, "path": f"/peer/file/{self.task_file_name}",
-                "version": "1.0.6", "callSystem": "e2e", "headers": [], **extra}
+                "version": "1.0.6", "callSystem": "e2e", "headers": self.headers, **extra}
         return self.http.post(f"{self.api}/peer/registry", json=body, timeout=10).json()
 
     def pull(self, task_id: str, *, status=700, result=502, piece_range="", dst_cid="") -> dict:

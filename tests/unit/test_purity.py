@@ -9,10 +9,11 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PURE = {
     "common": ["pieces.py", "digest.py", "urls.py", "units.py", "rate.py", "errors.py", "version.py",
-               "nodes.py", "http_range.py", "dfget_files.py", "source_failures.py",
+               "nodes.py", "http_range.py", "dfget_files.py", "source_failures.py", "image_names.py",
                "protocol/codes.py", "protocol/paths.py", "protocol/wire.py", "protocol/messages.py"],
     "supernode/core": ["*.py"],
     "supernode/cdn": ["contract.py", "cutting.py", "records.py", "freshness.py"],
+    "supernode/console": ["identity.py", "series.py", "ledger.py", "view.py", "auth.py"],
     "dfget/core": ["*.py"],
     "dfget/uploader": ["policy.py"],
     "dfdaemon": ["rules.py"],

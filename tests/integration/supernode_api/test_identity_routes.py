@@ -51,7 +51,7 @@ def test_forged_suc_pull_and_service_down_from_another_host_are_refused(client):
     assert client.get("/peer/service/down", query_string=down, environ_base=STRANGER).get_json()["code"] == 501
     snap = client.get("/api/v1/console/snapshot").get_json()
     assert not any(p["down"] for p in snap["peers"])
-    assert [c["status"] for c in snap["tasks"][0]["clients"].values()] == ["RUNNING"]
+    assert [h["status"] for h in snap["tasks"][0]["holders"][1:]] == ["RUNNING"]      # [0] is the CDN
     # the owner (a v1 client: no key, its own address) is served as before
     assert client.get("/peer/piece/suc", query_string=suc, environ_base=OWNER).get_json()["code"] == 611
     assert client.get("/peer/service/down", query_string=down, environ_base=OWNER).get_json()["code"] == 612

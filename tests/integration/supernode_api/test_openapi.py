@@ -74,12 +74,14 @@ def test_after_the_fuzz_the_service_is_consistent():
     snap = client.get("/api/v1/console/snapshot")
     assert snap.status_code == 200
     body = snap.get_json()
-    assert set(body) >= {"tasks", "peers", "serves"}
+    assert set(body) >= {"tasks", "hosts", "edges", "series", "peers", "serves"}
     peer_ids = {p["id"] for p in body["peers"]}
+    host_keys = {h["key"] for h in body["hosts"]} | {"supernode"}
     for task in body["tasks"]:
-        assert 0 <= task["cdn_pieces"] and task["super_load"] >= 0
-        for c in task["clients"].values():
-            assert c["running"] >= 0 and c["pieces_done"] >= 0
+        assert 0 <= task["cdn_pieces"] and 0 <= task["progress"] <= 1
+        for h in task["holders"]:
+            assert h["running"] >= 0 and h["done"] >= 0
+    assert all(e["source"] in host_keys and e["client"] in host_keys for e in body["edges"])
     assert all(p["load"] >= 0 for p in body["peers"])
     assert all(s["source"] in peer_ids or s["client"] in peer_ids for s in body["serves"])
     task_id = download(client, "127.0.0.1-after-fuzz")

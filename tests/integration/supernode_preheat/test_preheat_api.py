@@ -184,6 +184,10 @@ def test_platform_pick_preheats_one_platform(world):
     r = world.post({"type": "image", "url": MANIFEST_URL, "platform": "linux/arm64"})
     assert world.client.get(f"/preheats/{r.json['ID']}").json["status"] == "SUCCESS"
     assert sorted(j.url for j in world.cdn.started) == sorted(f"{REG}/v2/{NAME}/blobs/{d}" for d in ARM)
+    # the console names preheated layers after the image, as dfdaemon's layers are named
+    names = [t["name"] for t in world.client.get("/api/v1/console/snapshot").json["tasks"]]
+    assert names == ["team/app:1.0"] * len(ARM)
+    assert all("X-Dragonfly-Display-Name" not in j.headers for j in world.cdn.started)
     bad = world.post({"type": "image", "url": MANIFEST_URL, "platform": "windows/amd64"})
     got = world.client.get(f"/preheats/{bad.json['ID']}").json
     assert got["status"] == "FAILED" and "no manifest for platform windows/amd64" in got["errorMsg"]
