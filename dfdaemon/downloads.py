@@ -1,6 +1,7 @@
 """Layer downloads shared by the requests that want them (docs/decisions.md #8).
 
-Theory of operation. A Download is one dfget run for one (layer URL, credentials) key. Every
+Theory of operation. A Download is one dfget run (in-process, or an external `--dfpath`
+process) for one (layer URL, credentials) key. Every
 request for that key — the first GET and docker's `Range` retries — reads the same Download, so
 a retry never starts a new task. A monitor thread follows dfget's files (downloader.py) and
 publishes `available`, the contiguous prefix of the layer that can be read, waking the readers
@@ -170,9 +171,12 @@ class Download:
 
 
 class Downloads:
-    """The live Downloads by key; starts dfget for a new key."""
+    """The live Downloads by key; starts a dfget run for a new key."""
 
-    def __init__(self, localrepo: str, data_dir: str, retention: float, streaming: bool):
+    def __init__(self, localrepo: str, data_dir: str, retention: float, streaming: bool, runner=DfgetProcess):
+        """`runner(argv, output, data_dir, on_change)` makes the run of one download: an external
+        dfget (DfgetProcess) or an in-process one (inprocess.HostPeer.run)."""
+        self.runner = runner
         self.localrepo, self.data_dir = localrepo, data_dir
         self.retention = retention
         self.streaming = streaming
@@ -191,7 +195,7 @@ class Downloads:
             if existing is not None and existing.state != FAILED:
                 return existing, False
             output = os.path.join(self.localrepo, uuid.uuid4().hex)
-            dl = Download(key, url, length, DfgetProcess(argv_for(output), output, self.data_dir, lambda: None),
+            dl = Download(key, url, length, self.runner(argv_for(output), output, self.data_dir, lambda: None),
                           self.streaming)
             dl.start()
             self._by_key[key] = dl

@@ -242,7 +242,7 @@ def dfget_headers(items: "Iterable[tuple[str, str]]") -> "list[str]":
 
 @dataclass(frozen=True)
 class DfgetCall:
-    dfpath: str
+    dfpath: str                     # an external dfget; "" = downloads run in-process (argv[0] is a name only)
     home: str
     ratelimit: str                  # as dfget parses it, e.g. "20M"
     nodes: "tuple[str, ...]" = ()
@@ -252,7 +252,7 @@ class DfgetCall:
 
 def dfget_argv(call: DfgetCall, url: str, output: str, headers: "list[str]",
                insecure: bool = False, cacerts: "tuple[str, ...]" = ()) -> "list[str]":
-    argv = [call.dfpath, "-u", url, "-o", output, *call.extra_flags, "--dfdaemon"]
+    argv = [call.dfpath or "dfget", "-u", url, "-o", output, *call.extra_flags, "--dfdaemon"]
     if call.verbose:
         argv.append("--verbose")
     argv += ["-s", call.ratelimit, "--totallimit", call.ratelimit, "--home", call.home]
