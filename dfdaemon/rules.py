@@ -226,6 +226,13 @@ def tls_options(url: str, mirror: Optional[Mirror], hijack: "Iterable[HijackHost
     return insecure, tuple(certs)
 
 
+def small_blob(length: Optional[int], direct_below: int) -> bool:
+    """A blob announced smaller than `direct_below` bytes goes straight to the registry: it fits in
+    one piece, and a P2P download's fixed cost (registration, the CDN's first piece) is many times
+    the transfer (BENCHMARKS.md, helper-daemon). Unknown length: through P2P."""
+    return length is not None and 0 <= length < direct_below
+
+
 # ---- headers and the dfget command line --------------------------------------------------------
 
 def forward_headers(items: "Iterable[tuple[str, str]]", drop: "frozenset[str]" = frozenset()) -> list:

@@ -71,7 +71,7 @@ class Daemon:
         self.downloads = Downloads(cfg.localrepo, data_dir, cfg.layer_retention, self.streaming,
                                    runner=DfgetProcess if cfg.dfpath else (host_peer or HostPeer()).run)
         self.layers = LayerServer(self.downloads, self.upstream, self.metrics, settings.dfget_call(cfg),
-                                  self.mirror, cfg.hijack_hosts)
+                                  self.mirror, cfg.hijack_hosts, cfg.direct_below)
         self.minter = None
         if cfg.hijack_cert:
             from dfdaemon.tls import CertMinter

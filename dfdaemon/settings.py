@@ -117,6 +117,9 @@ SCHEMA = [
     c.Setting("stream_mode", "streamMode", False, "accepted and unused: layers always stream", parse=c.boolean),
     c.Setting("connect_allow", "connect_allow", [], "regexes of host:port that CONNECT may tunnel to; empty = any (v1)",
               parse=rules.parse_connect_allow, show=list),
+    c.size_setting("direct_below", "directBelow", "1M",
+                   "blobs the registry announces smaller than this (one piece: image configs, tiny layers) are "
+                   "fetched straight from it; 0 = every blob through P2P (v1)"),
     c.duration_setting("layer_retention", "layerRetention", "5m",
                        "a finished layer is kept this long for docker's Range retries"),
     c.duration_setting("clean_interval", "cleanInterval", "2m", "period of the local repo cleaner"),

@@ -38,7 +38,7 @@ class Cluster:
 
     def start(self, peer: "HostPeer | None" = None, **flags) -> Daemon:
         flags = {"work_home": str(self.tmp / "home"), "registry": self.registry.url, "supernodes": [self.node],
-                 **flags}
+                 "direct_below": 0, **flags}
         cfg = settings.defaults(**flags)
         assert cfg.dfpath == ""                      # the default: in-process
         peer = peer or HostPeer(services=self.services, config_files=[str(self.tmp / "none.yml")])
@@ -162,3 +162,18 @@ def test_signs_are_unique_even_within_one_millisecond():
     peer = HostPeer()
     signs = [make_sign(4242, peer.start_time()) for _ in range(2000)]
     assert len(set(signs)) == len(signs)
+
+
+def test_blobs_under_one_piece_go_straight_to_the_registry_by_default(cluster, registry):
+    c = cluster(os.urandom(MIB))                            # one piece and a bit: through P2P
+    config = b'{"architecture":"amd64","os":"linux"}'
+    config_digest = registry.add_blob(config)
+    d = c.start(direct_below=settings.defaults().direct_below)
+    r = requests.get(d.url + f"/v2/library/x/blobs/{config_digest}", timeout=30)
+    assert r.status_code == 200 and r.content == config
+    assert r.headers["Docker-Content-Digest"] == config_digest
+    r = requests.get(d.url + c.path, timeout=30)
+    assert r.status_code == 200 and r.content == c.data
+    assert [reg["rawUrl"].rsplit("/", 1)[1] for reg in c.sn.registrations] == [c.digest]
+    assert metric(d, 'dragonfly_dfdaemon_layer_requests_total{via="small"}') == 1
+    assert metric(d, 'dragonfly_dfdaemon_layer_requests_total{via="dfget"}') == 1
