@@ -26,10 +26,16 @@ import threading
 import time
 from typing import Callable, Optional
 
+from click import ClickException
+
 from common.dfget_files import make_sign
+from common.errors import ConfigError
 from common.urls import filter_url
+from dfget.cli import config_from_argv
+from dfget.errors import DfgetError
 from dfget.progressbar import ProgressBar
 from dfget.services import Services
+from dfget.session import Session
 from dfget.status import ExitStatus, exit_status
 
 from dfdaemon.downloader import KEEP_LINES, written_files
@@ -82,7 +88,6 @@ class HostPeer:
         self._slots.release()
 
     def config(self, argv: "list[str]"):
-        from dfget.cli import config_from_argv
         if self._config_files is None:
             return config_from_argv(argv[1:])
         return config_from_argv(argv[1:], files=self._config_files)
@@ -142,11 +147,6 @@ class InProcessRun:
             self.on_change()
 
     def _download(self) -> int:
-        from click import ClickException
-
-        from common.errors import ConfigError
-        from dfget.errors import DfgetError
-        from dfget.session import Session
         try:
             cfg = self.peer.config(self.argv)
         except (ClickException, ConfigError) as e:

@@ -3,6 +3,7 @@ as ratios measured in one run.
 
     python -m tests.bench.dfdaemon_pull [--reps 3] [--layer-size 32M] [--ratelimit 20M] [--skopeo]
                                         [--small-layers 20] [--small-size 64K] [--dfpath PATH]
+                                        [--supernode-bandwidth 4G]
 
 Components, all real, on 127.0.0.1: docker-registry (filesystem storage), one supernode
 (gunicorn, one gevent worker), one dfdaemon (`--ratelimit` as given: 20M is v1's default for each
@@ -104,6 +105,8 @@ def main(argv=None) -> int:
     ap.add_argument("--small-layers", type=int, default=20, help="layers of the many-small-layers image (0: skip)")
     ap.add_argument("--small-size", default="64K", help="size of each small layer")
     ap.add_argument("--dfpath", default="", help="external dfget for dfdaemon (default: dfdaemon's own choice)")
+    ap.add_argument("--supernode-bandwidth", default="",
+                    help="the supernode's maxBandwidth (its default 200M caps a cold CDN at 180 MB/s)")
     args = ap.parse_args(argv)
     size, small = parse_size(args.layer_size), parse_size(args.small_size)
     tmp = tempfile.mkdtemp(prefix="bench-dfdaemon-")
@@ -112,7 +115,9 @@ def main(argv=None) -> int:
     try:
         reg_proc, registry = start_registry(tmp)
         stop.append(reg_proc)
-        sn_proc, api, _ = start_supernode(os.path.join(tmp, "supernode"), os.path.join(tmp, "supernode.out"))
+        sn_env = {"SUPERNODE_MAX_BANDWIDTH": args.supernode_bandwidth} if args.supernode_bandwidth else None
+        sn_proc, api, _ = start_supernode(os.path.join(tmp, "supernode"), os.path.join(tmp, "supernode.out"),
+                                          env=sn_env)
         stop.append(sn_proc)
         daemon = Dfdaemon(tmp, "dfdaemon", registry, f"127.0.0.1:{api}", config={"ratelimit": args.ratelimit},
                           dfpath=args.dfpath or None)
@@ -191,12 +196,12 @@ def main(argv=None) -> int:
         return statistics.median(r[k] for r in rows)
     summary = {k: med(k) for k in rows[0]}
     result = {"machine": bc.machine(), "puller": puller, "layer_size": size, "layers": 3, "reps": args.reps,
-              "ratelimit": args.ratelimit, "dfpath": args.dfpath, "small_layers": args.small_layers,
+              "ratelimit": args.ratelimit, "dfpath": args.dfpath, "supernode_bandwidth": args.supernode_bandwidth, "small_layers": args.small_layers,
               "small_size": small, "rows": rows, "median": summary,
               "dfdaemon_fallbacks": fallbacks, "dfdaemon_layers_via_dfget": via_dfget}
     path = bc.write_result("dfdaemon_pull", result)
     print(f"\npuller={puller} layers=3x{args.layer_size} ratelimit={args.ratelimit} reps={args.reps} "
-          f"dfpath={args.dfpath or '(default)'} "
+          f"dfpath={args.dfpath or '(default)'} supernode maxBandwidth={args.supernode_bandwidth or '(default)'} "
           f"(fallbacks={fallbacks:.0f}, layer GETs via dfget={via_dfget:.0f})")
     print(f"pull through dfdaemon {summary['pull_mirror_s']:.2f}s vs direct {summary['pull_direct_s']:.2f}s: "
           f"median ratio {summary['pull_ratio']:.2f}")
