@@ -3,7 +3,7 @@ as ratios measured in one run.
 
     python -m tests.bench.dfdaemon_pull [--reps 3] [--layer-size 32M] [--ratelimit 20M] [--skopeo]
                                         [--small-layers 20] [--small-size 64K] [--dfpath PATH]
-                                        [--supernode-bandwidth 4G]
+                                        [--supernode-bandwidth 4G] [--direct-below 0]
 
 Components, all real, on 127.0.0.1: docker-registry (filesystem storage), one supernode
 (gunicorn, one gevent worker), one dfdaemon (`--ratelimit` as given: 20M is v1's default for each
@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     ap.add_argument("--small-layers", type=int, default=20, help="layers of the many-small-layers image (0: skip)")
     ap.add_argument("--small-size", default="64K", help="size of each small layer")
     ap.add_argument("--dfpath", default="", help="external dfget for dfdaemon (default: dfdaemon's own choice)")
+    ap.add_argument("--direct-below", default="", help="dfdaemon's directBelow (default: its own, 1M; 0 = every blob via P2P)")
     ap.add_argument("--supernode-bandwidth", default="",
                     help="the supernode's maxBandwidth (its default 200M caps a cold CDN at 180 MB/s)")
     args = ap.parse_args(argv)
@@ -119,7 +120,8 @@ def main(argv=None) -> int:
         sn_proc, api, _ = start_supernode(os.path.join(tmp, "supernode"), os.path.join(tmp, "supernode.out"),
                                           env=sn_env)
         stop.append(sn_proc)
-        daemon = Dfdaemon(tmp, "dfdaemon", registry, f"127.0.0.1:{api}", config={"ratelimit": args.ratelimit},
+        dfd_config = {"ratelimit": args.ratelimit, **({"directBelow": args.direct_below} if args.direct_below else {})}
+        daemon = Dfdaemon(tmp, "dfdaemon", registry, f"127.0.0.1:{api}", config=dfd_config,
                           dfpath=args.dfpath or None)
         stop.append(daemon)
         reg_port = urlsplit(registry).port
@@ -196,12 +198,14 @@ def main(argv=None) -> int:
         return statistics.median(r[k] for r in rows)
     summary = {k: med(k) for k in rows[0]}
     result = {"machine": bc.machine(), "puller": puller, "layer_size": size, "layers": 3, "reps": args.reps,
-              "ratelimit": args.ratelimit, "dfpath": args.dfpath, "supernode_bandwidth": args.supernode_bandwidth, "small_layers": args.small_layers,
+              "ratelimit": args.ratelimit, "dfpath": args.dfpath, "supernode_bandwidth": args.supernode_bandwidth,
+              "direct_below": args.direct_below, "small_layers": args.small_layers,
               "small_size": small, "rows": rows, "median": summary,
               "dfdaemon_fallbacks": fallbacks, "dfdaemon_layers_via_dfget": via_dfget}
     path = bc.write_result("dfdaemon_pull", result)
     print(f"\npuller={puller} layers=3x{args.layer_size} ratelimit={args.ratelimit} reps={args.reps} "
           f"dfpath={args.dfpath or '(default)'} supernode maxBandwidth={args.supernode_bandwidth or '(default)'} "
+          f"directBelow={args.direct_below or '(default)'} "
           f"(fallbacks={fallbacks:.0f}, layer GETs via dfget={via_dfget:.0f})")
     print(f"pull through dfdaemon {summary['pull_mirror_s']:.2f}s vs direct {summary['pull_direct_s']:.2f}s: "
           f"median ratio {summary['pull_ratio']:.2f}")
