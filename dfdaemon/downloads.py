@@ -52,6 +52,7 @@ class Download:
         self._files: "dict[str, GrowingFile]" = {}
         self._best: Optional[GrowingFile] = None
         self._cond = threading.Condition()
+        self._closed = False
         self._changed = threading.Event()
         process.on_change = self._changed.set
 
@@ -66,26 +67,32 @@ class Download:
     # -- the monitor ---------------------------------------------------------------------------
 
     def _monitor(self) -> None:
-        while not self.process.finished:
+        while not self.process.finished and not self._closed:
             self._changed.wait(POLL)
             self._changed.clear()
             self._refresh()
-        self._refresh()
-        self._finalize()
+        if not self._closed:
+            self._refresh()
+            self._finalize()
 
     def _refresh(self) -> None:
-        for path, sequential in self.process.candidates():
-            if path not in self._files and (sequential or self.streaming):
-                try:
-                    self._files[path] = GrowingFile(path, sequential)
-                except OSError:
-                    continue
-        best, best_len = None, 0
-        for f in self._files.values():
-            n = f.contiguous()
-            if n > best_len:
-                best, best_len = f, n
+        found = self.process.candidates()
+        # Under the lock that close() takes: a run that cannot be killed (in-process) goes on
+        # signalling after stop() closed our files, and a closed descriptor may already be reused.
         with self._cond:
+            if self._closed:
+                return
+            for path, sequential in found:
+                if path not in self._files and (sequential or self.streaming):
+                    try:
+                        self._files[path] = GrowingFile(path, sequential)
+                    except OSError:
+                        continue
+            best, best_len = None, 0
+            for f in self._files.values():
+                n = f.contiguous()
+                if n > best_len:
+                    best, best_len = f, n
             if best_len > self.available:
                 self._best, self.available = best, best_len
                 self._cond.notify_all()
@@ -161,8 +168,10 @@ class Download:
 
     def close(self) -> None:
         with self._cond:
-            if self._best is not None:
-                self._best.close()
+            self._closed = True
+            for f in {*self._files.values(), *([self._best] if self._best is not None else [])}:
+                f.close()
+            self._files.clear()
             self._best = None
         try:
             os.remove(self.output)

@@ -21,12 +21,12 @@ from tests.integration.dfget.fakes import TASK_ID, FakeSupernode, FakeUploader, 
 class Cluster:
     """A fake supernode serving one layer's pieces, and dfdaemons (in-process mode) using it."""
 
-    def __init__(self, tmp_path, registry, data: bytes, stack: ExitStack, **supernode):
+    def __init__(self, tmp_path, registry, data: bytes, stack: ExitStack, sn_class=FakeSupernode, **supernode):
         self.tmp, self.registry, self.data = tmp_path, registry, data
         self.digest = registry.add_blob(data)
         self.pieces = piece_app(data, MIB)
         piece_port = stack.enter_context(serve(self.pieces))
-        self.sn = FakeSupernode(data, MIB, piece_port, **supernode)
+        self.sn = sn_class(data, MIB, piece_port, **supernode)
         self.node = f"127.0.0.1:{stack.enter_context(serve(self.sn.app()))}"
         self.uploaders: "list[FakeUploader]" = []
         self.daemons: "list[Daemon]" = []
@@ -85,6 +85,39 @@ def test_a_layer_is_fetched_by_pieces_inside_dfdaemon(cluster, registry):
     assert [f[1] for f in c.uploaders[0].finished] == [TASK_ID]
     repo = d.cfg.localrepo
     assert len(os.listdir(repo)) == 1
+
+
+class WithholdingLastPiece(FakeSupernode):
+    """Hands out every piece but the last until `gate` is set."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.gate = threading.Event()
+
+    def _pull(self, q) -> dict:
+        last = len(self.pieces) - 1
+        held = not self.gate.is_set() and last not in self.done and last not in self.running
+        if held:
+            self.running.add(last)          # looks taken: not handed out
+        try:
+            return super()._pull(q)
+        finally:
+            if held:
+                self.running.discard(last)
+
+
+def test_bytes_stream_while_the_in_process_download_runs(cluster):
+    c = cluster(os.urandom(int(2.5 * MIB)), sn_class=WithholdingLastPiece)
+    d = c.start()
+    with requests.get(d.url + c.path, stream=True, timeout=30) as r:
+        assert r.status_code == 200 and r.headers["Content-Length"] == str(len(c.data))
+        first = r.raw.read(MIB)
+        assert first == c.data[:MIB]
+        last = len(c.sn.pieces) - 1
+        assert [hit for hit in c.pieces.hits if hit[1] == last] == []   # the last piece is still held
+        c.sn.gate.set()
+        rest = r.raw.read()
+    assert first + rest == c.data
 
 
 def test_every_blob_gets_its_own_sign_and_cid(cluster, registry):
