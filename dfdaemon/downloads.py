@@ -9,8 +9,8 @@ through a condition variable. When dfget exits 0 the output file is complete and
 file everyone reads; any other exit marks the Download FAILED (each reader then falls back to
 the source with its own request headers, see blobs.py).
 
-A Download nobody reads for ABANDON_GRACE while running is killed (docker went away); an
-in-process run cannot be killed and ends by itself (inprocess.py), a later request joining it. A finished
+A Download nobody reads for ABANDON_GRACE while running is killed (docker went away): an
+external dfget by a signal, an in-process run by cancelling its session (inprocess.py). A finished
 or failed one stays `retention` seconds after its last reader, then its file is deleted.
 The key includes a hash of the Authorization header, so a layer fetched with one requester's
 credentials is only handed to requests presenting the same credentials.

@@ -13,7 +13,7 @@ launcher (docs/decisions.md #20), so dfdaemon and any dfget of the same home sha
 and one that idled out is started again by the next blob.
 
 `InProcessRun` has the interface of downloader.DfgetProcess (start, finished, returncode,
-candidates, tail, kill), so downloads.Download follows either the same way. Its command line is
+candidates, tail, kill — which cancels the session: no back-to-source for a blob nobody wants), so downloads.Download follows either the same way. Its command line is
 the one an external dfget would get (rules.dfget_argv), parsed by dfget's own CLI parser, so
 `dfget_flags` and every flag mean the same in both modes. Whatever goes wrong in a run (a bad
 flag, a bug) ends that run with a non-zero code and the readers fall back to the registry;
@@ -110,6 +110,7 @@ class InProcessRun:
         self.lines: "list[str]" = []
         self.returncode: Optional[int] = None
         self.abandoned = threading.Event()
+        self._session: Optional[Session] = None
         self._lock = threading.Lock()
 
     @property
@@ -160,6 +161,10 @@ class InProcessRun:
         session = Session(cfg, svc, sign, os.path.abspath(self.output), started,
                           filter_url(cfg.url, list(cfg.filters)))
         session.progress = _Notifying(svc.clock, self.on_change)
+        with self._lock:
+            self._session = session
+            if self.abandoned.is_set():
+                session.cancel()
         self.sign = sign
         self.on_change()
         try:
@@ -179,6 +184,11 @@ class InProcessRun:
             return " | ".join(self.lines[-5:])
 
     def kill(self) -> None:
-        """Nobody reads any more. A thread cannot be killed: a run that has not begun does not
-        begin; a running one ends by itself within dfget's download deadline."""
-        self.abandoned.set()
+        """Nobody reads any more (or dfdaemon stops): a run that has not begun does not begin; a
+        running one is cancelled (Session.cancel: its attempt ends within about half a second,
+        without back-to-source)."""
+        with self._lock:
+            self.abandoned.set()
+            session = self._session
+        if session is not None:
+            session.cancel()

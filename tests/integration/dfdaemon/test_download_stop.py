@@ -1,8 +1,8 @@
 """Stopping dfdaemon while a download runs: the follower never touches a closed descriptor.
 
-An in-process run cannot be killed, so it keeps going (and keeps signalling) after
-Downloads.stop() closed its files; the follower must stop following instead of calling fstat on
-a closed (or, worse, reused) descriptor."""
+A run may go on (and keep signalling) for a moment after Downloads.stop() closed its files — an
+in-process one notices its cancellation only at its next check; the follower must stop following
+instead of calling fstat on a closed (or, worse, reused) descriptor."""
 import os
 import threading
 

@@ -210,3 +210,27 @@ def test_blobs_under_one_piece_go_straight_to_the_registry_by_default(cluster, r
     assert [reg["rawUrl"].rsplit("/", 1)[1] for reg in c.sn.registrations] == [c.digest]
     assert metric(d, 'dragonfly_dfdaemon_layer_requests_total{via="small"}') == 1
     assert metric(d, 'dragonfly_dfdaemon_layer_requests_total{via="dfget"}') == 1
+
+
+def test_a_run_nobody_wants_any_more_stops_without_going_to_the_source(cluster, registry, tmp_path):
+    """What dfdaemon does when docker went away, or at stop: the run ends (no back-to-source)."""
+    c = cluster(os.urandom(MIB), answer={"code": 602, "msg": "wait"})    # P2P never ends by itself
+    peer = HostPeer(services=c.services, config_files=[str(tmp_path / "none.yml")])
+    done = threading.Event()
+    argv = ["dfget", "-u", registry.url + c.path, "-o", str(tmp_path / "repo" / "out"), "--dfdaemon",
+            "--home", str(tmp_path / "home"), "--node", c.node]
+    (tmp_path / "repo").mkdir()
+    run = peer.run(argv, str(tmp_path / "repo" / "out"), str(tmp_path / "home" / "data"), done.set)
+    run.start()
+    for _ in range(200):
+        if c.sn.registrations and len(c.sn.calls) >= 2:
+            break
+        threading.Event().wait(0.05)
+    assert c.sn.registrations and not run.finished
+    run.kill()
+    for _ in range(200):
+        if run.finished:
+            break
+        threading.Event().wait(0.05)
+    assert run.finished and run.returncode != 0, run.tail()
+    assert not registry.seen("GET", c.digest)           # cancelled is not failed: no back-to-source
