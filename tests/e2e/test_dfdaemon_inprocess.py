@@ -19,13 +19,17 @@ pytestmark = pytest.mark.e2e
 def child_commands(pid: int) -> "list[list[str]]":
     out = []
     for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/children") as f:
-            for child in f.read().split():
-                try:
-                    with open(f"/proc/{child}/cmdline", "rb") as c:
-                        out.append(c.read().decode(errors="replace").split("\0"))
-                except OSError:
-                    continue
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                children = f.read().split()
+        except OSError:       # that thread ended meanwhile
+            continue
+        for child in children:
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as c:
+                    out.append(c.read().decode(errors="replace").split("\0"))
+            except OSError:
+                continue
     return out
 
 
