@@ -154,7 +154,8 @@ class InProcessRun:
             self._echo(f"bad dfget command line: {e}")
             return ExitStatus.USAGE
         if self.abandoned.is_set():
-            return ExitStatus.USAGE
+            self._echo("cancelled before it began")
+            return ExitStatus.DOWNLOAD
         svc = self.peer.services(self._echo)
         started = self.peer.start_time()
         sign = make_sign(svc.pid, started)
