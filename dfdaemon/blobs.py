@@ -5,7 +5,8 @@ Steps for a request routed to dfget:
    new task). A FAILED one sends the request straight to the source.
 2. Otherwise HEAD the source with the requester's own headers. A refusal (401/403: no or bad
    credentials; 404/410: no such layer) is the source's answer to give: the request is relayed
-   directly and no dfget runs. A 200 tells the layer's length (-> Content-Length); anything
+   directly and no dfget runs. So is a blob smaller than `directBelow` (rules.small_blob).
+   A 200 tells the layer's length (-> Content-Length); anything
    else leaves it unknown (-> chunked). Then dfget starts with every request header but Host (Authorization included,
    so the supernode can check this requester's credentials against the source).
 3. Wait for the first bytes, then send the head (200, or 206 with Content-Range once the length
@@ -34,8 +35,11 @@ STALL_TIMEOUT = 120.0
 
 
 class LayerServer:
-    def __init__(self, downloads, upstream, metrics, call: rules.DfgetCall, mirror, hijack_hosts, tags=None):
-        """`tags`: a dfdaemon.image_tags.RecentTags naming the image of each layer (None: unnamed)."""
+    def __init__(self, downloads, upstream, metrics, call: rules.DfgetCall, mirror, hijack_hosts, tags=None,
+                 direct_below: int = 0):
+        """`tags`: a dfdaemon.image_tags.RecentTags naming the image of each layer (None: unnamed);
+        `direct_below`: blobs smaller than this many bytes go straight to the registry."""
+        self.direct_below = direct_below
         self.downloads, self.upstream, self.metrics = downloads, upstream, metrics
         self.call, self.mirror, self.hijack_hosts, self.tags = call, mirror, hijack_hosts, tags
 
@@ -50,6 +54,8 @@ class LayerServer:
             if pre.status in REFUSALS:
                 log.info("url=%s source answered HEAD with %d: relaying directly", route.url, pre.status)
                 return self._direct(reply, route, fwd, tls, "direct")
+            if rules.small_blob(pre.length, self.direct_below):
+                return self._direct(reply, route, fwd, tls, "small")
             try:
                 dl, new = self.downloads.start(key, route.url, pre.length, self._argv_for(route, headers))
             except OSError as e:

@@ -35,7 +35,8 @@ FLAGS = [
     ("--registry", "registry", "registry mirror remote (https://index.docker.io)"),
     ("--localrepo", "localrepo", "absolute directory of downloaded layers (<workHome>/dfdaemon/data/)"),
     ("--workHome", "work_home", "work home of dfdaemon and its dfget ($HOME/.small-dragonfly)"),
-    ("--dfpath", "dfpath", "dfget executable (dfget next to dfdaemon)"),
+    ("--dfpath", "dfpath", "run this dfget once per blob, as v1 did (any dfget, v1's Go one too); "
+                           "default: downloads run inside dfdaemon"),
     ("--ratelimit", "ratelimit", "rate limit of each dfget, e.g. 20M (20M)"),
 ]
 
@@ -85,11 +86,7 @@ def run(cfg, argv) -> int:
     except OSError as e:
         click.echo(f"dfdaemon: cannot create local repo {cfg.localrepo}: {e.strerror}", err=True)
         return ExitCode.REPO_CREATE
-    try:
-        check = subprocess.run([cfg.dfpath, "version"], capture_output=True, text=True, timeout=30)
-        failed = check.returncode != 0 and (check.stderr or check.stdout or f"exit {check.returncode}")
-    except (OSError, subprocess.TimeoutExpired) as e:
-        failed = str(e)
+    failed = cfg.dfpath and _dfget_version_fails(cfg.dfpath)
     if failed:
         click.echo(f"dfdaemon: {cfg.dfpath} version failed: {failed.strip()}", err=True)
         return ExitCode.DFGET_FAIL
@@ -106,11 +103,23 @@ def run(cfg, argv) -> int:
         threading.Thread(target=daemon.server.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("dfdaemon listening on %s:%d registry=%s dfpath=%s", cfg.host_ip, port, cfg.registry, cfg.dfpath)
+    log.info("dfdaemon listening on %s:%d registry=%s downloads=%s", cfg.host_ip, port, cfg.registry,
+             f"external dfget {cfg.dfpath}" if cfg.dfpath else "in-process")
     click.echo(f"dfdaemon listening on {cfg.host_ip}:{port}", err=True)
     threading.Thread(target=_warn_if_no_supernode, args=(tuple(cfg.supernodes),), daemon=True).start()
     daemon.serve_forever()
     return ExitCode.OK
+
+
+def _dfget_version_fails(dfpath: str) -> str:
+    """v1's start-up check of an external dfget: '' when `dfpath version` works, else why not."""
+    try:
+        check = subprocess.run([dfpath, "version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if check.returncode != 0:
+        return check.stderr or check.stdout or f"exit {check.returncode}"
+    return ""
 
 
 def supernode_warning(nodes, reachable) -> str:

@@ -1,11 +1,10 @@
-"""One dfget subprocess downloading one layer (docs/architecture.md#dfdaemon-the-path-of-one-blob), and where its bytes appear.
+"""One external dfget (`--dfpath`) downloading one layer (docs/architecture.md#dfdaemon-the-path-of-one-blob), and where its bytes appear.
 
-Why a subprocess, as in v1, and not dfget in-process: dfget is a whole program (its own logging
-set-up, per-run sign and pid, a detached upload server, thread pools, back-source, timeouts).
-Run as a child it cannot disturb the daemon (a crash or a leak ends with the process), it can
-be killed when docker goes away, `--dfpath` keeps working with any dfget (v1's Go one too), and
-tests drive dfdaemon with a fake dfget script. The price, a fork+exec per layer, is small next
-to a layer download.
+dfdaemon runs downloads in-process by default (inprocess.py); an operator who names a dfget
+with `--dfpath` gets v1's way, one dfget process per blob. That keeps any dfget usable (v1's Go
+one too), and a child can be killed when docker goes away. The price is a process start-up, the
+upload-server check and a registration per blob, in series for docker's config then its layers
+(BENCHMARKS.md: in-process vs `--dfpath`).
 
 Streaming without touching dfget: dfget prints `sign:<sign>` before it downloads, which names
 its files: `<home>/data/<output name>-<sign>.service` (p2p pattern, pieces out of order),
@@ -28,6 +27,19 @@ from common.dfget_files import (
 
 log = logging.getLogger(__name__)
 KEEP_LINES = 50
+
+
+def written_files(sign: str, output: str, data_dir: str) -> "list[tuple[str, bool]]":
+    """(path, written-in-order) of the existing files a dfget run named `sign` writes `output`
+    into (see the module docstring); [] before the sign is known."""
+    if not sign:
+        return []
+    name = os.path.basename(output)
+    repo = os.path.dirname(output)
+    found = [(os.path.join(data_dir, service_file_name(task_file_name(name, sign))), False)]
+    found += [(p, False) for p in glob.glob(os.path.join(repo, glob.escape(temp_target_prefix(sign)) + "*"))]
+    found += [(p, True) for p in glob.glob(os.path.join(repo, glob.escape(back_source_prefix(sign)) + "*"))]
+    return [(p, seq) for p, seq in found if os.path.exists(p)]
 
 
 class DfgetProcess:
@@ -68,14 +80,7 @@ class DfgetProcess:
 
     def candidates(self) -> "list[tuple[str, bool]]":
         """(path, written-in-order) of the files this dfget is writing the layer into."""
-        if not self.sign:
-            return []
-        name = os.path.basename(self.output)
-        repo = os.path.dirname(self.output)
-        found = [(os.path.join(self.data_dir, service_file_name(task_file_name(name, self.sign))), False)]
-        found += [(p, False) for p in glob.glob(os.path.join(repo, glob.escape(temp_target_prefix(self.sign)) + "*"))]
-        found += [(p, True) for p in glob.glob(os.path.join(repo, glob.escape(back_source_prefix(self.sign)) + "*"))]
-        return [(p, seq) for p, seq in found if os.path.exists(p)]
+        return written_files(self.sign, self.output, self.data_dir)
 
     def tail(self) -> str:
         return " | ".join(self.lines[-5:])

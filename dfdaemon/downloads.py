@@ -1,6 +1,7 @@
 """Layer downloads shared by the requests that want them (docs/decisions.md #8).
 
-Theory of operation. A Download is one dfget run for one (layer URL, credentials) key. Every
+Theory of operation. A Download is one dfget run (in-process, or an external `--dfpath`
+process) for one (layer URL, credentials) key. Every
 request for that key — the first GET and docker's `Range` retries — reads the same Download, so
 a retry never starts a new task. A monitor thread follows dfget's files (downloader.py) and
 publishes `available`, the contiguous prefix of the layer that can be read, waking the readers
@@ -8,7 +9,8 @@ through a condition variable. When dfget exits 0 the output file is complete and
 file everyone reads; any other exit marks the Download FAILED (each reader then falls back to
 the source with its own request headers, see blobs.py).
 
-A Download nobody reads for ABANDON_GRACE while running is killed (docker went away). A finished
+A Download nobody reads for ABANDON_GRACE while running is killed (docker went away): an
+external dfget by a signal, an in-process run by cancelling its session (inprocess.py). A finished
 or failed one stays `retention` seconds after its last reader, then its file is deleted.
 The key includes a hash of the Authorization header, so a layer fetched with one requester's
 credentials is only handed to requests presenting the same credentials.
@@ -51,6 +53,7 @@ class Download:
         self._files: "dict[str, GrowingFile]" = {}
         self._best: Optional[GrowingFile] = None
         self._cond = threading.Condition()
+        self._closed = False
         self._changed = threading.Event()
         process.on_change = self._changed.set
 
@@ -65,26 +68,32 @@ class Download:
     # -- the monitor ---------------------------------------------------------------------------
 
     def _monitor(self) -> None:
-        while not self.process.finished:
+        while not self.process.finished and not self._closed:
             self._changed.wait(POLL)
             self._changed.clear()
             self._refresh()
-        self._refresh()
-        self._finalize()
+        if not self._closed:
+            self._refresh()
+            self._finalize()
 
     def _refresh(self) -> None:
-        for path, sequential in self.process.candidates():
-            if path not in self._files and (sequential or self.streaming):
-                try:
-                    self._files[path] = GrowingFile(path, sequential)
-                except OSError:
-                    continue
-        best, best_len = None, 0
-        for f in self._files.values():
-            n = f.contiguous()
-            if n > best_len:
-                best, best_len = f, n
+        found = self.process.candidates()
+        # Under the lock that close() takes: a run that cannot be killed (in-process) goes on
+        # signalling after stop() closed our files, and a closed descriptor may already be reused.
         with self._cond:
+            if self._closed:
+                return
+            for path, sequential in found:
+                if path not in self._files and (sequential or self.streaming):
+                    try:
+                        self._files[path] = GrowingFile(path, sequential)
+                    except OSError:
+                        continue
+            best, best_len = None, 0
+            for f in self._files.values():
+                n = f.contiguous()
+                if n > best_len:
+                    best, best_len = f, n
             if best_len > self.available:
                 self._best, self.available = best, best_len
                 self._cond.notify_all()
@@ -155,13 +164,15 @@ class Download:
         with self._cond:
             if self.readers or self.state != RUNNING:
                 return
-        log.info("url=%s nobody is reading any more, killing dfget pid=%d", self.url, self.process.pid)
+        log.info("url=%s nobody is reading any more, stopping dfget run %d", self.url, self.process.pid)
         self.process.kill()
 
     def close(self) -> None:
         with self._cond:
-            if self._best is not None:
-                self._best.close()
+            self._closed = True
+            for f in {*self._files.values(), *([self._best] if self._best is not None else [])}:
+                f.close()
+            self._files.clear()
             self._best = None
         try:
             os.remove(self.output)
@@ -170,9 +181,12 @@ class Download:
 
 
 class Downloads:
-    """The live Downloads by key; starts dfget for a new key."""
+    """The live Downloads by key; starts a dfget run for a new key."""
 
-    def __init__(self, localrepo: str, data_dir: str, retention: float, streaming: bool):
+    def __init__(self, localrepo: str, data_dir: str, retention: float, streaming: bool, runner=DfgetProcess):
+        """`runner(argv, output, data_dir, on_change)` makes the run of one download: an external
+        dfget (DfgetProcess) or an in-process one (inprocess.HostPeer.run)."""
+        self.runner = runner
         self.localrepo, self.data_dir = localrepo, data_dir
         self.retention = retention
         self.streaming = streaming
@@ -191,7 +205,7 @@ class Downloads:
             if existing is not None and existing.state != FAILED:
                 return existing, False
             output = os.path.join(self.localrepo, uuid.uuid4().hex)
-            dl = Download(key, url, length, DfgetProcess(argv_for(output), output, self.data_dir, lambda: None),
+            dl = Download(key, url, length, self.runner(argv_for(output), output, self.data_dir, lambda: None),
                           self.streaming)
             dl.start()
             self._by_key[key] = dl

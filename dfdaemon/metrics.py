@@ -17,9 +17,10 @@ class Metrics:
                                 "connect_tunnel, connect_hijack, local", ["kind"],
                                 namespace=ns, subsystem=sub, registry=r)
         self.layers = Counter("layer_requests", "layer requests answered, by how: dfget, direct "
-                              "(registry refused the preflight, or dfget failed before any byte), range",
+                              "(registry refused the preflight, or dfget failed before any byte), small (under "
+                              "directBelow), range",
                               ["via"], namespace=ns, subsystem=sub, registry=r)
-        self.dfget_started = Counter("dfget_tasks_started", "dfget processes started",
+        self.dfget_started = Counter("dfget_tasks_started", "dfget downloads started (in-process or processes)",
                                      namespace=ns, subsystem=sub, registry=r)
         self.fallbacks = Counter("fallbacks", "layer requests that fell back to the source after dfget "
                                  "failed, by when: before_first_byte, mid_stream", ["when"],

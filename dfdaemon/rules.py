@@ -227,6 +227,13 @@ def tls_options(url: str, mirror: Optional[Mirror], hijack: "Iterable[HijackHost
     return insecure, tuple(certs)
 
 
+def small_blob(length: Optional[int], direct_below: int) -> bool:
+    """A blob announced smaller than `direct_below` bytes goes straight to the registry: it fits in
+    one piece, and a P2P download's fixed cost (registration, the CDN's first piece) is many times
+    the transfer (BENCHMARKS.md, helper-daemon). Unknown length: through P2P."""
+    return length is not None and 0 <= length < direct_below
+
+
 # ---- headers and the dfget command line --------------------------------------------------------
 
 def forward_headers(items: "Iterable[tuple[str, str]]", drop: "frozenset[str]" = frozenset()) -> list:
@@ -243,7 +250,7 @@ def dfget_headers(items: "Iterable[tuple[str, str]]") -> "list[str]":
 
 @dataclass(frozen=True)
 class DfgetCall:
-    dfpath: str
+    dfpath: str                     # an external dfget; "" = downloads run in-process (argv[0] is a name only)
     home: str
     ratelimit: str                  # as dfget parses it, e.g. "20M"
     nodes: "tuple[str, ...]" = ()
@@ -255,7 +262,7 @@ def dfget_argv(call: DfgetCall, url: str, output: str, headers: "list[str]",
                insecure: bool = False, cacerts: "tuple[str, ...]" = (), display_name: str = "") -> "list[str]":
     """`display_name`: the image the layer belongs to, for the supernode's console (a header, so
     that v1's Go dfget passes it on as well)."""
-    argv = [call.dfpath, "-u", url, "-o", output, *call.extra_flags, "--dfdaemon"]
+    argv = [call.dfpath or "dfget", "-u", url, "-o", output, *call.extra_flags, "--dfdaemon"]
     if call.verbose:
         argv.append("--verbose")
     argv += ["-s", call.ratelimit, "--totallimit", call.ratelimit, "--home", call.home]

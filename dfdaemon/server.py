@@ -22,10 +22,12 @@ from http.server import ThreadingHTTPServer
 from dfdaemon import settings
 from dfdaemon.blobs import LayerServer
 from dfdaemon.cleaner import RepoCleaner
+from dfdaemon.downloader import DfgetProcess
 from dfdaemon.downloads import Downloads
 from dfdaemon.follow import holes_supported
 from dfdaemon.handler import ProxyHandler
 from dfdaemon.image_tags import RecentTags
+from dfdaemon.inprocess import HostPeer
 from dfdaemon.metrics import Metrics
 from dfdaemon.upstream import Upstream
 
@@ -54,7 +56,8 @@ class ProxyServer(ThreadingHTTPServer):
 
 
 class Daemon:
-    def __init__(self, cfg, argv=()):
+    def __init__(self, cfg, argv=(), host_peer: "HostPeer | None" = None):
+        """`host_peer`: the in-process P2P client (tests inject one); unused with an external dfget."""
         self.cfg = cfg
         self.argv = list(argv)
         self.metrics = Metrics()
@@ -66,10 +69,11 @@ class Daemon:
         self.streaming = holes_supported(data_dir)
         if not self.streaming:
             log.warning("%s does not report holes: layers are served once dfget has finished", data_dir)
-        self.downloads = Downloads(cfg.localrepo, data_dir, cfg.layer_retention, self.streaming)
+        self.downloads = Downloads(cfg.localrepo, data_dir, cfg.layer_retention, self.streaming,
+                                   runner=DfgetProcess if cfg.dfpath else (host_peer or HostPeer()).run)
         self.tags = RecentTags()
         self.layers = LayerServer(self.downloads, self.upstream, self.metrics, settings.dfget_call(cfg),
-                                  self.mirror, cfg.hijack_hosts, self.tags)
+                                  self.mirror, cfg.hijack_hosts, self.tags, cfg.direct_below)
         self.minter = None
         if cfg.hijack_cert:
             from dfdaemon.tls import CertMinter

@@ -1,14 +1,13 @@
 """Every dfdaemon setting (docs/operations.md#configuration-and-precedence): key, default, one comment; and the v1 exit codes.
 
 Loading is defaults -> /etc/dragonfly/dfdaemon.yml -> DFDAEMON_* environment -> flags
-(common.config). `finish()` then fills the derived defaults (localrepo, dfpath, ratelimit)
-and checks what needs the filesystem. Every bad field is reported at once; the process exit
+(common.config). `finish()` then fills the derived defaults (localrepo, ratelimit), resolves an
+explicit `dfpath` (empty = downloads in-process) and checks what needs the filesystem. Every bad field is reported at once; the process exit
 code is the v1 code of the first bad field in v1's validation order (`exit_code()`).
 """
 import glob
 import os
 import shutil
-import sys
 from enum import IntEnum
 
 from common import config as c
@@ -105,7 +104,8 @@ SCHEMA = [
               parse=_rate, show=lambda v: format_size(v) if v else ""),
     c.Setting("localrepo", "localrepo", "", "absolute directory of downloaded layers; empty = <workHome>/dfdaemon/data/",
               parse=c.text),
-    c.Setting("dfpath", "dfpath", "", "dfget executable; empty = dfget next to dfdaemon, else on PATH", parse=c.text),
+    c.Setting("dfpath", "dfpath", "", "external dfget run once per blob (v1's way, any dfget incl. v1's Go one); "
+              "empty = downloads run inside dfdaemon (default)", parse=c.text),
     c.Setting("work_home", "workHome", "", "work home of dfdaemon and its dfget; empty = $HOME/.small-dragonfly",
               parse=c.text, env="WORKHOME"),
     c.Setting("cert_pem", "certpem", "", "serve the proxy itself over TLS with this certificate", parse=c.text),
@@ -117,6 +117,9 @@ SCHEMA = [
     c.Setting("stream_mode", "streamMode", False, "accepted and unused: layers always stream", parse=c.boolean),
     c.Setting("connect_allow", "connect_allow", [], "regexes of host:port that CONNECT may tunnel to; empty = any (v1)",
               parse=rules.parse_connect_allow, show=list),
+    c.size_setting("direct_below", "directBelow", "1M",
+                   "blobs the registry announces smaller than this (one piece: image configs, tiny layers) are "
+                   "fetched straight from it; 0 = every blob through P2P (v1)"),
     c.duration_setting("layer_retention", "layerRetention", "5m",
                        "a finished layer is kept this long for docker's Range retries"),
     c.duration_setting("clean_interval", "cleanInterval", "2m", "period of the local repo cleaner"),
@@ -145,13 +148,6 @@ def _nic_speeds() -> "list[int]":
     return speeds
 
 
-def _default_dfpath() -> str:
-    beside = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0] or "dfdaemon")), "dfget")
-    if os.access(beside, os.X_OK) and not os.path.isdir(beside):
-        return beside
-    return shutil.which("dfget") or beside
-
-
 def finish(cfg: c.Config, env) -> c.Config:
     """Derived defaults and the checks v1 does after parsing (absolute paths, dfget present)."""
     errors = {}
@@ -164,10 +160,11 @@ def finish(cfg: c.Config, env) -> c.Config:
     repo = cfg.localrepo or os.path.join(home, "dfdaemon", "data") + os.sep
     if not os.path.isabs(repo):
         errors["localrepo"] = f"local repo {repo} is not an absolute path"
-    dfpath = cfg.dfpath or _default_dfpath()
-    found = shutil.which(dfpath) if os.sep not in dfpath else (dfpath if os.access(dfpath, os.X_OK) else None)
-    if not found:
-        errors["dfpath"] = f"dfget not found at {dfpath!r}"
+    dfpath = found = cfg.dfpath     # empty: in-process downloads (dfdaemon/inprocess.py)
+    if dfpath:
+        found = shutil.which(dfpath) if os.sep not in dfpath else (dfpath if os.access(dfpath, os.X_OK) else None)
+        if not found:
+            errors["dfpath"] = f"dfget not found at {dfpath!r}"
     rate = cfg.ratelimit or rules.default_ratelimit(os.cpu_count() or 1, _nic_speeds(), parse_size(DEFAULT_RATELIMIT))
     if bool(cfg.cert_pem) != bool(cfg.key_pem):
         errors["certpem"] = "certpem and keypem must be given together"

@@ -6,6 +6,7 @@ Tests may pass `obj={"config_files": [...], "services": Services(...)}` to the c
 """
 import platform
 import sys
+import warnings
 
 import click
 
@@ -86,7 +87,19 @@ def main(ctx: click.Context, **opts):
     if ctx.invoked_subcommand:
         return None
     obj = ctx.obj if isinstance(ctx.obj, dict) else {}
-    flags = {
+    try:
+        cfg = settings.load(flags_from_options(opts), files=obj.get("config_files", settings.CONFIG_FILES))
+    except ConfigError as e:
+        click.echo(f"Error: {e}", err=True)
+        return ExitStatus.USAGE
+    from dfget.run import run
+    return run(cfg, obj.get("services"))
+
+
+def flags_from_options(opts: dict) -> dict:
+    """The parsed command-line options as settings.load's flags (dfdaemon's in-process downloads
+    parse the same command line through `config_from_argv`)."""
+    return {
         "url": opts["url"], "output": opts["output"], "local_limit": opts["locallimit"],
         "min_rate": opts["minrate"], "total_limit": opts["totallimit"], "timeout": opts["timeout"],
         "exceed": opts["exceed"], "md5": opts["md5"], "identifier": opts["identifier"],
@@ -97,13 +110,18 @@ def main(ctx: click.Context, **opts):
         "verbose": opts["verbose"], "work_home": opts["home"], "ip": opts["ip"], "port": opts["port"],
         "expire_time": opts["expiretime"], "alive_time": opts["alivetime"],
     }
-    try:
-        cfg = settings.load(flags, files=obj.get("config_files", settings.CONFIG_FILES))
-    except ConfigError as e:
-        click.echo(f"Error: {e}", err=True)
-        return ExitStatus.USAGE
-    from dfget.run import run
-    return run(cfg, obj.get("services"))
+
+
+def config_from_argv(args: "list[str]", files=settings.CONFIG_FILES) -> "settings.DfgetConfig":
+    """The DfgetConfig of a download command line (without the program name), exactly as
+    `dfget ARGS` would build it; click.ClickException or ConfigError if it is not valid."""
+    with main.make_context("dfget", list(args)) as ctx:
+        with warnings.catch_warnings():   # click 8.2 deprecates protected_args (the subcommand's name)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            rest = [*ctx.protected_args, *ctx.args]
+        if rest:
+            raise click.UsageError(f"unexpected arguments: {' '.join(rest)}")
+        return settings.load(flags_from_options(ctx.params), files=files)
 
 
 @main.command("version", help="Show the version of dfget.")

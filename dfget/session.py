@@ -37,6 +37,8 @@ class Session:
         self.limiter = Limiter(cfg.task_rate, svc.clock)   # interruptible waits, see _attempt
         self.progress = ProgressBar(svc.err_stream, svc.clock, cfg.showbar)
         self.ctx = None
+        self._unwanted = threading.Event()                      # see cancel()
+        self._attempt_cancelled: "threading.Event | None" = None
 
     @property
     def file_length(self) -> int:
@@ -60,6 +62,14 @@ class Session:
         finally:
             self.limiter.interrupt()   # no thread of ours waits for bandwidth after the result
             self._cleanup(success)
+
+    def cancel(self) -> None:
+        """Nobody wants the file any more (dfdaemon's reader went away, or it stops): the running
+        attempt ends as at its deadline, and no other starts (no back-to-source)."""
+        self._unwanted.set()
+        if self._attempt_cancelled is not None:
+            self._attempt_cancelled.set()
+        self.limiter.interrupt()
 
     # -- registration --------------------------------------------------------------------------
 
@@ -121,6 +131,8 @@ class Session:
         try:
             self._p2p(timeout)
         except P2PFailure as e:
+            if self._unwanted.is_set():
+                raise DownloadError("download cancelled: nobody wants the file any more") from None
             ctx.back_source_reason = e.reason or BackSourceReason.DOWNLOAD_ERROR
             log.error("failed to download by dragonfly: %s, and start try to download from source", e)
             self.svc.echo(lines.fallback_line(str(e)))
@@ -185,6 +197,9 @@ class Session:
     def _attempt(self, fn, timeout: float, cancelled: threading.Event):
         """Run one download attempt under its deadline; when it ends, however it ends, no
         thread of it may go on waiting in the rate limiter."""
+        self._attempt_cancelled = cancelled
+        if self._unwanted.is_set():
+            cancelled.set()
         self.limiter.resume()
         try:
             return run_with_deadline(fn, timeout, cancelled)

@@ -29,7 +29,7 @@ the progress and returns a Plan; the coordinator applies it.
      fresh piece goes to whoever asks. The rule needs a crowd (another client still downloading)
      and a client that can forward: one that never uploads (port 0, `pattern: cdn`) can never pay
      its debt, and holding it back helped nobody (a 20-piece file took 20 s instead of 0.4 s).
-     A slow client (docs/decisions.md #22) gets no fresh piece while others download the task:
+     A slow client (docs/decisions.md #24) gets no fresh piece while others download the task:
      everyone else would have to fetch it over its slow uplink;
    * a piece some holder could give this client once it has a free upload slot -> wait for it;
    * a piece on its way from the supernode to another client -> wait for that copy, unless the
@@ -222,7 +222,7 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
     v1's "map order, effectively random") and verdicts are cached for the whole plan: sorting and
     shuffling every holder set on every pull was a hot spot once holders number in the hundreds.
 
-    A client that is not slow itself takes a slow holder (docs/decisions.md #22) only when no
+    A client that is not slow itself takes a slow holder (docs/decisions.md #24) only when no
     other holder could serve it, now or once it has a free slot: a fast host must not spend a
     piece time four times over on a quarter-speed uplink while a fast copy exists."""
     holders = view.task.holders.get(piece)

@@ -2,6 +2,8 @@
 as ratios measured in one run.
 
     python -m tests.bench.dfdaemon_pull [--reps 3] [--layer-size 32M] [--ratelimit 20M] [--skopeo]
+                                        [--small-layers 20] [--small-size 64K] [--dfpath PATH]
+                                        [--supernode-bandwidth 4G] [--direct-below 0]
 
 Components, all real, on 127.0.0.1: docker-registry (filesystem storage), one supernode
 (gunicorn, one gevent worker), one dfdaemon (`--ratelimit` as given: 20M is v1's default for each
@@ -14,7 +16,10 @@ each) so nothing is cached anywhere (not in docker, not in the supernode's CDN):
                                                  dfget pulls pieces) -> streamed to docker
   direct   `docker pull 127.0.0.1:<reg>/library/bench-d<i>:1`  a registry name: mirrors are
                                                  bypassed, docker talks to the registry itself
-The order alternates between repetitions; both images are removed after each repetition.
+  small    the same pair for an image of `--small-layers` layers of `--small-size` each (many small
+           layers: the fixed cost per blob dominates)
+The order alternates between repetitions; the images are removed after each repetition.
+`--dfpath` runs dfdaemon with an external dfget per blob (v1's way) instead of its default.
 Time to first byte: one GET of a never-requested layer through dfdaemon (the mirror path, so
 preflight + dfget + supernode registration + CDN's first piece) vs one GET of another
 never-requested layer of the same size from the registry; timed from sending the request to
@@ -97,17 +102,27 @@ def main(argv=None) -> int:
     ap.add_argument("--layer-size", default="32M")
     ap.add_argument("--ratelimit", default="20M", help="dfdaemon --ratelimit (each dfget's limit); v1 default 20M")
     ap.add_argument("--skopeo", action="store_true", help="pull with skopeo instead of dockerd")
+    ap.add_argument("--small-layers", type=int, default=20, help="layers of the many-small-layers image (0: skip)")
+    ap.add_argument("--small-size", default="64K", help="size of each small layer")
+    ap.add_argument("--dfpath", default="", help="external dfget for dfdaemon (default: dfdaemon's own choice)")
+    ap.add_argument("--direct-below", default="", help="dfdaemon's directBelow (default: its own, 1M; 0 = every blob via P2P)")
+    ap.add_argument("--supernode-bandwidth", default="",
+                    help="the supernode's maxBandwidth (its default 200M caps a cold CDN at 180 MB/s)")
     args = ap.parse_args(argv)
-    size = parse_size(args.layer_size)
+    size, small = parse_size(args.layer_size), parse_size(args.small_size)
     tmp = tempfile.mkdtemp(prefix="bench-dfdaemon-")
     stop = []
     rows = []
     try:
         reg_proc, registry = start_registry(tmp)
         stop.append(reg_proc)
-        sn_proc, api, _ = start_supernode(os.path.join(tmp, "supernode"), os.path.join(tmp, "supernode.out"))
+        sn_env = {"SUPERNODE_MAX_BANDWIDTH": args.supernode_bandwidth} if args.supernode_bandwidth else None
+        sn_proc, api, _ = start_supernode(os.path.join(tmp, "supernode"), os.path.join(tmp, "supernode.out"),
+                                          env=sn_env)
         stop.append(sn_proc)
-        daemon = Dfdaemon(tmp, "dfdaemon", registry, f"127.0.0.1:{api}", config={"ratelimit": args.ratelimit})
+        dfd_config = {"ratelimit": args.ratelimit, **({"directBelow": args.direct_below} if args.direct_below else {})}
+        daemon = Dfdaemon(tmp, "dfdaemon", registry, f"127.0.0.1:{api}", config=dfd_config,
+                          dfpath=args.dfpath or None)
         stop.append(daemon)
         reg_port = urlsplit(registry).port
         docker = None
@@ -144,8 +159,22 @@ def main(argv=None) -> int:
                 t_mirror, t_direct = timed(pull, mirror_ref), timed(pull, direct_ref)
             else:
                 t_direct, t_mirror = timed(pull, direct_ref), timed(pull, mirror_ref)
+            refs = [mirror_ref, direct_ref]
+            small_row = {}
+            if args.small_layers:
+                ms_img, ds_img = build_image(small, args.small_layers), build_image(small, args.small_layers)
+                images.push(registry, f"library/bench-ms{i}", "1", ms_img)
+                images.push(registry, f"library/bench-ds{i}", "1", ds_img)
+                ms_ref, ds_ref = f"bench-ms{i}:1", f"127.0.0.1:{reg_port}/library/bench-ds{i}:1"
+                if i % 2 == 0:
+                    s_mirror, s_direct = timed(pull, ms_ref), timed(pull, ds_ref)
+                else:
+                    s_direct, s_mirror = timed(pull, ds_ref), timed(pull, ms_ref)
+                small_row = {"small_pull_mirror_s": s_mirror, "small_pull_direct_s": s_direct,
+                             "small_pull_ratio": s_mirror / s_direct}
+                refs += [ms_ref, ds_ref]
             if docker:
-                for ref in (mirror_ref, direct_ref):
+                for ref in refs:
                     docker.cli("rmi", ref, timeout=120)
             via_dfd = f"{daemon.url}/v2/library/bench-t{i}/blobs/{t_img.layer_digests[0]}"
             direct = f"{registry}/v2/library/bench-t{i}/blobs/{t_img.layer_digests[1]}"
@@ -155,7 +184,7 @@ def main(argv=None) -> int:
                 (fb_dir, all_dir), (fb_dfd, all_dfd) = first_byte(direct), first_byte(via_dfd)
             row = {"pull_mirror_s": t_mirror, "pull_direct_s": t_direct, "pull_ratio": t_mirror / t_direct,
                    "ttfb_dfdaemon_s": fb_dfd, "ttfb_direct_s": fb_dir, "ttfb_ratio": fb_dfd / fb_dir,
-                   "layer_get_dfdaemon_s": all_dfd, "layer_get_direct_s": all_dir}
+                   "layer_get_dfdaemon_s": all_dfd, "layer_get_direct_s": all_dir, **small_row}
             rows.append(row)
             print(json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
         fallbacks = daemon.metric("dragonfly_dfdaemon_fallbacks_total")
@@ -169,10 +198,14 @@ def main(argv=None) -> int:
         return statistics.median(r[k] for r in rows)
     summary = {k: med(k) for k in rows[0]}
     result = {"machine": bc.machine(), "puller": puller, "layer_size": size, "layers": 3, "reps": args.reps,
-              "ratelimit": args.ratelimit, "rows": rows, "median": summary,
+              "ratelimit": args.ratelimit, "dfpath": args.dfpath, "supernode_bandwidth": args.supernode_bandwidth,
+              "direct_below": args.direct_below, "small_layers": args.small_layers,
+              "small_size": small, "rows": rows, "median": summary,
               "dfdaemon_fallbacks": fallbacks, "dfdaemon_layers_via_dfget": via_dfget}
     path = bc.write_result("dfdaemon_pull", result)
     print(f"\npuller={puller} layers=3x{args.layer_size} ratelimit={args.ratelimit} reps={args.reps} "
+          f"dfpath={args.dfpath or '(default)'} supernode maxBandwidth={args.supernode_bandwidth or '(default)'} "
+          f"directBelow={args.direct_below or '(default)'} "
           f"(fallbacks={fallbacks:.0f}, layer GETs via dfget={via_dfget:.0f})")
     print(f"pull through dfdaemon {summary['pull_mirror_s']:.2f}s vs direct {summary['pull_direct_s']:.2f}s: "
           f"median ratio {summary['pull_ratio']:.2f}")
@@ -180,6 +213,10 @@ def main(argv=None) -> int:
           f"{summary['ttfb_direct_s'] * 1000:.0f}ms: median ratio {summary['ttfb_ratio']:.1f}")
     print(f"whole layer GET through dfdaemon {summary['layer_get_dfdaemon_s']:.2f}s vs direct "
           f"{summary['layer_get_direct_s']:.2f}s")
+    if args.small_layers:
+        print(f"{args.small_layers} small layers ({args.small_size}) through dfdaemon "
+              f"{summary['small_pull_mirror_s']:.2f}s vs direct {summary['small_pull_direct_s']:.2f}s: "
+              f"median ratio {summary['small_pull_ratio']:.2f}")
     print(f"results: {path}")
     return 0
 

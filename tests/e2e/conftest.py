@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 import requests
@@ -72,3 +73,13 @@ def ended_by_pid():
     yield keep
     for proc in reversed(procs):
         proc.stop()
+
+
+@pytest.fixture(params=["in-process", "dfpath"])
+def dfdaemon_mode(request):
+    """Run the test twice: dfdaemon's default in-process downloads, and `--dfpath` to our dfget
+    (one process per blob, v1's way). Applies to every lab Dfdaemon the test starts."""
+    from tests.e2e.dfdaemon_support.lab import Dfdaemon
+    Dfdaemon.default_dfpath = shutil.which("dfget") if request.param == "dfpath" else None
+    yield request.param
+    Dfdaemon.default_dfpath = None

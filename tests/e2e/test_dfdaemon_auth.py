@@ -27,7 +27,7 @@ from tests.e2e.dfdaemon_support.client import PullRefused, RegistryClient
 from tests.e2e.dfdaemon_support.images import build_image, push
 from tests.e2e.dfdaemon_support.lab import Dfdaemon, Docker, end_pid, start_registry, write_htpasswd
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("dfdaemon_mode")]
 USER, PASSWORD = "alice", "wonderland"
 PEER_BYTES = "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"
 CDN_BYTES = "dragonfly_supernode_cdn_download_size_bytes_total"

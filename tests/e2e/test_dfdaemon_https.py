@@ -22,7 +22,7 @@ from tests.e2e.dfdaemon_support.client import RegistryClient
 from tests.e2e.dfdaemon_support.images import build_image, push
 from tests.e2e.dfdaemon_support.lab import Dfdaemon, make_ca, make_server_cert, start_registry
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("dfdaemon_mode")]
 NAME = "team/secure"
 
 

@@ -12,7 +12,7 @@ from tests.e2e.dfdaemon_support.images import build_image, push
 from tests.e2e.dfdaemon_support.lab import Dfdaemon, Docker, skopeo_pull, start_registry
 from tests.support.procs import free_port, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("dfdaemon_mode")]
 PEER_BYTES = "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"
 
 @pytest.fixture

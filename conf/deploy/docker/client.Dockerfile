@@ -25,4 +25,4 @@ VOLUME ["/var/lib/dragonfly"]
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:65001/debug/version', timeout=4)"]
 ENTRYPOINT ["dfdaemon"]
-CMD ["--config", "/etc/dragonfly/dfdaemon.yml", "--port", "65001", "--hostIp", "127.0.0.1", "--workHome", "/var/lib/dragonfly", "--dfpath", "/usr/local/bin/dfget"]
+CMD ["--config", "/etc/dragonfly/dfdaemon.yml", "--port", "65001", "--hostIp", "127.0.0.1", "--workHome", "/var/lib/dragonfly"]

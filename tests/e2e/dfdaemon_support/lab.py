@@ -131,10 +131,13 @@ def make_server_cert(directory: str, ca: "tuple[str, str]", names: "list[str]", 
 
 
 class Dfdaemon:
+    default_dfpath: "str | None" = None    # the `dfdaemon_mode` fixture sets it for a whole test
+
     def __init__(self, tmp, name: str, registry: str, node: str, config: "dict | None" = None,
                  dfpath: "str | None" = None):
-        """`config`: the dfdaemon.yml contents (hijack_https, registry_mirror.certs, ...);
-        `dfpath`: the dfget to run (default: ours, on PATH)."""
+        """`config`: the dfdaemon.yml contents (hijack_https, registry_mirror.certs, ...); `dfpath`:
+        an external dfget to run per blob (`--dfpath`), else `default_dfpath`, else none: in-process."""
+        dfpath = dfpath or Dfdaemon.default_dfpath
         self.home = os.path.join(tmp, name)
         os.makedirs(self.home, exist_ok=True)
         empty = os.path.join(self.home, "dfdaemon.yml")
@@ -144,8 +147,8 @@ class Dfdaemon:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = Proc(["dfdaemon", "--config", empty, "--port", str(self.port), "--hostIp", "127.0.0.1",
-                          "--registry", registry, "--workHome", self.home, "--node", node,
-                          "--dfpath", dfpath or shutil.which("dfget"), "--verbose"],
+                          "--registry", registry, "--workHome", self.home, "--node", node, "--verbose",
+                          *(["--dfpath", dfpath] if dfpath else [])],
                          log_path=os.path.join(tmp, f"{name}.out"))
 
         def ready():

@@ -51,7 +51,7 @@ class Harness:
 
     def start(self, **flags):
         flags = {"work_home": str(self.tmp / "home"), "dfpath": str(self.dfpath), "registry": self.registry.url,
-                 "supernodes": ["127.0.0.1:8002"], **flags}
+                 "supernodes": ["127.0.0.1:8002"], "direct_below": 0, **flags}   # small test blobs via dfget too
         daemon = Daemon(settings.defaults(**flags), ["dfdaemon", "--test"])
         port = daemon.start("127.0.0.1", 0)
         self.daemons.append(daemon)

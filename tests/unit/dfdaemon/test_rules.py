@@ -118,3 +118,11 @@ def test_connect_allow_list():
     assert connect_allowed("hub.example", 443, allow, (HijackHost("hub"),))           # a hijack rule allows it
     with pytest.raises(BadInput):
         parse_connect_allow(["("])
+
+
+def test_only_blobs_announced_under_the_threshold_go_direct():
+    from dfdaemon.rules import small_blob
+    assert small_blob(335, 1 << 20) and small_blob(0, 1 << 20)
+    assert not small_blob(1 << 20, 1 << 20)           # one whole piece: P2P
+    assert not small_blob(None, 1 << 20)              # unknown length: P2P
+    assert not small_blob(335, 0)                     # 0 switches it off (v1)

@@ -62,3 +62,16 @@ def test_env_overrides_file(tmp_path):
     f.write_text(f"port: 7000\ndfpath: {dfget}\nproxies: [{{regx: blobs, use_https: true}}]\n")
     cfg = settings.load(str(f), explicit=True, env={"HOME": str(tmp_path), "DFDAEMON_PORT": "7001"})
     assert cfg.port == 7001 and cfg.proxies[0].use_https
+
+
+def test_downloads_run_in_process_unless_a_dfpath_is_given(tmp_path):
+    cfg = settings.defaults(env={"HOME": str(tmp_path)})
+    assert cfg.dfpath == "" and settings.dfget_call(cfg).dfpath == ""
+    assert cfg.direct_below == 1024 * 1024
+    dfget = tmp_path / "dfget"
+    dfget.write_text("#!/bin/sh\n")
+    dfget.chmod(0o755)
+    assert settings.defaults(env={"HOME": str(tmp_path)}, dfpath=str(dfget)).dfpath == str(dfget)
+    with pytest.raises(ConfigError) as e:
+        settings.defaults(env={"HOME": str(tmp_path)}, dfpath=str(tmp_path / "missing"))
+    assert settings.exit_code(e.value) == 15

@@ -1,4 +1,4 @@
-"""Link meters and the "slow peer" yardstick (docs/decisions.md #22)."""
+"""Link meters and the "slow peer" yardstick (docs/decisions.md #24)."""
 import pytest
 
 from common.protocol.codes import PieceStatus

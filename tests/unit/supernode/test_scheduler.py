@@ -314,7 +314,7 @@ def test_fresh_pieces_are_spread_over_the_crowd():
     assert len(ask("alone", crowd=1).assignments) == 4
 
 
-# ---- mixed bandwidth and the supernode's idle time (docs/decisions.md #22) ----------------------
+# ---- mixed bandwidth and the supernode's idle time (docs/decisions.md #24) ----------------------
 
 def _metered(seconds: float) -> PeerState:
     """A peer whose links moved one piece in `seconds` both ways."""
