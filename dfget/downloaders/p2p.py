@@ -6,7 +6,10 @@ and acts on the answer:
 
 * 601 with pieces -> the book says which to fetch; each goes to a worker.
 * 602 (or 601/603 without pieces) -> if pieces are running, wait for one to finish (its outcome
-  is the next report); otherwise ask again with the same report. We send `wait=<s>` when nothing
+  is the next report); otherwise ask again with the same report. With our supernode (it issued a
+  client key) a client with pieces running keeps an *ask* open instead (status 701, no result,
+  held up to RUNNING_ASK s), so that a fresh piece or a freed holder reaches it at once; an ask
+  answered at once (not held) falls back to waiting for a piece (docs/decisions.md #24). We send `wait=<s>` when nothing
   is running so that our supernode holds the answer until a piece is ready; a v1 supernode
   answers at once, and then a short growing back-off applies (core.timing.WaitBackoff).
 * 600 -> wait for the workers, return the supernode's md5 for the final check.

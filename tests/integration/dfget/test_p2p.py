@@ -252,3 +252,28 @@ def test_timeout_goes_back_to_source(dfget, tmp_path, cluster):
     assert "failed to download by dragonfly: download time out" in result.stdout
     assert result.stdout.splitlines()[-1].endswith("reason:3")
     assert 3 <= len(sn.calls) < 40                      # backed off, did not spin
+
+
+def _asks(sn):
+    """Pulls that report nothing while pieces run ("anything more for me?")."""
+    return [c for c in sn.calls if c.get("status") == "701" and c.get("result") == "502" and not c.get("range")]
+
+
+def test_with_our_supernode_an_ask_stays_open_while_pieces_run(dfget, tmp_path, cluster):
+    """docs/decisions.md #24: new work reaches a busy client at once. A quick 602 (a supernode
+    that did not hold the ask) sends the loop back to waiting for a piece: no spinning."""
+    sn, node, url, pieces, origin_app = cluster
+    sn.limit, sn.client_key = 1, "key"
+    result, out = _download(dfget, tmp_path, cluster, "-p", "cdn")
+    assert result.exit_code == 0 and out.read_bytes() == CONTENT, result.output
+    asks = _asks(sn)
+    assert asks and all(float(c["wait"]) > 0 for c in asks)
+    assert len(asks) <= 3                      # at most one per piece: never a busy loop
+
+
+def test_a_v1_supernode_is_never_sent_an_ask(dfget, tmp_path, cluster):
+    sn, node, url, pieces, origin_app = cluster
+    sn.limit = 1
+    result, out = _download(dfget, tmp_path, cluster, "-p", "cdn")
+    assert result.exit_code == 0 and out.read_bytes() == CONTENT, result.output
+    assert _asks(sn) == []
