@@ -4,6 +4,7 @@ import shutil
 import pytest
 import requests
 
+from tests.support import v1go
 from tests.support.procs import start_origin, start_supernode
 
 
@@ -83,3 +84,12 @@ def dfdaemon_mode(request):
     Dfdaemon.default_dfpath = shutil.which("dfget") if request.param == "dfpath" else None
     yield request.param
     Dfdaemon.default_dfpath = None
+
+
+@pytest.fixture(scope="session")
+def go_dfget(tmp_path_factory):
+    """The real v1.0.6 Go dfget, unpacked once per run; the test skips with the reason when absent."""
+    try:
+        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
+    except v1go.V1GoUnavailable as e:
+        pytest.skip(str(e))

@@ -9,19 +9,11 @@ import requests
 
 from tests.e2e.dfdaemon_support.images import build_image, push
 from tests.e2e.dfdaemon_support.lab import Dfdaemon, skopeo_pull, start_registry
-from tests.support import v1go
 from tests.support.dfget_runs import end_pids, upload_server_pids
 from tests.support.procs import free_port
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture(scope="module")
-def go_dfget(tmp_path_factory):
-    try:
-        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
-    except v1go.V1GoUnavailable as e:
-        pytest.skip(str(e))
 
 
 def test_a_pull_through_our_dfdaemon_runs_v1s_go_dfget(tmp_path, supernode, go_dfget, ended_by_pid):

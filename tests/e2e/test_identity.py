@@ -11,7 +11,6 @@ import time
 import pytest
 import requests
 
-from tests.support import v1go
 from tests.support.dfget_runs import DfgetRunner, end_pids
 from tests.support.procs import start_origin
 from tests.support.v1client import V1Client
@@ -159,13 +158,6 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
         runner.stop_all()
 
 
-@pytest.fixture(scope="module")
-def v1_dfget(tmp_path_factory):
-    try:
-        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
-    except v1go.V1GoUnavailable as e:
-        pytest.skip(str(e))
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -187,14 +179,14 @@ def _pids_with(text: str) -> "list[int]":
     return pids
 
 
-def test_a_v1_go_dfget_still_downloads_and_reports_by_its_address(tmp_path, supernode, origin, v1_dfget):
+def test_a_v1_go_dfget_still_downloads_and_reports_by_its_address(tmp_path, supernode, origin, go_dfget):
     content = os.urandom(3 * MIB)
     (origin.root / "v1.bin").write_bytes(content)
     url = origin.url + "/v1.bin"
     homes = [str(tmp_path / f"v1-home-{n}") for n in range(2)]
     try:
         for n, home in enumerate(homes):
-            argv = [v1_dfget, "-u", url, "-o", str(tmp_path / f"v1-out-{n}"), "--node",
+            argv = [go_dfget, "-u", url, "-o", str(tmp_path / f"v1-out-{n}"), "--node",
                     f"127.0.0.1:{supernode.api_port}", "--home", home, "--notbs", "--ip", "127.0.0.1",
                     "--port", str(_free_port()), "--alivetime", "30s"]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)

@@ -11,7 +11,6 @@ import subprocess
 import pytest
 import requests
 
-from tests.support import v1go
 from tests.support.dfget_runs import end_pids, upload_server_pids
 from tests.support.procs import Proc, free_port, wait_until
 from tests.support.v1client import V1Client
@@ -97,13 +96,6 @@ def test_nginx_serves_exactly_the_builtin_pieces_and_nothing_private(supernode, 
     wait_until(lambda: requests.get(_file(external.download_url, task_id), timeout=10).status_code == 404, 10,
                "the laid-out file to be withdrawn")
 
-
-@pytest.fixture(scope="module")
-def go_dfget(tmp_path_factory):
-    try:
-        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
-    except v1go.V1GoUnavailable as e:
-        pytest.skip(str(e))
 
 
 def test_v1_go_dfget_with_credentials_fetches_source_ranges_and_nothing_is_laid_out(tmp_path, external, origin,

@@ -9,20 +9,12 @@ import subprocess
 
 import pytest
 
-from tests.support import v1go
 from tests.support.dfget_runs import end_pids, upload_server_pids
 from tests.support.procs import free_port
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
 
-
-@pytest.fixture(scope="module")
-def go_dfget(tmp_path_factory):
-    try:
-        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
-    except v1go.V1GoUnavailable as e:
-        pytest.skip(str(e))
 
 
 @pytest.fixture
@@ -38,7 +30,7 @@ def run_go(go_dfget, tmp_path, supernode):
     end_pids(upload_server_pids(home))
 
 
-def test_v1_dfget_falls_back_and_fails_cleanly_on_our_failure_answers(run_go, origin, tmp_path):
+def test_go_dfget_falls_back_and_fails_cleanly_on_our_failure_answers(run_go, origin, tmp_path):
     refused = free_port()
     res = run_go("-u", f"http://127.0.0.1:{refused}/f.bin", "-o", str(tmp_path / "a"))
     assert res.returncode == 80, res.stdout + res.stderr

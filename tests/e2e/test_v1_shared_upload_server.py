@@ -11,20 +11,12 @@ import subprocess
 import pytest
 import requests
 
-from tests.support import v1go
 from tests.support.dfget_runs import DfgetRunner, end_pids, upload_server_pids
 from tests.support.procs import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
 
-
-@pytest.fixture(scope="module")
-def go_dfget(tmp_path_factory):
-    try:
-        return os.path.join(v1go.unpack(str(tmp_path_factory.mktemp("v1go"))), "dfget")
-    except v1go.V1GoUnavailable as e:
-        pytest.skip(str(e))
 
 
 def test_a_go_dfget_shares_our_upload_server_and_it_serves_the_go_dfgets_home(tmp_path, supernode, origin,
