@@ -176,6 +176,8 @@ class UploadState:
         with self._lock:
             if self.total_limit <= 0:
                 return rate
+            if rate <= 0:           # no --locallimit: as much as the host-wide limit allows
+                rate = self.total_limit
             task = self._tasks.get(name)
             if task is not None:
                 task.rate = rate

@@ -37,7 +37,9 @@ def test_private_pull_through_the_mirror_needs_credentials_for_the_mirror_host(t
     ended_by_pid(proc)
     image = build_image(2, layer_size=512 * 1024)
     push(registry, NAME, "1", image, auth=(USER, PASSWORD))
-    mirror = ended_by_pid(Dfdaemon(str(tmp_path), "host1", registry, f"127.0.0.1:{supernode.api_port}"))
+    # directBelow 0: these 512 KiB layers would otherwise go straight to the registry
+    mirror = ended_by_pid(Dfdaemon(str(tmp_path), "host1", registry, f"127.0.0.1:{supernode.api_port}",
+                                   config={"directBelow": 0}))
     registry_host, mirror_host = registry.split("//", 1)[1], f"127.0.0.1:{mirror.port}"
     conf = tmp_path / "registries.conf"
     conf.write_text(f'[[registry]]\nlocation = "{registry_host}"\ninsecure = true\n'

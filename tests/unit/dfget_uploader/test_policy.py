@@ -207,3 +207,13 @@ def test_is_local_request(remote, local, is_local):
 def test_a_control_request_must_address_the_server_by_ip(host, ok):
     """DNS rebinding: a web page whose name now points at this host still sends its name."""
     assert policy.is_address_host(host) is ok
+
+
+def test_a_download_without_a_local_limit_still_gets_only_the_hosts_share(tmp_path):
+    """No --locallimit (0: unlimited) must not lift the host-wide --totallimit."""
+    import time
+    from dfget.uploader.state import UploadState
+    state = UploadState(str(tmp_path), time)
+    state.configure_total_limit(1000)
+    assert state.share_rate("t", 0) == 1000
+    assert state.share_rate("t", 400) == 400
