@@ -92,7 +92,7 @@ def stop_once(kind: str, sig: int, binary: str, workdir: str) -> dict:
     proc, api, download, ports = start(kind, home, binary)
     prober = Prober(api)
     prober.start()
-    time.sleep(0.2)
+    wait_until(lambda: prober.last_ok > 0, DEADLINE, "the prober's first answer")   # it is probing
     t0 = time.monotonic()
     os.kill(proc.pid, sig)
     try:
