@@ -21,7 +21,7 @@ class EffectRunner:
                 self.waiters.wake(effect.task_id)
             elif isinstance(effect, fx.Count):
                 self.metrics.count(effect)
-                if self.console is not None and effect.metric == "cdn_download_size":
+                if self.console is not None and effect.metric is fx.Metric.CDN_DOWNLOAD_SIZE:
                     self.console.origin(int(effect.amount))
             elif isinstance(effect, fx.Delivered):
                 if self.console is not None:

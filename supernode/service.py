@@ -159,7 +159,7 @@ class SupernodeService:
             self._execute(out.effects)
             if out.answer.code != ResultCode.PEER_WAIT or self._closing.is_set():
                 if woke and out.answer.code != ResultCode.PEER_WAIT:
-                    self._metrics.count(fx.Count("long_poll_wakeups"))
+                    self._metrics.count(fx.Count(fx.Metric.LONG_POLL_WAKEUPS))
                 return out.answer
             if time.monotonic() >= deadline:
                 return out.answer

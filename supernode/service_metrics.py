@@ -2,24 +2,55 @@
 import logging
 
 from common.protocol.messages import TaskMetricsRequest
+from supernode.core.effects import Count, Metric
 from supernode.metric_labels import LabelPolicy
+from supernode.metrics import SupernodeMetrics
 
 log = logging.getLogger(__name__)
 _NO_BACK_SOURCE = ("", "0")
 
 
+def counters_of(m: SupernodeMetrics) -> dict:
+    """The Prometheus counter behind each core Metric; every Metric must have one."""
+    counters = {
+        Metric.TASKS_REGISTERED: m.tasks_registered,
+        Metric.TASKS_RETIRED: m.tasks_retired,
+        Metric.DFGETTASKS_REGISTERED: m.dfgettasks_registered,
+        Metric.DFGETTASKS_FAILED: m.dfgettasks_failed,
+        Metric.REGISTRATIONS_WITHOUT_UPLOAD: m.registrations_without_upload,
+        Metric.CDN_TRIGGER: m.cdn_trigger,
+        Metric.CDN_TRIGGER_FAILED: m.cdn_trigger_failed,
+        Metric.CDN_CACHE_HIT: m.cdn_cache_hit,
+        Metric.CDN_DOWNLOAD: m.cdn_download,
+        Metric.CDN_DOWNLOAD_FAILED: m.cdn_download_failed,
+        Metric.CDN_DOWNLOAD_SIZE: m.cdn_download_size,
+        Metric.PIECES_DOWNLOADED_SIZE: m.pieces_downloaded_size,
+        Metric.PIECES_DOWNLOADED_FROM_PEERS_SIZE: m.pieces_downloaded_from_peers_size,
+        Metric.PIECE_ERRORS: m.piece_errors,
+        Metric.REPORTS_REFUSED: m.reports_refused,
+        Metric.LONG_POLL_WAKEUPS: m.long_poll_wakeups,
+        Metric.GC_TASKS: m.gc_tasks,
+        Metric.GC_PEERS: m.gc_peers,
+    }
+    unmapped = set(Metric) - counters.keys()
+    if unmapped:
+        raise TypeError(f"metrics without a counter: {sorted(u.name for u in unmapped)}")
+    return counters
+
+
 class MetricsRecorder:
     """Every label value that comes from a client goes through a LabelPolicy (metric_labels.py)."""
 
-    def __init__(self, metrics, labels: "LabelPolicy | None" = None):
+    def __init__(self, metrics: SupernodeMetrics, labels: "LabelPolicy | None" = None):
         self.metrics = metrics
         self.labels = labels or LabelPolicy()
+        self._counters = counters_of(metrics)
 
     def _series(self, metric, *values):
         return metric.labels(*self.labels.values(metric._name, metric._labelnames, values))
 
-    def count(self, effect) -> None:
-        metric = getattr(self.metrics, effect.metric)
+    def count(self, effect: Count) -> None:
+        metric = self._counters[effect.metric]
         if effect.labels:
             metric = self._series(metric, *effect.labels)
         metric.inc(effect.amount)

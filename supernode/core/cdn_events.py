@@ -9,7 +9,7 @@ a SUCCESS task is never downgraded. Events about tasks no longer in memory chang
 """
 from common.protocol.codes import CdnStatus, PieceStatus
 
-from supernode.core.effects import Count, Outcome, Wake
+from supernode.core.effects import Count, Metric, Outcome, Wake
 from supernode.core.state import SupernodeState
 
 
@@ -47,13 +47,13 @@ def on_done(state: SupernodeState, task_id: str, result) -> Outcome:
 def _metrics(result) -> list:
     effects = []
     if result.cache_hit:
-        effects.append(Count("cdn_cache_hit"))
+        effects.append(Count(Metric.CDN_CACHE_HIT))
     else:
-        effects.append(Count("cdn_download"))
+        effects.append(Count(Metric.CDN_DOWNLOAD))
         if not result.success:
-            effects.append(Count("cdn_download_failed"))
+            effects.append(Count(Metric.CDN_DOWNLOAD_FAILED))
     if not result.success:
-        effects.append(Count("cdn_trigger_failed"))
+        effects.append(Count(Metric.CDN_TRIGGER_FAILED))
     if result.source_bytes > 0:
-        effects.append(Count("cdn_download_size", result.source_bytes))
+        effects.append(Count(Metric.CDN_DOWNLOAD_SIZE, result.source_bytes))
     return effects

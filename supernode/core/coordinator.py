@@ -9,7 +9,7 @@ from common.protocol.codes import PieceStatus, ResultCode
 from common.protocol.messages import ResultInfo
 
 from supernode.core import cdn_events, gc, lifecycle, pulling, registration, reports, views
-from supernode.core.effects import Count, Outcome
+from supernode.core.effects import Count, Metric, Outcome
 from supernode.core.identity import Caller
 from supernode.core.model import Limits, Peer
 from supernode.core.pulling import PullQuery
@@ -66,7 +66,7 @@ class Coordinator:
         report is counted and ignored, as v1 ignores reports about unknown peers."""
         if caller is not None and (self.state.dfget(task_id, src_cid) is None
                                    or self._impostor(task_id, src_cid, caller, "piece_error")):
-            return Outcome(None, [Count("piece_errors", labels=("unauthorized",))])
+            return Outcome(None, [Count(Metric.PIECE_ERRORS, labels=("unauthorized",))])
         if not dst_pid and dst_cid:
             dst_pid = self._pid_of(task_id, dst_cid)
         return reports.piece_error(self.state, task_id, piece_range, src_cid, dst_pid, error_type, expected_md5)
@@ -89,7 +89,7 @@ class Coordinator:
             return None
         if not dt.admits(caller):
             return Outcome(ResultInfo.of(ResultCode.PARAM_ERROR, f"you are not client {cid} of task {task_id}"),
-                           [Count("reports_refused", labels=(report,))])
+                           [Count(Metric.REPORTS_REFUSED, labels=(report,))])
         dt.note(caller)
         return None
 
@@ -126,7 +126,7 @@ class Coordinator:
         for task_id in gc.expired_unreachable(self.state.unreachable, self.now(), self.limits):
             del self.state.unreachable[task_id]
         if ids:
-            out.effects.append(Count("gc_tasks", len(ids)))
+            out.effects.append(Count(Metric.GC_TASKS, len(ids)))
         return out
 
     def gc_peers(self) -> Outcome:
@@ -139,7 +139,7 @@ class Coordinator:
         for pid in ids:
             out.extend(lifecycle.remove_peer(state, pid, self.now()).effects)
         if ids:
-            out.effects.append(Count("gc_peers", len(ids)))
+            out.effects.append(Count(Metric.GC_PEERS, len(ids)))
         return out
 
     def disk_victims(self, entries, free: int) -> "list[str]":

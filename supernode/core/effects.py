@@ -1,5 +1,6 @@
 """What the core asks the shell to do. Every command returns an Outcome: answer + effects."""
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 
@@ -43,10 +44,33 @@ class RepairPiece:
     expected_md5: str = ""
 
 
+class Metric(Enum):
+    """The counters the core may bump; supernode/service_metrics.py maps each to its Prometheus
+    counter, and refuses to start if one is left unmapped."""
+    TASKS_REGISTERED = "tasks_registered"
+    TASKS_RETIRED = "tasks_retired"
+    DFGETTASKS_REGISTERED = "dfgettasks_registered"
+    DFGETTASKS_FAILED = "dfgettasks_failed"
+    REGISTRATIONS_WITHOUT_UPLOAD = "registrations_without_upload"
+    CDN_TRIGGER = "cdn_trigger"
+    CDN_TRIGGER_FAILED = "cdn_trigger_failed"
+    CDN_CACHE_HIT = "cdn_cache_hit"
+    CDN_DOWNLOAD = "cdn_download"
+    CDN_DOWNLOAD_FAILED = "cdn_download_failed"
+    CDN_DOWNLOAD_SIZE = "cdn_download_size"
+    PIECES_DOWNLOADED_SIZE = "pieces_downloaded_size"
+    PIECES_DOWNLOADED_FROM_PEERS_SIZE = "pieces_downloaded_from_peers_size"
+    PIECE_ERRORS = "piece_errors"
+    REPORTS_REFUSED = "reports_refused"
+    LONG_POLL_WAKEUPS = "long_poll_wakeups"
+    GC_TASKS = "gc_tasks"
+    GC_PEERS = "gc_peers"
+
+
 @dataclass(frozen=True)
 class Count:
-    """Add `amount` to the SupernodeMetrics attribute `metric` (with label values `labels`)."""
-    metric: str
+    """Add `amount` to the counter `metric` (with label values `labels`)."""
+    metric: Metric
     amount: float = 1.0
     labels: "tuple[str, ...]" = ()
 

@@ -21,7 +21,7 @@ from common.protocol.codes import (CdnSource, CdnStatus, DfgetTaskStatus, PieceR
 from common.protocol.messages import FinishResult, PieceTask, ResultInfo
 
 from supernode.core import scheduler
-from supernode.core.effects import Count, Outcome, Wake
+from supernode.core.effects import Count, Metric, Outcome, Wake
 from supernode.core.model import DfgetTask, Limits, Task, super_cid
 from supernode.core.state import SupernodeState
 
@@ -71,7 +71,7 @@ def finish(task: Task, dt: DfgetTask, success: bool) -> Outcome:
     if dt.status is not DfgetTaskStatus.SUCCESS:
         dt.status = DfgetTaskStatus.SUCCESS if success else DfgetTaskStatus.FAILED
         if not success:
-            out.effects.append(Count("dfgettasks_failed", labels=(dt.call_system,)))
+            out.effects.append(Count(Metric.DFGETTASKS_FAILED, labels=(dt.call_system,)))
     return out
 
 

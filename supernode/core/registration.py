@@ -42,7 +42,7 @@ from common.protocol.messages import HEADER_DISPLAY_NAME, RegisterResult, Result
 from common.source_failures import Unreachable
 
 from supernode.core import lifecycle, static_download
-from supernode.core.effects import Count, Outcome, StartCdn
+from supernode.core.effects import Count, Metric, Outcome, StartCdn
 from supernode.core.grants import cached, credential, grant, granted
 from supernode.core.identity import Caller
 from supernode.core.model import PEER_PATTERN_CDN, DfgetTask, Limits, Peer, Task, may_carry_credentials, super_cid
@@ -150,14 +150,14 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
                                                                f"content than the cached copy (HTTP {probe.status})"))
         if probe.changed:       # retire the old version; this registrant starts the new one
             out.effects.extend(lifecycle.remove_task(state, task.id, False, now).effects)
-            out.effects.append(Count("tasks_retired"))
+            out.effects.append(Count(Metric.TASKS_RETIRED))
             task = None
         elif probe.unchanged:
             task.validated_at = now
     if task is not None and probe is not None and static_download.source_went_private(
             limits, task, probe.needs_auth, dict(reg.headers), reg.raw_url, reg.task_url):
         out.effects.extend(lifecycle.remove_task(state, task.id, False, now).effects)
-        out.effects.append(Count("tasks_retired"))
+        out.effects.append(Count(Metric.TASKS_RETIRED))
         task = None
     refusal = _probe_refusal(state, limits, reg, task, probe, now)
     if refusal is not None:
@@ -170,7 +170,7 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
         _add_super_client(state, task)
         if task.cdn_source is CdnSource.SOURCE:
             _mark_all_pieces(state, task)
-        out.effects.append(Count("tasks_registered"))
+        out.effects.append(Count(Metric.TASKS_REGISTERED))
     elif task.http_file_length < 0 and probe is not None and probe.ok and probe.length >= 0:
         task.http_file_length = probe.length
         task.piece_total = pieces.estimated_piece_total(probe.length, task.piece_size)
@@ -179,9 +179,9 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     task.access_time = now
     task.add_display_name(reg.display_name)
     _add_client(state, reg, now)
-    out.effects.append(Count("dfgettasks_registered", labels=(reg.call_system,)))
+    out.effects.append(Count(Metric.DFGETTASKS_REGISTERED, labels=(reg.call_system,)))
     if reg.port <= 0:   # this host shares no pieces: an operator should see P2P switching itself off
-        out.effects.append(Count("registrations_without_upload"))
+        out.effects.append(Count(Metric.REGISTRATIONS_WITHOUT_UPLOAD))
     out.effects.extend(_trigger_cdn(state, task))
     result = RegisterResult(task_id=task.id, file_length=task.http_file_length, piece_size=task.piece_size,
                             cdn_source=task.cdn_source.value, client_key=reg.client_key)
@@ -332,4 +332,4 @@ def _trigger_cdn(state: SupernodeState, task: Task) -> list:
     job = StartCdn(task_id=task.id, url=task.raw_url, headers=tuple(task.headers.items()),
                    piece_size=task.piece_size, md5=task.md5, identifier=task.identifier,
                    source_length=task.http_file_length, insecure=task.insecure, root_cas=task.root_cas)
-    return [job, Count("cdn_trigger")]
+    return [job, Count(Metric.CDN_TRIGGER)]

@@ -9,7 +9,7 @@ from common.errors import BadInput
 from common.protocol.codes import ClientErrorType, PieceStatus, ResultCode
 from common.protocol.messages import ResultInfo
 
-from supernode.core.effects import Count, Delivered, Outcome, PeerRef, RepairPiece, Wake
+from supernode.core.effects import Count, Metric, Delivered, Outcome, PeerRef, RepairPiece, Wake
 from supernode.core.pulling import piece_of
 from supernode.core.state import SupernodeState
 
@@ -32,8 +32,8 @@ def piece_success(state: SupernodeState, task_id: str, cid: str, dst_cid: str, p
     if dst is not None:
         from_super = dst_pid == state.super_pid
         nbytes = _piece_bytes(state, task_id, piece, task.piece_size)
-        out.effects.append(Count("pieces_downloaded_size" if from_super else "pieces_downloaded_from_peers_size",
-                                 nbytes))
+        metric = Metric.PIECES_DOWNLOADED_SIZE if from_super else Metric.PIECES_DOWNLOADED_FROM_PEERS_SIZE
+        out.effects.append(Count(metric, nbytes))
         source = None if from_super else _ref(state, dst_pid)
         if peer is not None and (from_super or source is not None):
             out.effects.append(Delivered(task_id, nbytes, _ref(state, peer.id), source))
@@ -54,7 +54,7 @@ def piece_error(state: SupernodeState, task_id: str, piece_range: str, src_cid: 
                 error_type: str, expected_md5: str) -> Outcome:
     """`dst_pid` is the peer the piece came from (resolve a legacy dstCid first)."""
     task = state.tasks.get(task_id)
-    out = Outcome(None, [Count("piece_errors", labels=(error_type or "unknown",))])
+    out = Outcome(None, [Count(Metric.PIECE_ERRORS, labels=(error_type or "unknown",))])
     if task is None or not dst_pid:
         return out
     try:

@@ -66,7 +66,7 @@ def test_need_auth_and_credential_check():
 def test_port_zero_peer_is_never_a_holder():
     core = coordinator()
     out = register(core, "cdnpeer", port=0)
-    assert any(getattr(e, "metric", "") == "registrations_without_upload" for e in out.effects)
+    assert fx.Count(fx.Metric.REGISTRATIONS_WITHOUT_UPLOAD) in out.effects
     register(core, "c2")
     cdn_pieces(core, T, 3)
     for piece in pull(core, "cdnpeer", status=700, result=502).data:
