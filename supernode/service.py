@@ -8,7 +8,6 @@ import re
 import secrets
 import socket
 import threading
-import time
 
 from common.errors import BadInput
 from common.protocol.codes import ResultCode
@@ -126,17 +125,17 @@ class SupernodeService:
         q = PullQuery(task_id=req.task_id, src_cid=req.src_cid, dst_cid=req.dst_cid, range=req.range,
                       result=req.result, status=req.status)
         wait = min(req.wait, self.settings.long_poll_max)
-        started = time.perf_counter()
+        started = self.clock.monotonic()
         with self._lock:
             out = self._core.pull(q, caller)
             held = wait > 0 and out.answer.code == ResultCode.PEER_WAIT
             token = self._waiters.token(q.task_id) if held else None
             ip = self._core.client_ip(q.task_id, q.src_cid)
-        self._metrics.schedule_duration(ip, time.perf_counter() - started)
+        self._metrics.schedule_duration(ip, self.clock.monotonic() - started)
         self._execute(out.effects)
         if token is None:
             return out.answer
-        return self._hold(q, token, time.monotonic() + wait, out.recheck_after)
+        return self._hold(q, token, self.clock.monotonic() + wait, out.recheck_after)
 
     def close(self) -> None:
         """The worker is shutting down: answer every held pull now and hold no new one, so that a
@@ -147,12 +146,13 @@ class SupernodeService:
     def _hold(self, q: PullQuery, token: threading.Event, deadline: float,
               recheck_after: "float | None") -> ResultInfo:
         """Hold a 602 until the task changes (a wake), a stalled fetch may change the plan
-        (`recheck_after`) or the deadline; then answer again."""
+        (`recheck_after`) or the deadline; then answer again. All on the injected clock, which
+        does the waiting too: a test moves a fake clock instead of sitting out the hold."""
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock.monotonic()
             if recheck_after is not None:
                 remaining = min(remaining, recheck_after)
-            woke = remaining > 0 and not self._closing.is_set() and token.wait(remaining)
+            woke = remaining > 0 and not self._closing.is_set() and self.clock.wait(token, remaining)
             with self._lock:
                 out = self._core.answer(q.task_id, q.src_cid)
                 token = self._waiters.token(q.task_id)
@@ -161,7 +161,7 @@ class SupernodeService:
                 if woke and out.answer.code != ResultCode.PEER_WAIT:
                     self._metrics.count(fx.Count(fx.Metric.LONG_POLL_WAKEUPS))
                 return out.answer
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 return out.answer
             recheck_after = out.recheck_after
 
