@@ -79,7 +79,8 @@ class View:
     src_pid: str
     super_pid: str
     now: float = 0.0
-    crowd: int = 1                      # clients still downloading the task (this one included)
+    crowd: int = 1                      # clients still downloading the task (this one included),
+                                        # counted up to CROWD_SEEN: only "is there a crowd" is asked
     at_limit: "AbstractSet[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
 
 
@@ -89,6 +90,8 @@ STALL_FLOOR = 1.0         # s: never call a fetch stalled sooner
 SEED_DEBT_LIMIT = 1       # fresh pieces a client may owe the crowd at once
 CONGESTED_PIECE_TIMES = 5.0   # a client with a piece running this many best piece times is slow
 
+
+CROWD_SEEN = 2            # View.crowd need not count further: a crowd is "more than one client"
 
 _LONG_WALK = 16
 _NONE: "frozenset[str]" = frozenset()
@@ -140,7 +143,7 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     super_load = view.task.super_load - view.task.stalled_super(view.now, stall)
     recheck: "float | None" = None
     debt, expiry, seeded = None, None, 0
-    crowded = not alone and view.crowd > 1
+    crowded = not alone and view.crowd >= CROWD_SEEN
     spreads = crowded and view.servable(view.src_pid)   # the seed-debt rule applies
     slow_client = crowded and _slow_client(view)
     for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
