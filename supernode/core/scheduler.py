@@ -146,36 +146,40 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     crowded = not alone and view.crowd >= CROWD_SEEN
     spreads = crowded and view.servable(view.src_pid)   # the seed-debt rule applies
     slow_client = crowded and _slow_client(view)
-    for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
-                                                view.task.in_flight)):
+    # the walk visits most missing pieces when the answer is a wait: the tables it reads are bound
+    # once (no drop is applied before the plan returns, so a piece's holder set is fixed meanwhile)
+    task, fanout, down_limit = view.task, limits.supernode_task_upload_limit, limits.peer_down_limit
+    holders_of, super_in_flight, running = task.holders.get, task.super_in_flight, len(view.client.running)
+    for walked, piece in enumerate(order_pieces(available, task.holders, view.client.running, rng,
+                                                task.in_flight)):
         if walked == _LONG_WALK and not alone:
             # a long walk: most holders are probably at their upload limit (the answer is likely
             # a 602); treat the pieces all of whose holders are as waiting, without looking at each
             busy = _busy_peers(view, limits)
-        if super_load >= limits.supernode_task_upload_limit and not view.task.holders.get(piece) \
-                and (alone or not view.task.super_in_flight.get(piece)):
+        held = holders_of(piece)
+        if super_load >= fanout and not held and (alone or not super_in_flight.get(piece)):
             continue    # the branches below would skip it too, with no side effect (a shortcut only)
         if alone:
             source, usable = None, False
-        elif busy is not None and view.task.holders.get(piece) and view.task.holders[piece] <= busy:
+        elif busy is not None and held and held <= busy:
             continue
         else:
             source, usable = _pick_holder(view, piece, limits, extra, drops, rng, verdicts, slow_client)
         if source is None:
             if usable:
                 continue        # a holder will have a free slot soon: wait for it
-            if not alone and view.task.super_in_flight.get(piece):
-                left = view.task.super_started.get(piece, view.now) + stall - view.now
+            if not alone and super_in_flight.get(piece):
+                left = task.super_started.get(piece, view.now) + stall - view.now
                 if left > 0:    # on its way to a peer: wait for that copy
                     recheck = left if recheck is None else min(recheck, left)
                     continue
-            if super_load >= limits.supernode_task_upload_limit:
+            if super_load >= fanout:
                 continue
-            if slow_client and not view.task.holders.get(piece):
+            if slow_client and not held:
                 continue        # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
-            if spreads and not view.task.holders.get(piece):
+            if spreads and not held:
                 if debt is None:
-                    debt, expiry = view.task.seed_debt(view.src_pid, view.now, stall)
+                    debt, expiry = task.seed_debt(view.src_pid, view.now, stall)
                 if debt + seeded >= SEED_DEBT_LIMIT and super_load > 0:
                     if expiry is not None:
                         recheck = expiry if recheck is None else min(recheck, expiry)
@@ -184,7 +188,7 @@ def plan(view: View, limits: Limits, rng) -> Plan:
             super_load += 1
             source = view.super_pid
         picks.append(Assignment(piece, source))
-        if len(view.client.running) + len(picks) >= limits.peer_down_limit:
+        if running + len(picks) >= down_limit:
             break
     return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
 
