@@ -134,10 +134,17 @@ def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, n
 
 def _crowd(state: SupernodeState, task_id: str) -> int:
     """Clients still downloading the task (finished ones stay registered until GC, and a lone
-    newcomer must not be held back for a crowd that left), the supernode's own entry not counted."""
-    tasks = state.dfget_tasks
-    return sum(1 for key in state.keys_by_task.get(task_id, ())
-               if tasks[key].peer_id != state.super_pid and tasks[key].status in _DOWNLOADING)
+    newcomer must not be held back for a crowd that left), the supernode's own entry not counted,
+    counted up to CROWD_SEEN: the scheduler only asks whether there is a crowd, and counting all
+    of them was an O(clients) scan on every pull (a third of the core's time at 1,000 peers)."""
+    tasks, seen = state.dfget_tasks, 0
+    for key in state.keys_by_task.get(task_id, ()):
+        dt = tasks[key]
+        if dt.peer_id != state.super_pid and dt.status in _DOWNLOADING:
+            seen += 1
+            if seen >= scheduler.CROWD_SEEN:
+                break
+    return seen
 
 
 def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,

@@ -79,7 +79,8 @@ class View:
     src_pid: str
     super_pid: str
     now: float = 0.0
-    crowd: int = 1                      # clients still downloading the task (this one included)
+    crowd: int = 1                      # clients still downloading the task (this one included),
+                                        # counted up to CROWD_SEEN: only "is there a crowd" is asked
     at_limit: "AbstractSet[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
 
 
@@ -89,6 +90,8 @@ STALL_FLOOR = 1.0         # s: never call a fetch stalled sooner
 SEED_DEBT_LIMIT = 1       # fresh pieces a client may owe the crowd at once
 CONGESTED_PIECE_TIMES = 5.0   # a client with a piece running this many best piece times is slow
 
+
+CROWD_SEEN = 2            # View.crowd need not count further: a crowd is "more than one client"
 
 _LONG_WALK = 16
 _NONE: "frozenset[str]" = frozenset()
@@ -140,39 +143,43 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     super_load = view.task.super_load - view.task.stalled_super(view.now, stall)
     recheck: "float | None" = None
     debt, expiry, seeded = None, None, 0
-    crowded = not alone and view.crowd > 1
+    crowded = not alone and view.crowd >= CROWD_SEEN
     spreads = crowded and view.servable(view.src_pid)   # the seed-debt rule applies
     slow_client = crowded and _slow_client(view)
-    for walked, piece in enumerate(order_pieces(available, view.task.holders, view.client.running, rng,
-                                                view.task.in_flight)):
+    # the walk visits most missing pieces when the answer is a wait: the tables it reads are bound
+    # once (no drop is applied before the plan returns, so a piece's holder set is fixed meanwhile)
+    task, fanout, down_limit = view.task, limits.supernode_task_upload_limit, limits.peer_down_limit
+    holders_of, super_in_flight, running = task.holders.get, task.super_in_flight, len(view.client.running)
+    for walked, piece in enumerate(order_pieces(available, task.holders, view.client.running, rng,
+                                                task.in_flight)):
         if walked == _LONG_WALK and not alone:
             # a long walk: most holders are probably at their upload limit (the answer is likely
             # a 602); treat the pieces all of whose holders are as waiting, without looking at each
             busy = _busy_peers(view, limits)
-        if super_load >= limits.supernode_task_upload_limit and not view.task.holders.get(piece) \
-                and (alone or not view.task.super_in_flight.get(piece)):
+        held = holders_of(piece)
+        if super_load >= fanout and not held and (alone or not super_in_flight.get(piece)):
             continue    # the branches below would skip it too, with no side effect (a shortcut only)
         if alone:
             source, usable = None, False
-        elif busy is not None and view.task.holders.get(piece) and view.task.holders[piece] <= busy:
+        elif busy is not None and held and held <= busy:
             continue
         else:
             source, usable = _pick_holder(view, piece, limits, extra, drops, rng, verdicts, slow_client)
         if source is None:
             if usable:
                 continue        # a holder will have a free slot soon: wait for it
-            if not alone and view.task.super_in_flight.get(piece):
-                left = view.task.super_started.get(piece, view.now) + stall - view.now
+            if not alone and super_in_flight.get(piece):
+                left = task.super_started.get(piece, view.now) + stall - view.now
                 if left > 0:    # on its way to a peer: wait for that copy
                     recheck = left if recheck is None else min(recheck, left)
                     continue
-            if super_load >= limits.supernode_task_upload_limit:
+            if super_load >= fanout:
                 continue
-            if slow_client and not view.task.holders.get(piece):
+            if slow_client and not held:
                 continue        # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
-            if spreads and not view.task.holders.get(piece):
+            if spreads and not held:
                 if debt is None:
-                    debt, expiry = view.task.seed_debt(view.src_pid, view.now, stall)
+                    debt, expiry = task.seed_debt(view.src_pid, view.now, stall)
                 if debt + seeded >= SEED_DEBT_LIMIT and super_load > 0:
                     if expiry is not None:
                         recheck = expiry if recheck is None else min(recheck, expiry)
@@ -181,7 +188,7 @@ def plan(view: View, limits: Limits, rng) -> Plan:
             super_load += 1
             source = view.super_pid
         picks.append(Assignment(piece, source))
-        if len(view.client.running) + len(picks) >= limits.peer_down_limit:
+        if running + len(picks) >= down_limit:
             break
     return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
 

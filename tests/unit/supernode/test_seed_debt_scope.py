@@ -40,3 +40,19 @@ def test_a_client_that_never_uploads_is_not_held_back_by_a_crowd():
     assert len(pull(core, "uploader", status=700, result=502).data) >= 1
     answer = pull(core, "cdn-only", status=700, result=502)
     assert answer.code == R.PEER_CONTINUE and len(answer.data) == 4
+
+
+def test_the_crowd_is_counted_only_as_far_as_the_scheduler_asks():
+    """`_crowd` stops at CROWD_SEEN (it ran over every client on every pull); finished clients
+    and the supernode's own entry still do not count."""
+    from supernode.core import pulling, scheduler
+    core = coordinator(peer_down_limit=4, supernode_task_upload_limit=8)
+    for cid in ("a", "b", "c", "d"):
+        register(core, cid)
+    built(core)
+    assert pulling._crowd(core.state, T) == scheduler.CROWD_SEEN == 2
+    for cid in ("a", "b", "c"):
+        finished(core, cid)
+    assert pulling._crowd(core.state, T) == 1
+    finished(core, "d")
+    assert pulling._crowd(core.state, T) == 0
