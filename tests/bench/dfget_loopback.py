@@ -43,6 +43,7 @@ from tests.bench import _common as bc
 from tests.support.procs import start_origin, start_supernode
 
 SMALL = 1_000_000
+TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # whose dfget runs
 
 
 def parse_size(text: str) -> int:
@@ -171,6 +172,11 @@ def main(argv=None) -> int:
 
     work = tempfile.mkdtemp(prefix="bench-dfget-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
     result = {"benchmark": "dfget_loopback", "machine": bc.machine(), "args": vars(args), "size": size}
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.path.isdir(os.path.join(TREE, "dfget", "__pycache__")):
+        # every dfget and upload server then compiles its modules from source: start-up is not
+        # what an installed dfget (pip writes the .pyc files) pays
+        result["warning"] = "PYTHONDONTWRITEBYTECODE is set and dfget has no __pycache__: start-ups include compiling"
+        print(f"warning: {result['warning']}", file=sys.stderr)
     origin = supernode = None
     try:
         root = os.path.join(work, "origin")
