@@ -32,7 +32,7 @@ from common.units import format_duration
 from common.version import VERSION
 from dfget.httpc import Client, HttpError
 from dfget.uploader import meta
-from dfget.uploader.server import bind_listener, connect_host
+from dfget.uploader.meta import connect_host
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,9 @@ def ensure_server(*, home: str, data_dir: str, meta_path: str, ip: str, port: in
         known = meta.read_port(meta_path)
         if check_server(ip, known, task_file_name, data_dir, total_limit):
             return _already(known)
+        # only here: the server module pulls in its policy and state (~15-45 ms of imports) that a
+        # dfget reusing a running server never needs
+        from dfget.uploader.server import bind_listener
         try:
             sock, bound = bind_listener(ip, port, time.time())
         except OSError as e:

@@ -1,10 +1,16 @@
-"""`<home>/meta/host.meta`: JSON `{"servicePort": N}`, where this host's upload server listens."""
+"""`<home>/meta/host.meta`: JSON `{"servicePort": N}`, where this host's upload server listens
+(and `connect_host`: the address a local client dials for it)."""
 import json
 import os
 import tempfile
 
 from common.errors import BadInput
 from common.protocol.messages import HostMeta
+
+
+def connect_host(ip: str) -> str:
+    """Where a local client reaches a server bound to `ip` (all interfaces -> loopback)."""
+    return ip if ip and ip not in ("0.0.0.0", "::") else "127.0.0.1"
 
 
 def read_port(path: str) -> int:

@@ -20,10 +20,11 @@ from common.files import remove_file
 from common.protocol import paths
 from common.protocol.messages import HEADER_CLIENT_KEY, ServiceDownRequest
 from dfget.uploader import meta, policy
+from dfget.uploader.meta import connect_host
 from dfget.uploader.state import UploadState
 
 # requests, werkzeug and Flask (the app) are imported where they are used: dfget imports this
-# module for connect_host, and `serve` binds and announces its port before paying for them.
+# module to start a server, and `serve` binds and announces its port before paying for them.
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ class ServerOptions:
     expire_time: float = 180.0
     alive_time: float = 300.0
     listen_fd: int = -1             # a socket already bound and listening, handed over by dfget
-
-
-def connect_host(ip: str) -> str:
-    """Where a local client reaches a server bound to `ip` (all interfaces -> loopback)."""
-    return ip if ip and ip not in ("0.0.0.0", "::") else "127.0.0.1"
 
 
 def _session():

@@ -1,6 +1,6 @@
 """dfget on loopback against curl from the same origin, as ratios measured in one run.
 
-    python -m tests.bench.dfget_loopback [--quick] [--size 1G] [--reps 2] [--small-reps 5] [--profile]
+    python -m tests.bench.dfget_loopback [--quick] [--size 1G] [--reps 2] [--small-reps 5] [--profile] [--v1]
 
 One origin (tests/support/origin.py: Range/HEAD, counts bytes), one supernode (gunicorn, one gevent
 worker, default `--cdn-pattern local`), one client on 127.0.0.1, unshaped. For each repetition:
@@ -15,7 +15,13 @@ checked against the source's sha256 (outside the timed section). dfget runs with
 local rate limit; v1's default would cap it at 20 MB/s).
 
 The one-piece file (1,000,000 bytes; pieces are >= 1 MiB including 5 bytes of framing) is timed
-the same way; reported as dfget wall time minus curl wall time (medians).
+the same way; reported as dfget wall time minus curl wall time (medians). It is also fetched a third
+time ("reuse": a new URL, so a new task) with the warm run's home while that run's upload server is
+still up: the case of a host whose upload server is already running, where dfget starts no second
+process.
+
+--v1 also runs the real v1.0.6 Go dfget (tests/support/v1go.py) against the same supernode in the
+same repetitions: cold on its own fresh URL, then warm, with the same flags.
 
 --profile adds one extra warm run (not timed) under `py-spy record` for the dfget process (and its
 upload server) and the supernode worker, and prints their top frames.
@@ -37,6 +43,7 @@ from tests.bench import _common as bc
 from tests.support.procs import start_origin, start_supernode
 
 SMALL = 1_000_000
+TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # whose dfget runs
 
 
 def parse_size(text: str) -> int:
@@ -91,11 +98,14 @@ class Runner:
         return self._check("curl", r.returncode, wall, out, size, expect)
 
     def dfget(self, url: str, size: int, expect: str, *, profile_base: "str | None" = None,
-              rate_flags: "tuple[str, ...]" = ("-s", "100G")) -> dict:
+              rate_flags: "tuple[str, ...]" = ("-s", "100G"), binary: str = "dfget",
+              home: "str | None" = None, keep_server: bool = False) -> dict:
+        """One timed dfget run with a fresh home (or `home`); its upload server is ended
+        afterwards, unless `keep_server` (the caller then ends it: `end_uploaders(res["home"])`)."""
         self.n += 1
-        home = os.path.join(self.work, f"dfhome-{self.n}")
+        home = home or os.path.join(self.work, f"dfhome-{self.n}")
         out = os.path.join(self.work, "out-dfget")
-        argv = ["dfget", "-u", url, "-o", out, "--node", f"127.0.0.1:{self.api}", "--home", home,
+        argv = [binary, "-u", url, "-o", out, "--node", f"127.0.0.1:{self.api}", "--home", home,
                 "--ip", "127.0.0.1", *rate_flags, "--timeout", "600s"]
         sn_cpu0 = bc.cpu_seconds(self.worker)
         spies = []
@@ -116,12 +126,15 @@ class Runner:
                 spy.send_signal(signal.SIGINT)
         for spy in spies:
             bc.wait_proc(spy, 30)
-        ended = end_uploaders(home)
+        ended = [] if keep_server else end_uploaders(home)
         res = self._check("dfget", proc.returncode, wall, out, size, expect)
         res["supernode_worker_cpu_s"] = round(sn_cpu, 3)
         res["stdout_tail"] = stdout.decode(errors="replace")[-300:]
         res["uploaders_ended"] = len(ended)
-        shutil.rmtree(home, ignore_errors=True)
+        if keep_server:
+            res["home"] = home
+        else:
+            shutil.rmtree(home, ignore_errors=True)
         return res
 
     def _check(self, what, rc, wall, out, size, expect) -> dict:
@@ -151,6 +164,7 @@ def main(argv=None) -> int:
     ap.add_argument("--small-reps", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--v1", action="store_true", help="also run v1's Go dfget (cold and warm) in each repetition")
     args = ap.parse_args(argv)
     size = parse_size(args.size or ("256M" if args.quick else "1G"))
     if args.quick:
@@ -158,6 +172,11 @@ def main(argv=None) -> int:
 
     work = tempfile.mkdtemp(prefix="bench-dfget-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None)
     result = {"benchmark": "dfget_loopback", "machine": bc.machine(), "args": vars(args), "size": size}
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.path.isdir(os.path.join(TREE, "dfget", "__pycache__")):
+        # every dfget and upload server then compiles its modules from source: start-up is not
+        # what an installed dfget (pip writes the .pyc files) pays
+        result["warning"] = "PYTHONDONTWRITEBYTECODE is set and dfget has no __pycache__: start-ups include compiling"
+        print(f"warning: {result['warning']}", file=sys.stderr)
     origin = supernode = None
     try:
         root = os.path.join(work, "origin")
@@ -170,6 +189,10 @@ def main(argv=None) -> int:
         worker = workers[0]
         run = Runner(work, api, worker)
         base = f"http://127.0.0.1:{oport}"
+        v1_dfget = None
+        if args.v1:
+            from tests.support import v1go
+            v1_dfget = os.path.join(v1go.unpack(os.path.join(work, "v1go")), "dfget")
 
         big = []
         for rep in range(args.reps):
@@ -181,6 +204,14 @@ def main(argv=None) -> int:
             curl_mbs = statistics.mean([row["curl_1"]["mb_per_s"], row["curl_2"]["mb_per_s"]])
             row["cold_ratio"] = round(row["cold"]["mb_per_s"] / curl_mbs, 3)
             row["warm_ratio"] = round(row["warm"]["mb_per_s"] / curl_mbs, 3)
+            if v1_dfget:
+                row["v1_cold"] = run.dfget(url + "-v1", size, big_sha, binary=v1_dfget)
+                row["v1_warm"] = run.dfget(url + "-v1", size, big_sha, binary=v1_dfget)
+                for kind in ("cold", "warm"):
+                    row[f"v1_{kind}_ratio"] = round(row[f"v1_{kind}"]["mb_per_s"] / curl_mbs, 3)
+                print(f"[{size >> 20} MiB rep {rep}] v1 Go dfget cold {row['v1_cold']['mb_per_s']} MB/s "
+                      f"({row['v1_cold_ratio']}), warm {row['v1_warm']['mb_per_s']} MB/s ({row['v1_warm_ratio']}) "
+                      f"ok={[row[k]['ok'] for k in ('v1_cold', 'v1_warm')]}", file=sys.stderr)
             big.append(row)
             print(f"[{size >> 20} MiB rep {rep}] curl {row['curl_1']['mb_per_s']}/{row['curl_2']['mb_per_s']} MB/s, "
                   f"cold {row['cold']['mb_per_s']} MB/s ({row['cold_ratio']}), warm {row['warm']['mb_per_s']} MB/s "
@@ -193,12 +224,23 @@ def main(argv=None) -> int:
             url = f"{base}/small.bin?bench={os.getpid()}-{rep}"
             row = {"curl": run.curl(url, SMALL, small_sha)}
             row["cold"] = run.dfget(url, SMALL, small_sha)
-            row["warm"] = run.dfget(url, SMALL, small_sha)
+            row["warm"] = run.dfget(url, SMALL, small_sha, keep_server=True)
+            try:   # a new task, the warm run's home, its upload server still up
+                row["reuse"] = run.dfget(url + "-reuse", SMALL, small_sha, home=row["warm"]["home"])
+            finally:
+                end_uploaders(row["warm"]["home"])
+                shutil.rmtree(row["warm"]["home"], ignore_errors=True)
+            row["reuse_minus_curl_s"] = round(row["reuse"]["wall_s"] - row["curl"]["wall_s"], 4)
+            if v1_dfget:
+                row["v1_cold"] = run.dfget(url + "-v1", SMALL, small_sha, binary=v1_dfget)
+                row["v1_warm"] = run.dfget(url + "-v1", SMALL, small_sha, binary=v1_dfget)
             row["cold_minus_curl_s"] = round(row["cold"]["wall_s"] - row["curl"]["wall_s"], 4)
             row["warm_minus_curl_s"] = round(row["warm"]["wall_s"] - row["curl"]["wall_s"], 4)
             small.append(row)
             print(f"[one piece rep {rep}] curl {row['curl']['wall_s']} s, cold {row['cold']['wall_s']} s, "
-                  f"warm {row['warm']['wall_s']} s", file=sys.stderr)
+                  f"warm {row['warm']['wall_s']} s, reuse {row['reuse']['wall_s']} s"
+                  + (f"; v1 Go cold {row['v1_cold']['wall_s']} s, warm {row['v1_warm']['wall_s']} s" if v1_dfget else ""),
+                  file=sys.stderr)
         result["small"] = small
 
         if args.profile:
@@ -226,9 +268,20 @@ def main(argv=None) -> int:
             "small_warm_s": statistics.median(r["warm"]["wall_s"] for r in small),
             "small_cold_minus_curl_s": statistics.median(r["cold_minus_curl_s"] for r in small),
             "small_warm_minus_curl_s": statistics.median(r["warm_minus_curl_s"] for r in small),
+            "small_reuse_s": statistics.median(r["reuse"]["wall_s"] for r in small),
+            "small_reuse_minus_curl_s": statistics.median(r["reuse_minus_curl_s"] for r in small),
             "all_ok": all(r[k]["ok"] for r in big for k in ("curl_1", "cold", "warm", "curl_2"))
-            and all(r[k]["ok"] for r in small for k in ("curl", "cold", "warm")),
+            and all(r[k]["ok"] for r in small for k in ("curl", "cold", "warm", "reuse")),
         }
+        if v1_dfget:
+            result["summary"].update({
+                "v1_cold_mb_per_s": med("v1_cold", "mb_per_s"), "v1_warm_mb_per_s": med("v1_warm", "mb_per_s"),
+                "v1_cold_ratio": statistics.median(r["v1_cold_ratio"] for r in big),
+                "v1_warm_ratio": statistics.median(r["v1_warm_ratio"] for r in big),
+                "small_v1_cold_s": statistics.median(r["v1_cold"]["wall_s"] for r in small),
+                "small_v1_warm_s": statistics.median(r["v1_warm"]["wall_s"] for r in small),
+                "v1_all_ok": all(r[k]["ok"] for r in big + small for k in ("v1_cold", "v1_warm")),
+            })
         result["origin_stats"] = json.loads(subprocess.run(["curl", "-s", "-m", "10", f"{base}/_stats"],
                                                            capture_output=True, text=True, timeout=20).stdout or "{}")
     finally:
@@ -245,7 +298,12 @@ def main(argv=None) -> int:
     print(f"curl {s['curl_mb_per_s']} MB/s | dfget cold {s['cold_mb_per_s']} MB/s = {s['cold_ratio']} x curl "
           f"(target >= 0.5) | warm {s['warm_mb_per_s']} MB/s = {s['warm_ratio']} x curl (target >= 0.7)")
     print(f"one piece: curl {s['small_curl_s']} s, dfget cold {s['small_cold_s']} s (+{s['small_cold_minus_curl_s']} s), "
-          f"warm {s['small_warm_s']} s (+{s['small_warm_minus_curl_s']} s) (target <= 0.3 s)")
+          f"warm {s['small_warm_s']} s (+{s['small_warm_minus_curl_s']} s) (target <= 0.3 s), "
+          f"upload server running {s['small_reuse_s']} s (+{s['small_reuse_minus_curl_s']} s) (target <= 0.15 s)")
+    if "v1_cold_mb_per_s" in s:
+        print(f"v1 Go dfget: cold {s['v1_cold_mb_per_s']} MB/s = {s['v1_cold_ratio']} x curl, warm "
+              f"{s['v1_warm_mb_per_s']} MB/s = {s['v1_warm_ratio']} x curl; one piece cold {s['small_v1_cold_s']} s, "
+              f"warm {s['small_v1_warm_s']} s; all verified: {s['v1_all_ok']}")
     print(f"all outputs verified: {s['all_ok']}; raw: {path}")
     for kind, prof in result.get("profile", {}).items():
         for who in ("dfget", "supernode"):
