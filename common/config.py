@@ -5,8 +5,9 @@ value with its setting's parser, and raises one ConfigError naming *every* bad f
 is a frozen `Config`; per-run facts never go into it.
 """
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from common.errors import BadInput, ConfigError
 from common.units import format_duration, format_size, parse_duration, parse_size

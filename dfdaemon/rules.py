@@ -18,8 +18,8 @@ hop-by-hop, Range and Accept-Encoding: a Range must never make a new task id), a
 repo cleaner's choice of stale files.
 """
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from common.errors import BadInput
@@ -203,7 +203,7 @@ def route_mirror(method: str, target: str, mirror: Mirror) -> Route:
     return Route(DIRECT, url, layer_digest(url))
 
 
-def hijack_rule(host: str, rules: "Iterable[HijackHost]") -> Optional[HijackHost]:
+def hijack_rule(host: str, rules: "Iterable[HijackHost]") -> HijackHost | None:
     """The first hijack rule for a CONNECT target (host without port)."""
     for rule in rules:
         if rule.matches(host):
@@ -211,7 +211,7 @@ def hijack_rule(host: str, rules: "Iterable[HijackHost]") -> Optional[HijackHost
     return None
 
 
-def tls_options(url: str, mirror: Optional[Mirror], hijack: "Iterable[HijackHost]") -> "tuple[bool, tuple]":
+def tls_options(url: str, mirror: Mirror | None, hijack: "Iterable[HijackHost]") -> "tuple[bool, tuple]":
     """(insecure, cacerts) for a source URL: every hijack rule matching its host, plus the
     mirror, whose remote host is used as a regex (v1)."""
     host = urlsplit(url).hostname or ""
@@ -227,7 +227,7 @@ def tls_options(url: str, mirror: Optional[Mirror], hijack: "Iterable[HijackHost
     return insecure, tuple(certs)
 
 
-def small_blob(length: Optional[int], direct_below: int) -> bool:
+def small_blob(length: int | None, direct_below: int) -> bool:
     """A blob announced smaller than `direct_below` bytes goes straight to the registry: it fits in
     one piece, and a P2P download's fixed cost (registration, the CDN's first piece) is many times
     the transfer (BENCHMARKS.md, helper-daemon). Unknown length: through P2P."""

@@ -7,7 +7,6 @@ uploader only turns the p2p pattern into the cdn pattern (docs/architecture.md#a
 import logging
 
 from common.errors import DragonflyError
-
 from dfget.errors import LaunchServerError
 
 log = logging.getLogger(__name__)

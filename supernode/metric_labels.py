@@ -24,7 +24,7 @@ class FirstSeen:
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.kept: "set[str]" = set()
+        self.kept: set[str] = set()
 
     def __call__(self, value: str) -> str:
         if value in self.kept:
@@ -41,7 +41,7 @@ class LabelPolicy:
         self._peers = FirstSeen(peers)
         self.peer_limit = peers
         self.series_per_metric = series_per_metric
-        self._series: "dict[str, set[tuple]]" = {}
+        self._series: dict[str, set[tuple]] = {}
         self._by_label = {"callsystem": self.call_system, "peer": self.peer, "reason": self.reason,
                           "type": self.error_type}
 

@@ -15,7 +15,8 @@ import ipaddress
 import math
 import re
 import typing
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from common.errors import BadInput
 

@@ -5,7 +5,8 @@ The download runs in a daemon thread; when time is up the caller stops waiting, 
 gets a TimeoutError.
 """
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -9,8 +9,8 @@ time and directory listings come in as arguments, decisions go out as values.
 """
 import hashlib
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from common.dfget_files import task_name_of
 from common.errors import BadInput, RangeError, RangeNotSatisfiable

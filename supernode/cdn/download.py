@@ -14,7 +14,7 @@ in 1 MiB chunks.
 """
 import os
 import select
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response, abort, request
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 
 from common.errors import BadInput
@@ -126,7 +126,7 @@ def http_date_to_ms(text: str) -> int:
     try:
         when = parsedate_to_datetime(text)
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return int(when.timestamp() * 1000)
     except (TypeError, ValueError, IndexError, OverflowError):
         return 0

@@ -11,10 +11,11 @@ import os
 import re
 import shutil
 import tempfile
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
-from common.files import remove_file
 from common.errors import BadInput
+from common.files import remove_file
 from supernode.cdn.contract import DiskEntry
 from supernode.cdn.records import FileMeta, format_md5_file, parse_md5_file
 

@@ -61,7 +61,7 @@ class Ledger:
     def __init__(self, series: "Series | None" = None, max_hosts: int = MAX_HOSTS):
         self.series = series or Series()
         self.max_hosts = max_hosts
-        self.hosts: "OrderedDict[str, HostHistory]" = OrderedDict()
+        self.hosts: OrderedDict[str, HostHistory] = OrderedDict()
 
     def _host(self, ip: str, now: float, host_name: str = "", port: "int | None" = None) -> HostHistory:
         key = host_key(ip)

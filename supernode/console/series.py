@@ -12,7 +12,7 @@ KINDS = ("supernode", "p2p", "source", "origin")
 class Series:
     def __init__(self, step: float = 5.0, length: int = 120):
         self.step, self.length = step, length
-        self._buckets: "dict[int, dict[str, int]]" = {}
+        self._buckets: dict[int, dict[str, int]] = {}
 
     def add(self, kind: str, nbytes: int, now: float) -> None:
         if kind not in KINDS or nbytes <= 0:

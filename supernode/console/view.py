@@ -11,7 +11,6 @@ A client's map uses a per-piece `bitmap` ("1" done, "0" not) up to MAX_BITMAP pi
 or without one, only its count with `exact: false` — the page then draws a bar, not a map.
 """
 from common import image_names
-
 from supernode.console.identity import SUPERNODE, host_key, host_label
 
 MAX_TASKS = 200         # the newest tasks
@@ -53,7 +52,7 @@ def task_name(task: dict) -> str:
 
 
 def _by_client(items: "list[dict]") -> "dict[str, list[dict]]":
-    grouped: "dict[str, list[dict]]" = {}
+    grouped: dict[str, list[dict]] = {}
     for item in items:
         grouped.setdefault(item.get("client", ""), []).append(item)
     return grouped
@@ -91,7 +90,7 @@ def _task(task: dict, peers: dict, node_of: dict, serves_to: dict, flows_to: dic
 
 
 def _hosts(peers: dict, super_ids: set, history: dict) -> "list[dict]":
-    grouped: "dict[str, dict]" = {}
+    grouped: dict[str, dict] = {}
     for pid, p in sorted(peers.items(), key=lambda kv: kv[1].get("created", 0)):
         if pid in super_ids:
             continue
@@ -131,7 +130,7 @@ def _history(past: dict) -> dict:
 
 def _edges(serves: "list[dict]", flows: "list[dict]", node_of: dict) -> "list[dict]":
     """Who serves whom, per host pair: pieces served so far and pieces on their way now."""
-    merged: "dict[tuple[str, str], dict]" = {}
+    merged: dict[tuple[str, str], dict] = {}
     for items, field in ((serves, "pieces"), (flows, "running")):
         for s in items:
             src, dst = node_of.get(s.get("source", "")), node_of.get(s.get("client", ""))

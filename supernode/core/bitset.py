@@ -14,8 +14,8 @@ class PieceBits:
     __slots__ = ("_status", "_done")
 
     def __init__(self):
-        self._status: "dict[int, PieceStatus]" = {}
-        self._done: "set[int]" = set()
+        self._status: dict[int, PieceStatus] = {}
+        self._done: set[int] = set()
 
     def update(self, piece: int, status: PieceStatus) -> bool:
         if piece in self._done:

@@ -8,7 +8,6 @@ pull answers;
 a SUCCESS task is never downgraded. Events about tasks no longer in memory change nothing.
 """
 from common.protocol.codes import CdnStatus, PieceStatus
-
 from supernode.core.effects import Count, Outcome, Wake
 from supernode.core.state import SupernodeState
 

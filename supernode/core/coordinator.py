@@ -6,8 +6,7 @@ Reports about a client download name their Caller and are refused (501) unless t
 admits it (supernode.core.identity); `caller=None` is the supernode itself (and core tests).
 """
 from common.protocol.codes import PieceStatus, ResultCode
-from common.protocol.messages import ResultInfo
-
+from common.protocol.messages import ResultInfo, is_supernode_cid
 from supernode.core import cdn_events, gc, lifecycle, pulling, registration, reports, views
 from supernode.core.effects import Count, Outcome
 from supernode.core.identity import Caller
@@ -15,7 +14,6 @@ from supernode.core.model import Limits, Peer
 from supernode.core.pulling import PullQuery
 from supernode.core.registration import Admission, Probe, Registrant
 from supernode.core.state import SupernodeState
-from common.protocol.messages import is_supernode_cid
 
 __all__ = ["Coordinator", "PullQuery", "Registrant", "Probe", "Admission", "Caller"]
 

@@ -12,10 +12,9 @@
   otherwise the least recently used ceil(n * cleanRatio / 10).
 """
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from common.protocol.codes import CdnStatus
-
 from supernode.core.model import Limits, Peer, Task
 from supernode.core.progress import PeerState
 

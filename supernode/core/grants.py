@@ -7,7 +7,6 @@ per interval. Each task keeps at most MAX_GRANTS of them (the oldest go first).
 import hashlib
 
 from common.protocol.codes import CdnSource, CdnStatus
-
 from supernode.core.model import Task
 
 MAX_GRANTS = 1024

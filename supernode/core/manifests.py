@@ -160,7 +160,7 @@ def _foreign(layer: dict) -> bool:
 
 
 def _unique(digests) -> "tuple[str, ...]":
-    seen: "dict[str, None]" = {}
+    seen: dict[str, None] = {}
     for d in digests:
         if not isinstance(d, str) or not d:
             raise TypeError("digest")

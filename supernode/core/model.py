@@ -5,7 +5,6 @@ from common import urls
 from common.pieces import PieceSizePolicy
 from common.protocol.codes import CdnSource, CdnStatus, DfgetTaskStatus
 from common.protocol.messages import supernode_cid
-
 from supernode.core.identity import Caller, admits
 
 CDN_PATTERN_LOCAL = "local"

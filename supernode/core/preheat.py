@@ -24,7 +24,6 @@ from enum import Enum
 from common import digest, urls
 from common.errors import BadInput
 from common.protocol.messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
-
 from supernode.core import allow
 from supernode.core.manifests import ManifestUrl, parse_platforms
 from supernode.core.model import REDACTED, redacted  # noqa: F401 - REDACTED is part of this module's API
@@ -162,7 +161,7 @@ class PreheatBook:
 
     def __init__(self, ttl: float, timeout: float):
         self.ttl, self.timeout = ttl, timeout
-        self.records: "dict[str, PreheatRecord]" = {}
+        self.records: dict[str, PreheatRecord] = {}
 
     def get(self, preheat_id: str, now: float) -> "PreheatRecord | None":
         rec = self.records.get(preheat_id)

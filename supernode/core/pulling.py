@@ -16,10 +16,16 @@ from dataclasses import dataclass
 from common import pieces
 from common.errors import BadInput
 from common.protocol import paths
-from common.protocol.codes import (CdnSource, CdnStatus, DfgetTaskStatus, PieceResult, PieceStatus,
-                                   ResultCode, TaskStatus)
+from common.protocol.codes import (
+    CdnSource,
+    CdnStatus,
+    DfgetTaskStatus,
+    PieceResult,
+    PieceStatus,
+    ResultCode,
+    TaskStatus,
+)
 from common.protocol.messages import FinishResult, PieceTask, ResultInfo
-
 from supernode.core import scheduler
 from supernode.core.effects import Count, Outcome, Wake
 from supernode.core.model import DfgetTask, Limits, Task, super_cid

@@ -40,7 +40,6 @@ from common.protocol import paths
 from common.protocol.codes import CdnSource, CdnStatus, PieceStatus, ResultCode
 from common.protocol.messages import HEADER_DISPLAY_NAME, RegisterResult, ResultInfo
 from common.source_failures import Unreachable
-
 from supernode.core import lifecycle, static_download
 from supernode.core.effects import Count, Outcome, StartCdn
 from supernode.core.grants import cached, credential, grant, granted

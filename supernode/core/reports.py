@@ -8,7 +8,6 @@ holder of that piece. Errors about the supernode's own pieces become a RepairPie
 from common.errors import BadInput
 from common.protocol.codes import ClientErrorType, PieceStatus, ResultCode
 from common.protocol.messages import ResultInfo
-
 from supernode.core.effects import Count, Delivered, Outcome, PeerRef, RepairPiece, Wake
 from supernode.core.pulling import piece_of
 from supernode.core.state import SupernodeState

@@ -43,8 +43,9 @@ the progress and returns a Plan; the coordinator applies it.
 6. Stop when the client would run `peer_down_limit` pieces.
 """
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import AbstractSet, Callable, Mapping
+from typing import AbstractSet
 
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress, is_slow
@@ -131,14 +132,14 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     if len(view.client.running) >= limits.peer_down_limit:
         return Plan(limited=True)
     alone = isolated(view, limits)
-    extra: "dict[str, int]" = {}
-    drops: "list[tuple[int, str]]" = []
-    picks: "list[Assignment]" = []
-    verdicts: "dict[str, Verdict]" = {}
+    extra: dict[str, int] = {}
+    drops: list[tuple[int, str]] = []
+    picks: list[Assignment] = []
+    verdicts: dict[str, Verdict] = {}
     busy = None
     stall = stall_seconds(view.task)
     super_load = view.task.super_load - view.task.stalled_super(view.now, stall)
-    recheck: "float | None" = None
+    recheck: float | None = None
     debt, expiry, seeded = None, None, 0
     crowded = not alone and view.crowd > 1
     spreads = crowded and view.servable(view.src_pid)   # the seed-debt rule applies

@@ -13,7 +13,6 @@ readable by anyone who can reach that port. Hence:
 """
 from common.protocol.codes import CdnSource, ResultCode
 from common.protocol.messages import ResultInfo
-
 from supernode.core.model import CDN_PATTERN_SOURCE, DOWNLOAD_SERVER_EXTERNAL, Limits, Task, may_carry_credentials
 
 

@@ -1,17 +1,16 @@
 """Read-only renderings of the state: /api/v1 records and the console snapshot."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from common import urls
 from common.protocol.codes import DfgetTaskStatus
 from common.protocol.messages import PeerInfo, TaskInfo
-
 from supernode.core.identity import console_label
 from supernode.core.model import Peer, Task, redacted
 from supernode.core.state import SupernodeState
 
 
 def rfc3339_ms(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
 
 def peer_info(peer: Peer) -> PeerInfo:
@@ -73,7 +72,7 @@ def snapshot(state: SupernodeState) -> dict:
 
 def _flows(state: SupernodeState) -> "list[dict]":
     """Pieces on their way right now, per (source PID, client PID): the live edges of the swarm."""
-    running: "dict[tuple[str, str], int]" = {}
+    running: dict[tuple[str, str], int] = {}
     for key, client in state.progress.clients.items():
         dt = state.dfget_tasks.get(key)
         if dt is None:

@@ -41,7 +41,7 @@ def read_response(sock: socket.socket, already: bytes = b"", timeout: float = 30
             if not chunk:
                 break
             data += chunk
-    except (ConnectionResetError, socket.timeout):
+    except (TimeoutError, ConnectionResetError):
         pass
     head, _, body = data.partition(b"\r\n\r\n")
     length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))

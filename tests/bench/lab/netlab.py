@@ -232,9 +232,9 @@ class Lab:
         self.tag = tag
         self.pfx = f"{PREFIX}{os.getpid()}-"
         self.sw = self.pfx + "sw"
-        self.hosts: "dict[str, Host]" = {}
-        self.procs: "list[LabProc]" = []
-        self.namespaces: "list[str]" = []
+        self.hosts: dict[str, Host] = {}
+        self.procs: list[LabProc] = []
+        self.namespaces: list[str] = []
         self.octet = None
         self.subnet = None
         self._blackhole = False

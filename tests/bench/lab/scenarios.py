@@ -16,7 +16,7 @@ import sys
 import time
 
 from tests.bench._common import py_spy, top_frames
-from tests.bench.lab.netlab import Lab, LabError, proc_cpu, proc_hwm, _ns_pids, proc_cmd
+from tests.bench.lab.netlab import Lab, LabError, _ns_pids, proc_cmd, proc_cpu, proc_hwm
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MiB = 1 << 20
@@ -210,7 +210,7 @@ class UplinkSampler:
     def __init__(self, lab, interval: float = 0.5, limit_s: float = 900.0):
         import threading
         self.lab, self.interval, self.limit_s = lab, interval, limit_s
-        self.samples: "list[tuple[float, dict]]" = []
+        self.samples: list[tuple[float, dict]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -232,7 +232,7 @@ class UplinkSampler:
     def utilisation(self, rates_mbit: "dict[str, float]", until: "float | None", key: str = "sent") -> dict:
         """Per host: % of its shaped link (`sent`: uplink, `received`: downlink) used in each
         interval up to `until` (the makespan), and the mean over that time."""
-        series: "dict[str, list[int]]" = {h: [] for h in rates_mbit}
+        series: dict[str, list[int]] = {h: [] for h in rates_mbit}
         for (t_a, a), (t_b, b) in zip(self.samples, self.samples[1:]):
             if until is not None and t_a >= until:
                 break

@@ -86,6 +86,7 @@ def write_htpasswd(path: str, users: "dict[str, str]") -> str:
 def make_ca(directory: str, name: str = "test-ca") -> "tuple[str, str]":
     """A test CA: (certificate file, key file)."""
     import datetime
+
     from dfdaemon.tls import generate_ca
     key_pem, cert_pem = generate_ca(name, datetime.timedelta(days=1))
     cert, key = os.path.join(directory, f"{name}.crt"), os.path.join(directory, f"{name}.key")
@@ -100,6 +101,7 @@ def make_server_cert(directory: str, ca: "tuple[str, str]", names: "list[str]", 
     """A server certificate signed by `ca` whose SAN lists `names` (DNS names and IP addresses)."""
     import datetime
     import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -113,7 +115,7 @@ def make_server_cert(directory: str, ca: "tuple[str, str]", names: "list[str]", 
             sans.append(x509.IPAddress(ipaddress.ip_address(n)))
         except ValueError:
             sans.append(x509.DNSName(n))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))

@@ -253,7 +253,7 @@ def test_a_host_trickling_its_request_head_is_cut(server):
             try:
                 loris.sendall(b"X")
                 closed = loris.recv(100) == b""
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:             # reset: cut as well
                 closed = True

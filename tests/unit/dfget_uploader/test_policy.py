@@ -212,6 +212,7 @@ def test_a_control_request_must_address_the_server_by_ip(host, ok):
 def test_a_download_without_a_local_limit_still_gets_only_the_hosts_share(tmp_path):
     """No --locallimit (0: unlimited) must not lift the host-wide --totallimit."""
     import time
+
     from dfget.uploader.state import UploadState
     state = UploadState(str(tmp_path), time)
     state.configure_total_limit(1000)

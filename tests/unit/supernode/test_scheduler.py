@@ -3,13 +3,13 @@ import dataclasses
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hypothesis import given, settings, strategies as st
-
+from common.protocol.codes import PieceStatus
 from supernode.core import scheduler
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress
-from common.protocol.codes import PieceStatus
 
 SUPER = "super"
 SRC = "me"
