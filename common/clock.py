@@ -1,4 +1,13 @@
 """Clocks are injected so that the pure core never reads the wall clock itself."""
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the core asks of a clock."""
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
 
 
 class SystemClock:
@@ -16,7 +25,7 @@ class SystemClock:
 class FakeClock:
     """A clock that moves only when told to; for tests and simulations."""
 
-    def __init__(self, start: float = 1_600_000_000.0):
+    def __init__(self, start: float = 1_600_000_000.0) -> None:
         self._now = start
 
     def time(self) -> float:

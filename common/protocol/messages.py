@@ -34,15 +34,15 @@ HEADER_LEN = 8192      # one "Name: value" header
 CERT_LEN = 32768       # one root CA (PEM or base64 DER)
 
 
-def _url(key: str, required: bool = False):
+def _url(key: str, required: bool = False) -> Any:
     return wire(key, "", required=required, max_len=URL_LEN, chars=PRINTABLE)
 
 
-def _id(key: str, required: bool = False, max_len: int = ID_LEN):
+def _id(key: str, required: bool = False, max_len: int = ID_LEN) -> Any:
     return wire(key, "", required=required, max_len=max_len, chars=VISIBLE)
 
 
-def _text(key: str, max_len: int = SHORT_LEN, required: bool = False):
+def _text(key: str, max_len: int = SHORT_LEN, required: bool = False) -> Any:
     return wire(key, "", required=required, max_len=max_len, chars=PRINTABLE)
 
 
@@ -308,7 +308,7 @@ HEADER_CLIENT_KEY = "X-Dragonfly-Client-Key"
 HEADER_DISPLAY_NAME = "X-Dragonfly-Display-Name"
 
 
-def optional(value) -> Any | None:
+def optional(value: Any) -> Any | None:
     return value if value not in ("", None) else None
 
 

@@ -58,8 +58,12 @@ def fail(range_: str, dst_cid: str) -> Report:
 
 
 class PieceBook:
-    def __init__(self, max_refusals: int = MAX_REFUSALS):
+    def __init__(self, max_refusals: int = MAX_REFUSALS) -> None:
         self.max_refusals = max_refusals
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (a migration changed the piece size): start over."""
         self.running: dict[str, str] = {}      # range -> source cid
         self.done: dict[str, int] = {}         # range -> piece number
         self.failed_from: dict[str, set[str]] = {}
@@ -115,10 +119,6 @@ class PieceBook:
                 continue
             return r
         return None
-
-    def reset(self) -> None:
-        """Forget everything (a migration changed the piece size): start over."""
-        self.__init__(self.max_refusals)
 
     def restart(self) -> None:
         """After a migration: keep what is done, report from START to the new supernode.

@@ -13,7 +13,7 @@ BITS_PER_PIECE = 8
 class PieceBits:
     __slots__ = ("_status", "_done")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._status: dict[int, PieceStatus] = {}
         self._done: set[int] = set()
 

@@ -86,7 +86,7 @@ class BestRate:
             self.rate, self.when = rate, now
 
     def at(self, now: float) -> float:
-        return self.rate * 0.5 ** (max(now - self.when, 0.0) / BEST_RATE_HALF_LIFE)
+        return self.rate * 0.5 ** (max(now - self.when, 0.0) / BEST_RATE_HALF_LIFE)  # type: ignore[no-any-return]  # float ** float is typed Any
 
 
 @dataclass

@@ -43,12 +43,20 @@ the progress and returns a Plan; the coordinator applies it.
 6. Stop when the client would run `peer_down_limit` pieces.
 """
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import AbstractSet
+from typing import AbstractSet, Protocol
 
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress, is_slow
+
+
+class Rng(Protocol):
+    """What the scheduler asks of its injected random.Random (the core may not import random)."""
+
+    def random(self) -> float: ...
+
+    def randrange(self, stop: int) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def available_pieces(task: TaskProgress, client: ClientProgress) -> "set[int]":
     return available
 
 
-def order_pieces(pieces, holders: "Mapping[int, set]", running, rng,
+def order_pieces(pieces: Iterable[int], holders: "Mapping[int, AbstractSet[str]]", running: Iterable[int], rng: Rng,
                  in_flight: "Mapping[int, int] | None" = None) -> "list[int]":
     running = list(running)
     center = sum(running) // len(running) if running else 0
@@ -125,7 +133,7 @@ def stall_seconds(task: TaskProgress) -> float:
     return max(STALL_FACTOR * task.super_piece_seconds, STALL_FLOOR)
 
 
-def plan(view: View, limits: Limits, rng) -> Plan:
+def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     available = available_pieces(view.task, view.client)
     if not available:
         return Plan()
@@ -214,7 +222,7 @@ def _slow_client(view: View) -> bool:
 
 
 def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]",
-                 drops: "list[tuple[int, str]]", rng, verdicts: "dict[str, Verdict]",
+                 drops: "list[tuple[int, str]]", rng: Rng, verdicts: "dict[str, Verdict]",
                  slow_client: bool = False) -> "tuple[str | None, bool]":
     """(a holder chosen uniformly at random among those that may serve now, whether some holder
     could serve this client once it has a free upload slot).

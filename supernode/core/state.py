@@ -4,7 +4,7 @@ from supernode.core.progress import ClientProgress, PeerState, Progress, TaskPro
 
 
 class SupernodeState:
-    def __init__(self):
+    def __init__(self) -> None:
         self.tasks: dict[str, Task] = {}
         self.peers: dict[str, Peer] = {}
         self.dfget_tasks: dict[str, DfgetTask] = {}           # cid@taskId -> download

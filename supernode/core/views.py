@@ -1,5 +1,6 @@
 """Read-only renderings of the state: /api/v1 records and the console snapshot."""
 from datetime import UTC, datetime
+from typing import Any
 
 from common import urls
 from common.protocol.codes import DfgetTaskStatus
@@ -35,7 +36,7 @@ def page_of_peers(state: SupernodeState, page_num: int, page_size: int, descendi
     return [peer_info(p) for p in peers]
 
 
-def snapshot(state: SupernodeState) -> dict:
+def snapshot(state: SupernodeState) -> dict[str, Any]:
     """What the console shows. Clients appear under a label, never their cid (a cid names a client
     in reports: supernode.core.identity)."""
     progress = state.progress
@@ -70,7 +71,7 @@ def snapshot(state: SupernodeState) -> dict:
     return {"tasks": tasks, "peers": peers, "serves": serves, "flows": _flows(state)}
 
 
-def _flows(state: SupernodeState) -> "list[dict]":
+def _flows(state: SupernodeState) -> "list[dict[str, Any]]":
     """Pieces on their way right now, per (source PID, client PID): the live edges of the swarm."""
     running: dict[tuple[str, str], int] = {}
     for key, client in state.progress.clients.items():
@@ -82,9 +83,11 @@ def _flows(state: SupernodeState) -> "list[dict]":
     return [{"source": src, "client": dst, "running": n} for (src, dst), n in sorted(running.items())]
 
 
-def gauge_counts(state: SupernodeState) -> dict:
+def gauge_counts(state: SupernodeState) -> dict[str, Any]:
     """Counts behind the peers / tasks / dfgettasks gauges."""
-    peers, tasks, dfgets = {}, {}, {}
+    peers: dict[str, int] = {}
+    tasks: dict[str, int] = {}
+    dfgets: dict[tuple[str, str], int] = {}
     for peer in state.peers.values():
         if peer.id != state.super_pid:
             peers[peer.ip] = peers.get(peer.ip, 0) + 1
