@@ -63,7 +63,7 @@ class LabelPolicy:
     def values(self, metric_name: str, label_names, values) -> "tuple[str, ...]":
         """The label values to record under: each bounded by its label's rule, the set by the
         metric's series budget."""
-        bounded = tuple(self._by_label.get(n, str)(str(v)) for n, v in zip(label_names, values))
+        bounded = tuple(self._by_label.get(n, str)(str(v)) for n, v in zip(label_names, values, strict=False))
         seen = self._series.setdefault(metric_name, set())
         if bounded in seen:
             return bounded

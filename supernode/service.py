@@ -315,7 +315,7 @@ class SupernodeService:
             try:
                 self.cdn.delete(task_id)
                 evicted += 1
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - one undeletable task must not stop the GC round
                 log.warning("disk gc failed task=%s error=%r", task_id, e)
         self._metrics.disk_gc(evicted, self.clock.time())
         if evicted:

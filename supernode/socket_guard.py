@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def _answer(status: str, message: str) -> bytes:
-    body = ('{"code":%s,"message":"%s"}\n' % (status.split()[0], message)).encode()
+    body = f'{{"code":{status.split()[0]},"message":"{message}"}}\n'.encode()
     head = f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\n" \
            f"Content-Length: {len(body)}\r\n\r\n"
     return head.encode() + body

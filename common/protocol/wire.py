@@ -180,7 +180,7 @@ class Message:
         if not isinstance(raw, Mapping) and not hasattr(raw, "getlist"):
             raise BadInput(f"{cls.__name__}: expected a JSON object, got {type(raw).__name__}")
         by_lower: dict[str, Any] = {}
-        for k in raw.keys():
+        for k in raw.keys():  # noqa: SIM118 - a form's getlist object need not iterate its keys
             by_lower.setdefault(str(k).lower(), k)
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
@@ -191,10 +191,7 @@ class Message:
                 if f.metadata["required"]:
                     errors[key] = "is required"
                 continue
-            if hasattr(raw, "getlist") and typing.get_origin(tp) is list:
-                value = raw.getlist(raw_key)
-            else:
-                value = raw[raw_key]
+            value = raw.getlist(raw_key) if hasattr(raw, "getlist") and typing.get_origin(tp) is list else raw[raw_key]
             converted, err = _coerce(tp, value, from_strings)
             if err is None:
                 err = _out_of_bounds(f.metadata, converted)

@@ -17,7 +17,7 @@ def run_with_deadline(fn: Callable[[], T], timeout: float, cancelled: threading.
     def target():
         try:
             box["value"] = fn()
-        except BaseException as e:  # handed to the waiting thread
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, which re-raises it
             box["error"] = e
 
     worker = threading.Thread(target=target, name="download", daemon=True)

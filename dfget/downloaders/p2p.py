@@ -173,7 +173,7 @@ class P2PDownloader:
         log.warning("supernode %s failed (%s), migrating", ctx.node, why)
         try:
             node, result = self.reregister(ctx.node, lost)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever ends the migration, the download goes back to source
             raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"supernode {ctx.node} failed ({why}) "
                              f"and migration failed: {e}") from None
         self._adopt(node, result)

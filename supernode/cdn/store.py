@@ -58,7 +58,7 @@ class TaskStore:
         """The data file opened for writing pieces, truncated to its first `keep` bytes."""
         path = self.data_path(task_id)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        f = open(path, "r+b" if os.path.exists(path) else "w+b")
+        f = open(path, "r+b" if os.path.exists(path) else "w+b")  # noqa: SIM115 - the caller owns it
         f.truncate(keep)
         return f
 

@@ -227,15 +227,14 @@ class Progress:
         tp = self.tasks.get(task_id)
         if tp is not None:
             tp.count_flight(piece, self.is_super(source), -1)
-        if self.is_super(source):
-            if tp is not None:
-                tp.set_super_load(tp.super_load - 1, now)
-                if arrived:
-                    tp.record_super_duration(max(now - started, 0.0))
-                else:
-                    tp.unforwarded.get(client_pid, {}).pop(piece, None)
-                if piece not in tp.super_in_flight:
-                    tp.super_started.pop(piece, None)
+        if self.is_super(source) and tp is not None:
+            tp.set_super_load(tp.super_load - 1, now)
+            if arrived:
+                tp.record_super_duration(max(now - started, 0.0))
+            else:
+                tp.unforwarded.get(client_pid, {}).pop(piece, None)
+            if piece not in tp.super_in_flight:
+                tp.super_started.pop(piece, None)
         up = down = None
         if source in self.peers and not self.is_super(source):
             state = self.peers[source]

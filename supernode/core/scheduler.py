@@ -43,9 +43,9 @@ the progress and returns a Plan; the coordinator applies it.
 6. Stop when the client would run `peer_down_limit` pieces.
 """
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
-from typing import AbstractSet, Protocol
+from typing import Protocol
 
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress, is_slow
@@ -89,7 +89,7 @@ class View:
     super_pid: str
     now: float = 0.0
     crowd: int = 1                      # clients still downloading the task (this one included)
-    at_limit: "AbstractSet[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
+    at_limit: "Set[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
 
 
 STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
@@ -109,7 +109,7 @@ def available_pieces(task: TaskProgress, client: ClientProgress) -> "set[int]":
     return available
 
 
-def order_pieces(pieces: Iterable[int], holders: "Mapping[int, AbstractSet[str]]", running: Iterable[int], rng: Rng,
+def order_pieces(pieces: Iterable[int], holders: "Mapping[int, Set[str]]", running: Iterable[int], rng: Rng,
                  in_flight: "Mapping[int, int] | None" = None) -> "list[int]":
     running = list(running)
     center = sum(running) // len(running) if running else 0
@@ -195,7 +195,7 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
 
 
-def _busy_peers(view: View, limits: Limits) -> "AbstractSet[str]":
+def _busy_peers(view: View, limits: Limits) -> "Set[str]":
     """The peers at their upload limit: kept by the progress when it can (an O(peers) scan per
     pull was a hot spot); only read here."""
     if view.at_limit is not None:

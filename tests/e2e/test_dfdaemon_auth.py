@@ -83,7 +83,7 @@ def test_private_layers_reach_only_hosts_with_credentials(lab, supernode, tmp_pa
         docker = None
         msg = f"dockerd cannot start here ({e!s:.300}); pulling with the Python registry client"
         print(f"\n*** {msg}")
-        warnings.warn(msg)
+        warnings.warn(msg, stacklevel=1)
     if docker is not None:
         assert docker.pull("private:1") == image.diff_ids
     else:

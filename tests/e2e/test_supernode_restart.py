@@ -63,7 +63,7 @@ def test_downloads_survive_a_restart_of_their_supernode_p2p(tmp_path, origin, sp
             assert r.stdout.splitlines()[-1].endswith("reason:0")
         logs = [open(os.path.join(runner.home(f"h{i}"), "logs", "dfclient.log"), errors="replace").read()
                 for i in range(CLIENTS)]
-        after = [pieces_logged(text)[n:] for text, n in zip(logs, before)]
+        after = [pieces_logged(text)[n:] for text, n in zip(logs, before, strict=True)]
         assert all(after), "every client fetched pieces after the restart"
         sources = {p["dstCid"].split(":")[0] if p["dstCid"].startswith("cdnnode:") else "peer"
                    for pieces in after for p in pieces}

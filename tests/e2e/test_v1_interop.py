@@ -79,7 +79,7 @@ def test_four_go_dfgets_at_once_serve_each_other_through_our_supernode(lab):
         assert open(out, "rb").read() == content
         logs.append(open(os.path.join(home, "logs", "dfclient.log"), errors="replace").read())
     cids = [own_cid(text) for text in logs]
-    took = {(me, src) for me, text in zip(cids, logs) for src in pieces_from(text) if src in cids}
+    took = {(me, src) for me, text in zip(cids, logs, strict=True) for src in pieces_from(text) if src in cids}
     mutual = {frozenset(pair) for pair in took if pair[::-1] in took}
     from_peers = lab.metric("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total") - before
     print(f"\nFIGURE go crowd: {len({src for _, src in took})} of 4 Go dfgets served pieces to others, "

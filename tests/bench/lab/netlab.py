@@ -27,7 +27,7 @@ class LabError(RuntimeError):
 
 
 def _run(argv, check=True, timeout=20.0) -> subprocess.CompletedProcess:
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=timeout, text=True)
     if check and r.returncode != 0:
         raise LabError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")

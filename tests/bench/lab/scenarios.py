@@ -233,7 +233,7 @@ class UplinkSampler:
         """Per host: % of its shaped link (`sent`: uplink, `received`: downlink) used in each
         interval up to `until` (the makespan), and the mean over that time."""
         series: dict[str, list[int]] = {h: [] for h in rates_mbit}
-        for (t_a, a), (t_b, b) in zip(self.samples, self.samples[1:]):
+        for (t_a, a), (t_b, b) in zip(self.samples, self.samples[1:], strict=False):
             if until is not None and t_a >= until:
                 break
             for h, mbit in rates_mbit.items():
@@ -287,7 +287,7 @@ def run(system: str, cfg: dict, work: str) -> dict:
     result["completion"] = summary(times)
     # each host against its own download bound F/d_i (staggered and mixed: slow hosts must not
     # slow the fast ones, late ones must not wait for the early ones)
-    own = [p["time"] / (size * 8 / 1e6 / d) for p, (_, d) in zip(result["peers"], rates)
+    own = [p["time"] / (size * 8 / 1e6 / d) for p, (_, d) in zip(result["peers"], rates, strict=True)
            if p.get("time") is not None and d]
     result["worst_time_over_own_F_d"] = round(max(own), 3) if own else None
     result["makespan"] = result.get("makespan")
@@ -407,7 +407,7 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
             "rate": list(peer_rates(n, cfg["u"], cfg["d"], cfg["scenario"])[i])})
         if cfg.get("timelines", True):
             result["peers"][-1]["pieces"] = _timelines(homes[i], t0)
-    ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
+    ok_ends = [e for e, x in zip(ends, result["peers"], strict=True) if e and x["exit"] == 0]
     result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
     result["failures"] = n - len(ok_ends)
     sampler.stop()
@@ -492,7 +492,7 @@ def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
     ends = _wait_peers(procs, real, cap)
     result["cpu"] = cpu.stop()
     result["peers"] = [_peer_result(procs[i], peers[i], real[i], t0, ends[i], outs[i]) for i in range(n)]
-    ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
+    ok_ends = [e for e, x in zip(ends, result["peers"], strict=True) if e and x["exit"] == 0]
     result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
     result["failures"] = n - len(ok_ends)
     sampler.stop()
@@ -576,7 +576,7 @@ def _bdecode(data: bytes, i=0):
             items.append(v)
         if c == b"l":
             return items, i + 1
-        return dict(zip(items[::2], items[1::2])), i + 1
+        return dict(zip(items[::2], items[1::2], strict=False)), i + 1
     j = data.index(b":", i)
     ln = int(data[i:j])
     return data[j + 1:j + 1 + ln], j + 1 + ln

@@ -109,7 +109,7 @@ def test_share_rate(rate, total, rates, expected):
 def test_shares_never_exceed_the_limit_by_more_than_rounding(rates, total):
     shares = [policy.share_rate(r, total, rates) for r in rates]
     assert sum(shares) <= max(total, sum(rates)) + len(rates)
-    assert all(1 <= s <= r for s, r in zip(shares, rates))
+    assert all(1 <= s <= r for s, r in zip(shares, rates, strict=True))
 
 
 # ---- expiry and idleness -----------------------------------------------------------------------
