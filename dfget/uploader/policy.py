@@ -162,7 +162,7 @@ def is_address_host(host_header: str) -> bool:
     return host.lower() == "localhost" or _ip(host) is not None
 
 
-def _ip(text: str):
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         addr = ipaddress.ip_address((text or "").strip())
     except ValueError:

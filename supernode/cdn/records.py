@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
 
 from common.errors import BadInput
 
@@ -80,7 +81,7 @@ class FileMeta:
             raise BadInput(".meta lacks taskID, url or pieceSize")
         return cls(**values)
 
-    def replace(self, **changes) -> "FileMeta":
+    def replace(self, **changes: Any) -> "FileMeta":
         return dataclasses.replace(self, **changes)
 
     def touched(self, now_ms: int) -> "FileMeta":
