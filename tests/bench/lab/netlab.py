@@ -134,7 +134,7 @@ class LabProc:
 
     def __init__(self, host, argv, log_path, env=None, cwd=None):
         self.host, self.argv_, self.log_path = host, argv, log_path
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "ab")  # noqa: SIM115 - the process writes it until stop() closes it
         self.started = time.time()
         self.popen = subprocess.Popen(host.argv(argv), stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=cwd,

@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import pathlib
 import random
 import signal
 import subprocess
@@ -413,7 +414,7 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
     sampler.stop()
     result["upload_utilisation"] = _utilisation(sampler, cfg, peers, t0, result["makespan"])
     result["failure_reasons"] = sorted({ln.strip()[:200] for i in range(n) if result["peers"][i]["exit"] != 0
-                                        for ln in open(os.path.join(work, f"dfget{i}.log"), errors="replace")
+                                        for ln in pathlib.Path(work, f"dfget{i}.log").read_text(errors="replace").splitlines()
                                         if "failed to download" in ln or "FAIL(" in ln})[:6]
     # how often the supernode sent each piece (the ideal is once: the supernode's upload is scarce)
     copies, first_piece = {}, []
@@ -604,7 +605,7 @@ def _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env):
     plen = cfg.get("bt_piece_log2", 18)
     subprocess.run(["mktorrent", "-l", str(plen), "-a", announce, "-o", torrent, src], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-    ih = info_hash(open(torrent, "rb").read())
+    ih = info_hash(pathlib.Path(torrent).read_bytes())
     with open(os.path.join(tdir, "whitelist.txt"), "w") as f:
         f.write(ih + "\n")
     for d in (work, tdir):
@@ -650,7 +651,7 @@ def _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env):
     def ends_now():
         e = {}
         if os.path.exists(marks):
-            for line in open(marks):
+            for line in pathlib.Path(marks).read_text().splitlines():
                 parts = line.split(None, 1)
                 if len(parts) == 2:
                     for i, d in enumerate(dirs):

@@ -7,6 +7,7 @@ no packet leaves the machine.
 """
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -106,8 +107,8 @@ def make_server_cert(directory: str, ca: "tuple[str, str]", names: "list[str]", 
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    ca_cert = x509.load_pem_x509_certificate(open(ca[0], "rb").read())
-    ca_key = serialization.load_pem_private_key(open(ca[1], "rb").read(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pathlib.Path(ca[0]).read_bytes())
+    ca_key = serialization.load_pem_private_key(pathlib.Path(ca[1]).read_bytes(), password=None)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sans = []
     for n in names:
@@ -168,13 +169,13 @@ class Dfdaemon:
 
     def logs(self) -> str:
         path = os.path.join(self.home, "logs", "dfdaemon.log")
-        return open(path).read() if os.path.exists(path) else ""
+        return pathlib.Path(path).read_text() if os.path.exists(path) else ""
 
     def stop(self) -> None:
         self.proc.stop()
         pid_file = os.path.join(self.home, "meta", "uploader.pid")
         try:
-            pid = int(open(pid_file).read().strip() or 0)
+            pid = int(pathlib.Path(pid_file).read_text().strip() or 0)
         except (OSError, ValueError):
             pid = 0
         if pid:
@@ -242,5 +243,5 @@ def skopeo_pull(tmp, mirror_port: int, ref: str) -> "list[str]":
     res = subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://127.0.0.1:{mirror_port}/{ref}",
                           f"dir:{out}"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, f"skopeo copy failed: {res.stdout}{res.stderr}"
-    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    manifest = json.loads(pathlib.Path(out, "manifest.json").read_text())
     return [layer["digest"] for layer in manifest["layers"]]

@@ -1,4 +1,5 @@
 import hashlib
+import pathlib
 import random
 import threading
 
@@ -352,7 +353,7 @@ def test_tls_options_choose_verify(make_cdn, source, settings):
 
     def head(request):
         verify = request.req_kwargs["verify"]
-        seen.append((verify, open(verify).read().strip() if isinstance(verify, str) else None))
+        seen.append((verify, pathlib.Path(verify).read_text().strip() if isinstance(verify, str) else None))
         return 200, {"Content-Length": "1"}, b""
     source.add_callback(responses.HEAD, "https://origin.test/f", callback=head)
     cdn = make_cdn()
