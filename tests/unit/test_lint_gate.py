@@ -11,6 +11,8 @@ import tomllib
 
 import pytest
 
+from tests.unit.test_purity import pure_files
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Both take a few seconds on an idle machine; the deadline allows for a loaded one.
 DEADLINE = 120
@@ -33,5 +35,9 @@ def test_mypy_finds_nothing_and_the_pure_cores_are_strict():
     settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
     assert settings.get("strict") is True
     assert {"common", "supernode/core", "dfget/core"} <= set(settings["files"])
+    checked = [ROOT / f for f in settings["files"]]
+    unchecked = [str(p.relative_to(ROOT)) for p in pure_files()
+                 if not any(p == c or c in p.parents for c in checked)]
+    assert not unchecked, f"pure modules missing from [tool.mypy] files: {unchecked}"
     r = _run("mypy")
     assert r.returncode == 0, f"mypy failed:\n{r.stdout}{r.stderr}"
