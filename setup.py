@@ -27,7 +27,9 @@ setup(
     ],
     extras_require={
         # kubernetes-validate: the deployment tests check rendered manifests against the Kubernetes schemas.
-        "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6", "schemathesis>=4", "kubernetes-validate"],
+        # ruff, mypy and the PyYAML stubs: the lint and type gate (tests/unit/test_lint_gate.py).
+        "test": ["pytest>=8", "responses>=0.25", "hypothesis>=6", "schemathesis>=4", "kubernetes-validate",
+                 "ruff>=0.6", "mypy>=1.11", "types-PyYAML>=6"],
     },
     entry_points={
         "console_scripts": [

@@ -1,6 +1,15 @@
 """Clocks are injected so that the pure core never reads the wall clock itself, and so that a
 shell that waits (the supernode's long poll) can be tested without waiting in real time."""
 import threading
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the core asks of a clock."""
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
 
 
 class SystemClock:
@@ -26,7 +35,7 @@ class FakeClock:
     REAL_WAIT_LIMIT = 30.0
     _POLL = 0.01     # an Event cannot notify our condition, so a waiter also looks at its event this often
 
-    def __init__(self, start: float = 1_600_000_000.0):
+    def __init__(self, start: float = 1_600_000_000.0) -> None:
         self._now = start
         self._moved = threading.Condition()
         self.waiting = 0     # how many threads are in wait(): lets a test advance once they are

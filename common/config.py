@@ -5,8 +5,9 @@ value with its setting's parser, and raises one ConfigError naming *every* bad f
 is a frozen `Config`; per-run facts never go into it.
 """
 import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from common.errors import BadInput, ConfigError
 from common.units import format_duration, format_size, parse_duration, parse_size
@@ -23,13 +24,13 @@ class Setting:
     env: "str | None" = None  # environment variable name (without the program prefix)
 
 
-def text(v) -> str:
+def text(v: Any) -> str:
     if isinstance(v, (dict, list)):
         raise BadInput(f"expected a string, got {type(v).__name__}")
     return "" if v is None else str(v)
 
 
-def integer(v) -> int:
+def integer(v: Any) -> int:
     if isinstance(v, bool):
         raise BadInput(f"expected an integer, got {v!r}")
     try:
@@ -38,7 +39,7 @@ def integer(v) -> int:
         raise BadInput(f"expected an integer, got {v!r}") from None
 
 
-def boolean(v) -> bool:
+def boolean(v: Any) -> bool:
     if isinstance(v, bool):
         return v
     s = str(v).strip().lower()
@@ -49,7 +50,7 @@ def boolean(v) -> bool:
     raise BadInput(f"expected true or false, got {v!r}")
 
 
-def text_list(v) -> "list[str]":
+def text_list(v: Any) -> list[str]:
     if v is None or v == "":
         return []
     if isinstance(v, str):
@@ -60,7 +61,7 @@ def text_list(v) -> "list[str]":
 
 
 def choice(*options: str) -> Callable[[Any], str]:
-    def parse(v) -> str:
+    def parse(v: Any) -> str:
         s = text(v)
         if s.lower() not in {o.lower() for o in options}:
             raise BadInput(f"expected one of {', '.join(options)}, got {v!r}")
@@ -69,7 +70,7 @@ def choice(*options: str) -> Callable[[Any], str]:
 
 
 def in_range(low: int, high: int) -> Callable[[Any], int]:
-    def parse(v) -> int:
+    def parse(v: Any) -> int:
         n = integer(v)
         if not low <= n <= high:
             raise BadInput(f"{n} is outside {low}-{high}")
@@ -77,54 +78,54 @@ def in_range(low: int, high: int) -> Callable[[Any], int]:
     return parse
 
 
-def duration(v) -> float:
+def duration(v: Any) -> float:
     return parse_duration(v)
 
 
-def size(v) -> int:
+def size(v: Any) -> int:
     return parse_size(v)
 
 
-def duration_setting(name, key, default, help, **kw) -> Setting:
+def duration_setting(name: str, key: str, default: Any, help: str, **kw: Any) -> Setting:
     return Setting(name, key, default, help, parse=duration, show=format_duration, **kw)
 
 
-def size_setting(name, key, default, help, **kw) -> Setting:
+def size_setting(name: str, key: str, default: Any, help: str, **kw: Any) -> Setting:
     return Setting(name, key, default, help, parse=size, show=format_size, **kw)
 
 
-class Config(Mapping):
+class Config(Mapping[str, Any]):
     """Frozen settings with attribute access."""
 
-    def __init__(self, values: "dict[str, Any]", schema: "list[Setting]"):
+    def __init__(self, values: dict[str, Any], schema: list[Setting]) -> None:
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "_schema", list(schema))
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         try:
             return self._values[name]
         except KeyError:
             raise AttributeError(name) from None
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Config is frozen")
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Any:
         return self._values[name]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._values)
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes: Any) -> "Config":
         """A new Config with some values changed (already parsed values)."""
         return Config({**self._values, **changes}, self._schema)
 
-    def as_yaml_tree(self) -> dict:
+    def as_yaml_tree(self) -> dict[str, Any]:
         """Nested dict of YAML keys -> printable values (for `config default`, `/env`)."""
-        tree: dict = {}
+        tree: dict[str, Any] = {}
         for s in self._schema:
             node = tree
             *parents, leaf = s.key.split(".")
@@ -134,7 +135,7 @@ class Config(Mapping):
         return tree
 
 
-def _lookup(tree: Mapping, dotted: str):
+def _lookup(tree: Mapping[str, Any], dotted: str) -> tuple[Any, bool]:
     node: Any = tree
     for part in dotted.split("."):
         if not isinstance(node, Mapping):
@@ -146,7 +147,7 @@ def _lookup(tree: Mapping, dotted: str):
     return node, True
 
 
-def read_yaml(path: str) -> dict:
+def read_yaml(path: str) -> dict[str, Any]:
     import yaml
     try:
         with open(path, encoding="utf-8") as f:
@@ -162,7 +163,7 @@ def read_yaml(path: str) -> dict:
 
 def load(schema: "list[Setting]", *, path: "str | None" = None, explicit_path: bool = False,
          env: "Mapping[str, str] | None" = None, env_prefix: str = "",
-         flags: "Mapping[str, Any] | None" = None, tree: "Mapping | None" = None) -> Config:
+         flags: "Mapping[str, Any] | None" = None, tree: "Mapping[str, Any] | None" = None) -> Config:
     """Layer defaults, the YAML file, the environment and flags; validate every value once.
 
     A missing default file is ignored; a missing explicit file is an error. `flags` maps
@@ -175,9 +176,11 @@ def load(schema: "list[Setting]", *, path: "str | None" = None, explicit_path: b
             tree = read_yaml(path)
     env = env if env is not None else os.environ
     flags = flags or {}
-    values, errors = {}, {}
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     for s in schema:
-        raw, origin = s.default, "default"
+        raw: Any = s.default
+        origin: str | None = "default"
         found, ok = _lookup(tree, s.key)
         if ok and found is not None:
             raw, origin = found, path
@@ -199,7 +202,8 @@ def load(schema: "list[Setting]", *, path: "str | None" = None, explicit_path: b
 def default_yaml(schema: "list[Setting]") -> str:
     """A commented YAML file: every setting, its default, one comment."""
     import yaml
-    lines, open_sections = [], []
+    lines: list[str] = []
+    open_sections: list[str] = []
     for s in schema:
         *parents, leaf = s.key.split(".")
         depth = 0

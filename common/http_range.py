@@ -7,7 +7,6 @@ malformed one and sends the whole blob. Several ranges are not supported by any 
 """
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from common.errors import RangeError, RangeNotSatisfiable
 
@@ -17,14 +16,14 @@ _MAX_DIGITS = 19      # a byte offset beyond 2**63 is no offset (and int() of a 
 
 @dataclass(frozen=True)
 class ByteRange:
-    start: Optional[int]     # None: a suffix range (`-n`, the last n bytes)
-    end: Optional[int]       # inclusive; None: to the end of the resource
+    start: int | None     # None: a suffix range (`-n`, the last n bytes)
+    end: int | None       # inclusive; None: to the end of the resource
 
     @property
     def closed(self) -> bool:
         return self.start is not None and self.end is not None
 
-    def resolve(self, length: int) -> "Optional[tuple[int, int]]":
+    def resolve(self, length: int) -> "tuple[int, int] | None":
         """(first, last) inclusive within a resource of `length` bytes; None if unsatisfiable."""
         if self.start is None:
             n = self.end or 0

@@ -32,7 +32,7 @@ def setup(path: str, *, sign: "str | None" = "", verbose: bool = False, console:
             root.removeHandler(h)
             h.close()
     formatter = V1Formatter(sign)
-    handlers = []
+    handlers: list[logging.Handler] = []
     if path:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups))
@@ -40,6 +40,6 @@ def setup(path: str, *, sign: "str | None" = "", verbose: bool = False, console:
         handlers.append(logging.StreamHandler())
     for h in handlers:
         h.setFormatter(formatter)
-        h._dragonfly = True
+        h._dragonfly = True  # type: ignore[attr-defined]  # marks our handlers for the next call to remove
         root.addHandler(h)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

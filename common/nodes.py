@@ -1,9 +1,9 @@
 """Supernode addresses as dfget and dfdaemon take them: `host[:port][=weight]` (port 8002, weight
 1 by default). A list may repeat an address (weights add up); weights are divided by their GCD."""
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import reduce
-from typing import Iterable
 
 from common.errors import BadInput
 
@@ -46,7 +46,7 @@ def parse_node(text: str) -> Node:
 
 def parse_nodes(texts: Iterable[str]) -> "list[Node]":
     """Comma lists and repeated values -> nodes, duplicates merged, weights divided by their GCD."""
-    merged: "dict[tuple[str, int], int]" = {}
+    merged: dict[tuple[str, int], int] = {}
     for text in texts:
         for part in str(text).split(","):
             if part.strip():

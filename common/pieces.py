@@ -43,7 +43,7 @@ def piece_size_adaptive(length: int) -> int:
     return min(max(mib * MIB, MIN_PIECE_SIZE), MAX_PIECE_SIZE)
 
 
-def piece_size(length: int, policy: PieceSizePolicy = PieceSizePolicy.ADAPTIVE) -> int:
+def piece_size(length: int, policy: PieceSizePolicy | str = PieceSizePolicy.ADAPTIVE) -> int:
     if PieceSizePolicy(policy) is PieceSizePolicy.V1:
         return piece_size_v1(length)
     return piece_size_adaptive(length)

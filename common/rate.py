@@ -1,10 +1,11 @@
 """A token bucket on an injected clock. It decides how long to wait; callers do the waiting."""
+from common.clock import Clock
 
 
 class TokenBucket:
     """`rate` bytes per second with a burst of `burst` bytes; rate 0 means unlimited."""
 
-    def __init__(self, rate: int, clock, burst: "int | None" = None):
+    def __init__(self, rate: int, clock: Clock, burst: "int | None" = None) -> None:
         self._clock = clock
         self.set_rate(rate, burst)
 

@@ -120,12 +120,14 @@ def explain(error: BaseException, url: str) -> "Unreachable | None":
     return None
 
 
-def _chain(error: BaseException):
+def _chain(error: BaseException) -> list[BaseException]:
     """The exception and what it wraps (`reason`, exceptions in `args`, cause, context), deepest
     first: the OS or TLS error at the bottom says more than the wrappers above it."""
-    order, seen, frontier = [], set(), [error]
+    order: list[BaseException] = []
+    seen: set[int] = set()
+    frontier: list[object] = [error]
     for _ in range(_MAX_DEPTH):
-        nxt = []
+        nxt: list[object] = []
         for e in frontier:
             if not isinstance(e, BaseException) or id(e) in seen:
                 continue

@@ -38,7 +38,7 @@ def filter_url(url: str, filters: "list[str] | set[str] | None") -> str:
 
 def convert_headers(lines: "list[str] | None") -> "dict[str, str]":
     """["K: V", ...] -> {K: V}; entries without a colon or value are skipped; repeats join with ','."""
-    out: "dict[str, str]" = {}
+    out: dict[str, str] = {}
     for line in lines or []:
         key, sep, value = line.partition(":")
         key, value = key.strip(), value.strip()

@@ -133,7 +133,7 @@ class LayerServer:
     def _pump(self, reply, dl, gate: VerifiedSlice, route, fwd, tls) -> None:
         pos = 0
         while True:
-            snap = dl.wait(lambda s: s.available > pos, STALL_TIMEOUT)
+            snap = dl.wait(lambda s, pos=pos: s.available > pos, STALL_TIMEOUT)
             if snap.available > pos:
                 chunk = dl.read(pos, min(CHUNK, snap.available - pos))
                 if not chunk:

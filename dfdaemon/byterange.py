@@ -3,13 +3,12 @@
 Only one `bytes=` range is honoured (docker's retries send `bytes=<offset>-`); anything else that
 is malformed, or several ranges, is ignored and the whole blob is sent (as the RFC allows).
 """
-from typing import Optional
 
 from common.errors import RangeError
 from common.http_range import ByteRange, parse_byte_range
 
 
-def parse_range(header: "str | None") -> Optional[ByteRange]:
+def parse_range(header: "str | None") -> ByteRange | None:
     """The one range to honour, or None: a malformed header is ignored (the whole blob is sent)."""
     if not header:
         return None

@@ -28,7 +28,7 @@ class RepoCleaner:
         while not self._stop.wait(self.interval):
             try:
                 self.run_once()
-            except Exception:  # noqa: BLE001 - a cleaning round must never end the cleaner
+            except Exception:  # a cleaning round must never end the cleaner
                 log.exception("repo cleaning failed")
 
     def run_once(self, now: "float | None" = None) -> "list[str]":

@@ -16,7 +16,7 @@ import logging
 import os
 import subprocess
 import threading
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from common.dfget_files import (
     back_source_prefix,
@@ -49,9 +49,9 @@ class DfgetProcess:
         self.data_dir = data_dir
         self.on_change = on_change
         self.sign = ""
-        self.lines: "list[str]" = []
-        self.returncode: Optional[int] = None
-        self._proc: Optional[subprocess.Popen] = None
+        self.lines: list[str] = []
+        self.returncode: int | None = None
+        self._proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         """Start dfget; raises OSError if it cannot be executed."""

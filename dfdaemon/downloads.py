@@ -20,8 +20,8 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from dfdaemon.downloader import DfgetProcess
 from dfdaemon.follow import GrowingFile
@@ -36,12 +36,12 @@ RUNNING, DONE, FAILED = "running", "done", "failed"
 class Snapshot:
     state: str
     available: int
-    length: Optional[int]
+    length: int | None
     error: str = ""
 
 
 class Download:
-    def __init__(self, key, url: str, length: Optional[int], process: DfgetProcess, streaming: bool):
+    def __init__(self, key, url: str, length: int | None, process: DfgetProcess, streaming: bool):
         self.key, self.url = key, url
         self.length = length
         self.process = process
@@ -50,8 +50,8 @@ class Download:
         self.available = 0
         self.readers = 0
         self.idle_since = time.monotonic()
-        self._files: "dict[str, GrowingFile]" = {}
-        self._best: Optional[GrowingFile] = None
+        self._files: dict[str, GrowingFile] = {}
+        self._best: GrowingFile | None = None
         self._cond = threading.Condition()
         self._closed = False
         self._changed = threading.Event()
@@ -190,14 +190,14 @@ class Downloads:
         self.localrepo, self.data_dir = localrepo, data_dir
         self.retention = retention
         self.streaming = streaming
-        self._by_key: "dict[object, Download]" = {}
+        self._by_key: dict[object, Download] = {}
         self._lock = threading.Lock()
 
-    def find(self, key) -> Optional[Download]:
+    def find(self, key) -> Download | None:
         with self._lock:
             return self._by_key.get(key)
 
-    def start(self, key, url: str, length: Optional[int], argv_for: Callable[[str], "list[str]"]) -> "tuple[Download, bool]":
+    def start(self, key, url: str, length: int | None, argv_for: Callable[[str], "list[str]"]) -> "tuple[Download, bool]":
         """The Download for `key`, starting dfget if there is none; (download, started).
         OSError if dfget cannot be executed."""
         with self._lock:
@@ -211,7 +211,7 @@ class Downloads:
             self._by_key[key] = dl
             return dl, True
 
-    def expire(self, now: Optional[float] = None) -> int:
+    def expire(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
         gone = []
         with self._lock:

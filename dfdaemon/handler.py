@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 from common.protocol import paths
 from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
-
 from dfdaemon import rules, tunnel
 from dfdaemon.framing import CHUNKED, LENGTH, AmbiguousFraming, body_framing
 from dfdaemon.metrics import CONTENT_TYPE

@@ -21,7 +21,7 @@ TAG_TTL = 600.0
 class RecentTags:
     def __init__(self, clock=time.monotonic, capacity: int = MAX_REPOSITORIES, ttl: float = TAG_TTL):
         self._clock, self._capacity, self._ttl = clock, capacity, ttl
-        self._tags: "OrderedDict[tuple[str, str], tuple[str, float]]" = OrderedDict()
+        self._tags: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def saw(self, url: str) -> None:

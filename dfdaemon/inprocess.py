@@ -24,21 +24,20 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from click import ClickException
 
 from common.dfget_files import make_sign
 from common.errors import ConfigError
 from common.urls import filter_url
+from dfdaemon.downloader import KEEP_LINES, written_files
 from dfget.cli import config_from_argv
 from dfget.errors import DfgetError
 from dfget.progressbar import ProgressBar
 from dfget.services import Services
 from dfget.session import Session
 from dfget.status import ExitStatus, exit_status
-
-from dfdaemon.downloader import KEEP_LINES, written_files
 
 log = logging.getLogger(__name__)
 MAX_RUNNING = 16          # downloads at once; docker and containerd pull 3 layers at a time each
@@ -107,10 +106,10 @@ class InProcessRun:
         self.argv, self.output, self.data_dir = argv, output, data_dir
         self.on_change = on_change
         self.sign = ""
-        self.lines: "list[str]" = []
-        self.returncode: Optional[int] = None
+        self.lines: list[str] = []
+        self.returncode: int | None = None
         self.abandoned = threading.Event()
-        self._session: Optional[Session] = None
+        self._session: Session | None = None
         self._lock = threading.Lock()
 
     @property

@@ -18,8 +18,9 @@ hop-by-hop, Range and Accept-Encoding: a Range must never make a new task id), a
 repo cleaner's choice of stale files.
 """
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from common.errors import BadInput
@@ -78,7 +79,7 @@ class Route:
 
 # ---- parsing the config's rule lists -----------------------------------------------------------
 
-def _flag(item: dict, key: str) -> bool:
+def _flag(item: dict[str, Any], key: str) -> bool:
     value = item.get(key, False)
     if isinstance(value, bool):
         return value
@@ -87,7 +88,7 @@ def _flag(item: dict, key: str) -> bool:
     raise BadInput(f"{key}: expected true or false, got {value!r}")
 
 
-def _regex(item: dict, what: str) -> str:
+def _regex(item: dict[str, Any], what: str) -> str:
     regx = item.get("regx")
     if not isinstance(regx, str) or not regx:
         raise BadInput(f"every {what} needs a non-empty regx")
@@ -98,7 +99,7 @@ def _regex(item: dict, what: str) -> str:
     return regx
 
 
-def _items(value, what: str) -> list:
+def _items(value: Any, what: str) -> list[Any]:
     if value is None or value == "" or value == []:
         return []
     if not isinstance(value, (list, tuple)) or not all(isinstance(i, (dict, ProxyRule, HijackHost)) for i in value):
@@ -106,8 +107,8 @@ def _items(value, what: str) -> list:
     return list(value)
 
 
-def parse_proxy_rules(value) -> "tuple[ProxyRule, ...]":
-    rules = []
+def parse_proxy_rules(value: Any) -> "tuple[ProxyRule, ...]":
+    rules: list[ProxyRule] = []
     for item in _items(value, "proxies"):
         if isinstance(item, ProxyRule):
             rules.append(item)
@@ -117,8 +118,8 @@ def parse_proxy_rules(value) -> "tuple[ProxyRule, ...]":
     return tuple(rules)
 
 
-def parse_hijack_hosts(value) -> "tuple[HijackHost, ...]":
-    hosts = []
+def parse_hijack_hosts(value: Any) -> "tuple[HijackHost, ...]":
+    hosts: list[HijackHost] = []
     for item in _items(value, "hijack_https.hosts"):
         if isinstance(item, HijackHost):
             hosts.append(item)
@@ -130,7 +131,7 @@ def parse_hijack_hosts(value) -> "tuple[HijackHost, ...]":
     return tuple(hosts)
 
 
-def parse_connect_allow(value) -> "tuple[str, ...]":
+def parse_connect_allow(value: Any) -> "tuple[str, ...]":
     """Regexes a CONNECT target `host:port` must match; every one is checked to compile."""
     patterns = value if isinstance(value, (list, tuple)) else ([] if value in (None, "") else [value])
     for p in patterns:
@@ -151,7 +152,7 @@ def connect_allowed(host: str, port: int, allow: "Iterable[str]", hijack: "Itera
     return any(re.search(p, target) for p in allow) or hijack_rule(host, hijack) is not None
 
 
-def show_rules(rules) -> list:
+def show_rules(rules: Iterable[ProxyRule | HijackHost]) -> list[dict[str, Any]]:
     out = []
     for r in rules:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.__dict__.items()}
@@ -183,7 +184,7 @@ def route_proxy(method: str, url: str, rules: "Iterable[ProxyRule]") -> Route:
     return Route(DIRECT, url)
 
 
-def _drop_query(query: str, keys: frozenset) -> str:
+def _drop_query(query: str, keys: frozenset[str]) -> str:
     return "&".join(p for p in query.split("&") if p and p.split("=", 1)[0] not in keys)
 
 
@@ -203,7 +204,7 @@ def route_mirror(method: str, target: str, mirror: Mirror) -> Route:
     return Route(DIRECT, url, layer_digest(url))
 
 
-def hijack_rule(host: str, rules: "Iterable[HijackHost]") -> Optional[HijackHost]:
+def hijack_rule(host: str, rules: "Iterable[HijackHost]") -> HijackHost | None:
     """The first hijack rule for a CONNECT target (host without port)."""
     for rule in rules:
         if rule.matches(host):
@@ -211,11 +212,12 @@ def hijack_rule(host: str, rules: "Iterable[HijackHost]") -> Optional[HijackHost
     return None
 
 
-def tls_options(url: str, mirror: Optional[Mirror], hijack: "Iterable[HijackHost]") -> "tuple[bool, tuple]":
+def tls_options(url: str, mirror: Mirror | None, hijack: "Iterable[HijackHost]") -> "tuple[bool, tuple[str, ...]]":
     """(insecure, cacerts) for a source URL: every hijack rule matching its host, plus the
     mirror, whose remote host is used as a regex (v1)."""
     host = urlsplit(url).hostname or ""
-    insecure, certs = False, []
+    insecure = False
+    certs: list[str] = []
     candidates = list(hijack)
     if mirror is not None:
         mirror_host = urlsplit(mirror.remote).hostname or mirror.remote
@@ -227,7 +229,7 @@ def tls_options(url: str, mirror: Optional[Mirror], hijack: "Iterable[HijackHost
     return insecure, tuple(certs)
 
 
-def small_blob(length: Optional[int], direct_below: int) -> bool:
+def small_blob(length: int | None, direct_below: int) -> bool:
     """A blob announced smaller than `direct_below` bytes goes straight to the registry: it fits in
     one piece, and a P2P download's fixed cost (registration, the CDN's first piece) is many times
     the transfer (BENCHMARKS.md, helper-daemon). Unknown length: through P2P."""
@@ -236,7 +238,7 @@ def small_blob(length: Optional[int], direct_below: int) -> bool:
 
 # ---- headers and the dfget command line --------------------------------------------------------
 
-def forward_headers(items: "Iterable[tuple[str, str]]", drop: "frozenset[str]" = frozenset()) -> list:
+def forward_headers(items: "Iterable[tuple[str, str]]", drop: "frozenset[str]" = frozenset()) -> list[tuple[str, str]]:
     """Request headers to send upstream, repeats kept in order (docker sends six Accept lines)."""
     skip = HOP_BY_HOP | {"host"} | drop
     return [(k, v) for k, v in items if k.lower() not in skip]

@@ -25,7 +25,7 @@ CACHE_SIZE = 100
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def generate_ca(common_name: str, lifetime: datetime.timedelta) -> "tuple[bytes, bytes]":
@@ -71,7 +71,7 @@ class CertMinter:
             self.is_ca = False
         self.clock = clock
         self._leaf_key = ec.generate_private_key(ec.SECP256R1())
-        self._cache: "OrderedDict[str, tuple[ssl.SSLContext, datetime.datetime]]" = OrderedDict()
+        self._cache: OrderedDict[str, tuple[ssl.SSLContext, datetime.datetime]] = OrderedDict()
         self._lock = threading.Lock()
         self._static = None
 

@@ -89,9 +89,9 @@ def _upstream_reachable(host: str, port: int, rule: rules.HijackHost) -> "str | 
     for ca in rule.certs:
         ctx.load_verify_locations(cafile=ca)
     try:
-        with socket.create_connection((host, port), timeout=DIAL_TIMEOUT) as raw:
-            with ctx.wrap_socket(raw, server_hostname=host):
-                return None
+        with socket.create_connection((host, port), timeout=DIAL_TIMEOUT) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host):
+            return None
     except (OSError, ssl.SSLError) as e:
         return str(e)
 

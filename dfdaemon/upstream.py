@@ -11,8 +11,8 @@ answer in any other Content-Encoding cannot be checked and is refused with 502, 
 import logging
 import ssl
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 import urllib3
 
@@ -40,13 +40,13 @@ class Tls:
 
 @dataclass(frozen=True)
 class Preflight:
-    status: Optional[int]        # None: the HEAD did not get an answer
-    length: Optional[int]
+    status: int | None        # None: the HEAD did not get an answer
+    length: int | None
 
 
 class Upstream:
     def __init__(self):
-        self._pools: "dict[Tls, urllib3.PoolManager]" = {}
+        self._pools: dict[Tls, urllib3.PoolManager] = {}
         self._lock = threading.Lock()
 
     def pool(self, tls: Tls) -> urllib3.PoolManager:

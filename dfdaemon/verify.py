@@ -6,7 +6,6 @@ and matched the expected digest. A response whose last byte never leaves is visi
 the client (short body / no final chunk), so bad bytes are never presented as complete.
 """
 import hashlib
-from typing import Optional
 
 from common.errors import DragonflyError
 
@@ -16,7 +15,7 @@ class DigestMismatch(DragonflyError):
 
 
 class VerifiedSlice:
-    def __init__(self, digest: str = "", first: int = 0, last: Optional[int] = None):
+    def __init__(self, digest: str = "", first: int = 0, last: int | None = None):
         algo, _, hexd = digest.partition(":")
         self.expected = hexd.lower() if digest else ""
         self._hash = hashlib.new(algo) if digest else None

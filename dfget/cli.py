@@ -12,7 +12,6 @@ import click
 
 from common.errors import ConfigError
 from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
-
 from dfget import settings
 from dfget.core.lines import version_text
 from dfget.status import ExitStatus
@@ -140,6 +139,7 @@ def config_group():
 @click.pass_context
 def config_default_command(ctx: click.Context):
     import yaml
+
     from common import config as c
     obj = ctx.find_root().obj if isinstance(ctx.find_root().obj, dict) else {}
     tree, path = settings.read_properties(obj.get("config_files", settings.CONFIG_FILES))

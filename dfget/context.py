@@ -5,7 +5,6 @@ what the run found out and decided (local IP, chosen node, task id, back-source 
 """
 import os
 from dataclasses import dataclass, field
-from typing import Optional
 
 from common.dfget_files import service_file_name
 from common.nodes import Node
@@ -27,7 +26,7 @@ class RunContext:
     task_url: str
     pattern: str                     # p2p may become cdn if no upload server starts
     peer_port: int = 0
-    node: Optional[Node] = None
+    node: Node | None = None
     task_id: str = ""
     file_length: int = -1
     piece_size: int = 0

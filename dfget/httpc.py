@@ -10,7 +10,7 @@ import http.client
 import json
 import select
 import threading
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 STALE_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)   # RemoteDisconnected too
@@ -55,7 +55,7 @@ class Client:
         return conns
 
     def request(self, method: str, host: str, port: int, path: str, *, params=None, json_body=None,
-                headers: "Optional[dict]" = None, timeout: float = 5.0) -> Answer:
+                headers: "dict | None" = None, timeout: float = 5.0) -> Answer:
         if params:
             path = f"{path}?{urlencode(params)}"
         hdrs = dict(headers or {})

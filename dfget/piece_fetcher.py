@@ -15,7 +15,6 @@ from common.errors import FramingError
 from common.pieces import parse_range, unframe
 from common.protocol.codes import ClientErrorType
 from common.protocol.messages import PieceTask
-
 from dfget.core.sources import PieceRequest, piece_request
 from dfget.core.timing import piece_timeout
 from dfget.errors import PieceFailure

@@ -54,10 +54,7 @@ class ProgressBar:
             stream = self._stream_fn()
             # A terminal erases the rest of the line; a pipe or file (no escape codes wanted there)
             # gets spaces over the previous, longer line instead.
-            if _is_terminal(stream):
-                text = "\r" + line + CLEAR_TO_EOL
-            else:
-                text = "\r" + line.ljust(self._drawn_len)
+            text = "\r" + (line + CLEAR_TO_EOL if _is_terminal(stream) else line.ljust(self._drawn_len))
             self._drawn_len = 0 if final else len(line)
             stream.write(text + ("\n" if final else ""))
             stream.flush()

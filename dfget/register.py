@@ -20,15 +20,13 @@ every running client to the source at once:
 """
 import base64
 import logging
-from typing import Optional
 
 from common.errors import BadInput
+from common.nodes import Node
 from common.protocol import paths
 from common.protocol.codes import ResultCode
 from common.protocol.messages import RegisterRequest, RegisterResult
 from common.version import VERSION
-
-from common.nodes import Node
 from dfget.core.locator import Locator
 from dfget.errors import DfgetError
 from dfget.supernode_client import SupernodeUnavailable
@@ -75,7 +73,7 @@ class Registrar:
             headers=list(cfg.headers), dfdaemon=cfg.dfdaemon, insecure=cfg.insecure, root_cas=self._root_cas,
             super_node_ip=node.host, pattern=ctx.pattern)
 
-    def register(self, skip: Optional[Node] = None, come_back: bool = True) -> "tuple[Node, RegisterResult]":
+    def register(self, skip: Node | None = None, come_back: bool = True) -> "tuple[Node, RegisterResult]":
         """`come_back`: when migrating away from `skip` finds no other node, ask `skip` again
         (only worth it when `skip` stopped answering, not when it answered with a failure)."""
         last = (0, "no other supernode to register with" if skip is not None else "no supernode to register with")

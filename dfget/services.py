@@ -4,11 +4,11 @@ import random
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from common.clock import SystemClock
-
 from dfget.core.timing import LONG_POLL_SECONDS
 from dfget.upload_server import UploadServer
 

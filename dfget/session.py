@@ -7,10 +7,9 @@ import logging
 import os
 import threading
 
-from common.protocol.codes import BackSourceReason, NOT_BACK_SOURCE_OFFSET
+from common.protocol.codes import NOT_BACK_SOURCE_OFFSET, BackSourceReason
 from common.protocol.messages import TaskMetricsRequest
 from common.version import VERSION
-
 from dfget.core import lines
 from dfget.core.locator import Locator
 from dfget.core.timing import download_timeout
@@ -22,7 +21,7 @@ from dfget.piece_fetcher import PieceFetcher
 from dfget.prepare import prepare
 from dfget.progressbar import ProgressBar
 from dfget.ratelimit import Limiter
-from dfget.register import Registrar, RegisterFailed
+from dfget.register import RegisterFailed, Registrar
 from dfget.supernode_client import SupernodeClient
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ class Session:
         self.progress = ProgressBar(svc.err_stream, svc.clock, cfg.showbar)
         self.ctx = None
         self._unwanted = threading.Event()                      # see cancel()
-        self._attempt_cancelled: "threading.Event | None" = None
+        self._attempt_cancelled: threading.Event | None = None
 
     @property
     def file_length(self) -> int:

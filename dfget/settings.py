@@ -8,8 +8,9 @@ Flags override file values; a zero rate or queue size on the command line means 
 """
 import configparser
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from common import config as c
 from common.errors import BadInput, ConfigError
@@ -109,7 +110,7 @@ def read_ini(path: str) -> dict:
     return tree
 
 
-def read_properties(paths=CONFIG_FILES) -> "tuple[dict, Optional[str]]":
+def read_properties(paths=CONFIG_FILES) -> "tuple[dict, str | None]":
     """The parsed tree of the first config file that loads, and its path."""
     for path in paths:
         try:
@@ -178,7 +179,7 @@ def load(flags: Mapping[str, Any], *, files=CONFIG_FILES, home_dir: "str | None"
         "client_queue_size": flags.get("client_queue_size") or None,
         "work_home": flags.get("work_home") or None,
     }
-    errors: "dict[str, str]" = {}
+    errors: dict[str, str] = {}
     base = None
     try:
         base = c.load(FILE_SCHEMA, path=path, tree=tree, env={}, flags=file_flags)

@@ -9,7 +9,6 @@ errors (bad flag, URL, rate, duration, output path) exit 1; success 0.
 from enum import IntEnum
 
 from common.errors import BadInput, ConfigError
-
 from dfget import errors
 
 

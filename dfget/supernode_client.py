@@ -10,12 +10,18 @@ us (supernode.core.identity). A v1 supernode gives none, and then none is sent.
 import logging
 
 from common.errors import BadInput
+from common.nodes import Node
 from common.protocol import paths
 from common.protocol.codes import ResultCode
-from common.protocol.messages import (HEADER_CLIENT_KEY, PieceErrorRequest, PieceSuccessRequest,
-                                      PullPieceTaskRequest, RegisterRequest, ResultInfo, TaskMetricsRequest)
-
-from common.nodes import Node
+from common.protocol.messages import (
+    HEADER_CLIENT_KEY,
+    PieceErrorRequest,
+    PieceSuccessRequest,
+    PullPieceTaskRequest,
+    RegisterRequest,
+    ResultInfo,
+    TaskMetricsRequest,
+)
 from dfget.errors import DfgetError
 from dfget.httpc import Answer, Client, HttpError
 
@@ -31,7 +37,7 @@ class SupernodeUnavailable(DfgetError):
 class SupernodeClient:
     def __init__(self, http: "Client | None" = None):
         self.http = http or Client()
-        self._keys: "dict[tuple[str, str], str]" = {}     # (node, cid) -> that node's client key
+        self._keys: dict[tuple[str, str], str] = {}     # (node, cid) -> that node's client key
 
     def remember_key(self, node: Node, cid: str, key: str) -> None:
         """The key `node` gave registration `cid` (a re-registration there replaces it)."""

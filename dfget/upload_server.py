@@ -7,7 +7,6 @@ uploader only turns the p2p pattern into the cdn pattern (docs/architecture.md#a
 import logging
 
 from common.errors import DragonflyError
-
 from dfget.errors import LaunchServerError
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ class UploadServer:
             _launcher().client_finish(ctx.peer_port, ctx.task_file_name, ctx.task_id, ctx.cid,
                                       ctx.node.addr if ctx.node else "", ip=ctx.local_ip,
                                       client_key=ctx.client_key)
-        except Exception as e:  # best effort: the server only learns it may expire the file later
+        except Exception as e:  # noqa: BLE001 - best effort: the server only learns it may expire the file later
             log.warning("failed to tell the upload server task %s finished: %s", ctx.task_file_name, e)
 
     def rate(self, ctx, rate: int) -> "int | None":
@@ -64,6 +63,6 @@ class UploadServer:
             return None
         try:
             return int(_launcher().request_rate(ctx.peer_port, ctx.task_file_name, rate, ip=ctx.local_ip))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - without the shared rate the download keeps its own
             log.warning("failed to get the shared rate from the upload server: %s", e)
             return None

@@ -137,7 +137,7 @@ class PortDispatcher:
 
 
 def _install_http_metrics(app: Flask, http_metrics: HttpMetrics) -> None:
-    handlers: "dict[str, str]" = {}     # rule -> v1-style label, computed once per rule
+    handlers: dict[str, str] = {}     # rule -> v1-style label, computed once per rule
 
     @app.before_request
     def _start_timer():

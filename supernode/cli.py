@@ -7,7 +7,8 @@ import click
 
 from common.commands import add_standard_commands
 from common.errors import ConfigError
-from supernode import layout, listeners, settings as settings_mod
+from supernode import layout, listeners
+from supernode import settings as settings_mod
 
 # flag -> setting name; values stay strings here and are parsed once by the config loader.
 FLAGS = [

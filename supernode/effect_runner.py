@@ -40,7 +40,7 @@ class EffectRunner:
     def _quietly(self, fn, task_id: str) -> None:
         try:
             fn(task_id)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - one task's CDN trouble must not stop the other effects
             log.warning("cdn %s failed task=%s error=%r", fn.__name__, task_id, e)
 
     def _start_cdn(self, e: fx.StartCdn) -> None:

@@ -16,7 +16,7 @@ class PortUnavailable(Exception):
 
 def bind(address: str, ports: "list[tuple[str, int]]") -> "list[socket.socket]":
     """Bind `address` on each (flag, port); all or nothing (PortUnavailable, nothing left open)."""
-    bound: "list[socket.socket]" = []
+    bound: list[socket.socket] = []
     try:
         for flag, port in ports:
             bound.append(_bind_one(address, port, flag))

@@ -24,7 +24,7 @@ class FirstSeen:
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.kept: "set[str]" = set()
+        self.kept: set[str] = set()
 
     def __call__(self, value: str) -> str:
         if value in self.kept:
@@ -41,7 +41,7 @@ class LabelPolicy:
         self._peers = FirstSeen(peers)
         self.peer_limit = peers
         self.series_per_metric = series_per_metric
-        self._series: "dict[str, set[tuple]]" = {}
+        self._series: dict[str, set[tuple]] = {}
         self._by_label = {"callsystem": self.call_system, "peer": self.peer, "reason": self.reason,
                           "type": self.error_type}
 
@@ -63,7 +63,7 @@ class LabelPolicy:
     def values(self, metric_name: str, label_names, values) -> "tuple[str, ...]":
         """The label values to record under: each bounded by its label's rule, the set by the
         metric's series budget."""
-        bounded = tuple(self._by_label.get(n, str)(str(v)) for n, v in zip(label_names, values))
+        bounded = tuple(self._by_label.get(n, str)(str(v)) for n, v in zip(label_names, values, strict=False))
         seen = self._series.setdefault(metric_name, set())
         if bounded in seen:
             return bounded

@@ -105,7 +105,7 @@ class StateGauges:
                  ("dfgettasks", "Client downloads by status", ("callsystem", "status")))
 
     def __init__(self, registry: CollectorRegistry):
-        self.samples: "dict[str, dict[tuple, float]]" = {name: {} for name, _, _ in self._FAMILIES}
+        self.samples: dict[str, dict[tuple, float]] = {name: {} for name, _, _ in self._FAMILIES}
         registry.register(self)
 
     def publish(self, name: str, samples: "dict[tuple, float]") -> None:

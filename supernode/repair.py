@@ -21,7 +21,7 @@ class PieceRepair:
     def __init__(self, cdn, spawn, drop_task):
         self._cdn, self._spawn, self._drop_task = cdn, spawn, drop_task
         self._lock = threading.Lock()
-        self._in_flight: "set[str]" = set()
+        self._in_flight: set[str] = set()
 
     def request(self, effect) -> None:
         with self._lock:

@@ -9,21 +9,31 @@ import secrets
 import socket
 import threading
 
+from common import urls
 from common.errors import BadInput
 from common.protocol.codes import ResultCode
-from common.protocol.messages import (ApiPieceErrorRequest, PeerCreateRequest, PeerCreateResponse, PeerInfo,
-                                      PieceErrorRequest, PieceSuccessRequest, PullPieceTaskRequest, RegisterRequest,
-                                      ResultInfo, ServiceDownRequest, TaskInfo, TaskMetricsRequest)
-from common import urls
-
+from common.protocol.messages import (
+    ApiPieceErrorRequest,
+    PeerCreateRequest,
+    PeerCreateResponse,
+    PeerInfo,
+    PieceErrorRequest,
+    PieceSuccessRequest,
+    PullPieceTaskRequest,
+    RegisterRequest,
+    ResultInfo,
+    ServiceDownRequest,
+    TaskInfo,
+    TaskMetricsRequest,
+)
 from supernode import source_checks
 from supernode.cdn.contract import CdnResult
 from supernode.console.recorder import ConsoleRecorder
 from supernode.core import effects as fx
-from supernode.effect_runner import EffectRunner
 from supernode.core.coordinator import Caller, Coordinator, PullQuery, Registrant
-from supernode.core.registration import registrant_from
 from supernode.core.model import Limits
+from supernode.core.registration import registrant_from
+from supernode.effect_runner import EffectRunner
 from supernode.errors import NotFound
 from supernode.repair import PieceRepair
 from supernode.service_metrics import MetricsRecorder
@@ -52,7 +62,7 @@ class SupernodeService:
         self._core = Coordinator(Limits.from_settings(settings), clock, rng)
         self._waiters = Waiters()
         self._metrics = MetricsRecorder(metrics)
-        self._probing: "dict[str, threading.Event]" = {}
+        self._probing: dict[str, threading.Event] = {}
         self._closing = threading.Event()
         self._repair = PieceRepair(cdn, self._spawn, lambda task_id: self.delete_task(task_id, full=True))
         self.console = ConsoleRecorder(clock)
@@ -305,7 +315,7 @@ class SupernodeService:
             try:
                 self.cdn.delete(task_id)
                 evicted += 1
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - one undeletable task must not stop the GC round
                 log.warning("disk gc failed task=%s error=%r", task_id, e)
         self._metrics.disk_gc(evicted, self.clock.time())
         if evicted:

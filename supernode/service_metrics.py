@@ -83,7 +83,7 @@ class MetricsRecorder:
         counts, state = core.gauge_counts(), self.metrics.state
         state.publish("peers", {(ip,): n for ip, n in self.labels.top_peers(counts["peers"]).items()})
         state.publish("tasks", {(status,): n for status, n in counts["tasks"].items()})
-        dfgets: "dict[tuple, int]" = {}
+        dfgets: dict[tuple, int] = {}
         for (call_system, status), n in counts["dfgettasks"].items():
             key = (self.labels.call_system(call_system), status)
             dfgets[key] = dfgets.get(key, 0) + n

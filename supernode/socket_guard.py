@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def _answer(status: str, message: str) -> bytes:
-    body = ('{"code":%s,"message":"%s"}\n' % (status.split()[0], message)).encode()
+    body = f'{{"code":{status.split()[0]},"message":"{message}"}}\n'.encode()
     head = f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\n" \
            f"Content-Length: {len(body)}\r\n\r\n"
     return head.encode() + body
@@ -50,7 +50,7 @@ class GuardedSocket:
         self._sock.settimeout(ours if prior is None else min(prior, ours))
         try:
             data = self._sock.recv(size)
-        except socket.timeout:
+        except TimeoutError:
             if prior is not None and prior < ours:
                 raise
             return self._expire()
@@ -99,10 +99,10 @@ class SocketGuard:
         self.limits = limits
         self.budget = SourceBudget(per_source)
         self.pool_size = pool_size
-        self.shedders: "dict[int, Shedder]" = {}
-        self.open: "set[GuardedSocket]" = set()
+        self.shedders: dict[int, Shedder] = {}
+        self.open: set[GuardedSocket] = set()
         self._metrics = metrics
-        self._refusals: "dict[str, int]" = {}
+        self._refusals: dict[str, int] = {}
 
     def refused(self, reason: str, source: str) -> None:
         if self._metrics is not None:

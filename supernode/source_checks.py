@@ -22,7 +22,7 @@ def _request(reg: Registrant) -> SourceRequest:
 def probe(cdn, reg: Registrant) -> Probe:
     try:
         result = cdn.probe(_request(reg))
-    except Exception as e:  # a broken prober must not fail the registration
+    except Exception as e:  # noqa: BLE001 - a broken prober must not fail the registration
         log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, redact_url(reg.raw_url), e)
         return Probe(status=0)
     if not result.ok:   # the cause in one line when it is known, not urllib3's page
@@ -36,7 +36,7 @@ def revalidate(cdn, reg: Registrant) -> Probe:
     """A conditional request (with this registrant's URL and headers) against the cached copy."""
     try:
         result = cdn.revalidate(reg.task_id, _request(reg))
-    except Exception as e:  # keep serving the cached copy; try again after the interval
+    except Exception as e:  # noqa: BLE001 - keep serving the cached copy; try again after the interval
         log.warning("source revalidation raised task=%s url=%s error=%r", reg.task_id, redact_url(reg.raw_url), e)
         return Probe(status=0, revalidation=True)
     checked = Probe(status=result.status, length=result.length, supports_range=result.supports_range,

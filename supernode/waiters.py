@@ -11,7 +11,7 @@ import threading
 class Waiters:
     def __init__(self):
         self._lock = threading.Lock()
-        self._tokens: "dict[str, threading.Event]" = {}
+        self._tokens: dict[str, threading.Event] = {}
 
     def token(self, task_id: str) -> threading.Event:
         with self._lock:

@@ -5,11 +5,19 @@ Every field a client sends declares its bounds here (length, characters, items; 
 every route that decodes a message refuses oversized or malformed fields the same way.
 """
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from common.protocol.codes import ResultCode
-from common.protocol.wire import (PRINTABLE, VISIBLE, Message, check_hostname, check_ipv4, check_non_negative,
-                                  check_peer_port, wire)
+from common.protocol.wire import (
+    PRINTABLE,
+    VISIBLE,
+    Message,
+    check_hostname,
+    check_ipv4,
+    check_non_negative,
+    check_peer_port,
+    wire,
+)
 
 LONG_POLL_MAX_SECONDS = 30.0
 
@@ -26,15 +34,15 @@ HEADER_LEN = 8192      # one "Name: value" header
 CERT_LEN = 32768       # one root CA (PEM or base64 DER)
 
 
-def _url(key: str, required: bool = False):
+def _url(key: str, required: bool = False) -> Any:
     return wire(key, "", required=required, max_len=URL_LEN, chars=PRINTABLE)
 
 
-def _id(key: str, required: bool = False, max_len: int = ID_LEN):
+def _id(key: str, required: bool = False, max_len: int = ID_LEN) -> Any:
     return wire(key, "", required=required, max_len=max_len, chars=VISIBLE)
 
 
-def _text(key: str, max_len: int = SHORT_LEN, required: bool = False):
+def _text(key: str, max_len: int = SHORT_LEN, required: bool = False) -> Any:
     return wire(key, "", required=required, max_len=max_len, chars=PRINTABLE)
 
 
@@ -300,7 +308,7 @@ HEADER_CLIENT_KEY = "X-Dragonfly-Client-Key"
 HEADER_DISPLAY_NAME = "X-Dragonfly-Display-Name"
 
 
-def optional(value) -> Optional[Any]:
+def optional(value: Any) -> Any | None:
     return value if value not in ("", None) else None
 
 

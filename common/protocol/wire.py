@@ -15,7 +15,8 @@ import ipaddress
 import math
 import re
 import typing
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Self
 
 from common.errors import BadInput
 
@@ -33,7 +34,7 @@ MAX_REQUEST_BODY = 1024 * 1024
 @dataclasses.dataclass(frozen=True)
 class Chars:
     """The characters a text field may hold, as a regex class, and how to say so."""
-    pattern: "re.Pattern"
+    pattern: "re.Pattern[str]"
     description: str
 
     def bad(self, value: str) -> "str | None":
@@ -48,8 +49,8 @@ VISIBLE = Chars(re.compile(r"[^\x21-\x7e]"), "visible ASCII only, no spaces")
 
 
 def wire(key: str, default: Any = None, *, required: bool = False, omitempty: bool = True,
-         check=None, default_factory=None, max_len: int = MAX_TEXT, max_items: int = MAX_ITEMS,
-         chars: "Chars | None" = None):
+         check: Callable[[Any], str | None] | None = None, default_factory: Callable[[], Any] | None = None,
+         max_len: int = MAX_TEXT, max_items: int = MAX_ITEMS, chars: "Chars | None" = None) -> Any:
     """Declare a message field with its JSON key. `check(value)` returns an error text or None;
     it runs after the bounds: a text (or each text in a list or object) has at most `max_len`
     characters, all in `chars`; a list or object has at most `max_items` items."""
@@ -68,7 +69,7 @@ def _type_error(expected: str, value: Any) -> str:
     return f"expected {expected}, got {type(value).__name__} {value!r}"[:200]
 
 
-def _out_of_bounds(meta, value: Any) -> "str | None":
+def _out_of_bounds(meta: Mapping[str, Any], value: Any) -> "str | None":
     """Why `value` (already of the field's type) exceeds the field's bounds, or None."""
     if isinstance(value, str):
         return _text_out_of_bounds(meta, value)
@@ -90,14 +91,14 @@ def _out_of_bounds(meta, value: Any) -> "str | None":
     return None
 
 
-def _text_out_of_bounds(meta, value: str) -> "str | None":
+def _text_out_of_bounds(meta: Mapping[str, Any], value: str) -> "str | None":
     if len(value) > meta["max_len"]:
         return f"{len(value)} characters, at most {meta['max_len']} allowed"
     chars = meta["chars"]
     return chars.bad(value) if chars is not None else None
 
 
-def _coerce(tp, value: Any, from_strings: bool):
+def _coerce(tp: Any, value: Any, from_strings: bool) -> tuple[Any, str | None]:
     """Convert one raw value to `tp`; return (value, None) or (None, error text)."""
     origin = typing.get_origin(tp)
     if origin is typing.Union:  # Optional[X]
@@ -164,24 +165,25 @@ class Message:
     """Base of every wire message (a dataclass subclass)."""
 
     @classmethod
-    def _fields(cls):
+    def _fields(cls) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
         # Resolved once per class: get_type_hints is slow and these calls sit on every request.
         cached = cls.__dict__.get("_wire_fields")
         if cached is None:
             hints = typing.get_type_hints(cls)
-            cached = tuple((f, hints[f.name]) for f in dataclasses.fields(cls) if "key" in f.metadata)
-            cls._wire_fields = cached
+            cached = tuple((f, hints[f.name]) for f in dataclasses.fields(cls) if "key" in f.metadata)  # type: ignore[arg-type]  # every subclass is a dataclass
+            cls._wire_fields = cached  # type: ignore[attr-defined]  # the per-class cache read above
         return cached
 
     @classmethod
-    def decode(cls, raw: Any, *, from_strings: bool = False):
+    def decode(cls, raw: Any, *, from_strings: bool = False) -> Self:
         """Build the message from a JSON object (or, with from_strings, a query/form mapping)."""
         if not isinstance(raw, Mapping) and not hasattr(raw, "getlist"):
             raise BadInput(f"{cls.__name__}: expected a JSON object, got {type(raw).__name__}")
-        by_lower = {}
-        for k in raw.keys():
+        by_lower: dict[str, Any] = {}
+        for k in raw.keys():  # noqa: SIM118 - a form's getlist object need not iterate its keys
             by_lower.setdefault(str(k).lower(), k)
-        values, errors = {}, {}
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
         for f, tp in cls._fields():
             key = f.metadata["key"]
             raw_key = by_lower.get(key.lower())
@@ -189,10 +191,7 @@ class Message:
                 if f.metadata["required"]:
                     errors[key] = "is required"
                 continue
-            if hasattr(raw, "getlist") and typing.get_origin(tp) is list:
-                value = raw.getlist(raw_key)
-            else:
-                value = raw[raw_key]
+            value = raw.getlist(raw_key) if hasattr(raw, "getlist") and typing.get_origin(tp) is list else raw[raw_key]
             converted, err = _coerce(tp, value, from_strings)
             if err is None:
                 err = _out_of_bounds(f.metadata, converted)
@@ -209,9 +208,9 @@ class Message:
             raise BadInput(f"invalid {cls.__name__}: {detail}", errors)
         return cls(**values)
 
-    def encode(self) -> dict:
+    def encode(self) -> dict[str, Any]:
         """The JSON object with canonical keys; zero values omitted where the field allows."""
-        out = {}
+        out: dict[str, Any] = {}
         for f, _ in self._fields():
             value = getattr(self, f.name)
             if isinstance(value, Message):
@@ -225,7 +224,7 @@ class Message:
 
     def query(self) -> "list[tuple[str, str]]":
         """The message as query parameters (every field, in declaration order)."""
-        out = []
+        out: list[tuple[str, str]] = []
         for f, _ in self._fields():
             value = getattr(self, f.name)
             if value is None:
@@ -258,5 +257,5 @@ def check_hostname(value: str) -> "str | None":
     return None if _HOSTNAME.match(value) else f"{value!r} is not a valid RFC 1123 host name"
 
 
-def check_non_negative(value) -> "str | None":
+def check_non_negative(value: float) -> "str | None":
     return None if value >= 0 else f"{value} is negative"

@@ -13,7 +13,7 @@ next node, skipping the one in use; once every node has been tried, there is no 
 """
 import hashlib
 from bisect import bisect_left
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from common.nodes import Node
 
@@ -30,7 +30,7 @@ def failover_order(nodes: "list[Node]", key: str) -> "list[Node]":
         return list(nodes)
     ring = sorted((_hash(f"{n.addr}#{i}"), n.addr, n) for n in nodes for i in range(n.weight * POINTS))
     start = bisect_left(ring, (_hash(key),))
-    order: "list[Node]" = []
+    order: list[Node] = []
     for i in range(len(ring)):
         node = ring[(start + i) % len(ring)][2]
         if node not in order:
@@ -46,12 +46,12 @@ class Locator:
     def __init__(self, nodes: "list[Node]", key: str):
         self.order = failover_order(nodes, key)
         self._next = 0
-        self.current: Optional[Node] = None
+        self.current: Node | None = None
 
     def __len__(self) -> int:
         return len(self.order)
 
-    def candidates(self, skip: Optional[Node] = None) -> Iterator[Node]:
+    def candidates(self, skip: Node | None = None) -> Iterator[Node]:
         """Nodes not tried yet, in order, never `skip`; each one taken is consumed."""
         while self._next < len(self.order):
             node = self.order[self._next]
@@ -60,6 +60,6 @@ class Locator:
                 continue
             yield node
 
-    def first(self) -> Optional[Node]:
+    def first(self) -> Node | None:
         """The preferred node (for probes and reports), without moving the cursor."""
         return self.current or (self.order[0] if self.order else None)

@@ -20,8 +20,8 @@ and fetch outcomes into the next reports.
   START and re-reports are always sent.
 """
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 from common.protocol.codes import PieceResult, TaskStatus
 from common.protocol.messages import PieceTask, is_supernode_cid
@@ -58,13 +58,17 @@ def fail(range_: str, dst_cid: str) -> Report:
 
 
 class PieceBook:
-    def __init__(self, max_refusals: int = MAX_REFUSALS):
+    def __init__(self, max_refusals: int = MAX_REFUSALS) -> None:
         self.max_refusals = max_refusals
-        self.running: "dict[str, str]" = {}      # range -> source cid
-        self.done: "dict[str, int]" = {}         # range -> piece number
-        self.failed_from: "dict[str, set[str]]" = {}
-        self.refusals: "dict[str, int]" = {}
-        self._reports: "deque[Report]" = deque([START])
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (a migration changed the piece size): start over."""
+        self.running: dict[str, str] = {}      # range -> source cid
+        self.done: dict[str, int] = {}         # range -> piece number
+        self.failed_from: dict[str, set[str]] = {}
+        self.refusals: dict[str, int] = {}
+        self._reports: deque[Report] = deque([START])
 
     # -- assignments -> fetch decisions ----------------------------------------------------
 
@@ -84,7 +88,7 @@ class PieceBook:
                 fetch.append(t)
         return fetch
 
-    def stuck(self) -> Optional[str]:
+    def stuck(self) -> str | None:
         """A range no acceptable source is offered for, if any."""
         for r, n in self.refusals.items():
             if n > self.max_refusals and r not in self.done:
@@ -107,7 +111,7 @@ class PieceBook:
             self.failed_from.setdefault(range_, set()).add(dst_cid)
         self._reports.append(fail(range_, dst_cid))
 
-    def next_report(self) -> Optional[Report]:
+    def next_report(self) -> Report | None:
         """The report to send now, or None: wait for a fetch to finish first."""
         while self._reports:
             r = self._reports.popleft()
@@ -115,10 +119,6 @@ class PieceBook:
                 continue
             return r
         return None
-
-    def reset(self) -> None:
-        """Forget everything (a migration changed the piece size): start over."""
-        self.__init__(self.max_refusals)
 
     def restart(self) -> None:
         """After a migration: keep what is done, report from START to the new supernode.

@@ -2,7 +2,7 @@
 
 Everything takes its inputs (lengths, rates, an rng, the current time) as arguments.
 """
-from typing import Callable
+from collections.abc import Callable
 
 DEFAULT_MIN_RATE = 64 * 1024
 RESERVED_SECONDS = 10.0
@@ -65,7 +65,7 @@ class RefreshTimer:
 
     def __init__(self, interval: float = RATE_REFRESH_INTERVAL):
         self.interval = interval
-        self._last: "float | None" = None
+        self._last: float | None = None
 
     def due(self, now: float) -> bool:
         if self._last is None or now - self._last >= self.interval:

@@ -12,7 +12,6 @@ import logging
 import threading
 
 from common.protocol.messages import PieceSuccessRequest
-
 from dfget.supernode_client import SupernodeUnavailable
 
 log = logging.getLogger(__name__)

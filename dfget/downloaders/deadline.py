@@ -5,7 +5,8 @@ The download runs in a daemon thread; when time is up the caller stops waiting, 
 gets a TimeoutError.
 """
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -16,7 +17,7 @@ def run_with_deadline(fn: Callable[[], T], timeout: float, cancelled: threading.
     def target():
         try:
             box["value"] = fn()
-        except BaseException as e:  # handed to the waiting thread
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, which re-raises it
             box["error"] = e
 
     worker = threading.Thread(target=target, name="download", daemon=True)

@@ -32,19 +32,24 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from common.errors import BadInput
 from common.protocol.codes import BackSourceReason, ClientErrorType, PieceResult, ResultCode, TaskStatus
-from common.protocol.messages import (FinishResult, PieceErrorRequest, PieceSuccessRequest, PieceTask,
-                                      PullPieceTaskRequest, ResultInfo)
-
+from common.protocol.messages import (
+    FinishResult,
+    PieceErrorRequest,
+    PieceSuccessRequest,
+    PieceTask,
+    PullPieceTaskRequest,
+    ResultInfo,
+)
 from dfget.core.lines import migrated_line
-from dfget.downloaders.announce import announce_held
 from dfget.core.plan import ASK, PieceBook, Report
 from dfget.core.timing import RefreshTimer, WaitBackoff, effective_rate, suc_retry_delays
+from dfget.downloaders.announce import announce_held
 from dfget.errors import P2PFailure, PieceFailure
 from dfget.supernode_client import SupernodeUnavailable
 
@@ -77,13 +82,13 @@ class P2PDownloader:
         self.rejoin = rejoin
         self.cancelled = cancelled
         self.book = PieceBook()
-        self.outcomes: "queue.Queue[Outcome]" = queue.Queue()
+        self.outcomes: queue.Queue[Outcome] = queue.Queue()
         self.generation = 0
         self.backoff = WaitBackoff(svc.rng.random)
         self.rate_timer = RefreshTimer()
         self.pool = ThreadPoolExecutor(max_workers=cfg.client_queue_size, thread_name_prefix="piece")
-        self._rate_thread: "threading.Thread | None" = None
-        self._announcer: "threading.Thread | None" = None
+        self._rate_thread: threading.Thread | None = None
+        self._announcer: threading.Thread | None = None
 
     def run(self) -> FinishResult:
         try:
@@ -97,8 +102,8 @@ class P2PDownloader:
     # -- the loop ------------------------------------------------------------------------------
 
     def _loop(self) -> FinishResult:
-        item: Optional[Report] = None
-        last: Optional[Report] = None
+        item: Report | None = None
+        last: Report | None = None
         while True:
             self._check_cancelled()
             self._drain()
@@ -141,7 +146,7 @@ class P2PDownloader:
             return self.svc.long_poll
         return RUNNING_ASK if self.ctx.holds_asks else 0.0
 
-    def _pull(self, item: Report, asked: float) -> Optional[ResultInfo]:
+    def _pull(self, item: Report, asked: float) -> ResultInfo | None:
         ctx = self.ctx
         req = PullPieceTaskRequest(src_cid=ctx.cid, dst_cid=item.dst_cid, range=item.range,
                                    result=int(item.result), status=int(item.status), task_id=ctx.task_id,
@@ -168,7 +173,7 @@ class P2PDownloader:
         log.warning("supernode %s failed (%s), migrating", ctx.node, why)
         try:
             node, result = self.reregister(ctx.node, lost)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - whatever ends the migration, the download goes back to source
             raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"supernode {ctx.node} failed ({why}) "
                              f"and migration failed: {e}") from None
         self._adopt(node, result)
@@ -299,7 +304,7 @@ class P2PDownloader:
             except queue.Empty:
                 return
 
-    def _await_outcome(self, timeout: Optional[float]) -> None:
+    def _await_outcome(self, timeout: float | None) -> None:
         """Block until one outcome is handled, `timeout` passes (None = no limit) or we are cancelled."""
         if timeout is not None and timeout <= 0:
             return

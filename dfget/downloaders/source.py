@@ -54,7 +54,7 @@ class SourceDownloader:
         self.cancelled = cancelled
         self.http = session or requests.Session()
         self._lock = threading.Lock()
-        self._temp_files: "list[str]" = []   # ours to remove: the download and a merged CA bundle
+        self._temp_files: list[str] = []   # ours to remove: the download and a merged CA bundle
         self.committed = False
 
     def _own(self, path: str) -> None:

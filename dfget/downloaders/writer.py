@@ -17,10 +17,9 @@ import logging
 import os
 import shutil
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from common.protocol.codes import BackSourceReason
-
 from dfget.errors import P2PFailure
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ class PrefixHasher:
             self.epoch += 1
             self._md5 = hashlib.md5()
             self.hashed = 0
-            self._ahead: "dict[int, int]" = {}   # offset -> length, written but not yet hashed
+            self._ahead: dict[int, int] = {}   # offset -> length, written but not yet hashed
             self._busy = False                    # a thread is extending the prefix
             self.usable = True
 
@@ -143,7 +142,7 @@ class FileAssembly:
         self.ctx = ctx
         self.p2p = p2p
         self.across = False
-        self._fds: "list[int]" = []
+        self._fds: list[int] = []
         self._lock = threading.Lock()
         self.hasher = PrefixHasher()
 

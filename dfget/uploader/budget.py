@@ -31,8 +31,8 @@ def capped_server_class():
 
         def __init__(self, *args, **kwargs):
             self._budget_lock = threading.Lock()
-            self._open: "dict[int, str]" = {}       # id(socket) -> peer address
-            self._heads: "dict[int, tuple[socket.socket, float]]" = {}   # waiting for a head since
+            self._open: dict[int, str] = {}       # id(socket) -> peer address
+            self._heads: dict[int, tuple[socket.socket, float]] = {}   # waiting for a head since
             self.refused = 0
             self.cut = 0
             super().__init__(*args, **kwargs)

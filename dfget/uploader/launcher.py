@@ -26,8 +26,13 @@ from urllib.parse import quote
 
 from common.errors import DragonflyError
 from common.protocol import paths
-from common.protocol.messages import (HEADER_CLIENT_KEY, HEADER_DATA_DIR, HEADER_RATE_LIMIT, HEADER_TOTAL_LIMIT,
-                                      ClientFinishRequest)
+from common.protocol.messages import (
+    HEADER_CLIENT_KEY,
+    HEADER_DATA_DIR,
+    HEADER_RATE_LIMIT,
+    HEADER_TOTAL_LIMIT,
+    ClientFinishRequest,
+)
 from common.units import format_duration
 from common.version import VERSION
 from dfget.httpc import Client, HttpError

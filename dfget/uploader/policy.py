@@ -9,8 +9,8 @@ time and directory listings come in as arguments, decisions go out as values.
 """
 import hashlib
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 from common.dfget_files import task_name_of
 from common.errors import BadInput, RangeError, RangeNotSatisfiable
@@ -162,7 +162,7 @@ def is_address_host(host_header: str) -> bool:
     return host.lower() == "localhost" or _ip(host) is not None
 
 
-def _ip(text: str):
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         addr = ipaddress.ip_address((text or "").strip())
     except ValueError:

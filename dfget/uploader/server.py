@@ -109,7 +109,7 @@ def bind_listener(ip: str, port: int, now: float, ping=probe) -> "tuple[socket.s
     An explicit `port` is the only one tried. Otherwise the ports derived from the clock (every
     dfget of the host agrees on them, so they find each other's server), then any free port: a
     busy neighbourhood must never switch P2P off."""
-    last_error: "OSError | None" = None
+    last_error: OSError | None = None
     for candidate in policy.port_candidates(port, now):
         try:
             return _listen(ip, candidate), candidate

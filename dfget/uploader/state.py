@@ -48,9 +48,9 @@ class UploadState:
         self.expire_time = expire_time
         self.alive_time = alive_time
         self._lock = threading.Lock()
-        self._tasks: "dict[str, TaskRecord]" = {}
+        self._tasks: dict[str, TaskRecord] = {}
         self.total_limit = 0
-        self.limiter: "TokenBucket | None" = None
+        self.limiter: TokenBucket | None = None
         self._last_alive = clock.monotonic()
         self._active = 0
 

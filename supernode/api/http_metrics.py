@@ -11,8 +11,8 @@ from supernode.metrics import SupernodeMetrics
 class HttpMetrics:
     def __init__(self, metrics: SupernodeMetrics):
         self._metrics = metrics
-        self._requests: "dict[tuple[str, str], object]" = {}
-        self._per_handler: "dict[str, tuple]" = {}
+        self._requests: dict[tuple[str, str], object] = {}
+        self._per_handler: dict[str, tuple] = {}
 
     def record(self, handler: str, status: int, seconds: "float | None", request_size: int,
                response_size: int) -> None:

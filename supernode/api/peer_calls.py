@@ -6,13 +6,19 @@ A call returns the ResultInfo to send, or None for an empty HTTP 200 (`/peer/pie
 `answer` maps the caller's faults the way the legacy protocol does: bad input -> 501, an unknown
 task or client -> 502, both on HTTP 200.
 """
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 from common.errors import BadInput
 from common.protocol import paths
 from common.protocol.codes import ResultCode
-from common.protocol.messages import (HEADER_CLIENT_KEY, PieceErrorRequest, PieceSuccessRequest,
-                                      PullPieceTaskRequest, ResultInfo, ServiceDownRequest)
+from common.protocol.messages import (
+    HEADER_CLIENT_KEY,
+    PieceErrorRequest,
+    PieceSuccessRequest,
+    PullPieceTaskRequest,
+    ResultInfo,
+    ServiceDownRequest,
+)
 from supernode.core.identity import Caller
 from supernode.errors import NotFound
 
@@ -42,7 +48,7 @@ def service_down(service, query, caller: Caller) -> ResultInfo:
     return service.service_down(ServiceDownRequest.decode(query, from_strings=True), caller)
 
 
-PeerCall = Callable[..., Optional[ResultInfo]]
+PeerCall = Callable[..., ResultInfo | None]
 
 # path -> call, for the GET routes both paths serve
 GET_CALLS: "dict[str, PeerCall]" = {

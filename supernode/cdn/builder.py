@@ -22,16 +22,16 @@ Theory of operation
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from common.rate import TokenBucket
 from common.source_failures import explain
 from common.urls import redact_url
 from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest
 from supernode.cdn.cutting import CutPiece, PieceCutter
-from supernode.cdn.ratefloor import RateFloor
 from supernode.cdn.freshness import has_own_range, if_range_value, same_version
+from supernode.cdn.ratefloor import RateFloor
 from supernode.cdn.records import FileMeta, http_date_to_ms
 from supernode.cdn.source import STREAM_ERRORS, SourceClient, SourceStream
 from supernode.cdn.store import TaskStore
@@ -110,12 +110,12 @@ class Builder:
         self._now = monotonic or time.monotonic
         self._store, self._source, self._throttle = store, source, throttle
         self._announce, self._retries, self._sleep, self._cancelled = announce, retries, sleep, cancelled
-        self.digests: "list[tuple[str, int]]" = []    # announced pieces, in order
+        self.digests: list[tuple[str, int]] = []    # announced pieces, in order
         self.fetched = 0
-        self._meta: "FileMeta | None" = None
+        self._meta: FileMeta | None = None
         self._yield = _cooperative_yield()
         self._unyielded = 0
-        self._pending_prior: "list[tuple[str, int]]" = []
+        self._pending_prior: list[tuple[str, int]] = []
 
     def run(self, plan: BuildPlan) -> CdnResult:
         self._meta = plan.meta

@@ -14,7 +14,7 @@ from common.pieces import HEAD_SIZE, META_SIZE, TAIL, frame, frame_header, paylo
 @dataclass(frozen=True)
 class CutPiece:
     num: int
-    data: bytes       # the framed piece: header + payload + 0x7f (a bytearray nobody else holds)
+    data: bytes | bytearray  # the framed piece: header + payload + 0x7f (a bytearray nobody else holds)
     md5: str          # md5 hex of `data`
 
     @property
@@ -25,7 +25,7 @@ class CutPiece:
         return self.num * piece_size
 
 
-def cut_piece(num: int, payload: bytes, piece_size: int) -> CutPiece:
+def cut_piece(num: int, payload: bytes | bytearray, piece_size: int) -> CutPiece:
     data = frame(bytes(payload), piece_size)
     return CutPiece(num, data, hashlib.md5(data).hexdigest())
 
@@ -37,13 +37,13 @@ class PieceCutter:
     bytearray with room for the header and trailer); a full frame is handed out as is. Slicing
     a growing buffer, copying it to bytes and concatenating a frame cost more than both md5s."""
 
-    def __init__(self, piece_size: int, start_piece: int = 0, prior_md5=None):
+    def __init__(self, piece_size: int, start_piece: int = 0, prior_md5: "hashlib._Hash | None" = None) -> None:
         self.piece_size = piece_size
         self.payload = payload_size(piece_size)
         self.next_num = start_piece
         self.received = start_piece * self.payload     # raw bytes accounted for so far
         self._hash = prior_md5.copy() if prior_md5 is not None else hashlib.md5()
-        self._frame = None          # bytearray(META_SIZE + payload) of the piece being filled
+        self._frame: bytearray | None = None  # bytearray(META_SIZE + payload) of the piece being filled
         self._filled = 0            # payload bytes in it
         self._finished = False
 
@@ -59,13 +59,14 @@ class PieceCutter:
         while view:
             if self._frame is None:
                 self._frame = bytearray(self.payload + META_SIZE)
+            frame = self._frame
             take = min(self.payload - self._filled, len(view))
             at = HEAD_SIZE + self._filled
-            self._frame[at:at + take] = view[:take]
+            frame[at:at + take] = view[:take]
             self._filled += take
             view = view[take:]
             if self._filled == self.payload:
-                out.append(self._emit_full())
+                out.append(self._emit_full(frame))
         return out
 
     def finish(self) -> "list[CutPiece]":
@@ -79,8 +80,7 @@ class PieceCutter:
             return [self._emit(payload)]
         return []
 
-    def _emit_full(self) -> CutPiece:
-        data = self._frame
+    def _emit_full(self, data: bytearray) -> CutPiece:
         data[:HEAD_SIZE] = frame_header(self.payload, self.piece_size)
         data[-1] = TAIL
         self._frame, self._filled = None, 0
@@ -88,7 +88,7 @@ class PieceCutter:
         self.next_num += 1
         return piece
 
-    def _emit(self, payload) -> CutPiece:
+    def _emit(self, payload: bytes | bytearray) -> CutPiece:
         piece = cut_piece(self.next_num, payload, self.piece_size)
         self.next_num += 1
         return piece

@@ -14,7 +14,7 @@ in 1 MiB chunks.
 """
 import os
 import select
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response, abort, request
 
@@ -116,7 +116,7 @@ def download_blueprint(cdn, is_servable: Callable[[str, str], bool], name: str =
         out = _sendfile_socket(request.environ) if length > 0 else None
         if out is not None:
             try:
-                f = open(path, "rb")
+                f = open(path, "rb")  # noqa: SIM115 - the response body closes it when sent
             except OSError:
                 abort(404)
             return Response(_sendfile_body(out, f, start, length), status=status, headers=headers,

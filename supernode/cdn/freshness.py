@@ -23,7 +23,7 @@ Theory of operation
 from dataclasses import dataclass
 from enum import Enum
 
-from supernode.cdn.contract import CdnJob
+from supernode.cdn.contract import CdnJob, ProbeResult
 from supernode.cdn.records import FileMeta, ms_to_http_date
 
 DEFAULT_UNVALIDATED_TTL = 3600.0
@@ -95,7 +95,7 @@ def _decide_unfinished(meta: FileMeta, job: CdnJob, data_size: int) -> CacheDeci
     return CacheDecision(Action.RESUME, f"unfinished, resuming after {complete} pieces", break_num=complete)
 
 
-def unchanged(meta: FileMeta, probe, data_age: float, ttl: float) -> bool:
+def unchanged(meta: FileMeta, probe: ProbeResult, data_age: float, ttl: float) -> bool:
     """A source that answered 2xx to a plain probe still has the cached content: the same strong
     ETag or Last-Modified (servers that ignore conditional requests), or - without validators -
     the same length while the copy is younger than `ttl` (as `decide` would serve it)."""

@@ -12,15 +12,21 @@ import hashlib
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from common.errors import FramingError
 from common.pieces import unframe, validate_piece_size
 from supernode import layout
 from supernode.cdn.builder import CANCELLED, Builder, BuildPlan, Throttle
 from supernode.cdn.contract import CdnJob, CdnListener, CdnResult, DiskEntry, ProbeResult, SourceRequest
-from supernode.cdn.freshness import (DEFAULT_UNVALIDATED_TTL, Action, CacheDecision, decide, revalidation_headers,
-                                     unchanged)
+from supernode.cdn.freshness import (
+    DEFAULT_UNVALIDATED_TTL,
+    Action,
+    CacheDecision,
+    decide,
+    revalidation_headers,
+    unchanged,
+)
 from supernode.cdn.records import FileMeta
 from supernode.cdn.source import SourceClient
 from supernode.cdn.store import TaskStore
@@ -45,10 +51,10 @@ class _Fanout:
         self._task = task_id
         self._lock = threading.Lock()
         self._entries = [[listener, 0, False]]   # listener, pieces delivered, on_done delivered
-        self.pieces: "list[tuple[str, int]]" = []
-        self.result: "CdnResult | None" = None
+        self.pieces: list[tuple[str, int]] = []
+        self.result: CdnResult | None = None
         self.cancelled = False
-        self.successor: "tuple[CdnJob, _Fanout] | None" = None   # queued behind a cancelled build
+        self.successor: tuple[CdnJob, _Fanout] | None = None   # queued behind a cancelled build
         self._draining = False
 
     def add(self, listener: CdnListener) -> bool:
@@ -126,8 +132,8 @@ class LocalCdn:
             log.warning("maxBandwidth - systemReservedBandwidth <= 0: source downloads are not rate limited")
         self._throttle = Throttle(max(rate, 0), clock, self._sleep)
         self._lock = threading.Lock()
-        self._running: "dict[str, _Fanout]" = {}
-        self._digests: "dict[str, list[tuple[str, int]]]" = {}
+        self._running: dict[str, _Fanout] = {}
+        self._digests: dict[str, list[tuple[str, int]]] = {}
 
     # -- the Cdn contract ------------------------------------------------------------------
     def probe(self, request: SourceRequest) -> ProbeResult:

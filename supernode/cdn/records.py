@@ -10,8 +10,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
 
 from common.errors import BadInput
 
@@ -80,7 +81,7 @@ class FileMeta:
             raise BadInput(".meta lacks taskID, url or pieceSize")
         return cls(**values)
 
-    def replace(self, **changes) -> "FileMeta":
+    def replace(self, **changes: Any) -> "FileMeta":
         return dataclasses.replace(self, **changes)
 
     def touched(self, now_ms: int) -> "FileMeta":
@@ -126,7 +127,7 @@ def http_date_to_ms(text: str) -> int:
     try:
         when = parsedate_to_datetime(text)
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         return int(when.timestamp() * 1000)
     except (TypeError, ValueError, IndexError, OverflowError):
         return 0

@@ -12,8 +12,8 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 import requests
 
@@ -26,7 +26,7 @@ MAX_SESSIONS = 16
 class SessionPool:
     def __init__(self, ca_dir: str, factory: "Callable[[], requests.Session]"):
         self._ca_dir, self._factory = ca_dir, factory
-        self._sessions: "OrderedDict[TlsOptions, requests.Session]" = OrderedDict()
+        self._sessions: OrderedDict[TlsOptions, requests.Session] = OrderedDict()
         self._lock = threading.Lock()
         self._remove_stale_ca_files()
 

@@ -17,8 +17,8 @@ import os
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import requests
 import urllib3
@@ -126,7 +126,7 @@ class SourceClient:
         self._read_timeout = read_timeout
         self.sessions = SessionPool(os.path.join(home_dir, "tls"), session_factory or requests.Session)
         self._allow = tuple(allow_list)
-        self._restrictions: "dict[str, Counter]" = {}
+        self._restrictions: dict[str, Counter] = {}
         self._lock = threading.Lock()
 
     # -- hops ------------------------------------------------------------------------------

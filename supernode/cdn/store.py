@@ -11,10 +11,11 @@ import os
 import re
 import shutil
 import tempfile
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
-from common.files import remove_file
 from common.errors import BadInput
+from common.files import remove_file
 from supernode.cdn.contract import DiskEntry
 from supernode.cdn.records import FileMeta, format_md5_file, parse_md5_file
 
@@ -57,7 +58,7 @@ class TaskStore:
         """The data file opened for writing pieces, truncated to its first `keep` bytes."""
         path = self.data_path(task_id)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        f = open(path, "r+b" if os.path.exists(path) else "w+b")
+        f = open(path, "r+b" if os.path.exists(path) else "w+b")  # noqa: SIM115 - the caller owns it
         f.truncate(keep)
         return f
 

@@ -11,6 +11,7 @@ that counts some twice).
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from supernode.console.identity import host_key
 from supernode.console.series import Series
@@ -18,6 +19,18 @@ from supernode.console.series import Series
 MAX_HOSTS = 1024
 RECENT_TASKS = 64
 MAX_REPORTED_BYTES = 1 << 40    # an unauthenticated /task/metrics report cannot claim more
+
+
+class Endpoint(Protocol):
+    """What the ledger reads of a peer (supernode.core.effects.PeerRef; the console may not import the core)."""
+    @property
+    def ip(self) -> str: ...
+
+    @property
+    def host_name(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
 
 
 @dataclass
@@ -43,7 +56,7 @@ class HostHistory:
     def served(self, task_id: str) -> None:
         self.tasks_served += _first_time(self._served, task_id)
 
-    def public(self) -> dict:
+    def public(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
@@ -61,7 +74,7 @@ class Ledger:
     def __init__(self, series: "Series | None" = None, max_hosts: int = MAX_HOSTS):
         self.series = series or Series()
         self.max_hosts = max_hosts
-        self.hosts: "OrderedDict[str, HostHistory]" = OrderedDict()
+        self.hosts: OrderedDict[str, HostHistory] = OrderedDict()
 
     def _host(self, ip: str, now: float, host_name: str = "", port: "int | None" = None) -> HostHistory:
         key = host_key(ip)
@@ -78,9 +91,8 @@ class Ledger:
             host.port = port
         return host
 
-    def delivered(self, task_id: str, nbytes: int, client, source, now: float) -> None:
-        """`client`/`source` have ip, host_name and port (supernode.core.effects.PeerRef); source None
-        = the supernode."""
+    def delivered(self, task_id: str, nbytes: int, client: Endpoint, source: Endpoint | None, now: float) -> None:
+        """`source` None = the supernode."""
         nbytes = max(int(nbytes), 0)
         down = self._host(client.ip, now, client.host_name, client.port)
         down.bytes_down += nbytes
@@ -111,7 +123,7 @@ class Ledger:
     def origin(self, nbytes: int, now: float) -> None:
         self.series.add("origin", max(int(nbytes), 0), now)
 
-    def view(self, now: float) -> dict:
+    def view(self, now: float) -> dict[str, Any]:
         return {"hosts": {k: h.public() for k, h in self.hosts.items()},
                 "series": {"step": self.series.step, "points": self.series.points(now),
                            "totals": self.series.totals(now)}}

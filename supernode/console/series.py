@@ -4,6 +4,8 @@ Bytes are added to fixed buckets of `step` seconds as they are reported; only th
 buckets are kept (10 minutes by default), so memory is bounded whatever the traffic. `points`
 returns every bucket of the window, empty ones as zeros, as bytes per second per kind.
 """
+from typing import Any
+
 KINDS = ("supernode", "p2p", "source", "origin")
 # supernode: clients fetched from the supernode; p2p: from other peers; source: clients went to the
 # source themselves (dfget's back-to-source reports); origin: the CDN fetched from sources.
@@ -12,7 +14,7 @@ KINDS = ("supernode", "p2p", "source", "origin")
 class Series:
     def __init__(self, step: float = 5.0, length: int = 120):
         self.step, self.length = step, length
-        self._buckets: "dict[int, dict[str, int]]" = {}
+        self._buckets: dict[int, dict[str, int]] = {}
 
     def add(self, kind: str, nbytes: int, now: float) -> None:
         if kind not in KINDS or nbytes <= 0:
@@ -26,7 +28,7 @@ class Series:
         for old in [i for i in self._buckets if i <= newest - self.length]:
             del self._buckets[old]
 
-    def points(self, now: float) -> "list[dict]":
+    def points(self, now: float) -> "list[dict[str, Any]]":
         """The window ending with the bucket of `now`: [{"t": bucket start, kind: bytes/s, ...}]."""
         last = int(now // self.step)
         out = []

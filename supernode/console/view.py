@@ -10,8 +10,9 @@ Piece maps: the CDN builds a file in order, so its map is exact (the first `cdn_
 A client's map uses a per-piece `bitmap` ("1" done, "0" not) up to MAX_BITMAP pieces; beyond,
 or without one, only its count with `exact: false` — the page then draws a bar, not a map.
 """
-from common import image_names
+from typing import Any
 
+from common import image_names
 from supernode.console.identity import SUPERNODE, host_key, host_label
 
 MAX_TASKS = 200         # the newest tasks
@@ -25,12 +26,12 @@ MAX_TEXT = 64           # host names, labels
 MAX_URL = 512
 
 
-def cut(text, limit: int = MAX_TEXT) -> str:
+def cut(text: str, limit: int = MAX_TEXT) -> str:
     text = str(text or "")
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def console_snapshot(snapshot: dict, ledger: dict, preheats: "list[dict]", now: float) -> dict:
+def console_snapshot(snapshot: dict[str, Any], ledger: dict[str, Any], preheats: "list[dict[str, Any]]", now: float) -> dict[str, Any]:
     peers = {p["id"]: p for p in snapshot.get("peers", [])}
     super_ids = {pid for pid, p in peers.items() if p.get("supernode")}
     node_of = {pid: (SUPERNODE if pid in super_ids else host_key(p.get("ip", ""))) for pid, p in peers.items()}
@@ -46,20 +47,20 @@ def console_snapshot(snapshot: dict, ledger: dict, preheats: "list[dict]", now: 
             "totals": {"tasks": len(all_tasks), "hosts": len(hosts), "edges": len(edges)}}
 
 
-def task_name(task: dict) -> str:
+def task_name(task: dict[str, Any]) -> str:
     """What registrants called the task (dfdaemon: the image), else a layer URL's repository, else ""."""
     names = [n for n in (image_names.clean_display_name(n) for n in task.get("names") or []) if n]
     return names[0] if names else image_names.name_from_url(task.get("url", ""))
 
 
-def _by_client(items: "list[dict]") -> "dict[str, list[dict]]":
-    grouped: "dict[str, list[dict]]" = {}
+def _by_client(items: "list[dict[str, Any]]") -> "dict[str, list[dict[str, Any]]]":
+    grouped: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         grouped.setdefault(item.get("client", ""), []).append(item)
     return grouped
 
 
-def _task(task: dict, peers: dict, node_of: dict, serves_to: dict, flows_to: dict) -> dict:
+def _task(task: dict[str, Any], peers: dict[str, Any], node_of: dict[str, Any], serves_to: dict[str, Any], flows_to: dict[str, Any]) -> dict[str, Any]:
     total = max(int(task.get("piece_total") or 0), 0)
     cdn_done = min(int(task.get("cdn_pieces") or 0), total) if total else int(task.get("cdn_pieces") or 0)
     holders = [{"host": SUPERNODE, "label": "supernode (CDN)", "host_name": "", "client": "",
@@ -83,15 +84,15 @@ def _task(task: dict, peers: dict, node_of: dict, serves_to: dict, flows_to: dic
     live = [f for pid in client_pids for f in flows_to.get(pid, ())]
     return {"id": task.get("id", ""), "name": task_name(task),
             "names": [cut(n, image_names.DISPLAY_NAME_MAX) for n in (task.get("names") or [])][:4],
-            "url": cut(task.get("url"), MAX_URL), "status": task.get("status", ""),
+            "url": cut(task.get("url", ""), MAX_URL), "status": task.get("status", ""),
             "source_length": task.get("source_length", -1), "piece_total": total, "cdn_pieces": cdn_done,
             "holders": holders[:1 + MAX_HOLDERS], "clients": len(clients), "progress": round(progress, 4),
             "done_clients": sum(1 for h in clients if h["status"] == "SUCCESS"),
             "edges": _edges(own, live, node_of)[:MAX_EDGES]}
 
 
-def _hosts(peers: dict, super_ids: set, history: dict) -> "list[dict]":
-    grouped: "dict[str, dict]" = {}
+def _hosts(peers: dict[str, Any], super_ids: set[str], history: dict[str, Any]) -> "list[dict[str, Any]]":
+    grouped: dict[str, dict[str, Any]] = {}
     for pid, p in sorted(peers.items(), key=lambda kv: kv[1].get("created", 0)):
         if pid in super_ids:
             continue
@@ -123,15 +124,15 @@ def _hosts(peers: dict, super_ids: set, history: dict) -> "list[dict]":
     return hosts
 
 
-def _history(past: dict) -> dict:
+def _history(past: dict[str, Any]) -> dict[str, Any]:
     keys = ("bytes_down", "bytes_up", "bytes_source", "pieces_down", "pieces_up", "tasks_fetched", "tasks_served",
             "first_seen", "last_seen")
     return {k: past.get(k, 0) for k in keys}
 
 
-def _edges(serves: "list[dict]", flows: "list[dict]", node_of: dict) -> "list[dict]":
+def _edges(serves: "list[dict[str, Any]]", flows: "list[dict[str, Any]]", node_of: dict[str, Any]) -> "list[dict[str, Any]]":
     """Who serves whom, per host pair: pieces served so far and pieces on their way now."""
-    merged: "dict[tuple[str, str], dict]" = {}
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
     for items, field in ((serves, "pieces"), (flows, "running")):
         for s in items:
             src, dst = node_of.get(s.get("source", "")), node_of.get(s.get("client", ""))

@@ -11,6 +11,7 @@ URL the user named, only the headers in HOP_SAFE_HEADERS are sent: any other hea
 credential (Authorization, Cookie, X-JFrog-Art-Api, ...) and the user never named that host.
 """
 import re
+from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -47,7 +48,7 @@ def origin(url: str) -> "tuple[str, str, int]":
     return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
 
 
-def allowed(url: str, patterns) -> bool:
+def allowed(url: str, patterns: Iterable[str]) -> bool:
     """Empty `patterns` = any well-formed URL; else some pattern must match its fetched form."""
     try:
         form = fetched_form(url)
@@ -64,7 +65,7 @@ def allowed(url: str, patterns) -> bool:
     return False
 
 
-def check(url: str, rules) -> None:
+def check(url: str, rules: Iterable[tuple[str, Iterable[str]]]) -> None:
     """UrlRefused unless every named list in `rules` ((name, patterns) pairs) allows `url`."""
     for name, patterns in rules:
         if not allowed(url, patterns):

@@ -13,9 +13,9 @@ BITS_PER_PIECE = 8
 class PieceBits:
     __slots__ = ("_status", "_done")
 
-    def __init__(self):
-        self._status: "dict[int, PieceStatus]" = {}
-        self._done: "set[int]" = set()
+    def __init__(self) -> None:
+        self._status: dict[int, PieceStatus] = {}
+        self._done: set[int] = set()
 
     def update(self, piece: int, status: PieceStatus) -> bool:
         if piece in self._done:

@@ -8,7 +8,7 @@ pull answers;
 a SUCCESS task is never downgraded. Events about tasks no longer in memory change nothing.
 """
 from common.protocol.codes import CdnStatus, PieceStatus
-
+from supernode.cdn.contract import CdnResult
 from supernode.core.effects import Count, Metric, Outcome, Wake
 from supernode.core.state import SupernodeState
 
@@ -22,8 +22,7 @@ def on_piece(state: SupernodeState, task_id: str, piece: int, md5: str, wrapped_
     return Outcome(None, [Wake(task_id)])
 
 
-def on_done(state: SupernodeState, task_id: str, result) -> Outcome:
-    """`result` has the shape of supernode.cdn.contract.CdnResult."""
+def on_done(state: SupernodeState, task_id: str, result: CdnResult) -> Outcome:
     out = Outcome(None, _metrics(result))
     task, tp = state.tasks.get(task_id), state.progress.tasks.get(task_id)
     if task is None or tp is None or task.cdn_status is CdnStatus.SUCCESS:
@@ -44,7 +43,7 @@ def on_done(state: SupernodeState, task_id: str, result) -> Outcome:
     return out
 
 
-def _metrics(result) -> list:
+def _metrics(result: CdnResult) -> list[Count]:
     effects = []
     if result.cache_hit:
         effects.append(Count(Metric.CDN_CACHE_HIT))

@@ -107,23 +107,23 @@ class Shedder:
     def for_pool(cls, capacity: int) -> "Shedder":
         return cls(capacity, max(8, capacity // 20))
 
-    def accepted(self, conn) -> None:
+    def accepted(self, conn: object) -> None:
         self.open += 1
         self.waiting[conn] = None
 
-    def waits(self, conn) -> None:
+    def waits(self, conn: object) -> None:
         """`conn` waits for (the rest of) a request from now on: it goes to the young end."""
         self.waiting.pop(conn, None)
         self.waiting[conn] = None
 
-    def busy(self, conn) -> None:
+    def busy(self, conn: object) -> None:
         self.waiting.pop(conn, None)
 
-    def closed(self, conn) -> None:
+    def closed(self, conn: object) -> None:
         self.open -= 1
         self.waiting.pop(conn, None)
 
-    def victim(self):
+    def victim(self) -> object | None:
         """The connection to close to make room, or None when there is room (or nobody waits)."""
         if self.open < self.capacity - self.reserve or not self.waiting:
             return None

@@ -5,23 +5,27 @@ change nothing. The shell calls it under one lock and carries out the effects af
 Reports about a client download name their Caller and are refused (501) unless the download
 admits it (supernode.core.identity); `caller=None` is the supernode itself (and core tests).
 """
-from common.protocol.codes import PieceStatus, ResultCode
-from common.protocol.messages import ResultInfo
+from collections.abc import Iterable
+from typing import Any
 
+from common.clock import Clock
+from common.protocol.codes import PieceStatus, ResultCode
+from common.protocol.messages import PeerInfo, ResultInfo, TaskInfo, is_supernode_cid
+from supernode.cdn.contract import CdnResult, DiskEntry
 from supernode.core import cdn_events, gc, lifecycle, pulling, registration, reports, views
 from supernode.core.effects import Count, Metric, Outcome
 from supernode.core.identity import Caller
 from supernode.core.model import Limits, Peer
 from supernode.core.pulling import PullQuery
 from supernode.core.registration import Admission, Probe, Registrant
+from supernode.core.scheduler import Rng
 from supernode.core.state import SupernodeState
-from common.protocol.messages import is_supernode_cid
 
 __all__ = ["Coordinator", "PullQuery", "Registrant", "Probe", "Admission", "Caller"]
 
 
 class Coordinator:
-    def __init__(self, limits: Limits, clock, rng):
+    def __init__(self, limits: Limits, clock: Clock, rng: Rng) -> None:
         self.limits, self.clock, self.rng = limits, clock, rng
         self.state = SupernodeState()
         self.state.progress.track_up_limit(limits.peer_up_limit)
@@ -98,7 +102,7 @@ class Coordinator:
     def on_piece(self, task_id: str, piece: int, md5: str, wrapped_len: int) -> Outcome:
         return cdn_events.on_piece(self.state, task_id, piece, md5, wrapped_len)
 
-    def on_done(self, task_id: str, result) -> Outcome:
+    def on_done(self, task_id: str, result: CdnResult) -> Outcome:
         return cdn_events.on_done(self.state, task_id, result)
 
     # ---- management -----------------------------------------------------------------------
@@ -142,7 +146,7 @@ class Coordinator:
             out.effects.append(Count(Metric.GC_PEERS, len(ids)))
         return out
 
-    def disk_victims(self, entries, free: int) -> "list[str]":
+    def disk_victims(self, entries: Iterable[DiskEntry], free: int) -> "list[str]":
         return gc.disk_victims(entries, set(self.state.tasks), free, self.limits)
 
     def reset_stale_super_loads(self) -> Outcome:
@@ -166,18 +170,18 @@ class Coordinator:
         return any(dt.peer_id != self.state.super_pid and self.state.peers.get(dt.peer_id) is not None
                    and self.state.peers[dt.peer_id].ip == client_ip for dt in self.state.dfgets_of_task(task_id))
 
-    def task_info(self, task_id: str):
+    def task_info(self, task_id: str) -> TaskInfo | None:
         task = self.state.tasks.get(task_id)
         return views.task_info(task) if task else None
 
-    def task_infos(self) -> list:
+    def task_infos(self) -> list[TaskInfo]:
         return [views.task_info(t) for t in sorted(self.state.tasks.values(), key=lambda t: t.created)]
 
-    def peer_info(self, pid: str):
+    def peer_info(self, pid: str) -> PeerInfo | None:
         peer = self.state.peers.get(pid)
         return views.peer_info(peer) if peer else None
 
-    def peer_infos(self, page_num: int, page_size: int, descending: bool) -> list:
+    def peer_infos(self, page_num: int, page_size: int, descending: bool) -> list[PeerInfo]:
         return views.page_of_peers(self.state, page_num, page_size, descending)
 
     def client_ip(self, task_id: str, cid: str) -> str:
@@ -189,8 +193,8 @@ class Coordinator:
         client = self.state.progress.clients.get(f"{cid}@{task_id}")
         return client.bits.status(piece) if client else PieceStatus.WAITING
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         return views.snapshot(self.state)
 
-    def gauge_counts(self) -> dict:
+    def gauge_counts(self) -> dict[str, Any]:
         return views.gauge_counts(self.state)

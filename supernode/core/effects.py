@@ -1,4 +1,5 @@
 """What the core asks the shell to do. Every command returns an Outcome: answer + effects."""
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -96,10 +97,10 @@ class Delivered:
 @dataclass
 class Outcome:
     answer: Any = None
-    effects: list = field(default_factory=list)
+    effects: list[Any] = field(default_factory=list)
     missing: str = ""           # non-empty: the thing asked about does not exist (-> NotFound)
     recheck_after: "float | None" = None   # a 602 that time alone may change: ask again after this (s)
 
-    def extend(self, effects) -> "Outcome":
+    def extend(self, effects: Iterable[Any]) -> "Outcome":
         self.effects.extend(effects)
         return self

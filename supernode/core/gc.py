@@ -12,10 +12,10 @@
   otherwise the least recently used ceil(n * cleanRatio / 10).
 """
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from common.protocol.codes import CdnStatus
-
+from supernode.cdn.contract import DiskEntry
 from supernode.core.model import Limits, Peer, Task
 from supernode.core.progress import PeerState
 
@@ -41,8 +41,8 @@ def collectable_peers(peers: "Iterable[Peer]", states: "Mapping[str, PeerState]"
     return sorted(out)
 
 
-def disk_victims(entries, in_memory: "set[str]", free: int, limits: Limits) -> "list[str]":
-    """`entries` have the shape of supernode.cdn.contract.DiskEntry; returns task ids to delete."""
+def disk_victims(entries: Iterable[DiskEntry], in_memory: "set[str]", free: int, limits: Limits) -> "list[str]":
+    """The task ids whose files to delete."""
     if free > limits.young_gc_threshold:
         return []
     candidates = sorted((e for e in entries if e.task_id not in in_memory),

@@ -5,6 +5,8 @@ so peer GC collects it later, its reservations are released), then the task's pr
 task itself; the CDN forgets the task (files stay for a later cache hit unless `full`). Held
 pulls of the task are woken (they then answer 502 and the client migrates).
 """
+from collections.abc import Iterable
+
 from supernode.core.effects import DeleteFiles, ForgetCdn, Outcome, Wake
 from supernode.core.state import SupernodeState
 
@@ -36,7 +38,7 @@ def remove_peer(state: SupernodeState, pid: str, now: float) -> Outcome:
     return Outcome(None, [Wake(t) for t in sorted(woken)])
 
 
-def reset_super_loads(state: SupernodeState, task_ids, now: float) -> Outcome:
+def reset_super_loads(state: SupernodeState, task_ids: Iterable[str], now: float) -> Outcome:
     for task_id in task_ids:
         tp = state.progress.tasks.get(task_id)
         if tp is not None:

@@ -8,7 +8,9 @@ registry) and buildx attestation manifests (`unknown/unknown`) are skipped.
 """
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from common.errors import BadInput, DragonflyError
@@ -126,12 +128,12 @@ def parse_manifest(body: bytes, content_type: str = "") -> Manifest:
         raise ManifestError(f"malformed {kind} manifest: missing or bad {e}") from None
 
 
-def _kind(doc: dict, content_type: str) -> str:
+def _kind(doc: dict[str, Any], content_type: str) -> str:
     known = INDEX_TYPES + IMAGE_TYPES + V1_TYPES
     if content_type in known:
         return content_type
     if doc.get("mediaType") in known:
-        return doc["mediaType"]
+        return str(doc["mediaType"])
     if doc.get("schemaVersion") == 1:
         return DOCKER_V1
     if "manifests" in doc:
@@ -141,7 +143,7 @@ def _kind(doc: dict, content_type: str) -> str:
     raise ManifestError(f"unknown manifest type (Content-Type {content_type!r}, no mediaType)")
 
 
-def _child(entry: dict) -> ChildManifest:
+def _child(entry: dict[str, Any]) -> ChildManifest:
     plat = entry.get("platform") or {}
     platform = None
     if plat.get("os") and plat.get("architecture"):
@@ -154,13 +156,13 @@ def _child(entry: dict) -> ChildManifest:
                          attestation=attestation)
 
 
-def _foreign(layer: dict) -> bool:
+def _foreign(layer: dict[str, Any]) -> bool:
     return "foreign" in str(layer.get("mediaType", "")) or "nondistributable" in str(layer.get("mediaType", "")) \
         or bool(layer.get("urls"))
 
 
-def _unique(digests) -> "tuple[str, ...]":
-    seen: "dict[str, None]" = {}
+def _unique(digests: Iterable[object]) -> "tuple[str, ...]":
+    seen: dict[str, None] = {}
     for d in digests:
         if not isinstance(d, str) or not d:
             raise TypeError("digest")
@@ -173,7 +175,8 @@ def choose(children: "tuple[ChildManifest, ...]", platforms: "tuple[Platform, ..
     images = [c for c in children if not c.attestation]
     if not platforms:
         return images
-    chosen, missing = [], []
+    chosen: list[ChildManifest] = []
+    missing: list[str] = []
     for want in platforms:
         hits = [c for c in images if want.matches(c.platform)]
         if not hits:

@@ -1,11 +1,11 @@
 """The records the supernode keeps in memory: tasks, peers, client downloads (docs/protocol.md#identifiers, docs/architecture.md#a-registration-post-peerregistry)."""
 from dataclasses import dataclass, field
+from typing import Any
 
 from common import urls
 from common.pieces import PieceSizePolicy
 from common.protocol.codes import CdnSource, CdnStatus, DfgetTaskStatus
 from common.protocol.messages import supernode_cid
-
 from supernode.core.identity import Caller, admits
 
 CDN_PATTERN_LOCAL = "local"
@@ -38,7 +38,7 @@ class Limits:
     download_server: str = DOWNLOAD_SERVER_BUILTIN
 
     @classmethod
-    def from_settings(cls, settings) -> "Limits":
+    def from_settings(cls, settings: Any) -> "Limits":
         names = cls.__dataclass_fields__
         values = {name: getattr(settings, name) for name in names}
         if not values["supernode_task_upload_limit"]:

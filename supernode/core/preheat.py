@@ -18,13 +18,14 @@ States and the only legal moves (anything else raises IllegalTransition):
 Finished records expire `ttl` seconds after they finish (v1 kept them forever); running ones fail
 after `timeout`. `expire` returns the removed records so the shell can delete their output files.
 """
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from common import digest, urls
 from common.errors import BadInput
 from common.protocol.messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
-
 from supernode.core import allow
 from supernode.core.manifests import ManifestUrl, parse_platforms
 from supernode.core.model import REDACTED, redacted  # noqa: F401 - REDACTED is part of this module's API
@@ -87,7 +88,7 @@ class PreheatSpec:
         return PreheatSpec(type=TYPE_FILE, url=url, headers=tuple(headers.items()))
 
 
-def parse_request(body: dict) -> PreheatSpec:
+def parse_request(body: dict[str, Any]) -> PreheatSpec:
     """Validate a POST body (BadInput -> 400). `allow` is checked by `allowed`, separately (403)."""
     req = PreheatCreateRequest.decode(body)
     kind = req.type.strip().lower()
@@ -107,7 +108,7 @@ def parse_request(body: dict) -> PreheatSpec:
                        platform=platform)
 
 
-def allowed(url: str, patterns) -> bool:
+def allowed(url: str, patterns: Iterable[str]) -> bool:
     """preheatAllow: empty = any URL; else some regex must match the URL as it will be fetched
     (no userinfo: `http://allowed@other/` is a URL of host `other`). See supernode.core.allow."""
     return allow.allowed(url, patterns)
@@ -162,7 +163,7 @@ class PreheatBook:
 
     def __init__(self, ttl: float, timeout: float):
         self.ttl, self.timeout = ttl, timeout
-        self.records: "dict[str, PreheatRecord]" = {}
+        self.records: dict[str, PreheatRecord] = {}
 
     def get(self, preheat_id: str, now: float) -> "PreheatRecord | None":
         rec = self.records.get(preheat_id)

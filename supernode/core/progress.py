@@ -20,9 +20,7 @@ when the client goes away.
 from dataclasses import dataclass, field
 
 from common.protocol.codes import PieceStatus
-
 from supernode.core.bitset import PieceBits
-
 
 SUPER_DURATION_WEIGHT = 0.25    # weight of the newest sample in the moving average
 METER_WINDOW = 20.0             # s of busy time a link meter remembers (older halves away)
@@ -88,7 +86,7 @@ class BestRate:
             self.rate, self.when = rate, now
 
     def at(self, now: float) -> float:
-        return self.rate * 0.5 ** (max(now - self.when, 0.0) / BEST_RATE_HALF_LIFE)
+        return self.rate * 0.5 ** (max(now - self.when, 0.0) / BEST_RATE_HALF_LIFE)  # type: ignore[no-any-return]  # float ** float is typed Any
 
 
 @dataclass
@@ -169,16 +167,16 @@ class TaskProgress:
 class Progress:
     def __init__(self, super_pid: str = ""):
         self.super_pid = super_pid
-        self.tasks: "dict[str, TaskProgress]" = {}
-        self.clients: "dict[str, ClientProgress]" = {}      # key: cid@taskId
-        self.peers: "dict[str, PeerState]" = {}
-        self.black: "dict[str, dict[str, int]]" = {}
-        self.served: "dict[tuple[str, str], int]" = {}      # (source PID, client PID) -> pieces
+        self.tasks: dict[str, TaskProgress] = {}
+        self.clients: dict[str, ClientProgress] = {}      # key: cid@taskId
+        self.peers: dict[str, PeerState] = {}
+        self.black: dict[str, dict[str, int]] = {}
+        self.served: dict[tuple[str, str], int] = {}      # (source PID, client PID) -> pieces
         # the peers whose producer load reached `up_limit`, kept up to date once a limit is set:
         # the scheduler's long walks need this set, and building it from every peer on every
         # pull was a hot spot (issue 13)
-        self.up_limit: "int | None" = None
-        self.at_limit: "set[str]" = set()
+        self.up_limit: int | None = None
+        self.at_limit: set[str] = set()
 
     def track_up_limit(self, limit: int) -> None:
         self.up_limit = limit
@@ -229,15 +227,14 @@ class Progress:
         tp = self.tasks.get(task_id)
         if tp is not None:
             tp.count_flight(piece, self.is_super(source), -1)
-        if self.is_super(source):
-            if tp is not None:
-                tp.set_super_load(tp.super_load - 1, now)
-                if arrived:
-                    tp.record_super_duration(max(now - started, 0.0))
-                else:
-                    tp.unforwarded.get(client_pid, {}).pop(piece, None)
-                if piece not in tp.super_in_flight:
-                    tp.super_started.pop(piece, None)
+        if self.is_super(source) and tp is not None:
+            tp.set_super_load(tp.super_load - 1, now)
+            if arrived:
+                tp.record_super_duration(max(now - started, 0.0))
+            else:
+                tp.unforwarded.get(client_pid, {}).pop(piece, None)
+            if piece not in tp.super_in_flight:
+                tp.super_started.pop(piece, None)
         up = down = None
         if source in self.peers and not self.is_super(source):
             state = self.peers[source]

@@ -12,14 +12,21 @@ its limit, 602 when nothing can be fetched now. Status 702 ends a download: SUCC
 501, FAILED otherwise (a SUCCESS is never downgraded).
 """
 from dataclasses import dataclass
+from typing import Any
 
 from common import pieces
 from common.errors import BadInput
 from common.protocol import paths
-from common.protocol.codes import (CdnSource, CdnStatus, DfgetTaskStatus, PieceResult, PieceStatus,
-                                   ResultCode, TaskStatus)
+from common.protocol.codes import (
+    CdnSource,
+    CdnStatus,
+    DfgetTaskStatus,
+    PieceResult,
+    PieceStatus,
+    ResultCode,
+    TaskStatus,
+)
 from common.protocol.messages import FinishResult, PieceTask, ResultInfo
-
 from supernode.core import scheduler
 from supernode.core.effects import Count, Metric, Outcome, Wake
 from supernode.core.model import DfgetTask, Limits, Task, super_cid
@@ -42,11 +49,11 @@ class PullQuery:
     status: int = TaskStatus.START
 
 
-def _info(code: ResultCode, msg: str = "", data=None) -> ResultInfo:
+def _info(code: ResultCode, msg: str = "", data: Any = None) -> ResultInfo:
     return ResultInfo.of(code, msg or code.default_msg, data)
 
 
-def pull(state: SupernodeState, limits: Limits, rng, q: PullQuery, now: float) -> Outcome:
+def pull(state: SupernodeState, limits: Limits, rng: scheduler.Rng, q: PullQuery, now: float) -> Outcome:
     task, dt = state.tasks.get(q.task_id), state.dfget(q.task_id, q.src_cid)
     if task is None or dt is None:
         return Outcome(_info(ResultCode.TARGET_NOT_FOUND, f"unknown task {q.task_id} or client {q.src_cid}"))
@@ -80,7 +87,7 @@ def piece_of(task: Task, text: str) -> int:
     return pieces.piece_num_of_range(start, end)
 
 
-def _apply_report(state: SupernodeState, task: Task, dt: DfgetTask, q: PullQuery, now: float) -> list:
+def _apply_report(state: SupernodeState, task: Task, dt: DfgetTask, q: PullQuery, now: float) -> list[Any]:
     piece = piece_of(task, q.range)
     dst = state.dfget(task.id, q.dst_cid) if q.dst_cid else None
     peer = state.peers.get(dt.peer_id)
@@ -99,7 +106,7 @@ def finished(state: SupernodeState, task: Task, dt: DfgetTask) -> bool:
     return client.bits.common_success_count(tp.cdn) == task.piece_total
 
 
-def answer(state: SupernodeState, limits: Limits, rng, task_id: str, cid: str, now: float) -> Outcome:
+def answer(state: SupernodeState, limits: Limits, rng: scheduler.Rng, task_id: str, cid: str, now: float) -> Outcome:
     task, dt = state.tasks.get(task_id), state.dfget(task_id, cid)
     if task is None or dt is None or dt.key not in state.progress.clients:
         return Outcome(_info(ResultCode.TARGET_NOT_FOUND, f"unknown task {task_id} or client {cid}"))
@@ -161,5 +168,6 @@ def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,
         out.path = task.raw_url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
         return out
     peer, source = state.peers[a.source], state.dfget_of_peer(a.source, task.id)
+    assert source is not None, "the scheduler picks holders only, and a holder has a download of the task"
     out.cid, out.peer_ip, out.peer_port, out.path = source.cid, peer.ip, peer.port, source.path
     return out

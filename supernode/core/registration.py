@@ -34,13 +34,13 @@ rebuilds it. Clients never mix versions: pieces carry md5s and the whole file's 
 the end. Other answers (transport errors, 5xx) keep serving the cached copy until the next interval.
 """
 from dataclasses import dataclass
+from typing import Any
 
 from common import digest, image_names, pieces, urls
 from common.protocol import paths
 from common.protocol.codes import CdnSource, CdnStatus, PieceStatus, ResultCode
-from common.protocol.messages import HEADER_DISPLAY_NAME, RegisterResult, ResultInfo
+from common.protocol.messages import HEADER_DISPLAY_NAME, RegisterRequest, RegisterResult, ResultInfo
 from common.source_failures import Unreachable
-
 from supernode.core import lifecycle, static_download
 from supernode.core.effects import Count, Metric, Outcome, StartCdn
 from supernode.core.grants import cached, credential, grant, granted
@@ -250,7 +250,7 @@ def _new_task(limits: Limits, reg: Registrant, probe: "Probe | None", now: float
     headers = dict(reg.headers)
     credentialed = may_carry_credentials(headers, reg.raw_url, reg.task_url)
     source_pattern = static_download.fetched_from_source(limits, credentialed)
-    if source_pattern and not (length > 0 and probe.supports_range):
+    if source_pattern and not (probe is not None and length > 0 and probe.supports_range):
         return None
     size = pieces.piece_size(length, limits.piece_size_policy)
     task = Task(id=reg.task_id, raw_url=reg.raw_url, task_url=reg.task_url, md5=reg.md5,
@@ -298,7 +298,7 @@ def _add_super_client(state: SupernodeState, task: Task) -> None:
                                   peer_id=state.super_pid, path=path), with_progress=False)
 
 
-def registrant_from(req, super_node_ip: str, caller: "Caller | None" = None, client_key: str = "") -> Registrant:
+def registrant_from(req: RegisterRequest, super_node_ip: str, caller: "Caller | None" = None, client_key: str = "") -> Registrant:
     """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id (docs/protocol.md#identifiers)."""
     headers = urls.convert_headers(req.headers)
     display_name = _pop_header(headers, HEADER_DISPLAY_NAME)
@@ -318,7 +318,7 @@ def _pop_header(headers: "dict[str, str]", name: str) -> str:
     return ",".join(headers.pop(k) for k in found)
 
 
-def _trigger_cdn(state: SupernodeState, task: Task) -> list:
+def _trigger_cdn(state: SupernodeState, task: Task) -> list[Any]:
     """The one place the CDN is started: WAITING/FAILED/SOURCE_ERROR -> RUNNING."""
     if task.cdn_source is CdnSource.SOURCE or task.cdn_status not in _RETRIGGER:
         return []

@@ -8,8 +8,8 @@ holder of that piece. Errors about the supernode's own pieces become a RepairPie
 from common.errors import BadInput
 from common.protocol.codes import ClientErrorType, PieceStatus, ResultCode
 from common.protocol.messages import ResultInfo
-
-from supernode.core.effects import Count, Metric, Delivered, Outcome, PeerRef, RepairPiece, Wake
+from supernode.core.effects import Count, Delivered, Metric, Outcome, PeerRef, RepairPiece, Wake
+from supernode.core.model import Peer
 from supernode.core.pulling import piece_of
 from supernode.core.state import SupernodeState
 
@@ -36,13 +36,17 @@ def piece_success(state: SupernodeState, task_id: str, cid: str, dst_cid: str, p
         out.effects.append(Count(metric, nbytes))
         source = None if from_super else _ref(state, dst_pid)
         if peer is not None and (from_super or source is not None):
-            out.effects.append(Delivered(task_id, nbytes, _ref(state, peer.id), source))
+            out.effects.append(Delivered(task_id, nbytes, _ref_of(peer), source))
     return out
 
 
 def _ref(state: SupernodeState, pid: str) -> "PeerRef | None":
     peer = state.peers.get(pid)
-    return PeerRef(peer.ip, peer.host_name, peer.port) if peer is not None else None
+    return _ref_of(peer) if peer is not None else None
+
+
+def _ref_of(peer: Peer) -> PeerRef:
+    return PeerRef(peer.ip, peer.host_name, peer.port)
 
 
 def _piece_bytes(state: SupernodeState, task_id: str, piece: int, piece_size: int) -> int:

@@ -43,11 +43,20 @@ the progress and returns a Plan; the coordinator applies it.
 6. Stop when the client would run `peer_down_limit` pieces.
 """
 import enum
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
-from typing import AbstractSet, Callable, Mapping
+from typing import Protocol
 
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress, is_slow
+
+
+class Rng(Protocol):
+    """What the scheduler asks of its injected random.Random (the core may not import random)."""
+
+    def random(self) -> float: ...
+
+    def randrange(self, stop: int) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,7 @@ class View:
     now: float = 0.0
     crowd: int = 1                      # clients still downloading the task (this one included),
                                         # counted up to CROWD_SEEN: only "is there a crowd" is asked
-    at_limit: "AbstractSet[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
+    at_limit: "Set[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
 
 
 STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
@@ -103,7 +112,7 @@ def available_pieces(task: TaskProgress, client: ClientProgress) -> "set[int]":
     return available
 
 
-def order_pieces(pieces, holders: "Mapping[int, set]", running, rng,
+def order_pieces(pieces: Iterable[int], holders: "Mapping[int, Set[str]]", running: Iterable[int], rng: Rng,
                  in_flight: "Mapping[int, int] | None" = None) -> "list[int]":
     running = list(running)
     center = sum(running) // len(running) if running else 0
@@ -127,21 +136,21 @@ def stall_seconds(task: TaskProgress) -> float:
     return max(STALL_FACTOR * task.super_piece_seconds, STALL_FLOOR)
 
 
-def plan(view: View, limits: Limits, rng) -> Plan:
+def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     available = available_pieces(view.task, view.client)
     if not available:
         return Plan()
     if len(view.client.running) >= limits.peer_down_limit:
         return Plan(limited=True)
     alone = isolated(view, limits)
-    extra: "dict[str, int]" = {}
-    drops: "list[tuple[int, str]]" = []
-    picks: "list[Assignment]" = []
-    verdicts: "dict[str, Verdict]" = {}
+    extra: dict[str, int] = {}
+    drops: list[tuple[int, str]] = []
+    picks: list[Assignment] = []
+    verdicts: dict[str, Verdict] = {}
     busy = None
     stall = stall_seconds(view.task)
     super_load = view.task.super_load - view.task.stalled_super(view.now, stall)
-    recheck: "float | None" = None
+    recheck: float | None = None
     debt, expiry, seeded = None, None, 0
     crowded = not alone and view.crowd >= CROWD_SEEN
     spreads = crowded and view.servable(view.src_pid)   # the seed-debt rule applies
@@ -193,7 +202,7 @@ def plan(view: View, limits: Limits, rng) -> Plan:
     return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
 
 
-def _busy_peers(view: View, limits: Limits) -> "AbstractSet[str]":
+def _busy_peers(view: View, limits: Limits) -> "Set[str]":
     """The peers at their upload limit: kept by the progress when it can (an O(peers) scan per
     pull was a hot spot); only read here."""
     if view.at_limit is not None:
@@ -220,7 +229,7 @@ def _slow_client(view: View) -> bool:
 
 
 def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]",
-                 drops: "list[tuple[int, str]]", rng, verdicts: "dict[str, Verdict]",
+                 drops: "list[tuple[int, str]]", rng: Rng, verdicts: "dict[str, Verdict]",
                  slow_client: bool = False) -> "tuple[str | None, bool]":
     """(a holder chosen uniformly at random among those that may serve now, whether some holder
     could serve this client once it has a free upload slot).

@@ -4,14 +4,14 @@ from supernode.core.progress import ClientProgress, PeerState, Progress, TaskPro
 
 
 class SupernodeState:
-    def __init__(self):
-        self.tasks: "dict[str, Task]" = {}
-        self.peers: "dict[str, Peer]" = {}
-        self.dfget_tasks: "dict[str, DfgetTask]" = {}           # cid@taskId -> download
-        self.cid_by_peer: "dict[str, str]" = {}                 # peerId@taskId -> cid
-        self.keys_by_task: "dict[str, set[str]]" = {}           # taskId -> {cid@taskId}
-        self.keys_by_peer: "dict[str, set[str]]" = {}           # peerId -> {cid@taskId}
-        self.unreachable: "dict[str, float]" = {}               # taskId -> time of the 404
+    def __init__(self) -> None:
+        self.tasks: dict[str, Task] = {}
+        self.peers: dict[str, Peer] = {}
+        self.dfget_tasks: dict[str, DfgetTask] = {}           # cid@taskId -> download
+        self.cid_by_peer: dict[str, str] = {}                 # peerId@taskId -> cid
+        self.keys_by_task: dict[str, set[str]] = {}           # taskId -> {cid@taskId}
+        self.keys_by_peer: dict[str, set[str]] = {}           # peerId -> {cid@taskId}
+        self.unreachable: dict[str, float] = {}               # taskId -> time of the 404
         self.progress = Progress()
         self.super_pid = ""
 

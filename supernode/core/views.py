@@ -1,17 +1,17 @@
 """Read-only renderings of the state: /api/v1 records and the console snapshot."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from common import urls
 from common.protocol.codes import DfgetTaskStatus
 from common.protocol.messages import PeerInfo, TaskInfo
-
 from supernode.core.identity import console_label
 from supernode.core.model import Peer, Task, redacted
 from supernode.core.state import SupernodeState
 
 
 def rfc3339_ms(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
 
 def peer_info(peer: Peer) -> PeerInfo:
@@ -36,7 +36,7 @@ def page_of_peers(state: SupernodeState, page_num: int, page_size: int, descendi
     return [peer_info(p) for p in peers]
 
 
-def snapshot(state: SupernodeState) -> dict:
+def snapshot(state: SupernodeState) -> dict[str, Any]:
     """What the console shows. Clients appear under a label, never their cid (a cid names a client
     in reports: supernode.core.identity)."""
     progress = state.progress
@@ -71,9 +71,9 @@ def snapshot(state: SupernodeState) -> dict:
     return {"tasks": tasks, "peers": peers, "serves": serves, "flows": _flows(state)}
 
 
-def _flows(state: SupernodeState) -> "list[dict]":
+def _flows(state: SupernodeState) -> "list[dict[str, Any]]":
     """Pieces on their way right now, per (source PID, client PID): the live edges of the swarm."""
-    running: "dict[tuple[str, str], int]" = {}
+    running: dict[tuple[str, str], int] = {}
     for key, client in state.progress.clients.items():
         dt = state.dfget_tasks.get(key)
         if dt is None:
@@ -83,9 +83,11 @@ def _flows(state: SupernodeState) -> "list[dict]":
     return [{"source": src, "client": dst, "running": n} for (src, dst), n in sorted(running.items())]
 
 
-def gauge_counts(state: SupernodeState) -> dict:
+def gauge_counts(state: SupernodeState) -> dict[str, Any]:
     """Counts behind the peers / tasks / dfgettasks gauges."""
-    peers, tasks, dfgets = {}, {}, {}
+    peers: dict[str, int] = {}
+    tasks: dict[str, int] = {}
+    dfgets: dict[tuple[str, str], int] = {}
     for peer in state.peers.values():
         if peer.id != state.super_pid:
             peers[peer.ip] = peers.get(peer.ip, 0) + 1

@@ -14,9 +14,9 @@ import requests
 from common import image_names
 from common.errors import DragonflyError
 from common.protocol.messages import HEADER_DISPLAY_NAME
-from supernode.core.manifests import parse_platforms
 from supernode.core.allow import shown
-from supernode.core.preheat import TYPE_IMAGE, allowed, PreheatBook, PreheatRecord, PreheatSpec, PreheatStatus, Submit
+from supernode.core.manifests import parse_platforms
+from supernode.core.preheat import TYPE_IMAGE, PreheatBook, PreheatRecord, PreheatSpec, PreheatStatus, Submit, allowed
 from supernode.errors import NotFound
 from supernode.preheat.fetchers import DfgetFetcher, FetchResult, HopRestricted, InProcessFetcher
 from supernode.preheat.registry import RegistryClient
@@ -51,7 +51,7 @@ class Preheater:
         self._registry = registry or RegistryClient(allow_list=self._allow)
         self._remove_file = remove_file
         self._lock = threading.RLock()
-        self._sweeper: "threading.Event | None" = None
+        self._sweeper: threading.Event | None = None
 
     # ---- API --------------------------------------------------------------------------------
 

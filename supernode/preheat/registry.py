@@ -17,8 +17,17 @@ from dataclasses import dataclass
 import requests
 
 from supernode.core import allow
-from supernode.core.manifests import (ACCEPT, Manifest, ManifestError, ManifestUrl, Platform, choose,
-                                      parse_challenge, parse_manifest, token_from)
+from supernode.core.manifests import (
+    ACCEPT,
+    Manifest,
+    ManifestError,
+    ManifestUrl,
+    Platform,
+    choose,
+    parse_challenge,
+    parse_manifest,
+    token_from,
+)
 
 log = logging.getLogger(__name__)
 _AUTH = "authorization"
@@ -44,7 +53,7 @@ class RegistryClient:
         where = ManifestUrl.parse(url)
         auth = _Auth(self, dict(headers), where.pull_scope, url)
         top = auth.manifest(url)
-        images: "list[Manifest]" = [top]
+        images: list[Manifest] = [top]
         if top.is_index:
             images = []
             for child in choose(top.children, platforms):
@@ -55,7 +64,7 @@ class RegistryClient:
         elif platforms:
             log.info("preheat image url=%s is a single-platform manifest; platform=%s not checked", url,
                      ",".join(map(str, platforms)))
-        digests: "dict[str, None]" = {}
+        digests: dict[str, None] = {}
         for manifest in images:
             for d in manifest.layers:
                 digests.setdefault(d, None)
@@ -92,7 +101,7 @@ class _Auth:
     def __init__(self, client: RegistryClient, headers: "dict[str, str]", scope: str, registry: str):
         self.client, self.user, self.headers, self.scope = client, headers, dict(headers), scope
         self.registry = registry
-        self._answered: "set[str]" = set()
+        self._answered: set[str] = set()
 
     def manifest(self, url: str) -> Manifest:
         resp = self._get(url)

@@ -13,7 +13,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
 
 
 def write_result(name: str, result: dict) -> str:

@@ -13,6 +13,7 @@ from gevent import socket as gsocket
 
 from tests.bench import _common as bc
 
+
 class Conn:
     """One persistent HTTP/1.1 connection; requests are pre-formatted bytes."""
 

@@ -22,7 +22,6 @@ from common.clock import FakeClock
 from common.protocol.codes import CdnStatus
 from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
 from supernode.core.model import Limits
-
 from tests.bench import _common as bc
 
 TASK = "b" * 64

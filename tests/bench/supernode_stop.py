@@ -17,6 +17,7 @@ Figures are reported as ratios against the Go supernode measured in the same run
 import argparse
 import json
 import os
+import pathlib
 import shutil
 import signal
 import socket
@@ -76,13 +77,12 @@ def start(kind: str, home: str, binary: str):
     else:
         argv = [binary, "--home-dir", home, "--port", str(api), "--download-port", str(download),
                 "--advertise-ip", "127.0.0.1"]
-    log = open(os.path.join(home + ".out"), "ab")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    log.close()
+    with open(os.path.join(home + ".out"), "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
     wait_until(lambda: ping(api) or proc.poll() is not None, DEADLINE, f"{kind} supernode to answer")
     if proc.poll() is not None:
-        raise RuntimeError(f"{kind} supernode exited: {open(home + '.out').read()[-2000:]}")
+        raise RuntimeError(f"{kind} supernode exited: {pathlib.Path(home + '.out').read_text()[-2000:]}")
     ports = [api, download] if kind == "ours" else [api]
     return proc, api, download, ports
 

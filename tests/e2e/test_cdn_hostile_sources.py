@@ -59,5 +59,5 @@ def test_a_supernode_killed_mid_build_never_serves_a_mix_of_two_versions(tmp_pat
         assert sha(out.read_bytes()) == sha(new)
     finally:
         runner.stop_all()
-    log = open(home / "logs" / "app.log", errors="replace").read()
+    log = (home / "logs" / "app.log").read_text(errors="replace")
     assert "a 206 of another version" in log            # the resume was tried and refused

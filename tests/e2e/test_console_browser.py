@@ -60,7 +60,7 @@ def layer(origin, repo: str, size: int) -> str:
 
 
 def box_of(dom: str, element_id: str) -> "tuple[int, int, int, int]":
-    tag = re.search(r'<svg[^>]*id="%s"[^>]*>' % element_id, dom).group(0)
+    tag = re.search(rf'<svg[^>]*id="{element_id}"[^>]*>', dom).group(0)
     return tuple(int(v) for v in re.search(r'data-box="([0-9,]+)"', tag).group(1).split(","))
 
 
@@ -70,7 +70,7 @@ def status_of(dom: str) -> str:
 
 
 def close(colour, wanted, tolerance=40) -> bool:
-    return all(abs(a - b) <= tolerance for a, b in zip(colour, wanted))
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, wanted, strict=False))
 
 
 def test_console_draws_the_swarm_the_throughput_and_progress(browser, supernode, origin, tmp_path):

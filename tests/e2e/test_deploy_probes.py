@@ -51,7 +51,7 @@ def test_the_probes_succeed_against_the_real_dfdaemon(daemonset):
     for kind in ("readinessProbe", "livenessProbe"):
         url = probe_url(c[kind], port)
 
-        def ok():
+        def ok(url=url):
             if not proc.alive():
                 raise RuntimeError(proc.output())
             return requests.get(url, timeout=2).status_code == 200

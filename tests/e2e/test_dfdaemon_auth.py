@@ -16,6 +16,7 @@ import base64
 import hashlib
 import http.client
 import os
+import pathlib
 import shutil
 import subprocess
 import warnings
@@ -45,10 +46,10 @@ def lab(tmp_path, ended_by_pid):
 def supernode_log(supernode) -> str:
     texts = []
     for root, _, files in os.walk(supernode.home_dir):
-        texts += [open(os.path.join(root, f), errors="replace").read() for f in files if f.endswith(".log")]
+        texts += [pathlib.Path(os.path.join(root, f)).read_text(errors="replace") for f in files if f.endswith(".log")]
     out = os.path.join(os.path.dirname(str(supernode.home_dir)), "supernode.out")
     if os.path.exists(out):
-        texts.append(open(out, errors="replace").read())
+        texts.append(pathlib.Path(out).read_text(errors="replace"))
     return "\n".join(texts)
 
 
@@ -83,7 +84,7 @@ def test_private_layers_reach_only_hosts_with_credentials(lab, supernode, tmp_pa
         docker = None
         msg = f"dockerd cannot start here ({e!s:.300}); pulling with the Python registry client"
         print(f"\n*** {msg}")
-        warnings.warn(msg)
+        warnings.warn(msg, stacklevel=1)
     if docker is not None:
         assert docker.pull("private:1") == image.diff_ids
     else:

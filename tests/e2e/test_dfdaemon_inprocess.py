@@ -41,7 +41,7 @@ def test_dfdaemon_and_a_dfget_of_its_home_share_one_upload_server(tmp_path, supe
     node = f"127.0.0.1:{supernode.api_port}"
     daemon = ended_by_pid(Dfdaemon(str(tmp_path), "host1", registry, node))
     try:
-        for digest, blob in image.layers:
+        for digest, _blob in image.layers:
             r = requests.get(f"{daemon.url}/v2/library/epsilon/blobs/{digest}", timeout=60)
             assert r.status_code == 200 and hashlib.sha256(r.content).hexdigest() == digest.split(":")[1]
         assert daemon.metric('dragonfly_dfdaemon_layer_requests_total{via="dfget"}') == 2

@@ -40,7 +40,7 @@ def lab(tmp_path, ended_by_pid):
             except Exception as e:  # noqa: BLE001 - say so loudly and use skopeo instead
                 msg = f"dockerd cannot start here ({e!s:.300}); pulling with `skopeo copy` through the mirror"
                 print(f"\n*** {msg}")
-                warnings.warn(msg)
+                warnings.warn(msg, stacklevel=1)
                 return "skopeo", lambda ref: skopeo_pull(str(tmp_path), daemon.port, ref)
     return Lab
 

@@ -2,6 +2,7 @@
 theirs - with real processes, an origin that wants an unusual credential header, and (when its
 binaries are there) a real v1 Go dfget, which cannot send a client key."""
 import os
+import pathlib
 import re
 import socket
 import subprocess
@@ -82,7 +83,7 @@ def test_private_content_behind_an_unusual_header_stays_with_its_owner(tmp_path,
                  for path in ("/api/v1/tasks", "/api/v1/console/snapshot", "/metrics")]
         logs = [(tmp_path / "supernode.out").read_text(errors="replace")]
         for dirpath, _, files in os.walk(supernode.home_dir):
-            logs += [open(os.path.join(dirpath, f), errors="replace").read() for f in files
+            logs += [pathlib.Path(os.path.join(dirpath, f)).read_text(errors="replace") for f in files
                      if f.endswith(".log") or dirpath.endswith("logs")]
         leaked = [text for text in shown + logs if ART_KEY in text]
         print(f"\nFIGURE item2: anonymous and wrong-key clients got 0 bytes; the key appears in "

@@ -47,7 +47,7 @@ def test_credentials_stay_with_their_owner(tmp_path, supernode, private_origin):
         owner = runner.run("-u", url, "-o", str(tmp_path / "owner"), "--notbs", "--header", f"Authorization: {AUTH}",
                            home="owner")
         assert owner.returncode == 0, owner.stdout + owner.stderr
-        assert open(tmp_path / "owner", "rb").read() == content
+        assert (tmp_path / "owner").read_bytes() == content
 
         # the same URL without credentials: refused, and no bytes from the CDN or from the owner
         intruder = runner.run("-u", url, "-o", str(tmp_path / "intruder"), "--notbs", home="intruder")

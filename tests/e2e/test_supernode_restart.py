@@ -6,6 +6,7 @@ Real processes; every process is ended by its PID; waits have deadlines, timings
 import hashlib
 import json
 import os
+import pathlib
 import re
 
 import pytest
@@ -61,9 +62,9 @@ def test_downloads_survive_a_restart_of_their_supernode_p2p(tmp_path, origin, sp
             assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]    # --notbs: P2P or nothing
             assert hashlib.sha256((tmp_path / f"out{i}").read_bytes()).digest() == hashlib.sha256(content).digest()
             assert r.stdout.splitlines()[-1].endswith("reason:0")
-        logs = [open(os.path.join(runner.home(f"h{i}"), "logs", "dfclient.log"), errors="replace").read()
+        logs = [pathlib.Path(os.path.join(runner.home(f"h{i}"), "logs", "dfclient.log")).read_text(errors="replace")
                 for i in range(CLIENTS)]
-        after = [pieces_logged(text)[n:] for text, n in zip(logs, before)]
+        after = [pieces_logged(text)[n:] for text, n in zip(logs, before, strict=True)]
         assert all(after), "every client fetched pieces after the restart"
         sources = {p["dstCid"].split(":")[0] if p["dstCid"].startswith("cdnnode:") else "peer"
                    for pieces in after for p in pieces}

@@ -5,6 +5,7 @@ the process is gone. Real processes; the time bounds are generous safety bounds,
 (tests/bench/supernode_stop.py measures)."""
 import hashlib
 import os
+import pathlib
 import signal
 import socket
 import subprocess
@@ -41,7 +42,7 @@ def read_response(sock: socket.socket, already: bytes = b"", timeout: float = 30
             if not chunk:
                 break
             data += chunk
-    except (ConnectionResetError, socket.timeout):
+    except (TimeoutError, ConnectionResetError):
         pass
     head, _, body = data.partition(b"\r\n\r\n")
     length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
@@ -166,7 +167,7 @@ def test_a_port_in_use_fails_at_once_without_retrying_the_bind(tmp_path):
 def test_a_worker_whose_master_was_killed_leaves_and_frees_the_ports(cached_task):
     cache, _ = cached_task
     proc, api, download, task_id, _ = cache()
-    [worker] = [int(p) for p in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
+    [worker] = [int(p) for p in pathlib.Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
     os.kill(proc.pid, signal.SIGKILL)             # the master only (a crash, an OOM kill)
     proc.popen.wait(timeout=10)
 

@@ -13,6 +13,7 @@ it at the end is ended by PID. Skipped, saying why, without the Go binaries
 docker-registry. Small files and one origin/supernode per module keep it short.
 """
 import os
+import pathlib
 import shutil
 
 import pytest
@@ -57,14 +58,14 @@ def test_the_go_dfget_downloads_through_our_supernode(lab, size):
     proc, out, _ = lab.go_dfget(f"single-{size}", url, lab.node, "--notbs")
     code, text = finish(proc)
     assert code == 0 and "download SUCCESS" in text, text[-2000:]
-    assert open(out, "rb").read() == content
+    assert pathlib.Path(out).read_bytes() == content
 
 
 def test_the_go_dfget_is_told_a_missing_url_is_missing(lab):
     proc, out, home = lab.go_dfget("missing", lab.origin + "/no-such-file", lab.node)
     code, text = finish(proc)
     assert code != 0 and not os.path.exists(out), text[-2000:]
-    log = open(os.path.join(home, "logs", "dfclient.log"), errors="replace").read()
+    log = pathlib.Path(os.path.join(home, "logs", "dfclient.log")).read_text(errors="replace")
     assert '"code":607' in log or "url is not reachable" in log.lower() or "404" in log, log[-2000:]
 
 
@@ -76,10 +77,10 @@ def test_four_go_dfgets_at_once_serve_each_other_through_our_supernode(lab):
     for proc, out, home in runs:
         code, text = finish(proc)
         assert code == 0, text[-2000:]
-        assert open(out, "rb").read() == content
-        logs.append(open(os.path.join(home, "logs", "dfclient.log"), errors="replace").read())
+        assert pathlib.Path(out).read_bytes() == content
+        logs.append(pathlib.Path(os.path.join(home, "logs", "dfclient.log")).read_text(errors="replace"))
     cids = [own_cid(text) for text in logs]
-    took = {(me, src) for me, text in zip(cids, logs) for src in pieces_from(text) if src in cids}
+    took = {(me, src) for me, text in zip(cids, logs, strict=True) for src in pieces_from(text) if src in cids}
     mutual = {frozenset(pair) for pair in took if pair[::-1] in took}
     from_peers = lab.metric("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total") - before
     print(f"\nFIGURE go crowd: {len({src for _, src in took})} of 4 Go dfgets served pieces to others, "
@@ -127,7 +128,7 @@ def test_our_dfget_downloads_through_the_go_supernode_and_from_our_peer(lab, go_
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         for name in ("first", "second"):
             assert sha((tmp_path / name).read_bytes()) == sha(content)
-        logs = [open(os.path.join(runner.home(h), "logs", "dfclient.log"), errors="replace").read()
+        logs = [pathlib.Path(os.path.join(runner.home(h), "logs", "dfclient.log")).read_text(errors="replace")
                 for h in ("first", "second")]
         from_first = [src for src in pieces_from(logs[1]) if src == own_cid(logs[0])]
         print(f"\nFIGURE ours via go supernode: the second of our dfgets took {len(from_first)} of "
@@ -164,9 +165,9 @@ def test_a_mixed_swarm_trades_pieces_both_ways(lab, tmp_path):
         for proc, out, home in gos:
             code, text = finish(proc)
             assert code == 0, text[-2000:]
-            assert sha(open(out, "rb").read()) == sha(content)
-            go_logs.append(open(os.path.join(home, "logs", "dfclient.log"), errors="replace").read())
-        our_logs = [open(os.path.join(runner.home(f"ours{i}"), "logs", "dfclient.log"), errors="replace").read()
+            assert sha(pathlib.Path(out).read_bytes()) == sha(content)
+            go_logs.append(pathlib.Path(os.path.join(home, "logs", "dfclient.log")).read_text(errors="replace"))
+        our_logs = [pathlib.Path(os.path.join(runner.home(f"ours{i}"), "logs", "dfclient.log")).read_text(errors="replace")
                     for i in range(2)]
         go_cids, our_cids = {own_cid(t) for t in go_logs}, {own_cid(t) for t in our_logs}
         go_took_from_ours = sum(src in our_cids for t in go_logs for src in pieces_from(t))

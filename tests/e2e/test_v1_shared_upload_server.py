@@ -6,6 +6,7 @@ The v1 binaries: `$DRAGONFLY_V1GO`, else `<repo>/../shared/v1go` (see its README
 """
 import json
 import os
+import pathlib
 import subprocess
 
 import pytest
@@ -52,7 +53,7 @@ def test_a_go_dfget_shares_our_upload_server_and_it_serves_the_go_dfgets_home(tm
         # the Go dfget's /client/finish (superNode ip:port) was accepted: the task may expire
         server_log = os.path.join(runner.home("peer"), "logs", "dfserver.log")
         finished = f"client finish task={service[:-len('.service')]}"
-        wait_until(lambda: finished in open(server_log).read(), 30, "the Go dfget's /client/finish")
+        wait_until(lambda: finished in pathlib.Path(server_log).read_text(), 30, "the Go dfget's /client/finish")
     finally:
         runner.stop_all()
         end_pids(upload_server_pids(go_home))

@@ -12,7 +12,7 @@ class FakeCdn:
         self.statuses = dict(statuses or {})   # url -> HTTP status the source answers
         self.auto_run = auto_run
         self.started, self.probes, self.pending = [], [], []
-        self.files: "dict[str, bytes]" = {}
+        self.files: dict[str, bytes] = {}
 
     def probe(self, request):
         self.probes.append(request)

@@ -36,7 +36,7 @@ class Lab:
 
     def __init__(self, tmp, bins: str, ns: Netns):
         self.tmp, self.bins, self.ns = str(tmp), bins, ns
-        self.procs: "list[Proc]" = []
+        self.procs: list[Proc] = []
         self.origin_dir = os.path.join(self.tmp, "origin")
         os.makedirs(self.origin_dir)
         proc, port = ns.run(start_origin, self.origin_dir, os.path.join(self.tmp, "origin.log"))

@@ -53,7 +53,7 @@ def pixel(rows: "list[bytes]", x: int, y: int) -> "tuple[int, int, int]":
 def colours_in(rows: "list[bytes]", box: "tuple[int, int, int, int]") -> "dict[tuple, int]":
     """How many pixels of each colour lie in box (x, y, width, height)."""
     x0, y0, w, h = box
-    counts: "dict[tuple, int]" = {}
+    counts: dict[tuple, int] = {}
     for y in range(max(y0, 0), min(y0 + h, len(rows))):
         line = rows[y]
         for x in range(max(x0, 0), min(x0 + w, len(line) // 3)):

@@ -40,7 +40,7 @@ class Proc:
     def __init__(self, argv, *, log_path: str, env=None, cwd=None):
         self.argv = argv
         self.log_path = log_path
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "ab")  # noqa: SIM115 - the process writes it until stop() closes it
         self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                       env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
         self.pid = self.popen.pid

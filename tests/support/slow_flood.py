@@ -14,7 +14,7 @@ class SlowFlood:
                  rounds: int = 120):
         self.port, self.sources, self.per_source = port, sources, per_source
         self.interval, self.rounds = interval, rounds
-        self.conns: "dict[str, list[socket.socket]]" = {s: [] for s in sources}
+        self.conns: dict[str, list[socket.socket]] = {s: [] for s in sources}
         self.opened = 0
         self.closed_by_server = 0
         self.rounds_done = 0

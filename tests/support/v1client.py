@@ -50,7 +50,7 @@ class V1Client:
         assert reg["code"] == 200, reg
         task_id, size = reg["data"]["taskId"], reg["data"]["pieceSize"]
         payload = size - pieces.META_SIZE
-        got: "dict[int, bytes]" = {}
+        got: dict[int, bytes] = {}
         reports = [dict(status=700, result=502)]
         deadline = time.monotonic() + timeout
         backoff = 0.05

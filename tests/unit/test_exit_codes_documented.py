@@ -27,6 +27,7 @@ def test_the_dfdaemon_paragraph_names_every_exit_code():
 
 def test_the_supernode_exit_status_on_a_bad_start_is_documented():
     import inspect
+
     from supernode import cli
     assert "sys.exit(2)" in inspect.getsource(cli)
     assert paragraph("supernode").lstrip(": ").startswith("2 on")

@@ -46,9 +46,7 @@ def problems_of(path: pathlib.Path) -> "list[str]":
     found = []
     for name in imported(tree):
         top = name.split(".")[0]
-        if name in FORBIDDEN or top in FORBIDDEN:
-            found.append(f"imports {name}")
-        elif not (top == "common" or name == package or name.startswith(package + ".") or name in PURE_LOCAL
+        if name in FORBIDDEN or top in FORBIDDEN or not (top == "common" or name == package or name.startswith(package + ".") or name in PURE_LOCAL
                   or top in sys.stdlib_module_names):
             found.append(f"imports {name}")
     for node in ast.walk(tree):

@@ -27,7 +27,7 @@ class LabError(RuntimeError):
 
 
 def _run(argv, check=True, timeout=20.0) -> subprocess.CompletedProcess:
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                        timeout=timeout, text=True)
     if check and r.returncode != 0:
         raise LabError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
@@ -134,7 +134,7 @@ class LabProc:
 
     def __init__(self, host, argv, log_path, env=None, cwd=None):
         self.host, self.argv_, self.log_path = host, argv, log_path
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "ab")  # noqa: SIM115 - the process writes it until stop() closes it
         self.started = time.time()
         self.popen = subprocess.Popen(host.argv(argv), stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=cwd,
@@ -232,9 +232,9 @@ class Lab:
         self.tag = tag
         self.pfx = f"{PREFIX}{os.getpid()}-"
         self.sw = self.pfx + "sw"
-        self.hosts: "dict[str, Host]" = {}
-        self.procs: "list[LabProc]" = []
-        self.namespaces: "list[str]" = []
+        self.hosts: dict[str, Host] = {}
+        self.procs: list[LabProc] = []
+        self.namespaces: list[str] = []
         self.octet = None
         self.subnet = None
         self._blackhole = False

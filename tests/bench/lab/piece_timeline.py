@@ -9,6 +9,7 @@ import datetime
 import glob
 import json
 import os
+import pathlib
 import re
 import sys
 
@@ -24,12 +25,12 @@ def _source(cid: str) -> str:
 
 
 def timeline(run_dir: str) -> str:
-    t0 = min(_seconds(line) for line in open(os.path.join(run_dir, "sn-home/logs/app.log")) if "cdn start" in line)
+    t0 = min(_seconds(line) for line in pathlib.Path(run_dir, "sn-home/logs/app.log").read_text().splitlines() if "cdn start" in line)
     logs = sorted(glob.glob(os.path.join(run_dir, "peer*/logs/dfclient.log")),
                   key=lambda p: int(re.search(r"peer(\d+)", p).group(1)))
     got = {}
     for i, path in enumerate(logs):
-        for line in open(path):
+        for line in pathlib.Path(path).read_text().splitlines():
             m = PIECE_LINE.search(line)
             if m:
                 piece = json.loads(m.group(1))

@@ -12,6 +12,7 @@ mktorrent) and matplotlib (pip install matplotlib). Writes tests/bench/results/l
 import argparse
 import json
 import os
+import pathlib
 import shutil
 import statistics
 import sys
@@ -266,7 +267,7 @@ def merge(paths, kind):
     doc = {"machine": machine(), "grid": kind, "merged_from": paths, "runs": []}
     by_key = {}
     for p in paths:
-        d = json.load(open(p))
+        d = json.loads(pathlib.Path(p).read_text())
         for key in ("calibration", "rate_mbit", "rate_reason"):
             if key in d and key not in doc:
                 doc[key] = d[key]

@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 import os
+import pathlib
 import random
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import time
 
 from tests.bench._common import py_spy, top_frames
-from tests.bench.lab.netlab import Lab, LabError, proc_cpu, proc_hwm, _ns_pids, proc_cmd
+from tests.bench.lab.netlab import Lab, LabError, _ns_pids, proc_cmd, proc_cpu, proc_hwm
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MiB = 1 << 20
@@ -210,7 +211,7 @@ class UplinkSampler:
     def __init__(self, lab, interval: float = 0.5, limit_s: float = 900.0):
         import threading
         self.lab, self.interval, self.limit_s = lab, interval, limit_s
-        self.samples: "list[tuple[float, dict]]" = []
+        self.samples: list[tuple[float, dict]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -232,8 +233,8 @@ class UplinkSampler:
     def utilisation(self, rates_mbit: "dict[str, float]", until: "float | None", key: str = "sent") -> dict:
         """Per host: % of its shaped link (`sent`: uplink, `received`: downlink) used in each
         interval up to `until` (the makespan), and the mean over that time."""
-        series: "dict[str, list[int]]" = {h: [] for h in rates_mbit}
-        for (t_a, a), (t_b, b) in zip(self.samples, self.samples[1:]):
+        series: dict[str, list[int]] = {h: [] for h in rates_mbit}
+        for (t_a, a), (t_b, b) in zip(self.samples, self.samples[1:], strict=False):
             if until is not None and t_a >= until:
                 break
             for h, mbit in rates_mbit.items():
@@ -287,7 +288,7 @@ def run(system: str, cfg: dict, work: str) -> dict:
     result["completion"] = summary(times)
     # each host against its own download bound F/d_i (staggered and mixed: slow hosts must not
     # slow the fast ones, late ones must not wait for the early ones)
-    own = [p["time"] / (size * 8 / 1e6 / d) for p, (_, d) in zip(result["peers"], rates)
+    own = [p["time"] / (size * 8 / 1e6 / d) for p, (_, d) in zip(result["peers"], rates, strict=True)
            if p.get("time") is not None and d]
     result["worst_time_over_own_F_d"] = round(max(own), 3) if own else None
     result["makespan"] = result.get("makespan")
@@ -407,13 +408,13 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
             "rate": list(peer_rates(n, cfg["u"], cfg["d"], cfg["scenario"])[i])})
         if cfg.get("timelines", True):
             result["peers"][-1]["pieces"] = _timelines(homes[i], t0)
-    ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
+    ok_ends = [e for e, x in zip(ends, result["peers"], strict=True) if e and x["exit"] == 0]
     result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
     result["failures"] = n - len(ok_ends)
     sampler.stop()
     result["upload_utilisation"] = _utilisation(sampler, cfg, peers, t0, result["makespan"])
     result["failure_reasons"] = sorted({ln.strip()[:200] for i in range(n) if result["peers"][i]["exit"] != 0
-                                        for ln in open(os.path.join(work, f"dfget{i}.log"), errors="replace")
+                                        for ln in pathlib.Path(work, f"dfget{i}.log").read_text(errors="replace").splitlines()
                                         if "failed to download" in ln or "FAIL(" in ln})[:6]
     # how often the supernode sent each piece (the ideal is once: the supernode's upload is scarce)
     copies, first_piece = {}, []
@@ -492,7 +493,7 @@ def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
     ends = _wait_peers(procs, real, cap)
     result["cpu"] = cpu.stop()
     result["peers"] = [_peer_result(procs[i], peers[i], real[i], t0, ends[i], outs[i]) for i in range(n)]
-    ok_ends = [e for e, x in zip(ends, result["peers"]) if e and x["exit"] == 0]
+    ok_ends = [e for e, x in zip(ends, result["peers"], strict=True) if e and x["exit"] == 0]
     result["makespan"] = round(max(ok_ends) - t0, 3) if len(ok_ends) == n else None
     result["failures"] = n - len(ok_ends)
     sampler.stop()
@@ -576,7 +577,7 @@ def _bdecode(data: bytes, i=0):
             items.append(v)
         if c == b"l":
             return items, i + 1
-        return dict(zip(items[::2], items[1::2])), i + 1
+        return dict(zip(items[::2], items[1::2], strict=False)), i + 1
     j = data.index(b":", i)
     ln = int(data[i:j])
     return data[j + 1:j + 1 + ln], j + 1 + ln
@@ -604,7 +605,7 @@ def _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env):
     plen = cfg.get("bt_piece_log2", 18)
     subprocess.run(["mktorrent", "-l", str(plen), "-a", announce, "-o", torrent, src], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-    ih = info_hash(open(torrent, "rb").read())
+    ih = info_hash(pathlib.Path(torrent).read_bytes())
     with open(os.path.join(tdir, "whitelist.txt"), "w") as f:
         f.write(ih + "\n")
     for d in (work, tdir):
@@ -650,7 +651,7 @@ def _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env):
     def ends_now():
         e = {}
         if os.path.exists(marks):
-            for line in open(marks):
+            for line in pathlib.Path(marks).read_text().splitlines():
                 parts = line.split(None, 1)
                 if len(parts) == 2:
                     for i, d in enumerate(dirs):

@@ -101,7 +101,7 @@ class RegistryClient:
         layers = [layer["digest"] for layer in m["layers"]]
         out = Pulled(m, layers, {m["config"]["digest"]: config})
         with ThreadPoolExecutor(3) as pool:
-            for digest, (data, first) in zip(layers, pool.map(lambda d: self.blob(name, d), layers)):
+            for digest, (data, first) in zip(layers, pool.map(lambda d: self.blob(name, d), layers), strict=True):
                 out.blobs[digest], out.first_byte[digest] = data, first
         out.seconds = time.monotonic() - started
         return out

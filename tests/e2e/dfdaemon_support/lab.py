@@ -7,6 +7,7 @@ no packet leaves the machine.
 """
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -86,6 +87,7 @@ def write_htpasswd(path: str, users: "dict[str, str]") -> str:
 def make_ca(directory: str, name: str = "test-ca") -> "tuple[str, str]":
     """A test CA: (certificate file, key file)."""
     import datetime
+
     from dfdaemon.tls import generate_ca
     key_pem, cert_pem = generate_ca(name, datetime.timedelta(days=1))
     cert, key = os.path.join(directory, f"{name}.crt"), os.path.join(directory, f"{name}.key")
@@ -100,12 +102,13 @@ def make_server_cert(directory: str, ca: "tuple[str, str]", names: "list[str]", 
     """A server certificate signed by `ca` whose SAN lists `names` (DNS names and IP addresses)."""
     import datetime
     import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    ca_cert = x509.load_pem_x509_certificate(open(ca[0], "rb").read())
-    ca_key = serialization.load_pem_private_key(open(ca[1], "rb").read(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pathlib.Path(ca[0]).read_bytes())
+    ca_key = serialization.load_pem_private_key(pathlib.Path(ca[1]).read_bytes(), password=None)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sans = []
     for n in names:
@@ -113,7 +116,7 @@ def make_server_cert(directory: str, ca: "tuple[str, str]", names: "list[str]", 
             sans.append(x509.IPAddress(ipaddress.ip_address(n)))
         except ValueError:
             sans.append(x509.DNSName(n))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
@@ -166,13 +169,13 @@ class Dfdaemon:
 
     def logs(self) -> str:
         path = os.path.join(self.home, "logs", "dfdaemon.log")
-        return open(path).read() if os.path.exists(path) else ""
+        return pathlib.Path(path).read_text() if os.path.exists(path) else ""
 
     def stop(self) -> None:
         self.proc.stop()
         pid_file = os.path.join(self.home, "meta", "uploader.pid")
         try:
-            pid = int(open(pid_file).read().strip() or 0)
+            pid = int(pathlib.Path(pid_file).read_text().strip() or 0)
         except (OSError, ValueError):
             pid = 0
         if pid:
@@ -240,5 +243,5 @@ def skopeo_pull(tmp, mirror_port: int, ref: str) -> "list[str]":
     res = subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://127.0.0.1:{mirror_port}/{ref}",
                           f"dir:{out}"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, f"skopeo copy failed: {res.stdout}{res.stderr}"
-    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    manifest = json.loads(pathlib.Path(out, "manifest.json").read_text())
     return [layer["digest"] for layer in manifest["layers"]]

@@ -63,7 +63,7 @@ def main(argv):
         os.replace(path, output)
     else:
         os.link(path, output)
-    print("download SUCCESS cost:0.1s length:%d reason:0" % len(data), flush=True)
+    print(f"download SUCCESS cost:0.1s length:{len(data)} reason:0", flush=True)
     return 0
 
 

@@ -13,10 +13,10 @@ class Registry:
     def __init__(self, blob_dir: str, token: str = ""):
         self.blob_dir = blob_dir
         self.token = token
-        self.blobs: "dict[str, bytes]" = {}
-        self.requests: "list[tuple[str, str, list]]" = []
+        self.blobs: dict[str, bytes] = {}
+        self.requests: list[tuple[str, str, list]] = []
         self.lock = threading.Lock()
-        self.tamper: "tuple[str, bytes] | None" = None   # (Content-Encoding, body) sent for every blob GET
+        self.tamper: tuple[str, bytes] | None = None   # (Content-Encoding, body) sent for every blob GET
 
     def add_blob(self, data: bytes) -> str:
         hexd = hashlib.sha256(data).hexdigest()

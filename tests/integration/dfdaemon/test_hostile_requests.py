@@ -9,6 +9,7 @@ import socket
 
 import pytest
 import requests
+
 from tests.support.rawhttp import exchange as raw_exchange
 
 

@@ -28,8 +28,8 @@ class Cluster:
         piece_port = stack.enter_context(serve(self.pieces))
         self.sn = sn_class(data, MIB, piece_port, **supernode)
         self.node = f"127.0.0.1:{stack.enter_context(serve(self.sn.app()))}"
-        self.uploaders: "list[FakeUploader]" = []
-        self.daemons: "list[Daemon]" = []
+        self.uploaders: list[FakeUploader] = []
+        self.daemons: list[Daemon] = []
 
     def services(self) -> Services:
         up = FakeUploader()

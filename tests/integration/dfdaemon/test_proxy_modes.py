@@ -112,7 +112,7 @@ def test_hijacked_https_goes_through_dfget(harness, registry, tls_registry, ca, 
     assert tls_registry.seen("GET", "/hello")
     # the leaf the client saw was minted for the host, signed by our CA, and cached
     assert d.minter.cached_hosts() == ["127.0.0.1"]
-    pem, _ = d.minter.leaf_pem("127.0.0.1", datetime.datetime.now(datetime.timezone.utc))
+    pem, _ = d.minter.leaf_pem("127.0.0.1", datetime.datetime.now(datetime.UTC))
     leaf = x509.load_pem_x509_certificate(pem)
     assert leaf.issuer.rfc4514_string() == "CN=test-ca"
 
@@ -132,7 +132,7 @@ def test_proxy_served_over_tls(harness, ca, registry):
     crt, key = ca
     pem_dir = os.path.dirname(crt)
     leaf_ctx_minter = CertMinter(crt, key)
-    cert_pem, _ = leaf_ctx_minter.leaf_pem("127.0.0.1", datetime.datetime.now(datetime.timezone.utc))
+    cert_pem, _ = leaf_ctx_minter.leaf_pem("127.0.0.1", datetime.datetime.now(datetime.UTC))
     from cryptography.hazmat.primitives import serialization
     with open(os.path.join(pem_dir, "srv.crt"), "wb") as f:
         f.write(cert_pem)

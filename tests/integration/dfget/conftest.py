@@ -5,7 +5,6 @@ from click.testing import CliRunner
 
 from dfget.cli import main
 from dfget.services import Services
-
 from tests.integration.dfget.fakes import origin_app, serve
 
 
@@ -28,7 +27,7 @@ def dfget(tmp_path, home):
 @pytest.fixture
 def origin():
     """An origin HTTP server; put files in `origin.files`; yields (files, base_url, app)."""
-    files: "dict[str, bytes]" = {}
+    files: dict[str, bytes] = {}
     app = origin_app(files)
     with serve(app) as port:
         yield files, f"http://127.0.0.1:{port}", app

@@ -74,9 +74,9 @@ class FakeSupernode:
     def __post_init__(self):
         step = self.piece_size if self.cdn_source == "source" else payload_size(self.piece_size)
         self.pieces = [self.content[i:i + step] for i in range(0, len(self.content), step)] or [b""]
-        self.done: "set[int]" = set()
-        self.running: "set[int]" = set()
-        self.attempts: "dict[int, int]" = {}
+        self.done: set[int] = set()
+        self.running: set[int] = set()
+        self.attempts: dict[int, int] = {}
         self.lock = threading.Lock()
         self.forgotten = self.lost = False
 

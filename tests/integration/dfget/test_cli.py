@@ -175,6 +175,7 @@ def test_log_file_in_v1_format(dfget, tmp_path, origin, home):
 
 def test_gen_doc_says_where_it_wrote_and_fails_cleanly_where_it_cannot(tmp_path):
     from click.testing import CliRunner
+
     from dfget.cli import main
     res = CliRunner().invoke(main, ["gen-doc", "--path", str(tmp_path / "docs")])
     assert res.exit_code == 0 and res.output == f"generated {tmp_path / 'docs' / 'dfget.md'}\n"
@@ -190,6 +191,7 @@ def test_config_default_prints_the_effective_file_settings(tmp_path):
     """docs/operations.md: every program has `config default` (dfget had none: 'No such command')."""
     import yaml
     from click.testing import CliRunner
+
     from dfget.cli import main
     conf = tmp_path / "dfget.yml"
     conf.write_text("nodes: ['sn1:8002', 'sn2']\nlocalLimit: 30M\n")

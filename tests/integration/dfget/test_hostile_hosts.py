@@ -11,7 +11,6 @@ import sys
 import threading
 
 from dfget.services import Services
-
 from tests.integration.dfget.fakes import FakeUploader
 from tests.integration.dfget.test_p2p import _download, cluster  # noqa: F401  (fixture)
 

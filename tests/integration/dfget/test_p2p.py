@@ -8,8 +8,7 @@ import pytest
 
 from common.pieces import MIB
 from dfget.services import Services
-
-from tests.integration.dfget.fakes import FakeSupernode, FakeUploader, TASK_ID, piece_app, serve
+from tests.integration.dfget.fakes import TASK_ID, FakeSupernode, FakeUploader, piece_app, serve
 from tests.support.procs import wait_until
 
 SIZE = MIB                      # smallest piece size the framing allows

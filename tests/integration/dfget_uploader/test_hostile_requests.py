@@ -8,8 +8,14 @@ import pytest
 from common.clock import FakeClock
 from dfget.uploader.server import ServerOptions, UploadServer
 from dfget.uploader.state import UploadState
-from tests.integration.dfget_uploader.test_app import CONTENT, NAME, SECRET, piece_headers, register
-from tests.integration.dfget_uploader.test_app import env  # noqa: F401 - the fixture
+from tests.integration.dfget_uploader.test_app import (
+    CONTENT,
+    NAME,
+    SECRET,
+    env,  # noqa: F401 - the fixture
+    piece_headers,
+    register,
+)
 from tests.support.rawhttp import exchange
 
 

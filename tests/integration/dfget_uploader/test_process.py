@@ -18,8 +18,7 @@ import requests
 
 from common.pieces import frame_header
 from dfget.uploader import meta
-from dfget.uploader.launcher import (UploaderStartError, client_finish, ensure_server, request_rate,
-                                     server_argv)
+from dfget.uploader.launcher import UploaderStartError, client_finish, ensure_server, request_rate, server_argv
 
 NAME = "out.bin-4242-1600000000.123"
 PIECE_SIZE = 4194304
@@ -27,7 +26,7 @@ PIECE_SIZE = 4194304
 
 @pytest.fixture
 def spawned():
-    procs: "list[subprocess.Popen]" = []
+    procs: list[subprocess.Popen] = []
     yield procs
     for proc in procs:
         if proc.poll() is None:

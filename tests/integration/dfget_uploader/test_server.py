@@ -1,5 +1,6 @@
 """The upload server's process parts in-process: bind/reuse, the expiry sweep, orderly shutdown."""
 import os
+import pathlib
 import socket
 import threading
 import time
@@ -115,7 +116,7 @@ def test_meta_round_trip(tmp_path):
     assert meta.read_port(path) == 0
     meta.write_port(path, 15123)
     assert meta.read_port(path) == 15123
-    assert open(path).read() == '{"servicePort":15123}'
+    assert pathlib.Path(path).read_text() == '{"servicePort":15123}'
     assert os.stat(path).st_mode & 0o777 == 0o755
     (tmp_path / "meta" / "host.meta").write_text("garbage")
     assert meta.read_port(path) == 0
@@ -253,7 +254,7 @@ def test_a_host_trickling_its_request_head_is_cut(server):
             try:
                 loris.sendall(b"X")
                 closed = loris.recv(100) == b""
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:             # reset: cut as well
                 closed = True

@@ -12,16 +12,16 @@ class FakeCdn:
     def __init__(self, content: bytes = b"x" * 3000, *, auto: bool = True, fail: bool = False):
         self.content, self.auto, self.fail = content, auto, fail
         self.probe_fn = None
-        self.probes: "dict[str, ProbeResult]" = {}
+        self.probes: dict[str, ProbeResult] = {}
         self.probe_calls: list = []
-        self.revalidations: "dict[str, ProbeResult]" = {}
+        self.revalidations: dict[str, ProbeResult] = {}
         self.revalidate_calls: list = []
         self.starts: list = []
         self.deleted: list = []
         self.forgotten: list = []
-        self.disk: "list[DiskEntry]" = []
+        self.disk: list[DiskEntry] = []
         self.free = 1 << 50
-        self.data: "set[str]" = set()
+        self.data: set[str] = set()
         self.piece_md5s: dict = {}
         self._lock = threading.Lock()
 

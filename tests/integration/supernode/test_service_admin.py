@@ -1,12 +1,17 @@
 """Service down, delete, GC, management API, metrics report, repair."""
 import pytest
 
+from common.errors import BadInput
 from common.protocol.codes import ResultCode as R
-from common.protocol.messages import (ApiPieceErrorRequest, PeerCreateRequest, PieceErrorRequest, ServiceDownRequest,
-                                      TaskMetricsRequest)
+from common.protocol.messages import (
+    ApiPieceErrorRequest,
+    PeerCreateRequest,
+    PieceErrorRequest,
+    ServiceDownRequest,
+    TaskMetricsRequest,
+)
 from supernode.cdn.contract import DiskEntry
 from supernode.errors import NotFound
-from common.errors import BadInput
 
 
 def test_service_down(harness):

@@ -1,15 +1,14 @@
 """register -> pull -> piece_success ... -> 600, with a fake CDN."""
 import hashlib
 
-from common.protocol.codes import ResultCode as R
-from common.protocol.messages import PieceSuccessRequest
-from common.pieces import frame
-from tests.integration.supernode.conftest import MIB, URL, Harness
-from tests.integration.supernode.fakes import FakeCdn
-
 import pytest
 
+from common.pieces import frame
+from common.protocol.codes import ResultCode as R
+from common.protocol.messages import PieceSuccessRequest
 from supernode.errors import NotFound
+from tests.integration.supernode.conftest import MIB, URL, Harness
+from tests.integration.supernode.fakes import FakeCdn
 
 
 def test_single_client_downloads_everything_from_the_supernode(harness):

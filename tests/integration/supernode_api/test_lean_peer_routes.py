@@ -17,8 +17,8 @@ from common.clock import FakeClock
 from common.protocol.messages import HEADER_CLIENT_KEY
 from supernode import service as service_module
 from supernode import settings
-from supernode.app import create_app
 from supernode.api.lean_peer_routes import LeanPeerRoutes, query_of
+from supernode.app import create_app
 from tests.support.fake_cdn import FakeCdn
 
 URL = "http://origin.test/file.bin"

@@ -15,7 +15,7 @@ class Origin:
         self.cuts = list(cuts)          # for the n-th GET: stop after this many body bytes (None = whole)
         self.stall = stall              # seconds to hang (instead of closing) after a cut
         self.trickle = trickle          # after a cut: send the rest one byte per `trickle` seconds
-        self.requests: "list[tuple[str, dict]]" = []
+        self.requests: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
         origin = self
 

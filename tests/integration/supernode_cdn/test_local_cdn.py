@@ -1,4 +1,5 @@
 import hashlib
+import pathlib
 import random
 import threading
 
@@ -213,8 +214,9 @@ def test_revalidation_304_is_a_hit_and_200_rebuilds(make_cdn, source):
 
 
 def test_no_validators_is_not_refetched_within_ttl(make_cdn, source):
-    from common.clock import FakeClock
     import time
+
+    from common.clock import FakeClock
     source.get(URL, body=DATA)
     clock = FakeClock(time.time())
     job = job_for(URL, source_length=len(DATA))
@@ -333,6 +335,7 @@ def test_source_rate_limit_paces_the_build(settings, source):
 def test_start_refuses_bad_ids_and_piece_sizes(make_cdn):
     from common.errors import BadInput
     from supernode.cdn.contract import CdnJob
+
     from .conftest import Recorder
     cdn = make_cdn()
     with pytest.raises(BadInput):
@@ -344,12 +347,13 @@ def test_start_refuses_bad_ids_and_piece_sizes(make_cdn):
 def test_tls_options_choose_verify(make_cdn, source, settings):
     import base64
     import os
+
     from supernode.cdn.contract import TlsOptions
     seen = []
 
     def head(request):
         verify = request.req_kwargs["verify"]
-        seen.append((verify, open(verify).read().strip() if isinstance(verify, str) else None))
+        seen.append((verify, pathlib.Path(verify).read_text().strip() if isinstance(verify, str) else None))
         return 200, {"Content-Length": "1"}, b""
     source.add_callback(responses.HEAD, "https://origin.test/f", callback=head)
     cdn = make_cdn()
@@ -367,6 +371,7 @@ def test_per_request_root_cas_leave_no_files_and_a_bounded_session_pool(make_cdn
     """Attack (issue 11 item 11): every registration brings its own rootCAs; each used to leave a
     file in <home>/tls and a session in memory for ever."""
     import base64
+
     from supernode.cdn.contract import TlsOptions
     from supernode.cdn.sessions import MAX_SESSIONS
     source.head("https://origin.test/f", headers={"Content-Length": "1"})

@@ -1,5 +1,6 @@
 """Broken streams against a real origin on 127.0.0.1:0 that drops connections mid-body."""
 import hashlib
+import pathlib
 import random
 
 import pytest
@@ -103,7 +104,7 @@ def test_unfinished_build_resumes_from_the_breakpoint(make_cdn, origin_factory):
     cdn = make_cdn()
     job = job_for(origin.url, source_length=len(DATA))
     run(cdn, job)
-    full = open(cdn.path_of(job.task_id), "rb").read()
+    full = pathlib.Path(cdn.path_of(job.task_id)).read_bytes()
     # Simulate a crash after two pieces and a half: truncated data, unfinished meta, no .md5.
     with open(cdn.path_of(job.task_id), "r+b") as f:
         f.truncate(2 * MIB + 1234)
@@ -116,7 +117,7 @@ def test_unfinished_build_resumes_from_the_breakpoint(make_cdn, origin_factory):
     rec, result = run(make_cdn(), job)
     assert result.success and not result.cache_hit and result.real_md5 == MD5
     assert result.source_bytes == len(DATA) - 2 * PAYLOAD
-    assert open(cdn.path_of(job.task_id), "rb").read() == full
+    assert pathlib.Path(cdn.path_of(job.task_id)).read_bytes() == full
     assert [n for n, _, _ in rec.pieces] == [0, 1, 2, 3]
     (get,) = origin.gets()
     assert get["Range"] == f"bytes={2 * PAYLOAD}-"

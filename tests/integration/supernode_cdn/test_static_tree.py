@@ -9,7 +9,8 @@ import pytest
 import responses
 
 from common.clock import SystemClock
-from supernode import layout, settings as supernode_settings
+from supernode import layout
+from supernode import settings as supernode_settings
 from supernode.cdn.manager import LocalCdn
 from supernode.cdn.static_tree import StaticTreeCdn, local_cdn
 

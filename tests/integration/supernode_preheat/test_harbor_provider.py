@@ -4,8 +4,8 @@ import json
 
 import responses
 
-from tests.integration.supernode_preheat.test_preheat_api import AMD_MANIFEST, BLOBS, MANIFEST_URL, NAME, World
 from supernode.core import manifests as m
+from tests.integration.supernode_preheat.test_preheat_api import AMD_MANIFEST, BLOBS, MANIFEST_URL, NAME, World
 
 HARBOR_HEADERS = {"Content-Type": "application/json", "Accept": "application/json",
                   "Authorization": "Bearer harbor-oauth-token"}      # Harbor's OAuth auth mode

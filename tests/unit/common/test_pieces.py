@@ -69,7 +69,7 @@ def test_pieces_tile_the_file(length, size):
     assert pieces.wrapped_length(length, size) == length + 5 * count
     # the wrapped ranges are contiguous and cover the wrapped file
     ranges = [pieces.piece_range(n, size) for n in range(count)]
-    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))
+    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:], strict=False))
     assert ranges[-1][1] + 1 >= pieces.wrapped_length(length, size)
 
 

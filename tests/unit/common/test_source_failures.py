@@ -11,7 +11,6 @@ from common.source_failures import Cause, explain, where
 
 def _requests_shape(inner: BaseException, url: str) -> BaseException:
     """How requests wraps an OS/TLS error: ConnectionError(MaxRetryError(reason=<urllib3 error>))."""
-    host = url.split("//", 1)[1].split("/", 1)[0]
     wrapped = urllib3.exceptions.SSLError(inner) if isinstance(inner, ssl.SSLError) else \
         urllib3.exceptions.NewConnectionError(None, f"Failed to establish a new connection: {inner}")
     wrapped.__context__ = inner

@@ -7,8 +7,18 @@ import tomllib
 import pytest
 import yaml
 
-from tests.unit.deploy.manifests import (DEPLOY, KUSTOMIZE, OVERLAYS, container, dfdaemon_listen_address,
-                                         documented_image, flag, image_file, of_kind, render)
+from tests.unit.deploy.manifests import (
+    DEPLOY,
+    KUSTOMIZE,
+    OVERLAYS,
+    container,
+    dfdaemon_listen_address,
+    documented_image,
+    flag,
+    image_file,
+    of_kind,
+    render,
+)
 
 K8S_VERSION = "1.32.0"  # Debian's kubectl
 NAMESPACED = {"ConfigMap", "Deployment", "DaemonSet", "Service"}

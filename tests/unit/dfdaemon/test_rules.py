@@ -1,10 +1,10 @@
-from hypothesis import given, strategies as st
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.errors import BadInput
 from dfdaemon import rules
 from dfdaemon.rules import Mirror, ProxyRule, route_mirror, route_proxy
-
-import pytest
 
 LAYER = "sha256:" + "ab" * 32
 

@@ -2,7 +2,8 @@ import hashlib
 import os
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dfdaemon.byterange import ByteRange, content_range, parse_range
 from dfdaemon.verify import DigestMismatch, VerifiedSlice

@@ -2,9 +2,14 @@
 registration (issue 11 item 6), and nothing where it has no key (a v1 supernode gives none)."""
 import json
 
-from common.protocol.messages import (HEADER_CLIENT_KEY, PieceErrorRequest, PieceSuccessRequest,
-                                      PullPieceTaskRequest, RegisterRequest)
 from common.nodes import Node
+from common.protocol.messages import (
+    HEADER_CLIENT_KEY,
+    PieceErrorRequest,
+    PieceSuccessRequest,
+    PullPieceTaskRequest,
+    RegisterRequest,
+)
 from dfget.httpc import Answer
 from dfget.supernode_client import SupernodeClient
 

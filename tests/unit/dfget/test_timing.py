@@ -2,8 +2,14 @@ import itertools
 
 import pytest
 
-from dfget.core.timing import (RefreshTimer, WaitBackoff, download_timeout, effective_rate, piece_timeout,
-                               suc_retry_delays)
+from dfget.core.timing import (
+    RefreshTimer,
+    WaitBackoff,
+    download_timeout,
+    effective_rate,
+    piece_timeout,
+    suc_retry_delays,
+)
 
 KB, MB = 1024, 1024 * 1024
 

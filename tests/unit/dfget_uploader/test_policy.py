@@ -109,7 +109,7 @@ def test_share_rate(rate, total, rates, expected):
 def test_shares_never_exceed_the_limit_by_more_than_rounding(rates, total):
     shares = [policy.share_rate(r, total, rates) for r in rates]
     assert sum(shares) <= max(total, sum(rates)) + len(rates)
-    assert all(1 <= s <= r for s, r in zip(shares, rates))
+    assert all(1 <= s <= r for s, r in zip(shares, rates, strict=True))
 
 
 # ---- expiry and idleness -----------------------------------------------------------------------
@@ -212,6 +212,7 @@ def test_a_control_request_must_address_the_server_by_ip(host, ok):
 def test_a_download_without_a_local_limit_still_gets_only_the_hosts_share(tmp_path):
     """No --locallimit (0: unlimited) must not lift the host-wide --totallimit."""
     import time
+
     from dfget.uploader.state import UploadState
     state = UploadState(str(tmp_path), time)
     state.configure_total_limit(1000)

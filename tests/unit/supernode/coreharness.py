@@ -16,7 +16,7 @@ def coordinator(**limits) -> Coordinator:
 
 
 def registrant(cid: str, task_id: str = "t" * 64, port: int = 15001, **kw) -> Registrant:
-    base = dict(task_id=task_id, raw_url=URL, task_url=URL, cid=cid, ip="10.0.1.%d" % (hash(cid) % 200 + 1),
+    base = dict(task_id=task_id, raw_url=URL, task_url=URL, cid=cid, ip=f"10.0.1.{hash(cid) % 200 + 1}",
                 path=f"/peer/file/{cid}", host_name=f"host-{cid}", port=port)
     base.update(kw)
     return Registrant(**base)
@@ -34,7 +34,7 @@ def register(core, cid: str, **kw):
 
 def cdn_pieces(core, task_id: str, n: int) -> None:
     for p in range(n):
-        core.on_piece(task_id, p, "m%d" % p, 1024)
+        core.on_piece(task_id, p, f"m{p}", 1024)
 
 
 def pid_of(core, task_id, cid) -> str:

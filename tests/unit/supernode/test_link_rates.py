@@ -2,8 +2,17 @@
 import pytest
 
 from common.protocol.codes import PieceStatus
-from supernode.core.progress import (BEST_RATE_HALF_LIFE, METER_WINDOW, BestRate, ClientProgress, LinkMeter,
-                                     PeerState, Progress, TaskProgress, is_slow)
+from supernode.core.progress import (
+    BEST_RATE_HALF_LIFE,
+    METER_WINDOW,
+    BestRate,
+    ClientProgress,
+    LinkMeter,
+    PeerState,
+    Progress,
+    TaskProgress,
+    is_slow,
+)
 
 
 def test_a_meter_reads_pieces_over_the_time_its_link_was_busy_not_per_transfer():

@@ -3,13 +3,13 @@ import dataclasses
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hypothesis import given, settings, strategies as st
-
+from common.protocol.codes import PieceStatus
 from supernode.core import scheduler
 from supernode.core.model import Limits
 from supernode.core.progress import ClientProgress, PeerState, TaskProgress
-from common.protocol.codes import PieceStatus
 
 SUPER = "super"
 SRC = "me"
@@ -91,7 +91,7 @@ def test_plan_invariants(world):
     if view.peers[SRC].client_error_count > limits.failure_count_limit:
         assert all(a.source == SUPER for a in plan.assignments)
     # drops only ever name holders that can never serve
-    for piece, pid in plan.drops:
+    for _piece, pid in plan.drops:
         state = view.peers.get(pid)
         assert state is None or not view.servable(pid) or state.down \
             or state.service_error_count >= limits.elimination_limit

@@ -8,7 +8,8 @@
 import dataclasses
 import random
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.protocol.codes import PieceStatus
 from supernode.core import scheduler

@@ -2,7 +2,8 @@
 that is downloading now; it must not throttle a client nobody is downloading with, nor one that
 can never forward a piece. Both got one piece per stall time: 20 pieces took 20 s on loopback
 (`dfget -p cdn`, and any newcomer after the first client had finished)."""
-from common.protocol.codes import DfgetTaskStatus, ResultCode as R
+from common.protocol.codes import DfgetTaskStatus
+from common.protocol.codes import ResultCode as R
 from supernode.cdn.contract import CdnResult
 from tests.unit.supernode.coreharness import cdn_pieces, coordinator, pid_of, pull, register
 

@@ -1,7 +1,8 @@
 """What a client is told when the source cannot be fetched: the cause in one line, the right code
 (docs/errors.md)."""
 from common import pieces
-from common.protocol.codes import CdnStatus, ResultCode as R
+from common.protocol.codes import CdnStatus
+from common.protocol.codes import ResultCode as R
 from common.source_failures import Cause, Unreachable
 from supernode.cdn.contract import CdnResult
 from supernode.core.coordinator import Probe

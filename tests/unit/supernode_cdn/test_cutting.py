@@ -1,9 +1,10 @@
 import hashlib
 import random
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from common.pieces import MIB, META_SIZE, piece_count, unframe, wrapped_length
+from common.pieces import META_SIZE, MIB, piece_count, unframe, wrapped_length
 from supernode.cdn.cutting import PieceCutter
 
 

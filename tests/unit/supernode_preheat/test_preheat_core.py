@@ -1,12 +1,23 @@
 """supernode.core.preheat: ids, request validation, the state table, dedupe, expiry, aggregation."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common import digest
 from common.errors import BadInput
-from supernode.core.preheat import (ALREADY_EXISTS, REDACTED, IllegalTransition, PreheatBook, PreheatSpec,
-                                    PreheatStatus as S, Submit, aggregate, allowed, already_exists_message,
-                                    parse_request)
+from supernode.core.preheat import (
+    ALREADY_EXISTS,
+    REDACTED,
+    IllegalTransition,
+    PreheatBook,
+    PreheatSpec,
+    Submit,
+    aggregate,
+    allowed,
+    already_exists_message,
+    parse_request,
+)
+from supernode.core.preheat import PreheatStatus as S
 
 URL = "http://127.0.0.1:8009/normal.txt"
 IMAGE = "https://reg.example.com/v2/library/alpine/manifests/3.19"

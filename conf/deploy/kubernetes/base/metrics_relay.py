@@ -68,7 +68,7 @@ class BoundedServer(http.server.ThreadingHTTPServer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._lock = threading.Lock()
-        self._open: "dict[str, int]" = {}
+        self._open: dict[str, int] = {}
 
     def _admit(self, host: str) -> bool:
         with self._lock:
