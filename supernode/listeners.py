@@ -9,6 +9,8 @@ and the sockets are handed to gunicorn already bound.
 import errno
 import socket
 
+LISTEN_BACKLOG = 2048   # gunicorn's default; gunicorn sets its configured backlog again on adoption
+
 
 class PortUnavailable(Exception):
     """A port cannot be bound; the message names the address, the reason and the flag."""
@@ -34,6 +36,9 @@ def _bind_one(address: str, port: int, flag: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((address, port))
+        # listen now: with SO_REUSEADDR a bind succeeds on a port another socket has bound but not
+        # yet listens on (the same port given to both flags), and only listen() finds the clash
+        sock.listen(LISTEN_BACKLOG)
     except OSError as e:
         sock.close()
         why = "in use by another process" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))

@@ -4,7 +4,6 @@ binaries are there) a real v1 Go dfget, which cannot send a client key."""
 import os
 import pathlib
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -13,7 +12,7 @@ import pytest
 import requests
 
 from tests.support.dfget_runs import DfgetRunner, end_pids
-from tests.support.procs import start_origin
+from tests.support.procs import free_port, start_origin
 from tests.support.v1client import V1Client
 
 pytestmark = pytest.mark.e2e
@@ -160,12 +159,6 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
 
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pids_with(text: str) -> "list[int]":
     """Our v1 upload servers: processes whose command line names our unique home directory."""
     pids = []
@@ -189,7 +182,7 @@ def test_a_v1_go_dfget_still_downloads_and_reports_by_its_address(tmp_path, supe
         for n, home in enumerate(homes):
             argv = [go_dfget, "-u", url, "-o", str(tmp_path / f"v1-out-{n}"), "--node",
                     f"127.0.0.1:{supernode.api_port}", "--home", home, "--notbs", "--ip", "127.0.0.1",
-                    "--port", str(_free_port()), "--alivetime", "30s"]
+                    "--port", str(free_port()), "--alivetime", "30s"]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
             assert (tmp_path / f"v1-out-{n}").read_bytes() == content

@@ -1,5 +1,6 @@
 """Real processes for e2e tests: started with a deadline, always ended by their PID."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,12 +13,31 @@ import requests
 # cores are busy with other work Python start-up alone can take seconds, and a test must not fail
 # because of that — only because the server never comes up.
 START_DEADLINE = 90.0
+PORT_ATTEMPTS = 3   # a supernode start that lost a port it was given to another process
+
+
+# Ports handed to servers under test come from below the kernel's ephemeral range (32768 and up):
+# a port taken from that range may meanwhile become the local end of some outgoing connection,
+# and the server's listen() then fails with "address in use". Successive calls walk the range
+# from a random start, so one test's ports differ and parallel runs rarely meet.
+_TEST_PORTS = range(20000, 32768)
+_next_port = random.randrange(len(_TEST_PORTS))
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on or is connected from now (it is not held: bind it soon)."""
+    global _next_port
+    for _ in range(len(_TEST_PORTS)):
+        port = _TEST_PORTS[_next_port % len(_TEST_PORTS)]
+        _next_port += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                s.listen(1)
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_TEST_PORTS}")
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
@@ -83,18 +103,25 @@ def start_origin(root: str, log_path: str, *extra: str) -> "tuple[Proc, int]":
 
 def start_supernode(home: str, log_path: str, *extra: str, env=None,
                     ports: "tuple[int, int] | None" = None) -> "tuple[Proc, int, int]":
-    """`env`: settings as SUPERNODE_<NAME> variables; `ports`: (api, download) to reuse (a restart)."""
-    api, download = ports or (free_port(), free_port())
-    proc = Proc(["supernode", "--home-dir", home, "--port", str(api), "--download-port", str(download),
-                 "--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1", *extra], log_path=log_path, env=env)
+    """`env`: settings as SUPERNODE_<NAME> variables; `ports`: (api, download) to reuse (a restart).
+    Ports it picks itself are picked again if another process took one before the supernode bound it."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        api, download = ports or (free_port(), free_port())
+        proc = Proc(["supernode", "--home-dir", home, "--port", str(api), "--download-port", str(download),
+                     "--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1", *extra],
+                    log_path=log_path, env=env)
 
-    def ready():
-        if not proc.alive():
+        def ready(proc=proc, api=api, download=download):
+            if not proc.alive():
+                return "exited"
+            return requests.get(f"http://127.0.0.1:{api}/_ping", timeout=1).text == "OK" and \
+                requests.get(f"http://127.0.0.1:{download}/_ping", timeout=1).ok
+        if wait_until(ready, START_DEADLINE, "the supernode to answer /_ping") is True:
+            return proc, api, download
+        lost_a_port = "in use by another process" in proc.output()   # supernode/listeners.py says so
+        if ports or not lost_a_port or attempt == PORT_ATTEMPTS:
             raise RuntimeError(f"supernode exited: {proc.output()}")
-        return requests.get(f"http://127.0.0.1:{api}/_ping", timeout=1).text == "OK" and \
-            requests.get(f"http://127.0.0.1:{download}/_ping", timeout=1).ok
-    wait_until(ready, START_DEADLINE, "the supernode to answer /_ping")
-    return proc, api, download
+    raise AssertionError("unreachable")
 
 
 def kill_tree(pid: int) -> "list[int]":

@@ -19,6 +19,7 @@ import requests
 from common.pieces import frame_header
 from dfget.uploader import meta
 from dfget.uploader.launcher import UploaderStartError, client_finish, ensure_server, request_rate, server_argv
+from tests.support.procs import free_port
 
 NAME = "out.bin-4242-1600000000.123"
 PIECE_SIZE = 4194304
@@ -61,12 +62,6 @@ def supernode():
     srv.shutdown()
     srv.server_close()
     thread.join(timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def layout(tmp_path):
