@@ -20,8 +20,8 @@ from supernode.api.http_metrics import HttpMetrics
 from supernode.api.lean_peer_routes import LeanPeerRoutes
 from supernode.api.responses import api_error, internal_error, json_response
 from supernode.cdn.contract import Cdn
-from supernode.gc_loops import BackgroundLoops
 from supernode.metrics import SupernodeMetrics
+from supernode.shell.gc_loops import BackgroundLoops
 
 if TYPE_CHECKING:   # built lazily in `build`: importing them pulls in the CDN and preheat stacks
     from supernode.preheat.preheater import Preheater

@@ -26,18 +26,18 @@ from common.protocol.messages import (
     TaskInfo,
     TaskMetricsRequest,
 )
-from supernode import source_checks
 from supernode.cdn.contract import CdnResult
 from supernode.console.recorder import ConsoleRecorder
 from supernode.core import effects as fx
 from supernode.core.coordinator import Caller, Coordinator, PullQuery, Registrant
 from supernode.core.model import Limits
 from supernode.core.registration import registrant_from
-from supernode.effect_runner import EffectRunner
 from supernode.errors import NotFound
-from supernode.repair import PieceRepair
-from supernode.service_metrics import MetricsRecorder
-from supernode.waiters import Waiters
+from supernode.shell import source_checks
+from supernode.shell.effect_runner import EffectRunner
+from supernode.shell.repair import PieceRepair
+from supernode.shell.service_metrics import MetricsRecorder
+from supernode.shell.waiters import Waiters
 
 log = logging.getLogger(__name__)
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -46,7 +46,7 @@ class RepairPiece:
 
 
 class Metric(Enum):
-    """The counters the core may bump; supernode/service_metrics.py maps each to its Prometheus
+    """The counters the core may bump; supernode/shell/service_metrics.py maps each to its Prometheus
     counter, and refuses to start if one is left unmapped."""
     TASKS_REGISTERED = "tasks_registered"
     TASKS_RETIRED = "tasks_retired"

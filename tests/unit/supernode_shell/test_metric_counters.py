@@ -1,7 +1,7 @@
 """Each Metric the core counts maps to its own Prometheus counter (no lookup by attribute name)."""
 from supernode.core.effects import Count, Metric
 from supernode.metrics import SupernodeMetrics
-from supernode.service_metrics import MetricsRecorder, counters_of
+from supernode.shell.service_metrics import MetricsRecorder, counters_of
 
 
 def test_every_metric_has_the_counter_of_its_name():
