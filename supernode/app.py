@@ -101,7 +101,7 @@ def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, lean_peer
 
 def create_download_app(dragonfly: Dragonfly) -> Flask:
     """The download app (port 8001): the framed CDN files of registered tasks."""
-    from supernode.cdn.download import download_blueprint
+    from supernode.api.download import download_blueprint
 
     app = Flask("supernode-download")
     app.extensions["dragonfly"] = dragonfly

@@ -6,7 +6,7 @@ import responses
 from flask import Flask
 
 from common.pieces import META_SIZE
-from supernode.cdn.download import download_blueprint
+from supernode.api.download import download_blueprint
 
 from .conftest import MIB, job_for, run
 
