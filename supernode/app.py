@@ -19,7 +19,7 @@ from supernode.api import console, management, peer_protocol, preheat, system
 from supernode.api.http_metrics import HttpMetrics
 from supernode.api.lean_peer_routes import LeanPeerRoutes
 from supernode.api.responses import api_error, internal_error, json_response
-from supernode.cdn.contract import Cdn
+from supernode.cdn.core.contract import Cdn
 from supernode.metrics import SupernodeMetrics
 from supernode.shell.gc_loops import BackgroundLoops
 

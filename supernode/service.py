@@ -26,7 +26,7 @@ from common.protocol.messages import (
     TaskInfo,
     TaskMetricsRequest,
 )
-from supernode.cdn.contract import CdnResult
+from supernode.cdn.core.contract import CdnResult
 from supernode.console.recorder import ConsoleRecorder
 from supernode.core import effects as fx
 from supernode.core.coordinator import Caller, Coordinator, PullQuery, Registrant

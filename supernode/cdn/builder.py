@@ -11,7 +11,7 @@ Theory of operation
     Each piece is announced exactly once per build; a piece re-cut after a restart must equal the
     one already announced, otherwise the source changed under us and the build fails.
   * A broken stream (transport error, read timeout, short body, slower than sourceMinRate over a
-    window of sourceReadTimeout: see ratefloor.py) or a 5xx is retried up to
+    window of sourceReadTimeout: see core/ratefloor.py) or a 5xx is retried up to
     `retries` times, resuming from the last received byte when the task has no Range of its own.
   * A 4xx from the source, or a connection that cannot succeed (certificate not trusted, port
     closed, unknown host: common.source_failures), fails at once with `source_error=True`; so does
@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from common.rate import TokenBucket
 from common.source_failures import explain
 from common.urls import redact_url
-from supernode.cdn.contract import CdnJob, CdnResult, SourceRequest
-from supernode.cdn.cutting import CutPiece, PieceCutter
-from supernode.cdn.freshness import has_own_range, if_range_value, same_version
-from supernode.cdn.ratefloor import RateFloor
-from supernode.cdn.records import FileMeta, http_date_to_ms
+from supernode.cdn.core.contract import CdnJob, CdnResult, SourceRequest
+from supernode.cdn.core.cutting import CutPiece, PieceCutter
+from supernode.cdn.core.freshness import has_own_range, if_range_value, same_version
+from supernode.cdn.core.ratefloor import RateFloor
+from supernode.cdn.core.records import FileMeta, http_date_to_ms
 from supernode.cdn.source import STREAM_ERRORS, SourceClient, SourceStream
 from supernode.cdn.store import TaskStore
 

@@ -18,8 +18,8 @@ from common.errors import FramingError
 from common.pieces import unframe, validate_piece_size
 from supernode import layout
 from supernode.cdn.builder import CANCELLED, Builder, BuildPlan, Throttle
-from supernode.cdn.contract import CdnJob, CdnListener, CdnResult, DiskEntry, ProbeResult, SourceRequest
-from supernode.cdn.freshness import (
+from supernode.cdn.core.contract import CdnJob, CdnListener, CdnResult, DiskEntry, ProbeResult, SourceRequest
+from supernode.cdn.core.freshness import (
     DEFAULT_UNVALIDATED_TTL,
     Action,
     CacheDecision,
@@ -27,7 +27,7 @@ from supernode.cdn.freshness import (
     revalidation_headers,
     unchanged,
 )
-from supernode.cdn.records import FileMeta
+from supernode.cdn.core.records import FileMeta
 from supernode.cdn.source import SourceClient
 from supernode.cdn.store import TaskStore
 

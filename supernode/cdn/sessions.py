@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import requests
 
-from supernode.cdn.contract import TlsOptions
+from supernode.cdn.core.contract import TlsOptions
 
 log = logging.getLogger(__name__)
 MAX_SESSIONS = 16

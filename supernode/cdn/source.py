@@ -25,7 +25,7 @@ import urllib3
 
 from common.source_failures import explain
 from common.urls import REDACTED, redact_url
-from supernode.cdn.contract import ProbeResult, SourceRequest
+from supernode.cdn.core.contract import ProbeResult, SourceRequest
 from supernode.cdn.sessions import SessionPool
 from supernode.core import allow
 

@@ -16,8 +16,8 @@ from typing import BinaryIO
 
 from common.errors import BadInput
 from common.files import remove_file
-from supernode.cdn.contract import DiskEntry
-from supernode.cdn.records import FileMeta, format_md5_file, parse_md5_file
+from supernode.cdn.core.contract import DiskEntry
+from supernode.cdn.core.records import FileMeta, format_md5_file, parse_md5_file
 
 log = logging.getLogger(__name__)
 

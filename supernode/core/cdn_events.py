@@ -8,7 +8,7 @@ pull answers;
 a SUCCESS task is never downgraded. Events about tasks no longer in memory change nothing.
 """
 from common.protocol.codes import CdnStatus, PieceStatus
-from supernode.cdn.contract import CdnResult
+from supernode.cdn.core.contract import CdnResult
 from supernode.core.effects import Count, Metric, Outcome, Wake
 from supernode.core.state import SupernodeState
 

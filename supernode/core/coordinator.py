@@ -11,7 +11,7 @@ from typing import Any
 from common.clock import Clock
 from common.protocol.codes import PieceStatus, ResultCode
 from common.protocol.messages import PeerInfo, ResultInfo, TaskInfo, is_supernode_cid
-from supernode.cdn.contract import CdnResult, DiskEntry
+from supernode.cdn.core.contract import CdnResult, DiskEntry
 from supernode.core import cdn_events, gc, lifecycle, pulling, registration, reports, views
 from supernode.core.effects import Count, Metric, Outcome
 from supernode.core.identity import Caller

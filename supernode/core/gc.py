@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from common.protocol.codes import CdnStatus
-from supernode.cdn.contract import DiskEntry
+from supernode.cdn.core.contract import DiskEntry
 from supernode.core.model import Limits, Peer, Task
 from supernode.core.progress import PeerState
 

@@ -2,7 +2,7 @@
 import logging
 
 from common.urls import redact_url
-from supernode.cdn.contract import CdnJob, CdnResult, TlsOptions
+from supernode.cdn.core.contract import CdnJob, CdnResult, TlsOptions
 from supernode.core import effects as fx
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ registration's theory of operation). URLs are logged without userinfo or query v
 import logging
 
 from common.urls import redact_url
-from supernode.cdn.contract import SourceRequest, TlsOptions
+from supernode.cdn.core.contract import SourceRequest, TlsOptions
 from supernode.core.coordinator import Probe, Registrant
 
 log = logging.getLogger(__name__)

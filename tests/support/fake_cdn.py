@@ -1,8 +1,8 @@
-"""An in-memory CDN that honours supernode/cdn/contract.py, for service and API tests."""
+"""An in-memory CDN that honours supernode/cdn/core/contract.py, for service and API tests."""
 import hashlib
 
 from common import pieces
-from supernode.cdn.contract import CdnResult, ProbeResult
+from supernode.cdn.core.contract import CdnResult, ProbeResult
 
 
 class FakeCdn:

@@ -12,14 +12,14 @@ PURE = {
                "nodes.py", "http_range.py", "dfget_files.py", "source_failures.py", "image_names.py",
                "protocol/codes.py", "protocol/paths.py", "protocol/wire.py", "protocol/messages.py"],
     "supernode/core": ["*.py"],
-    "supernode/cdn": ["contract.py", "cutting.py", "records.py", "freshness.py"],
+    "supernode/cdn/core": ["*.py"],
     "supernode/console": ["identity.py", "series.py", "ledger.py", "view.py", "auth.py"],
     "dfget/core": ["*.py"],
     "dfget/uploader": ["policy.py"],
     "dfdaemon": ["rules.py"],
 }
 # Local modules a pure module may import besides `common` and its own package.
-PURE_LOCAL = {"supernode.cdn.contract", "supernode.cdn.records"}
+PURE_LOCAL = {"supernode.cdn.core.contract", "supernode.cdn.core.records"}
 FORBIDDEN = {"socket", "threading", "subprocess", "time", "random", "asyncio", "multiprocessing", "select",
              "selectors", "urllib.request", "http", "os", "io", "shutil", "tempfile", "logging", "signal",
              "fcntl", "requests", "flask", "gevent", "urllib3"}

@@ -3,7 +3,7 @@ import hashlib
 import threading
 
 from common import pieces
-from supernode.cdn.contract import CdnResult, DiskEntry, ProbeResult
+from supernode.cdn.core.contract import CdnResult, DiskEntry, ProbeResult
 
 
 class FakeCdn:

@@ -10,7 +10,7 @@ from common.protocol.messages import (
     ServiceDownRequest,
     TaskMetricsRequest,
 )
-from supernode.cdn.contract import DiskEntry
+from supernode.cdn.core.contract import DiskEntry
 from supernode.errors import NotFound
 
 

@@ -62,7 +62,7 @@ def test_cdn_failure_makes_pulls_answer_500():
 
 def test_source_5xx_probe_continues_with_unknown_length():
     h = Harness(FakeCdn(fail=True))
-    from supernode.cdn.contract import ProbeResult
+    from supernode.cdn.core.contract import ProbeResult
     h.cdn.probes[URL] = ProbeResult(503)
     reg = h.register("c1")
     assert reg.code == R.SUCCESS and reg.data.file_length == -1 and reg.data.piece_size == 4 * MIB

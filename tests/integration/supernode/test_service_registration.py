@@ -2,7 +2,7 @@
 import threading
 
 from common.protocol.codes import ResultCode as R
-from supernode.cdn.contract import ProbeResult
+from supernode.cdn.core.contract import ProbeResult
 from tests.integration.supernode.conftest import URL, Harness
 from tests.integration.supernode.fakes import FakeCdn
 

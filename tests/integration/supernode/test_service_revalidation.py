@@ -1,7 +1,7 @@
 """Revalidation of a finished task in memory (registration.py's theory of operation): at most once per
 revalidateInterval, a changed source retires the task and the CDN rebuilds it."""
 from common.protocol.codes import ResultCode as R
-from supernode.cdn.contract import ProbeResult
+from supernode.cdn.core.contract import ProbeResult
 from tests.integration.supernode.conftest import URL, Harness
 
 

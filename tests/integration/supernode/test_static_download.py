@@ -2,7 +2,7 @@
 check who asks, so a credentialed task is never cached there; its clients fetch source ranges
 with their own credentials, or go to the source when that cannot work."""
 from common.protocol.codes import ResultCode as R
-from supernode.cdn.contract import ProbeResult
+from supernode.cdn.core.contract import ProbeResult
 from tests.integration.supernode.conftest import URL, Harness
 
 AUTH = ["Authorization: Bearer good"]

@@ -5,7 +5,7 @@ import pytest
 from common.clock import SystemClock
 from common.digest import task_id as make_task_id
 from supernode import settings as supernode_settings
-from supernode.cdn.contract import CdnJob
+from supernode.cdn.core.contract import CdnJob
 from supernode.cdn.manager import LocalCdn
 
 MIB = 1024 * 1024

@@ -7,7 +7,7 @@ import pytest
 import responses
 
 from common.pieces import META_SIZE, unframe
-from supernode.cdn.contract import SourceRequest
+from supernode.cdn.core.contract import SourceRequest
 
 from .conftest import MIB, job_for, run
 
@@ -334,7 +334,7 @@ def test_source_rate_limit_paces_the_build(settings, source):
 
 def test_start_refuses_bad_ids_and_piece_sizes(make_cdn):
     from common.errors import BadInput
-    from supernode.cdn.contract import CdnJob
+    from supernode.cdn.core.contract import CdnJob
 
     from .conftest import Recorder
     cdn = make_cdn()
@@ -348,7 +348,7 @@ def test_tls_options_choose_verify(make_cdn, source, settings):
     import base64
     import os
 
-    from supernode.cdn.contract import TlsOptions
+    from supernode.cdn.core.contract import TlsOptions
     seen = []
 
     def head(request):
@@ -372,7 +372,7 @@ def test_per_request_root_cas_leave_no_files_and_a_bounded_session_pool(make_cdn
     file in <home>/tls and a session in memory for ever."""
     import base64
 
-    from supernode.cdn.contract import TlsOptions
+    from supernode.cdn.core.contract import TlsOptions
     from supernode.cdn.sessions import MAX_SESSIONS
     source.head("https://origin.test/f", headers={"Content-Length": "1"})
     cdn = make_cdn()

@@ -2,7 +2,7 @@
 no query value and no header value (issue 11 item 2)."""
 import socket
 
-from supernode.cdn.contract import SourceRequest
+from supernode.cdn.core.contract import SourceRequest
 from supernode.cdn.source import SourceClient
 
 

@@ -1,7 +1,7 @@
 """The core's state machine: registration rules, pull answers, finish, CDN events, reports."""
 from common.protocol.codes import CdnStatus, DfgetTaskStatus
 from common.protocol.codes import ResultCode as R
-from supernode.cdn.contract import CdnResult
+from supernode.cdn.core.contract import CdnResult
 from supernode.core import effects as fx
 from supernode.core.coordinator import Probe
 from tests.unit.supernode.coreharness import URL, cdn_pieces, coordinator, ok_probe, pid_of, pull, register, registrant

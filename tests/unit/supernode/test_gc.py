@@ -1,6 +1,6 @@
 """GC policy (docs/architecture.md#background-work, docs/decisions.md #6): task expiry, peer collection, LRU disk eviction."""
 from common.protocol.codes import CdnStatus
-from supernode.cdn.contract import CdnResult, DiskEntry
+from supernode.cdn.core.contract import CdnResult, DiskEntry
 from supernode.core import gc
 from supernode.core.model import Limits, Peer, Task
 from supernode.core.progress import PeerState

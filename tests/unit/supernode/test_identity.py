@@ -149,5 +149,5 @@ def test_userinfo_or_a_filtered_query_makes_a_task_credentialed():
 
 
 def _done():
-    from supernode.cdn.contract import CdnResult
+    from supernode.cdn.core.contract import CdnResult
     return CdnResult(success=True, real_md5="m", file_length=100, piece_count=1, source_length=95)

@@ -4,7 +4,7 @@ can never forward a piece. Both got one piece per stall time: 20 pieces took 20 
 (`dfget -p cdn`, and any newcomer after the first client had finished)."""
 from common.protocol.codes import DfgetTaskStatus
 from common.protocol.codes import ResultCode as R
-from supernode.cdn.contract import CdnResult
+from supernode.cdn.core.contract import CdnResult
 from tests.unit.supernode.coreharness import cdn_pieces, coordinator, pid_of, pull, register
 
 T = "t" * 64

@@ -4,7 +4,7 @@ from common import pieces
 from common.protocol.codes import CdnStatus
 from common.protocol.codes import ResultCode as R
 from common.source_failures import Cause, Unreachable
-from supernode.cdn.contract import CdnResult
+from supernode.cdn.core.contract import CdnResult
 from supernode.core.coordinator import Probe
 from tests.unit.supernode.coreharness import coordinator, pull, register, registrant
 

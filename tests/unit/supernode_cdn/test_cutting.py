@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.pieces import META_SIZE, MIB, piece_count, unframe, wrapped_length
-from supernode.cdn.cutting import PieceCutter
+from supernode.cdn.core.cutting import PieceCutter
 
 
 def _cut(data: bytes, piece_size: int, chunk_sizes, start_piece=0):

@@ -1,8 +1,8 @@
 import hashlib
 
-from supernode.cdn.contract import CdnJob
-from supernode.cdn.freshness import Action, decide, if_range_value, revalidation_headers, same_file
-from supernode.cdn.records import FileMeta
+from supernode.cdn.core.contract import CdnJob
+from supernode.cdn.core.freshness import Action, decide, if_range_value, revalidation_headers, same_file
+from supernode.cdn.core.records import FileMeta
 
 MIB = 1024 * 1024
 REAL = hashlib.md5(b"x").hexdigest()
@@ -70,7 +70,7 @@ def test_if_range_prefers_strong_etag():
 
 
 def test_same_version_needs_the_stored_validator_and_length_back():
-    from supernode.cdn.freshness import same_version
+    from supernode.cdn.core.freshness import same_version
     strong = FileMeta("t", "u", 1 << 20, http_file_len=100, etag='"a"', last_modified=5000)
     assert same_version(strong, etag='"a"', last_modified_ms=0, total_length=100)
     assert not same_version(strong, etag='"b"', last_modified_ms=5000, total_length=100)

@@ -1,4 +1,4 @@
-from supernode.cdn.ratefloor import RateFloor
+from supernode.cdn.core.ratefloor import RateFloor
 
 
 def test_a_window_below_the_floor_is_reported_once_it_ends():

@@ -4,7 +4,14 @@ import json
 import pytest
 
 from common.errors import BadInput
-from supernode.cdn.records import META_KEYS, FileMeta, format_md5_file, http_date_to_ms, ms_to_http_date, parse_md5_file
+from supernode.cdn.core.records import (
+    META_KEYS,
+    FileMeta,
+    format_md5_file,
+    http_date_to_ms,
+    ms_to_http_date,
+    parse_md5_file,
+)
 
 PIECES = [(hashlib.md5(b"a").hexdigest(), 1048576), (hashlib.md5(b"b").hexdigest(), 17)]
 FILE_MD5 = hashlib.md5(b"file").hexdigest()

@@ -23,8 +23,8 @@ Theory of operation
 from dataclasses import dataclass
 from enum import Enum
 
-from supernode.cdn.contract import CdnJob, ProbeResult
-from supernode.cdn.records import FileMeta, ms_to_http_date
+from supernode.cdn.core.contract import CdnJob, ProbeResult
+from supernode.cdn.core.records import FileMeta, ms_to_http_date
 
 DEFAULT_UNVALIDATED_TTL = 3600.0
 
