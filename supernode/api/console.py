@@ -1,5 +1,5 @@
 """The web console (docs/operations.md#console): GET /console (the page), GET /api/v1/console/snapshot (JSON).
-Both need the apiToken when one is set (supernode/console/auth.py)."""
+Both need the apiToken when one is set (supernode/console/core/auth.py)."""
 from functools import wraps
 
 from flask import Blueprint, Response, request
@@ -7,9 +7,9 @@ from flask import Blueprint, Response, request
 from common.protocol import paths
 from supernode.api.current import dragonfly
 from supernode.api.responses import api_error, json_response
-from supernode.console import auth
+from supernode.console.core import auth
+from supernode.console.core.view import console_snapshot
 from supernode.console.page import CONTENT_SECURITY_POLICY, HTML
-from supernode.console.view import console_snapshot
 
 blueprint = Blueprint("console", __name__)
 

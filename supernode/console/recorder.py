@@ -2,7 +2,7 @@
 Effects run outside the service lock, on any greenlet or CDN thread, hence a lock of its own."""
 import threading
 
-from supernode.console.ledger import Ledger
+from supernode.console.core.ledger import Ledger
 
 
 class ConsoleRecorder:

@@ -78,7 +78,7 @@ class Count:
 
 @dataclass(frozen=True)
 class PeerRef:
-    """A peer as the console names it (supernode/console/identity.py), copied out of the state."""
+    """A peer as the console names it (supernode/console/core/identity.py), copied out of the state."""
     ip: str
     host_name: str
     port: int
@@ -87,7 +87,7 @@ class PeerRef:
 @dataclass(frozen=True)
 class Delivered:
     """`nbytes` of task `task_id` reached `client` from `source` (None: from the supernode): the
-    console's history and throughput series (supernode/console/ledger.py)."""
+    console's history and throughput series (supernode/console/core/ledger.py)."""
     task_id: str
     nbytes: int
     client: PeerRef

@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 class EffectRunner:
     def __init__(self, cdn, listener, waiters, metrics, repair, console=None):
         """`listener` is the service: the CDN reports pieces and the end of a build to it.
-        `console`: the console's ledger (supernode/console/ledger.py), fed transfers and origin bytes."""
+        `console`: the console's ledger (supernode/console/core/ledger.py), fed transfers and origin bytes."""
         self.cdn, self.listener, self.waiters, self.metrics, self.repair = cdn, listener, waiters, metrics, repair
         self.console = console
 

@@ -13,7 +13,7 @@ PURE = {
                "protocol/codes.py", "protocol/paths.py", "protocol/wire.py", "protocol/messages.py"],
     "supernode/core": ["*.py"],
     "supernode/cdn/core": ["*.py"],
-    "supernode/console": ["identity.py", "series.py", "ledger.py", "view.py", "auth.py"],
+    "supernode/console/core": ["*.py"],
     "dfget/core": ["*.py"],
     "dfget/uploader": ["policy.py"],
     "dfdaemon": ["rules.py"],

@@ -11,7 +11,7 @@ from common.clock import FakeClock
 from common.protocol.messages import HEADER_DISPLAY_NAME
 from supernode import settings
 from supernode.app import create_app
-from supernode.console import view
+from supernode.console.core import view
 from tests.support.fake_cdn import FakeCdn
 
 CONTENT = bytes(random.Random(7).getrandbits(8) for _ in range(3 * 1024 * 1024 + 10))

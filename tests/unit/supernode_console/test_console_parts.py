@@ -3,9 +3,9 @@ the snapshot's dedup and bounds, and the token check."""
 import base64
 from types import SimpleNamespace as Ref
 
-from supernode.console import auth, identity, view
-from supernode.console.ledger import RECENT_TASKS, Ledger
-from supernode.console.series import Series
+from supernode.console.core import auth, identity, view
+from supernode.console.core.ledger import RECENT_TASKS, Ledger
+from supernode.console.core.series import Series
 
 
 def test_a_host_is_its_ip_shown_with_its_upload_port():

@@ -1,7 +1,7 @@
 """The JSON behind the console (docs/operations.md#console): the core's snapshot, the ledger's
 history and series, and the preheats, shaped for the page and bounded.
 
-Peers are shown as hosts (supernode/console/identity.py): holders, edges and the hosts table all
+Peers are shown as hosts (supernode/console/core/identity.py): holders, edges and the hosts table all
 name a host by the same key and label. Every list has a cap (MAX_*), and every string that a
 client chose is cut to a length (MAX_TEXT, MAX_URL): a hostile host can make the console say
 little, never make it large. Escaping is the page's job (it inserts text, never markup).
@@ -13,7 +13,7 @@ or without one, only its count with `exact: false` — the page then draws a bar
 from typing import Any
 
 from common import image_names
-from supernode.console.identity import SUPERNODE, host_key, host_label
+from supernode.console.core.identity import SUPERNODE, host_key, host_label
 
 MAX_TASKS = 200         # the newest tasks
 MAX_HOSTS = 300         # hosts with peers first, then the most recently seen

@@ -13,8 +13,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from supernode.console.identity import host_key
-from supernode.console.series import Series
+from supernode.console.core.identity import host_key
+from supernode.console.core.series import Series
 
 MAX_HOSTS = 1024
 RECENT_TASKS = 64
