@@ -32,7 +32,7 @@ from common.protocol.messages import (
     ClientFinishRequest,
 )
 from common.version import VERSION
-from dfget.uploader import policy
+from dfget.uploader.core import policy
 from dfget.uploader.state import StateFull, UploadState
 
 log = logging.getLogger(__name__)

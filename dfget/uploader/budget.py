@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from dfget.uploader import policy
+from dfget.uploader.core import policy
 
 log = logging.getLogger(__name__)
 HEAD_DEADLINE = 20.0   # s for a request line and its headers (dfget sends them in one packet)

@@ -19,7 +19,8 @@ from common.dfget_files import service_file_name
 from common.files import remove_file
 from common.protocol import paths
 from common.protocol.messages import HEADER_CLIENT_KEY, ServiceDownRequest
-from dfget.uploader import meta, policy
+from dfget.uploader import meta
+from dfget.uploader.core import policy
 from dfget.uploader.meta import connect_host
 from dfget.uploader.state import UploadState
 

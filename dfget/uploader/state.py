@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from common.errors import BadInput
 from common.rate import TokenBucket
-from dfget.uploader import policy
+from dfget.uploader.core import policy
 
 MAX_TASKS = 100_000
 MAX_DATA_DIRS = 256

@@ -15,7 +15,7 @@ PURE = {
     "supernode/cdn/core": ["*.py"],
     "supernode/console/core": ["*.py"],
     "dfget/core": ["*.py"],
-    "dfget/uploader": ["policy.py"],
+    "dfget/uploader/core": ["*.py"],
     "dfdaemon": ["rules.py"],
 }
 # Local modules a pure module may import besides `common` and its own package.

@@ -7,7 +7,7 @@ from common.clock import FakeClock
 from common.pieces import frame_header
 from common.version import VERSION
 from dfget.uploader.app import HEADER_DATA_DIR_ID, create_upload_app
-from dfget.uploader.policy import data_dir_id
+from dfget.uploader.core.policy import data_dir_id
 from dfget.uploader.state import UploadState
 
 PIECE_SIZE = 4194304

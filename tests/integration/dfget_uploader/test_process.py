@@ -143,7 +143,7 @@ def test_a_second_home_shares_the_hosts_server(tmp_path, spawned):
 
 
 def test_derived_ports_all_taken_means_any_free_port_not_p2p_off(tmp_path, spawned):
-    from dfget.uploader import policy
+    from dfget.uploader.core import policy
     taken = []
     try:
         for port in policy.port_candidates(0, time.time()):

@@ -11,7 +11,7 @@ import requests
 from common.clock import FakeClock
 from common.protocol.messages import HEADER_CLIENT_KEY
 from dfget.uploader import meta
-from dfget.uploader.policy import data_dir_id
+from dfget.uploader.core.policy import data_dir_id
 from dfget.uploader.server import ServerOptions, UploadServer, bind
 from dfget.uploader.state import UploadState
 

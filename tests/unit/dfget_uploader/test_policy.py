@@ -5,8 +5,8 @@ from hypothesis import strategies as st
 
 from common import dfget_files
 from common.errors import BadInput, RangeNotSatisfiable
-from dfget.uploader import policy
-from dfget.uploader.policy import DataEntry, TaskView
+from dfget.uploader.core import policy
+from dfget.uploader.core.policy import DataEntry, TaskView
 
 # ---- amendRange (v1 peer_server_test.go TestAmendRange, docs/protocol.md#peer-upload-server) ----------------------------
 
