@@ -22,11 +22,11 @@ import time
 
 import urllib3
 
-from dfdaemon import rules
-from dfdaemon.byterange import content_range, parse_range, unsatisfiable
+from dfdaemon.core import rules
+from dfdaemon.core.byterange import content_range, parse_range, unsatisfiable
+from dfdaemon.core.verify import DigestMismatch, VerifiedSlice
 from dfdaemon.downloads import DONE, FAILED
 from dfdaemon.upstream import CHUNK, Tls, UpstreamError, encoded, identity_only, relay
-from dfdaemon.verify import DigestMismatch, VerifiedSlice
 
 log = logging.getLogger(__name__)
 FIRST_BYTE_TIMEOUT = 600.0

@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-from dfdaemon import rules
+from dfdaemon.core import rules
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The HTTP request handler: classify (rules.py), then serve locally, through dfget or directly.
+"""The HTTP request handler: classify (core/rules.py), then serve locally, through dfget or directly.
 
 One handler instance serves one client connection (HTTP/1.1 keep-alive honoured; docker sends
 `Connection: close`). Hijacked HTTPS connections get a subclass whose `hijacked` names the
@@ -11,12 +11,13 @@ from urllib.parse import urlsplit
 
 from common.protocol import paths
 from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
-from dfdaemon import rules, tunnel
-from dfdaemon.framing import CHUNKED, LENGTH, AmbiguousFraming, body_framing
+from dfdaemon import tunnel
+from dfdaemon.core import rules
+from dfdaemon.core.framing import CHUNKED, LENGTH, AmbiguousFraming, body_framing
+from dfdaemon.core.verify import DigestMismatch
 from dfdaemon.metrics import CONTENT_TYPE
 from dfdaemon.reply import Reply
 from dfdaemon.upstream import CHUNK, Tls, UpstreamError, identity_only, relay
-from dfdaemon.verify import DigestMismatch
 
 log = logging.getLogger(__name__)
 LOCAL_PATHS = (paths.DFDAEMON_ARGS, paths.DFDAEMON_ENV, paths.DFDAEMON_VERSION, paths.METRICS)

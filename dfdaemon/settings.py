@@ -13,7 +13,7 @@ from enum import IntEnum
 from common import config as c
 from common.errors import BadInput, ConfigError
 from common.units import format_size, parse_size
-from dfdaemon import rules
+from dfdaemon.core import rules
 
 DEFAULT_CONFIG_PATH = "/etc/dragonfly/dfdaemon.yml"
 ENV_PREFIX = "DFDAEMON_"

@@ -6,7 +6,7 @@ import socket
 import ssl
 import threading
 
-from dfdaemon import rules
+from dfdaemon.core import rules
 from dfdaemon.reply import Reply
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import urllib3
 
 from common.source_failures import DFDAEMON_TLS_FIX, explain
+from dfdaemon.core.rules import HOP_BY_HOP
+from dfdaemon.core.verify import DigestMismatch, VerifiedSlice
 from dfdaemon.reply import Reply
-from dfdaemon.rules import HOP_BY_HOP
-from dfdaemon.verify import DigestMismatch, VerifiedSlice
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0

@@ -16,13 +16,13 @@ PURE = {
     "supernode/console/core": ["*.py"],
     "dfget/core": ["*.py"],
     "dfget/uploader/core": ["*.py"],
-    "dfdaemon": ["rules.py"],
+    "dfdaemon/core": ["*.py"],
 }
 # Local modules a pure module may import besides `common` and its own package.
 PURE_LOCAL = {"supernode.cdn.core.contract", "supernode.cdn.core.records"}
 FORBIDDEN = {"socket", "threading", "subprocess", "time", "random", "asyncio", "multiprocessing", "select",
              "selectors", "urllib.request", "http", "os", "io", "shutil", "tempfile", "logging", "signal",
-             "fcntl", "requests", "flask", "gevent", "urllib3"}
+             "fcntl", "ssl", "requests", "flask", "gevent", "urllib3"}
 FORBIDDEN_CALLS = {"open", "print", "input"}
 
 

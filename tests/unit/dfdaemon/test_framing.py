@@ -1,6 +1,6 @@
 import pytest
 
-from dfdaemon.framing import CHUNKED, LENGTH, NONE, AmbiguousFraming, body_framing
+from dfdaemon.core.framing import CHUNKED, LENGTH, NONE, AmbiguousFraming, body_framing
 
 
 def test_plain_framings():

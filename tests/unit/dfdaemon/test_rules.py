@@ -3,8 +3,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.errors import BadInput
-from dfdaemon import rules
-from dfdaemon.rules import Mirror, ProxyRule, route_mirror, route_proxy
+from dfdaemon.core import rules
+from dfdaemon.core.rules import Mirror, ProxyRule, route_mirror, route_proxy
 
 LAYER = "sha256:" + "ab" * 32
 
@@ -109,7 +109,7 @@ def test_layer_digest():
 
 
 def test_connect_allow_list():
-    from dfdaemon.rules import HijackHost, connect_allowed, parse_connect_allow
+    from dfdaemon.core.rules import HijackHost, connect_allowed, parse_connect_allow
     assert connect_allowed("anything", 443, (), ())                                  # v1: no list, any target
     allow = parse_connect_allow([r"^registry\.example:443$"])
     assert connect_allowed("registry.example", 443, allow, ())
@@ -121,7 +121,7 @@ def test_connect_allow_list():
 
 
 def test_only_blobs_announced_under_the_threshold_go_direct():
-    from dfdaemon.rules import small_blob
+    from dfdaemon.core.rules import small_blob
     assert small_blob(335, 1 << 20) and small_blob(0, 1 << 20)
     assert not small_blob(1 << 20, 1 << 20)           # one whole piece: P2P
     assert not small_blob(None, 1 << 20)              # unknown length: P2P

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dfdaemon.byterange import ByteRange, content_range, parse_range
-from dfdaemon.verify import DigestMismatch, VerifiedSlice
+from dfdaemon.core.byterange import ByteRange, content_range, parse_range
+from dfdaemon.core.verify import DigestMismatch, VerifiedSlice
 
 
 def digest(data):
