@@ -14,10 +14,10 @@ import threading
 
 import click
 
-from common import logs
-from common.commands import add_standard_commands, write_doc
 from common.errors import BadInput, ConfigError
 from common.nodes import parse_nodes
+from common.shell import logs
+from common.shell.commands import add_standard_commands, write_doc
 from common.units import parse_duration
 from dfdaemon import settings
 from dfdaemon.settings import ExitCode

@@ -1,7 +1,7 @@
 """Every dfdaemon setting (docs/operations.md#configuration-and-precedence): key, default, one comment; and the v1 exit codes.
 
 Loading is defaults -> /etc/dragonfly/dfdaemon.yml -> DFDAEMON_* environment -> flags
-(common.config). `finish()` then fills the derived defaults (localrepo, ratelimit), resolves an
+(common.shell.config). `finish()` then fills the derived defaults (localrepo, ratelimit), resolves an
 explicit `dfpath` (empty = downloads in-process) and checks what needs the filesystem. Every bad field is reported at once; the process exit
 code is the v1 code of the first bad field in v1's validation order (`exit_code()`).
 """
@@ -10,8 +10,8 @@ import os
 import shutil
 from enum import IntEnum
 
-from common import config as c
 from common.errors import BadInput, ConfigError
+from common.shell import config as c
 from common.units import format_size, parse_size
 from dfdaemon.core import rules
 

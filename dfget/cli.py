@@ -140,7 +140,7 @@ def config_group():
 def config_default_command(ctx: click.Context):
     import yaml
 
-    from common import config as c
+    from common.shell import config as c
     obj = ctx.find_root().obj if isinstance(ctx.find_root().obj, dict) else {}
     tree, path = settings.read_properties(obj.get("config_files", settings.CONFIG_FILES))
     try:
@@ -155,7 +155,7 @@ def config_default_command(ctx: click.Context):
 @click.option("-p", "--path", default="/tmp", show_default=True,
               help="directory to write dfget.md into (v1's default; the path written is printed)")
 def gen_doc_command(path: str):
-    from common.commands import write_doc
+    from common.shell.commands import write_doc
     with click.Context(main, info_name="dfget") as doc_ctx:
         text = f"## dfget\n\n```\n{main.get_help(doc_ctx)}\n```\n"
     write_doc("dfget", path, text)

@@ -3,8 +3,8 @@ import logging
 import os
 from datetime import datetime
 
-from common import logs
 from common.dfget_files import make_sign
+from common.shell import logs
 from common.urls import filter_url
 from dfget.core import lines
 from dfget.errors import DfgetError, DownloadError, UsageError

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common import config as c
 from common.errors import BadInput, ConfigError
 from common.nodes import Node, parse_nodes
+from common.shell import config as c
 from common.units import parse_duration, parse_rate
 from common.urls import convert_headers, split_filter, validate_source_url
 

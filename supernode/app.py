@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from flask import Flask, request
 
 from common.clock import SystemClock
-from common.config import Config
 from common.protocol import paths
 from common.protocol.wire import MAX_REQUEST_BODY
+from common.shell.config import Config
 from supernode.api import console, management, peer_protocol, preheat, system
 from supernode.api.http_metrics import HttpMetrics
 from supernode.api.lean_peer_routes import LeanPeerRoutes

@@ -5,8 +5,8 @@ import sys
 
 import click
 
-from common.commands import add_standard_commands
 from common.errors import ConfigError
+from common.shell.commands import add_standard_commands
 from supernode import layout, listeners
 from supernode import settings as settings_mod
 

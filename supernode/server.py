@@ -11,7 +11,7 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 
-from common import logs
+from common.shell import logs
 from supernode import layout, socket_guard
 from supernode.master import SupernodeMaster
 

@@ -1,6 +1,6 @@
 """Every supernode setting (docs/operations.md#configuration-and-precedence plus decisions.md's additions): key, default, one comment."""
-from common import config as c
 from common.pieces import PieceSizePolicy
+from common.shell import config as c
 
 DEFAULT_CONFIG_PATH = "/etc/dragonfly/supernode.yml"
 ENV_PREFIX = "SUPERNODE_"

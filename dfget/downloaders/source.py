@@ -17,7 +17,7 @@ import threading
 import requests
 
 from common.dfget_files import back_source_prefix
-from common.files import remove_file
+from common.shell.files import remove_file
 from common.source_failures import explain
 from dfget.downloaders.writer import replace_output
 from dfget.errors import SourceFailure

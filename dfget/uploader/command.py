@@ -9,9 +9,9 @@ import time
 
 import click
 
-from common import logs
 from common.clock import SystemClock
 from common.errors import BadInput
+from common.shell import logs
 from common.units import parse_duration
 from dfget.uploader.server import PORT_LINE, ServerOptions, serve
 

@@ -16,9 +16,9 @@ import threading
 from dataclasses import dataclass
 
 from common.dfget_files import service_file_name
-from common.files import remove_file
 from common.protocol import paths
 from common.protocol.messages import HEADER_CLIENT_KEY, ServiceDownRequest
+from common.shell.files import remove_file
 from dfget.uploader import meta
 from dfget.uploader.core import policy
 from dfget.uploader.meta import connect_host

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from common.errors import BadInput
-from common.files import remove_file
+from common.shell.files import remove_file
 from supernode.cdn.core.contract import DiskEntry
 from supernode.cdn.core.records import FileMeta, format_md5_file, parse_md5_file
 

@@ -1,7 +1,7 @@
 import pytest
 
-from common import config as c
 from common.errors import ConfigError
+from common.shell import config as c
 
 SCHEMA = [
     c.Setting("port", "base.listenPort", 8002, "port", parse=c.in_range(1, 65535)),
