@@ -9,7 +9,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PURE = {
     "common": ["pieces.py", "digest.py", "urls.py", "units.py", "rate.py", "errors.py", "version.py",
-               "nodes.py", "http_range.py", "dfget_files.py", "source_failures.py", "image_names.py",
+               "nodes.py", "http_range.py", "dfget_files.py", "source_failures.py", "image_names.py", "source_access.py",
                "protocol/codes.py", "protocol/paths.py", "protocol/wire.py", "protocol/messages.py"],
     "supernode/core": ["*.py"],
     "supernode/cdn": ["contract.py", "cutting.py", "records.py", "freshness.py"],
