@@ -12,6 +12,12 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
 
+class WaitingClock(Clock, Protocol):
+    """A clock a shell also waits on (the supernode's long poll): SystemClock and FakeClock."""
+
+    def wait(self, event: threading.Event, timeout: float) -> bool: ...
+
+
 class SystemClock:
     """Real time: `time()` for timestamps, `monotonic()` for intervals."""
 

@@ -6,12 +6,13 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask import Flask, request
 
-from common.clock import SystemClock
+from common.clock import SystemClock, WaitingClock
 from common.protocol import paths
 from common.protocol.wire import MAX_REQUEST_BODY
 from common.shell.config import Config
@@ -23,7 +24,7 @@ from supernode.cdn.core.contract import Cdn
 from supernode.metrics import SupernodeMetrics
 from supernode.shell.gc_loops import BackgroundLoops
 
-if TYPE_CHECKING:   # built lazily in `build`: importing them pulls in the CDN and preheat stacks
+if TYPE_CHECKING:   # imported inside `build`, not at import time: they pull in the CDN and preheat stacks
     from supernode.preheat.preheater import Preheater
     from supernode.service import SupernodeService
 
@@ -33,34 +34,47 @@ _VERSION_PREFIX = re.compile(paths.VERSION_PREFIX_PATTERN + r"(?=/)")
 
 @dataclass
 class Dragonfly:
-    """Everything one supernode owns, built by `build` and found by every route through
-    `supernode.api.current.dragonfly()` (both Flask apps carry it as app.extensions["dragonfly"])."""
+    """Everything one supernode owns, all built by `build` and found by every route through
+    `supernode.api.current.dragonfly()` (both Flask apps carry it as app.extensions["dragonfly"]):
+
+    * `settings` - supernode.yml and the SUPERNODE_* variables (supernode/settings.py);
+    * `service` - the scheduler: the pure core under its lock, its effects carried out (service.py);
+    * `cdn` - the cache of source files and the source fetches (cdn/, behind cdn/core/contract.py);
+    * `metrics` - the Prometheus registry behind /metrics (metrics.py);
+    * `preheater` - the preheat records and their fetches, for /preheats (preheat/);
+    * `loops` - task, peer and disk GC, started only after gunicorn forks the worker (shell/gc_loops.py).
+    """
     settings: Config
     service: "SupernodeService"
     cdn: Cdn
     metrics: SupernodeMetrics
     preheater: "Preheater"
-    loops: "BackgroundLoops | None" = None
+    loops: BackgroundLoops
+    background_started: bool = False
 
     def start_background(self) -> None:
         """GC loops and the preheat sweeper: started after gunicorn forks its worker."""
-        if self.loops is None:
-            self.loops = BackgroundLoops(self.settings, self.service, spawn=_spawn_daemon)
+        if not self.background_started:
+            self.background_started = True
             self.loops.start()
             self.preheater.start_sweeper(max(1.0, min(self.settings.preheat_record_ttl / 4, 600.0)))
 
     def stop_background(self) -> None:
-        if self.loops is not None:
+        if self.background_started:
             self.loops.stop()
         self.preheater.stop()
 
 
-def _spawn_daemon(fn, *args):
+def _spawn_daemon(fn: "Callable[..., object]", *args: object) -> None:
     threading.Thread(target=fn, args=args, daemon=True).start()
 
 
-def build(settings, *, cdn=None, clock=None, rng=None, spawn=None, advertise_ip: str = "127.0.0.1") -> Dragonfly:
-    """Wire up a supernode; the CDN defaults to the local disk CDN under settings.home_dir."""
+def build(settings: Config, *, cdn: "Cdn | None" = None, clock: "WaitingClock | None" = None,
+          rng: "random.Random | None" = None, spawn: "Callable[..., object] | None" = None,
+          advertise_ip: str = "127.0.0.1") -> Dragonfly:
+    """Wire up a supernode; the CDN defaults to the local disk CDN under settings.home_dir.
+    Nothing starts a thread here but the service's own start (background loops wait for
+    `Dragonfly.start_background`)."""
     from supernode.cdn.static_tree import local_cdn
     from supernode.preheat.preheater import Preheater, default_fetcher
     from supernode.service import SupernodeService
@@ -73,7 +87,8 @@ def build(settings, *, cdn=None, clock=None, rng=None, spawn=None, advertise_ip:
                                advertise_ip=advertise_ip, spawn=spawn)
     service.start()
     preheater = Preheater(settings, fetcher=default_fetcher(settings, service), clock=clock)
-    return Dragonfly(settings, service, cdn, metrics, preheater)
+    loops = BackgroundLoops(settings, service, spawn=_spawn_daemon)
+    return Dragonfly(settings, service, cdn, metrics, preheater, loops)
 
 
 def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, lean_peer_routes: bool = True,

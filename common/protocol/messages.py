@@ -18,6 +18,7 @@ from common.protocol.wire import (
     check_peer_port,
     wire,
 )
+from common.source_access import Headers, SourceAccess, Tls
 
 LONG_POLL_MAX_SECONDS = 30.0
 
@@ -104,6 +105,11 @@ class RegisterRequest(Message):
     file_length: int = wire("fileLength", 0)
     as_seed: bool = wire("asSeed", False)
     pattern: str = _id("pattern", max_len=SHORT_LEN)
+
+    def source(self) -> SourceAccess:
+        """How to reach the source this registration names: rawUrl, headers, insecure and rootCAs."""
+        return SourceAccess(self.raw_url, Headers.from_lines(self.headers),
+                            Tls(insecure=self.insecure, root_cas=tuple(self.root_cas)))
 
 
 @dataclass

@@ -13,6 +13,7 @@ from common.clock import SystemClock
 from common.errors import BadInput
 from common.shell import logs
 from common.units import parse_duration
+from dfget.uploader.core.policy import check_task_file_name
 from dfget.uploader.server import PORT_LINE, ServerOptions, serve
 
 DEFAULT_HOME = os.path.join("~", ".small-dragonfly")
@@ -46,13 +47,21 @@ def _announce(port: int) -> None:
 @click.option("--verbose", is_flag=True, help="log at debug level")
 @click.option("--listen-fd", "listen_fd", default=-1, type=int, hidden=True,
               help="serve on this inherited listening socket (how dfget starts the server)")
-def server_command(data_dir, home, ip, port, meta_path, expire_time, alive_time, verbose, listen_fd):
+@click.option("--task", "first_task", default="", hidden=True,
+              help="a task file name to know before serving (the starting dfget's)")
+def server_command(data_dir, home, ip, port, meta_path, expire_time, alive_time, verbose, listen_fd, first_task):
     """Launch a peer server for uploading files."""
     home = os.path.abspath(os.path.expanduser(home))
+    if first_task:
+        try:
+            check_task_file_name(first_task)
+        except BadInput as e:
+            raise click.BadParameter(str(e), param_hint="--task") from None
     options = ServerOptions(
         data_dir=os.path.abspath(os.path.expanduser(data_dir or os.path.join(home, "data"))),
         meta_path=os.path.abspath(os.path.expanduser(meta_path or os.path.join(home, "meta", "host.meta"))),
-        ip=ip, port=port, expire_time=expire_time, alive_time=alive_time, listen_fd=listen_fd)
+        ip=ip, port=port, expire_time=expire_time, alive_time=alive_time, listen_fd=listen_fd,
+        first_task=first_task)
     logs.setup(os.path.join(home, "logs", "dfserver.log"), sign=f"{os.getpid()}-{time.time():.3f}",
                verbose=verbose)
     try:

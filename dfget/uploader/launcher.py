@@ -81,12 +81,14 @@ def _duration_flag(value) -> str:
 
 
 def server_argv(*, home, data_dir, meta_path, ip, port, expire_time, alive_time, verbose,
-                dfget_argv0=None, listen_fd: int = -1) -> "list[str]":
+                dfget_argv0=None, listen_fd: int = -1, task_file_name: str = "") -> "list[str]":
     flags = ["--ip", ip or "", "--port", str(int(port)), "--meta", meta_path, "--data", data_dir,
              "--home", home, "--expiretime", _duration_flag(expire_time),
              "--alivetime", _duration_flag(alive_time)] + (["--verbose"] if verbose else [])
     if listen_fd >= 0:
         flags += ["--listen-fd", str(listen_fd)]
+    if task_file_name:
+        flags += ["--task", task_file_name]
     if dfget_argv0:
         return [dfget_argv0, "server", *flags]
     return [sys.executable, "-m", "dfget.uploader.command", *flags]
@@ -167,7 +169,7 @@ def ensure_server(*, home: str, data_dir: str, meta_path: str, ip: str, port: in
         with sock:
             argv = server_argv(home=home, data_dir=data_dir, meta_path=meta_path, ip=ip, port=bound,
                                expire_time=expire_time, alive_time=alive_time, verbose=verbose,
-                               dfget_argv0=dfget_argv0, listen_fd=sock.fileno())
+                               dfget_argv0=dfget_argv0, listen_fd=sock.fileno(), task_file_name=task_file_name)
             try:
                 proc = _spawn(argv, sock.fileno())
             except OSError as e:

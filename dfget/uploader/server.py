@@ -43,6 +43,9 @@ class ServerOptions:
     expire_time: float = 180.0
     alive_time: float = 300.0
     listen_fd: int = -1             # a socket already bound and listening, handed over by dfget
+    # the task of the dfget that started the server, known before the first request is served
+    # (peers may ask for its pieces early: docs/architecture.md#the-upload-servers-life-cycle)
+    first_task: str = ""
 
 
 def _session():
@@ -283,6 +286,8 @@ def serve(options: ServerOptions, clock, announce, *, down=service_down, signals
     """Run the server until a signal or idleness; `announce(port)` prints the port line."""
     os.makedirs(options.data_dir, exist_ok=True)
     state = UploadState(options.data_dir, clock, expire_time=options.expire_time, alive_time=options.alive_time)
+    if options.first_task:
+        state.register(policy.check_task_file_name(options.first_task))
     if options.listen_fd >= 0:   # dfget bound it and announced the port already
         sock = socket.socket(fileno=options.listen_fd)
         bound = Bound(sock, sock.getsockname()[1])

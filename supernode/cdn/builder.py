@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from common.rate import TokenBucket
 from common.source_failures import explain
 from common.urls import redact_url
-from supernode.cdn.core.contract import CdnJob, CdnResult, SourceRequest
+from supernode.cdn.core.contract import CdnJob, CdnResult
 from supernode.cdn.core.cutting import CutPiece, PieceCutter
-from supernode.cdn.core.freshness import has_own_range, if_range_value, same_version
+from supernode.cdn.core.freshness import if_range_value, same_version
 from supernode.cdn.core.ratefloor import RateFloor
 from supernode.cdn.core.records import FileMeta, http_date_to_ms
 from supernode.cdn.source import STREAM_ERRORS, SourceClient, SourceStream
@@ -124,7 +124,7 @@ class Builder:
         except Cancelled:
             return CdnResult(False, source_bytes=self.fetched, error=CANCELLED)
         except BuildFailed as e:
-            log.warning("cdn build failed task=%s url=%s error=%s", self.job.task_id, redact_url(self.job.url), e)
+            log.warning("cdn build failed task=%s url=%s error=%s", self.job.task_id, redact_url(self.job.source.url), e)
             if not self._cancelled():
                 try:
                     self._store.write_meta(self._meta.replace(finish=True, success=False))
@@ -135,8 +135,8 @@ class Builder:
 
     def _run(self, plan: BuildPlan) -> CdnResult:
         job, ps = self.job, self.job.piece_size
-        request = SourceRequest(job.url, dict(job.headers), job.tls)
-        resumable = not has_own_range(job.headers)
+        request = job.source
+        resumable = not request.headers.has("Range")
         self._pending_prior = list(plan.prior)
         cutter = PieceCutter(ps, plan.start_piece, plan.prior_md5)
         expected, failures = job.source_length, 0
@@ -162,7 +162,7 @@ class Builder:
                 except _Retry as e:
                     problem, from_zero = str(e), e.from_zero
                 except STREAM_ERRORS as e:
-                    known = explain(e, job.url)
+                    known = explain(e, job.source.url)
                     problem, from_zero = f"stream broken at byte {cutter.received}: {known.line() if known else e}", False
                 finally:
                     stream.close()

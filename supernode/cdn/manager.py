@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 from common.errors import FramingError
 from common.pieces import unframe, validate_piece_size
+from common.source_access import SourceAccess
 from supernode import layout
 from supernode.cdn.builder import CANCELLED, Builder, BuildPlan, Throttle
-from supernode.cdn.core.contract import CdnJob, CdnListener, CdnResult, DiskEntry, ProbeResult, SourceRequest
+from supernode.cdn.core.contract import CdnJob, CdnListener, CdnResult, DiskEntry, ProbeResult
 from supernode.cdn.core.freshness import (
     DEFAULT_UNVALIDATED_TTL,
     Action,
@@ -136,10 +137,10 @@ class LocalCdn:
         self._digests: dict[str, list[tuple[str, int]]] = {}
 
     # -- the Cdn contract ------------------------------------------------------------------
-    def probe(self, request: SourceRequest) -> ProbeResult:
+    def probe(self, request: SourceAccess) -> ProbeResult:
         return self.source.probe(request)
 
-    def revalidate(self, task_id: str, request: SourceRequest) -> ProbeResult:
+    def revalidate(self, task_id: str, request: SourceAccess) -> ProbeResult:
         """Registration-time revalidation of a finished task (see supernode.core.registration)."""
         meta = self.store.read_meta(task_id)
         if meta is None or not (meta.finish and meta.success):
@@ -241,8 +242,7 @@ class LocalCdn:
         decision = decide(meta, job, data_size=st.st_size if st else -1,
                           data_age=max(now - st.st_mtime, 0.0) if st else 0.0, unvalidated_ttl=self._ttl)
         if decision.action is Action.REVALIDATE:
-            status = self.source.revalidate(SourceRequest(job.url, dict(job.headers), job.tls),
-                                            revalidation_headers(meta))
+            status = self.source.revalidate(job.source, revalidation_headers(meta))
             decision = (CacheDecision(Action.HIT, "source answered 304 Not Modified") if status == 304 else
                         CacheDecision(Action.FRESH, f"source answered {status} to revalidation"))
         log.info("cdn cache decision task=%s action=%s reason=%s", job.task_id, decision.action.value, decision.reason)
@@ -255,7 +255,7 @@ class LocalCdn:
             plan = self._resume_plan(job, meta, decision.break_num, now)
         if plan is None:
             self.store.delete(job.task_id)
-            fresh = FileMeta(job.task_id, job.url, job.piece_size, http_file_len=job.source_length,
+            fresh = FileMeta(job.task_id, job.source.url, job.piece_size, http_file_len=job.source_length,
                              biz_id=job.identifier, md5=job.md5, access_time=int(now * 1000))
             self.store.write_meta(fresh)
             plan = BuildPlan(meta=fresh)

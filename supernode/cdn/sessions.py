@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import requests
 
-from supernode.cdn.core.contract import TlsOptions
+from common.source_access import Tls
 
 log = logging.getLogger(__name__)
 MAX_SESSIONS = 16
@@ -26,11 +26,11 @@ MAX_SESSIONS = 16
 class SessionPool:
     def __init__(self, ca_dir: str, factory: "Callable[[], requests.Session]"):
         self._ca_dir, self._factory = ca_dir, factory
-        self._sessions: OrderedDict[TlsOptions, requests.Session] = OrderedDict()
+        self._sessions: OrderedDict[Tls, requests.Session] = OrderedDict()
         self._lock = threading.Lock()
         self._remove_stale_ca_files()
 
-    def session(self, tls: TlsOptions) -> requests.Session:
+    def session(self, tls: Tls) -> requests.Session:
         with self._lock:
             session = self._sessions.pop(tls, None)
             if session is None:
@@ -41,7 +41,7 @@ class SessionPool:
             return session
 
     @contextmanager
-    def trust(self, tls: TlsOptions):
+    def trust(self, tls: Tls):
         """The `verify` value of one request: a PEM file of the root CAs while the request connects."""
         if tls.insecure or not tls.root_cas:
             yield not tls.insecure

@@ -23,9 +23,10 @@ from contextlib import contextmanager
 import requests
 import urllib3
 
+from common.source_access import SourceAccess
 from common.source_failures import explain
 from common.urls import REDACTED, redact_url
-from supernode.cdn.core.contract import ProbeResult, SourceRequest
+from supernode.cdn.core.contract import ProbeResult
 from supernode.cdn.sessions import SessionPool
 from supernode.core import allow
 
@@ -37,7 +38,7 @@ _HEAD_REFUSED = (400, 403, 405, 501)   # servers (and presigned URLs) that do no
 _QUERY = re.compile(r"\?[^\s)'\"]*")
 
 
-def _failed(method: str, request: SourceRequest, e: Exception) -> str:
+def _failed(method: str, request: SourceAccess, e: Exception) -> str:
     """An error text for logs and answers: the URL without userinfo or query values, and any query
     the library quoted in its message hidden (a query may carry a signature or a token)."""
     return f"{method} {redact_url(request.url)}: {_QUERY.sub('?' + REDACTED, str(e))}"
@@ -157,7 +158,7 @@ class SourceClient:
             extra = list(self._restrictions.get(url, ()))
         return ([("sourceAllow", self._allow)] if self._allow else []) + extra
 
-    def _request(self, method: str, request: SourceRequest, extra: "dict[str, str]", *,
+    def _request(self, method: str, request: SourceAccess, extra: "dict[str, str]", *,
                  timeout, stream: bool) -> requests.Response:
         """Send the request, following redirects hop by hop (HopRefused when a hop is not allowed)."""
         session = self.sessions.session(request.tls)
@@ -188,9 +189,9 @@ class SourceClient:
         raise HopRefused(f"more than {allow.MAX_HOPS} redirects from {allow.shown(request.url)}")
 
     # -- probe -----------------------------------------------------------------------------
-    def probe(self, request: SourceRequest) -> ProbeResult:
+    def probe(self, request: SourceAccess) -> ProbeResult:
         """HEAD; fall back to `GET Range: bytes=0-0` if HEAD is refused or gives no length."""
-        if any(k.lower() == "range" for k in request.headers):
+        if request.headers.has("Range"):
             return self._probe_get(request, {})     # the task is a range of its own
         try:
             resp = self._request("HEAD", request, {}, timeout=self._probe_timeout, stream=False)
@@ -205,7 +206,7 @@ class SourceClient:
                            supports_range="bytes" in resp.headers.get("Accept-Ranges", "").lower(),
                            last_modified=resp.headers.get("Last-Modified", ""), etag=resp.headers.get("ETag", ""))
 
-    def _probe_get(self, request: SourceRequest, extra: "dict[str, str]") -> ProbeResult:
+    def _probe_get(self, request: SourceAccess, extra: "dict[str, str]") -> ProbeResult:
         try:
             resp = self._request("GET", request, extra, timeout=self._probe_timeout, stream=True)
         except STREAM_ERRORS as e:
@@ -225,7 +226,7 @@ class SourceClient:
             resp.close()
 
     # -- revalidation ----------------------------------------------------------------------
-    def revalidate(self, request: SourceRequest, conditions: "dict[str, str]") -> int:
+    def revalidate(self, request: SourceAccess, conditions: "dict[str, str]") -> int:
         """Status of a conditional HEAD (GET if HEAD is refused); 304 = not modified; 0 = error."""
         try:
             resp = self._request("HEAD", request, conditions, timeout=self._probe_timeout, stream=False)
@@ -239,7 +240,7 @@ class SourceClient:
             return 0
 
     # -- the build's stream ----------------------------------------------------------------
-    def open(self, request: SourceRequest, *, start: int = 0, if_range: str = "") -> SourceStream:
+    def open(self, request: SourceAccess, *, start: int = 0, if_range: str = "") -> SourceStream:
         """GET the source (from byte `start` with Range when > 0); status 0 on transport errors,
         status 0 with `refused` set when a hop is not allowed."""
         extra = {}

@@ -4,19 +4,18 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from common.source_access import SourceAccess
+
 
 @dataclass(frozen=True)
 class StartCdn:
     """Build (or serve from cache) the task's CDN file; exactly one per trigger."""
     task_id: str
-    url: str
-    headers: "tuple[tuple[str, str], ...]"
+    source: SourceAccess
     piece_size: int
     md5: str = ""
     identifier: str = ""
     source_length: int = -1
-    insecure: bool = False
-    root_cas: "tuple[str, ...]" = ()
 
 
 @dataclass(frozen=True)

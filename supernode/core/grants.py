@@ -5,17 +5,17 @@ values, for `revalidate_interval`: a crowd with one credential then costs the so
 per interval. Each task keeps at most MAX_GRANTS of them (the oldest go first).
 """
 import hashlib
-from collections.abc import Iterable
 
 from common.protocol.codes import CdnSource, CdnStatus
+from common.source_access import SourceAccess
 from supernode.core.model import Task
 
 MAX_GRANTS = 1024
 
 
-def credential(raw_url: str, headers: Iterable[tuple[str, str]]) -> str:
-    """The fingerprint of a request as the source sees it: URL and headers (a tuple of pairs)."""
-    lines = [raw_url] + sorted(f"{k.lower()}: {v}" for k, v in headers)
+def credential(source: SourceAccess) -> str:
+    """The fingerprint of a request as the source sees it: URL and headers."""
+    lines = [source.url] + sorted(f"{k.lower()}: {v}" for k, v in source.headers.items())
     return hashlib.sha256("\n".join(lines).encode("utf-8", "replace")).hexdigest()
 
 

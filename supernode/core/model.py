@@ -1,4 +1,5 @@
 """The records the supernode keeps in memory: tasks, peers, client downloads (docs/protocol.md#identifiers, docs/architecture.md#a-registration-post-peerregistry)."""
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -6,6 +7,7 @@ from common import urls
 from common.pieces import PieceSizePolicy
 from common.protocol.codes import CdnSource, CdnStatus, DfgetTaskStatus
 from common.protocol.messages import supernode_cid
+from common.source_access import SourceAccess
 from supernode.core.identity import Caller, admits
 
 CDN_PATTERN_LOCAL = "local"
@@ -65,13 +67,10 @@ def auto_fan_out(max_bandwidth: int, reserved: int) -> int:
 @dataclass
 class Task:
     id: str
-    raw_url: str
+    source: SourceAccess                # the raw URL the first registrant gave, its headers and TLS trust
     task_url: str
     md5: str = ""
     identifier: str = ""
-    headers: "dict[str, str]" = field(default_factory=dict)
-    insecure: bool = False
-    root_cas: "tuple[str, ...]" = ()
     http_file_length: int = -1          # source length; -1 unknown
     piece_size: int = 0
     piece_total: int = 0
@@ -153,16 +152,16 @@ def super_cid(advertise_ip: str, task_id: str) -> str:
     return supernode_cid(advertise_ip, task_id)
 
 
-def may_carry_credentials(headers: "dict[str, str]", raw_url: str, task_url: str) -> bool:
+def may_carry_credentials(source: SourceAccess, task_url: str) -> bool:
     """Could the source have let this request in because of something only its sender has?
     Any client-supplied header counts (no guessing which names are credentials: X-JFrog-Art-Api
     is one), so does URL userinfo and a query the URL filter dropped (signatures, tokens)."""
-    return bool(headers) or urls.has_userinfo(raw_url) or raw_url != task_url
+    return bool(source.headers) or urls.has_userinfo(source.url) or source.url != task_url
 
 
 REDACTED = urls.REDACTED
 
 
-def redacted(headers: "dict[str, str]") -> "dict[str, str]":
+def redacted(headers: "Mapping[str, str]") -> "dict[str, str]":
     """The header names without their values, for anything the API or console shows."""
     return {k: REDACTED for k in headers}

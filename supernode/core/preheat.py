@@ -18,7 +18,7 @@ States and the only legal moves (anything else raises IllegalTransition):
 Finished records expire `ttl` seconds after they finish (v1 kept them forever); running ones fail
 after `timeout`. `expire` returns the removed records so the shell can delete their output files.
 """
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from common import digest, urls
 from common.errors import BadInput
 from common.protocol.messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
+from common.source_access import Headers
 from supernode.core import allow
 from supernode.core.manifests import ManifestUrl, parse_platforms
 from supernode.core.model import REDACTED, redacted  # noqa: F401 - REDACTED is part of this module's API
@@ -71,7 +72,7 @@ class PreheatSpec:
     url: str
     filter: str = ""
     identifier: str = ""
-    headers: "tuple[tuple[str, str], ...]" = ()
+    headers: Headers = field(default_factory=Headers)
     platform: str = ""
 
     @property
@@ -82,10 +83,10 @@ class PreheatSpec:
     @property
     def id(self) -> str:
         ident = self.identifier + (f"\n{self.platform}" if self.platform else "")
-        return digest.preheat_id(self.task_url, ident, dict(self.headers))
+        return digest.preheat_id(self.task_url, ident, self.headers)
 
-    def child(self, url: str, headers: "dict[str, str]") -> "PreheatSpec":
-        return PreheatSpec(type=TYPE_FILE, url=url, headers=tuple(headers.items()))
+    def child(self, url: str, headers: "Mapping[str, str]") -> "PreheatSpec":
+        return PreheatSpec(type=TYPE_FILE, url=url, headers=Headers(headers))
 
 
 def parse_request(body: dict[str, Any]) -> PreheatSpec:
@@ -103,7 +104,7 @@ def parse_request(body: dict[str, Any]) -> PreheatSpec:
         platform = ",".join(str(p) for p in parse_platforms(req.platform))
     elif req.platform:
         raise BadInput("platform applies to image preheats only", {"platform": "only for type image"})
-    headers = tuple((k.strip(), v.strip()) for k, v in req.headers.items() if k.strip())
+    headers = Headers((k.strip(), v.strip()) for k, v in req.headers.items() if k.strip())
     return PreheatSpec(type=kind, url=req.url, filter=req.filter, identifier=req.identifier, headers=headers,
                        platform=platform)
 
@@ -136,7 +137,7 @@ class PreheatRecord:
                                  error_msg=self.error)
 
     def record_info(self) -> PreheatRecordInfo:
-        shown = redacted(dict(self.spec.headers))
+        shown = redacted(self.spec.headers)
         return PreheatRecordInfo(id=self.id, url=urls.redact_url(self.spec.url), type=self.spec.type, filter=self.spec.filter,
                                  identifier=self.spec.identifier, headers=shown, parent_id=self.parent_id,
                                  children=list(self.children), status=self.status.value,

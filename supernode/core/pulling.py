@@ -165,7 +165,7 @@ def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,
         out.cid = super_cid(super_peer.ip, task.id)
         out.peer_ip = client.super_node_ip or super_peer.ip
         out.peer_port = limits.download_port
-        out.path = task.raw_url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
+        out.path = task.source.url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
         return out
     peer, source = state.peers[a.source], state.dfget_of_peer(a.source, task.id)
     assert source is not None, "the scheduler picks holders only, and a holder has a download of the task"

@@ -33,13 +33,14 @@ and this registrant creates a fresh task, whose build revalidates the cached fil
 rebuilds it. Clients never mix versions: pieces carry md5s and the whole file's md5 is checked at
 the end. Other answers (transport errors, 5xx) keep serving the cached copy until the next interval.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from common import digest, image_names, pieces, urls
 from common.protocol import paths
 from common.protocol.codes import CdnSource, CdnStatus, PieceStatus, ResultCode
 from common.protocol.messages import HEADER_DISPLAY_NAME, RegisterRequest, RegisterResult, ResultInfo
+from common.source_access import SourceAccess
 from common.source_failures import Unreachable
 from supernode.core import lifecycle, static_download
 from supernode.core.effects import Count, Metric, Outcome, StartCdn
@@ -54,12 +55,11 @@ _RETRIGGER = (CdnStatus.WAITING, CdnStatus.FAILED, CdnStatus.SOURCE_ERROR)
 @dataclass(frozen=True)
 class Registrant:
     task_id: str
-    raw_url: str
+    source: SourceAccess                # rawUrl, headers (less HEADER_DISPLAY_NAME), insecure, rootCAs
     task_url: str
     cid: str
     ip: str
     path: str
-    headers: "tuple[tuple[str, str], ...]" = ()
     md5: str = ""
     identifier: str = ""
     host_name: str = ""
@@ -68,8 +68,6 @@ class Registrant:
     call_system: str = ""
     super_node_ip: str = ""
     dfdaemon: bool = False
-    insecure: bool = False
-    root_cas: "tuple[str, ...]" = ()
     pattern: str = ""
     caller: "Caller | None" = None      # who sent it (None: in-process); see supernode.core.identity
     client_key: str = ""                # the key the shell minted for this registration
@@ -125,7 +123,7 @@ def admit(state: SupernodeState, limits: Limits, reg: Registrant, now: float) ->
         return Admission(probe=True)
     due = revalidation_due(task, limits, now)
     if task.credentialed:
-        if not due and granted(task, credential(reg.raw_url, reg.headers), limits.revalidate_interval, now):
+        if not due and granted(task, credential(reg.source), limits.revalidate_interval, now):
             return Admission()
         return Admission(probe=True, own_probe=True, revalidate=cached(task))
     unknown_length = task.http_file_length < 0 and task.cdn_status is not CdnStatus.SUCCESS
@@ -155,7 +153,7 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
         elif probe.unchanged:
             task.validated_at = now
     if task is not None and probe is not None and static_download.source_went_private(
-            limits, task, probe.needs_auth, dict(reg.headers), reg.raw_url, reg.task_url):
+            limits, task, probe.needs_auth, reg.source, reg.task_url):
         out.effects.extend(lifecycle.remove_task(state, task.id, False, now).effects)
         out.effects.append(Count(Metric.TASKS_RETIRED))
         task = None
@@ -175,7 +173,7 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
         task.http_file_length = probe.length
         task.piece_total = pieces.estimated_piece_total(probe.length, task.piece_size)
     if task.credentialed and probe is not None and probe.ok:    # remembered for the next of its kind
-        grant(task, credential(reg.raw_url, reg.headers), now)
+        grant(task, credential(reg.source), now)
     task.access_time = now
     task.add_display_name(reg.display_name)
     _add_client(state, reg, now)
@@ -193,7 +191,7 @@ def _refusal(state: SupernodeState, limits: Limits, reg: Registrant, now: float)
     failed_at = state.unreachable.get(reg.task_id)
     if failed_at is not None:
         if now - failed_at < limits.fail_access_interval:
-            return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {urls.redact_url(reg.raw_url)}")
+            return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {urls.redact_url(reg.source.url)}")
         del state.unreachable[reg.task_id]
     task = state.tasks.get(reg.task_id)
     if task is not None and task.conflicts_with(reg.task_url, reg.md5, reg.identifier):
@@ -217,7 +215,7 @@ def _probe_refusal(state: SupernodeState, limits: Limits, reg: Registrant, task:
     if refusal is not None:
         return refusal
     if task is not None and task.credentialed:
-        if probe is None and granted(task, credential(reg.raw_url, reg.headers), limits.revalidate_interval, now):
+        if probe is None and granted(task, credential(reg.source), limits.revalidate_interval, now):
             return None
         if probe is None:   # the task became credentialed while this registrant was not probing
             return ResultInfo.of(ResultCode.WAIT_AUTH, "source credentials must be checked; register again")
@@ -247,15 +245,13 @@ def _unreachable_refusal(task: "Task | None", probe: "Probe | None") -> "ResultI
 def _new_task(limits: Limits, reg: Registrant, probe: "Probe | None", now: float) -> "Task | None":
     """None: the task would have to be fetched piece by piece from the source, which cannot be."""
     length = probe.length if probe is not None and probe.ok else -1
-    headers = dict(reg.headers)
-    credentialed = may_carry_credentials(headers, reg.raw_url, reg.task_url)
+    credentialed = may_carry_credentials(reg.source, reg.task_url)
     source_pattern = static_download.fetched_from_source(limits, credentialed)
     if source_pattern and not (probe is not None and length > 0 and probe.supports_range):
         return None
     size = pieces.piece_size(length, limits.piece_size_policy)
-    task = Task(id=reg.task_id, raw_url=reg.raw_url, task_url=reg.task_url, md5=reg.md5,
-                identifier=reg.identifier, headers=headers, insecure=reg.insecure, root_cas=reg.root_cas,
-                http_file_length=length, piece_size=size,
+    task = Task(id=reg.task_id, source=reg.source, task_url=reg.task_url, md5=reg.md5,
+                identifier=reg.identifier, http_file_length=length, piece_size=size,
                 piece_total=pieces.estimated_piece_total(length, size),
                 credentialed=credentialed,
                 created=now, access_time=now, validated_at=now)
@@ -293,29 +289,23 @@ def _add_client(state: SupernodeState, reg: Registrant, now: float) -> None:
 def _add_super_client(state: SupernodeState, task: Task) -> None:
     """The supernode's own download record of the task: CID cdnnode:<advertiseIP>~<taskId>."""
     if state.dfget_of_peer(state.super_pid, task.id) is None:
-        path = task.raw_url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
+        path = task.source.url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
         state.add_dfget(DfgetTask(cid=super_cid(state.peers[state.super_pid].ip, task.id), task_id=task.id,
                                   peer_id=state.super_pid, path=path), with_progress=False)
 
 
 def registrant_from(req: RegisterRequest, super_node_ip: str, caller: "Caller | None" = None, client_key: str = "") -> Registrant:
     """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id (docs/protocol.md#identifiers)."""
-    headers = urls.convert_headers(req.headers)
-    display_name = _pop_header(headers, HEADER_DISPLAY_NAME)
+    sent = req.source()
+    display_name = sent.headers.value(HEADER_DISPLAY_NAME)
+    source = replace(sent, headers=sent.headers.without(HEADER_DISPLAY_NAME))
     task_url = req.task_url or req.raw_url
-    return Registrant(task_id=digest.task_id(task_url, req.md5, req.identifier, headers), raw_url=req.raw_url,
-                      task_url=task_url, cid=req.cid, ip=req.ip, path=req.path, headers=tuple(headers.items()),
-                      md5=req.md5, identifier=req.identifier, host_name=req.host_name, port=req.port,
+    return Registrant(task_id=digest.task_id(task_url, req.md5, req.identifier, source.headers), source=source,
+                      task_url=task_url, cid=req.cid, ip=req.ip, path=req.path, md5=req.md5, identifier=req.identifier, host_name=req.host_name, port=req.port,
                       version=req.version, call_system=req.call_system,
                       super_node_ip=req.super_node_ip or super_node_ip, dfdaemon=req.dfdaemon,
-                      insecure=req.insecure, root_cas=tuple(req.root_cas), pattern=req.pattern, caller=caller,
+                      pattern=req.pattern, caller=caller,
                       client_key=client_key, display_name=image_names.clean_display_name(display_name))
-
-
-def _pop_header(headers: "dict[str, str]", name: str) -> str:
-    """Remove every spelling of header `name`; its value ("" if absent)."""
-    found = [k for k in headers if k.lower() == name.lower()]
-    return ",".join(headers.pop(k) for k in found)
 
 
 def _trigger_cdn(state: SupernodeState, task: Task) -> list[Any]:
@@ -329,7 +319,6 @@ def _trigger_cdn(state: SupernodeState, task: Task) -> list[Any]:
         tp.piece_md5.clear()
     task.cdn_status = CdnStatus.RUNNING
     task.cdn_error = ""
-    job = StartCdn(task_id=task.id, url=task.raw_url, headers=tuple(task.headers.items()),
-                   piece_size=task.piece_size, md5=task.md5, identifier=task.identifier,
-                   source_length=task.http_file_length, insecure=task.insecure, root_cas=task.root_cas)
+    job = StartCdn(task_id=task.id, source=task.source, piece_size=task.piece_size, md5=task.md5,
+                   identifier=task.identifier, source_length=task.http_file_length)
     return [job, Count(Metric.CDN_TRIGGER)]

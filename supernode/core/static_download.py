@@ -13,6 +13,7 @@ readable by anyone who can reach that port. Hence:
 """
 from common.protocol.codes import CdnSource, ResultCode
 from common.protocol.messages import ResultInfo
+from common.source_access import SourceAccess
 from supernode.core.model import CDN_PATTERN_SOURCE, DOWNLOAD_SERVER_EXTERNAL, Limits, Task, may_carry_credentials
 
 
@@ -25,12 +26,12 @@ def fetched_from_source(limits: Limits, credentialed: bool) -> bool:
     return limits.cdn_pattern == CDN_PATTERN_SOURCE or (credentialed and external(limits))
 
 
-def source_went_private(limits: Limits, task: Task, probe_needs_auth: bool, headers: dict[str, str], raw_url: str,
+def source_went_private(limits: Limits, task: Task, probe_needs_auth: bool, source: SourceAccess,
                         task_url: str) -> bool:
     """A laid-out task whose source refused an anonymous registrant. A registrant whose own
     credentials were refused proves nothing about the source, so it retires nothing."""
     return (external(limits) and task.cdn_source is CdnSource.SUPERNODE and probe_needs_auth
-            and not may_carry_credentials(headers, raw_url, task_url))
+            and not may_carry_credentials(source, task_url))
 
 
 def no_source_task(limits: Limits) -> ResultInfo:

@@ -24,9 +24,9 @@ def task_info(task: Task) -> TaskInfo:
     names without values, URLs without userinfo or query values."""
     return TaskInfo(id=task.id, cdn_status=task.cdn_status.value, file_length=task.file_length,
                     http_file_length=task.http_file_length, piece_size=task.piece_size,
-                    piece_total=task.piece_total, raw_url=urls.redact_url(task.raw_url),
+                    piece_total=task.piece_total, raw_url=urls.redact_url(task.source.url),
                     task_url=urls.redact_url(task.task_url), md5=task.md5,
-                    real_md5=task.real_md5, identifier=task.identifier, headers=redacted(dict(task.headers)))
+                    real_md5=task.real_md5, identifier=task.identifier, headers=redacted(task.source.headers))
 
 
 def page_of_peers(state: SupernodeState, page_num: int, page_size: int, descending: bool) -> "list[PeerInfo]":

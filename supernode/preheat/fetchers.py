@@ -47,7 +47,7 @@ class InProcessFetcher:
         cid = f"{ip}-preheat-{preheat_id[:32]}"
         req = RegisterRequest(raw_url=spec.url, task_url=spec.task_url, cid=cid, ip=ip, host_name="preheat",
                               path=f"/preheat/{preheat_id}", version="preheat", identifier=spec.identifier,
-                              call_system=CALL_SYSTEM, headers=[f"{k}: {v}" for k, v in spec.headers],
+                              call_system=CALL_SYSTEM, headers=spec.headers.lines(),
                               pattern="cdn")
         answer = self.service.register(req, ip)
         if answer.code != ResultCode.SUCCESS:
@@ -87,7 +87,7 @@ class DfgetFetcher:
     def argv(self, spec, output: str) -> "list[str]":
         argv = [self.dfget_path, "-u", spec.url, "-o", output, "--callsystem", CALL_SYSTEM,
                 "--totallimit", "25M", "-s", "25M", "--node", f"127.0.0.1:{self.api_port}"]
-        for k, v in spec.headers:
+        for k, v in spec.headers.items():
             argv += ["--header", f"{k}:{v}"]
         if spec.filter:
             argv += ["-f", spec.filter]

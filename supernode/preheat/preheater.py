@@ -171,7 +171,7 @@ class Preheater:
 
     def _run_image(self, rec: PreheatRecord) -> None:
         try:
-            image = self._registry.layers(rec.spec.url, dict(rec.spec.headers), parse_platforms(rec.spec.platform))
+            image = self._registry.layers(rec.spec.url, rec.spec.headers, parse_platforms(rec.spec.platform))
         except (DragonflyError, requests.RequestException) as e:
             self._finish(rec, FetchResult(False, f"cannot read the image manifest: {e}"))
             return

@@ -12,6 +12,7 @@ it only when it is on the registry's own host or the operator listed it in prehe
 other realm gets an anonymous token request (enough for public repositories).
 """
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
@@ -49,7 +50,7 @@ class RegistryClient:
         self._timeout = timeout
         self.allow_list = tuple(allow_list)
 
-    def layers(self, url: str, headers: "dict[str, str]", platforms: "tuple[Platform, ...]" = ()) -> ImageLayers:
+    def layers(self, url: str, headers: "Mapping[str, str]", platforms: "tuple[Platform, ...]" = ()) -> ImageLayers:
         where = ManifestUrl.parse(url)
         auth = _Auth(self, dict(headers), where.pull_scope, url)
         top = auth.manifest(url)

@@ -2,7 +2,7 @@
 import logging
 
 from common.urls import redact_url
-from supernode.cdn.core.contract import CdnJob, CdnResult, TlsOptions
+from supernode.cdn.core.contract import CdnJob, CdnResult
 from supernode.core import effects as fx
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,9 @@ class EffectRunner:
             log.warning("cdn %s failed task=%s error=%r", fn.__name__, task_id, e)
 
     def _start_cdn(self, e: fx.StartCdn) -> None:
-        job = CdnJob(task_id=e.task_id, url=e.url, headers=dict(e.headers), piece_size=e.piece_size, md5=e.md5,
-                     identifier=e.identifier, source_length=e.source_length,
-                     tls=TlsOptions(insecure=e.insecure, root_cas=e.root_cas))
-        log.info("cdn start task=%s url=%s pieceSize=%s length=%s", e.task_id, redact_url(e.url), e.piece_size,
+        job = CdnJob(task_id=e.task_id, source=e.source, piece_size=e.piece_size, md5=e.md5,
+                     identifier=e.identifier, source_length=e.source_length)
+        log.info("cdn start task=%s url=%s pieceSize=%s length=%s", e.task_id, redact_url(e.source.url), e.piece_size,
                  e.source_length)
         try:
             self.cdn.start(job, self.listener)

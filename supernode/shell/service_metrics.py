@@ -1,6 +1,8 @@
 """Turns the core's Count effects and the service's observations into SupernodeMetrics updates."""
 import logging
 
+from prometheus_client import Counter
+
 from common.protocol.messages import TaskMetricsRequest
 from supernode.core.effects import Count, Metric
 from supernode.metric_labels import LabelPolicy
@@ -10,9 +12,9 @@ log = logging.getLogger(__name__)
 _NO_BACK_SOURCE = ("", "0")
 
 
-def counters_of(m: SupernodeMetrics) -> dict:
+def counters_of(m: SupernodeMetrics) -> "dict[Metric, Counter]":
     """The Prometheus counter behind each core Metric; every Metric must have one."""
-    counters = {
+    counters: dict[Metric, Counter] = {
         Metric.TASKS_REGISTERED: m.tasks_registered,
         Metric.TASKS_RETIRED: m.tasks_retired,
         Metric.DFGETTASKS_REGISTERED: m.dfgettasks_registered,

@@ -4,7 +4,6 @@ registration's theory of operation). URLs are logged without userinfo or query v
 import logging
 
 from common.urls import redact_url
-from supernode.cdn.core.contract import SourceRequest, TlsOptions
 from supernode.core.coordinator import Probe, Registrant
 
 log = logging.getLogger(__name__)
@@ -14,19 +13,14 @@ def check(cdn, reg: Registrant, conditional: bool) -> Probe:
     return revalidate(cdn, reg) if conditional else probe(cdn, reg)
 
 
-def _request(reg: Registrant) -> SourceRequest:
-    return SourceRequest(url=reg.raw_url, headers=dict(reg.headers),
-                         tls=TlsOptions(insecure=reg.insecure, root_cas=reg.root_cas))
-
-
 def probe(cdn, reg: Registrant) -> Probe:
     try:
-        result = cdn.probe(_request(reg))
+        result = cdn.probe(reg.source)
     except Exception as e:  # noqa: BLE001 - a broken prober must not fail the registration
-        log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, redact_url(reg.raw_url), e)
+        log.warning("source probe raised task=%s url=%s error=%r", reg.task_id, redact_url(reg.source.url), e)
         return Probe(status=0)
     if not result.ok:   # the cause in one line when it is known, not urllib3's page
-        log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, redact_url(reg.raw_url),
+        log.info("source probe task=%s url=%s status=%s error=%s", reg.task_id, redact_url(reg.source.url),
                  result.status, result.unreachable.line() if result.unreachable else result.error)
     return Probe(status=result.status, length=result.length, supports_range=result.supports_range,
                  unreachable=result.unreachable)
@@ -35,13 +29,13 @@ def probe(cdn, reg: Registrant) -> Probe:
 def revalidate(cdn, reg: Registrant) -> Probe:
     """A conditional request (with this registrant's URL and headers) against the cached copy."""
     try:
-        result = cdn.revalidate(reg.task_id, _request(reg))
+        result = cdn.revalidate(reg.task_id, reg.source)
     except Exception as e:  # noqa: BLE001 - keep serving the cached copy; try again after the interval
-        log.warning("source revalidation raised task=%s url=%s error=%r", reg.task_id, redact_url(reg.raw_url), e)
+        log.warning("source revalidation raised task=%s url=%s error=%r", reg.task_id, redact_url(reg.source.url), e)
         return Probe(status=0, revalidation=True)
     checked = Probe(status=result.status, length=result.length, supports_range=result.supports_range,
                     revalidation=True)
     level = logging.WARNING if checked.changed else logging.INFO
     log.log(level, "source revalidated task=%s url=%s status=%s changed=%s error=%s", reg.task_id,
-            redact_url(reg.raw_url), result.status, checked.changed, result.error)
+            redact_url(reg.source.url), result.status, checked.changed, result.error)
     return checked

@@ -20,6 +20,7 @@ from collections import deque
 
 from common.clock import FakeClock
 from common.protocol.codes import CdnStatus
+from common.source_access import SourceAccess
 from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
 from supernode.core.model import Limits
 from tests.bench import _common as bc
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
     cids = [f"127.0.0.1-sim-{i:05d}" for i in range(args.peers)]
     probe = Probe(status=200, length=args.pieces * PIECE, supports_range=True)
     for i, cid in enumerate(cids):
-        reg = Registrant(task_id=TASK, raw_url=URL, task_url=URL, cid=cid, ip="127.0.0.1",
+        reg = Registrant(task_id=TASK, source=SourceAccess(URL), task_url=URL, cid=cid, ip="127.0.0.1",
                          path=f"/peer/file/sim-{i}", host_name=f"sim{i}", port=15000 + i)
         out = core.register(reg, probe)
         assert out.answer.code == 200, out.answer

@@ -4,7 +4,7 @@ blackholes its subnet in the root namespace first and refuses to run if it canno
 
 Asserts what must hold on any machine (no timing): every peer ends with the origin's exact bytes,
 the origin served the file once (the CDN fetched it; peers got it from the supernode and each
-other), and the supernode sent clearly fewer than v1's ~2 copies (super-seeding; see the bound's comment).
+other), and the supernode sent each piece about once (super-seeding; v1 sent ~2 copies).
 """
 import os
 import shutil
@@ -42,9 +42,9 @@ def test_lab_small_flash_crowd(tmp_path):
     got = r["metrics"]["dragonfly_supernode_pieces_downloaded_size_bytes_total"] + \
         r["metrics"]["dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"]
     assert got >= 4 * size
-    # super-seeding: the supernode's piece bytes (framing included) stay well under the ~2 copies
-    # v1's scheduler sent. The lab benchmark's target is 1.1 F; in this 4-host, 16-piece crowd a
-    # fresh machine gave 1.0-1.69 F over runs (2 of 5 above 1.1 F, also before the 2026-12-02
-    # merges), so the tight bound is a benchmark figure here, not a pass/fail mechanism check.
+    # super-seeding: the supernode sends each piece about once (v1's scheduler sent ~2 copies).
+    # Runs of 1.25-1.69 F were traced to a new upload server answering a peer's first request
+    # "unknown task" before it had registered its task; that 404 black-listed the host
+    # (docs/architecture.md#the-upload-servers-life-cycle).
     from_supernode = r["metrics"]["dragonfly_supernode_pieces_downloaded_size_bytes_total"]
-    assert from_supernode < 1.9 * size, from_supernode / size
+    assert from_supernode <= 1.1 * size, from_supernode / size

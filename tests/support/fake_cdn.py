@@ -35,7 +35,7 @@ class FakeCdn:
             self.run(*self.pending.pop(0))
 
     def run(self, job, listener):
-        data = self.sources.get(job.url)
+        data = self.sources.get(job.source.url)
         if data is None:
             listener.on_done(job.task_id, CdnResult(success=False, error="source gone", source_error=True))
             return

@@ -1,24 +1,14 @@
 """What the supernode service asks of the CDN, and what the CDN tells it back.
 
 The service (supernode/service.py) depends only on these shapes; supernode/cdn/* implements them.
+How to reach a source is common/source_access.py:SourceAccess, the type the registration reads
+off the wire and the core keeps on the task: the CDN probes, revalidates and fetches with it as is.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
+from common.source_access import SourceAccess
 from common.source_failures import Unreachable
-
-
-@dataclass(frozen=True)
-class TlsOptions:
-    insecure: bool = False
-    root_cas: "tuple[str, ...]" = ()  # base64-encoded PEM certificates, as sent in rootCAs
-
-
-@dataclass(frozen=True)
-class SourceRequest:
-    url: str
-    headers: "dict[str, str]" = field(default_factory=dict)
-    tls: TlsOptions = TlsOptions()
 
 
 @dataclass(frozen=True)
@@ -48,13 +38,11 @@ class ProbeResult:
 @dataclass(frozen=True)
 class CdnJob:
     task_id: str
-    url: str                    # the URL to fetch (the raw URL the client gave)
-    headers: "dict[str, str]"
+    source: SourceAccess        # what to fetch (the raw URL the client gave) and how
     piece_size: int
     md5: str = ""               # md5 the user expects ("" = no check)
     identifier: str = ""
     source_length: int = -1     # from the probe; -1 unknown
-    tls: TlsOptions = TlsOptions()
 
 
 @dataclass(frozen=True)
@@ -88,9 +76,9 @@ class CdnListener(Protocol):
 
 
 class Cdn(Protocol):
-    def probe(self, request: SourceRequest) -> ProbeResult: ...
+    def probe(self, request: SourceAccess) -> ProbeResult: ...
 
-    def revalidate(self, task_id: str, request: SourceRequest) -> ProbeResult:
+    def revalidate(self, task_id: str, request: SourceAccess) -> ProbeResult:
         """Is the cached copy of the task still the source's content? 304 = yes; 2xx (with the probe's
         length) or 404/410 = the source changed; anything else = cannot tell."""
 

@@ -43,12 +43,8 @@ class CacheDecision:
     break_num: int = 0          # RESUME: the first piece to fetch
 
 
-def has_own_range(headers: "dict[str, str]") -> bool:
-    return any(k.lower() == "range" for k in headers)
-
-
 def same_file(meta: FileMeta, job: CdnJob) -> bool:
-    if (meta.piece_size, meta.task_id, meta.url) != (job.piece_size, job.task_id, job.url):
+    if (meta.piece_size, meta.task_id, meta.url) != (job.piece_size, job.task_id, job.source.url):
         return False
     return meta.md5 == job.md5 if job.md5 else meta.biz_id == job.identifier
 
@@ -88,7 +84,7 @@ def _decide_unfinished(meta: FileMeta, job: CdnJob, data_size: int) -> CacheDeci
     complete = data_size // meta.piece_size
     if complete < 1:
         return CacheDecision(Action.FRESH, "unfinished, no complete piece on disk")
-    if has_own_range(job.headers):
+    if job.source.headers.has("Range"):
         return CacheDecision(Action.FRESH, "unfinished, the task has its own Range header")
     if not (if_range_value(meta.etag, meta.last_modified) or job.md5):
         return CacheDecision(Action.FRESH, "unfinished, and the source content cannot be checked")

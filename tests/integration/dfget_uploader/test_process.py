@@ -19,7 +19,7 @@ import requests
 from common.pieces import frame_header
 from dfget.uploader import meta
 from dfget.uploader.launcher import UploaderStartError, client_finish, ensure_server, request_rate, server_argv
-from tests.support.procs import free_port
+from tests.support.procs import START_DEADLINE, free_port, wait_until
 
 NAME = "out.bin-4242-1600000000.123"
 PIECE_SIZE = 4194304
@@ -113,6 +113,31 @@ def test_spawn_reuse_serve_and_sigterm(tmp_path, spawned, supernode):
     assert f"sign:{proc.pid}-" in log_text and "shutting down" in log_text
 
 
+def test_a_new_server_serves_its_starters_task_before_any_check(tmp_path, spawned):
+    """A peer may ask for the starting dfget's first piece before the launcher's /check reaches
+    the new server (the supernode hands the piece out as soon as dfget reports it). The server
+    knows that task from its command line: the early request waits in the backlog and is served,
+    never answered "unknown task" (which black-lists the host for the asking peer)."""
+    home, data, meta_path = layout(tmp_path)
+    data.mkdir(parents=True)
+    content = os.urandom(3000)
+    (data / f"{NAME}.service").write_bytes(content)
+    port = free_port()
+    argv = server_argv(home=str(home), data_dir=str(data), meta_path=str(meta_path), ip="127.0.0.1",
+                       port=port, expire_time=180, alive_time=300, verbose=False, task_file_name=NAME)
+    spawned.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True))
+
+    def early_piece():
+        with requests.Session() as s:
+            s.trust_env = False
+            return s.get(f"http://127.0.0.1:{port}/peer/file/{NAME}", timeout=5, headers={
+                "Range": f"bytes=0-{PIECE_SIZE - 1}", "pieceNum": "0", "pieceSize": str(PIECE_SIZE)})
+    r = wait_until(lambda: [early_piece()], START_DEADLINE, "the new upload server to answer")[0]
+    assert r.status_code == 206, r.text
+    assert r.content == frame_header(3000, PIECE_SIZE) + content + b"\x7f"
+
+
 def test_generated_port_and_idle_shutdown(tmp_path, spawned):
     _, _, meta_path = layout(tmp_path)
     port = ensure_server(task_file_name=NAME, **options(tmp_path, spawned, port=0, alive_time=0.5)).port
@@ -190,3 +215,4 @@ def test_server_argv():
     assert argv[3:] == ["--ip", "", "--port", "0", "--meta", "/h/meta/host.meta", "--data", "/h/data",
                         "--home", "/h", "--expiretime", "3m", "--alivetime", "5m", "--verbose"]
     assert server_argv(**common, dfget_argv0="/usr/local/bin/dfget")[:2] == ["/usr/local/bin/dfget", "server"]
+    assert server_argv(**common, task_file_name=NAME)[-2:] == ["--task", NAME]

@@ -4,6 +4,7 @@ import pytest
 
 from common.clock import SystemClock
 from common.digest import task_id as make_task_id
+from common.source_access import Headers, SourceAccess
 from supernode import settings as supernode_settings
 from supernode.cdn.core.contract import CdnJob
 from supernode.cdn.manager import LocalCdn
@@ -55,8 +56,8 @@ def make_cdn(settings):
 
 
 def job_for(url, piece_size=MIB, **kw):
-    return CdnJob(make_task_id(url, kw.get("md5", ""), kw.get("identifier", "")), url, kw.pop("headers", {}),
-                  piece_size, **kw)
+    source = SourceAccess(url, Headers(kw.pop("headers", {})))
+    return CdnJob(make_task_id(url, kw.get("md5", ""), kw.get("identifier", "")), source, piece_size, **kw)
 
 
 def run(cdn, job):

@@ -7,7 +7,7 @@ import pytest
 import responses
 
 from common.pieces import META_SIZE, unframe
-from supernode.cdn.core.contract import SourceRequest
+from common.source_access import Headers, SourceAccess, Tls
 
 from .conftest import MIB, job_for, run
 
@@ -46,7 +46,7 @@ def gets(source):
 def test_probe_with_head(make_cdn, source):
     source.head(URL, headers={"Content-Length": "42", "Accept-Ranges": "bytes", "ETag": '"e"',
                               "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    p = make_cdn().probe(SourceRequest(URL, {"X-Token": "t"}))
+    p = make_cdn().probe(SourceAccess(URL, Headers({"X-Token": "t"})))
     assert (p.status, p.length, p.supports_range, p.etag) == (200, 42, True, '"e"')
     assert p.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT"
     assert source.calls[0].request.headers["X-Token"] == "t"
@@ -57,7 +57,7 @@ def test_probe_with_head(make_cdn, source):
 def test_probe_falls_back_to_range_get(make_cdn, source, head_status):
     source.head(URL, status=head_status)
     source.get(URL, status=206, body=b"x", headers={"Content-Range": "bytes 0-0/5000"})
-    p = make_cdn().probe(SourceRequest(URL))
+    p = make_cdn().probe(SourceAccess(URL))
     assert (p.status, p.length, p.supports_range) == (206, 5000, True)
     assert source.calls[1].request.headers["Range"] == "bytes=0-0"
 
@@ -65,7 +65,7 @@ def test_probe_falls_back_to_range_get(make_cdn, source, head_status):
 def test_probe_falls_back_when_head_has_no_length(make_cdn, source):
     source.head(URL, status=200, headers={"Transfer-Encoding": "chunked"})
     source.get(URL, status=200, body=b"hello", headers={"Content-Length": "5"})
-    p = make_cdn().probe(SourceRequest(URL))
+    p = make_cdn().probe(SourceAccess(URL))
     assert (p.status, p.length, p.supports_range) == (200, 5, False)
 
 
@@ -73,9 +73,9 @@ def test_probe_statuses_and_transport_errors(make_cdn, source):
     source.head(URL, status=404)
     source.head("http://origin.test/auth", status=401)
     cdn = make_cdn()
-    assert cdn.probe(SourceRequest(URL)).not_found
-    assert cdn.probe(SourceRequest("http://origin.test/auth")).needs_auth
-    broken = cdn.probe(SourceRequest("http://nowhere.test/x"))   # not stubbed: ConnectionError
+    assert cdn.probe(SourceAccess(URL)).not_found
+    assert cdn.probe(SourceAccess("http://origin.test/auth")).needs_auth
+    broken = cdn.probe(SourceAccess("http://nowhere.test/x"))   # not stubbed: ConnectionError
     assert broken.status == 0 and broken.error
 
 
@@ -339,16 +339,15 @@ def test_start_refuses_bad_ids_and_piece_sizes(make_cdn):
     from .conftest import Recorder
     cdn = make_cdn()
     with pytest.raises(BadInput):
-        cdn.start(CdnJob("../../etc", URL, {}, MIB), Recorder())
+        cdn.start(CdnJob("../../etc", SourceAccess(URL), MIB), Recorder())
     with pytest.raises(BadInput):
-        cdn.start(CdnJob("a" * 64, URL, {}, 1000), Recorder())
+        cdn.start(CdnJob("a" * 64, SourceAccess(URL), 1000), Recorder())
 
 
 def test_tls_options_choose_verify(make_cdn, source, settings):
     import base64
     import os
 
-    from supernode.cdn.core.contract import TlsOptions
     seen = []
 
     def head(request):
@@ -359,9 +358,9 @@ def test_tls_options_choose_verify(make_cdn, source, settings):
     cdn = make_cdn()
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
     cas = (base64.b64encode(pem.encode()).decode(),)
-    cdn.probe(SourceRequest("https://origin.test/f"))
-    cdn.probe(SourceRequest("https://origin.test/f", tls=TlsOptions(insecure=True)))
-    cdn.probe(SourceRequest("https://origin.test/f", tls=TlsOptions(root_cas=cas)))
+    cdn.probe(SourceAccess("https://origin.test/f"))
+    cdn.probe(SourceAccess("https://origin.test/f", tls=Tls(insecure=True)))
+    cdn.probe(SourceAccess("https://origin.test/f", tls=Tls(root_cas=cas)))
     assert seen[0][0] not in (False, None) and seen[1][0] is False    # True, or requests' env CA bundle
     assert seen[2][0].startswith(os.path.join(settings.home_dir, "tls")) and seen[2][1] == pem
     assert cdn.source.sessions.ca_files() == []          # the PEM file lived only while the request connected
@@ -372,14 +371,13 @@ def test_per_request_root_cas_leave_no_files_and_a_bounded_session_pool(make_cdn
     file in <home>/tls and a session in memory for ever."""
     import base64
 
-    from supernode.cdn.core.contract import TlsOptions
     from supernode.cdn.sessions import MAX_SESSIONS
     source.head("https://origin.test/f", headers={"Content-Length": "1"})
     cdn = make_cdn()
     for i in range(5 * MAX_SESSIONS):
         pem = f"-----BEGIN CERTIFICATE-----\nMIIB{i}\n-----END CERTIFICATE-----"
         cas = (base64.b64encode(pem.encode()).decode(),)
-        assert cdn.probe(SourceRequest("https://origin.test/f", tls=TlsOptions(root_cas=cas))).status == 200
+        assert cdn.probe(SourceAccess("https://origin.test/f", tls=Tls(root_cas=cas))).status == 200
     assert cdn.source.sessions.ca_files() == []
     assert len(cdn.source.sessions) == MAX_SESSIONS
 
@@ -394,7 +392,7 @@ def test_stale_ca_files_of_a_crash_are_removed_at_start(make_cdn, settings):
 def test_probe_follows_redirects(make_cdn, source):
     source.head(URL, status=302, headers={"Location": "http://mirror.test/file.bin"})
     source.head("http://mirror.test/file.bin", headers={"Content-Length": "9"})
-    p = make_cdn().probe(SourceRequest(URL))
+    p = make_cdn().probe(SourceAccess(URL))
     assert (p.status, p.length) == (200, 9)
 
 
@@ -404,7 +402,7 @@ def test_a_redirect_to_another_host_carries_no_credential_headers(make_cdn, sour
     source.head(URL, status=302, headers={"Location": "http://elsewhere.test/file.bin"})
     source.head("http://elsewhere.test/file.bin", headers={"Content-Length": "9"})
     secret = {"Authorization": "Basic dTpw", "X-JFrog-Art-Api": "key", "Cookie": "s=1", "Accept": "*/*"}
-    p = make_cdn().probe(SourceRequest(URL, secret))
+    p = make_cdn().probe(SourceAccess(URL, Headers(secret)))
     assert (p.status, p.length) == (200, 9)
     first, second = (c.request.headers for c in source.calls)
     assert first["X-JFrog-Art-Api"] == "key" and first["Authorization"] == "Basic dTpw"
@@ -421,10 +419,10 @@ def test_source_allow_is_checked_on_every_hop(settings, source):
     source.get(URL, status=302, headers={"Location": "http://169.254.169.254/latest/meta-data"})
     cdn = LocalCdn(settings.replace(source_allow=[r"^http://origin\.test/"]), clock=SystemClock(),
                    sleep=lambda s: None)
-    p = cdn.probe(SourceRequest(URL))
+    p = cdn.probe(SourceAccess(URL))
     assert p.status == 0 and "sourceAllow" in p.error
-    assert cdn.probe(SourceRequest("http://other.test/x")).status == 0
-    assert cdn.probe(SourceRequest("http://origin.test@other.test/x")).status == 0
+    assert cdn.probe(SourceAccess("http://other.test/x")).status == 0
+    assert cdn.probe(SourceAccess("http://origin.test@other.test/x")).status == 0
     rec, result = run(cdn, job_for(URL))
     assert not result.success and "sourceAllow" in result.error and result.source_error
     assert [c.request.url for c in source.calls] == [URL, URL]     # nothing ever went to the metadata host
@@ -481,7 +479,7 @@ def test_url_userinfo_follows_a_same_origin_redirect_only(make_cdn, source):
     source.head("http://user:pw@origin.test/a", status=302, headers={"Location": "/b"})
     source.head("http://user:pw@origin.test/b", status=302, headers={"Location": "http://elsewhere.test/c"})
     source.head("http://elsewhere.test/c", headers={"Content-Length": "3"})
-    p = make_cdn().probe(SourceRequest("http://user:pw@origin.test/a"))
+    p = make_cdn().probe(SourceAccess("http://user:pw@origin.test/a"))
     assert (p.status, p.length) == (200, 3)
     auth = [c.request.headers.get("Authorization") for c in source.calls]
     assert auth[0] == auth[1] == "Basic dXNlcjpwdw==" and auth[2] is None

@@ -2,7 +2,7 @@
 no query value and no header value (issue 11 item 2)."""
 import socket
 
-from supernode.cdn.core.contract import SourceRequest
+from common.source_access import Headers, SourceAccess
 from supernode.cdn.source import SourceClient
 
 
@@ -14,8 +14,8 @@ def closed_port() -> int:
 
 def test_transport_errors_name_the_url_without_its_secrets(tmp_path):
     client = SourceClient(str(tmp_path), probe_timeout=2, read_timeout=2)
-    request = SourceRequest(url=f"http://alice:pw-secret@127.0.0.1:{closed_port()}/f?token=qs-secret&x=1",
-                            headers={"X-JFrog-Art-Api": "header-secret"})
+    request = SourceAccess(url=f"http://alice:pw-secret@127.0.0.1:{closed_port()}/f?token=qs-secret&x=1",
+                           headers=Headers({"X-JFrog-Art-Api": "header-secret"}))
     try:
         texts = [client.probe(request).error, client.open(request).error]
     finally:

@@ -44,8 +44,8 @@ def test_harbor_flow(tmp_path):
     assert info["ID"] == task_id and info["status"] == "SUCCESS"      # WAITING->PENDING, FAILED->FAIL in Harbor
     assert info["startTime"].endswith("Z") and info["finishTime"].endswith("Z") and info["errorMsg"] == ""
     # the layers were fetched with the registry credentials Harbor passed (not the API token)
-    assert sorted(j.url for j in w.cdn.started) == sorted(u for u in BLOBS if u.split("/")[-1] in AMD_MANIFEST.decode())
-    assert {j.headers["Authorization"] for j in w.cdn.started} == {"Bearer registry-robot-token"}
+    assert sorted(j.source.url for j in w.cdn.started) == sorted(u for u in BLOBS if u.split("/")[-1] in AMD_MANIFEST.decode())
+    assert {j.source.headers["Authorization"] for j in w.cdn.started} == {"Bearer registry-robot-token"}
     # a second preheat of the same image: 208, and both ways of reading the id agree
     status, again_id, raw = harbor_post(w.client, image)
     assert status == 208 and again_id == task_id

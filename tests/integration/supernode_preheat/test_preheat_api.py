@@ -164,9 +164,9 @@ def test_image_preheat_follows_the_token_challenge_and_keeps_user_headers(tmp_pa
     assert len(token_calls) == 1 and token_calls[0].headers["Authorization"] == "Basic dXNlcjpwdw=="
     assert "service=reg.test" in token_calls[0].url and "scope=repository%3Ateam%2Fapp%3Apull" in token_calls[0].url
     # all three distinct layers (the shared base once) became CDN tasks, fetched with the token + user headers
-    assert sorted(j.url for j in world.cdn.started) == sorted(BLOBS)
+    assert sorted(j.source.url for j in world.cdn.started) == sorted(BLOBS)
     for job in world.cdn.started:
-        assert job.headers["Authorization"] == "Bearer T0K3N" and job.headers["X-Tenant"] == "blue"
+        assert job.source.headers["Authorization"] == "Bearer T0K3N" and job.source.headers["X-Tenant"] == "blue"
     records = {rec["ID"]: rec for rec in world.client.get("/preheats").json}
     parent = records[pid]
     assert parent["Type"] == "image" and len(parent["Children"]) == 3
@@ -183,11 +183,11 @@ def test_platform_pick_preheats_one_platform(world):
                   content_type=m.DOCKER_MANIFEST)
     r = world.post({"type": "image", "url": MANIFEST_URL, "platform": "linux/arm64"})
     assert world.client.get(f"/preheats/{r.json['ID']}").json["status"] == "SUCCESS"
-    assert sorted(j.url for j in world.cdn.started) == sorted(f"{REG}/v2/{NAME}/blobs/{d}" for d in ARM)
+    assert sorted(j.source.url for j in world.cdn.started) == sorted(f"{REG}/v2/{NAME}/blobs/{d}" for d in ARM)
     # the console names preheated layers after the image, as dfdaemon's layers are named
     names = [t["name"] for t in world.client.get("/api/v1/console/snapshot").json["tasks"]]
     assert names == ["team/app:1.0"] * len(ARM)
-    assert all("X-Dragonfly-Display-Name" not in j.headers for j in world.cdn.started)
+    assert all("X-Dragonfly-Display-Name" not in j.source.headers for j in world.cdn.started)
     bad = world.post({"type": "image", "url": MANIFEST_URL, "platform": "windows/amd64"})
     got = world.client.get(f"/preheats/{bad.json['ID']}").json
     assert got["status"] == "FAILED" and "no manifest for platform windows/amd64" in got["errorMsg"]

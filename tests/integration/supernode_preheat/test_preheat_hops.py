@@ -68,7 +68,7 @@ def test_without_an_allow_list_a_foreign_realm_gets_no_credentials(tmp_path):
     assert got["status"] == "SUCCESS", got
     (token_call,) = [c for c in responses.calls if c.request.url.startswith(EVIL)]
     assert "Authorization" not in token_call.request.headers
-    assert sorted(j.url for j in w.cdn.started) == sorted(f"{REG}/v2/{NAME}/blobs/{d}" for d in AMD)
+    assert sorted(j.source.url for j in w.cdn.started) == sorted(f"{REG}/v2/{NAME}/blobs/{d}" for d in AMD)
 
 
 @responses.activate

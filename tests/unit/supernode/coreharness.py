@@ -3,6 +3,7 @@ import random
 
 from common.clock import FakeClock
 from common.protocol.codes import PieceStatus
+from common.source_access import Headers, SourceAccess
 from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
 from supernode.core.model import Limits
 
@@ -15,9 +16,11 @@ def coordinator(**limits) -> Coordinator:
     return core
 
 
-def registrant(cid: str, task_id: str = "t" * 64, port: int = 15001, **kw) -> Registrant:
-    base = dict(task_id=task_id, raw_url=URL, task_url=URL, cid=cid, ip=f"10.0.1.{hash(cid) % 200 + 1}",
-                path=f"/peer/file/{cid}", host_name=f"host-{cid}", port=port)
+def registrant(cid: str, task_id: str = "t" * 64, port: int = 15001, raw_url: str = URL,
+               headers: "tuple[tuple[str, str], ...]" = (), **kw) -> Registrant:
+    """A registrant of `raw_url` with `headers` (pairs), as registrant_from would build it."""
+    base = dict(task_id=task_id, source=SourceAccess(raw_url, Headers(headers)), task_url=URL, cid=cid,
+                ip=f"10.0.1.{hash(cid) % 200 + 1}", path=f"/peer/file/{cid}", host_name=f"host-{cid}", port=port)
     base.update(kw)
     return Registrant(**base)
 

@@ -18,9 +18,9 @@ def request(*headers):
 def test_the_header_is_taken_out_of_the_registration_and_cleaned():
     reg = registrant_from(request(f"{HEADER_DISPLAY_NAME}: library/alpine:3.19", "User-Agent: docker/27"), "10.0.0.1")
     assert reg.display_name == "library/alpine:3.19"
-    assert dict(reg.headers) == {"User-Agent": "docker/27"}
+    assert dict(reg.source.headers) == {"User-Agent": "docker/27"}
     hostile = registrant_from(request(f"{HEADER_DISPLAY_NAME.lower()}: <b>x</b>"), "10.0.0.1")
-    assert hostile.display_name == "" and hostile.headers == ()
+    assert hostile.display_name == "" and not hostile.source.headers
 
 
 def test_a_display_name_alone_does_not_make_the_task_credentialed():
@@ -28,7 +28,7 @@ def test_a_display_name_alone_does_not_make_the_task_credentialed():
     reg = registrant_from(request(f"{HEADER_DISPLAY_NAME}: library/alpine:3.19"), "10.0.0.1")
     assert core.register(reg, None).answer.code == 200
     task = core.state.tasks[reg.task_id]
-    assert not task.credentialed and task.headers == {} and task.display_names == ("library/alpine:3.19",)
+    assert not task.credentialed and not task.source.headers and task.display_names == ("library/alpine:3.19",)
 
 
 def test_the_first_few_names_stay():

@@ -1,12 +1,13 @@
 import hashlib
 
+from common.source_access import Headers, SourceAccess
 from supernode.cdn.core.contract import CdnJob
 from supernode.cdn.core.freshness import Action, decide, if_range_value, revalidation_headers, same_file
 from supernode.cdn.core.records import FileMeta
 
 MIB = 1024 * 1024
 REAL = hashlib.md5(b"x").hexdigest()
-JOB = CdnJob("a" * 64, "http://h/f", {}, MIB, source_length=100)
+JOB = CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, source_length=100)
 DONE = FileMeta("a" * 64, "http://h/f", MIB, http_file_len=100, file_length=105, real_md5=REAL,
                 finish=True, success=True)
 
@@ -24,7 +25,7 @@ def test_nothing_cached_or_different_file_is_fresh():
 
 
 def test_same_file_compares_md5_else_identifier():
-    job = CdnJob("a" * 64, "http://h/f", {}, MIB, md5=REAL, identifier="ignored")
+    job = CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, md5=REAL, identifier="ignored")
     assert same_file(DONE.replace(md5=REAL, biz_id="whatever"), job)
     assert not same_file(DONE, job)
 
@@ -37,15 +38,15 @@ def test_validators_mean_revalidate():
 
 
 def test_user_md5_pins_content():
-    job = CdnJob("a" * 64, "http://h/f", {}, MIB, md5=REAL)
+    job = CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, md5=REAL)
     assert _decide(DONE.replace(md5=REAL, etag='"v"'), job).action is Action.HIT
 
 
 def test_no_validators_hit_within_ttl_when_length_unchanged():
     assert _decide(DONE).action is Action.HIT
     assert _decide(DONE, age=4000).action is Action.FRESH
-    assert _decide(DONE, job=CdnJob("a" * 64, "http://h/f", {}, MIB, source_length=101)).action is Action.FRESH
-    assert _decide(DONE, job=CdnJob("a" * 64, "http://h/f", {}, MIB, source_length=-1)).action is Action.HIT
+    assert _decide(DONE, job=CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, source_length=101)).action is Action.FRESH
+    assert _decide(DONE, job=CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, source_length=-1)).action is Action.HIT
 
 
 def test_failed_or_truncated_is_fresh():
@@ -59,7 +60,7 @@ def test_unfinished_resumes_only_when_checkable():
     assert (d.action, d.break_num) == (Action.RESUME, 2)
     assert _decide(partial, size=MIB - 1).action is Action.FRESH
     assert _decide(partial.replace(etag=""), size=2 * MIB).action is Action.FRESH
-    ranged = CdnJob("a" * 64, "http://h/f", {"range": "bytes=0-9"}, MIB)
+    ranged = CdnJob("a" * 64, SourceAccess("http://h/f", Headers({"range": "bytes=0-9"})), MIB)
     assert _decide(partial, job=ranged, size=2 * MIB).action is Action.FRESH
 
 
@@ -86,5 +87,5 @@ def test_same_version_needs_the_stored_validator_and_length_back():
 
 def test_unfinished_with_only_a_weak_etag_is_rebuilt():
     meta = FileMeta("t" * 64, "http://h/f", 1 << 20, etag='W/"a"')
-    job = CdnJob("t" * 64, "http://h/f", {}, 1 << 20)
+    job = CdnJob("t" * 64, SourceAccess("http://h/f"), 1 << 20)
     assert decide(meta, job, data_size=3 << 20, data_age=0).action is Action.FRESH

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from common import digest
 from common.errors import BadInput
+from common.source_access import Headers
 from supernode.core.preheat import (
     ALREADY_EXISTS,
     REDACTED,
@@ -211,7 +212,7 @@ def test_views_redact_credentials_and_show_epoch_for_unfinished():
 
 
 def test_spec_is_hashable_and_child_keeps_headers():
-    s = PreheatSpec(type="image", url=IMAGE, headers=(("X", "1"),))
+    s = PreheatSpec(type="image", url=IMAGE, headers=Headers({"X": "1"}))
     c = s.child("https://reg.example.com/v2/library/alpine/blobs/sha256:1", {"X": "1", "Authorization": "Bearer t"})
     assert c.type == "file" and dict(c.headers) == {"X": "1", "Authorization": "Bearer t"}
     hash(c)
