@@ -159,11 +159,15 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     # once (no drop is applied before the plan returns, so a piece's holder set is fixed meanwhile)
     task, fanout, down_limit = view.task, limits.supernode_task_upload_limit, limits.peer_down_limit
     holders_of, super_in_flight, running = task.holders.get, task.super_in_flight, len(view.client.running)
+    # pieces all of whose holders are at their upload limit wait, without a look at each holder:
+    # from the first piece when the progress keeps that set and nothing excludes a holder for
+    # this client alone (a black list, a piece it failed: those holders may send it to the
+    # supernode instead); otherwise from the _LONG_WALK-th piece, where a 602 is likely anyway
+    shortcut_from = 0 if view.at_limit is not None and not view.black and not view.client.bad_sources \
+        else _LONG_WALK
     for walked, piece in enumerate(order_pieces(available, task.holders, view.client.running, rng,
                                                 task.in_flight)):
-        if walked == _LONG_WALK and not alone:
-            # a long walk: most holders are probably at their upload limit (the answer is likely
-            # a 602); treat the pieces all of whose holders are as waiting, without looking at each
+        if walked == shortcut_from and not alone:
             busy = _busy_peers(view, limits)
         held = holders_of(piece)
         if super_load >= fanout and not held and (alone or not super_in_flight.get(piece)):
