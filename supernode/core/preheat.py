@@ -25,7 +25,7 @@ from typing import Any
 
 from common import digest, urls
 from common.errors import BadInput
-from common.protocol.messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
+from common.protocol.rest_messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
 from supernode.core import allow
 from supernode.core.manifests import ManifestUrl, parse_platforms
 from supernode.core.model import REDACTED, redacted  # noqa: F401 - REDACTED is part of this module's API
