@@ -23,6 +23,7 @@ CHUNK = 64 * 1024
 READ_STEP = 1 << 20        # bytes per readinto (and per rate-limit grant)
 CONNECT_TIMEOUT = 2.0
 ERROR_BODY_LIMIT = 64 * 1024
+SPARE_BUFFERS = 4          # piece buffers given back by the output md5, kept for reuse
 
 
 class _Retry(Exception):
@@ -33,7 +34,8 @@ class PieceFetcher:
     """`fetch(task, ...)` -> (offset, payload) or PieceFailure (with what to report, if anything).
 
     The payload is a memoryview over this thread's piece buffer: valid until the same thread
-    fetches again."""
+    fetches again, unless the caller takes it over with `give_away(payload)` (this thread then
+    fetches into another buffer) and hands it back with `recycle(payload)` when done with it."""
 
     def __init__(self, session, limiter, version: str, min_rate: int,
                  cancelled: threading.Event, clock):
@@ -44,6 +46,8 @@ class PieceFetcher:
         self.cancelled = cancelled
         self.clock = clock
         self._local = threading.local()
+        self._spare: list[bytearray] = []     # buffers given back, for the next fetch of any thread
+        self._spare_lock = threading.Lock()
 
     def fetch(self, task: PieceTask, cdn_source: str, file_length: int,
               user_headers: "dict[str, str]") -> "tuple[int, memoryview]":
@@ -157,12 +161,36 @@ class PieceFetcher:
     def _buffer(self, length: int) -> memoryview:
         """This thread's piece buffer, `length` bytes of it. Reused from piece to piece: a fresh
         15 MiB bytearray per piece costs ~3,800 page faults (and zeroing) each time. The payload
-        handed out is only valid until this thread's next fetch (the pull loop's workers write,
-        report and hash a piece before they fetch the next one)."""
+        handed out is only valid until this thread's next fetch, unless it was given away (the
+        output md5 may keep it for a while, dfget/downloaders/writer.py): then a spare buffer
+        comes back into use, or a new one."""
         buf = getattr(self._local, "buf", None)
         if buf is None or len(buf) < length:
-            buf = self._local.buf = bytearray(length)
+            buf = self._local.buf = self._spare_buffer(length) or bytearray(length)
         return memoryview(buf)[:length]
+
+    def _spare_buffer(self, length: int) -> "bytearray | None":
+        with self._spare_lock:
+            for i, buf in enumerate(self._spare):
+                if len(buf) >= length:
+                    return self._spare.pop(i)
+        return None
+
+    def give_away(self, payload) -> None:
+        """The caller keeps `payload` beyond this thread's next fetch: the thread stops using the
+        buffer under it. Call it on the thread that fetched the payload."""
+        if getattr(payload, "obj", payload) is getattr(self._local, "buf", None):
+            self._local.buf = None
+
+    def recycle(self, payload) -> None:
+        """A payload given away is no longer needed: its buffer may serve another fetch (any
+        thread may call this). At most SPARE_BUFFERS are kept; the rest go to the collector."""
+        buf = getattr(payload, "obj", payload)
+        if not isinstance(buf, bytearray):
+            return
+        with self._spare_lock:
+            if len(self._spare) < SPARE_BUFFERS:
+                self._spare.append(buf)
 
     def _read_unsized(self, resp, req: PieceRequest, deadline: float, timeout: float) -> bytearray:
         buf = bytearray()

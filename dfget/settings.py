@@ -6,8 +6,8 @@ Config files are searched in order and the first one that loads wins: `/etc/drag
 Flags override file values; a zero rate or queue size on the command line means "not given";
 `--node` replaces the file's node list. Every bad value is reported at once (ConfigError).
 """
-import configparser
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +101,7 @@ class DfgetConfig:
 # ---- config files -----------------------------------------------------------------------------
 
 def read_ini(path: str) -> dict:
+    import configparser  # here: most hosts have no .conf file, and a download pays ~1.5 ms for it
     parser = configparser.ConfigParser()
     with open(path, encoding="utf-8") as f:
         parser.read_file(f)
@@ -118,9 +119,18 @@ def read_properties(paths=CONFIG_FILES) -> "tuple[dict, str | None]":
                 return c.read_yaml(path), path
             if path.endswith((".conf", ".ini")):
                 return read_ini(path), path
-        except (ConfigError, OSError, configparser.Error, UnicodeDecodeError):
+        except (ConfigError, OSError, UnicodeDecodeError):
             continue
+        except Exception as e:
+            if not _ini_error(e):
+                raise
     return {}, None
+
+
+def _ini_error(e: Exception) -> bool:
+    """A configparser.Error (configparser is imported only when an INI file is read)."""
+    configparser = sys.modules.get("configparser")
+    return configparser is not None and isinstance(e, configparser.Error)
 
 
 # ---- flags ------------------------------------------------------------------------------------

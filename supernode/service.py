@@ -13,18 +13,20 @@ from common import urls
 from common.errors import BadInput
 from common.protocol.codes import ResultCode
 from common.protocol.messages import (
-    ApiPieceErrorRequest,
-    PeerCreateRequest,
-    PeerCreateResponse,
-    PeerInfo,
     PieceErrorRequest,
     PieceSuccessRequest,
     PullPieceTaskRequest,
     RegisterRequest,
     ResultInfo,
     ServiceDownRequest,
-    TaskInfo,
     TaskMetricsRequest,
+)
+from common.protocol.rest_messages import (
+    ApiPieceErrorRequest,
+    PeerCreateRequest,
+    PeerCreateResponse,
+    PeerInfo,
+    TaskInfo,
 )
 from supernode.cdn.core.contract import CdnResult
 from supernode.console.recorder import ConsoleRecorder

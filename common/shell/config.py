@@ -148,14 +148,20 @@ def _lookup(tree: Mapping[str, Any], dotted: str) -> tuple[Any, bool]:
 
 
 def read_yaml(path: str) -> dict[str, Any]:
-    import yaml
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+        f = open(path, encoding="utf-8")  # noqa: SIM115 - closed below, once yaml is imported
     except OSError as e:
         raise ConfigError({"config": f"cannot read {path}: {e.strerror}"}) from None
-    except yaml.YAMLError as e:
-        raise ConfigError({"config": f"{path} is not valid YAML: {e}"}) from None
+    # Imported only once a file is there: most dfget runs have none, and yaml costs ~15 ms of
+    # start-up (BENCHMARKS.md, helper-dfspeed).
+    import yaml
+    with f:
+        try:
+            data = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ConfigError({"config": f"cannot read {path}: {e.strerror}"}) from None
+        except yaml.YAMLError as e:
+            raise ConfigError({"config": f"{path} is not valid YAML: {e}"}) from None
     if not isinstance(data, dict):
         raise ConfigError({"config": f"{path} must hold a mapping at the top level"})
     return data

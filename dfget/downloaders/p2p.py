@@ -252,8 +252,11 @@ class P2PDownloader:
         acked = self._report_persisted(task)   # before the loop reports it: the supernode knows when we pull
         self.outcomes.put(Outcome(task, generation, True, acked=acked))
         # The running md5 of the output last: the next piece is already being asked for meanwhile.
-        # (The final check runs after the pool has finished, so it sees every piece hashed.)
-        self.assembly.hash_written(offset, payload, token)
+        # The md5 runs on its own thread and may keep the payload until the pieces before it are
+        # hashed, so this thread fetches its next piece into another buffer; the final check
+        # waits for that thread to catch up (dfget/downloaders/writer.py).
+        self.fetcher.give_away(payload)
+        self.assembly.hash_written(offset, payload, token, self.fetcher.recycle)
 
     def _report_bad_piece(self, task: PieceTask, e: PieceFailure) -> None:
         log.warning("piece %s from %s (%s:%s) failed: %s", task.range, task.cid, task.peer_ip, task.peer_port, e)

@@ -6,11 +6,12 @@ different filesystems (the link probe fails) the payloads also go into the temp 
 the output ("across write"). cdn pattern: payloads go only into the temp target.
 
 Commit: the md5 (and length, when known) of the assembled file is checked first; only then is
-it renamed over the output. The md5 is computed as pieces land (`PrefixHasher`: a running md5 of
-the contiguous prefix written so far; a piece that lands ahead of the prefix is only remembered
-as a range and read back from the file when the gap before it fills), so the commit only reads
-what was never hashed. Memory stays bounded: no payload is kept for later. A rename within one filesystem is atomic, so the output is never
-half-written and a bad file is never reported as a success (docs/decisions.md #4).
+it renamed over the output. The md5 is computed as pieces land, on its own thread
+(`PrefixHasher`: a running md5 of the contiguous prefix written so far; a piece that lands ahead
+of the prefix is kept in memory until the gap before it fills, within HOLD_BUDGET bytes, and
+beyond that read back from the file), so every byte is normally hashed once, from memory, and the
+commit only reads what was never hashed. A rename within one filesystem is atomic, so the output
+is never half-written and a bad file is never reported as a success (docs/decisions.md #4).
 """
 import hashlib
 import logging
@@ -20,10 +21,15 @@ import threading
 from collections.abc import Callable
 
 from common.protocol.codes import BackSourceReason
+from dfget.core.prefix import InOrderHash, Stretch
 from dfget.errors import P2PFailure
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
+# Bytes of pieces that landed ahead of the hashed prefix kept in memory for the output md5 (beyond
+# it they are read back from the file, most likely from the page cache): two 4 MiB pieces. Kept
+# small because dfdaemon runs up to 16 downloads in one process.
+HOLD_BUDGET = 8 * 1024 * 1024
 
 
 def file_md5(path: str) -> str:
@@ -35,99 +41,134 @@ def file_md5(path: str) -> str:
 
 
 class PrefixHasher:
-    """md5 of bytes [0, hashed) of a file whose pieces are written in any order.
+    """md5 of the contiguous written prefix of a file whose pieces are written in any order, on
+    its own thread (docs/architecture.md#one-download).
 
-    `wrote(offset, data, fd, epoch)` after each write. The piece that extends the hashed prefix
-    is hashed from memory by the thread that wrote it, outside the lock (one such thread at a
-    time: md5 is sequential); a piece that lands while another is being hashed, or ahead of the
-    prefix, is only recorded (offset, length), and the hashing thread reads it back from the file
-    when the prefix reaches it. Nobody ever waits for somebody else's md5. `hexdigest(fd, size)`
-    reads back whatever part of [hashed, size) was never hashed. Anything odd (a rewrite inside
-    the hashed prefix, a piece landing twice) marks it unusable: the caller then hashes the whole
-    file as before."""
+    `start(fd)` starts the thread with its own duplicate of `fd`. `wrote(offset, data, epoch,
+    release)` after each write: with `release` the caller hands `data` over (the thread hashes
+    it from memory and calls `release(data)` when done, or at once if it is not kept); without,
+    only the place is booked and the bytes are read back from the file. The booking is
+    dfget/core/prefix.py: pieces that land ahead of the prefix are kept up to `budget` bytes.
+    Writers never wait for an md5, and the piece checks on the fetching threads run alongside
+    (hashlib releases the GIL). `hexdigest(fd, size)` waits for the thread to catch up and reads
+    back whatever part of [hashed, size) was never hashed; None if it cannot tell (the caller
+    then hashes the whole file)."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.epoch = 0
-        self.reset()
+    def __init__(self, budget: "int | None" = None):
+        self.budget = HOLD_BUDGET if budget is None else budget
+        self._cond = threading.Condition()
+        self.epoch = 1              # truthy: FileAssembly.write hands it out as its token
+        self.read_back = 0          # bytes hashed from the file rather than from memory
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._new_generation()
+
+    def _new_generation(self) -> None:
+        self._plan = InOrderHash(self.budget)
+        self._md5 = hashlib.md5()
+
+    @property
+    def usable(self) -> bool:
+        return self._plan.usable
+
+    @property
+    def hashed(self) -> int:
+        return self._plan.hashed
+
+    def start(self, fd: int) -> None:
+        """Start the hashing thread; it reads back from its own duplicate of `fd` (closed when
+        the thread ends, so `close` never pulls a descriptor from under a read)."""
+        own = os.dup(fd)
+        self._thread = threading.Thread(target=self._run, args=(own,), name="output-md5", daemon=True)
+        self._thread.start()
 
     def reset(self) -> None:
-        with self._lock:
+        with self._cond:
             self.epoch += 1
-            self._md5 = hashlib.md5()
-            self.hashed = 0
-            self._ahead: dict[int, int] = {}   # offset -> length, written but not yet hashed
-            self._busy = False                    # a thread is extending the prefix
-            self.usable = True
+            freed = self._plan.drop()
+            self._new_generation()
+        _give_back(freed)
 
-    def wrote(self, offset: int, data, fd: int, epoch: "int | None" = None) -> None:
-        n = len(data)
-        with self._lock:
-            if not self.usable or n == 0 or (epoch is not None and epoch != self.epoch):
-                return
-            if offset < self.hashed or offset in self._ahead:
-                self.usable = False   # a rewrite: the prefix hash may not match the file
-                return
-            if self._busy or offset != self.hashed:
-                self._ahead[offset] = n
-                return
-            self._busy = True
-            epoch, md5 = self.epoch, self._md5
-        self._extend(md5, epoch, fd, data, offset)
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            freed = self._plan.drop()
+            self._cond.notify_all()
+        _give_back(freed)
 
-    def _extend(self, md5, epoch: int, fd: int, data, offset: int) -> None:
-        """Hash `data` (at the prefix end), then whatever landed next, until there is a gap."""
-        length = len(data)
+    def wrote(self, offset: int, data, epoch: "int | None" = None,
+              release: "Callable[[memoryview], None] | None" = None) -> None:
+        with self._cond:
+            if self._closed or (epoch is not None and epoch != self.epoch):
+                freed = [] if release is None else [(data, release)]
+            else:
+                freed = self._plan.land(offset, len(data), None if release is None else (data, release))
+                self._cond.notify_all()
+        _give_back(freed)
+
+    def _run(self, fd: int) -> None:
         try:
             while True:
-                if data is not None:
-                    md5.update(data)
-                    end = offset + length
-                else:
-                    end = self._read_into(md5, fd, offset, offset + length)
-                with self._lock:
-                    if epoch != self.epoch:
-                        return          # truncated meanwhile: the new generation starts over
-                    if end < 0:
-                        self.usable = False
-                        self._busy = False
-                        return
-                    self.hashed = end
-                    length = self._ahead.pop(end, None)
-                    if length is None:
-                        self._busy = False
-                        return
-                    data, offset = None, end
-        except BaseException:
-            with self._lock:
-                if epoch == self.epoch:
-                    self.usable = False
-                    self._busy = False
-            raise
+                with self._cond:
+                    while (stretch := self._plan.take()) is None:
+                        if self._closed:
+                            return
+                        self._cond.wait()
+                    plan, md5 = self._plan, self._md5
+                ok = False
+                try:
+                    ok = self._hash(md5, fd, stretch)
+                finally:
+                    with self._cond:
+                        freed = plan.done(ok)
+                        self._cond.notify_all()
+                    _give_back(freed)
+        finally:
+            os.close(fd)
 
-    @staticmethod
-    def _read_into(md5, fd: int, start: int, end: int) -> int:
-        """Hash the file's [start, end); the end reached, or -1 if the file is shorter."""
-        while start < end:
-            chunk = os.pread(fd, min(READ_CHUNK * 4, end - start), start)
-            if not chunk:
-                return -1
-            md5.update(chunk)
-            start += len(chunk)
-        return end
+    def _hash(self, md5, fd: int, stretch: Stretch) -> bool:
+        try:
+            if stretch.payload is not None:
+                md5.update(stretch.payload[0])
+                return True
+            self.read_back += stretch.length
+            return _read_into(md5, fd, stretch.offset, stretch.end) >= 0
+        except Exception:  # an I/O error, say: the commit then hashes the whole file
+            log.exception("the running md5 failed at offset %d", stretch.offset)
+            return False
 
     def hexdigest(self, fd: int, size: int) -> "str | None":
         """The md5 of the file's first `size` bytes, or None if this hasher cannot tell.
         Call it when no write is in flight any more."""
-        with self._lock:
-            if not self.usable or self._busy or self.hashed > size:
-                return None
-            self._ahead.clear()
-            if self._read_into(self._md5, fd, self.hashed, size) < 0:
-                self.usable = False
-                return None
-            self.hashed = size
-            return self._md5.hexdigest()
+        with self._cond:
+            while not self._plan.idle:
+                if self._thread is None or not self._thread.is_alive():
+                    return None
+                self._cond.wait(0.5)
+            stretch, freed = self._plan.rest(size)
+            usable = self._plan.usable
+            if usable and stretch is not None:
+                self.read_back += stretch.length
+                usable = _read_into(self._md5, fd, stretch.offset, stretch.end) >= 0
+            digest = self._md5.hexdigest() if usable else None
+        _give_back(freed)
+        return digest
+
+
+def _give_back(freed) -> None:
+    for data, release in freed:
+        release(data)
+
+
+def _read_into(md5, fd: int, start: int, end: int) -> int:
+    """Hash the file's [start, end); the end reached, or -1 if the file is shorter."""
+    while start < end:
+        chunk = os.pread(fd, min(READ_CHUNK * 4, end - start), start)
+        if not chunk:
+            return -1
+        md5.update(chunk)
+        start += len(chunk)
+    return end
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -158,6 +199,7 @@ class FileAssembly:
                 log.warning("cannot link %s to %s: %s", ctx.client_file, ctx.service_file, e)
         if not self.p2p or self.across:
             self._fds.append(os.open(ctx.temp_target, os.O_RDWR | os.O_CREAT, 0o644))
+        self.hasher.start(self._fds[0])
 
     def _probe_link(self) -> bool:
         """Same filesystem? Try to hard-link the empty temp target into the data dir."""
@@ -192,16 +234,13 @@ class FileAssembly:
             self.hash_written(offset, payload, epoch)
         return epoch
 
-    def hash_written(self, offset: int, payload, token: int) -> None:
-        """Feed a piece `write(..., hash_now=False)` wrote to the running md5."""
-        with self._lock:
-            if not self._fds:
-                return
-            fd = os.dup(self._fds[0])   # the hash may read back after close(): its own descriptor
-        try:
-            self.hasher.wrote(offset, payload, fd, token)
-        finally:
-            os.close(fd)
+    def hash_written(self, offset: int, payload, token: int,
+                     release: "Callable[[memoryview], None] | None" = None) -> None:
+        """Feed a piece `write(..., hash_now=False)` wrote to the running md5. With `release`
+        the caller hands `payload` over: it is hashed from memory and given back through
+        `release` (which may happen on another thread, and at once); without, its bytes are
+        read back from the file."""
+        self.hasher.wrote(offset, payload, token, release)
 
     def truncate(self) -> None:
         with self._lock:
@@ -210,6 +249,7 @@ class FileAssembly:
             self.hasher.reset()
 
     def close(self) -> None:
+        self.hasher.close()
         with self._lock:
             for fd in self._fds:
                 try:

@@ -8,7 +8,7 @@ from flask import Blueprint, request
 
 from common.errors import BadInput
 from common.protocol import paths
-from common.protocol.messages import ApiPieceErrorRequest, PeerCreateRequest
+from common.protocol.rest_messages import ApiPieceErrorRequest, PeerCreateRequest
 from supernode.api.current import dragonfly
 from supernode.api.peer_protocol import caller
 from supernode.api.responses import json_body, json_response, requires_token, rest

@@ -8,7 +8,7 @@ preheatAllow 403. The 208 body also carries "ID" first: Harbor 2.x unmarshals th
 from flask import Blueprint
 
 from common.protocol import paths
-from common.protocol.messages import PreheatCreateResponse
+from common.protocol.rest_messages import PreheatCreateResponse
 from supernode.api.current import dragonfly
 from supernode.api.responses import (
     api_error,

@@ -6,7 +6,8 @@ from functools import wraps
 from flask import Response, request
 
 from common.errors import BadInput
-from common.protocol.messages import ApiError, ResultInfo
+from common.protocol.messages import ResultInfo
+from common.protocol.rest_messages import ApiError
 from supernode.api.current import dragonfly
 from supernode.api.peer_calls import refusal
 from supernode.errors import NotFound

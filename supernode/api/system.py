@@ -6,7 +6,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common.protocol import paths
 from common.protocol.codes import ResultCode
-from common.protocol.messages import TaskMetricsRequest, VersionInfo
+from common.protocol.messages import TaskMetricsRequest
+from common.protocol.rest_messages import VersionInfo
 from common.version import BUILD_DATE, REVISION, VERSION, arch, runtime_version
 from supernode.api.current import dragonfly
 from supernode.api.responses import json_body, json_response, rest

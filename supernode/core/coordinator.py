@@ -10,7 +10,8 @@ from typing import Any
 
 from common.clock import Clock
 from common.protocol.codes import PieceStatus, ResultCode
-from common.protocol.messages import PeerInfo, ResultInfo, TaskInfo, is_supernode_cid
+from common.protocol.messages import ResultInfo, is_supernode_cid
+from common.protocol.rest_messages import PeerInfo, TaskInfo
 from supernode.cdn.core.contract import CdnResult, DiskEntry
 from supernode.core import cdn_events, gc, lifecycle, pulling, registration, reports, views
 from supernode.core.effects import Count, Metric, Outcome

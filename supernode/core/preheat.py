@@ -25,7 +25,7 @@ from typing import Any
 
 from common import digest, urls
 from common.errors import BadInput
-from common.protocol.messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
+from common.protocol.rest_messages import PreheatCreateRequest, PreheatRecordInfo, PreheatStatusInfo
 from common.source_access import Headers
 from supernode.core import allow
 from supernode.core.manifests import ManifestUrl, parse_platforms

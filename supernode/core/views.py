@@ -4,7 +4,7 @@ from typing import Any
 
 from common import urls
 from common.protocol.codes import DfgetTaskStatus
-from common.protocol.messages import PeerInfo, TaskInfo
+from common.protocol.rest_messages import PeerInfo, TaskInfo
 from supernode.core.identity import console_label
 from supernode.core.model import Peer, Task, redacted
 from supernode.core.state import SupernodeState

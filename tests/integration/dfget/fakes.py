@@ -1,6 +1,7 @@
 """In-process stand-ins for a supernode, piece servers and an origin, all on 127.0.0.1:0."""
 import hashlib
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -31,10 +32,12 @@ def split(content: bytes, size: int) -> "list[bytes]":
 
 
 def piece_app(content: bytes, size: int, corrupt_paths=("/bad",)) -> Flask:
-    """Serves framed pieces at /good/<name> and, corrupted, at /bad/<name>; /gone/<name> is 404."""
+    """Serves framed pieces at /good/<name> and, corrupted, at /bad/<name>; /gone/<name> is 404.
+    `app.slow` maps a piece number to seconds its answer waits (so later pieces land first)."""
     app = Flask("pieces")
     pieces = split(content, size)
     app.hits = []
+    app.slow = {}
 
     @app.route("/<kind>/<name>")
     def piece(kind, name):
@@ -42,6 +45,7 @@ def piece_app(content: bytes, size: int, corrupt_paths=("/bad",)) -> Flask:
         app.hits.append((kind, num, request.headers.get("Range"), request.headers.get("User-Agent")))
         if kind == "gone":
             return Response("no such file", status=404)
+        time.sleep(app.slow.get(num, 0))
         body = bytearray(frame(pieces[num], size))
         if "/" + kind in corrupt_paths:
             body[len(body) // 2] ^= 0xFF

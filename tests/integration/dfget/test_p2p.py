@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from common.pieces import MIB
+from common.pieces import MIB, payload_size
+from dfget.downloaders import writer
 from dfget.services import Services
 from tests.integration.dfget.fakes import TASK_ID, FakeSupernode, FakeUploader, piece_app, serve
 from tests.support.procs import wait_until
@@ -276,3 +277,88 @@ def test_a_v1_supernode_is_never_sent_an_ask(dfget, tmp_path, cluster):
     result, out = _download(dfget, tmp_path, cluster, "-p", "cdn")
     assert result.exit_code == 0 and out.read_bytes() == CONTENT, result.output
     assert _asks(sn) == []
+
+
+# -- the output md5 on its own thread (dfget/downloaders/writer.py): pieces that land ahead of the
+#    hashed prefix are held in memory, or beyond the budget read back; every check still holds.
+
+MANY = os.urandom(8 * payload_size(SIZE) - 1000)     # eight pieces
+
+
+@pytest.fixture
+def many(origin):
+    """Eight pieces; piece 0 answers late, so the others land ahead of the hashed prefix."""
+    files, base, origin_app = origin
+    files["many.bin"] = MANY
+    pieces = piece_app(MANY, SIZE)
+    pieces.slow = {0: 0.4}
+    with serve(pieces) as piece_port:
+        sn = FakeSupernode(MANY, SIZE, piece_port, limit=8)
+        with serve(sn.app()) as sn_port:
+            yield sn, f"127.0.0.1:{sn_port}", f"{base}/many.bin", pieces, origin_app
+
+
+@pytest.fixture(params=["held", "read back"])
+def budget(request, monkeypatch):
+    """Pieces ahead of the prefix kept in memory (the default budget), or none kept (all read
+    back); yields the hashers the run made."""
+    if request.param == "read back":
+        monkeypatch.setattr(writer, "HOLD_BUDGET", 0)
+    made = []
+
+    class Recorded(writer.PrefixHasher):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+    monkeypatch.setattr(writer, "PrefixHasher", Recorded)
+    return request.param, made
+
+
+def test_pieces_landing_ahead_give_the_right_md5(dfget, tmp_path, many, budget):
+    sn, node, url, pieces, origin_app = many
+    out = tmp_path / "out" / "many.bin"
+    result = dfget("-u", url, "-o", str(out), "-n", node, "-p", "cdn", "--md5", hashlib.md5(MANY).hexdigest())
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == MANY
+    assert origin_app.hits == []
+    assert result.stdout.splitlines()[-1].endswith("reason:0")
+    kind, (hasher,) = budget
+    if kind == "held":
+        assert hasher.read_back == 0                   # every byte hashed once, from memory
+    else:                                              # piece 0 landed last: all others were ahead
+        assert hasher.read_back == len(MANY) - payload_size(SIZE)
+
+
+def test_a_wrong_user_md5_is_caught_with_pieces_landing_ahead(dfget, tmp_path, many, budget):
+    sn, node, url, pieces, origin_app = many
+    out = tmp_path / "out" / "many.bin"
+    result = dfget("-u", url, "-o", str(out), "-n", node, "-p", "cdn", "--notbs", "--md5", "0" * 32)
+    assert result.exit_code == 80
+    assert not out.exists()
+    assert "download fail and not back source: 1002" in result.stdout.splitlines()[-1]
+    assert origin_app.hits == []
+
+
+def test_a_wrong_supernode_md5_is_caught_with_pieces_landing_ahead(dfget, tmp_path, many, budget):
+    sn, node, url, pieces, origin_app = many
+    sn.final_md5 = hashlib.md5(b"something else").hexdigest()
+    out = tmp_path / "out" / "many.bin"
+    result = dfget("-u", url, "-o", str(out), "-n", node, "-p", "cdn")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == MANY                    # from the source, after the md5 check failed
+    assert "failed to download by dragonfly: md5 not match" in result.stdout
+    assert origin_app.hits == ["many.bin"]
+    assert result.stdout.splitlines()[-1].endswith("reason:2")
+
+
+def test_a_corrupt_piece_landing_ahead_is_caught_and_fetched_again(dfget, tmp_path, many, budget):
+    sn, node, url, pieces, origin_app = many
+    sn.source_for = lambda num, attempt: (("peer-bad", "/bad") if num == 5 and attempt == 0
+                                          else ("peer-good", "/good"))
+    out = tmp_path / "out" / "many.bin"
+    result = dfget("-u", url, "-o", str(out), "-n", node, "-p", "cdn", "--md5", hashlib.md5(MANY).hexdigest())
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == MANY
+    assert [(e["dstCid"], e["errorType"]) for e in sn.errors] == [("peer-bad", "FILE_MD5_NOT_MATCH")]
+    assert [h[0] for h in pieces.hits if h[1] == 5] == ["bad", "good"]
+    assert origin_app.hits == []

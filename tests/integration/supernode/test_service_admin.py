@@ -3,13 +3,8 @@ import pytest
 
 from common.errors import BadInput
 from common.protocol.codes import ResultCode as R
-from common.protocol.messages import (
-    ApiPieceErrorRequest,
-    PeerCreateRequest,
-    PieceErrorRequest,
-    ServiceDownRequest,
-    TaskMetricsRequest,
-)
+from common.protocol.messages import PieceErrorRequest, ServiceDownRequest, TaskMetricsRequest
+from common.protocol.rest_messages import ApiPieceErrorRequest, PeerCreateRequest
 from supernode.cdn.core.contract import DiskEntry
 from supernode.errors import NotFound
 

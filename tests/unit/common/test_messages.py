@@ -2,14 +2,8 @@ import pytest
 
 from common.errors import BadInput
 from common.protocol.codes import ResultCode
-from common.protocol.messages import (
-    PieceTask,
-    PullPieceTaskRequest,
-    RegisterRequest,
-    RegisterResult,
-    ResultInfo,
-    TaskInfo,
-)
+from common.protocol.messages import PieceTask, PullPieceTaskRequest, RegisterRequest, RegisterResult, ResultInfo
+from common.protocol.rest_messages import TaskInfo
 
 REGISTER = {"rawUrl": "http://h/f", "taskUrl": "http://h/f", "cid": "127.0.0.1-1-1.000", "ip": "127.0.0.1",
             "port": 15001, "path": "/peer/file/f-1-1.000", "headers": ["A: b"], "dfdaemon": True}

@@ -51,6 +51,15 @@ def test_first_loadable_file_wins(files):
     assert read_properties([str(ini), str(yml)])[1] == str(ini)                        # order is the caller's
 
 
+def test_a_broken_ini_file_is_skipped(files):
+    yml, ini = files
+    ini.write_text("address=10.0.0.1\n")                  # no section header: configparser.Error
+    yml.write_text("nodes: [y1]\n")
+    assert read_properties([str(ini), str(yml)]) == ({"nodes": ["y1"]}, str(yml))
+    ini.write_text("[node]\naddress=a\naddress=b\n")      # a duplicate option: configparser.Error too
+    assert read_properties([str(ini)]) == ({}, None)
+
+
 def test_flags_override_files_and_zero_means_not_given(files):
     yml, _ = files
     yml.write_text("nodes: [f1, f2]\nlocalLimit: 10M\ntotalLimit: 50M\nclientQueueSize: 9\nworkHome: /f\n")
