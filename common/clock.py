@@ -1,5 +1,6 @@
 """Clocks are injected so that the pure core never reads the wall clock itself, and so that a
 shell that waits (the supernode's long poll) can be tested without waiting in real time."""
+
 import threading
 from typing import Protocol
 
@@ -23,10 +24,12 @@ class SystemClock:
 
     def time(self) -> float:
         import time
+
         return time.time()
 
     def monotonic(self) -> float:
         import time
+
         return time.monotonic()
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
@@ -39,12 +42,12 @@ class FakeClock:
 
     # A wait that no advance() or event ends within this many real seconds is a test bug: fail, not hang.
     REAL_WAIT_LIMIT = 30.0
-    _POLL = 0.01     # an Event cannot notify our condition, so a waiter also looks at its event this often
+    _POLL = 0.01  # an Event cannot notify our condition, so a waiter also looks at its event this often
 
     def __init__(self, start: float = 1_600_000_000.0) -> None:
         self._now = start
         self._moved = threading.Condition()
-        self.waiting = 0     # how many threads are in wait(): lets a test advance once they are
+        self.waiting = 0  # how many threads are in wait(): lets a test advance once they are
 
     def time(self) -> float:
         return self._now
@@ -60,6 +63,7 @@ class FakeClock:
     def wait(self, event: threading.Event, timeout: float) -> bool:
         """Block until `event` is set (True) or advance() has moved this clock `timeout` on (False)."""
         import time
+
         give_up = time.monotonic() + self.REAL_WAIT_LIMIT
         with self._moved:
             end = self._now + timeout
@@ -69,8 +73,9 @@ class FakeClock:
                     if self._now >= end:
                         return False
                     if time.monotonic() > give_up:
-                        raise TimeoutError(f"FakeClock.wait: nothing set the event or advanced the clock "
-                                           f"in {self.REAL_WAIT_LIMIT} s")
+                        raise TimeoutError(
+                            f"FakeClock.wait: nothing set the event or advanced the clock in {self.REAL_WAIT_LIMIT} s"
+                        )
                     self._moved.wait(self._POLL)
                 return True
             finally:

@@ -1,7 +1,9 @@
 """The files one dfget run leaves on disk, named once for the three programs that meet there:
 dfget writes them, the upload server serves `<task file>.service` out of a data directory, and
-dfdaemon streams a layer out of whichever of them dfget is writing (docs/protocol.md#files-on-disk-shared-across-programs).
+dfdaemon streams a layer out of whichever of them dfget is writing
+(docs/protocol.md#files-on-disk-shared-across-programs).
 """
+
 import posixpath
 
 SERVICE_SUFFIX = ".service"

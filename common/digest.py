@@ -1,4 +1,5 @@
 """Task and preheat ids (docs/protocol.md#identifiers): salted SHA-256, byte-compatible with v1."""
+
 import hashlib
 from collections.abc import Mapping
 

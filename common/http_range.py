@@ -5,19 +5,20 @@ both; RFC 9110 §14.1.2) and says nothing about what a caller does with it: the 
 port resolves it against a file, the upload server wants v1's closed `a-b` form, dfdaemon ignores a
 malformed one and sends the whole blob. Several ranges are not supported by any of them.
 """
+
 import re
 from dataclasses import dataclass
 
 from common.errors import RangeError, RangeNotSatisfiable
 
 _ONE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-_MAX_DIGITS = 19      # a byte offset beyond 2**63 is no offset (and int() of a huge string is slow)
+_MAX_DIGITS = 19  # a byte offset beyond 2**63 is no offset (and int() of a huge string is slow)
 
 
 @dataclass(frozen=True)
 class ByteRange:
-    start: int | None     # None: a suffix range (`-n`, the last n bytes)
-    end: int | None       # inclusive; None: to the end of the resource
+    start: int | None  # None: a suffix range (`-n`, the last n bytes)
+    end: int | None  # inclusive; None: to the end of the resource
 
     @property
     def closed(self) -> bool:

@@ -10,17 +10,20 @@ A display name comes from any host on the network, so `clean_display_name` accep
 characters of a Docker image reference and at most DISPLAY_NAME_MAX of them; anything else is
 dropped, never shown.
 """
+
 import re
 from urllib.parse import unquote, urlsplit
 
 DISPLAY_NAME_MAX = 160
 # Docker's reference grammar, loosely: path components, an optional :tag and/or @digest.
-_DISPLAY_NAME = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-                           r"(@sha256:[0-9a-f]{6,64})?$")
+_DISPLAY_NAME = re.compile(
+    r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(@sha256:[0-9a-f]{6,64})?$"
+)
 _BLOB = re.compile(r"^(?:.*/)?v2/(?P<repo>[a-z0-9][a-z0-9._/-]*)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
 _MANIFEST = re.compile(r"^(?:.*/)?v2/(?P<repo>[a-z0-9][a-z0-9._/-]*)/manifests/(?P<ref>[^/]+)$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-SHORT_DIGEST = 12   # hex characters of a layer digest shown after the repository
+SHORT_DIGEST = 12  # hex characters of a layer digest shown after the repository
 
 
 def clean_display_name(text: str) -> str:
@@ -60,7 +63,7 @@ def name_from_url(url: str) -> str:
     if blob is None:
         return ""
     repo, digest = blob
-    return clean_display_name(f"{repo}@{digest[:len('sha256:') + SHORT_DIGEST]}")
+    return clean_display_name(f"{repo}@{digest[: len('sha256:') + SHORT_DIGEST]}")
 
 
 def _path(url_or_path: str) -> str:

@@ -1,5 +1,6 @@
 """Supernode addresses as dfget and dfdaemon take them: `host[:port][=weight]` (port 8002, weight
 1 by default). A list may repeat an address (weights add up); weights are divided by their GCD."""
+
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass

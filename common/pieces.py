@@ -6,6 +6,7 @@ number of MiB, so `header >> 24` is pieceSize in MiB and `header & 0xFFFFFF` the
 Piece n occupies wrapped bytes [n*pieceSize, n*pieceSize + pieceSize - 1]; its payload starts at
 n*(pieceSize-5) in the raw file.
 """
+
 import math
 import struct
 from enum import Enum

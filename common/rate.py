@@ -1,4 +1,5 @@
 """A token bucket on an injected clock. It decides how long to wait; callers do the waiting."""
+
 from common.clock import Clock
 
 

@@ -6,6 +6,7 @@ task and hands it to the CDN in the StartCdn effect, and the CDN probes, revalid
 with it. Headers keep one type on that way: an immutable, ordered `Headers` mapping, so that no
 layer turns them into pairs or a dict of its own.
 """
+
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -71,6 +72,7 @@ class Headers(Mapping[str, str]):
 @dataclass(frozen=True)
 class Tls:
     """How to trust the source's certificate (v1's `insecure` and `rootCAs`)."""
+
     insecure: bool = False
     root_cas: "tuple[str, ...]" = ()  # base64-encoded PEM certificates, as sent in rootCAs
 
@@ -79,6 +81,7 @@ class Tls:
 class SourceAccess:
     """The URL to fetch (the raw URL the client gave, userinfo and query included), its headers
     and its TLS trust: all that the supernode needs to reach the source on a client's behalf."""
+
     url: str
     headers: Headers = field(default_factory=Headers)
     tls: Tls = Tls()

@@ -11,17 +11,18 @@ A *definite* failure is one that asking again a moment later would not change (a
 closed port, an unknown name): the supernode then refuses the registration at once instead of
 retrying the source, and its answer names the cause (supernode/core/registration.py).
 """
+
 from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
 
-_MAX_DEPTH = 12   # exception chains are short; a cycle or a pathological chain must not loop
+_MAX_DEPTH = 12  # exception chains are short; a cycle or a pathological chain must not loop
 
 
 class Cause(str, Enum):
-    TLS_UNTRUSTED = "tls-untrusted"     # certificate verification failed (issuer, expiry...)
-    TLS_WRONG_NAME = "tls-wrong-name"   # a valid certificate for another host name or address
-    TLS = "tls"                         # any other TLS failure (not HTTPS, protocol mismatch)
+    TLS_UNTRUSTED = "tls-untrusted"  # certificate verification failed (issuer, expiry...)
+    TLS_WRONG_NAME = "tls-wrong-name"  # a valid certificate for another host name or address
+    TLS = "tls"  # any other TLS failure (not HTTPS, protocol mismatch)
     REFUSED = "refused"
     DNS = "dns"
     TIMEOUT = "timeout"
@@ -34,14 +35,17 @@ DEFINITE = frozenset({Cause.TLS_UNTRUSTED, Cause.TLS_WRONG_NAME, Cause.TLS, Caus
 @dataclass(frozen=True)
 class TlsFix:
     """How to trust a certificate, or to skip the check, said to whoever can act on it."""
+
     trust: str
     skip: str
 
 
 # The supernode's messages reach dfget users too: the CA they pass with --cacerts goes along as rootCAs.
 DFGET_TLS_FIX = TlsFix("give dfget the CA that signed it with --cacerts FILE", "--insecure")
-DFDAEMON_TLS_FIX = TlsFix("add the CA that signed it to dfdaemon's registry_mirror.certs (or the hijack_https "
-                          "host's certs)", "registry_mirror.insecure (or the host's insecure)")
+DFDAEMON_TLS_FIX = TlsFix(
+    "add the CA that signed it to dfdaemon's registry_mirror.certs (or the hijack_https host's certs)",
+    "registry_mirror.insecure (or the host's insecure)",
+)
 
 # (class name anywhere in the MRO, cause), most specific first
 _BY_CLASS = (
@@ -66,6 +70,7 @@ _BY_CLASS = (
 class Unreachable:
     """A source that could not be reached: `cause`, where (`host:port`) and the library's own
     short reason (e.g. "unable to get local issuer certificate")."""
+
     cause: Cause
     where: str
     detail: str = ""
@@ -78,11 +83,15 @@ class Unreachable:
         """One sentence: what happened, where, and what to do about it."""
         why = f" ({self.detail})" if self.detail else ""
         if self.cause is Cause.TLS_UNTRUSTED:
-            return f"the TLS certificate of {self.where} is not trusted{why}: {tls_fix.trust}, or skip " \
-                   f"verification with {tls_fix.skip}"
+            return (
+                f"the TLS certificate of {self.where} is not trusted{why}: {tls_fix.trust}, or skip "
+                f"verification with {tls_fix.skip}"
+            )
         if self.cause is Cause.TLS_WRONG_NAME:
-            return f"the TLS certificate of {self.where} is for another name{why}: use a URL with a name it " \
-                   f"lists, or skip verification with {tls_fix.skip}"
+            return (
+                f"the TLS certificate of {self.where} is for another name{why}: use a URL with a name it "
+                f"lists, or skip verification with {tls_fix.skip}"
+            )
         if self.cause is Cause.TLS:
             return f"TLS with {self.where} failed{why}: is it an HTTPS server on that port?"
         if self.cause is Cause.REFUSED:
@@ -114,7 +123,7 @@ def explain(error: BaseException, url: str) -> "Unreachable | None":
         for name, cause in _BY_CLASS:
             if name in names:
                 detail = _detail(link, cause)
-                if cause is Cause.TLS_UNTRUSTED and "mismatch" in detail:   # "Hostname mismatch, ..."
+                if cause is Cause.TLS_UNTRUSTED and "mismatch" in detail:  # "Hostname mismatch, ..."
                     cause = Cause.TLS_WRONG_NAME
                 return Unreachable(cause, where(url), detail)
     return None
@@ -148,7 +157,7 @@ def _detail(link: BaseException, cause: Cause) -> str:
     if cause in (Cause.TLS, Cause.DNS):
         text = getattr(link, "strerror", None) or getattr(link, "reason", None) or str(link)
         text = str(text)
-        if text.startswith("[") and "] " in text:       # "[SSL: WRONG_VERSION_NUMBER] wrong version number (...)"
+        if text.startswith("[") and "] " in text:  # "[SSL: WRONG_VERSION_NUMBER] wrong version number (...)"
             text = text.split("] ", 1)[1]
         return text.split(" (_ssl.c")[0].strip()
     return ""

@@ -1,4 +1,5 @@
 """URL filtering and header conversion exactly as v1 does them (docs/protocol.md#identifiers)."""
+
 import re
 from urllib.parse import urlsplit
 
@@ -71,6 +72,9 @@ def redact_url(url: str) -> str:
     except ValueError:
         return REDACTED
     netloc = parts.netloc.rpartition("@")[2]
-    query = "&".join(p.split("=", 1)[0] + (f"={REDACTED}" if "=" in p else "") for p in parts.query.split("&")
-                     if p) if parts.query else ""
+    query = (
+        "&".join(p.split("=", 1)[0] + (f"={REDACTED}" if "=" in p else "") for p in parts.query.split("&") if p)
+        if parts.query
+        else ""
+    )
     return parts._replace(netloc=netloc, query=query, fragment="").geturl()

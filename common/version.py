@@ -1,8 +1,9 @@
 """Version strings reported by every program (`version` subcommands, /version, /check)."""
+
 import platform
 import sys
 
-VERSION = "1.0.6"          # the v1 protocol release we are compatible with
+VERSION = "1.0.6"  # the v1 protocol release we are compatible with
 PACKAGE_VERSION = "0.1.0"  # dragonfly-py's own release
 REVISION = "dragonfly-py-" + PACKAGE_VERSION
 BUILD_DATE = "2026-11-23"
@@ -19,5 +20,7 @@ def arch() -> str:
 
 def version_text(program: str) -> str:
     """What `<program> version` prints, in v1's layout."""
-    return (f"{program} version  {VERSION}\n  Git commit: {REVISION}\n  Build date: {BUILD_DATE}\n"
-            f"  Go version: {runtime_version()}\n  OS/Arch: linux/{arch()}")
+    return (
+        f"{program} version  {VERSION}\n  Git commit: {REVISION}\n  Build date: {BUILD_DATE}\n"
+        f"  Go version: {runtime_version()}\n  OS/Arch: linux/{arch()}"
+    )

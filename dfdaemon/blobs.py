@@ -1,4 +1,5 @@
-"""Serving one layer GET through dfget, streamed, range-aware, checked (docs/architecture.md#dfdaemon-the-path-of-one-blob, docs/decisions.md #8, #9).
+"""Serving one layer GET through dfget, streamed, range-aware, checked
+(docs/architecture.md#dfdaemon-the-path-of-one-blob, docs/decisions.md #8, #9).
 
 Steps for a request routed to dfget:
 1. Join the Download of (URL, credentials) if one exists (docker's Range retries land here: no
@@ -16,6 +17,7 @@ Steps for a request routed to dfget:
    or stalled mid-stream: continue from the current offset with a direct `Range` GET carrying
    the requester's own headers.
 """
+
 import hashlib
 import logging
 import time
@@ -30,13 +32,22 @@ from dfdaemon.upstream import CHUNK, Tls, UpstreamError, encoded, identity_only,
 
 log = logging.getLogger(__name__)
 FIRST_BYTE_TIMEOUT = 600.0
-REFUSALS = frozenset({401, 403, 404, 407, 410})   # the source's answer to this requester: relay it
+REFUSALS = frozenset({401, 403, 404, 407, 410})  # the source's answer to this requester: relay it
 STALL_TIMEOUT = 120.0
 
 
 class LayerServer:
-    def __init__(self, downloads, upstream, metrics, call: rules.DfgetCall, mirror, hijack_hosts, tags=None,
-                 direct_below: int = 0):
+    def __init__(
+        self,
+        downloads,
+        upstream,
+        metrics,
+        call: rules.DfgetCall,
+        mirror,
+        hijack_hosts,
+        tags=None,
+        direct_below: int = 0,
+    ):
         """`tags`: a dfdaemon.image_tags.RecentTags naming the image of each layer (None: unnamed);
         `direct_below`: blobs smaller than this many bytes go straight to the registry."""
         self.direct_below = direct_below
@@ -62,7 +73,7 @@ class LayerServer:
                 log.error("url=%s cannot run dfget: %s", route.url, e)
                 self.metrics.fallbacks.labels("before_first_byte").inc()
                 return self._direct(reply, route, fwd, tls, "direct")
-            if new:     # one INFO line per layer (request lines are DEBUG: --verbose)
+            if new:  # one INFO line per layer (request lines are DEBUG: --verbose)
                 log.info("url=%s layer handed to dfget (P2P)", route.url)
                 self.metrics.dfget_started.inc()
         elif dl.state == FAILED:
@@ -98,6 +109,7 @@ class LayerServer:
             if wanted is not None:
                 return s.length is not None and (s.available > 0 or s.state == DONE)
             return s.available > 0
+
         snap = dl.wait(ready, FIRST_BYTE_TIMEOUT)
         if snap.state == FAILED or not (ready(snap) or snap.state == DONE):
             log.warning("url=%s dfget gave no bytes (%s): fetching directly", route.url, snap.error or "timeout")

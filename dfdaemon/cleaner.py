@@ -1,5 +1,7 @@
-"""The local repo cleaner (docs/operations.md#configuration-and-precedence): every `clean_interval`, drop finished Downloads past their
+"""The local repo cleaner (docs/operations.md#configuration-and-precedence): every `clean_interval`, drop finished
+Downloads past their
 retention and delete repo files not accessed for `clean_max_age` (files of live Downloads stay)."""
+
 import logging
 import os
 import threading
@@ -38,8 +40,9 @@ class RepoCleaner:
             for e in it:
                 if e.is_file(follow_symlinks=False):
                     entries.append((e.path, e.stat(follow_symlinks=False).st_atime))
-        doomed = rules.stale_files(entries, time.time() if now is None else now, self.max_age,
-                                   self.downloads.live_outputs())
+        doomed = rules.stale_files(
+            entries, time.time() if now is None else now, self.max_age, self.downloads.live_outputs()
+        )
         for path in doomed:
             try:
                 os.remove(path)

@@ -1,8 +1,10 @@
-"""The `dfdaemon` command (docs/operations.md#configuration-and-precedence): v1's flags and subcommands, a thin shell over settings + Daemon.
+"""The `dfdaemon` command (docs/operations.md#configuration-and-precedence): v1's flags and subcommands, a thin shell
+over settings + Daemon.
 
 Exit codes: 0; 10-17 for configuration problems (settings.ExitCode); 1 for anything else at
 start-up (e.g. the port is taken).
 """
+
 import datetime
 import logging
 import os
@@ -35,8 +37,11 @@ FLAGS = [
     ("--registry", "registry", "registry mirror remote (https://index.docker.io)"),
     ("--localrepo", "localrepo", "absolute directory of downloaded layers (<workHome>/dfdaemon/data/)"),
     ("--workHome", "work_home", "work home of dfdaemon and its dfget ($HOME/.small-dragonfly)"),
-    ("--dfpath", "dfpath", "run this dfget once per blob, as v1 did (any dfget, v1's Go one too); "
-                           "default: downloads run inside dfdaemon"),
+    (
+        "--dfpath",
+        "dfpath",
+        "run this dfget once per blob, as v1 did (any dfget, v1's Go one too); default: downloads run inside dfdaemon",
+    ),
     ("--ratelimit", "ratelimit", "rate limit of each dfget, e.g. 20M (20M)"),
 ]
 
@@ -47,8 +52,9 @@ def _options(fn):
     fn = click.option("--node", "node", multiple=True, help="supernodes host[:port][=weight]; overrides supernodes")(fn)
     fn = click.option("--streamMode", "stream_mode", is_flag=True, default=None, help="accepted, unused")(fn)
     fn = click.option("--verbose", "verbose", is_flag=True, default=None, help="debug logging")(fn)
-    fn = click.option("--config", "config_path", default=settings.DEFAULT_CONFIG_PATH, show_default=True,
-                      help="YAML config file")(fn)
+    fn = click.option(
+        "--config", "config_path", default=settings.DEFAULT_CONFIG_PATH, show_default=True, help="YAML config file"
+    )(fn)
     return fn
 
 
@@ -77,8 +83,13 @@ def main(ctx, config_path, **flags):
 
 def run(cfg, argv) -> int:
     try:
-        logs.setup(cfg.log_path, sign=None, verbose=cfg.verbose, max_bytes=cfg.log_max_size * 1024 * 1024,
-                   backups=cfg.log_max_backups)
+        logs.setup(
+            cfg.log_path,
+            sign=None,
+            verbose=cfg.verbose,
+            max_bytes=cfg.log_max_size * 1024 * 1024,
+            backups=cfg.log_max_backups,
+        )
     except OSError as e:
         click.echo(f"dfdaemon: cannot open the log {cfg.log_path}: {e}", err=True)
     try:
@@ -91,6 +102,7 @@ def run(cfg, argv) -> int:
         click.echo(f"dfdaemon: {cfg.dfpath} version failed: {failed.strip()}", err=True)
         return ExitCode.DFGET_FAIL
     from dfdaemon.server import Daemon
+
     daemon = Daemon(cfg, argv)
     try:
         port = daemon.bind()
@@ -101,10 +113,16 @@ def run(cfg, argv) -> int:
     def stop(signum, _frame):
         log.info("signal %d: stopping", signum)
         threading.Thread(target=daemon.server.shutdown, daemon=True).start()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("dfdaemon listening on %s:%d registry=%s downloads=%s", cfg.host_ip, port, cfg.registry,
-             f"external dfget {cfg.dfpath}" if cfg.dfpath else "in-process")
+    log.info(
+        "dfdaemon listening on %s:%d registry=%s downloads=%s",
+        cfg.host_ip,
+        port,
+        cfg.registry,
+        f"external dfget {cfg.dfpath}" if cfg.dfpath else "in-process",
+    )
     click.echo(f"dfdaemon listening on {cfg.host_ip}:{port}", err=True)
     threading.Thread(target=_warn_if_no_supernode, args=(tuple(cfg.supernodes),), daemon=True).start()
     daemon.serve_forever()
@@ -128,12 +146,14 @@ def supernode_warning(nodes, reachable) -> str:
     try:
         addresses = parse_nodes(nodes)
     except BadInput:
-        return ""   # dfget will refuse the list itself, with its own message
+        return ""  # dfget will refuse the list itself, with its own message
     if not addresses or any(reachable(n.host, n.port) for n in addresses):
         return ""
     shown = ", ".join(n.addr for n in addresses)
-    return (f"dfdaemon: warning: P2P is off for now: no supernode answers ({shown}); layers are fetched "
-            "straight from the registry until one does — check --node")
+    return (
+        f"dfdaemon: warning: P2P is off for now: no supernode answers ({shown}); layers are fetched "
+        "straight from the registry until one does — check --node"
+    )
 
 
 def _warn_if_no_supernode(nodes) -> None:
@@ -143,6 +163,7 @@ def _warn_if_no_supernode(nodes) -> None:
             return True
         except OSError:
             return False
+
     line = supernode_warning(nodes, reachable)
     if line:
         log.warning("%s", line)
@@ -161,6 +182,7 @@ add_standard_commands(main, "dfdaemon", _load)
 def gen_ca(common_name, expire_duration, key_output, cert_output, overwrite):
     """Generate a CA certificate and key, for hijack_https."""
     from dfdaemon.tls import generate_ca
+
     try:
         lifetime = datetime.timedelta(seconds=parse_duration(expire_duration))
     except BadInput as e:

@@ -1,4 +1,5 @@
-"""One external dfget (`--dfpath`) downloading one layer (docs/architecture.md#dfdaemon-the-path-of-one-blob), and where its bytes appear.
+"""One external dfget (`--dfpath`) downloading one layer (docs/architecture.md#dfdaemon-the-path-of-one-blob), and where
+its bytes appear.
 
 dfdaemon runs downloads in-process by default (inprocess.py); an operator who names a dfget
 with `--dfpath` gets v1's way, one dfget process per blob. That keeps any dfget usable (v1's Go
@@ -11,6 +12,7 @@ its files: `<home>/data/<output name>-<sign>.service` (p2p pattern, pieces out o
 `<localrepo>/dfget-<sign>.tmp-*` (cdn pattern) and `<localrepo>/backsource.<sign>.*` (source,
 written in order). `candidates()` lists the ones that exist; the Download follows them.
 """
+
 import glob
 import logging
 import os
@@ -55,8 +57,14 @@ class DfgetProcess:
 
     def start(self) -> None:
         """Start dfget; raises OSError if it cannot be executed."""
-        self._proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, text=True, errors="replace")
+        self._proc = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+        )
         threading.Thread(target=self._read, name=f"dfget-{self._proc.pid}", daemon=True).start()
 
     @property
@@ -68,7 +76,7 @@ class DfgetProcess:
             line = line.rstrip("\n")
             self.lines = (self.lines + [line])[-KEEP_LINES:]
             if line.startswith("sign:") and not self.sign:
-                self.sign = line[len("sign:"):].strip()
+                self.sign = line[len("sign:") :].strip()
             self.on_change()
         self.returncode = self._proc.wait()
         log.debug("dfget pid=%d exited %d", self._proc.pid, self.returncode)

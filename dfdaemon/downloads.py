@@ -15,6 +15,7 @@ or failed one stays `retention` seconds after its last reader, then its file is 
 The key includes a hash of the Authorization header, so a layer fetched with one requester's
 credentials is only handed to requests presenting the same credentials.
 """
+
 import logging
 import os
 import threading
@@ -112,8 +113,9 @@ class Download:
             if final is not None:
                 self._best, self.available, self.state = final, final.contiguous(), DONE
                 if self.length is not None and self.length != self.available:
-                    log.warning("url=%s dfget wrote %d bytes, the registry announced %d", self.url,
-                                self.available, self.length)
+                    log.warning(
+                        "url=%s dfget wrote %d bytes, the registry announced %d", self.url, self.available, self.length
+                    )
                 self.length = self.available
             else:
                 self.state, self.error = FAILED, why
@@ -122,7 +124,7 @@ class Download:
             # Closed under the lock that read() holds: a reader never sees a closed (or, worse,
             # reused) descriptor of a file swapped out for the final one.
             for path, f in list(self._files.items()):
-                if f is not self._best:      # a failed run's best prefix stays readable until close()
+                if f is not self._best:  # a failed run's best prefix stays readable until close()
                     f.close()
                 del self._files[path]
 
@@ -143,7 +145,7 @@ class Download:
                 self._cond.wait(min(left, 1.0))
 
     def read(self, offset: int, n: int) -> bytes:
-        with self._cond:   # see _finalize: files are swapped and closed under this lock
+        with self._cond:  # see _finalize: files are swapped and closed under this lock
             f = self._best
             return f.read(offset, n) if f is not None else b""
 
@@ -197,7 +199,9 @@ class Downloads:
         with self._lock:
             return self._by_key.get(key)
 
-    def start(self, key, url: str, length: int | None, argv_for: Callable[[str], "list[str]"]) -> "tuple[Download, bool]":
+    def start(
+        self, key, url: str, length: int | None, argv_for: Callable[[str], "list[str]"]
+    ) -> "tuple[Download, bool]":
         """The Download for `key`, starting dfget if there is none; (download, started).
         OSError if dfget cannot be executed."""
         with self._lock:
@@ -205,8 +209,9 @@ class Downloads:
             if existing is not None and existing.state != FAILED:
                 return existing, False
             output = os.path.join(self.localrepo, uuid.uuid4().hex)
-            dl = Download(key, url, length, self.runner(argv_for(output), output, self.data_dir, lambda: None),
-                          self.streaming)
+            dl = Download(
+                key, url, length, self.runner(argv_for(output), output, self.data_dir, lambda: None), self.streaming
+            )
             dl.start()
             self._by_key[key] = dl
             return dl, True

@@ -11,6 +11,7 @@ missing piece is at least 1 MiB, so it always contains a whole hole block.
 (every byte looks like data) streaming is switched off and a layer is served once dfget is done.
 Whatever this module gets wrong, the digest check of the served stream catches.
 """
+
 import os
 import tempfile
 

@@ -4,6 +4,7 @@ One handler instance serves one client connection (HTTP/1.1 keep-alive honoured;
 `Connection: close`). Hijacked HTTPS connections get a subclass whose `hijacked` names the
 CONNECT target: their origin-form requests are treated as absolute `https://<host>` URLs.
 """
+
 import json
 import logging
 from http.server import BaseHTTPRequestHandler
@@ -29,7 +30,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     # Headers and body leave in separate writes: with Nagle on, every small answer (manifests,
     # tokens, /debug) waited for the client's delayed ACK, about 40 ms.
     disable_nagle_algorithm = True
-    hijacked = None        # (host, port, HijackHost rule) on a decrypted CONNECT connection
+    hijacked = None  # (host, port, HijackHost rule) on a decrypted CONNECT connection
     _framing = ("none", 0)  # (kind, length) of the current request body, set by dispatch
 
     def log_message(self, fmt, *args):
@@ -91,12 +92,13 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _direct(self, route: rules.Route, headers, tls: Tls) -> None:
         reply = Reply(self)
         digest = route.digest if self.command == "GET" else ""
-        if self.command in ("GET", "HEAD"):     # docker resolves a tag with HEAD, then GETs by digest
-            self.daemon.tags.saw(route.url)     # a manifest names the tag its layers will get
+        if self.command in ("GET", "HEAD"):  # docker resolves a tag with HEAD, then GETs by digest
+            self.daemon.tags.saw(route.url)  # a manifest names the tag its layers will get
         fwd = rules.forward_headers(headers)
         try:
-            resp = self.daemon.upstream.open(self.command, route.url, identity_only(fwd) if digest else fwd, tls,
-                                             body=self._body())
+            resp = self.daemon.upstream.open(
+                self.command, route.url, identity_only(fwd) if digest else fwd, tls, body=self._body()
+            )
         except UpstreamError as e:
             self.daemon.metrics.upstream_errors.inc()
             log.warning("direct request failed: %s", e)
@@ -123,8 +125,16 @@ class ProxyHandler(BaseHTTPRequestHandler):
             body = json.dumps(d.cfg.as_yaml_tree(), indent=2, default=str).encode()
             return reply.simple(200, body, "application/json")
         if path == paths.DFDAEMON_VERSION:
-            body = json.dumps({"version": VERSION, "revision": REVISION, "buildDate": BUILD_DATE,
-                               "goVersion": runtime_version(), "os": "linux", "arch": arch()}).encode()
+            body = json.dumps(
+                {
+                    "version": VERSION,
+                    "revision": REVISION,
+                    "buildDate": BUILD_DATE,
+                    "goVersion": runtime_version(),
+                    "os": "linux",
+                    "arch": arch(),
+                }
+            ).encode()
             return reply.simple(200, body, "application/json")
         return reply.simple(200, d.metrics.render(), CONTENT_TYPE)
 

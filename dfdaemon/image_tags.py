@@ -7,6 +7,7 @@ started with) and names a layer `<repo>:<tag>` — or just `<repo>` when no tag 
 TAG_TTL. Two tags of one repository pulled at once may swap names: the name is a hint for the
 console, never used to decide anything. The table is bounded (MAX_REPOSITORIES, oldest dropped).
 """
+
 import threading
 import time
 from collections import OrderedDict

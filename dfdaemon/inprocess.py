@@ -13,12 +13,14 @@ launcher (docs/decisions.md #20), so dfdaemon and any dfget of the same home sha
 and one that idled out is started again by the next blob.
 
 `InProcessRun` has the interface of downloader.DfgetProcess (start, finished, returncode,
-candidates, tail, kill — which cancels the session: no back-to-source for a blob nobody wants), so downloads.Download follows either the same way. Its command line is
+candidates, tail, kill — which cancels the session: no back-to-source for a blob nobody wants), so downloads.Download
+follows either the same way. Its command line is
 the one an external dfget would get (rules.dfget_argv), parsed by dfget's own CLI parser, so
 `dfget_flags` and every flag mean the same in both modes. Whatever goes wrong in a run (a bad
 flag, a bug) ends that run with a non-zero code and the readers fall back to the registry;
 dfdaemon itself never sees the exception.
 """
+
 import itertools
 import logging
 import os
@@ -40,8 +42,8 @@ from dfget.session import Session
 from dfget.status import ExitStatus, exit_status
 
 log = logging.getLogger(__name__)
-MAX_RUNNING = 16          # downloads at once; docker and containerd pull 3 layers at a time each
-SLOT_WAIT = 30.0          # s a download waits for a free slot before its readers go to the registry
+MAX_RUNNING = 16  # downloads at once; docker and containerd pull 3 layers at a time each
+SLOT_WAIT = 30.0  # s a download waits for a free slot before its readers go to the registry
 
 
 class _Notifying(ProgressBar):
@@ -59,8 +61,13 @@ class _Notifying(ProgressBar):
 class HostPeer:
     """The per-host P2P client shared by every in-process download (see the module docstring)."""
 
-    def __init__(self, max_running: int = MAX_RUNNING, slot_wait: float = SLOT_WAIT,
-                 services: "Callable[[], Services] | None" = None, config_files=None):
+    def __init__(
+        self,
+        max_running: int = MAX_RUNNING,
+        slot_wait: float = SLOT_WAIT,
+        services: "Callable[[], Services] | None" = None,
+        config_files=None,
+    ):
         self._slots = threading.BoundedSemaphore(max_running)
         self.slot_wait = slot_wait
         self._services = services or Services
@@ -100,8 +107,9 @@ class HostPeer:
 
 
 class InProcessRun:
-    def __init__(self, peer: HostPeer, run_id: int, argv: "list[str]", output: str, data_dir: str,
-                 on_change: Callable[[], None]):
+    def __init__(
+        self, peer: HostPeer, run_id: int, argv: "list[str]", output: str, data_dir: str, on_change: Callable[[], None]
+    ):
         self.peer, self.id = peer, run_id
         self.argv, self.output, self.data_dir = argv, output, data_dir
         self.on_change = on_change
@@ -158,8 +166,7 @@ class InProcessRun:
         svc = self.peer.services(self._echo)
         started = self.peer.start_time()
         sign = make_sign(svc.pid, started)
-        session = Session(cfg, svc, sign, os.path.abspath(self.output), started,
-                          filter_url(cfg.url, list(cfg.filters)))
+        session = Session(cfg, svc, sign, os.path.abspath(self.output), started, filter_url(cfg.url, list(cfg.filters)))
         session.progress = _Notifying(svc.clock, self.on_change)
         with self._lock:
             self._session = session
@@ -172,8 +179,9 @@ class InProcessRun:
         except DfgetError as e:
             self._echo(f"download FAIL: {e}")
             return int(exit_status(e))
-        self._echo(f"download SUCCESS cost:{time.time() - started:.3f}s length:{session.file_length} "
-                   f"reason:{session.reason}")
+        self._echo(
+            f"download SUCCESS cost:{time.time() - started:.3f}s length:{session.file_length} reason:{session.reason}"
+        )
         return 0
 
     def candidates(self) -> "list[tuple[str, bool]]":

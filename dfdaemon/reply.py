@@ -4,6 +4,7 @@
 complete (short Content-Length body, or no final chunk), so the client can never mistake what
 it got for the whole resource.
 """
+
 import socket
 
 NO_BODY_STATUSES = (204, 304)
@@ -50,8 +51,13 @@ class Reply:
             self.h.wfile.write(b"0\r\n\r\n")
         self.h.wfile.flush()
 
-    def simple(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8",
-               extra: "list[tuple[str, str]]" = ()) -> None:
+    def simple(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain; charset=utf-8",
+        extra: "list[tuple[str, str]]" = (),
+    ) -> None:
         self.head(status, [("Content-Type", content_type), *extra], len(body))
         self.write(body)
         self.end()

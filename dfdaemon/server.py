@@ -13,6 +13,7 @@ docker daemon pulling a few layers at a time, not thousands of connections.
 `Daemon` builds every service from the frozen config (no module globals); `start()` binds and
 serves in a background thread (tests use port 0), `serve_forever()` is the CLI's foreground loop.
 """
+
 import logging
 import os
 import ssl
@@ -69,14 +70,28 @@ class Daemon:
         self.streaming = holes_supported(data_dir)
         if not self.streaming:
             log.warning("%s does not report holes: layers are served once dfget has finished", data_dir)
-        self.downloads = Downloads(cfg.localrepo, data_dir, cfg.layer_retention, self.streaming,
-                                   runner=DfgetProcess if cfg.dfpath else (host_peer or HostPeer()).run)
+        self.downloads = Downloads(
+            cfg.localrepo,
+            data_dir,
+            cfg.layer_retention,
+            self.streaming,
+            runner=DfgetProcess if cfg.dfpath else (host_peer or HostPeer()).run,
+        )
         self.tags = RecentTags()
-        self.layers = LayerServer(self.downloads, self.upstream, self.metrics, settings.dfget_call(cfg),
-                                  self.mirror, cfg.hijack_hosts, self.tags, cfg.direct_below)
+        self.layers = LayerServer(
+            self.downloads,
+            self.upstream,
+            self.metrics,
+            settings.dfget_call(cfg),
+            self.mirror,
+            cfg.hijack_hosts,
+            self.tags,
+            cfg.direct_below,
+        )
         self.minter = None
         if cfg.hijack_cert:
             from dfdaemon.tls import CertMinter
+
             self.minter = CertMinter(cfg.hijack_cert, cfg.hijack_key)
         self.cleaner = RepoCleaner(cfg.localrepo, self.downloads, cfg.clean_interval, cfg.clean_max_age)
         self.server = None

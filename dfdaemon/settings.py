@@ -1,10 +1,13 @@
-"""Every dfdaemon setting (docs/operations.md#configuration-and-precedence): key, default, one comment; and the v1 exit codes.
+"""Every dfdaemon setting (docs/operations.md#configuration-and-precedence): key, default, one comment; and the v1 exit
+codes.
 
 Loading is defaults -> /etc/dragonfly/dfdaemon.yml -> DFDAEMON_* environment -> flags
 (common.shell.config). `finish()` then fills the derived defaults (localrepo, ratelimit), resolves an
-explicit `dfpath` (empty = downloads in-process) and checks what needs the filesystem. Every bad field is reported at once; the process exit
+explicit `dfpath` (empty = downloads in-process) and checks what needs the filesystem. Every bad field is reported at
+once; the process exit
 code is the v1 code of the first bad field in v1's validation order (`exit_code()`).
 """
+
 import glob
 import os
 import shutil
@@ -59,7 +62,7 @@ def _port(v) -> int:
 
 def _rate(v) -> int:
     if v in ("", None):
-        return 0   # 0 = derived default
+        return 0  # 0 = derived default
     n = parse_size(v)
     if n <= 0:
         raise BadInput(f"invalid rate limit {v!r}: must be positive")
@@ -73,6 +76,7 @@ def _certs(v) -> "tuple[str, ...]":
 def _flags(v) -> "tuple[str, ...]":
     if isinstance(v, str):
         import shlex
+
         return tuple(shlex.split(v))
     return tuple(c.text_list(v))
 
@@ -80,33 +84,84 @@ def _flags(v) -> "tuple[str, ...]":
 SCHEMA = [
     c.Setting("port", "port", 65001, "port the proxy / registry mirror listens on (2001-65535)", parse=_port),
     c.Setting("host_ip", "hostIp", "127.0.0.1", "address to listen on", parse=c.text, env="HOSTIP"),
-    c.Setting("registry", "registry_mirror.remote", "https://index.docker.io",
-              "registry that /v2/ requests are mirrored from (--registry)", parse=c.text),
-    c.Setting("registry_insecure", "registry_mirror.insecure", False, "skip TLS verification of the registry",
-              parse=c.boolean),
-    c.Setting("registry_certs", "registry_mirror.certs", [], "CA files to verify the registry with",
-              parse=_certs, show=list),
-    c.Setting("registry_direct", "registry_mirror.direct", False, "never use dfget for the mirror's layers",
-              parse=c.boolean),
-    c.Setting("proxies", "proxies", [], "proxy rules {regx, use_https, direct, redirect}; first match wins",
-              parse=rules.parse_proxy_rules, show=rules.show_rules),
-    c.Setting("hijack_cert", "hijack_https.cert", "", "certificate (or CA) presented to hijacked HTTPS clients",
-              parse=c.text),
+    c.Setting(
+        "registry",
+        "registry_mirror.remote",
+        "https://index.docker.io",
+        "registry that /v2/ requests are mirrored from (--registry)",
+        parse=c.text,
+    ),
+    c.Setting(
+        "registry_insecure", "registry_mirror.insecure", False, "skip TLS verification of the registry", parse=c.boolean
+    ),
+    c.Setting(
+        "registry_certs", "registry_mirror.certs", [], "CA files to verify the registry with", parse=_certs, show=list
+    ),
+    c.Setting(
+        "registry_direct", "registry_mirror.direct", False, "never use dfget for the mirror's layers", parse=c.boolean
+    ),
+    c.Setting(
+        "proxies",
+        "proxies",
+        [],
+        "proxy rules {regx, use_https, direct, redirect}; first match wins",
+        parse=rules.parse_proxy_rules,
+        show=rules.show_rules,
+    ),
+    c.Setting(
+        "hijack_cert", "hijack_https.cert", "", "certificate (or CA) presented to hijacked HTTPS clients", parse=c.text
+    ),
     c.Setting("hijack_key", "hijack_https.key", "", "key of hijack_https.cert", parse=c.text),
-    c.Setting("hijack_hosts", "hijack_https.hosts", [], "hosts {regx, insecure, certs} whose HTTPS is decrypted",
-              parse=rules.parse_hijack_hosts, show=rules.show_rules),
-    c.Setting("dfget_flags", "dfget_flags", [], "extra arguments passed verbatim to every dfget",
-              parse=_flags, show=list),
-    c.Setting("supernodes", "supernodes", [], "supernodes host[:port][=weight] handed to dfget (--node)",
-              parse=_certs, show=list),
-    c.Setting("ratelimit", "ratelimit", "", "rate limit of each dfget; empty = 20M (on >= 24 CPUs: NIC speed / 8)",
-              parse=_rate, show=lambda v: format_size(v) if v else ""),
-    c.Setting("localrepo", "localrepo", "", "absolute directory of downloaded layers; empty = <workHome>/dfdaemon/data/",
-              parse=c.text),
-    c.Setting("dfpath", "dfpath", "", "external dfget run once per blob (v1's way, any dfget incl. v1's Go one); "
-              "empty = downloads run inside dfdaemon (default)", parse=c.text),
-    c.Setting("work_home", "workHome", "", "work home of dfdaemon and its dfget; empty = $HOME/.small-dragonfly",
-              parse=c.text, env="WORKHOME"),
+    c.Setting(
+        "hijack_hosts",
+        "hijack_https.hosts",
+        [],
+        "hosts {regx, insecure, certs} whose HTTPS is decrypted",
+        parse=rules.parse_hijack_hosts,
+        show=rules.show_rules,
+    ),
+    c.Setting(
+        "dfget_flags", "dfget_flags", [], "extra arguments passed verbatim to every dfget", parse=_flags, show=list
+    ),
+    c.Setting(
+        "supernodes",
+        "supernodes",
+        [],
+        "supernodes host[:port][=weight] handed to dfget (--node)",
+        parse=_certs,
+        show=list,
+    ),
+    c.Setting(
+        "ratelimit",
+        "ratelimit",
+        "",
+        "rate limit of each dfget; empty = 20M (on >= 24 CPUs: NIC speed / 8)",
+        parse=_rate,
+        show=lambda v: format_size(v) if v else "",
+    ),
+    c.Setting(
+        "localrepo",
+        "localrepo",
+        "",
+        "absolute directory of downloaded layers; empty = <workHome>/dfdaemon/data/",
+        parse=c.text,
+    ),
+    c.Setting(
+        "dfpath",
+        "dfpath",
+        "",
+        "external dfget run once per blob (v1's way, any dfget incl. v1's Go one); "
+        "empty = downloads run inside dfdaemon (default)",
+        parse=c.text,
+    ),
+    c.Setting(
+        "work_home",
+        "workHome",
+        "",
+        "work home of dfdaemon and its dfget; empty = $HOME/.small-dragonfly",
+        parse=c.text,
+        env="WORKHOME",
+    ),
     c.Setting("cert_pem", "certpem", "", "serve the proxy itself over TLS with this certificate", parse=c.text),
     c.Setting("key_pem", "keypem", "", "key of certpem", parse=c.text),
     c.Setting("verbose", "verbose", False, "debug logging (also passed to dfget)", parse=c.boolean),
@@ -114,13 +169,24 @@ SCHEMA = [
     c.Setting("local_ip", "localIP", "", "this host's IP; accepted and unused (dfget detects its own)", parse=c.text),
     c.Setting("peer_port", "peerPort", 0, "accepted and unused (v1 compatibility)", parse=c.in_range(0, 65535)),
     c.Setting("stream_mode", "streamMode", False, "accepted and unused: layers always stream", parse=c.boolean),
-    c.Setting("connect_allow", "connect_allow", [], "regexes of host:port that CONNECT may tunnel to; empty = any (v1)",
-              parse=rules.parse_connect_allow, show=list),
-    c.size_setting("direct_below", "directBelow", "1M",
-                   "blobs the registry announces smaller than this (one piece: image configs, tiny layers) are "
-                   "fetched straight from it; 0 = every blob through P2P (v1)"),
-    c.duration_setting("layer_retention", "layerRetention", "5m",
-                       "a finished layer is kept this long for docker's Range retries"),
+    c.Setting(
+        "connect_allow",
+        "connect_allow",
+        [],
+        "regexes of host:port that CONNECT may tunnel to; empty = any (v1)",
+        parse=rules.parse_connect_allow,
+        show=list,
+    ),
+    c.size_setting(
+        "direct_below",
+        "directBelow",
+        "1M",
+        "blobs the registry announces smaller than this (one piece: image configs, tiny layers) are "
+        "fetched straight from it; 0 = every blob through P2P (v1)",
+    ),
+    c.duration_setting(
+        "layer_retention", "layerRetention", "5m", "a finished layer is kept this long for docker's Range retries"
+    ),
     c.duration_setting("clean_interval", "cleanInterval", "2m", "period of the local repo cleaner"),
     c.duration_setting("clean_max_age", "cleanMaxAge", "1h", "repo files not accessed for this long are deleted"),
     c.Setting("log_path", "logConfig.path", "", "log file; empty = <workHome>/logs/dfdaemon.log", parse=c.text),
@@ -159,7 +225,7 @@ def finish(cfg: c.Config, env) -> c.Config:
     repo = cfg.localrepo or os.path.join(home, "dfdaemon", "data") + os.sep
     if not os.path.isabs(repo):
         errors["localrepo"] = f"local repo {repo} is not an absolute path"
-    dfpath = found = cfg.dfpath     # empty: in-process downloads (dfdaemon/inprocess.py)
+    dfpath = found = cfg.dfpath  # empty: in-process downloads (dfdaemon/inprocess.py)
     if dfpath:
         found = shutil.which(dfpath) if os.sep not in dfpath else (dfpath if os.access(dfpath, os.X_OK) else None)
         if not found:
@@ -171,8 +237,13 @@ def finish(cfg: c.Config, env) -> c.Config:
         errors["hijack_https.cert"] = "hijack_https.cert and hijack_https.key must be given together"
     if errors:
         raise ConfigError(errors)
-    return cfg.replace(work_home=home, localrepo=repo, dfpath=found, ratelimit=rate,
-                       log_path=cfg.log_path or os.path.join(home, "logs", "dfdaemon.log"))
+    return cfg.replace(
+        work_home=home,
+        localrepo=repo,
+        dfpath=found,
+        ratelimit=rate,
+        log_path=cfg.log_path or os.path.join(home, "logs", "dfdaemon.log"),
+    )
 
 
 def mirror(cfg) -> rules.Mirror:
@@ -180,8 +251,14 @@ def mirror(cfg) -> rules.Mirror:
 
 
 def dfget_call(cfg) -> rules.DfgetCall:
-    return rules.DfgetCall(dfpath=cfg.dfpath, home=cfg.work_home, ratelimit=format_size(cfg.ratelimit),
-                           nodes=tuple(cfg.supernodes), extra_flags=tuple(cfg.dfget_flags), verbose=cfg.verbose)
+    return rules.DfgetCall(
+        dfpath=cfg.dfpath,
+        home=cfg.work_home,
+        ratelimit=format_size(cfg.ratelimit),
+        nodes=tuple(cfg.supernodes),
+        extra_flags=tuple(cfg.dfget_flags),
+        verbose=cfg.verbose,
+    )
 
 
 def defaults(env=None, **flags) -> c.Config:

@@ -1,6 +1,8 @@
-"""CONNECT (docs/architecture.md#dfdaemon-the-path-of-one-blob): a plain TCP tunnel, or — for hosts matching a `hijack_https` rule when a
+"""CONNECT (docs/architecture.md#dfdaemon-the-path-of-one-blob): a plain TCP tunnel, or — for hosts matching a
+`hijack_https` rule when a
 hijack certificate is configured — TLS terminated here and the decrypted requests served like
 proxy requests (so layers of an HTTPS registry can go through dfget)."""
+
 import logging
 import socket
 import ssl
@@ -47,7 +49,7 @@ def _established(h) -> None:
 def _tunnel(h, host: str, port: int) -> None:
     try:
         upstream = socket.create_connection((host, port), timeout=DIAL_TIMEOUT)
-    except (OSError, ValueError) as e:   # ValueError: a host name IDNA cannot encode
+    except (OSError, ValueError) as e:  # ValueError: a host name IDNA cannot encode
         return Reply(h).simple(503, f"cannot reach {host}:{port}: {e}\n".encode())
     upstream.settimeout(None)
     h.close_connection = True
@@ -56,6 +58,7 @@ def _tunnel(h, host: str, port: int) -> None:
     def down():
         _pump(upstream.recv, h.connection.sendall)
         _shut(h.connection)
+
     t = threading.Thread(target=down, name=f"tunnel-{host}", daemon=True)
     t.start()
     _pump(lambda n: h.rfile.read1(n), upstream.sendall)
@@ -89,8 +92,10 @@ def _upstream_reachable(host: str, port: int, rule: rules.HijackHost) -> "str | 
     for ca in rule.certs:
         ctx.load_verify_locations(cafile=ca)
     try:
-        with socket.create_connection((host, port), timeout=DIAL_TIMEOUT) as raw, \
-                ctx.wrap_socket(raw, server_hostname=host):
+        with (
+            socket.create_connection((host, port), timeout=DIAL_TIMEOUT) as raw,
+            ctx.wrap_socket(raw, server_hostname=host),
+        ):
             return None
     except (OSError, ssl.SSLError) as e:
         return str(e)
@@ -98,6 +103,7 @@ def _upstream_reachable(host: str, port: int, rule: rules.HijackHost) -> "str | 
 
 def _hijack(h, host: str, port: int, rule: rules.HijackHost) -> None:
     from dfdaemon.handler import ProxyHandler
+
     d = h.daemon
     h.close_connection = True
     try:

@@ -8,6 +8,7 @@ raw (no decompression); a 10 s connect timeout as in v1. A digest-addressed requ
 `Accept-Encoding: identity` (`identity_only`): the digest is over the blob's own bytes, so an
 answer in any other Content-Encoding cannot be checked and is refused with 502, never relayed.
 """
+
 import logging
 import ssl
 import threading
@@ -40,7 +41,7 @@ class Tls:
 
 @dataclass(frozen=True)
 class Preflight:
-    status: int | None        # None: the HEAD did not get an answer
+    status: int | None  # None: the HEAD did not get an answer
     length: int | None
 
 
@@ -58,23 +59,38 @@ class Upstream:
                     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
                 for path in tls.certs:
                     ctx.load_verify_locations(cafile=path)
-                pm = self._pools[tls] = urllib3.PoolManager(maxsize=16, block=False, ssl_context=ctx,
-                                                            cert_reqs=ctx.verify_mode)
+                pm = self._pools[tls] = urllib3.PoolManager(
+                    maxsize=16, block=False, ssl_context=ctx, cert_reqs=ctx.verify_mode
+                )
             return pm
 
-    def open(self, method: str, url: str, headers: "Iterable[tuple[str, str]]", tls: Tls, body=None,
-             read_timeout: float = READ_TIMEOUT) -> urllib3.BaseHTTPResponse:
+    def open(
+        self,
+        method: str,
+        url: str,
+        headers: "Iterable[tuple[str, str]]",
+        tls: Tls,
+        body=None,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> urllib3.BaseHTTPResponse:
         hdrs = urllib3.HTTPHeaderDict()
         for k, v in headers:
             hdrs.add(k, v)
         try:
-            return self.pool(tls).urlopen(method, url, headers=hdrs, body=body, redirect=False, retries=False,
-                                          preload_content=False, decode_content=False,
-                                          chunked=body is not None and "content-length" not in
-                                          {k.lower() for k, _ in hdrs.items()},
-                                          timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout))
+            return self.pool(tls).urlopen(
+                method,
+                url,
+                headers=hdrs,
+                body=body,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                chunked=body is not None and "content-length" not in {k.lower() for k, _ in hdrs.items()},
+                timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout),
+            )
         except (urllib3.exceptions.HTTPError, OSError, ssl.SSLError) as e:
-            known = explain(e, url)     # one line naming the cause (certificate, refused, DNS...)
+            known = explain(e, url)  # one line naming the cause (certificate, refused, DNS...)
             raise UpstreamError(f"{method} {url}: {known.line(DFDAEMON_TLS_FIX) if known else e}") from None
 
     def preflight(self, url: str, headers, tls: Tls) -> Preflight:
@@ -97,8 +113,11 @@ def identity_only(headers: "list[tuple[str, str]]") -> "list[tuple[str, str]]":
 
 def encoded(resp) -> str:
     """The response's Content-Encoding unless it is absent or `identity` ("" then)."""
-    value = ", ".join(resp.headers.getlist("Content-Encoding")) if hasattr(resp.headers, "getlist") else \
-        resp.headers.get("Content-Encoding", "")
+    value = (
+        ", ".join(resp.headers.getlist("Content-Encoding"))
+        if hasattr(resp.headers, "getlist")
+        else resp.headers.get("Content-Encoding", "")
+    )
     return "" if value.strip().lower() in ("", "identity") else value
 
 
@@ -113,12 +132,16 @@ def relay(reply: Reply, resp, digest: str = "") -> None:
     length = int(length) if length and length.isdigit() else None
     checked = bool(digest) and resp.status == 200
     if checked and encoded(resp):
-        log.error("upstream answered %s with Content-Encoding %r: refusing what cannot be checked", digest,
-                  encoded(resp))
-        resp.close()                # never return a connection with an unread body to the pool
+        log.error(
+            "upstream answered %s with Content-Encoding %r: refusing what cannot be checked", digest, encoded(resp)
+        )
+        resp.close()  # never return a connection with an unread body to the pool
         resp.release_conn()
-        reply.simple(502, f"upstream sent Content-Encoding {encoded(resp)!r} for {digest}: "
-                          f"its bytes cannot be checked against the digest\n".encode())
+        reply.simple(
+            502,
+            f"upstream sent Content-Encoding {encoded(resp)!r} for {digest}: "
+            f"its bytes cannot be checked against the digest\n".encode(),
+        )
         raise DigestMismatch(f"Content-Encoding {encoded(resp)!r} for {digest}")
     gate = VerifiedSlice(digest if checked else "")
     reply.head(resp.status, response_headers(resp), length, resp.reason)

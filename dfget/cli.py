@@ -4,6 +4,7 @@
 prints the version. Usage errors of any kind exit 1 (click's own usage errors would exit 2).
 Tests may pass `obj={"config_files": [...], "services": Services(...)}` to the command.
 """
+
 import platform
 import sys
 import warnings
@@ -27,6 +28,7 @@ class DfgetGroup(click.Group):
 
     def __call__(self, *args, **kwargs):
         from dfget.prompt_exit import exit_promptly
+
         try:
             self.main(*args, **kwargs)
             code = 0
@@ -50,13 +52,21 @@ def _split(values) -> "list[str]":
     return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
 
 
-@click.group(cls=DfgetGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]},
-             help="dfget is the client of Dragonfly: it downloads a file from its peers and the supernode, "
-                  "and uploads what it has to other peers.")
+@click.group(
+    cls=DfgetGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="dfget is the client of Dragonfly: it downloads a file from its peers and the supernode, "
+    "and uploads what it has to other peers.",
+)
 @click.option("-u", "--url", help="URL of the file to download (only HTTP/HTTPS)")
 @click.option("-o", "--output", help="destination path; default: last URL path segment in the current directory")
-@click.option("-s", "--locallimit", help="bandwidth limit of this download, " + RATE_HELP + " (default: none, "
-              "or --totallimit; v1's default was 20MB, which made one download ~28x slower than curl on a fast link)")
+@click.option(
+    "-s",
+    "--locallimit",
+    help="bandwidth limit of this download, " + RATE_HELP + " (default: none, "
+    "or --totallimit; v1's default was 20MB, which made one download ~28x slower than curl on a fast link)",
+)
 @click.option("--minrate", help="minimal bandwidth, used for timeouts, " + RATE_HELP + " (default 64KB)")
 @click.option("--totallimit", help="bandwidth limit of the whole host, " + RATE_HELP + " (default 0 = off)")
 @click.option("-e", "--timeout", help="timeout of the download (30s, 5m...); default: length / minrate + 10s")
@@ -92,6 +102,7 @@ def main(ctx: click.Context, **opts):
         click.echo(f"Error: {e}", err=True)
         return ExitStatus.USAGE
     from dfget.run import run
+
     return run(cfg, obj.get("services"))
 
 
@@ -99,15 +110,33 @@ def flags_from_options(opts: dict) -> dict:
     """The parsed command-line options as settings.load's flags (dfdaemon's in-process downloads
     parse the same command line through `config_from_argv`)."""
     return {
-        "url": opts["url"], "output": opts["output"], "local_limit": opts["locallimit"],
-        "min_rate": opts["minrate"], "total_limit": opts["totallimit"], "timeout": opts["timeout"],
-        "exceed": opts["exceed"], "md5": opts["md5"], "identifier": opts["identifier"],
-        "call_system": opts["callsystem"], "cacerts": _split(opts["cacerts"]), "pattern": opts["pattern"],
-        "filter": opts["filter_"], "headers": list(opts["header"]), "nodes": list(opts["node"]),
-        "notbs": opts["notbs"], "dfdaemon": opts["dfdaemon"], "insecure": opts["insecure"],
-        "client_queue_size": opts["clientqueue"], "showbar": opts["showbar"], "console": opts["console"],
-        "verbose": opts["verbose"], "work_home": opts["home"], "ip": opts["ip"], "port": opts["port"],
-        "expire_time": opts["expiretime"], "alive_time": opts["alivetime"],
+        "url": opts["url"],
+        "output": opts["output"],
+        "local_limit": opts["locallimit"],
+        "min_rate": opts["minrate"],
+        "total_limit": opts["totallimit"],
+        "timeout": opts["timeout"],
+        "exceed": opts["exceed"],
+        "md5": opts["md5"],
+        "identifier": opts["identifier"],
+        "call_system": opts["callsystem"],
+        "cacerts": _split(opts["cacerts"]),
+        "pattern": opts["pattern"],
+        "filter": opts["filter_"],
+        "headers": list(opts["header"]),
+        "nodes": list(opts["node"]),
+        "notbs": opts["notbs"],
+        "dfdaemon": opts["dfdaemon"],
+        "insecure": opts["insecure"],
+        "client_queue_size": opts["clientqueue"],
+        "showbar": opts["showbar"],
+        "console": opts["console"],
+        "verbose": opts["verbose"],
+        "work_home": opts["home"],
+        "ip": opts["ip"],
+        "port": opts["port"],
+        "expire_time": opts["expiretime"],
+        "alive_time": opts["alivetime"],
     }
 
 
@@ -115,7 +144,7 @@ def config_from_argv(args: "list[str]", files=settings.CONFIG_FILES) -> "setting
     """The DfgetConfig of a download command line (without the program name), exactly as
     `dfget ARGS` would build it; click.ClickException or ConfigError if it is not valid."""
     with main.make_context("dfget", list(args)) as ctx:
-        with warnings.catch_warnings():   # click 8.2 deprecates protected_args (the subcommand's name)
+        with warnings.catch_warnings():  # click 8.2 deprecates protected_args (the subcommand's name)
             warnings.simplefilter("ignore", DeprecationWarning)
             rest = [*ctx.protected_args, *ctx.args]
         if rest:
@@ -125,8 +154,10 @@ def config_from_argv(args: "list[str]", files=settings.CONFIG_FILES) -> "setting
 
 @main.command("version", help="Show the version of dfget.")
 def version_command():
-    click.echo(version_text("dfget", VERSION, REVISION, BUILD_DATE, runtime_version(),
-                            platform.system().lower(), arch()), nl=False)
+    click.echo(
+        version_text("dfget", VERSION, REVISION, BUILD_DATE, runtime_version(), platform.system().lower(), arch()),
+        nl=False,
+    )
 
 
 @main.group("config", help="Configuration helpers.")
@@ -134,13 +165,16 @@ def config_group():
     pass
 
 
-@config_group.command("default", help="Print the effective settings of the config file (YAML), as "
-                                      "the other programs' `config default` does.")
+@config_group.command(
+    "default",
+    help="Print the effective settings of the config file (YAML), as the other programs' `config default` does.",
+)
 @click.pass_context
 def config_default_command(ctx: click.Context):
     import yaml
 
     from common.shell import config as c
+
     obj = ctx.find_root().obj if isinstance(ctx.find_root().obj, dict) else {}
     tree, path = settings.read_properties(obj.get("config_files", settings.CONFIG_FILES))
     try:
@@ -152,10 +186,16 @@ def config_default_command(ctx: click.Context):
 
 
 @main.command("gen-doc", help="Generate markdown documentation of the dfget command.")
-@click.option("-p", "--path", default="/tmp", show_default=True,
-              help="directory to write dfget.md into (v1's default; the path written is printed)")
+@click.option(
+    "-p",
+    "--path",
+    default="/tmp",
+    show_default=True,
+    help="directory to write dfget.md into (v1's default; the path written is printed)",
+)
 def gen_doc_command(path: str):
     from common.shell.commands import write_doc
+
     with click.Context(main, info_name="dfget") as doc_ctx:
         text = f"## dfget\n\n```\n{main.get_help(doc_ctx)}\n```\n"
     write_doc("dfget", path, text)
@@ -168,11 +208,15 @@ def _server_command() -> click.Command:
     except ImportError as e:
         reason = str(e)
 
-        @click.command("server", help="Run the peer upload server (not available in this build).",
-                       context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+        @click.command(
+            "server",
+            help="Run the peer upload server (not available in this build).",
+            context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        )
         def server_command():
             click.echo(f"dfget server is not available: {reason}", err=True)
             sys.exit(ExitStatus.LAUNCH_SERVER)
+
     return server_command
 
 

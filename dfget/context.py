@@ -3,6 +3,7 @@
 The config (settings.DfgetConfig) says what was asked and never changes; this object records
 what the run found out and decided (local IP, chosen node, task id, back-source reason...).
 """
+
 import os
 from dataclasses import dataclass, field
 
@@ -16,15 +17,15 @@ from common.protocol.messages import RegisterResult
 class RunContext:
     sign: str
     started: float
-    output: str                      # absolute real target
-    temp_target: str                 # empty file next to the output (probe and write target)
+    output: str  # absolute real target
+    temp_target: str  # empty file next to the output (probe and write target)
     data_dir: str
     meta_path: str
     local_ip: str
     cid: str
     task_file_name: str
     task_url: str
-    pattern: str                     # p2p may become cdn if no upload server starts
+    pattern: str  # p2p may become cdn if no upload server starts
     peer_port: int = 0
     node: Node | None = None
     task_id: str = ""
@@ -33,7 +34,7 @@ class RunContext:
     cdn_source: str = CdnSource.SUPERNODE.value
     back_source_reason: int = BackSourceReason.NONE
     registered: bool = False
-    client_key: str = ""             # the registration's secret (passed on to the upload server)
+    client_key: str = ""  # the registration's secret (passed on to the upload server)
     extra: dict = field(default_factory=dict)
 
     @property

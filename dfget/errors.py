@@ -1,4 +1,5 @@
 """dfget's exceptions. Each names its v1 error class (docs/operations.md#exit-codes); status.py maps them to exits."""
+
 from common.errors import DragonflyError
 
 CODE_LAUNCH_SERVER = 1100
@@ -10,11 +11,13 @@ CODE_DOWNLOAD = 1104
 
 class DfgetError(DragonflyError):
     """Root of dfget's errors; `code` is v1's internal error class."""
+
     code = CODE_DOWNLOAD
 
 
 class UsageError(DfgetError):
     """Bad flags, URL or output path: the user's fault (exit 1, no result line)."""
+
     code = 1
 
 
@@ -24,6 +27,7 @@ class LaunchServerError(DfgetError):
 
 class PrepareError(DfgetError):
     """Work home, temp files or directories could not be created."""
+
     code = CODE_PREPARE
 
 
@@ -33,11 +37,13 @@ class GetUserError(DfgetError):
 
 class RegisterError(DfgetError):
     """The supernode demands authentication (608): no point going back to the source."""
+
     code = CODE_REGISTER
 
 
 class DownloadError(DfgetError):
     """Neither P2P nor the source produced the file."""
+
     code = CODE_DOWNLOAD
 
 

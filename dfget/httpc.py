@@ -6,6 +6,7 @@ this costs neither. One connection per (thread, host, port); a kept connection t
 closed meanwhile is noticed before reuse (like urllib3 does), and an idempotent request that
 still meets a closed connection is sent once more on a fresh one.
 """
+
 import http.client
 import json
 import select
@@ -13,7 +14,7 @@ import threading
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
-STALE_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)   # RemoteDisconnected too
+STALE_ERRORS = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)  # RemoteDisconnected too
 
 
 class HttpError(Exception):
@@ -54,8 +55,18 @@ class Client:
             conns = self._local.conns = {}
         return conns
 
-    def request(self, method: str, host: str, port: int, path: str, *, params=None, json_body=None,
-                headers: "dict | None" = None, timeout: float = 5.0) -> Answer:
+    def request(
+        self,
+        method: str,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        params=None,
+        json_body=None,
+        headers: "dict | None" = None,
+        timeout: float = 5.0,
+    ) -> Answer:
         if params:
             path = f"{path}?{urlencode(params)}"
         hdrs = dict(headers or {})

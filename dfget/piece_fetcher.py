@@ -1,4 +1,5 @@
-"""Fetch one piece from a peer, the supernode CDN or the source, and check it (docs/architecture.md#a-pull-get-peertask).
+"""Fetch one piece from a peer, the supernode CDN or the source, and check it
+(docs/architecture.md#a-pull-get-peertask).
 
 Hot path (plain http, which is every peer and supernode): one keep-alive `http.client` connection
 per source and worker thread; the body is read with `readinto` straight into one preallocated
@@ -6,6 +7,7 @@ buffer of the piece's length (1 MiB reads, one rate-limit grant per read), its m
 that buffer, and the payload is handed out as a memoryview slice of it: no copies besides the
 kernel's. Anything else (https sources, odd answers without a Content-Length) takes `requests`.
 """
+
 import hashlib
 import http.client
 import threading
@@ -20,10 +22,10 @@ from dfget.core.timing import piece_timeout
 from dfget.errors import PieceFailure
 
 CHUNK = 64 * 1024
-READ_STEP = 1 << 20        # bytes per readinto (and per rate-limit grant)
+READ_STEP = 1 << 20  # bytes per readinto (and per rate-limit grant)
 CONNECT_TIMEOUT = 2.0
 ERROR_BODY_LIMIT = 64 * 1024
-SPARE_BUFFERS = 4          # piece buffers given back by the output md5, kept for reuse
+SPARE_BUFFERS = 4  # piece buffers given back by the output md5, kept for reuse
 
 
 class _Retry(Exception):
@@ -37,27 +39,31 @@ class PieceFetcher:
     fetches again, unless the caller takes it over with `give_away(payload)` (this thread then
     fetches into another buffer) and hands it back with `recycle(payload)` when done with it."""
 
-    def __init__(self, session, limiter, version: str, min_rate: int,
-                 cancelled: threading.Event, clock):
-        self._session = session   # requests.Session for the non-http fallback (created lazily if None)
+    def __init__(self, session, limiter, version: str, min_rate: int, cancelled: threading.Event, clock):
+        self._session = session  # requests.Session for the non-http fallback (created lazily if None)
         self.limiter = limiter
         self.version = version
         self.min_rate = min_rate
         self.cancelled = cancelled
         self.clock = clock
         self._local = threading.local()
-        self._spare: list[bytearray] = []     # buffers given back, for the next fetch of any thread
+        self._spare: list[bytearray] = []  # buffers given back, for the next fetch of any thread
         self._spare_lock = threading.Lock()
 
-    def fetch(self, task: PieceTask, cdn_source: str, file_length: int,
-              user_headers: "dict[str, str]") -> "tuple[int, memoryview]":
+    def fetch(
+        self, task: PieceTask, cdn_source: str, file_length: int, user_headers: "dict[str, str]"
+    ) -> "tuple[int, memoryview]":
         req = piece_request(task, cdn_source, self.version, file_length=file_length, user_headers=user_headers)
         body = self._download(req, piece_timeout(task.piece_size, self.min_rate))
         expected = task.piece_md5.split(":", 1)[0]
         real = hashlib.md5(body).hexdigest() if expected or req.framed else ""
         if expected and real != expected:
-            raise PieceFailure(f"piece range:{task.range} md5 not match, expected:{expected} real:{real}",
-                               ClientErrorType.FILE_MD5_NOT_MATCH.value, real, expected)
+            raise PieceFailure(
+                f"piece range:{task.range} md5 not match, expected:{expected} real:{real}",
+                ClientErrorType.FILE_MD5_NOT_MATCH.value,
+                real,
+                expected,
+            )
         if not req.framed:
             start, end = parse_range(req.headers["Range"].partition("=")[2])
             if len(body) != end - start + 1:
@@ -66,8 +72,9 @@ class PieceFetcher:
         try:
             return req.offset, unframe(body, task.piece_size)
         except FramingError as e:
-            raise PieceFailure(f"piece range:{task.range} is corrupt: {e}",
-                               ClientErrorType.FILE_MD5_NOT_MATCH.value, real, expected) from None
+            raise PieceFailure(
+                f"piece range:{task.range} is corrupt: {e}", ClientErrorType.FILE_MD5_NOT_MATCH.value, real, expected
+            ) from None
 
     def close(self) -> None:
         """Close this thread's keep-alive connections (others close when their thread ends)."""
@@ -117,14 +124,22 @@ class PieceFetcher:
         if conn is not None:
             conn.close()
 
-    def _get(self, conn: http.client.HTTPConnection, reused: bool, req: PieceRequest, path: str,
-             deadline: float, timeout: float) -> memoryview:
+    def _get(
+        self,
+        conn: http.client.HTTPConnection,
+        reused: bool,
+        req: PieceRequest,
+        path: str,
+        deadline: float,
+        timeout: float,
+    ) -> memoryview:
         try:
             if conn.sock is None:
                 conn.connect()
             conn.sock.settimeout(max(min(timeout, deadline - self.clock.monotonic()), 0.05))
-            conn.putrequest("GET", path, skip_host=any(k.lower() == "host" for k in req.headers),
-                            skip_accept_encoding=True)
+            conn.putrequest(
+                "GET", path, skip_host=any(k.lower() == "host" for k in req.headers), skip_accept_encoding=True
+            )
             for k, v in req.headers.items():
                 conn.putheader(k, v)
             conn.endheaders()
@@ -141,7 +156,7 @@ class PieceFetcher:
             resp.read(ERROR_BODY_LIMIT)
             raise PieceFailure(f"{req.url}: HTTP {status} for {req.headers.get('Range')}")
         length = resp.length
-        if length is None:   # chunked or close-delimited: rare, not worth a fast path
+        if length is None:  # chunked or close-delimited: rare, not worth a fast path
             return self._read_unsized(resp, req, deadline, timeout)
         view = self._buffer(length)
         pos = 0
@@ -149,7 +164,7 @@ class PieceFetcher:
         while pos < length:
             if self.cancelled.is_set():
                 raise PieceFailure("download cancelled")
-            n = resp.readinto(view[pos:pos + READ_STEP])
+            n = resp.readinto(view[pos : pos + READ_STEP])
             if not n:
                 raise PieceFailure(f"{req.url}: connection closed after {pos} of {length} bytes")
             take(n)
@@ -210,6 +225,7 @@ class PieceFetcher:
     def _requests_session(self):
         if self._session is None:
             import requests
+
             s = requests.Session()
             s.trust_env = False
             self._session = s
@@ -217,10 +233,12 @@ class PieceFetcher:
 
     def _download_requests(self, req: PieceRequest, timeout: float) -> bytearray:
         import requests
+
         deadline = self.clock.monotonic() + timeout
         try:
-            with self._requests_session().get(req.url, headers=req.headers, stream=True,
-                                              timeout=(CONNECT_TIMEOUT, timeout)) as resp:
+            with self._requests_session().get(
+                req.url, headers=req.headers, stream=True, timeout=(CONNECT_TIMEOUT, timeout)
+            ) as resp:
                 if resp.status_code == 404:
                     raise PieceFailure(f"{req.url}: not found", ClientErrorType.FILE_NOT_EXIST.value)
                 if not 200 <= resp.status_code < 300:

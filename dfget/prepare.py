@@ -1,4 +1,6 @@
-"""Preparation of a run (docs/architecture.md#one-download): output validation, directories, temp target, local IP, names."""
+"""Preparation of a run (docs/architecture.md#one-download): output validation, directories, temp target, local IP,
+names."""
+
 import logging
 import os
 import socket
@@ -59,10 +61,24 @@ def prepare(cfg, output: str, sign: str, started: float, order: "list[Node]") ->
     except OSError as e:
         raise PrepareError(f"{e.filename or ''}: {e.strerror}" if e.strerror else str(e)) from None
     ip = cfg.ip or local_ip(order)
-    ctx = RunContext(sign=sign, started=started, output=output, temp_target=temp_target, data_dir=data_dir,
-                     meta_path=cfg.meta_path, local_ip=ip, cid=make_cid(ip, sign),
-                     task_file_name=task_file_name(output, sign), task_url=filter_url(cfg.url, list(cfg.filters)),
-                     pattern=cfg.pattern)
-    log.info("target file path:%s, runtime: cid=%s taskFileName=%s taskURL=%s", output, ctx.cid,
-             ctx.task_file_name, ctx.task_url)
+    ctx = RunContext(
+        sign=sign,
+        started=started,
+        output=output,
+        temp_target=temp_target,
+        data_dir=data_dir,
+        meta_path=cfg.meta_path,
+        local_ip=ip,
+        cid=make_cid(ip, sign),
+        task_file_name=task_file_name(output, sign),
+        task_url=filter_url(cfg.url, list(cfg.filters)),
+        pattern=cfg.pattern,
+    )
+    log.info(
+        "target file path:%s, runtime: cid=%s taskFileName=%s taskURL=%s",
+        output,
+        ctx.cid,
+        ctx.task_file_name,
+        ctx.task_url,
+    )
     return ctx

@@ -1,4 +1,5 @@
 """--showbar: a progress bar on stderr (docs/decisions.md #10). stdout is never touched."""
+
 import threading
 
 from dfget.core.progress import render

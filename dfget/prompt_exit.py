@@ -6,22 +6,23 @@ long after the result line, and a caller that waits for dfget (dfdaemon, a scrip
 would hang with it. Threads get a short grace to finish; then the process ends regardless,
 after flushing what was written.
 """
+
 import logging
 import os
 import sys
 import threading
 import time
 
-EXIT_GRACE = 0.5   # s the other threads have to end after the result
+EXIT_GRACE = 0.5  # s the other threads have to end after the result
 
 
 def _blocking_threads() -> "list[threading.Thread]":
     """Threads the interpreter would wait for at exit: non-daemon ones, and pool workers."""
     from concurrent.futures import thread as pool_threads
+
     pooled = set(getattr(pool_threads, "_threads_queues", {}).keys())
     me = threading.current_thread()
-    return [t for t in threading.enumerate()
-            if t is not me and t.is_alive() and (not t.daemon or t in pooled)]
+    return [t for t in threading.enumerate() if t is not me and t.is_alive() and (not t.daemon or t in pooled)]
 
 
 def exit_code_of(code) -> int:

@@ -1,10 +1,12 @@
-"""The per-task bandwidth limiter (docs/architecture.md#one-download): a thread-safe shell around common.rate.TokenBucket.
+"""The per-task bandwidth limiter (docs/architecture.md#one-download): a thread-safe shell around
+common.rate.TokenBucket.
 
 Waits are interruptible: `interrupt()` ends every wait in progress at once, and every wait that
 starts after it, until `resume()`. Each download attempt resumes the limiter when it starts and
 interrupts it when it ends, so that no abandoned thread sleeps on for what a poisoned rate
 (1 B/s from a hostile upload server) would make days (issue 11 item 1).
 """
+
 import threading
 
 from common.rate import TokenBucket

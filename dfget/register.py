@@ -18,6 +18,7 @@ every running client to the source at once:
   source forever). A node that answered the pull with a failure (500: its build of the file
   failed) is not asked again: it would only fail again.
 """
+
 import base64
 import logging
 
@@ -67,11 +68,24 @@ class Registrar:
     def request(self, node: Node) -> RegisterRequest:
         cfg, ctx = self.cfg, self.ctx
         return RegisterRequest(
-            raw_url=cfg.url, task_url=ctx.task_url, cid=ctx.cid, ip=ctx.local_ip, host_name=self.hostname,
-            port=ctx.peer_port, path=paths.peer_file_path(ctx.task_file_name), version=VERSION,
-            md5=cfg.md5, identifier="" if cfg.md5 else cfg.identifier, call_system=cfg.call_system,
-            headers=list(cfg.headers), dfdaemon=cfg.dfdaemon, insecure=cfg.insecure, root_cas=self._root_cas,
-            super_node_ip=node.host, pattern=ctx.pattern)
+            raw_url=cfg.url,
+            task_url=ctx.task_url,
+            cid=ctx.cid,
+            ip=ctx.local_ip,
+            host_name=self.hostname,
+            port=ctx.peer_port,
+            path=paths.peer_file_path(ctx.task_file_name),
+            version=VERSION,
+            md5=cfg.md5,
+            identifier="" if cfg.md5 else cfg.identifier,
+            call_system=cfg.call_system,
+            headers=list(cfg.headers),
+            dfdaemon=cfg.dfdaemon,
+            insecure=cfg.insecure,
+            root_cas=self._root_cas,
+            super_node_ip=node.host,
+            pattern=ctx.pattern,
+        )
 
     def register(self, skip: Node | None = None, come_back: bool = True) -> "tuple[Node, RegisterResult]":
         """`come_back`: when migrating away from `skip` finds no other node, ask `skip` again
@@ -102,16 +116,19 @@ class Registrar:
         """`node` answered but no longer knows our task (`why`): register with it again; None if
         it does not take us (then the caller migrates) or the per-download bound is spent."""
         if self.rejoins >= MAX_REJOINS:
-            log.warning("supernode %s lost the task again (%s); not registering a %s time",
-                        node.addr, why, MAX_REJOINS + 1)
+            log.warning(
+                "supernode %s lost the task again (%s); not registering a %s time", node.addr, why, MAX_REJOINS + 1
+            )
             return None
         self.rejoins += 1
-        log.warning("supernode %s lost the task (%s), probably restarted: registering with it again",
-                    node.addr, why)
+        log.warning("supernode %s lost the task (%s), probably restarted: registering with it again", node.addr, why)
         info = self._try(node)
         if info is None or info.code != ResultCode.SUCCESS:
-            log.warning("registering again with %s failed: %s", node.addr,
-                        "no answer" if info is None else f"code {info.code} {info.msg}".strip())
+            log.warning(
+                "registering again with %s failed: %s",
+                node.addr,
+                "no answer" if info is None else f"code {info.code} {info.msg}".strip(),
+            )
             return None
         return self._accept(node, info)
 

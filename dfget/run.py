@@ -1,4 +1,5 @@
 """`run(config) -> ExitStatus`: one dfget download, from validation to the result line."""
+
 import logging
 import os
 from datetime import datetime
@@ -18,8 +19,14 @@ log = logging.getLogger(__name__)
 
 def _setup_logging(cfg: DfgetConfig, sign: str) -> None:
     try:
-        logs.setup(cfg.log_path, sign=sign, verbose=cfg.verbose, console=cfg.console,
-                   max_bytes=cfg.log_max_size * 1024 * 1024, backups=cfg.log_max_backups)
+        logs.setup(
+            cfg.log_path,
+            sign=sign,
+            verbose=cfg.verbose,
+            console=cfg.console,
+            max_bytes=cfg.log_max_size * 1024 * 1024,
+            backups=cfg.log_max_backups,
+        )
     except OSError:
         logs.setup("", sign=sign, verbose=cfg.verbose, console=cfg.console)
 
@@ -35,10 +42,16 @@ def run(cfg: DfgetConfig, services: "Services | None" = None) -> ExitStatus:
     sign = make_sign(svc.pid, started)
     if svc.configure_logging:
         _setup_logging(cfg, sign)
-    log.info("get init config: url=%s output=%s pattern=%s nodes=%s", cfg.url, output, cfg.pattern,
-             ",".join(n.addr for n in cfg.nodes))
+    log.info(
+        "get init config: url=%s output=%s pattern=%s nodes=%s",
+        cfg.url,
+        output,
+        cfg.pattern,
+        ",".join(n.addr for n in cfg.nodes),
+    )
     svc.echo(lines.start_line(datetime.fromtimestamp(started), cfg.url))
     from dfget.session import Session
+
     session = Session(cfg, svc, sign, output, started, filter_url(cfg.url, list(cfg.filters)))
     error = None
     try:

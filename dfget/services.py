@@ -1,4 +1,5 @@
 """Capabilities a run uses (clock, sleep, rng, output streams, upload server), injectable for tests."""
+
 import os
 import random
 import socket

@@ -3,6 +3,7 @@
 `Session.execute()` either returns (the output file is in place) or raises a DfgetError whose
 class says which v1 error class it is; run.py turns that into the result line and exit status.
 """
+
 import logging
 import os
 import threading
@@ -33,10 +34,10 @@ class Session:
         self.sign, self.output, self.started = sign, output, started
         self.locator = Locator(list(cfg.nodes), task_url)
         self.client = SupernodeClient()
-        self.limiter = Limiter(cfg.task_rate, svc.clock)   # interruptible waits, see _attempt
+        self.limiter = Limiter(cfg.task_rate, svc.clock)  # interruptible waits, see _attempt
         self.progress = ProgressBar(svc.err_stream, svc.clock, cfg.showbar)
         self.ctx = None
-        self._unwanted = threading.Event()                      # see cancel()
+        self._unwanted = threading.Event()  # see cancel()
         self._attempt_cancelled: threading.Event | None = None
 
     @property
@@ -59,7 +60,7 @@ class Session:
             self._download()
             success = True
         finally:
-            self.limiter.interrupt()   # no thread of ours waits for bandwidth after the result
+            self.limiter.interrupt()  # no thread of ours waits for bandwidth after the result
             self._cleanup(success)
 
     def cancel(self) -> None:
@@ -83,17 +84,19 @@ class Session:
         if ctx.pattern == "p2p":
             self._launch_upload_server()
         else:
-            ctx.peer_port = cfg.port   # v1: cdn registers --port as is (normally 0, "never uploads")
+            ctx.peer_port = cfg.port  # v1: cdn registers --port as is (normally 0, "never uploads")
         self.registrar = Registrar(cfg, ctx, self.client, self.locator, self.svc.sleep, self.svc.hostname)
         try:
             node, result = self.registrar.register()
         except RegisterFailed as e:
             if e.result_code == 608:
                 raise RegisterError(str(e)) from None
-            log.warning("register fail but try to download from source, reason:%d(%s)",
-                        BackSourceReason.REGISTER_FAIL, e)
-            self.svc.echo_err(lines.p2p_off_line(f"no supernode took the download ({e}); "
-                                                 "fetching it straight from the source"))
+            log.warning(
+                "register fail but try to download from source, reason:%d(%s)", BackSourceReason.REGISTER_FAIL, e
+            )
+            self.svc.echo_err(
+                lines.p2p_off_line(f"no supernode took the download ({e}); fetching it straight from the source")
+            )
             ctx.back_source_reason = BackSourceReason.REGISTER_FAIL
             return
         ctx.adopt(node, result)
@@ -145,8 +148,19 @@ class Session:
         except OSError as e:
             raise P2PFailure(BackSourceReason.WRITE_ERROR, f"cannot create {e.filename}: {e.strerror}") from None
         fetcher = PieceFetcher(None, self.limiter, VERSION, self.cfg.min_rate, cancelled, self.svc.clock)
-        p2p = P2PDownloader(self.cfg, ctx, self.svc, self.client, fetcher, assembly, self.limiter,
-                            self.progress, self._reregister, self.registrar.rejoin, cancelled)
+        p2p = P2PDownloader(
+            self.cfg,
+            ctx,
+            self.svc,
+            self.client,
+            fetcher,
+            assembly,
+            self.limiter,
+            self.progress,
+            self._reregister,
+            self.registrar.rejoin,
+            cancelled,
+        )
 
         def attempt():
             self.progress.start(ctx.file_length)
@@ -174,11 +188,13 @@ class Session:
         ctx = self.ctx
         if self.cfg.notbs or ctx.back_source_reason == BackSourceReason.NO_SPACE:
             ctx.back_source_reason += NOT_BACK_SOURCE_OFFSET
-            raise DownloadError("failed to download file from source: "
-                                + lines.not_back_source_message(ctx.back_source_reason))
+            raise DownloadError(
+                "failed to download file from source: " + lines.not_back_source_message(ctx.back_source_reason)
+            )
         self.svc.echo(lines.back_source_line(os.path.basename(ctx.output)))
         cancelled = threading.Event()
         from dfget.downloaders.source import SourceDownloader
+
         downloader = SourceDownloader(self.cfg, ctx, self.limiter, self.progress, cancelled)
         try:
             written = self._attempt(downloader.run, timeout, cancelled)
@@ -186,7 +202,7 @@ class Session:
             # The thread may be stuck in a read: its temp files go now, not when it wakes up.
             if not downloader.abandon():
                 raise DownloadError(f"failed to download file from source: {e}") from None
-            written = os.path.getsize(ctx.output)   # it committed just before the deadline
+            written = os.path.getsize(ctx.output)  # it committed just before the deadline
         except (SourceFailure, OSError) as e:
             raise DownloadError(f"failed to download file from source: {e}") from None
         self.progress.finish()
@@ -215,8 +231,17 @@ class Session:
             pass
         if self.cfg.pattern == "source" or not ctx.registered or ctx.node is None:
             return
-        self.client.report_metrics(ctx.node, TaskMetricsRequest(
-            ip=ctx.local_ip, port=ctx.peer_port, task_id=ctx.task_id, cid=ctx.cid,
-            call_system=self.cfg.call_system, duration=max(self.svc.clock.time() - self.started, 0.0),
-            success=success, back_source_reason=str(ctx.back_source_reason),
-            file_length=max(ctx.file_length, 0)))
+        self.client.report_metrics(
+            ctx.node,
+            TaskMetricsRequest(
+                ip=ctx.local_ip,
+                port=ctx.peer_port,
+                task_id=ctx.task_id,
+                cid=ctx.cid,
+                call_system=self.cfg.call_system,
+                duration=max(self.svc.clock.time() - self.started, 0.0),
+                success=success,
+                back_source_reason=str(ctx.back_source_reason),
+                file_length=max(ctx.file_length, 0),
+            ),
+        )

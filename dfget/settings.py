@@ -1,4 +1,5 @@
-"""dfget's configuration (docs/operations.md#running, docs/operations.md#configuration-and-precedence): files, then flags, validated once, then frozen.
+"""dfget's configuration (docs/operations.md#running, docs/operations.md#configuration-and-precedence): files, then
+flags, validated once, then frozen.
 
 Config files are searched in order and the first one that loads wins: `/etc/dragonfly/dfget.yml`
 (YAML: nodes, localLimit, minRate, totalLimit, clientQueueSize, workHome, logConfig) then
@@ -6,6 +7,7 @@ Config files are searched in order and the first one that loads wins: `/etc/drag
 Flags override file values; a zero rate or queue size on the command line means "not given";
 `--node` replaces the file's node list. Every bad value is reported at once (ConfigError).
 """
+
 import os
 import sys
 from collections.abc import Mapping
@@ -30,15 +32,22 @@ def _nodes(value) -> "tuple[Node, ...]":
 
 
 FILE_SCHEMA = [
-    c.Setting("nodes", "nodes", [DEFAULT_NODE], "supernodes, host[:port][=weight]", parse=_nodes,
-              show=lambda v: [f"{n.addr}={n.weight}" for n in v]),
+    c.Setting(
+        "nodes",
+        "nodes",
+        [DEFAULT_NODE],
+        "supernodes, host[:port][=weight]",
+        parse=_nodes,
+        show=lambda v: [f"{n.addr}={n.weight}" for n in v],
+    ),
     # v1's default was 20M: one download on a fast link ran ~28x slower than curl (BENCHMARKS.md,
     # helper-errors section). No limit unless one is set; --totallimit still caps the host.
     c.size_setting("local_limit", "localLimit", 0, "bandwidth limit of one download (0 = none; v1: 20M)"),
     c.size_setting("min_rate", "minRate", "64K", "minimal rate, for timeouts"),
     c.size_setting("total_limit", "totalLimit", 0, "bandwidth limit of the whole host (0 = off)"),
-    c.Setting("client_queue_size", "clientQueueSize", 6, "pieces fetched and written at once",
-              parse=c.in_range(1, 1000)),
+    c.Setting(
+        "client_queue_size", "clientQueueSize", 6, "pieces fetched and written at once", parse=c.in_range(1, 1000)
+    ),
     c.Setting("work_home", "workHome", "", "work home; empty = $HOME/.small-dragonfly", parse=c.text),
     c.Setting("log_path", "logConfig.path", "", "log file; empty = <workHome>/logs/dfclient.log", parse=c.text),
     c.Setting("log_max_size", "logConfig.maxSize", 40, "MB that trigger rotation", parse=c.in_range(1, 100000)),
@@ -49,6 +58,7 @@ FILE_SCHEMA = [
 @dataclass(frozen=True)
 class DfgetConfig:
     """Everything one dfget run was asked to do. Never written during the run."""
+
     url: str
     output: str
     nodes: "tuple[Node, ...]"
@@ -100,8 +110,10 @@ class DfgetConfig:
 
 # ---- config files -----------------------------------------------------------------------------
 
+
 def read_ini(path: str) -> dict:
     import configparser  # here: most hosts have no .conf file, and a download pays ~1.5 ms for it
+
     parser = configparser.ConfigParser()
     with open(path, encoding="utf-8") as f:
         parser.read_file(f)
@@ -135,6 +147,7 @@ def _ini_error(e: Exception) -> bool:
 
 # ---- flags ------------------------------------------------------------------------------------
 
+
 def _given_rate(value) -> Any:
     """A CLI rate: None (or zero) means not given; an unparsable one is passed on to fail."""
     if value in (None, ""):
@@ -165,7 +178,8 @@ def _cli_values(flags: Mapping[str, Any], errors: "dict[str, str]") -> dict:
         if not os.path.isfile(ca):
             errors["cacerts"] = f"cannot read CA file {ca!r}"
     return {
-        "url": url, "cacerts": cacerts,
+        "url": url,
+        "cacerts": cacerts,
         "pattern": _check(errors, "pattern", c.choice(*PATTERNS), flags.get("pattern") or "p2p"),
         "timeout": _check(errors, "timeout", parse_duration, flags.get("timeout") or flags.get("exceed") or "0"),
         "expire_time": _check(errors, "expiretime", parse_duration, flags.get("expire_time") or "3m"),
@@ -198,18 +212,29 @@ def load(flags: Mapping[str, Any], *, files=CONFIG_FILES, home_dir: "str | None"
     cli = _cli_values(flags, errors)
     if errors:
         raise ConfigError(errors)
-    work_home = os.path.abspath(base.work_home or os.path.join(home_dir or os.path.expanduser("~"),
-                                                               ".small-dragonfly"))
+    work_home = os.path.abspath(base.work_home or os.path.join(home_dir or os.path.expanduser("~"), ".small-dragonfly"))
     return DfgetConfig(
-        **cli, output=flags.get("output") or "", nodes=base.nodes,
-        local_limit=base.local_limit, min_rate=base.min_rate, total_limit=base.total_limit,
-        client_queue_size=base.client_queue_size, work_home=work_home,
+        **cli,
+        output=flags.get("output") or "",
+        nodes=base.nodes,
+        local_limit=base.local_limit,
+        min_rate=base.min_rate,
+        total_limit=base.total_limit,
+        client_queue_size=base.client_queue_size,
+        work_home=work_home,
         log_path=base.log_path or os.path.join(work_home, "logs", "dfclient.log"),
-        log_max_size=base.log_max_size, log_max_backups=base.log_max_backups,
-        md5=flags.get("md5") or "", identifier=flags.get("identifier") or "",
+        log_max_size=base.log_max_size,
+        log_max_backups=base.log_max_backups,
+        md5=flags.get("md5") or "",
+        identifier=flags.get("identifier") or "",
         call_system=flags.get("call_system") or "",
-        filters=tuple(split_filter(flags.get("filter"))), headers=tuple(flags.get("headers") or ()),
-        notbs=bool(flags.get("notbs")), dfdaemon=bool(flags.get("dfdaemon")),
-        insecure=bool(flags.get("insecure")), showbar=bool(flags.get("showbar")),
-        console=bool(flags.get("console")), verbose=bool(flags.get("verbose")), ip=flags.get("ip") or "",
+        filters=tuple(split_filter(flags.get("filter"))),
+        headers=tuple(flags.get("headers") or ()),
+        notbs=bool(flags.get("notbs")),
+        dfdaemon=bool(flags.get("dfdaemon")),
+        insecure=bool(flags.get("insecure")),
+        showbar=bool(flags.get("showbar")),
+        console=bool(flags.get("console")),
+        verbose=bool(flags.get("verbose")),
+        ip=flags.get("ip") or "",
     )

@@ -6,6 +6,7 @@ register 1103 -> 79 (only "need auth"), download 1104 -> 80. We exit with those 
 truncated values, so scripts written against v1 see identical numbers. Usage and validation
 errors (bad flag, URL, rate, duration, output path) exit 1; success 0.
 """
+
 from enum import IntEnum
 
 from common.errors import BadInput, ConfigError
@@ -15,11 +16,11 @@ from dfget import errors
 class ExitStatus(IntEnum):
     SUCCESS = 0
     USAGE = 1
-    LAUNCH_SERVER = errors.CODE_LAUNCH_SERVER & 0xFF   # 76
-    PREPARE = errors.CODE_PREPARE & 0xFF               # 77
-    GET_USER = errors.CODE_GET_USER & 0xFF             # 78
-    REGISTER = errors.CODE_REGISTER & 0xFF             # 79
-    DOWNLOAD = errors.CODE_DOWNLOAD & 0xFF             # 80
+    LAUNCH_SERVER = errors.CODE_LAUNCH_SERVER & 0xFF  # 76
+    PREPARE = errors.CODE_PREPARE & 0xFF  # 77
+    GET_USER = errors.CODE_GET_USER & 0xFF  # 78
+    REGISTER = errors.CODE_REGISTER & 0xFF  # 79
+    DOWNLOAD = errors.CODE_DOWNLOAD & 0xFF  # 80
 
 
 _BY_CODE = {

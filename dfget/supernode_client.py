@@ -7,6 +7,7 @@ Each supernode gives a registration its own client key (RegisterResult.client_ke
 call about that registration carries it in HEADER_CLIENT_KEY, so that nobody else can report for
 us (supernode.core.identity). A v1 supernode gives none, and then none is sent.
 """
+
 import logging
 
 from common.errors import BadInput
@@ -37,7 +38,7 @@ class SupernodeUnavailable(DfgetError):
 class SupernodeClient:
     def __init__(self, http: "Client | None" = None):
         self.http = http or Client()
-        self._keys: dict[tuple[str, str], str] = {}     # (node, cid) -> that node's client key
+        self._keys: dict[tuple[str, str], str] = {}  # (node, cid) -> that node's client key
 
     def remember_key(self, node: Node, cid: str, key: str) -> None:
         """The key `node` gave registration `cid` (a re-registration there replaces it)."""
@@ -58,11 +59,20 @@ class SupernodeClient:
         except (ValueError, BadInput) as e:
             raise SupernodeUnavailable(f"unexpected answer: {e}") from None
 
-    def _call(self, method: str, node: Node, path: str, *, params=None, json_body=None, headers=None,
-              timeout: float) -> Answer:
+    def _call(
+        self, method: str, node: Node, path: str, *, params=None, json_body=None, headers=None, timeout: float
+    ) -> Answer:
         try:
-            return self.http.request(method, node.host, int(node.port), path, params=params,
-                                     json_body=json_body, headers=headers, timeout=timeout)
+            return self.http.request(
+                method,
+                node.host,
+                int(node.port),
+                path,
+                params=params,
+                json_body=json_body,
+                headers=headers,
+                timeout=timeout,
+            )
         except HttpError as e:
             raise SupernodeUnavailable(f"{node.addr}{path}: {e}") from None
 
@@ -71,8 +81,14 @@ class SupernodeClient:
 
     def register(self, node: Node, req: RegisterRequest) -> ResultInfo:
         try:
-            resp = self._call("POST", node, paths.PEER_REGISTRY, json_body=req.encode(),
-                              headers=self._key_header(node, req.cid), timeout=REGISTER_TIMEOUT)
+            resp = self._call(
+                "POST",
+                node,
+                paths.PEER_REGISTRY,
+                json_body=req.encode(),
+                headers=self._key_header(node, req.cid),
+                timeout=REGISTER_TIMEOUT,
+            )
         except SupernodeUnavailable as e:
             raise SupernodeUnavailable(f"register to {e}") from None
         return self._info(resp)

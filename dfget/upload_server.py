@@ -1,9 +1,11 @@
-"""dfget's side of the local peer upload server (docs/architecture.md#the-upload-servers-life-cycle): find or start it, tell it about
+"""dfget's side of the local peer upload server (docs/architecture.md#the-upload-servers-life-cycle): find or start it,
+tell it about
 finished tasks, ask it for this task's share of --totallimit.
 
 The server itself lives in dfget/uploader/; it is imported lazily so that a missing or broken
 uploader only turns the p2p pattern into the cdn pattern (docs/architecture.md#a-registration-post-peerregistry).
 """
+
 import logging
 
 from common.errors import DragonflyError
@@ -11,7 +13,7 @@ from dfget.errors import LaunchServerError
 
 log = logging.getLogger(__name__)
 
-REGISTERED_WAIT = 2.0    # s: how long a report to the server waits for a just-started server
+REGISTERED_WAIT = 2.0  # s: how long a report to the server waits for a just-started server
 
 
 def _launcher():
@@ -34,10 +36,18 @@ class UploadServer:
         launcher = _launcher()
         try:
             self._started = launcher.ensure_server(
-                home=cfg.work_home, data_dir=ctx.data_dir, meta_path=ctx.meta_path, ip=ctx.local_ip,
-                port=cfg.port, expire_time=cfg.expire_time, alive_time=cfg.alive_time,
-                verbose=cfg.verbose, task_file_name=ctx.task_file_name, total_limit=cfg.total_limit,
-                on_failure=on_failure)
+                home=cfg.work_home,
+                data_dir=ctx.data_dir,
+                meta_path=ctx.meta_path,
+                ip=ctx.local_ip,
+                port=cfg.port,
+                expire_time=cfg.expire_time,
+                alive_time=cfg.alive_time,
+                verbose=cfg.verbose,
+                task_file_name=ctx.task_file_name,
+                total_limit=cfg.total_limit,
+                on_failure=on_failure,
+            )
         except DragonflyError as e:
             raise LaunchServerError(str(e)) from None
         except OSError as e:
@@ -52,9 +62,15 @@ class UploadServer:
             log.warning("the upload server never registered task %s: not reporting it finished", ctx.task_file_name)
             return
         try:
-            _launcher().client_finish(ctx.peer_port, ctx.task_file_name, ctx.task_id, ctx.cid,
-                                      ctx.node.addr if ctx.node else "", ip=ctx.local_ip,
-                                      client_key=ctx.client_key)
+            _launcher().client_finish(
+                ctx.peer_port,
+                ctx.task_file_name,
+                ctx.task_id,
+                ctx.cid,
+                ctx.node.addr if ctx.node else "",
+                ip=ctx.local_ip,
+                client_key=ctx.client_key,
+            )
         except Exception as e:  # noqa: BLE001 - best effort: the server only learns it may expire the file later
             log.warning("failed to tell the upload server task %s finished: %s", ctx.task_file_name, e)
 

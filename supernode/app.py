@@ -1,6 +1,7 @@
 """The composition root: `create_app(settings, ...)` builds the service, the CDN, metrics and the
 two WSGI apps (API port and download port). Nothing happens at import time; background loops
 start only when `Dragonfly.start_background()` is called (after gunicorn forks its worker)."""
+
 import logging
 import random
 import re
@@ -24,7 +25,7 @@ from supernode.cdn.core.contract import Cdn
 from supernode.metrics import SupernodeMetrics
 from supernode.shell.gc_loops import BackgroundLoops
 
-if TYPE_CHECKING:   # imported inside `build`, not at import time: they pull in the CDN and preheat stacks
+if TYPE_CHECKING:  # imported inside `build`, not at import time: they pull in the CDN and preheat stacks
     from supernode.preheat.preheater import Preheater
     from supernode.service import SupernodeService
 
@@ -44,6 +45,7 @@ class Dragonfly:
     * `preheater` - the preheat records and their fetches, for /preheats (preheat/);
     * `loops` - task, peer and disk GC, started only after gunicorn forks the worker (shell/gc_loops.py).
     """
+
     settings: Config
     service: "SupernodeService"
     cdn: Cdn
@@ -69,9 +71,15 @@ def _spawn_daemon(fn: "Callable[..., object]", *args: object) -> None:
     threading.Thread(target=fn, args=args, daemon=True).start()
 
 
-def build(settings: Config, *, cdn: "Cdn | None" = None, clock: "WaitingClock | None" = None,
-          rng: "random.Random | None" = None, spawn: "Callable[..., object] | None" = None,
-          advertise_ip: str = "127.0.0.1") -> Dragonfly:
+def build(
+    settings: Config,
+    *,
+    cdn: "Cdn | None" = None,
+    clock: "WaitingClock | None" = None,
+    rng: "random.Random | None" = None,
+    spawn: "Callable[..., object] | None" = None,
+    advertise_ip: str = "127.0.0.1",
+) -> Dragonfly:
     """Wire up a supernode; the CDN defaults to the local disk CDN under settings.home_dir.
     Nothing starts a thread here but the service's own start (background loops wait for
     `Dragonfly.start_background`)."""
@@ -83,16 +91,18 @@ def build(settings: Config, *, cdn: "Cdn | None" = None, clock: "WaitingClock | 
     rng = rng or random.Random()
     metrics = SupernodeMetrics()
     cdn = cdn or local_cdn(settings, clock=clock, spawn=spawn)
-    service = SupernodeService(settings, cdn=cdn, metrics=metrics, clock=clock, rng=rng,
-                               advertise_ip=advertise_ip, spawn=spawn)
+    service = SupernodeService(
+        settings, cdn=cdn, metrics=metrics, clock=clock, rng=rng, advertise_ip=advertise_ip, spawn=spawn
+    )
     service.start()
     preheater = Preheater(settings, fetcher=default_fetcher(settings, service), clock=clock)
     loops = BackgroundLoops(settings, service, spawn=_spawn_daemon)
     return Dragonfly(settings, service, cdn, metrics, preheater, loops)
 
 
-def create_app(settings=None, *, dragonfly: "Dragonfly | None" = None, lean_peer_routes: bool = True,
-               **build_kwargs) -> Flask:
+def create_app(
+    settings=None, *, dragonfly: "Dragonfly | None" = None, lean_peer_routes: bool = True, **build_kwargs
+) -> Flask:
     """The API app (port 8002): peer protocol, management API, system routes, metrics.
     `lean_peer_routes`: serve the hot /peer/* GETs without Flask (api/lean_peer_routes.py);
     False only to compare the two paths (tests, benchmarks)."""
@@ -127,7 +137,8 @@ def create_download_app(dragonfly: Dragonfly) -> Flask:
 
 
 class VersionPrefix:
-    """Serve every route also under `/v<digits.dots>` (docs/protocol.md#conventions): strip the prefix before routing."""
+    """Serve every route also under `/v<digits.dots>` (docs/protocol.md#conventions): strip the prefix before
+    routing."""
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
@@ -136,7 +147,7 @@ class VersionPrefix:
         path = environ.get("PATH_INFO", "")
         m = _VERSION_PREFIX.match(path)
         if m:
-            environ["PATH_INFO"] = path[m.end():]
+            environ["PATH_INFO"] = path[m.end() :]
         return self.wsgi_app(environ, start_response)
 
 
@@ -152,7 +163,7 @@ class PortDispatcher:
 
 
 def _install_http_metrics(app: Flask, http_metrics: HttpMetrics) -> None:
-    handlers: dict[str, str] = {}     # rule -> v1-style label, computed once per rule
+    handlers: dict[str, str] = {}  # rule -> v1-style label, computed once per rule
 
     @app.before_request
     def _start_timer():
@@ -165,9 +176,13 @@ def _install_http_metrics(app: Flask, http_metrics: HttpMetrics) -> None:
         if handler is None:
             handler = handlers[rule] = system.go_style(rule)
         started = request.environ.get("dragonfly.start")
-        http_metrics.record(handler, response.status_code,
-                            None if started is None else time.perf_counter() - started,
-                            request.content_length or 0, response.calculate_content_length() or 0)
+        http_metrics.record(
+            handler,
+            response.status_code,
+            None if started is None else time.perf_counter() - started,
+            request.content_length or 0,
+            response.calculate_content_length() or 0,
+        )
         return response
 
 
@@ -183,6 +198,7 @@ def _install_error_pages(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _internal(e):
         from werkzeug.exceptions import HTTPException
+
         if isinstance(e, HTTPException):
             return api_error(e.code or 500, e.description or str(e))
         log.exception("unhandled error method=%s path=%s", request.method, request.path)

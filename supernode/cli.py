@@ -1,5 +1,7 @@
-"""`supernode` command line (docs/operations.md#configuration-and-precedence): v1's flags, /etc/dragonfly/supernode.yml, `version`,
+"""`supernode` command line (docs/operations.md#configuration-and-precedence): v1's flags, /etc/dragonfly/supernode.yml,
+`version`,
 `config default`."""
+
 import os
 import sys
 
@@ -20,7 +22,11 @@ FLAGS = [
     ("--advertise-ip", "advertise_ip", "IP peers use to reach this supernode"),
     ("--up-limit", "peer_up_limit", "pieces one peer uploads at once (5)"),
     ("--down-limit", "peer_down_limit", "pieces one client downloads at once (4)"),
-    ("--supernode-task-upload-limit", "supernode_task_upload_limit", "pieces of one task served at once (0 = from --max-bandwidth)"),
+    (
+        "--supernode-task-upload-limit",
+        "supernode_task_upload_limit",
+        "pieces of one task served at once (0 = from --max-bandwidth)",
+    ),
     ("--system-bandwidth", "system_reserved_bandwidth", "bandwidth reserved for the system (20M)"),
     ("--max-bandwidth", "max_bandwidth", "total bandwidth (200M)"),
     ("--pool-size", "scheduler_core_pool_size", "unused (v1 compatibility)"),
@@ -39,8 +45,13 @@ def _flag_options(fn):
         fn = click.option(flag, name, default=None, help=help_text)(fn)
     fn = click.option("--profiler", "enable_profiler", is_flag=True, default=None, help="profiling routes")(fn)
     fn = click.option("-D", "--debug", "debug", is_flag=True, default=None, help="debug logging")(fn)
-    fn = click.option("--config", "config_path", default=settings_mod.DEFAULT_CONFIG_PATH, show_default=True,
-                      help="YAML config file (keys under base:)")(fn)
+    fn = click.option(
+        "--config",
+        "config_path",
+        default=settings_mod.DEFAULT_CONFIG_PATH,
+        show_default=True,
+        help="YAML config file (keys under base:)",
+    )(fn)
     return fn
 
 
@@ -65,10 +76,12 @@ def main(ctx, config_path, **flags):
     advertise_ip = settings.advertise_ip
     if not advertise_ip:
         from supernode.netinfo import default_advertise_ip
+
         advertise_ip, why = default_advertise_ip()
         click.echo(f"supernode: advertising {advertise_ip} ({why}); set --advertise-ip to choose", err=True)
     sockets = _fail_unless_ready(settings)
     from supernode.server import SupernodeServer
+
     SupernodeServer(settings, advertise_ip, sockets).run()
 
 
@@ -79,13 +92,15 @@ def _fail_unless_ready(settings) -> list:
     try:
         os.makedirs(os.path.join(settings.home_dir, "repo"), exist_ok=True)
     except OSError as e:
-        click.echo(f"supernode: cannot use --home-dir {settings.home_dir}: {e.strerror or e}; "
-                   "choose a writable directory", err=True)
+        click.echo(
+            f"supernode: cannot use --home-dir {settings.home_dir}: {e.strerror or e}; choose a writable directory",
+            err=True,
+        )
         sys.exit(2)
     if settings.download_server == layout.EXTERNAL:
         _fail_unless_linkable(settings.home_dir)
     ports = [("--port", settings.listen_port)]
-    if settings.download_server != layout.EXTERNAL:     # else a static server holds the download port
+    if settings.download_server != layout.EXTERNAL:  # else a static server holds the download port
         ports.append(("--download-port", settings.download_port))
     try:
         return listeners.bind(settings.listen_address, ports)
@@ -105,8 +120,11 @@ def _fail_unless_linkable(home_dir: str) -> None:
         click.echo(f"supernode: cannot use {private}: {e.strerror or e}", err=True)
         sys.exit(2)
     if not same:
-        click.echo(f"supernode: downloadServer external needs {private} and {home_dir}/repo on one filesystem "
-                   "(files are laid out as hard links); do not mount them separately", err=True)
+        click.echo(
+            f"supernode: downloadServer external needs {private} and {home_dir}/repo on one filesystem "
+            "(files are laid out as hard links); do not mount them separately",
+            err=True,
+        )
         sys.exit(2)
 
 

@@ -1,4 +1,5 @@
 """The supernode's errors (all under common.errors.DragonflyError)."""
+
 from common.errors import DragonflyError
 
 

@@ -7,6 +7,7 @@ anyone, so nothing private may live there: the store (data, `.meta` with the sou
 and preheat outputs move to `<home>/cdn`, mode 0700, and `<home>/repo/download` holds only hard
 links to the data files of registered public tasks (supernode/cdn/static_tree.py).
 """
+
 import os
 
 BUILTIN = "builtin"

@@ -6,10 +6,11 @@ signals it receives wait in a queue: a supernode started on a busy port took sec
 a SIGINT sent meanwhile was deferred. Binding here fails at once, with a line that names the flag,
 and the sockets are handed to gunicorn already bound.
 """
+
 import errno
 import socket
 
-LISTEN_BACKLOG = 2048   # gunicorn's default; gunicorn sets its configured backlog again on adoption
+LISTEN_BACKLOG = 2048  # gunicorn's default; gunicorn sets its configured backlog again on adoption
 
 
 class PortUnavailable(Exception):
@@ -42,7 +43,8 @@ def _bind_one(address: str, port: int, flag: str) -> socket.socket:
     except OSError as e:
         sock.close()
         why = "in use by another process" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-        raise PortUnavailable(f"cannot listen on {address}:{port} ({why}); "
-                              f"stop what holds it or choose another {flag}") from None
-    sock.set_inheritable(True)     # the gevent worker serves it after gunicorn forks
+        raise PortUnavailable(
+            f"cannot listen on {address}:{port} ({why}); stop what holds it or choose another {flag}"
+        ) from None
+    sock.set_inheritable(True)  # the gevent worker serves it after gunicorn forks
     return sock

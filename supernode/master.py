@@ -9,6 +9,7 @@
   quick; a worker still there QUICK_BOUND seconds after a quick stop, or STOP_MARGIN after the
   graceful time, is killed. When the master is gone the worker is gone and the ports are free.
 """
+
 import queue
 import signal
 import time
@@ -16,9 +17,9 @@ import time
 from gunicorn.arbiter import Arbiter
 from gunicorn.sock import close_sockets, create_sockets
 
-QUICK_BOUND = 1.0      # s a worker may take to leave after a quick stop before it is killed
-STOP_MARGIN = 1.0      # s beyond graceful_timeout before a gracefully stopping worker is killed
-REAP_CHECK = 0.005     # s between checks that the worker has exited
+QUICK_BOUND = 1.0  # s a worker may take to leave after a quick stop before it is killed
+STOP_MARGIN = 1.0  # s beyond graceful_timeout before a gracefully stopping worker is killed
+REAP_CHECK = 0.005  # s between checks that the worker has exited
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 

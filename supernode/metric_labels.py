@@ -8,6 +8,7 @@ client-supplied value goes through LabelPolicy first:
 - every metric keeps at most `series_per_metric` label sets; a new set beyond that is counted
   with all labels "other", so totals stay right while the series count stays fixed.
 """
+
 import ipaddress
 
 from common.protocol.codes import NOT_BACK_SOURCE_OFFSET, BackSourceReason, ClientErrorType
@@ -15,8 +16,9 @@ from common.protocol.codes import NOT_BACK_SOURCE_OFFSET, BackSourceReason, Clie
 OTHER = "other"
 INVALID = "invalid"
 _ERROR_TYPES = frozenset({e.value for e in ClientErrorType} | {"unknown"})
-_REASONS = frozenset({"", *(str(int(r)) for r in BackSourceReason),
-                      *(str(int(r) + NOT_BACK_SOURCE_OFFSET) for r in BackSourceReason)})
+_REASONS = frozenset(
+    {"", *(str(int(r)) for r in BackSourceReason), *(str(int(r) + NOT_BACK_SOURCE_OFFSET) for r in BackSourceReason)}
+)
 
 
 class FirstSeen:
@@ -42,8 +44,12 @@ class LabelPolicy:
         self.peer_limit = peers
         self.series_per_metric = series_per_metric
         self._series: dict[str, set[tuple]] = {}
-        self._by_label = {"callsystem": self.call_system, "peer": self.peer, "reason": self.reason,
-                          "type": self.error_type}
+        self._by_label = {
+            "callsystem": self.call_system,
+            "peer": self.peer,
+            "reason": self.reason,
+            "type": self.error_type,
+        }
 
     def peer(self, value: str) -> str:
         try:
@@ -75,8 +81,8 @@ class LabelPolicy:
     def top_peers(self, counts: "dict[str, int]") -> "dict[str, int]":
         """A gauge by peer IP: the `peer_limit` IPs with the most peers, the rest summed as OTHER."""
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        out = dict(ranked[:self.peer_limit])
-        rest = sum(n for _, n in ranked[self.peer_limit:])
+        out = dict(ranked[: self.peer_limit])
+        rest = sum(n for _, n in ranked[self.peer_limit :])
         if rest:
             out[OTHER] = out.get(OTHER, 0) + rest
         return out

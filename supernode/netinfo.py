@@ -1,5 +1,6 @@
 """Which IPv4 address the supernode advertises when none is configured (v1 bugs #645, #1428:
 a loopback-only host must still start)."""
+
 import fcntl
 import ipaddress
 import socket

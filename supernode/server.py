@@ -3,6 +3,7 @@
 One worker because all scheduling state lives in that process's memory (architecture rule 3).
 The app is built inside the worker (no preload), and background loops start after the fork.
 """
+
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ def build_wsgi(settings, advertise_ip: str):
     from supernode.app import PortDispatcher, build, create_app, create_download_app
 
     dragonfly = build(settings, advertise_ip=advertise_ip)
-    if settings.download_server == layout.EXTERNAL:     # a static server serves the download port
+    if settings.download_server == layout.EXTERNAL:  # a static server serves the download port
         wsgi = create_app(dragonfly=dragonfly)
     else:
         wsgi = PortDispatcher(create_app(dragonfly=dragonfly), create_download_app(dragonfly), settings.download_port)
@@ -63,18 +64,18 @@ def gunicorn_settings(settings) -> dict:
     return {
         # the REST API and (unless a static server serves them) the CDN piece files
         "bind": [f"{s.listen_address}:{port}" for port in ports],
-        "workers": 1,                        # the scheduler's state lives in this one process's memory
+        "workers": 1,  # the scheduler's state lives in this one process's memory
         # gevent (thousands of held long-poll /peer/task calls, a greenlet each), stopping at once
         "worker_class": "supernode.worker.SupernodeWorker",
-        "worker_connections": s.max_connections,   # per port: each listener has its own pool
-        "timeout": 120,                      # seconds a silent worker may take before it is restarted
-        "graceful_timeout": max(1, math.ceil(s.stop_grace)),   # s requests in flight get after SIGTERM
-        "keepalive": 75,                     # dfget reuses connections; also the socket guard's idle deadline
-        "limit_request_line": 4094,          # a request line (path and query) of at most 4 KiB
-        "limit_request_fields": 100,         # headers per request
+        "worker_connections": s.max_connections,  # per port: each listener has its own pool
+        "timeout": 120,  # seconds a silent worker may take before it is restarted
+        "graceful_timeout": max(1, math.ceil(s.stop_grace)),  # s requests in flight get after SIGTERM
+        "keepalive": 75,  # dfget reuses connections; also the socket guard's idle deadline
+        "limit_request_line": 4094,  # a request line (path and query) of at most 4 KiB
+        "limit_request_fields": 100,  # headers per request
         "limit_request_field_size": 8190,
-        "control_socket_disable": True,      # two supernodes on one host must not collide on ~/.gunicorn
-        "post_worker_init": start_background,   # guard connections and start GC loops after the fork
+        "control_socket_disable": True,  # two supernodes on one host must not collide on ~/.gunicorn
+        "post_worker_init": start_background,  # guard connections and start GC loops after the fork
         "loglevel": "debug" if s.debug else "info",
         "errorlog": "-",
         "proc_name": "supernode",
@@ -83,8 +84,9 @@ def gunicorn_settings(settings) -> dict:
 
 def setup_logging(settings) -> str:
     path = settings.log_path or os.path.join(settings.home_dir, "logs", "app.log")
-    logs.setup(path, sign=None, verbose=settings.debug, max_bytes=settings.log_max_size,
-               backups=settings.log_max_backups)
+    logs.setup(
+        path, sign=None, verbose=settings.debug, max_bytes=settings.log_max_size, backups=settings.log_max_backups
+    )
     return path
 
 

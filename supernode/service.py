@@ -3,6 +3,7 @@
 Every core call runs under one re-entrant lock and never blocks; source probes, CDN calls, disk
 work and long-poll waits happen outside it. The service is also the CDN's listener.
 """
+
 import logging
 import re
 import secrets
@@ -42,8 +43,10 @@ from supernode.shell.service_metrics import MetricsRecorder
 from supernode.shell.waiters import Waiters
 
 log = logging.getLogger(__name__)
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 def new_client_key() -> str:
@@ -75,8 +78,7 @@ class SupernodeService:
             if self._core.state.super_pid:
                 return
             pid = self._core.start(socket.gethostname(), self.advertise_ip)
-        log.info("supernode peer registered peer=%s ip=%s port=%s", pid, self.advertise_ip,
-                 self.settings.download_port)
+        log.info("supernode peer registered peer=%s ip=%s port=%s", pid, self.advertise_ip, self.settings.download_port)
 
     # ---- /peer/registry -----------------------------------------------------------------------
 
@@ -127,15 +129,22 @@ class SupernodeService:
 
     def _registered(self, reg: Registrant, answer: ResultInfo) -> ResultInfo:
         level = logging.INFO if answer.code == ResultCode.SUCCESS else logging.WARNING
-        log.log(level, "register task=%s cid=%s ip=%s code=%s msg=%s", reg.task_id, reg.cid, reg.ip,
-                answer.code, answer.msg)
+        log.log(
+            level, "register task=%s cid=%s ip=%s code=%s msg=%s", reg.task_id, reg.cid, reg.ip, answer.code, answer.msg
+        )
         return answer
 
     # ---- /peer/task ---------------------------------------------------------------------------
 
     def pull(self, req: PullPieceTaskRequest, caller: "Caller | None" = None) -> ResultInfo:
-        q = PullQuery(task_id=req.task_id, src_cid=req.src_cid, dst_cid=req.dst_cid, range=req.range,
-                      result=req.result, status=req.status)
+        q = PullQuery(
+            task_id=req.task_id,
+            src_cid=req.src_cid,
+            dst_cid=req.dst_cid,
+            range=req.range,
+            result=req.result,
+            status=req.status,
+        )
         wait = min(req.wait, self.settings.long_poll_max)
         started = self.clock.monotonic()
         with self._lock:
@@ -155,8 +164,7 @@ class SupernodeService:
         self._closing.set()
         self._waiters.wake_all()
 
-    def _hold(self, q: PullQuery, token: threading.Event, deadline: float,
-              recheck_after: "float | None") -> ResultInfo:
+    def _hold(self, q: PullQuery, token: threading.Event, deadline: float, recheck_after: "float | None") -> ResultInfo:
         """Hold a 602 until the task changes (a wake), a stalled fetch may change the plan
         (`recheck_after`) or the deadline; then answer again. All on the injected clock, which
         does the waiting too: a test moves a fake clock instead of sitting out the hold."""
@@ -185,26 +193,53 @@ class SupernodeService:
         if out.missing:
             raise NotFound(f"unknown {out.missing}")
         self._execute(out.effects)
-        log.debug("piece persisted task=%s cid=%s dst=%s range=%s", req.task_id, req.cid, req.dst_cid,
-                  req.piece_range)
+        log.debug("piece persisted task=%s cid=%s dst=%s range=%s", req.task_id, req.cid, req.dst_cid, req.piece_range)
         return out.answer
 
     def piece_error(self, req: PieceErrorRequest, caller: "Caller | None" = None) -> None:
-        log.warning("piece error task=%s cid=%s dst=%s dstIp=%s range=%s type=%s expected=%s real=%s",
-                    req.task_id, req.src_cid, req.dst_cid, req.dst_ip, req.range, req.error_type,
-                    req.expected_md5, req.real_md5)
+        log.warning(
+            "piece error task=%s cid=%s dst=%s dstIp=%s range=%s type=%s expected=%s real=%s",
+            req.task_id,
+            req.src_cid,
+            req.dst_cid,
+            req.dst_ip,
+            req.range,
+            req.error_type,
+            req.expected_md5,
+            req.real_md5,
+        )
         with self._lock:
-            out = self._core.piece_error(req.task_id, req.range, req.src_cid, dst_cid=req.dst_cid,
-                                         error_type=req.error_type, expected_md5=req.expected_md5, caller=caller)
+            out = self._core.piece_error(
+                req.task_id,
+                req.range,
+                req.src_cid,
+                dst_cid=req.dst_cid,
+                error_type=req.error_type,
+                expected_md5=req.expected_md5,
+                caller=caller,
+            )
         self._execute(out.effects)
 
     def api_piece_error(self, task_id, piece_range, req: ApiPieceErrorRequest, caller: "Caller | None" = None) -> None:
         task_id, piece_range = req.task_id or task_id, req.range or piece_range
-        log.warning("piece error task=%s cid=%s dstPid=%s range=%s type=%s", task_id, req.src_cid, req.dst_pid,
-                    piece_range, req.error_type)
+        log.warning(
+            "piece error task=%s cid=%s dstPid=%s range=%s type=%s",
+            task_id,
+            req.src_cid,
+            req.dst_pid,
+            piece_range,
+            req.error_type,
+        )
         with self._lock:
-            out = self._core.piece_error(task_id, piece_range, req.src_cid, dst_pid=req.dst_pid,
-                                         error_type=req.error_type, expected_md5=req.expected_md5, caller=caller)
+            out = self._core.piece_error(
+                task_id,
+                piece_range,
+                req.src_cid,
+                dst_pid=req.dst_pid,
+                error_type=req.error_type,
+                expected_md5=req.expected_md5,
+                caller=caller,
+            )
         self._execute(out.effects)
 
     def service_down(self, req: ServiceDownRequest, caller: "Caller | None" = None) -> ResultInfo:
@@ -215,8 +250,14 @@ class SupernodeService:
         self._execute(out.effects)
         # refusals are counted (reports_refused_total), not logged one by one: a flood must not fill the log
         level = logging.INFO if out.answer.code == ResultCode.GET_PEER_DOWN else logging.DEBUG
-        log.log(level, "service down task=%s cid=%s from=%s code=%s", req.task_id, req.cid,
-                caller.addr if caller else "", out.answer.code)
+        log.log(
+            level,
+            "service down task=%s cid=%s from=%s code=%s",
+            req.task_id,
+            req.cid,
+            caller.addr if caller else "",
+            out.answer.code,
+        )
         return out.answer
 
     def report_metrics(self, req: TaskMetricsRequest) -> None:
@@ -235,8 +276,16 @@ class SupernodeService:
         with self._lock:
             out = self._core.on_done(task_id, result)
         level = logging.INFO if result.success else logging.WARNING
-        log.log(level, "cdn done task=%s success=%s cache_hit=%s md5=%s pieces=%s error=%s", task_id,
-                result.success, result.cache_hit, result.real_md5, result.piece_count, result.error)
+        log.log(
+            level,
+            "cdn done task=%s success=%s cache_hit=%s md5=%s pieces=%s error=%s",
+            task_id,
+            result.success,
+            result.cache_hit,
+            result.real_md5,
+            result.piece_count,
+            result.error,
+        )
         self._execute(out.effects)
 
     # ---- /api/v1 ------------------------------------------------------------------------------

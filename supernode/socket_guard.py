@@ -7,6 +7,7 @@ The decisions are in supernode/core/connections.py; here they are applied to rea
 a guarded socket for the parser) and `handle_request` (headers in -> body deadline and busy;
 response out -> idle and waiting).
 """
+
 import logging
 import socket
 import time
@@ -20,8 +21,10 @@ log = logging.getLogger(__name__)
 
 def _answer(status: str, message: str) -> bytes:
     body = f'{{"code":{status.split()[0]},"message":"{message}"}}\n'.encode()
-    head = f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\n" \
-           f"Content-Length: {len(body)}\r\n\r\n"
+    head = (
+        f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -43,7 +46,7 @@ class GuardedSocket:
     def recv(self, size: int) -> bytes:
         if self._expired:
             return b""
-        prior = self._sock.gettimeout()   # gunicorn bounds its own body drain the same way
+        prior = self._sock.gettimeout()  # gunicorn bounds its own body drain the same way
         ours = self.deadline.remaining(time.monotonic())
         if ours <= 0:
             return self._expire()
@@ -57,7 +60,7 @@ class GuardedSocket:
         finally:
             self._sock.settimeout(prior)
         if self.deadline.received(data, time.monotonic()):
-            self.shedder.waits(self)   # a new request after an idle spell is young again
+            self.shedder.waits(self)  # a new request after an idle spell is young again
         return data
 
     def shed(self) -> None:
@@ -73,12 +76,13 @@ class GuardedSocket:
         self._expired = True
         phase = self.deadline.phase
         self._on_timeout(phase)
-        if phase is Phase.BODY:   # raised inside the handler's body read: Flask answers 408
-            raise RequestTimeout(f"the request body did not arrive within "
-                                 f"{self.deadline.limits.body_timeout:g} seconds")
+        if phase is Phase.BODY:  # raised inside the handler's body read: Flask answers 408
+            raise RequestTimeout(
+                f"the request body did not arrive within {self.deadline.limits.body_timeout:g} seconds"
+            )
         if phase is Phase.HEADER:
             send_quietly(self._sock, _HEADER_TIMEOUT)
-        return b""   # the parser sees the end of the stream and closes the connection
+        return b""  # the parser sees the end of the stream and closes the connection
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
@@ -108,7 +112,7 @@ class SocketGuard:
         if self._metrics is not None:
             self._metrics.connections_refused.labels(reason).inc()
         n = self._refusals[reason] = self._refusals.get(reason, 0) + 1
-        if n & (n - 1) == 0:   # 1st, 2nd, 4th, 8th...: visible in the log, never a flood of lines
+        if n & (n - 1) == 0:  # 1st, 2nd, 4th, 8th...: visible in the log, never a flood of lines
             log.warning("connections refused reason=%s total=%s last_source=%s", reason, n, source)
 
     def wrap_handle(self, handle):
@@ -124,8 +128,12 @@ class SocketGuard:
             if victim is not None:
                 self.refused("shed", source)
                 victim.shed()
-            conn = GuardedSocket(client, ReadDeadline.accepted(self.limits, time.monotonic()),
-                                 lambda phase: self.refused(f"{phase.value}_timeout", source), shedder)
+            conn = GuardedSocket(
+                client,
+                ReadDeadline.accepted(self.limits, time.monotonic()),
+                lambda phase: self.refused(f"{phase.value}_timeout", source),
+                shedder,
+            )
             shedder.accepted(conn)
             self.open.add(conn)
             try:
@@ -134,6 +142,7 @@ class SocketGuard:
                 self.open.discard(conn)
                 shedder.closed(conn)
                 self.budget.release(port, source)
+
         return guarded
 
     @staticmethod
@@ -148,6 +157,7 @@ class SocketGuard:
             finally:
                 sock.deadline.response_done(time.monotonic())
                 sock.shedder.waits(sock)
+
         return guarded
 
 
@@ -162,10 +172,12 @@ def _or_never(seconds: float) -> float:
 
 def install(worker, settings, metrics=None) -> SocketGuard:
     """Guard every connection the worker accepts from now on (call before its servers start)."""
-    limits = Deadlines(header_timeout=_or_never(settings.request_header_timeout),
-                       body_timeout=_or_never(settings.request_body_timeout),
-                       idle_timeout=_or_never(float(worker.cfg.keepalive or 0)))
+    limits = Deadlines(
+        header_timeout=_or_never(settings.request_header_timeout),
+        body_timeout=_or_never(settings.request_body_timeout),
+        idle_timeout=_or_never(float(worker.cfg.keepalive or 0)),
+    )
     guard = SocketGuard(limits, settings.max_connections_per_source, worker.cfg.worker_connections, metrics)
-    worker.handle = guard.wrap_handle(worker.handle)        # run() binds worker.handle after this hook
+    worker.handle = guard.wrap_handle(worker.handle)  # run() binds worker.handle after this hook
     worker.handle_request = guard.wrap_handle_request(worker.handle_request)
     return guard

@@ -14,6 +14,7 @@ check. Here:
   changes nothing: `kill` of the process group and the master both send one;
 * the process then leaves with os._exit: no interpreter shutdown waiting on a CDN download.
 """
+
 import logging
 import os
 import signal
@@ -27,8 +28,8 @@ from gevent.server import StreamServer
 from gunicorn.workers.ggevent import GeventWorker
 
 log = logging.getLogger(__name__)
-HEARTBEAT = 1.0        # s between the worker's "alive" notes to the master (its timeout check)
-DRAIN_CHECK = 0.02     # s between checks that the requests in flight have finished
+HEARTBEAT = 1.0  # s between the worker's "alive" notes to the master (its timeout check)
+DRAIN_CHECK = 0.02  # s between checks that the requests in flight have finished
 
 
 class SupernodeWorker(GeventWorker):
@@ -63,7 +64,7 @@ class SupernodeWorker(GeventWorker):
             server.start()
             servers.append(server)
         while not self._stop.wait(HEARTBEAT):
-            if self.ppid != os.getppid():   # the master is gone: so are we, at once
+            if self.ppid != os.getppid():  # the master is gone: so are we, at once
                 self._quick.set()
                 break
             if not self.alive:
@@ -71,7 +72,7 @@ class SupernodeWorker(GeventWorker):
             self.notify()
         started = time.monotonic()
         for server in servers:
-            server.close()               # the listening sockets: nothing new is accepted
+            server.close()  # the listening sockets: nothing new is accepted
         if not self._quick.is_set():
             self._run_stop_hooks()
             self._drain(servers, started + self.cfg.graceful_timeout)

@@ -5,6 +5,7 @@
 Settings come from $SUPERNODE_CONFIG (default /etc/dragonfly/supernode.yml) and SUPERNODE_*
 environment variables. gunicorn imports this module inside its worker, i.e. after the fork.
 """
+
 import os
 
 from supernode import settings as settings_mod

@@ -1,9 +1,12 @@
-"""Every numeric and symbolic code of the v1 protocol (docs/protocol.md#conventions, docs/architecture.md#scheduling-and-loads, docs/architecture.md#one-download)."""
+"""Every numeric and symbolic code of the v1 protocol (docs/protocol.md#conventions,
+docs/architecture.md#scheduling-and-loads, docs/architecture.md#one-download)."""
+
 from enum import Enum, IntEnum
 
 
 class ResultCode(IntEnum):
     """`code` of the ResultInfo envelope `{"code","msg","data"}` used on /peer/*."""
+
     SUCCESS = 200
     SYSTEM_ERROR = 500
     PARAM_ERROR = 501
@@ -47,6 +50,7 @@ _DEFAULT_MSG = {
 
 class PieceResult(IntEnum):
     """`result` a client reports for the piece it last fetched."""
+
     FAIL = 500
     SUCCESS = 501
     INVALID = 502
@@ -55,6 +59,7 @@ class PieceResult(IntEnum):
 
 class TaskStatus(IntEnum):
     """`status` a client reports for its own download."""
+
     START = 700
     RUNNING = 701
     FINISH = 702
@@ -62,6 +67,7 @@ class TaskStatus(IntEnum):
 
 class PieceStatus(IntEnum):
     """Internal piece states of the supernode's progress bitsets (docs/architecture.md#scheduling-and-loads)."""
+
     SEMISUC = -3
     WAITING = -1
     RUNNING = 0
@@ -86,18 +92,22 @@ class DfgetTaskStatus(str, Enum):
 
 class ClientErrorType(str, Enum):
     """`errorType` of a /peer/piece/error report."""
+
     FILE_NOT_EXIST = "FILE_NOT_EXIST"
     FILE_MD5_NOT_MATCH = "FILE_MD5_NOT_MATCH"
 
 
 class CdnSource(str, Enum):
     """`cdnSource` of the registration answer: framed CDN pieces or raw source ranges."""
+
     SUPERNODE = "supernode"
     SOURCE = "source"
 
 
 class BackSourceReason(IntEnum):
-    """Why dfget went to the source (docs/architecture.md#one-download). NOT_BACK_SOURCE_OFFSET is added under --notbs."""
+    """Why dfget went to the source (docs/architecture.md#one-download). NOT_BACK_SOURCE_OFFSET is added under
+    --notbs."""
+
     NONE = 0
     REGISTER_FAIL = 1
     MD5_NOT_MATCH = 2

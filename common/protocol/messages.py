@@ -4,6 +4,7 @@ Canonical keys are the ones v1's dfget sends (`rawUrl`, `cid`, `ip`); decoding a
 Every field a client sends declares its bounds here (length, characters, items; see wire.py), so
 every route that decodes a message refuses oversized or malformed fields the same way.
 """
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +24,15 @@ LONG_POLL_MAX_SECONDS = 30.0
 
 # Field bounds: far above any legitimate value (v1's cids are ~40 characters, task ids 64), far
 # below what costs memory. Texts not listed keep wire.MAX_TEXT.
-URL_LEN = 16384        # signed object-store URLs run to a few KiB
-PATH_LEN = 4096        # an upload path carries the output file's name
-ID_LEN = 256           # cids and peer ids ("cdnnode:<ip>~<taskId>" included)
-TASK_ID_LEN = 128      # sha256 hex is 64
+URL_LEN = 16384  # signed object-store URLs run to a few KiB
+PATH_LEN = 4096  # an upload path carries the output file's name
+ID_LEN = 256  # cids and peer ids ("cdnnode:<ip>~<taskId>" included)
+TASK_ID_LEN = 128  # sha256 hex is 64
 IP_LEN = 64
-NAME_LEN = 255         # host names (RFC 1123 allows 253)
-SHORT_LEN = 128        # versions, digests, call systems, reasons, ranges
-HEADER_LEN = 8192      # one "Name: value" header
-CERT_LEN = 32768       # one root CA (PEM or base64 DER)
+NAME_LEN = 255  # host names (RFC 1123 allows 253)
+SHORT_LEN = 128  # versions, digests, call systems, reasons, ranges
+HEADER_LEN = 8192  # one "Name: value" header
+CERT_LEN = 32768  # one root CA (PEM or base64 DER)
 
 
 def _url(key: str, required: bool = False) -> Any:
@@ -54,9 +55,11 @@ def _check_long_poll(value: float) -> "str | None":
 
 # ---- envelopes -------------------------------------------------------------------------------
 
+
 @dataclass
 class ResultInfo(Message):
     """The /peer/* envelope, always sent with HTTP 200."""
+
     code: int = wire("code", 0)
     msg: str = wire("msg", "")
     data: Any = wire("data", None)
@@ -74,6 +77,7 @@ class ResultInfo(Message):
 
 
 # ---- /peer/registry ----------------------------------------------------------------------------
+
 
 @dataclass
 class RegisterRequest(Message):
@@ -100,8 +104,9 @@ class RegisterRequest(Message):
 
     def source(self) -> SourceAccess:
         """How to reach the source this registration names: rawUrl, headers, insecure and rootCAs."""
-        return SourceAccess(self.raw_url, Headers.from_lines(self.headers),
-                            Tls(insecure=self.insecure, root_cas=tuple(self.root_cas)))
+        return SourceAccess(
+            self.raw_url, Headers.from_lines(self.headers), Tls(insecure=self.insecure, root_cas=tuple(self.root_cas))
+        )
 
 
 @dataclass
@@ -119,9 +124,11 @@ class RegisterResult(Message):
 
 # ---- /peer/task --------------------------------------------------------------------------------
 
+
 @dataclass
 class PullPieceTaskRequest(Message):
     """Query of GET /peer/task. `wait` (seconds) is our long-poll extension (docs/decisions.md #1)."""
+
     src_cid: str = _id("srcCid", required=True)
     dst_cid: str = _id("dstCid")
     range: str = _id("range", max_len=SHORT_LEN)
@@ -134,6 +141,7 @@ class PullPieceTaskRequest(Message):
 @dataclass
 class PieceTask(Message):
     """One piece assignment in a 601 answer."""
+
     range: str = wire("range", "", omitempty=False)
     piece_num: int = wire("pieceNum", 0, omitempty=False)
     piece_size: int = wire("pieceSize", 0, omitempty=False)
@@ -148,11 +156,13 @@ class PieceTask(Message):
 @dataclass
 class FinishResult(Message):
     """Data of a 600 answer: the source's md5 and the wrapped CDN length."""
+
     md5: str = wire("md5", "", omitempty=False)
     file_length: int = wire("fileLength", 0, omitempty=False)
 
 
 # ---- /peer/piece/suc, /peer/piece/error, /peer/service/down ------------------------------------
+
 
 @dataclass
 class PieceSuccessRequest(Message):
@@ -165,6 +175,7 @@ class PieceSuccessRequest(Message):
 @dataclass
 class PieceErrorRequest(Message):
     """Query of GET /peer/piece/error (legacy)."""
+
     task_id: str = _id("taskId", required=True, max_len=TASK_ID_LEN)
     range: str = _id("range", required=True, max_len=SHORT_LEN)
     src_cid: str = _id("srcCid")
@@ -183,6 +194,7 @@ class ServiceDownRequest(Message):
 
 # ---- /task/metrics ------------------------------------------------------------------------------
 
+
 @dataclass
 class TaskMetricsRequest(Message):
     ip: str = _id("IP", max_len=IP_LEN)
@@ -198,15 +210,18 @@ class TaskMetricsRequest(Message):
 
 # ---- peer upload server -----------------------------------------------------------------------
 
+
 @dataclass
 class HostMeta(Message):
     """`<home>/meta/host.meta`: where this host's upload server listens."""
+
     service_port: int = wire("servicePort", 0, omitempty=False)
 
 
 @dataclass
 class ClientFinishRequest(Message):
     """Query of GET /client/finish on the upload server."""
+
     task_file_name: str = _text("taskFileName", PATH_LEN, required=True)
     task_id: str = _id("taskID", required=True, max_len=TASK_ID_LEN)
     cid: str = _id("cid", required=True)
@@ -225,7 +240,8 @@ def is_supernode_cid(cid: str) -> bool:
     return cid.startswith(SUPERNODE_CID_PREFIX)
 
 
-# Upload-server and piece-request header names (docs/architecture.md#a-pull-get-peertask, docs/protocol.md#peer-upload-server).
+# Upload-server and piece-request header names (docs/architecture.md#a-pull-get-peertask,
+# docs/protocol.md#peer-upload-server).
 HEADER_PIECE_NUM = "pieceNum"
 HEADER_PIECE_SIZE = "pieceSize"
 HEADER_CDN_SOURCE = "cdnSource"

@@ -4,6 +4,7 @@ build these dataclasses at start-up (BENCHMARKS.md, helper-dfspeed). Same machin
 each class is the only place that knows its JSON keys, and every field a client sends declares
 its bounds (wire.py).
 """
+
 from dataclasses import dataclass
 
 from common.protocol.messages import (
@@ -21,9 +22,11 @@ from common.protocol.wire import PRINTABLE, Message, check_hostname, check_ipv4,
 
 # ---- REST envelopes and /api/v1 ------------------------------------------------------------------
 
+
 @dataclass
 class ApiError(Message):
     """Body of every non-2xx answer of the REST endpoints."""
+
     code: int = wire("code", 0, omitempty=False)
     message: str = wire("message", "", omitempty=False)
 
@@ -31,6 +34,7 @@ class ApiError(Message):
 @dataclass
 class ApiPieceErrorRequest(Message):
     """JSON body of GET /api/v1/tasks/{id}/pieces/{range}/error."""
+
     task_id: str = _id("taskId", max_len=TASK_ID_LEN)
     src_cid: str = _id("srcCid")
     dst_pid: str = _id("dstPid", required=True)
@@ -90,13 +94,14 @@ class VersionInfo(Message):
     revision: str = wire("Revision", "")
 
 
+# ---- /preheats (docs/protocol.md#supernode-system-management-and-preheat) --------------------------------------------
 
-# ---- /preheats (docs/protocol.md#supernode-system-management-and-preheat) ---------------------------------------------------------------------
 
 @dataclass
 class PreheatCreateRequest(Message):
     """POST /preheats. Harbor also sends "image" and "tag", which are ignored. `platform`
     ("os/arch[/variant]", several joined with ",") is our extension for manifest lists."""
+
     type: str = _id("type", required=True, max_len=32)
     url: str = _url("url", required=True)
     filter: str = _text("filter", PATH_LEN)
@@ -113,6 +118,7 @@ class PreheatCreateResponse(Message):
 @dataclass
 class PreheatStatusInfo(Message):
     """GET /preheats/{id}: what Harbor's provider reads (times RFC 3339, UTC)."""
+
     id: str = wire("ID", "", omitempty=False)
     status: str = wire("status", "", omitempty=False)
     start_time: str = wire("startTime", "", omitempty=False)
@@ -123,6 +129,7 @@ class PreheatStatusInfo(Message):
 @dataclass
 class PreheatRecordInfo(Message):
     """One item of GET /preheats: v1's raw record (times in ms since the epoch)."""
+
     id: str = wire("ID", "", omitempty=False)
     url: str = wire("URL", "", omitempty=False)
     type: str = wire("Type", "", omitempty=False)

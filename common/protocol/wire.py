@@ -10,6 +10,7 @@ a text's length (`max_len`, default MAX_TEXT) and characters (`chars`), a list's
 count (`max_items`, default MAX_ITEMS), integers to 64 bits, numbers to finite values. A field over
 its bound is refused with its name and size, never echoed back.
 """
+
 import dataclasses
 import ipaddress
 import math
@@ -26,7 +27,7 @@ _STRINGS_FALSE = {"false", "0", "no", "off", ""}
 # Bounds of a field that declares none: generous for any legitimate value, small for an attacker.
 MAX_TEXT = 8192
 MAX_ITEMS = 64
-_INT64 = 2 ** 63
+_INT64 = 2**63
 # The largest request body the supernode reads (a registration with a few CA certificates).
 MAX_REQUEST_BODY = 1024 * 1024
 
@@ -34,6 +35,7 @@ MAX_REQUEST_BODY = 1024 * 1024
 @dataclasses.dataclass(frozen=True)
 class Chars:
     """The characters a text field may hold, as a regex class, and how to say so."""
+
     pattern: "re.Pattern[str]"
     description: str
 
@@ -48,14 +50,30 @@ PRINTABLE = Chars(re.compile(r"[\x00-\x1f\x7f-\x9f]"), "control characters are r
 VISIBLE = Chars(re.compile(r"[^\x21-\x7e]"), "visible ASCII only, no spaces")
 
 
-def wire(key: str, default: Any = None, *, required: bool = False, omitempty: bool = True,
-         check: Callable[[Any], str | None] | None = None, default_factory: Callable[[], Any] | None = None,
-         max_len: int = MAX_TEXT, max_items: int = MAX_ITEMS, chars: "Chars | None" = None) -> Any:
+def wire(
+    key: str,
+    default: Any = None,
+    *,
+    required: bool = False,
+    omitempty: bool = True,
+    check: Callable[[Any], str | None] | None = None,
+    default_factory: Callable[[], Any] | None = None,
+    max_len: int = MAX_TEXT,
+    max_items: int = MAX_ITEMS,
+    chars: "Chars | None" = None,
+) -> Any:
     """Declare a message field with its JSON key. `check(value)` returns an error text or None;
     it runs after the bounds: a text (or each text in a list or object) has at most `max_len`
     characters, all in `chars`; a list or object has at most `max_items` items."""
-    meta = {"key": key, "required": required, "omitempty": omitempty, "check": check,
-            "max_len": max_len, "max_items": max_items, "chars": chars}
+    meta = {
+        "key": key,
+        "required": required,
+        "omitempty": omitempty,
+        "check": check,
+        "max_len": max_len,
+        "max_items": max_items,
+        "chars": chars,
+    }
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -157,8 +175,15 @@ def _coerce(tp: Any, value: Any, from_strings: bool) -> tuple[Any, str | None]:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or value == "" or value == 0 and not isinstance(value, bool) or value is False \
-        or value == [] or value == {}
+    return (
+        value is None
+        or value == ""
+        or value == 0
+        and not isinstance(value, bool)
+        or value is False
+        or value == []
+        or value == {}
+    )
 
 
 class Message:
@@ -236,6 +261,7 @@ class Message:
 
 # Field checks shared by several messages.
 
+
 def check_ipv4(value: str) -> "str | None":
     try:
         ipaddress.IPv4Address(value)
@@ -250,7 +276,9 @@ def check_peer_port(value: int) -> "str | None":
     return f"port {value} is outside 15000-65000 (0 means the peer does not upload)"
 
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 def check_hostname(value: str) -> "str | None":

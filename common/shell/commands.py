@@ -1,4 +1,6 @@
-"""The `version` and `config default` subcommands every program has (docs/operations.md#configuration-and-precedence)."""
+"""The `version` and `config default` subcommands every program has
+(docs/operations.md#configuration-and-precedence)."""
+
 from collections.abc import Callable
 from typing import Any
 
@@ -7,8 +9,7 @@ import click
 from common.version import version_text
 
 
-def add_standard_commands(group: click.Group, program: str,
-                          load_settings: Callable[[Any, Any], Any]) -> None:
+def add_standard_commands(group: click.Group, program: str, load_settings: Callable[[Any, Any], Any]) -> None:
     """Attach `version` and `config default` to a program's click group.
 
     `load_settings(config_path, flags)` returns the program's frozen settings; the group keeps
@@ -28,6 +29,7 @@ def add_standard_commands(group: click.Group, program: str,
     def config_default(ctx: click.Context) -> None:
         """Print the effective configuration as YAML."""
         import yaml
+
         config_path, flags = ctx.find_root().obj
         settings = load_settings(config_path, flags)
         click.echo(yaml.safe_dump(settings.as_yaml_tree(), sort_keys=False), nl=False)
@@ -38,6 +40,7 @@ def write_doc(program: str, directory: str, text: str) -> None:
     or written is one line on stderr and exit status 1, never a traceback."""
     import os
     import sys
+
     target = os.path.join(directory, f"{program}.md")
     try:
         os.makedirs(directory, exist_ok=True)

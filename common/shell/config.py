@@ -4,6 +4,7 @@ Each program declares a schema: a list of `Setting`s. `load()` layers the source
 value with its setting's parser, and raises one ConfigError naming *every* bad field. The result
 is a frozen `Config`; per-run facts never go into it.
 """
+
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -15,12 +16,12 @@ from common.units import format_duration, format_size, parse_duration, parse_siz
 
 @dataclass(frozen=True)
 class Setting:
-    name: str                 # attribute name on Config
-    key: str                  # dotted YAML path, e.g. "base.listenPort"
+    name: str  # attribute name on Config
+    key: str  # dotted YAML path, e.g. "base.listenPort"
     default: Any
     help: str
     parse: Callable[[Any], Any] = lambda v: v
-    show: Callable[[Any], Any] = lambda v: v    # how `config default` prints the value
+    show: Callable[[Any], Any] = lambda v: v  # how `config default` prints the value
     env: "str | None" = None  # environment variable name (without the program prefix)
 
 
@@ -66,6 +67,7 @@ def choice(*options: str) -> Callable[[Any], str]:
         if s.lower() not in {o.lower() for o in options}:
             raise BadInput(f"expected one of {', '.join(options)}, got {v!r}")
         return s.lower()
+
     return parse
 
 
@@ -75,6 +77,7 @@ def in_range(low: int, high: int) -> Callable[[Any], int]:
         if not low <= n <= high:
             raise BadInput(f"{n} is outside {low}-{high}")
         return n
+
     return parse
 
 
@@ -155,6 +158,7 @@ def read_yaml(path: str) -> dict[str, Any]:
     # Imported only once a file is there: most dfget runs have none, and yaml costs ~15 ms of
     # start-up (BENCHMARKS.md, helper-dfspeed).
     import yaml
+
     with f:
         try:
             data = yaml.safe_load(f) or {}
@@ -167,9 +171,16 @@ def read_yaml(path: str) -> dict[str, Any]:
     return data
 
 
-def load(schema: "list[Setting]", *, path: "str | None" = None, explicit_path: bool = False,
-         env: "Mapping[str, str] | None" = None, env_prefix: str = "",
-         flags: "Mapping[str, Any] | None" = None, tree: "Mapping[str, Any] | None" = None) -> Config:
+def load(
+    schema: "list[Setting]",
+    *,
+    path: "str | None" = None,
+    explicit_path: bool = False,
+    env: "Mapping[str, str] | None" = None,
+    env_prefix: str = "",
+    flags: "Mapping[str, Any] | None" = None,
+    tree: "Mapping[str, Any] | None" = None,
+) -> Config:
     """Layer defaults, the YAML file, the environment and flags; validate every value once.
 
     A missing default file is ignored; a missing explicit file is an error. `flags` maps
@@ -208,23 +219,23 @@ def load(schema: "list[Setting]", *, path: "str | None" = None, explicit_path: b
 def default_yaml(schema: "list[Setting]") -> str:
     """A commented YAML file: every setting, its default, one comment."""
     import yaml
+
     lines: list[str] = []
     open_sections: list[str] = []
     for s in schema:
         *parents, leaf = s.key.split(".")
         depth = 0
         for i, p in enumerate(parents):
-            if open_sections[:i + 1] != parents[:i + 1]:
+            if open_sections[: i + 1] != parents[: i + 1]:
                 lines.append("  " * i + f"{p}:")
-                open_sections = parents[:i + 1]
+                open_sections = parents[: i + 1]
             depth = i + 1
         if not parents:
             open_sections = []
         shown = s.show(s.parse(s.default))
         if isinstance(shown, str) and shown.isdigit():
-            shown = int(shown)   # a plain byte count reads better unquoted
-        value = yaml.safe_dump({leaf: shown}, default_flow_style=True,
-                               width=1000).strip()[1:-1]
+            shown = int(shown)  # a plain byte count reads better unquoted
+        value = yaml.safe_dump({leaf: shown}, default_flow_style=True, width=1000).strip()[1:-1]
         lines.append("  " * depth + f"# {s.help}")
         lines.append("  " * depth + value)
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
 """Small file operations the programs share."""
+
 import logging
 import os
 

@@ -1,5 +1,6 @@
 """Logging set-up shared by the programs. v1's line format (docs/operations.md#logs):
 `YYYY-MM-DD HH:MM:SS.mmm LEVL sign:<sign> : <message>`."""
+
 import logging
 import logging.handlers
 import os
@@ -22,8 +23,15 @@ class V1Formatter(logging.Formatter):
         return text
 
 
-def setup(path: str, *, sign: "str | None" = "", verbose: bool = False, console: bool = False,
-          max_bytes: int = 40 * 1024 * 1024, backups: int = 1) -> None:
+def setup(
+    path: str,
+    *,
+    sign: "str | None" = "",
+    verbose: bool = False,
+    console: bool = False,
+    max_bytes: int = 40 * 1024 * 1024,
+    backups: int = 1,
+) -> None:
     """Send the root logger to a rotating file (and optionally stderr). Called once per program.
     `sign=None` leaves the `sign:` field out (the supernode has no per-run sign)."""
     root = logging.getLogger()

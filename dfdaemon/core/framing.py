@@ -6,6 +6,7 @@ material of request smuggling: we would frame the body one way, the next hop ano
 rest of the body would become a request nobody checked. RFC 9112 §6.3 lets a server refuse
 these; we answer 400 and close the connection.
 """
+
 import re
 
 from common.errors import BadInput

@@ -17,6 +17,7 @@ Also here: the dfget command line, which request headers become `--header`s (all
 hop-by-hop, Range and Accept-Encoding: a Range must never make a new task id), and the
 repo cleaner's choice of stale files.
 """
+
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,10 +30,30 @@ from common.protocol.messages import HEADER_DISPLAY_NAME
 LAYER_PATH = re.compile(r"^.+/blobs/sha256.*$")
 DIGEST_IN_PATH = re.compile(r"/blobs/(sha256:[0-9a-f]{64})(?:$|[/?])")
 MIRROR_QUERY_DROP = frozenset({"ns"})
-HOP_BY_HOP = frozenset({"connection", "proxy-connection", "keep-alive", "te", "trailer", "trailers",
-                        "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"})
-NOT_FOR_DFGET = HOP_BY_HOP | {"host", "range", "accept-encoding", "content-length", "if-range",
-                              "if-none-match", "if-modified-since", HEADER_DISPLAY_NAME.lower()}
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "proxy-connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-authenticate",
+    }
+)
+NOT_FOR_DFGET = HOP_BY_HOP | {
+    "host",
+    "range",
+    "accept-encoding",
+    "content-length",
+    "if-range",
+    "if-none-match",
+    "if-modified-since",
+    HEADER_DISPLAY_NAME.lower(),
+}
 DFGET, DIRECT = "dfget", "direct"
 
 
@@ -68,9 +89,10 @@ class Mirror:
 @dataclass(frozen=True)
 class Route:
     """Where a request goes: `via` is DFGET or DIRECT; `url` the upstream URL."""
+
     via: str
     url: str
-    digest: str = ""          # "sha256:<hex>" when the URL names a layer, else ""
+    digest: str = ""  # "sha256:<hex>" when the URL names a layer, else ""
 
     @property
     def dfget(self) -> bool:
@@ -78,6 +100,7 @@ class Route:
 
 
 # ---- parsing the config's rule lists -----------------------------------------------------------
+
 
 def _flag(item: dict[str, Any], key: str) -> bool:
     value = item.get(key, False)
@@ -113,8 +136,14 @@ def parse_proxy_rules(value: Any) -> "tuple[ProxyRule, ...]":
         if isinstance(item, ProxyRule):
             rules.append(item)
             continue
-        rules.append(ProxyRule(_regex(item, "proxy rule"), _flag(item, "use_https"), _flag(item, "direct"),
-                               str(item.get("redirect") or "")))
+        rules.append(
+            ProxyRule(
+                _regex(item, "proxy rule"),
+                _flag(item, "use_https"),
+                _flag(item, "direct"),
+                str(item.get("redirect") or ""),
+            )
+        )
     return tuple(rules)
 
 
@@ -161,6 +190,7 @@ def show_rules(rules: Iterable[ProxyRule | HijackHost]) -> list[dict[str, Any]]:
 
 
 # ---- routing -----------------------------------------------------------------------------------
+
 
 def layer_digest(url_or_path: str) -> str:
     m = DIGEST_IN_PATH.search(urlsplit(url_or_path).path + "/")
@@ -238,6 +268,7 @@ def small_blob(length: int | None, direct_below: int) -> bool:
 
 # ---- headers and the dfget command line --------------------------------------------------------
 
+
 def forward_headers(items: "Iterable[tuple[str, str]]", drop: "frozenset[str]" = frozenset()) -> list[tuple[str, str]]:
     """Request headers to send upstream, repeats kept in order (docker sends six Accept lines)."""
     skip = HOP_BY_HOP | {"host"} | drop
@@ -252,16 +283,23 @@ def dfget_headers(items: "Iterable[tuple[str, str]]") -> "list[str]":
 
 @dataclass(frozen=True)
 class DfgetCall:
-    dfpath: str                     # an external dfget; "" = downloads run in-process (argv[0] is a name only)
+    dfpath: str  # an external dfget; "" = downloads run in-process (argv[0] is a name only)
     home: str
-    ratelimit: str                  # as dfget parses it, e.g. "20M"
+    ratelimit: str  # as dfget parses it, e.g. "20M"
     nodes: "tuple[str, ...]" = ()
     extra_flags: "tuple[str, ...]" = ()
     verbose: bool = False
 
 
-def dfget_argv(call: DfgetCall, url: str, output: str, headers: "list[str]",
-               insecure: bool = False, cacerts: "tuple[str, ...]" = (), display_name: str = "") -> "list[str]":
+def dfget_argv(
+    call: DfgetCall,
+    url: str,
+    output: str,
+    headers: "list[str]",
+    insecure: bool = False,
+    cacerts: "tuple[str, ...]" = (),
+    display_name: str = "",
+) -> "list[str]":
     """`display_name`: the image the layer belongs to, for the supernode's console (a header, so
     that v1's Go dfget passes it on as well)."""
     argv = [call.dfpath or "dfget", "-u", url, "-o", output, *call.extra_flags, "--dfdaemon"]
@@ -283,8 +321,10 @@ def dfget_argv(call: DfgetCall, url: str, output: str, headers: "list[str]",
 
 # ---- housekeeping -------------------------------------------------------------------------------
 
-def stale_files(entries: "Iterable[tuple[str, float]]", now: float, max_age: float,
-                keep: "frozenset[str]" = frozenset()) -> "list[str]":
+
+def stale_files(
+    entries: "Iterable[tuple[str, float]]", now: float, max_age: float, keep: "frozenset[str]" = frozenset()
+) -> "list[str]":
     """Paths (with their last access time) the repo cleaner deletes: idle longer than max_age."""
     return [path for path, atime in entries if now - atime > max_age and path not in keep]
 

@@ -5,6 +5,7 @@ they come, except the slice's last byte: it is held back until the whole blob ha
 and matched the expected digest. A response whose last byte never leaves is visibly broken to
 the client (short body / no final chunk), so bad bytes are never presented as complete.
 """
+
 import hashlib
 
 from common.errors import DragonflyError
@@ -20,7 +21,7 @@ class VerifiedSlice:
         self.expected = hexd.lower() if digest else ""
         self._hash = hashlib.new(algo) if digest else None
         self.first, self.last = first, last
-        self.position = 0            # bytes of the blob fed so far
+        self.position = 0  # bytes of the blob fed so far
         self._held = b""
 
     @property
@@ -50,7 +51,8 @@ class VerifiedSlice:
         if self._hash is not None:
             real = self._hash.hexdigest()
             if real != self.expected:
-                raise DigestMismatch(f"layer digest mismatch: expected {self.expected}, got {real} "
-                                     f"over {self.position} bytes")
+                raise DigestMismatch(
+                    f"layer digest mismatch: expected {self.expected}, got {real} over {self.position} bytes"
+                )
         held, self._held = self._held, b""
         return held

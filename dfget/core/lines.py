@@ -1,7 +1,9 @@
-"""Every line dfget prints on stdout, worded exactly as v1 (docs/architecture.md#one-download, docs/operations.md#exit-codes).
+"""Every line dfget prints on stdout, worded exactly as v1 (docs/architecture.md#one-download,
+docs/operations.md#exit-codes).
 
 Tools grep these lines; change none of them.
 """
+
 from datetime import datetime
 
 START_BY_DRAGONFLY = "start download by dragonfly..."
@@ -62,11 +64,14 @@ def fail_line(code: int, cost: float, length: int, reason: int, msg: str) -> str
     return f"download FAIL({code}) cost:{cost:.3f}s length:{length} reason:{reason} error:{error_text(code, msg)}"
 
 
-def version_text(program: str, version: str, revision: str, build_date: str, runtime: str,
-                 os_name: str, arch: str) -> str:
+def version_text(
+    program: str, version: str, revision: str, build_date: str, runtime: str, os_name: str, arch: str
+) -> str:
     """`dfget version` output (v1's template, leading blank line included)."""
-    return (f"\n{program} version  {version}\n"
-            f"  Git commit:     {revision}\n"
-            f"  Build date:     {build_date}\n"
-            f"  Go version:     {runtime}\n"
-            f"  OS/Arch:        {os_name}/{arch}\n")
+    return (
+        f"\n{program} version  {version}\n"
+        f"  Git commit:     {revision}\n"
+        f"  Build date:     {build_date}\n"
+        f"  Go version:     {runtime}\n"
+        f"  OS/Arch:        {os_name}/{arch}\n"
+    )

@@ -11,6 +11,7 @@ URL's clients move together to the same next node.
 `Locator` is a one-pass cursor over that order (as v1's): registration and migration take the
 next node, skipping the one in use; once every node has been tried, there is no other node.
 """
+
 import hashlib
 from bisect import bisect_left
 from collections.abc import Iterator

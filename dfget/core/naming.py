@@ -1,4 +1,5 @@
 """Identifiers of one dfget run (docs/protocol.md#identifiers); its file names are in common/dfget_files.py."""
+
 import posixpath
 from urllib.parse import urlsplit
 

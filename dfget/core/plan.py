@@ -12,13 +12,15 @@ and fetch outcomes into the next reports.
   nothing is fetched and the failure is reported again (result 500) so the supernode schedules
   another source. A peer is ruled out for a range on any failure (the supernode can replace it);
   the supernode's CDN only when it sent corrupt bytes: it is the source of last resort, and a
-  timeout or a dropped connection from it (a busy uplink in a flash crowd) is worth a retry. A range refused more than `max_refusals` times is *stuck*: the P2P attempt
+  timeout or a dropped connection from it (a busy uplink in a flash crowd) is worth a retry. A range refused more than
+`max_refusals` times is *stuck*: the P2P attempt
   should give up (and go back to the source) rather than spin until the timeout.
 * Reports are merged like v1: a SEMISUC from a fresh download is dropped when more reports are
   queued or more than two pieces are still running (the supernode learns of the piece from
   /peer/piece/suc anyway — unless that call failed, and then the SEMISUC is kept). Failures,
   START and re-reports are always sent.
 """
+
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ MAX_REFUSALS = 3
 @dataclass(frozen=True)
 class Report:
     """One item for GET /peer/task."""
+
     status: TaskStatus
     result: PieceResult
     range: str = ""
@@ -64,8 +67,8 @@ class PieceBook:
 
     def reset(self) -> None:
         """Forget everything (a migration changed the piece size): start over."""
-        self.running: dict[str, str] = {}      # range -> source cid
-        self.done: dict[str, int] = {}         # range -> piece number
+        self.running: dict[str, str] = {}  # range -> source cid
+        self.done: dict[str, int] = {}  # range -> piece number
         self.failed_from: dict[str, set[str]] = {}
         self.refusals: dict[str, int] = {}
         self._reports: deque[Report] = deque([START])

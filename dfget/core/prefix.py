@@ -11,6 +11,7 @@ and never read back.
 Anything odd (a piece written twice, or inside the hashed prefix) makes the running md5
 unusable: the caller then hashes the whole file, as decisions rule 4 requires.
 """
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Stretch:
     """Bytes [offset, offset + length) of the file; `payload` holds them, or None: read them back."""
+
     offset: int
     length: int
     payload: Any = None
@@ -36,8 +38,8 @@ class InOrderHash:
 
     def __init__(self, budget: int):
         self.budget = budget
-        self.hashed = 0          # the md5 covers [0, hashed)
-        self.held = 0            # bytes of payloads kept in memory
+        self.hashed = 0  # the md5 covers [0, hashed)
+        self.held = 0  # bytes of payloads kept in memory
         self.usable = True
         self._landed: dict[int, Stretch] = {}
         self._out: Stretch | None = None

@@ -1,4 +1,5 @@
-"""Where one piece is fetched from and with which headers (docs/architecture.md#a-pull-get-peertask, docs/protocol.md#pieces-commonpiecespy).
+"""Where one piece is fetched from and with which headers (docs/architecture.md#a-pull-get-peertask,
+docs/protocol.md#pieces-commonpiecespy).
 
 * Framed pieces (cdnSource `supernode`): `http://<peerIp>:<peerPort><path>` with the wrapped
   range, `pieceNum`, `pieceSize` and `User-Agent: dfget/<v>`.
@@ -6,6 +7,7 @@
   to the file length; a path holding `://` is the source URL itself, fetched directly, with the
   range shifted into the user's own `Range` if one was given.
 """
+
 from dataclasses import dataclass
 
 from common.errors import RangeError
@@ -45,10 +47,19 @@ def payload_offset(task: PieceTask, framed: bool) -> int:
     return task.piece_num * (task.piece_size - (META_SIZE if framed else 0))
 
 
-def piece_request(task: PieceTask, cdn_source: str, version: str, *, file_length: int = -1,
-                  user_headers: "dict[str, str] | None" = None) -> PieceRequest:
-    headers = {HEADER_PIECE_NUM: str(task.piece_num), HEADER_PIECE_SIZE: str(task.piece_size),
-               "User-Agent": f"dfget/{version}"}
+def piece_request(
+    task: PieceTask,
+    cdn_source: str,
+    version: str,
+    *,
+    file_length: int = -1,
+    user_headers: "dict[str, str] | None" = None,
+) -> PieceRequest:
+    headers = {
+        HEADER_PIECE_NUM: str(task.piece_num),
+        HEADER_PIECE_SIZE: str(task.piece_size),
+        "User-Agent": f"dfget/{version}",
+    }
     framed = cdn_source != CdnSource.SOURCE.value
     rng = task.range
     if not framed:

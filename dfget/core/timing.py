@@ -1,7 +1,9 @@
-"""Timeouts, back-off windows and refresh intervals (docs/architecture.md#a-pull-get-peertask, docs/architecture.md#one-download, docs/decisions.md #1).
+"""Timeouts, back-off windows and refresh intervals (docs/architecture.md#a-pull-get-peertask,
+docs/architecture.md#one-download, docs/decisions.md #1).
 
 Everything takes its inputs (lengths, rates, an rng, the current time) as arguments.
 """
+
 from collections.abc import Callable
 
 DEFAULT_MIN_RATE = 64 * 1024

@@ -8,6 +8,7 @@ served by anyone). Only a supernode of ours is told (its registration answer car
 key; v1's refuses a report without a source), and only when our upload server serves the task.
 One try per piece, on a background thread: the pull loop does not wait for it.
 """
+
 import logging
 import threading
 
@@ -29,12 +30,14 @@ def announce_held(client, ctx, held: "list[str]", cancelled: threading.Event) ->
             if cancelled.is_set():
                 break
             try:
-                told += client.piece_success(node, PieceSuccessRequest(task_id=task_id, cid=cid,
-                                                                       piece_range=piece_range))
+                told += client.piece_success(
+                    node, PieceSuccessRequest(task_id=task_id, cid=cid, piece_range=piece_range)
+                )
             except SupernodeUnavailable as e:
                 log.warning("announcing held piece %s to %s failed: %s", piece_range, node.addr, e)
                 break
         log.info("announced %s of %s held pieces to %s", told, len(held), node.addr)
+
     thread = threading.Thread(target=run, name="announce", daemon=True)
     thread.start()
     return thread

@@ -4,6 +4,7 @@ The download runs in a daemon thread; when time is up the caller stops waiting, 
 `cancelled` (the download checks it and stops soon, never committing a file afterwards) and
 gets a TimeoutError.
 """
+
 import threading
 from collections.abc import Callable
 from typing import TypeVar

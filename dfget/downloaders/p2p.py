@@ -28,6 +28,7 @@ the loop's next pull already finds the piece counted (the answer may then be 600
 A bad piece is reported via /peer/piece/error (and as a FAIL report) and never fetched again from
 the same source.
 """
+
 import json
 import logging
 import queue
@@ -54,10 +55,16 @@ from dfget.errors import P2PFailure, PieceFailure
 from dfget.supernode_client import SupernodeUnavailable
 
 log = logging.getLogger(__name__)
-PROTOCOL_CODES = {ResultCode.PEER_FINISH, ResultCode.PEER_CONTINUE, ResultCode.PEER_WAIT,
-                  ResultCode.PEER_LIMITED, ResultCode.SUCCESS, ResultCode.SOURCE_ERROR}
+PROTOCOL_CODES = {
+    ResultCode.PEER_FINISH,
+    ResultCode.PEER_CONTINUE,
+    ResultCode.PEER_WAIT,
+    ResultCode.PEER_LIMITED,
+    ResultCode.SUCCESS,
+    ResultCode.SOURCE_ERROR,
+}
 CANCEL_CHECK = 0.5
-RATE_JOIN = 0.5   # s: an unanswered rate ask or announcement never holds up the end of a download
+RATE_JOIN = 0.5  # s: an unanswered rate ask or announcement never holds up the end of a download
 RUNNING_ASK = 3.0  # s: a held ask while pieces run (a failure is reported at most this late)
 
 
@@ -68,13 +75,25 @@ class Outcome:
     ok: bool
     error: str = ""
     write_error: bool = False
-    corrupt: bool = False       # the source sent bad bytes (not merely slow or gone)
-    acked: bool = True          # the supernode acknowledged /peer/piece/suc
+    corrupt: bool = False  # the source sent bad bytes (not merely slow or gone)
+    acked: bool = True  # the supernode acknowledged /peer/piece/suc
 
 
 class P2PDownloader:
-    def __init__(self, cfg, ctx, svc, client, fetcher, assembly, limiter, progress,
-                 reregister: Callable, rejoin: Callable, cancelled: threading.Event):
+    def __init__(
+        self,
+        cfg,
+        ctx,
+        svc,
+        client,
+        fetcher,
+        assembly,
+        limiter,
+        progress,
+        reregister: Callable,
+        rejoin: Callable,
+        cancelled: threading.Event,
+    ):
         self.cfg, self.ctx, self.svc = cfg, ctx, svc
         self.client, self.fetcher, self.assembly = client, fetcher, assembly
         self.limiter, self.progress = limiter, progress
@@ -110,7 +129,7 @@ class P2PDownloader:
             running = bool(self.book.running)
             item = item or self.book.next_report()
             if item is None and running and self.ctx.holds_asks:
-                item = ASK      # keep an ask open while pieces run: new work starts the moment it exists
+                item = ASK  # keep an ask open while pieces run: new work starts the moment it exists
             item = item or (None if running else last)
             if item is None:
                 self._await_outcome(None)
@@ -127,7 +146,9 @@ class P2PDownloader:
             if answer.code == ResultCode.PEER_FINISH:
                 return self._finish(answer)
             if answer.code == ResultCode.SOURCE_ERROR:
-                raise P2PFailure(BackSourceReason.SOURCE_ERROR, answer.msg or "the supernode could not fetch the source")
+                raise P2PFailure(
+                    BackSourceReason.SOURCE_ERROR, answer.msg or "the supernode could not fetch the source"
+                )
             if answer.code == ResultCode.PEER_CONTINUE and answer.data:
                 self._start(answer.data)
                 self.backoff.reset()
@@ -135,7 +156,7 @@ class P2PDownloader:
             elif self.book.running:
                 item = None
                 if not (answer.code == ResultCode.PEER_WAIT and asked > 0 and waited >= asked * 0.5):
-                    self._await_outcome(None)   # not held (at our limit, or no long-poll): wait for a piece
+                    self._await_outcome(None)  # not held (at our limit, or no long-poll): wait for a piece
             else:
                 self._await_outcome(self.backoff.next(waited, asked))
 
@@ -148,9 +169,15 @@ class P2PDownloader:
 
     def _pull(self, item: Report, asked: float) -> ResultInfo | None:
         ctx = self.ctx
-        req = PullPieceTaskRequest(src_cid=ctx.cid, dst_cid=item.dst_cid, range=item.range,
-                                   result=int(item.result), status=int(item.status), task_id=ctx.task_id,
-                                   wait=asked)
+        req = PullPieceTaskRequest(
+            src_cid=ctx.cid,
+            dst_cid=item.dst_cid,
+            range=item.range,
+            result=int(item.result),
+            status=int(item.status),
+            task_id=ctx.task_id,
+            wait=asked,
+        )
         try:
             answer = self.client.pull(ctx.node, req, timeout=asked + 10.0)
         except SupernodeUnavailable as e:
@@ -174,8 +201,9 @@ class P2PDownloader:
         try:
             node, result = self.reregister(ctx.node, lost)
         except Exception as e:  # noqa: BLE001 - whatever ends the migration, the download goes back to source
-            raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, f"supernode {ctx.node} failed ({why}) "
-                             f"and migration failed: {e}") from None
+            raise P2PFailure(
+                BackSourceReason.DOWNLOAD_ERROR, f"supernode {ctx.node} failed ({why}) and migration failed: {e}"
+            ) from None
         self._adopt(node, result)
         self.svc.echo(migrated_line(node.addr))
 
@@ -222,6 +250,7 @@ class P2PDownloader:
         def ask() -> None:
             granted = self.svc.uploader.rate(self.ctx, self.cfg.task_rate)
             self.limiter.set_rate(effective_rate(self.cfg.task_rate, granted))
+
         self._rate_thread = threading.Thread(target=ask, name="rate", daemon=True)
         self._rate_thread.start()
 
@@ -241,15 +270,16 @@ class P2PDownloader:
         if generation != self.generation or self.cancelled.is_set():
             return
         try:
-            token = self.assembly.write(offset, payload, lambda: generation == self.generation
-                                        and not self.cancelled.is_set(), hash_now=False)
+            token = self.assembly.write(
+                offset, payload, lambda: generation == self.generation and not self.cancelled.is_set(), hash_now=False
+            )
             if not token:
                 return
         except OSError as e:
             self.outcomes.put(Outcome(task, generation, False, f"write error: {e}", write_error=True))
             return
         self.progress.add(len(payload))
-        acked = self._report_persisted(task)   # before the loop reports it: the supernode knows when we pull
+        acked = self._report_persisted(task)  # before the loop reports it: the supernode knows when we pull
         self.outcomes.put(Outcome(task, generation, True, acked=acked))
         # The running md5 of the output last: the next piece is already being asked for meanwhile.
         # The md5 runs on its own thread and may keep the payload until the pieces before it are
@@ -262,17 +292,23 @@ class P2PDownloader:
         log.warning("piece %s from %s (%s:%s) failed: %s", task.range, task.cid, task.peer_ip, task.peer_port, e)
         if not e.error_type:
             return
-        req = PieceErrorRequest(task_id=self.ctx.task_id, range=task.range, src_cid=self.ctx.cid,
-                                dst_cid=task.cid, dst_ip=task.peer_ip, real_md5=e.real_md5,
-                                expected_md5=e.expected_md5, error_type=e.error_type)
+        req = PieceErrorRequest(
+            task_id=self.ctx.task_id,
+            range=task.range,
+            src_cid=self.ctx.cid,
+            dst_cid=task.cid,
+            dst_ip=task.peer_ip,
+            real_md5=e.real_md5,
+            expected_md5=e.expected_md5,
+            error_type=e.error_type,
+        )
         try:
             self.client.piece_error(self.ctx.node, req)
         except SupernodeUnavailable as err:
             log.warning("failed to report bad piece %s: %s", task.range, err)
 
     def _report_persisted(self, task: PieceTask) -> bool:
-        req = PieceSuccessRequest(task_id=self.ctx.task_id, cid=self.ctx.cid, dst_cid=task.cid,
-                                  piece_range=task.range)
+        req = PieceSuccessRequest(task_id=self.ctx.task_id, cid=self.ctx.cid, dst_cid=task.cid, piece_range=task.range)
         for delay in suc_retry_delays(self.svc.rng.random):
             if delay:
                 self.svc.sleep(delay)
@@ -293,10 +329,22 @@ class P2PDownloader:
             raise P2PFailure(BackSourceReason.WRITE_ERROR, o.error)
         if o.ok:
             self.book.succeeded(o.task.range, o.task.piece_num, o.task.cid, acked=o.acked)
-            log.info("downloading piece:%s", json.dumps({
-                "taskID": self.ctx.task_id, "superNode": self.ctx.node.addr, "dstCid": o.task.cid,
-                "range": o.task.range, "result": int(PieceResult.SEMISUC), "status": int(TaskStatus.RUNNING),
-                "pieceSize": o.task.piece_size, "pieceNum": o.task.piece_num}, separators=(",", ":")))
+            log.info(
+                "downloading piece:%s",
+                json.dumps(
+                    {
+                        "taskID": self.ctx.task_id,
+                        "superNode": self.ctx.node.addr,
+                        "dstCid": o.task.cid,
+                        "range": o.task.range,
+                        "result": int(PieceResult.SEMISUC),
+                        "status": int(TaskStatus.RUNNING),
+                        "pieceSize": o.task.piece_size,
+                        "pieceNum": o.task.piece_num,
+                    },
+                    separators=(",", ":"),
+                ),
+            )
         else:
             self.book.failed(o.task.range, o.task.cid, corrupt=o.corrupt)
 

@@ -1,13 +1,15 @@
 """Back-to-source download (docs/architecture.md#one-download): straight from the URL, through the rate limiter.
 
 Any status below 400 is accepted. A connection that fails is reported in one line naming the cause
-and host:port (common.source_failures), e.g. a certificate --cacerts would make trusted. The bytes go to `backsource.<sign>.*` next to the output,
+and host:port (common.source_failures), e.g. a certificate --cacerts would make trusted. The bytes go to
+`backsource.<sign>.*` next to the output,
 their md5 is checked against --md5 if given, and only then are they renamed over the output.
 
 The download runs in a thread that may be abandoned at the deadline while it is stuck in a read:
 `abandon()` then removes its temp files at once (the thread may never get to), and the commit
 and the abandonment exclude each other, so that a late thread never renames anything.
 """
+
 import hashlib
 import logging
 import os
@@ -45,8 +47,9 @@ def verify_option(cfg, work_dir: str):
 
 
 class SourceDownloader:
-    def __init__(self, cfg, ctx, limiter, progress, cancelled: threading.Event,
-                 session: "requests.Session | None" = None):
+    def __init__(
+        self, cfg, ctx, limiter, progress, cancelled: threading.Event, session: "requests.Session | None" = None
+    ):
         self.cfg = cfg
         self.ctx = ctx
         self.limiter = limiter
@@ -54,7 +57,7 @@ class SourceDownloader:
         self.cancelled = cancelled
         self.http = session or requests.Session()
         self._lock = threading.Lock()
-        self._temp_files: list[str] = []   # ours to remove: the download and a merged CA bundle
+        self._temp_files: list[str] = []  # ours to remove: the download and a merged CA bundle
         self.committed = False
 
     def _own(self, path: str) -> None:
@@ -87,8 +90,9 @@ class SourceDownloader:
             with os.fdopen(fd, "wb") as out:
                 written, real = self._copy(out)
             if self.cfg.md5 and real != self.cfg.md5:
-                raise SourceFailure(f"md5 not match, expected:{self.cfg.md5} real:{real}: the source's file "
-                                    f"is not the one --md5 names")
+                raise SourceFailure(
+                    f"md5 not match, expected:{self.cfg.md5} real:{real}: the source's file is not the one --md5 names"
+                )
             with self._lock:
                 if self.cancelled.is_set():
                     raise SourceFailure("download cancelled")
@@ -104,8 +108,9 @@ class SourceDownloader:
             self._own(verify)
         try:
             headers = {"Accept-Encoding": "identity", **self.cfg.header_map}
-            with self.http.get(self.cfg.url, headers=headers, stream=True, verify=verify,
-                               timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as resp:
+            with self.http.get(
+                self.cfg.url, headers=headers, stream=True, verify=verify, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+            ) as resp:
                 if resp.status_code >= 400:
                     raise SourceFailure(f"failed to download from source, response code:{resp.status_code}")
                 length = int(resp.headers.get("Content-Length", "-1") or -1)
@@ -121,7 +126,7 @@ class SourceDownloader:
                     self.progress.add(len(chunk))
                 return total, h.hexdigest()
         except requests.RequestException as e:
-            known = explain(e, self.cfg.url)    # one line naming the cause, not urllib3's page
+            known = explain(e, self.cfg.url)  # one line naming the cause, not urllib3's page
             raise SourceFailure(known.line() if known is not None else f"failed to download from source: {e}") from None
         finally:
             if isinstance(verify, str) and verify not in self.cfg.cacerts:

@@ -13,6 +13,7 @@ beyond that read back from the file), so every byte is normally hashed once, fro
 commit only reads what was never hashed. A rename within one filesystem is atomic, so the output
 is never half-written and a bad file is never reported as a success (docs/decisions.md #4).
 """
+
 import hashlib
 import logging
 import os
@@ -57,8 +58,8 @@ class PrefixHasher:
     def __init__(self, budget: "int | None" = None):
         self.budget = HOLD_BUDGET if budget is None else budget
         self._cond = threading.Condition()
-        self.epoch = 1              # truthy: FileAssembly.write hands it out as its token
-        self.read_back = 0          # bytes hashed from the file rather than from memory
+        self.epoch = 1  # truthy: FileAssembly.write hands it out as its token
+        self.read_back = 0  # bytes hashed from the file rather than from memory
         self._closed = False
         self._thread: threading.Thread | None = None
         self._new_generation()
@@ -96,8 +97,9 @@ class PrefixHasher:
             self._cond.notify_all()
         _give_back(freed)
 
-    def wrote(self, offset: int, data, epoch: "int | None" = None,
-              release: "Callable[[memoryview], None] | None" = None) -> None:
+    def wrote(
+        self, offset: int, data, epoch: "int | None" = None, release: "Callable[[memoryview], None] | None" = None
+    ) -> None:
         with self._cond:
             if self._closed or (epoch is not None and epoch != self.epoch):
                 freed = [] if release is None else [(data, release)]
@@ -212,8 +214,9 @@ class FileAssembly:
         _remove(ctx.client_file)
         return True
 
-    def write(self, offset: int, payload: bytes, valid: "Callable[[], bool] | None" = None,
-              hash_now: bool = True) -> int:
+    def write(
+        self, offset: int, payload: bytes, valid: "Callable[[], bool] | None" = None, hash_now: bool = True
+    ) -> int:
         """Write `payload` at `offset` and feed the running md5; 0 if `valid()` said no.
 
         `valid` is checked under the lock that `truncate` takes, so a piece of an abandoned
@@ -234,8 +237,9 @@ class FileAssembly:
             self.hash_written(offset, payload, epoch)
         return epoch
 
-    def hash_written(self, offset: int, payload, token: int,
-                     release: "Callable[[memoryview], None] | None" = None) -> None:
+    def hash_written(
+        self, offset: int, payload, token: int, release: "Callable[[memoryview], None] | None" = None
+    ) -> None:
         """Feed a piece `write(..., hash_now=False)` wrote to the running md5. With `release`
         the caller hands `payload` over: it is hashed from memory and given back through
         `release` (which may happen on another thread, and at once); without, its bytes are
@@ -276,8 +280,7 @@ class FileAssembly:
         src = self._source()
         size = os.path.getsize(src)
         if length >= 0 and size != length:
-            raise P2PFailure(BackSourceReason.MD5_NOT_MATCH,
-                             f"assembled file has {size} bytes, expected {length}")
+            raise P2PFailure(BackSourceReason.MD5_NOT_MATCH, f"assembled file has {size} bytes, expected {length}")
         if md5:
             real = self._fast_md5(size) or file_md5(src)
             if real != md5:
@@ -285,7 +288,6 @@ class FileAssembly:
         if cancelled.is_set():
             raise P2PFailure(BackSourceReason.DOWNLOAD_ERROR, "download cancelled")
         replace_output(src, self.ctx.output)
-
 
     def _fast_md5(self, size: int) -> "str | None":
         with self._lock:

@@ -9,6 +9,7 @@ Pieces are open to every host. The control endpoints (/check, /rate, /client/fin
 the host's upload limit, name data directories and the supernode the server calls later) are
 honoured only from this host, and never from a web browser (issue 11 items 1 and 9): 403.
 """
+
 import errno
 import logging
 import os
@@ -40,10 +41,10 @@ log = logging.getLogger(__name__)
 EXTENSION = "dfget_uploader"
 HEADER_DATA_DIR_ID = "X-Dfget-Data-Dir-Id"
 CHUNK_SIZE = 256 * 1024
-MIN_CHUNK_SIZE = 16 * 1024      # under a low --totallimit a chunk is ~1 s of traffic, not 256 KiB
-MAX_THROTTLE_WAIT = 30.0        # s: a limit that asks for a longer pause per chunk is no upload
-UPLOAD_GRACE = 60.0             # s: every piece may take this long, plus its length at ...
-MIN_UPLOAD_RATE = 16 * 1024     # ... this rate; then it is cut (a peer that stopped reading)
+MIN_CHUNK_SIZE = 16 * 1024  # under a low --totallimit a chunk is ~1 s of traffic, not 256 KiB
+MAX_THROTTLE_WAIT = 30.0  # s: a limit that asks for a longer pause per chunk is no upload
+UPLOAD_GRACE = 60.0  # s: every piece may take this long, plus its length at ...
+MIN_UPLOAD_RATE = 16 * 1024  # ... this rate; then it is cut (a peer that stopped reading)
 MAX_DATA_DIR_LENGTH = 4096
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -145,8 +146,9 @@ def _connection_local_address() -> str:
 def _refuse_unless_local() -> "Response | None":
     """403 for a control request from another host or from a web browser on this one."""
     if not policy.is_local_request(request.remote_addr or "", _connection_local_address()):
-        log.warning("refused %s from %s: control requests are honoured only from this host",
-                    request.path, request.remote_addr)
+        log.warning(
+            "refused %s from %s: control requests are honoured only from this host", request.path, request.remote_addr
+        )
         return _text("control requests are honoured only from this host", 403)
     if any(h in request.headers for h in policy.BROWSER_HEADERS) or not policy.is_address_host(request.host):
         log.warning("refused %s from a web browser (Origin %r)", request.path, request.headers.get("Origin"))
@@ -173,7 +175,7 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
     returns True when they were cut short because the server stops)."""
     app = Flask(__name__)
     app.extensions[EXTENSION] = state
-    app.url_map.merge_slashes = False   # "/peer/file//x" is no task name, not a redirect
+    app.url_map.merge_slashes = False  # "/peer/file//x" is no task name, not a redirect
     dir_id = policy.data_dir_id(state.data_dir)
 
     @app.errorhandler(BadInput)
@@ -192,14 +194,15 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
     def upload_piece(task_file_name: str):
         name = policy.check_task_file_name(task_file_name)
         h = request.headers
-        req = policy.parse_piece_request(h.get("Range"), h.get(HEADER_PIECE_NUM),
-                                         h.get(HEADER_PIECE_SIZE), h.get(HEADER_CDN_SOURCE))
+        req = policy.parse_piece_request(
+            h.get("Range"), h.get(HEADER_PIECE_NUM), h.get(HEADER_PIECE_SIZE), h.get(HEADER_CDN_SOURCE)
+        )
         opened = _open_service_file(state, name)
         if isinstance(opened, Response):
             log.warning("upload %s: %s", name, opened.get_data(as_text=True))
             return opened
         fd, size = opened
-        state.touch()   # a piece of a task we serve: activity (probes for unknown files are not)
+        state.touch()  # a piece of a task we serve: activity (probes for unknown files are not)
         try:
             plan = policy.plan_piece(size, req)
         except RangeNotSatisfiable as e:
@@ -223,7 +226,7 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
     def check(task_file_name: str):
         state.touch()
         name = policy.check_task_file_name(task_file_name)
-        data_dir = _requested_data_dir(state)   # any home on this host (v1: one server per host)
+        data_dir = _requested_data_dir(state)  # any home on this host (v1: one server per host)
         state.register(name, data_dir)
         limit = (request.headers.get(HEADER_TOTAL_LIMIT) or "").strip()
         if limit.isdigit():
@@ -235,7 +238,7 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
         try:
             req = ClientFinishRequest.decode(request.args, from_strings=True)
             name = policy.check_task_file_name(req.task_file_name)
-            if req.super_node:   # called back at expiry: host[:port], never a URL (item 9)
+            if req.super_node:  # called back at expiry: host[:port], never a URL (item 9)
                 policy.parse_super_node(req.super_node)
         except BadInput:
             return _text("invalid params", 400)

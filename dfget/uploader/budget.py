@@ -7,6 +7,7 @@ line and headers; an idle keep-alive connection waits for one too) must arrive w
 HEAD_DEADLINE: `cut_slow_heads()`, called every second, shuts the socket of any that did not,
 so a host trickling a byte now and then cannot hold its slots for ever.
 """
+
 import logging
 import socket
 import threading
@@ -15,7 +16,7 @@ import time
 from dfget.uploader.core import policy
 
 log = logging.getLogger(__name__)
-HEAD_DEADLINE = 20.0   # s for a request line and its headers (dfget sends them in one packet)
+HEAD_DEADLINE = 20.0  # s for a request line and its headers (dfget sends them in one packet)
 
 
 def capped_server_class():
@@ -31,8 +32,8 @@ def capped_server_class():
 
         def __init__(self, *args, **kwargs):
             self._budget_lock = threading.Lock()
-            self._open: dict[int, str] = {}       # id(socket) -> peer address
-            self._heads: dict[int, tuple[socket.socket, float]] = {}   # waiting for a head since
+            self._open: dict[int, str] = {}  # id(socket) -> peer address
+            self._heads: dict[int, tuple[socket.socket, float]] = {}  # waiting for a head since
             self.refused = 0
             self.cut = 0
             super().__init__(*args, **kwargs)
@@ -55,7 +56,7 @@ def capped_server_class():
                 self.cut += len(late)
             for sock in late:
                 try:
-                    sock.shutdown(socket.SHUT_RDWR)   # the handler's read returns: it ends
+                    sock.shutdown(socket.SHUT_RDWR)  # the handler's read returns: it ends
                 except OSError:
                     pass
             return len(late)
@@ -69,15 +70,14 @@ def capped_server_class():
             local = policy.is_local_request(addr, local_addr)
             with self._budget_lock:
                 from_addr = sum(1 for a in self._open.values() if a == addr)
-                if not policy.admit_connection(len(self._open), from_addr, local,
-                                               self.max_total, self.max_per_address):
+                if not policy.admit_connection(len(self._open), from_addr, local, self.max_total, self.max_per_address):
                     self.refused += 1
                     refused = self.refused
                     admitted = False
                 else:
                     self._open[id(request)] = addr
                     admitted = True
-            if not admitted and (refused & (refused - 1)) == 0:   # log 1, 2, 4, 8 ... refusals
+            if not admitted and (refused & (refused - 1)) == 0:  # log 1, 2, 4, 8 ... refusals
                 log.warning("connection from %s refused: too many open connections (%d refused)", addr, refused)
             return admitted
 
@@ -86,4 +86,5 @@ def capped_server_class():
                 self._open.pop(id(request), None)
                 self._heads.pop(id(request), None)
             super().shutdown_request(request)
+
     return CappedWSGIServer

@@ -14,6 +14,7 @@ start: on a loaded host that took longer than any sensible deadline and switched
    may take to come up; `Started.wait_registered` lets later calls (`/rate`, `/client/finish`)
    follow it. Only a port that cannot be bound or a process that cannot be spawned turns P2P off.
 """
+
 import fcntl
 import logging
 import os
@@ -42,8 +43,8 @@ from dfget.uploader.meta import connect_host
 log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT = 2.0
-LOCK_TIMEOUT = 10.0          # s: another dfget of this home is starting the server
-REGISTER_DEADLINE = 120.0    # s: how long a just-spawned server may take to answer its first /check
+LOCK_TIMEOUT = 10.0  # s: another dfget of this home is starting the server
+REGISTER_DEADLINE = 120.0  # s: how long a just-spawned server may take to answer its first /check
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -56,14 +57,14 @@ def _get(ip: str, port: int, path: str, *, headers=None, params=None, timeout: f
     not pay for importing `requests` at start-up)."""
     client = Client()
     try:
-        return client.request("GET", connect_host(ip), port, path, headers=headers, params=params,
-                              timeout=timeout)
+        return client.request("GET", connect_host(ip), port, path, headers=headers, params=params, timeout=timeout)
     finally:
         client.close()
 
 
-def check_server(ip: str, port: int, task_file_name: str, data_dir: str, total_limit: int,
-                 timeout: float = HTTP_TIMEOUT) -> bool:
+def check_server(
+    ip: str, port: int, task_file_name: str, data_dir: str, total_limit: int, timeout: float = HTTP_TIMEOUT
+) -> bool:
     """True if our upload server listens on `port` (and now knows the task)."""
     if port <= 0:
         return False
@@ -80,11 +81,36 @@ def _duration_flag(value) -> str:
     return value if isinstance(value, str) else format_duration(float(value))
 
 
-def server_argv(*, home, data_dir, meta_path, ip, port, expire_time, alive_time, verbose,
-                dfget_argv0=None, listen_fd: int = -1, task_file_name: str = "") -> "list[str]":
-    flags = ["--ip", ip or "", "--port", str(int(port)), "--meta", meta_path, "--data", data_dir,
-             "--home", home, "--expiretime", _duration_flag(expire_time),
-             "--alivetime", _duration_flag(alive_time)] + (["--verbose"] if verbose else [])
+def server_argv(
+    *,
+    home,
+    data_dir,
+    meta_path,
+    ip,
+    port,
+    expire_time,
+    alive_time,
+    verbose,
+    dfget_argv0=None,
+    listen_fd: int = -1,
+    task_file_name: str = "",
+) -> "list[str]":
+    flags = [
+        "--ip",
+        ip or "",
+        "--port",
+        str(int(port)),
+        "--meta",
+        meta_path,
+        "--data",
+        data_dir,
+        "--home",
+        home,
+        "--expiretime",
+        _duration_flag(expire_time),
+        "--alivetime",
+        _duration_flag(alive_time),
+    ] + (["--verbose"] if verbose else [])
     if listen_fd >= 0:
         flags += ["--listen-fd", str(listen_fd)]
     if task_file_name:
@@ -128,6 +154,7 @@ class _MetaDirLock:
 @dataclass
 class Started:
     """This dfget's upload server: its port, and whether it knows our task yet."""
+
     port: int
     spawned: "subprocess.Popen | None" = None
     registered: threading.Event = field(default_factory=threading.Event)
@@ -137,16 +164,29 @@ class Started:
         return self.registered.wait(timeout)
 
 
-def ensure_server(*, home: str, data_dir: str, meta_path: str, ip: str, port: int,
-                  expire_time, alive_time, verbose: bool, task_file_name: str, total_limit: int,
-                  dfget_argv0: "str | None" = None, on_spawn=None, on_failure=None,
-                  register_deadline: float = REGISTER_DEADLINE) -> Started:
+def ensure_server(
+    *,
+    home: str,
+    data_dir: str,
+    meta_path: str,
+    ip: str,
+    port: int,
+    expire_time,
+    alive_time,
+    verbose: bool,
+    task_file_name: str,
+    total_limit: int,
+    dfget_argv0: "str | None" = None,
+    on_spawn=None,
+    on_failure=None,
+    register_deadline: float = REGISTER_DEADLINE,
+) -> Started:
     """This host's upload server for our home, found or started; never waits for a new process.
 
     `on_spawn(proc)` gets the Popen of a newly spawned server (tests stop what they caused);
     `on_failure(message)` is called (from a background thread) if a spawned server never came up."""
     data_dir, meta_path = os.path.abspath(data_dir), os.path.abspath(meta_path)
-    os.makedirs(data_dir, exist_ok=True)   # a server of another home only accepts an existing directory
+    os.makedirs(data_dir, exist_ok=True)  # a server of another home only accepts an existing directory
     known = meta.read_port(meta_path)
     if check_server(ip, known, task_file_name, data_dir, total_limit):
         return _already(known)
@@ -157,29 +197,44 @@ def ensure_server(*, home: str, data_dir: str, meta_path: str, ip: str, port: in
         # only here: the server module pulls in its policy and state (~15-45 ms of imports) that a
         # dfget reusing a running server never needs
         from dfget.uploader.server import bind_listener
+
         try:
             sock, bound = bind_listener(ip, port, time.time())
         except OSError as e:
             raise UploaderStartError(f"no port for the upload server: {e}") from None
-        if sock is None:   # the host's upload server listens there (host.meta did not say so)
+        if sock is None:  # the host's upload server listens there (host.meta did not say so)
             if not check_server(ip, bound, task_file_name, data_dir, total_limit):
                 raise UploaderStartError(f"the upload server on port {bound} does not answer /check")
             meta.write_port(meta_path, bound)
             return _already(bound)
         with sock:
-            argv = server_argv(home=home, data_dir=data_dir, meta_path=meta_path, ip=ip, port=bound,
-                               expire_time=expire_time, alive_time=alive_time, verbose=verbose,
-                               dfget_argv0=dfget_argv0, listen_fd=sock.fileno(), task_file_name=task_file_name)
+            argv = server_argv(
+                home=home,
+                data_dir=data_dir,
+                meta_path=meta_path,
+                ip=ip,
+                port=bound,
+                expire_time=expire_time,
+                alive_time=alive_time,
+                verbose=verbose,
+                dfget_argv0=dfget_argv0,
+                listen_fd=sock.fileno(),
+                task_file_name=task_file_name,
+            )
             try:
                 proc = _spawn(argv, sock.fileno())
             except OSError as e:
                 raise UploaderStartError(f"cannot start the upload server: {e}") from None
-        meta.write_port(meta_path, bound)      # the port is live: the child owns the socket now
+        meta.write_port(meta_path, bound)  # the port is live: the child owns the socket now
     if on_spawn is not None:
         on_spawn(proc)
     started = Started(bound, spawned=proc)
-    threading.Thread(target=_register, name="upload-register", daemon=True,
-                     args=(started, ip, data_dir, task_file_name, total_limit, register_deadline, on_failure)).start()
+    threading.Thread(
+        target=_register,
+        name="upload-register",
+        daemon=True,
+        args=(started, ip, data_dir, task_file_name, total_limit, register_deadline, on_failure),
+    ).start()
     return started
 
 
@@ -191,26 +246,38 @@ def _already(port: int) -> Started:
 
 def _spawn(argv: "list[str]", listen_fd: int) -> subprocess.Popen:
     log.info("starting the upload server: %s", " ".join(argv))
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                            pass_fds=(listen_fd,), env=_child_env(), cwd="/")
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+        pass_fds=(listen_fd,),
+        env=_child_env(),
+        cwd="/",
+    )
 
 
-def _register(started: Started, ip, data_dir, task_file_name, total_limit, deadline_s: float,
-              on_failure) -> None:
+def _register(started: Started, ip, data_dir, task_file_name, total_limit, deadline_s: float, on_failure) -> None:
     """/check until the new server answers (it registers the task), the process dies or the deadline."""
     deadline = time.monotonic() + deadline_s
     proc = started.spawned
     while True:
-        if check_server(ip, started.port, task_file_name, data_dir, total_limit,
-                        timeout=max(min(5.0, deadline - time.monotonic()), 0.05)):
+        if check_server(
+            ip,
+            started.port,
+            task_file_name,
+            data_dir,
+            total_limit,
+            timeout=max(min(5.0, deadline - time.monotonic()), 0.05),
+        ):
             log.info("the upload server (pid %d) serves port %d", proc.pid if proc else -1, started.port)
             started.registered.set()
             return
         code = proc.poll() if proc is not None else None
         if code is not None or time.monotonic() >= deadline:
-            why = (f"exited with status {code}" if code is not None
-                   else f"did not answer within {deadline_s:g}s")
+            why = f"exited with status {code}" if code is not None else f"did not answer within {deadline_s:g}s"
             started.failed = f"the upload server on port {started.port} {why}: this host shares no pieces"
             log.warning("%s", started.failed)
             if on_failure is not None:
@@ -219,22 +286,35 @@ def _register(started: Started, ip, data_dir, task_file_name, total_limit, deadl
         time.sleep(0.05)
 
 
-def client_finish(port: int, task_file_name: str, task_id: str, cid: str, super_node: str, *,
-                  ip: str = "", client_key: str = "", timeout: float = HTTP_TIMEOUT) -> bool:
+def client_finish(
+    port: int,
+    task_file_name: str,
+    task_id: str,
+    cid: str,
+    super_node: str,
+    *,
+    ip: str = "",
+    client_key: str = "",
+    timeout: float = HTTP_TIMEOUT,
+) -> bool:
     """Tell the upload server the task's file is complete (GET /client/finish)."""
-    query = ClientFinishRequest(task_file_name=task_file_name, task_id=task_id, cid=cid,
-                                super_node=super_node).query()
+    query = ClientFinishRequest(task_file_name=task_file_name, task_id=task_id, cid=cid, super_node=super_node).query()
     try:
-        r = _get(ip, port, paths.UPLOAD_CLIENT_FINISH, params=query, timeout=timeout,
-                 headers={HEADER_CLIENT_KEY: client_key} if client_key else None)
+        r = _get(
+            ip,
+            port,
+            paths.UPLOAD_CLIENT_FINISH,
+            params=query,
+            timeout=timeout,
+            headers={HEADER_CLIENT_KEY: client_key} if client_key else None,
+        )
     except HttpError as e:
         log.warning("client finish task=%s on port %d failed: %s", task_file_name, port, e)
         return False
     return r.status == 200
 
 
-def request_rate(port: int, task_file_name: str, rate: int, *, ip: str = "",
-                 timeout: float = HTTP_TIMEOUT) -> int:
+def request_rate(port: int, task_file_name: str, rate: int, *, ip: str = "", timeout: float = HTTP_TIMEOUT) -> int:
     """This task's share of the host-wide limit (GET /rate); the asked rate if the server fails."""
     path = paths.upload_rate_path(quote(task_file_name, safe=""))
     try:
@@ -245,4 +325,3 @@ def request_rate(port: int, task_file_name: str, rate: int, *, ip: str = "",
     except HttpError as e:
         log.warning("rate task=%s on port %d failed: %s", task_file_name, port, e)
     return int(rate)
-

@@ -1,5 +1,6 @@
 """`<home>/meta/host.meta`: JSON `{"servicePort": N}`, where this host's upload server listens
 (and `connect_host`: the address a local client dials for it)."""
+
 import json
 import os
 import tempfile

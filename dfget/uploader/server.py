@@ -1,4 +1,5 @@
-"""The upload server process (docs/architecture.md#the-upload-servers-life-cycle): bind, serve, sweep, idle out, shut down.
+"""The upload server process (docs/architecture.md#the-upload-servers-life-cycle): bind, serve, sweep, idle out, shut
+down.
 
 HTTP is served by werkzeug's threaded WSGI server on a socket we bind ourselves (so a busy port
 can be probed and skipped instead of aborting). Threads rather than gevent: each piece request
@@ -6,6 +7,7 @@ is a disk read plus a socket send, both of which release the GIL, and a thread s
 monkey patching, so `dfget server` works the same whether it is started from the dfget CLI
 (where requests/ssl are already imported) or as `python -m dfget.uploader.command`.
 """
+
 import errno
 import logging
 import os
@@ -42,7 +44,7 @@ class ServerOptions:
     port: int = 0
     expire_time: float = 180.0
     alive_time: float = 300.0
-    listen_fd: int = -1             # a socket already bound and listening, handed over by dfget
+    listen_fd: int = -1  # a socket already bound and listening, handed over by dfget
     # the task of the dfget that started the server, known before the first request is served
     # (peers may ask for its pieces early: docs/architecture.md#the-upload-servers-life-cycle)
     first_task: str = ""
@@ -50,8 +52,9 @@ class ServerOptions:
 
 def _session():
     import requests
+
     s = requests.Session()
-    s.trust_env = False   # never send loopback traffic through an HTTP proxy from the environment
+    s.trust_env = False  # never send loopback traffic through an HTTP proxy from the environment
     return s
 
 
@@ -60,6 +63,7 @@ def probe(ip: str, port: int) -> "str | None":
     import requests
 
     from dfget.uploader.app import HEADER_DATA_DIR_ID
+
     try:
         with _session() as s:
             r = s.get(f"http://{connect_host(ip)}:{port}{paths.UPLOAD_PING}", timeout=PING_TIMEOUT)
@@ -76,6 +80,7 @@ def service_down(super_node: str, task_id: str, cid: str, client_key: str = "", 
     `host[:port]` as a local dfget sent it; the URL is built here, never taken from a request,
     and no redirect is followed (issue 11 item 9)."""
     from common.errors import BadInput
+
     try:
         url = policy.super_node_base_url(super_node) + paths.PEER_SERVICE_DOWN
     except BadInput as e:
@@ -83,19 +88,31 @@ def service_down(super_node: str, task_id: str, cid: str, client_key: str = "", 
         return
     query = ServiceDownRequest(task_id=task_id, cid=cid).query()
     import requests
+
     try:
         with (session or _session)() as s:
-            r = s.get(url, params=query, headers={HEADER_CLIENT_KEY: client_key} if client_key else None,
-                      timeout=SERVICE_DOWN_TIMEOUT, allow_redirects=False)
-        log.info("service down task=%s cid=%s superNode=%s status=%d body=%s",
-                 task_id, cid, super_node, r.status_code, r.text[:200])
+            r = s.get(
+                url,
+                params=query,
+                headers={HEADER_CLIENT_KEY: client_key} if client_key else None,
+                timeout=SERVICE_DOWN_TIMEOUT,
+                allow_redirects=False,
+            )
+        log.info(
+            "service down task=%s cid=%s superNode=%s status=%d body=%s",
+            task_id,
+            cid,
+            super_node,
+            r.status_code,
+            r.text[:200],
+        )
     except requests.RequestException as e:
         log.warning("service down task=%s cid=%s superNode=%s failed: %s", task_id, cid, super_node, e)
 
 
 @dataclass(frozen=True)
 class Bound:
-    sock: "socket.socket | None"   # None: another server of ours already listens on `port`
+    sock: "socket.socket | None"  # None: another server of ours already listens on `port`
     port: int
 
 
@@ -143,7 +160,7 @@ def _listen(ip: str, port: int) -> socket.socket:
     return sock
 
 
-SOCKET_TIMEOUT = 30.0   # s a connection may stay silent (request headers, or a peer not reading)
+SOCKET_TIMEOUT = 30.0  # s a connection may stay silent (request headers, or a peer not reading)
 
 
 def _quiet_handler():
@@ -152,6 +169,7 @@ def _quiet_handler():
     class _QuietHandler(WSGIRequestHandler):
         """Request lines go to our log at debug level instead of stderr; every socket operation
         has a deadline; a cut upload closes its connection."""
+
         timeout = SOCKET_TIMEOUT
 
         def log(self, type: str, message: str, *args) -> None:
@@ -162,35 +180,42 @@ def _quiet_handler():
             self.close_connection = True
 
         def handle_one_request(self) -> None:
-            self.server.head_started(self.connection)   # the head deadline runs (budget.py)
+            self.server.head_started(self.connection)  # the head deadline runs (budget.py)
             super().handle_one_request()
 
         def parse_request(self) -> bool:
             ok = super().parse_request()
             self.server.head_done(self.connection)
             return ok
+
     return _QuietHandler
 
 
 class UploadServer:
     """One running upload server: HTTP thread, expiry sweep, idle monitor, orderly shutdown."""
 
-    def __init__(self, options: ServerOptions, state: UploadState, sock: socket.socket, port: int,
-                 *, down=service_down):
+    def __init__(
+        self, options: ServerOptions, state: UploadState, sock: socket.socket, port: int, *, down=service_down
+    ):
         self.options, self.state, self.port, self._down = options, state, port, down
         self.stop = threading.Event()
         self.reason = ""
         from dfget.uploader.app import create_upload_app
         from dfget.uploader.budget import capped_server_class
-        app = create_upload_app(state, sleep=self.stop.wait)   # throttling waits end when we stop
-        self.http = capped_server_class()(options.ip or "0.0.0.0", port, app, handler=_quiet_handler(),
-                                           fd=sock.fileno())
+
+        app = create_upload_app(state, sleep=self.stop.wait)  # throttling waits end when we stop
+        self.http = capped_server_class()(
+            options.ip or "0.0.0.0", port, app, handler=_quiet_handler(), fd=sock.fileno()
+        )
         sock.close()
-        self._threads = [threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
-                                          name="upload-http", daemon=True),
-                         threading.Thread(target=self._expiry_loop, name="upload-expiry", daemon=True),
-                         threading.Thread(target=self._idle_loop, name="upload-idle", daemon=True),
-                         threading.Thread(target=self._head_loop, name="upload-heads", daemon=True)]
+        self._threads = [
+            threading.Thread(
+                target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="upload-http", daemon=True
+            ),
+            threading.Thread(target=self._expiry_loop, name="upload-expiry", daemon=True),
+            threading.Thread(target=self._idle_loop, name="upload-idle", daemon=True),
+            threading.Thread(target=self._head_loop, name="upload-heads", daemon=True),
+        ]
 
     def start(self) -> None:
         for t in self._threads:
@@ -224,7 +249,8 @@ class UploadServer:
             self.stop.wait(min(max(self.state.seconds_until_idle(), 0.05), 5.0))
 
     def sweep(self) -> None:
-        """One pass of docs/architecture.md#the-upload-servers-life-cycle over every data directory: ours fully, another home's only for
+        """One pass of docs/architecture.md#the-upload-servers-life-cycle over every data directory: ours fully, another
+        home's only for
         the expired files of its tasks."""
         for data_dir in self.state.data_dirs():
             self._sweep_dir(data_dir, own=data_dir == self.state.data_dir)
@@ -238,8 +264,9 @@ class UploadServer:
                     entries.append(policy.DataEntry(e.name, e.is_dir(follow_symlinks=False), st.st_mtime))
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             return
-        plan = policy.plan_expiry(entries, self.state.views(data_dir), self.state.clock.time(),
-                                  self.state.expire_time, own=own)
+        plan = policy.plan_expiry(
+            entries, self.state.views(data_dir), self.state.clock.time(), self.state.expire_time, own=own
+        )
         for name in plan.remove_dirs:
             log.info("expiry: removing directory %s", name)
             shutil.rmtree(os.path.join(data_dir, name), ignore_errors=True)
@@ -274,10 +301,10 @@ class UploadServer:
             log.info("shutdown: removed task=%s file=%s", task.task_id, path)
 
 
-
 def install_signal_handlers(server: UploadServer) -> None:
     def handler(signum, _frame):
         server.request_stop(f"signal {signal.Signals(signum).name}")
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, handler)
 
@@ -288,12 +315,12 @@ def serve(options: ServerOptions, clock, announce, *, down=service_down, signals
     state = UploadState(options.data_dir, clock, expire_time=options.expire_time, alive_time=options.alive_time)
     if options.first_task:
         state.register(policy.check_task_file_name(options.first_task))
-    if options.listen_fd >= 0:   # dfget bound it and announced the port already
+    if options.listen_fd >= 0:  # dfget bound it and announced the port already
         sock = socket.socket(fileno=options.listen_fd)
         bound = Bound(sock, sock.getsockname()[1])
     else:
         bound = bind(options, clock.time())
-    if bound.sock is None:   # our data dir's server is already there: point host.meta at it
+    if bound.sock is None:  # our data dir's server is already there: point host.meta at it
         meta.write_port(options.meta_path, bound.port)
         announce(bound.port)
         return 0
@@ -303,7 +330,7 @@ def serve(options: ServerOptions, clock, announce, *, down=service_down, signals
     server = UploadServer(options, state, bound.sock, bound.port, down=down)
     if signals:
         install_signal_handlers(server)
-    meta.write_port(options.meta_path, bound.port)   # before serving: a /check answered means host.meta is there
+    meta.write_port(options.meta_path, bound.port)  # before serving: a /check answered means host.meta is there
     meta.write_pid(options.meta_path)
     server.start()
     log.info("upload server listening on %s:%d data=%s", options.ip or "0.0.0.0", bound.port, state.data_dir)

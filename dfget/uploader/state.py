@@ -8,6 +8,7 @@ One server serves every home on the host (v1 runs one per host, issue 12): each 
 the data directory its dfget named at /check (the server's own by default). The number of tasks
 and of directories is bounded, so even a misbehaving local client cannot grow it without end.
 """
+
 import os
 import threading
 from dataclasses import dataclass
@@ -27,13 +28,14 @@ class StateFull(BadInput):
 @dataclass
 class TaskRecord:
     """v1's taskConfig: what the server knows about one task file."""
+
     name: str
-    data_dir: str = ""          # real path of the directory holding `<name>.service`
+    data_dir: str = ""  # real path of the directory holding `<name>.service`
     finished: bool = False
     task_id: str = ""
     cid: str = ""
     super_node: str = ""
-    client_key: str = ""             # sent with service/down (supernode.core.identity)
+    client_key: str = ""  # sent with service/down (supernode.core.identity)
     rate: int = 0
     access_time: float = 0.0
 
@@ -105,8 +107,11 @@ class UploadState:
     def _check_room(self, name: str, data_dir: str) -> None:
         if name not in self._tasks and len(self._tasks) >= MAX_TASKS:
             raise StateFull(f"too many tasks registered ({MAX_TASKS})")
-        if data_dir != self.data_dir and data_dir not in self._dirs_locked() and \
-                len(self._dirs_locked()) >= MAX_DATA_DIRS:
+        if (
+            data_dir != self.data_dir
+            and data_dir not in self._dirs_locked()
+            and len(self._dirs_locked()) >= MAX_DATA_DIRS
+        ):
             raise StateFull(f"too many data directories registered ({MAX_DATA_DIRS})")
 
     def _dirs_locked(self) -> "set[str]":
@@ -176,7 +181,7 @@ class UploadState:
         with self._lock:
             if self.total_limit <= 0:
                 return rate
-            if rate <= 0:           # no --locallimit: as much as the host-wide limit allows
+            if rate <= 0:  # no --locallimit: as much as the host-wide limit allows
                 rate = self.total_limit
             task = self._tasks.get(name)
             if task is not None:

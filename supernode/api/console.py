@@ -1,5 +1,6 @@
 """The web console (docs/operations.md#console): GET /console (the page), GET /api/v1/console/snapshot (JSON).
 Both need the apiToken when one is set (supernode/console/core/auth.py)."""
+
 from functools import wraps
 
 from flask import Blueprint, Response, request
@@ -18,21 +19,33 @@ def console_auth(handler):
     @wraps(handler)
     def wrapper(*args, **kwargs):
         if not auth.allowed(dragonfly().settings.api_token, request.headers.get("Authorization", "")):
-            resp = api_error(401, "the console needs the apiToken: as the password of HTTP Basic authentication "
-                                  "(any user name) or as 'Authorization: Bearer <apiToken>'")
+            resp = api_error(
+                401,
+                "the console needs the apiToken: as the password of HTTP Basic authentication "
+                "(any user name) or as 'Authorization: Bearer <apiToken>'",
+            )
             resp.headers["WWW-Authenticate"] = auth.CHALLENGE
             resp.headers["Cache-Control"] = "no-store"
             return resp
         return handler(*args, **kwargs)
+
     return wrapper
 
 
 @blueprint.get(paths.CONSOLE)
 @console_auth
 def page():
-    return Response(HTML, mimetype="text/html", headers={
-        "Cache-Control": "no-cache", "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-        "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
+    return Response(
+        HTML,
+        mimetype="text/html",
+        headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 @blueprint.get(paths.API_CONSOLE_SNAPSHOT)

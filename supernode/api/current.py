@@ -1,4 +1,5 @@
 """The supernode a request is served by (built in supernode/app.py, the composition root)."""
+
 from typing import TYPE_CHECKING
 
 from flask import current_app

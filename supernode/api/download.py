@@ -1,4 +1,5 @@
-"""The download port (docs/protocol.md#download-port-downloadport-8001): GET/HEAD /download/<taskId[0:3]>/<taskId> with Range.
+"""The download port (docs/protocol.md#download-port-downloadport-8001): GET/HEAD /download/<taskId[0:3]>/<taskId> with
+Range.
 
 v1 ran nginx over `<home>/repo`; we serve the same paths from the supernode itself, but only the
 data files of registered tasks (docs/decisions.md #5): anything else is 404. A `Range: bytes=a-b` answers
@@ -12,6 +13,7 @@ parks the greenlet, not the worker). gunicorn's own sendfile path cannot be used
 degrades to 8 KiB read()+send() rounds. Anywhere else (tests, other servers) the file is streamed
 in 1 MiB chunks.
 """
+
 import os
 import select
 from collections.abc import Callable, Iterator
@@ -25,7 +27,7 @@ from supernode.cdn.store import valid_task_id
 
 CHUNK = 1 << 20
 SENDFILE_STEP = 8 << 20
-SEND_TIMEOUT = 120.0   # s without any progress on a full socket buffer: give the connection up
+SEND_TIMEOUT = 120.0  # s without any progress on a full socket buffer: give the connection up
 
 
 def _stream_file(path: str, start: int, length: int) -> Iterator[bytes]:
@@ -42,11 +44,13 @@ def _stream_file(path: str, start: int, length: int) -> Iterator[bytes]:
 def _wait_writable(fd: int) -> None:
     try:
         from gevent.monkey import is_module_patched
+
         cooperative = is_module_patched("socket")
     except ImportError:
         cooperative = False
     if cooperative:
         from gevent.socket import wait_write
+
         wait_write(fd, timeout=SEND_TIMEOUT, timeout_exc=TimeoutError("send timed out"))
     elif not select.select([], [fd], [], SEND_TIMEOUT)[1]:
         raise TimeoutError("send timed out")
@@ -119,9 +123,9 @@ def download_blueprint(cdn, is_servable: Callable[[str, str], bool], name: str =
                 f = open(path, "rb")  # noqa: SIM115 - the response body closes it when sent
             except OSError:
                 abort(404)
-            return Response(_sendfile_body(out, f, start, length), status=status, headers=headers,
-                            direct_passthrough=True)
-        return Response(_stream_file(path, start, length), status=status, headers=headers,
-                        direct_passthrough=True)
+            return Response(
+                _sendfile_body(out, f, start, length), status=status, headers=headers, direct_passthrough=True
+            )
+        return Response(_stream_file(path, start, length), status=status, headers=headers, direct_passthrough=True)
 
     return bp

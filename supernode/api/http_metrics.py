@@ -5,6 +5,7 @@ The labelled children are looked up once per (code, handler): prometheus' `.labe
 lock and builds a tuple on every call, which showed in profiles of the /peer/* hot path. Both
 label sets are bounded (route templates, HTTP status codes).
 """
+
 from supernode.metrics import SupernodeMetrics
 
 
@@ -14,8 +15,7 @@ class HttpMetrics:
         self._requests: dict[tuple[str, str], object] = {}
         self._per_handler: dict[str, tuple] = {}
 
-    def record(self, handler: str, status: int, seconds: "float | None", request_size: int,
-               response_size: int) -> None:
+    def record(self, handler: str, status: int, seconds: "float | None", request_size: int, response_size: int) -> None:
         key = (str(status), handler)
         counter = self._requests.get(key)
         if counter is None:
@@ -24,9 +24,11 @@ class HttpMetrics:
         per = self._per_handler.get(handler)
         if per is None:
             m = self._metrics
-            per = self._per_handler[handler] = (m.http_request_duration.labels(handler),
-                                                m.http_request_size.labels(handler),
-                                                m.http_response_size.labels(handler))
+            per = self._per_handler[handler] = (
+                m.http_request_duration.labels(handler),
+                m.http_request_size.labels(handler),
+                m.http_response_size.labels(handler),
+            )
         duration, req_size, resp_size = per
         if seconds is not None:
             duration.observe(seconds)

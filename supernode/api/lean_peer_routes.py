@@ -10,6 +10,7 @@ headers and the same HTTP metrics; every other request (another path or method, 
 slash) goes to Flask unchanged. The integration test test_lean_peer_routes.py sends the same
 requests both ways and compares the answers byte for byte.
 """
+
 import logging
 import time
 from urllib.parse import parse_qsl
@@ -24,7 +25,7 @@ from supernode.api.responses import internal_error, json_text
 
 log = logging.getLogger(__name__)
 
-_STATUS_LINES = {200: "200 OK", 500: "500 INTERNAL SERVER ERROR"}    # werkzeug's spelling
+_STATUS_LINES = {200: "200 OK", 500: "500 INTERNAL SERVER ERROR"}  # werkzeug's spelling
 _EMPTY_OK = (b"", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")])  # Flask's ("", 200)
 
 
@@ -55,10 +56,11 @@ class LeanPeerRoutes:
         try:
             info = peer_calls.answer(call, self.service, query_of(environ), peer_calls.caller_of(environ))
             status, (body, headers) = 200, (_EMPTY_OK if info is None else _json(info.encode()))
-        except Exception as e:      # as Flask's error page (supernode/app.py): logged, a 500, no detail
+        except Exception as e:  # as Flask's error page (supernode/app.py): logged, a 500, no detail
             log.exception("unhandled error method=%s path=%s", "GET", path)
             status, (body, headers) = 500, _json(internal_error(e).encode())
-        self.http_metrics.record(path, status, time.perf_counter() - started,
-                                 get_content_length(environ) or 0, len(body))
+        self.http_metrics.record(
+            path, status, time.perf_counter() - started, get_content_length(environ) or 0, len(body)
+        )
         start_response(_STATUS_LINES[status], list(headers))
         return [body]

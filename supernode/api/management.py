@@ -1,7 +1,9 @@
-"""The /api/v1 management API (docs/protocol.md#supernode-system-management-and-preheat) with docs/decisions.md #3's statuses: 400 bad input, 404 unknown.
+"""The /api/v1 management API (docs/protocol.md#supernode-system-management-and-preheat) with docs/decisions.md #3's
+statuses: 400 bad input, 404 unknown.
 
 State-changing management calls (POST/DELETE peers, DELETE tasks) need the apiToken when one is
 set; the piece-error report stays open like its legacy twin /peer/piece/error (see openapi.yaml)."""
+
 import os
 
 from flask import Blueprint, request
@@ -35,6 +37,7 @@ def openapi():
 
 def openapi_document() -> dict:
     import yaml
+
     with open(os.path.join(os.path.dirname(__file__), "openapi.yaml"), encoding="utf-8") as f:
         return yaml.safe_load(f)
 

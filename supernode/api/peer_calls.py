@@ -6,6 +6,7 @@ A call returns the ResultInfo to send, or None for an empty HTTP 200 (`/peer/pie
 `answer` maps the caller's faults the way the legacy protocol does: bad input -> 501, an unknown
 task or client -> 502, both on HTTP 200.
 """
+
 from collections.abc import Callable, Mapping
 
 from common.errors import BadInput

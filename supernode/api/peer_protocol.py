@@ -1,4 +1,6 @@
-"""The legacy peer protocol v1 dfget speaks (docs/protocol.md#supernode-legacy-peer-protocol): ResultInfo envelopes on HTTP 200."""
+"""The legacy peer protocol v1 dfget speaks (docs/protocol.md#supernode-legacy-peer-protocol): ResultInfo envelopes on
+HTTP 200."""
+
 from flask import Blueprint, jsonify, request
 
 from common.protocol import paths
@@ -51,7 +53,8 @@ for _path, _call in peer_calls.GET_CALLS.items():
     blueprint.add_url_rule(_path, _call.__name__, peer_protocol(_get_call(_call)), methods=["GET"])
 
 
-# Stubs of v1's unfinished "seed pattern" (docs/protocol.md#supernode-legacy-peer-protocol); kept so v1 tools get v1's answers.
+# Stubs of v1's unfinished "seed pattern" (docs/protocol.md#supernode-legacy-peer-protocol); kept so v1 tools get v1's
+# answers.
 @blueprint.post(paths.PEER_NETWORK)
 def network():
     return jsonify({"nodes": None})

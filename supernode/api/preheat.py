@@ -1,10 +1,12 @@
-"""Preheat API (docs/protocol.md#supernode-system-management-and-preheat) at /preheats and /api/v1/preheats, as Harbor's v1 "Dragonfly" provider
+"""Preheat API (docs/protocol.md#supernode-system-management-and-preheat) at /preheats and /api/v1/preheats, as Harbor's
+v1 "Dragonfly" provider
 expects: POST -> 201 {"ID"} or 208 {"code":208,"message":"preheat task already exists, id:<id>"};
 GET /preheats/{id} -> {"ID","status","startTime","finishTime","errorMsg"} or 404; DELETE -> true.
 Decisions 3 and 9: bad input 400, unknown id 404, apiToken for POST/DELETE (401), URLs outside
 preheatAllow 403. The 208 body also carries "ID" first: Harbor 2.x unmarshals the 208 body into
 {"ID"} and older parsers take the id from the message, which stays the last key.
 """
+
 from flask import Blueprint
 
 from common.protocol import paths
@@ -26,6 +28,8 @@ from supernode.core.preheat import (
 from supernode.preheat.preheater import Preheater
 
 blueprint = Blueprint("preheat", __name__)
+
+
 def preheater() -> Preheater:
     return dragonfly().preheater
 
@@ -54,8 +58,10 @@ def delete(preheat_id):
     return json_response(True)
 
 
-for prefix, (many, one) in {"": (paths.PREHEATS, paths.PREHEAT),
-                            "api_": (paths.API_PREHEATS, paths.API_PREHEAT)}.items():
+for prefix, (many, one) in {
+    "": (paths.PREHEATS, paths.PREHEAT),
+    "api_": (paths.API_PREHEATS, paths.API_PREHEAT),
+}.items():
     blueprint.add_url_rule(many, f"{prefix}create", rest(requires_token(create)), methods=["POST"])
     blueprint.add_url_rule(many, f"{prefix}list", rest(list_all), methods=["GET"])
     blueprint.add_url_rule(one, f"{prefix}get", rest(get_one), methods=["GET"])

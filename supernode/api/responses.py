@@ -1,5 +1,6 @@
 """How the supernode answers: v1's newline-terminated JSON, ResultInfo envelopes for /peer/*,
 `{"code","message"}` bodies with real HTTP statuses everywhere else (docs/decisions.md #3)."""
+
 import json
 from functools import wraps
 
@@ -37,17 +38,20 @@ def api_error(status: int, message: str) -> Response:
 
 def peer_protocol(handler):
     """Legacy /peer/* handlers: bad input -> ResultInfo 501, unknown ids -> 502 (HTTP 200)."""
+
     @wraps(handler)
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
         except (BadInput, NotFound) as e:
             return result_info(refusal(e))
+
     return wrapper
 
 
 def rest(handler):
     """REST handlers: bad input -> 400, unknown ids -> 404, with `{"code","message"}`."""
+
     @wraps(handler)
     def wrapper(*args, **kwargs):
         try:
@@ -56,17 +60,20 @@ def rest(handler):
             return api_error(400, str(e))
         except NotFound as e:
             return api_error(404, str(e))
+
     return wrapper
 
 
 def requires_token(handler):
     """State-changing management calls need `Authorization: Bearer <apiToken>` when one is set."""
+
     @wraps(handler)
     def wrapper(*args, **kwargs):
         token = dragonfly().settings.api_token
         if token and request.headers.get("Authorization", "") != f"Bearer {token}":
             return api_error(401, "this call needs 'Authorization: Bearer <apiToken>'")
         return handler(*args, **kwargs)
+
     return wrapper
 
 

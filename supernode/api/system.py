@@ -1,4 +1,5 @@
 """System routes: ping, version, Prometheus metrics, dfget's end-of-download report, route lists."""
+
 import re
 
 from flask import Blueprint, Response, current_app
@@ -29,8 +30,9 @@ def ping():
 
 @blueprint.get(paths.VERSION)
 def version():
-    info = VersionInfo(arch=arch(), build_date=BUILD_DATE, go_version=runtime_version(), os="linux",
-                       version=VERSION, revision=REVISION)
+    info = VersionInfo(
+        arch=arch(), build_date=BUILD_DATE, go_version=runtime_version(), os="linux", version=VERSION, revision=REVISION
+    )
     return json_response(info.encode())
 
 
@@ -72,5 +74,6 @@ def _list_routes(category_path: str):
 
 
 for _path in CATEGORIES:
-    blueprint.add_url_rule(_path, f"list_{CATEGORIES[_path][0].split()[0]}",
-                           lambda _p=_path: _list_routes(_p), methods=["GET"])
+    blueprint.add_url_rule(
+        _path, f"list_{CATEGORIES[_path][0].split()[0]}", lambda _p=_path: _list_routes(_p), methods=["GET"]
+    )

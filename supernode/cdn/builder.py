@@ -19,6 +19,7 @@ Theory of operation
   * Success needs: received == the declared length (when one is known) and, if the user gave an
     md5, md5(raw bytes) == it. Then `.md5` and the finished `.meta` are written.
 """
+
 import logging
 import threading
 import time
@@ -39,7 +40,7 @@ from supernode.cdn.store import TaskStore
 log = logging.getLogger(__name__)
 
 CANCELLED = "build cancelled (task deleted)"
-YIELD_EVERY = 256 << 10   # source bytes between two yields to the gevent loop
+YIELD_EVERY = 256 << 10  # source bytes between two yields to the gevent loop
 
 
 def _cooperative_yield() -> "Callable[[], None] | None":
@@ -49,6 +50,7 @@ def _cooperative_yield() -> "Callable[[], None] | None":
     every YIELD_EVERY bytes lets them in while the build goes on. None outside gevent."""
     try:
         from gevent.monkey import is_module_patched
+
         if not is_module_patched("socket"):
             return None
         from gevent import sleep
@@ -74,10 +76,10 @@ class Throttle:
 
 @dataclass
 class BuildPlan:
-    meta: FileMeta                      # the task's .meta as it stands (finish=False)
-    start_piece: int = 0                # resume: pieces [0, start_piece) are on disk already
-    prior: "list[tuple[str, int]]" = field(default_factory=list)   # their (md5, wrapped len)
-    prior_md5: object = None            # hashlib md5 over their raw payloads
+    meta: FileMeta  # the task's .meta as it stands (finish=False)
+    start_piece: int = 0  # resume: pieces [0, start_piece) are on disk already
+    prior: "list[tuple[str, int]]" = field(default_factory=list)  # their (md5, wrapped len)
+    prior_md5: object = None  # hashlib md5 over their raw payloads
 
 
 def md5_mismatch(expected: str, real: str) -> str:
@@ -101,16 +103,27 @@ class _Retry(Exception):
 
 
 class Builder:
-    def __init__(self, job: CdnJob, *, store: TaskStore, source: SourceClient, throttle: Callable[[int], None],
-                 announce: Callable[[int, str, int], None], retries: int, sleep: Callable[[float], None],
-                 cancelled: Callable[[], bool] = lambda: False, min_rate: int = 0, window: float = 60.0,
-                 monotonic: "Callable[[], float] | None" = None):
+    def __init__(
+        self,
+        job: CdnJob,
+        *,
+        store: TaskStore,
+        source: SourceClient,
+        throttle: Callable[[int], None],
+        announce: Callable[[int, str, int], None],
+        retries: int,
+        sleep: Callable[[float], None],
+        cancelled: Callable[[], bool] = lambda: False,
+        min_rate: int = 0,
+        window: float = 60.0,
+        monotonic: "Callable[[], float] | None" = None,
+    ):
         self.job = job
         self._min_rate, self._window = min_rate, window
         self._now = monotonic or time.monotonic
         self._store, self._source, self._throttle = store, source, throttle
         self._announce, self._retries, self._sleep, self._cancelled = announce, retries, sleep, cancelled
-        self.digests: list[tuple[str, int]] = []    # announced pieces, in order
+        self.digests: list[tuple[str, int]] = []  # announced pieces, in order
         self.fetched = 0
         self._meta: FileMeta | None = None
         self._yield = _cooperative_yield()
@@ -124,14 +137,21 @@ class Builder:
         except Cancelled:
             return CdnResult(False, source_bytes=self.fetched, error=CANCELLED)
         except BuildFailed as e:
-            log.warning("cdn build failed task=%s url=%s error=%s", self.job.task_id, redact_url(self.job.source.url), e)
+            log.warning(
+                "cdn build failed task=%s url=%s error=%s", self.job.task_id, redact_url(self.job.source.url), e
+            )
             if not self._cancelled():
                 try:
                     self._store.write_meta(self._meta.replace(finish=True, success=False))
                 except OSError as err:
                     log.warning("cannot record the failed build task=%s error=%s", self.job.task_id, err)
-            return CdnResult(False, source_bytes=self.fetched, error=str(e), source_error=e.source_error,
-                             piece_count=len(self.digests))
+            return CdnResult(
+                False,
+                source_bytes=self.fetched,
+                error=str(e),
+                source_error=e.source_error,
+                piece_count=len(self.digests),
+            )
 
     def _run(self, plan: BuildPlan) -> CdnResult:
         job, ps = self.job, self.job.piece_size
@@ -163,7 +183,10 @@ class Builder:
                     problem, from_zero = str(e), e.from_zero
                 except STREAM_ERRORS as e:
                     known = explain(e, job.source.url)
-                    problem, from_zero = f"stream broken at byte {cutter.received}: {known.line() if known else e}", False
+                    problem, from_zero = (
+                        f"stream broken at byte {cutter.received}: {known.line() if known else e}",
+                        False,
+                    )
                 finally:
                     stream.close()
                 failures += 1
@@ -192,18 +215,26 @@ class Builder:
         if start > 0:
             cr = stream.content_range
             if status == 206 and cr and cr[0] == start:
-                if not same_version(self._meta, etag=stream.etag, last_modified_ms=http_date_to_ms(stream.last_modified),
-                                    total_length=cr[2]):
-                    raise _Retry(f"resume from byte {start} answered a 206 of another version (ETag {stream.etag!r}, "
-                                 f"Last-Modified {stream.last_modified!r}, length {cr[2]}): restarting from byte 0",
-                                 from_zero=True)
+                if not same_version(
+                    self._meta,
+                    etag=stream.etag,
+                    last_modified_ms=http_date_to_ms(stream.last_modified),
+                    total_length=cr[2],
+                ):
+                    raise _Retry(
+                        f"resume from byte {start} answered a 206 of another version (ETag {stream.etag!r}, "
+                        f"Last-Modified {stream.last_modified!r}, length {cr[2]}): restarting from byte 0",
+                        from_zero=True,
+                    )
                 self._announce_prior()
                 return False
             if status == 200:
                 log.info("cdn source ignored the resume Range, restarting task=%s", self.job.task_id)
                 return True
-            raise _Retry(f"resume from byte {start} answered {status} {stream.headers.get('Content-Range', '')}",
-                         from_zero=status in (206, 416))
+            raise _Retry(
+                f"resume from byte {start} answered {status} {stream.headers.get('Content-Range', '')}",
+                from_zero=status in (206, 416),
+            )
         if status == 200 or (status == 206 and not resumable):
             return False
         raise _Retry(f"source answered {status}")
@@ -229,7 +260,7 @@ class Builder:
             self._store.write_meta(self._meta)
 
     def _pump(self, stream: SourceStream, cutter: PieceCutter, f) -> None:
-        paused = 0.0                    # time our own rate limit held us: not the source's fault
+        paused = 0.0  # time our own rate limit held us: not the source's fault
         floor = RateFloor(self._min_rate, self._window, self._now())
         for chunk in stream.chunks():
             self._check_cancel()
@@ -254,7 +285,7 @@ class Builder:
             f.seek(piece.offset(self.job.piece_size))
             f.write(piece.data)
             f.flush()
-        except OSError as e:     # the disk's fault, not the source's: no retry
+        except OSError as e:  # the disk's fault, not the source's: no retry
             raise BuildFailed(f"cannot write piece {piece.num}: {e}") from None
         entry = (piece.md5, piece.wrapped_len)
         if piece.num < len(self.digests):
@@ -281,10 +312,16 @@ class Builder:
             raise BuildFailed(error)
         self._check_cancel()
         self._store.write_md5s(job.task_id, self.digests, real)
-        self._meta = self._meta.replace(finish=True, success=True, real_md5=real, file_length=cutter.wrapped_length,
-                                        http_file_len=received)
+        self._meta = self._meta.replace(
+            finish=True, success=True, real_md5=real, file_length=cutter.wrapped_length, http_file_len=received
+        )
         self._store.write_meta(self._meta)
         log.info("cdn build done task=%s bytes=%d pieces=%d md5=%s", job.task_id, received, cutter.piece_count, real)
-        return CdnResult(True, real_md5=real, source_length=received, file_length=cutter.wrapped_length,
-                         piece_count=cutter.piece_count, source_bytes=self.fetched)
-
+        return CdnResult(
+            True,
+            real_md5=real,
+            source_length=received,
+            file_length=cutter.wrapped_length,
+            piece_count=cutter.piece_count,
+            source_bytes=self.fetched,
+        )

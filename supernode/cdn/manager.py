@@ -8,6 +8,7 @@ then the same on_done. delete() cancels a running build; a start() after that qu
 Callbacks of one build are never concurrent and never run under a lock;
 they usually run in the build's thread, so they should be quick.
 """
+
 import hashlib
 import logging
 import threading
@@ -51,11 +52,11 @@ class _Fanout:
     def __init__(self, task_id: str, listener: CdnListener):
         self._task = task_id
         self._lock = threading.Lock()
-        self._entries = [[listener, 0, False]]   # listener, pieces delivered, on_done delivered
+        self._entries = [[listener, 0, False]]  # listener, pieces delivered, on_done delivered
         self.pieces: list[tuple[str, int]] = []
         self.result: CdnResult | None = None
         self.cancelled = False
-        self.successor: tuple[CdnJob, _Fanout] | None = None   # queued behind a cancelled build
+        self.successor: tuple[CdnJob, _Fanout] | None = None  # queued behind a cancelled build
         self._draining = False
 
     def add(self, listener: CdnListener) -> bool:
@@ -80,7 +81,7 @@ class _Fanout:
     def drain(self) -> None:
         with self._lock:
             if self._draining:
-                return              # the active drainer will deliver what we added
+                return  # the active drainer will deliver what we added
             self._draining = True
         try:
             while True:
@@ -116,18 +117,29 @@ def _call(fn, *args) -> None:
 
 
 class LocalCdn:
-    def __init__(self, settings, *, clock, spawn: "Callable | None" = None,
-                 session_factory: "Callable | None" = None, sleep: "Callable[[float], None] | None" = None,
-                 unvalidated_ttl: float = DEFAULT_UNVALIDATED_TTL):
+    def __init__(
+        self,
+        settings,
+        *,
+        clock,
+        spawn: "Callable | None" = None,
+        session_factory: "Callable | None" = None,
+        sleep: "Callable[[float], None] | None" = None,
+        unvalidated_ttl: float = DEFAULT_UNVALIDATED_TTL,
+    ):
         self.settings = settings
         self._clock = clock
         self._spawn = spawn or _thread_spawn
         self._sleep = sleep or time.sleep
         self._ttl = unvalidated_ttl
         self.store = TaskStore(layout.store_root(settings.home_dir, settings.download_server))
-        self.source = SourceClient(settings.home_dir, probe_timeout=settings.source_probe_timeout,
-                                   read_timeout=settings.source_read_timeout, session_factory=session_factory,
-                                   allow_list=settings.source_allow)
+        self.source = SourceClient(
+            settings.home_dir,
+            probe_timeout=settings.source_probe_timeout,
+            read_timeout=settings.source_read_timeout,
+            session_factory=session_factory,
+            allow_list=settings.source_allow,
+        )
         rate = settings.max_bandwidth - settings.system_reserved_bandwidth
         if rate <= 0:
             log.warning("maxBandwidth - systemReservedBandwidth <= 0: source downloads are not rate limited")
@@ -144,7 +156,7 @@ class LocalCdn:
         """Registration-time revalidation of a finished task (see supernode.core.registration)."""
         meta = self.store.read_meta(task_id)
         if meta is None or not (meta.finish and meta.success):
-            return self.source.probe(request)       # nothing cached to compare: a 2xx means rebuild
+            return self.source.probe(request)  # nothing cached to compare: a 2xx means rebuild
         if meta.has_validators:
             status = self.source.revalidate(request, revalidation_headers(meta))
             if status == 304 or not 200 <= status < 300:
@@ -157,16 +169,16 @@ class LocalCdn:
         return probe
 
     def start(self, job: CdnJob, listener: CdnListener) -> None:
-        self.store.data_path(job.task_id)   # BadInput for a malformed id, before anything runs
+        self.store.data_path(job.task_id)  # BadInput for a malformed id, before anything runs
         validate_piece_size(job.piece_size)
         with self._lock:
             current = self._running.get(job.task_id)
             if current is not None and not current.cancelled and current.add(listener):
                 log.info("cdn start joins the running build task=%s", job.task_id)
-                self._spawn(current.drain)      # replay the pieces announced so far, in the background
+                self._spawn(current.drain)  # replay the pieces announced so far, in the background
                 return
             fan = self._running[job.task_id] = _Fanout(job.task_id, listener)
-            if current is not None:             # a deleted build still winding down: queue behind it
+            if current is not None:  # a deleted build still winding down: queue behind it
                 current.successor = (job, fan)
                 return
         self._spawn(self._run, job, fan)
@@ -222,7 +234,7 @@ class LocalCdn:
             result = CdnResult(False, error=f"cdn internal error: {e}")
         if fan.cancelled:
             result = CdnResult(False, source_bytes=result.source_bytes, error=CANCELLED)
-            self.store.delete(job.task_id)      # no other build of this task runs before we leave
+            self.store.delete(job.task_id)  # no other build of this task runs before we leave
         with self._lock:
             if self._running.get(job.task_id) is fan:
                 del self._running[job.task_id]
@@ -239,12 +251,20 @@ class LocalCdn:
         now = self._clock.time()
         meta = self.store.read_meta(job.task_id)
         st = self.store.data_stat(job.task_id)
-        decision = decide(meta, job, data_size=st.st_size if st else -1,
-                          data_age=max(now - st.st_mtime, 0.0) if st else 0.0, unvalidated_ttl=self._ttl)
+        decision = decide(
+            meta,
+            job,
+            data_size=st.st_size if st else -1,
+            data_age=max(now - st.st_mtime, 0.0) if st else 0.0,
+            unvalidated_ttl=self._ttl,
+        )
         if decision.action is Action.REVALIDATE:
             status = self.source.revalidate(job.source, revalidation_headers(meta))
-            decision = (CacheDecision(Action.HIT, "source answered 304 Not Modified") if status == 304 else
-                        CacheDecision(Action.FRESH, f"source answered {status} to revalidation"))
+            decision = (
+                CacheDecision(Action.HIT, "source answered 304 Not Modified")
+                if status == 304
+                else CacheDecision(Action.FRESH, f"source answered {status} to revalidation")
+            )
         log.info("cdn cache decision task=%s action=%s reason=%s", job.task_id, decision.action.value, decision.reason)
         plan = None
         if decision.action is Action.HIT:
@@ -255,14 +275,30 @@ class LocalCdn:
             plan = self._resume_plan(job, meta, decision.break_num, now)
         if plan is None:
             self.store.delete(job.task_id)
-            fresh = FileMeta(job.task_id, job.source.url, job.piece_size, http_file_len=job.source_length,
-                             biz_id=job.identifier, md5=job.md5, access_time=int(now * 1000))
+            fresh = FileMeta(
+                job.task_id,
+                job.source.url,
+                job.piece_size,
+                http_file_len=job.source_length,
+                biz_id=job.identifier,
+                md5=job.md5,
+                access_time=int(now * 1000),
+            )
             self.store.write_meta(fresh)
             plan = BuildPlan(meta=fresh)
-        builder = Builder(job, store=self.store, source=self.source, throttle=self._throttle, announce=fan.piece,
-                          retries=self.settings.source_retries, sleep=self._sleep, cancelled=lambda: fan.cancelled,
-                          min_rate=self.settings.source_min_rate, window=self.settings.source_read_timeout,
-                          monotonic=self._clock.monotonic)
+        builder = Builder(
+            job,
+            store=self.store,
+            source=self.source,
+            throttle=self._throttle,
+            announce=fan.piece,
+            retries=self.settings.source_retries,
+            sleep=self._sleep,
+            cancelled=lambda: fan.cancelled,
+            min_rate=self.settings.source_min_rate,
+            window=self.settings.source_read_timeout,
+            monotonic=self._clock.monotonic,
+        )
         return builder.run(plan)
 
     def _serve_hit(self, job: CdnJob, meta: FileMeta, fan: _Fanout, now: float) -> "CdnResult | None":
@@ -279,8 +315,14 @@ class LocalCdn:
         self.store.write_meta(meta.touched(int(now * 1000)))
         for num, (md5, length) in enumerate(digests):
             fan.piece(num, md5, length)
-        return CdnResult(True, cache_hit=True, real_md5=meta.real_md5, source_length=meta.http_file_len,
-                         file_length=meta.file_length, piece_count=len(digests))
+        return CdnResult(
+            True,
+            cache_hit=True,
+            real_md5=meta.real_md5,
+            source_length=meta.http_file_len,
+            file_length=meta.file_length,
+            piece_count=len(digests),
+        )
 
     def _resume_plan(self, job: CdnJob, meta: FileMeta, break_num: int, now: float) -> "BuildPlan | None":
         found = _read_pieces(self.store, job.task_id, job.piece_size, limit=break_num)
@@ -291,8 +333,9 @@ class LocalCdn:
         self.store.write_meta(meta)
         return BuildPlan(meta=meta, start_piece=break_num, prior=found[0], prior_md5=found[1])
 
-    def _known_digests(self, task_id: str, meta: "FileMeta | None" = None,
-                       running: bool = True) -> "list[tuple[str, int]] | None":
+    def _known_digests(
+        self, task_id: str, meta: "FileMeta | None" = None, running: bool = True
+    ) -> "list[tuple[str, int]] | None":
         """Piece digests from memory, else from the running build (if `running`), else from `.md5`."""
         with self._lock:
             digests = self._digests.get(task_id)

@@ -5,6 +5,7 @@ MAX_SESSIONS sessions, least recently used closed first (a response in flight ke
 connection). The PEM file of a request's root CAs lives only while that request connects: urllib3
 reads it when it opens a connection, never afterwards. Files left by a crash are removed at start.
 """
+
 import base64
 import binascii
 import logging
@@ -36,7 +37,7 @@ class SessionPool:
             if session is None:
                 session = self._factory()
             self._sessions[tls] = session
-            while len(self._sessions) > MAX_SESSIONS:   # an in-flight response keeps its own connection
+            while len(self._sessions) > MAX_SESSIONS:  # an in-flight response keeps its own connection
                 self._sessions.popitem(last=False)[1].close()
             return session
 
@@ -92,4 +93,3 @@ def _remove_quietly(path: str) -> None:
         os.remove(path)
     except OSError:
         pass
-

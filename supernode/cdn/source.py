@@ -12,6 +12,7 @@ unless the task's headers say otherwise and read the body undecoded, so the CDN 
 the bytes the source serves. Bodies are read with read1 (what has arrived, up to a chunk), so a
 source trickling bytes is seen chunk by chunk and the builder's rate floor can act on it.
 """
+
 import logging
 import os
 import re
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.I)
-_HEAD_REFUSED = (400, 403, 405, 501)   # servers (and presigned URLs) that do not answer HEAD properly
+_HEAD_REFUSED = (400, 403, 405, 501)  # servers (and presigned URLs) that do not answer HEAD properly
 _QUERY = re.compile(r"\?[^\s)'\"]*")
 
 
@@ -67,11 +68,17 @@ def _length_header(headers) -> int:
 class SourceStream:
     """An open streamed response; iterate `chunks()` once, then `close()`."""
 
-    def __init__(self, status: int, response: "requests.Response | None" = None, error: str = "",
-                 refused: bool = False, unreachable=None):
+    def __init__(
+        self,
+        status: int,
+        response: "requests.Response | None" = None,
+        error: str = "",
+        refused: bool = False,
+        unreachable=None,
+    ):
         self.status = status
         self.error = error
-        self.refused = refused          # a hop was not allowed: no request was sent there
+        self.refused = refused  # a hop was not allowed: no request was sent there
         self.unreachable = unreachable  # status 0: common.source_failures.Unreachable when known
         self._response = response
         self.headers = response.headers if response is not None else requests.structures.CaseInsensitiveDict()
@@ -121,8 +128,15 @@ class HopRefused(requests.RequestException):
 
 
 class SourceClient:
-    def __init__(self, home_dir: str, *, probe_timeout: float, read_timeout: float,
-                 session_factory: "Callable[[], requests.Session] | None" = None, allow_list=()):
+    def __init__(
+        self,
+        home_dir: str,
+        *,
+        probe_timeout: float,
+        read_timeout: float,
+        session_factory: "Callable[[], requests.Session] | None" = None,
+        allow_list=(),
+    ):
         self._probe_timeout = probe_timeout
         self._read_timeout = read_timeout
         self.sessions = SessionPool(os.path.join(home_dir, "tls"), session_factory or requests.Session)
@@ -158,8 +172,9 @@ class SourceClient:
             extra = list(self._restrictions.get(url, ()))
         return ([("sourceAllow", self._allow)] if self._allow else []) + extra
 
-    def _request(self, method: str, request: SourceAccess, extra: "dict[str, str]", *,
-                 timeout, stream: bool) -> requests.Response:
+    def _request(
+        self, method: str, request: SourceAccess, extra: "dict[str, str]", *, timeout, stream: bool
+    ) -> requests.Response:
         """Send the request, following redirects hop by hop (HopRefused when a hop is not allowed)."""
         session = self.sessions.session(request.tls)
         headers = dict(request.headers)
@@ -177,8 +192,15 @@ class SourceClient:
                     allow.check(url, rules)
                 except allow.UrlRefused as e:
                     raise HopRefused(str(e)) from None
-                resp = session.request(method, url, headers=allow.headers_for(url, request.url, headers),
-                                       timeout=timeout, stream=stream, verify=verify, allow_redirects=False)
+                resp = session.request(
+                    method,
+                    url,
+                    headers=allow.headers_for(url, request.url, headers),
+                    timeout=timeout,
+                    stream=stream,
+                    verify=verify,
+                    allow_redirects=False,
+                )
                 target = allow.next_hop(url, resp.status_code, resp.headers.get("Location"))
                 if target is None:
                     return resp
@@ -192,7 +214,7 @@ class SourceClient:
     def probe(self, request: SourceAccess) -> ProbeResult:
         """HEAD; fall back to `GET Range: bytes=0-0` if HEAD is refused or gives no length."""
         if request.headers.has("Range"):
-            return self._probe_get(request, {})     # the task is a range of its own
+            return self._probe_get(request, {})  # the task is a range of its own
         try:
             resp = self._request("HEAD", request, {}, timeout=self._probe_timeout, stream=False)
         except STREAM_ERRORS as e:
@@ -202,9 +224,13 @@ class SourceClient:
             fallback = self._probe_get(request, {"Range": "bytes=0-0"})
             if fallback.status != 0 or resp.status_code in _HEAD_REFUSED:
                 return fallback
-        return ProbeResult(resp.status_code, length=length if resp.ok else -1,
-                           supports_range="bytes" in resp.headers.get("Accept-Ranges", "").lower(),
-                           last_modified=resp.headers.get("Last-Modified", ""), etag=resp.headers.get("ETag", ""))
+        return ProbeResult(
+            resp.status_code,
+            length=length if resp.ok else -1,
+            supports_range="bytes" in resp.headers.get("Accept-Ranges", "").lower(),
+            last_modified=resp.headers.get("Last-Modified", ""),
+            etag=resp.headers.get("ETag", ""),
+        )
 
     def _probe_get(self, request: SourceAccess, extra: "dict[str, str]") -> ProbeResult:
         try:
@@ -217,11 +243,16 @@ class SourceClient:
             if status == 206 and cr and extra:
                 length, ranges = cr[2], True
             elif status == 416 and cr and cr[2] == 0:
-                status, length, ranges = 200, 0, True    # an empty source cannot serve byte 0
+                status, length, ranges = 200, 0, True  # an empty source cannot serve byte 0
             elif 200 <= status < 300:
                 length = _length_header(resp.headers)
-            return ProbeResult(status, length=length, supports_range=ranges,
-                               last_modified=resp.headers.get("Last-Modified", ""), etag=resp.headers.get("ETag", ""))
+            return ProbeResult(
+                status,
+                length=length,
+                supports_range=ranges,
+                last_modified=resp.headers.get("Last-Modified", ""),
+                etag=resp.headers.get("ETag", ""),
+            )
         finally:
             resp.close()
 
@@ -249,8 +280,7 @@ class SourceClient:
             if if_range:
                 extra["If-Range"] = if_range
         try:
-            resp = self._request("GET", request, extra, timeout=(self._probe_timeout, self._read_timeout),
-                                 stream=True)
+            resp = self._request("GET", request, extra, timeout=(self._probe_timeout, self._read_timeout), stream=True)
         except HopRefused as e:
             return SourceStream(0, error=str(e), refused=True)
         except STREAM_ERRORS as e:

@@ -11,6 +11,7 @@ linked. Directories of the tree are 0711: a static server can open a file whose 
 but nobody can list which tasks are cached. Hard links, not symlinks: a static server that
 follows symlinks gains nothing, and only regular files are ever put in the tree.
 """
+
 import logging
 import os
 import stat
@@ -21,9 +22,9 @@ from supernode.cdn.store import valid_task_id
 
 log = logging.getLogger(__name__)
 
-TREE_MODE = 0o711        # traversable, not listable
+TREE_MODE = 0o711  # traversable, not listable
 PRIVATE_MODE = 0o700
-FILE_MODE = 0o644        # a published task is public: readable by the static server's user
+FILE_MODE = 0o644  # a published task is public: readable by the static server's user
 
 
 def local_cdn(settings, **kwargs) -> LocalCdn:
@@ -77,7 +78,7 @@ class StaticTree:
         os.chmod(root, TREE_MODE)
 
     def path(self, task_id: str) -> str:
-        self.store.data_path(task_id)       # BadInput for anything but a task id
+        self.store.data_path(task_id)  # BadInput for anything but a task id
         return os.path.join(self.root, task_id[:3], task_id)
 
     def publish(self, task_id: str) -> None:
@@ -121,7 +122,7 @@ class _PublishFirst:
 
     def on_piece(self, task_id: str, piece_num: int, piece_md5: str, wrapped_len: int) -> None:
         if not self.published:
-            self.tree.publish(task_id)      # raising here keeps the piece unannounced (logged by the CDN)
+            self.tree.publish(task_id)  # raising here keeps the piece unannounced (logged by the CDN)
             self.published = True
         self.listener.on_piece(task_id, piece_num, piece_md5, wrapped_len)
 

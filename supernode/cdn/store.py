@@ -1,10 +1,13 @@
-"""The CDN's files on disk (docs/protocol.md#files-on-disk-shared-across-programs): `<root>/<taskId[0:3]>/<taskId>` holds the
-framed pieces (piece n at n*pieceSize), next to `<taskId>.meta` (JSON) and `<taskId>.md5`; `<root>` is `<home>/repo/download`, or
+"""The CDN's files on disk (docs/protocol.md#files-on-disk-shared-across-programs): `<root>/<taskId[0:3]>/<taskId>`
+holds the
+framed pieces (piece n at n*pieceSize), next to `<taskId>.meta` (JSON) and `<taskId>.md5`; `<root>` is
+`<home>/repo/download`, or
 `<home>/cdn/download` with an external download server (supernode.layout).
 
 .meta and .md5 are written atomically (temp file + rename). Readers treat anything unreadable
 or malformed as absent. Only names that are 64 lowercase hex digits are ever task files.
 """
+
 import hashlib
 import logging
 import os
@@ -167,4 +170,3 @@ class TaskStore:
 
     def free_space(self) -> int:
         return shutil.disk_usage(self.root).free
-

@@ -6,6 +6,7 @@ Everything a client chose (URLs, names, ids) is inserted with textContent, never
 Content-Security-Policy allows only this page's own script (by hash) and its own origin, so even
 an escaping mistake could not run injected code.
 """
+
 import base64
 import hashlib
 from importlib import resources
@@ -26,6 +27,8 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-CONTENT_SECURITY_POLICY = (f"default-src 'none'; script-src {_sha256(SCRIPT)}; style-src {_sha256(STYLE)}; "
-                           "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
-                           "frame-ancestors 'none'")
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; script-src {_sha256(SCRIPT)}; style-src {_sha256(STYLE)}; "
+    "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)

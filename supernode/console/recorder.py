@@ -1,5 +1,6 @@
 """The service's handle on the console ledger: a lock and the clock around the pure Ledger.
 Effects run outside the service lock, on any greenlet or CDN thread, hence a lock of its own."""
+
 import threading
 
 from supernode.console.core.ledger import Ledger

@@ -10,14 +10,25 @@ Every hop of a fetch is checked, the redirect targets too. On a hop to another o
 URL the user named, only the headers in HOP_SAFE_HEADERS are sent: any other header may be a
 credential (Authorization, Cookie, X-JFrog-Art-Api, ...) and the user never named that host.
 """
+
 import re
 from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_HOPS = 10
-HOP_SAFE_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "user-agent", "range", "if-range",
-                              "if-none-match", "if-modified-since"})
+HOP_SAFE_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "user-agent",
+        "range",
+        "if-range",
+        "if-none-match",
+        "if-modified-since",
+    }
+)
 _BAD_AUTHORITY = re.compile(r"[\\\s\x00-\x1f\x7f]")
 
 
@@ -60,7 +71,7 @@ def allowed(url: str, patterns: Iterable[str]) -> bool:
         try:
             if re.search(pattern, form):
                 return True
-        except re.error:            # a broken pattern allows nothing
+        except re.error:  # a broken pattern allows nothing
             continue
     return False
 

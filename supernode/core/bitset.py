@@ -5,6 +5,7 @@ one of a piece's 8 bits is set. An update of a piece whose SUCCESS bit is set ch
 (success is sticky). Otherwise the piece's bits are cleared; WAITING leaves them clear, SEMISUC
 is recorded as SUCCESS, any other status sets its own bit. `update` says whether anything changed.
 """
+
 from common.protocol.codes import PieceStatus
 
 BITS_PER_PIECE = 8

@@ -3,10 +3,12 @@
 A piece marks the CDN bitset SUCCESS, records its `md5:len` and wakes held pulls. The end of a
 successful build (or cache hit) makes the task SUCCESS with the real md5, the wrapped length
 and pieceTotal = the real piece count, and marks every piece available (a cache hit may not
-announce pieces one by one). A failed build makes it FAILED (SOURCE_ERROR when the source is at fault) and keeps its error for the
+announce pieces one by one). A failed build makes it FAILED (SOURCE_ERROR when the source is at fault) and keeps its
+error for the
 pull answers;
 a SUCCESS task is never downgraded. Events about tasks no longer in memory change nothing.
 """
+
 from common.protocol.codes import CdnStatus, PieceStatus
 from supernode.cdn.core.contract import CdnResult
 from supernode.core.effects import Count, Metric, Outcome, Wake

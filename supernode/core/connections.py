@@ -21,6 +21,7 @@ So:
   counts as new). A trickling connection only ages; a legitimate one gets its headers in at once
   and is busy (BODY, or held in its handler) until its answer is sent.
 """
+
 import enum
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class Deadlines:
 @dataclass
 class ReadDeadline:
     """The read deadline of one connection (times in seconds on the shell's monotonic clock)."""
+
     limits: Deadlines
     phase: Phase = Phase.HEADER
     expires_at: float = 0.0
@@ -71,6 +73,7 @@ class ReadDeadline:
 @dataclass
 class SourceBudget:
     """Open connections per (port, source address); `limit` 0 means no limit."""
+
     limit: int
     open: "dict[tuple[int, str], int]" = field(default_factory=dict)
 
@@ -98,6 +101,7 @@ class SourceBudget:
 class Shedder:
     """One port's connections waiting for a request, oldest first; the victim when the pool is
     within `reserve` slots of `capacity`."""
+
     capacity: int
     reserve: int
     open: int = 0

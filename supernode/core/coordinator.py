@@ -5,6 +5,7 @@ change nothing. The shell calls it under one lock and carries out the effects af
 Reports about a client download name their Caller and are refused (501) unless the download
 admits it (supernode.core.identity); `caller=None` is the supernode itself (and core tests).
 """
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,8 +41,16 @@ class Coordinator:
         state = self.state
         if not state.super_pid:
             pid = state.new_peer_id(host_name, advertise_ip, self.now())
-            state.add_peer(Peer(id=pid, ip=advertise_ip, host_name=host_name, port=self.limits.download_port,
-                                created=self.now(), uploads=False))
+            state.add_peer(
+                Peer(
+                    id=pid,
+                    ip=advertise_ip,
+                    host_name=host_name,
+                    port=self.limits.download_port,
+                    created=self.now(),
+                    uploads=False,
+                )
+            )
             state.super_pid = state.progress.super_pid = pid
         return state.super_pid
 
@@ -60,17 +69,29 @@ class Coordinator:
     def answer(self, task_id: str, cid: str) -> Outcome:
         return pulling.answer(self.state, self.limits, self.rng, task_id, cid, self.now())
 
-    def piece_success(self, task_id: str, cid: str, dst_cid: str, piece_range: str,
-                      caller: "Caller | None" = None) -> Outcome:
+    def piece_success(
+        self, task_id: str, cid: str, dst_cid: str, piece_range: str, caller: "Caller | None" = None
+    ) -> Outcome:
         refused = self._impostor(task_id, cid, caller, "piece_success")
         return refused or reports.piece_success(self.state, task_id, cid, dst_cid, piece_range, self.now())
 
-    def piece_error(self, task_id: str, piece_range: str, src_cid: str, *, dst_cid: str = "", dst_pid: str = "",
-                    error_type: str = "", expected_md5: str = "", caller: "Caller | None" = None) -> Outcome:
+    def piece_error(
+        self,
+        task_id: str,
+        piece_range: str,
+        src_cid: str,
+        *,
+        dst_cid: str = "",
+        dst_pid: str = "",
+        error_type: str = "",
+        expected_md5: str = "",
+        caller: "Caller | None" = None,
+    ) -> Outcome:
         """Only a client of the task may report (it may drop a peer as a holder); anyone else's
         report is counted and ignored, as v1 ignores reports about unknown peers."""
-        if caller is not None and (self.state.dfget(task_id, src_cid) is None
-                                   or self._impostor(task_id, src_cid, caller, "piece_error")):
+        if caller is not None and (
+            self.state.dfget(task_id, src_cid) is None or self._impostor(task_id, src_cid, caller, "piece_error")
+        ):
             return Outcome(None, [Count(Metric.PIECE_ERRORS, labels=("unauthorized",))])
         if not dst_pid and dst_cid:
             dst_pid = self._pid_of(task_id, dst_cid)
@@ -93,8 +114,10 @@ class Coordinator:
         if dt is None:
             return None
         if not dt.admits(caller):
-            return Outcome(ResultInfo.of(ResultCode.PARAM_ERROR, f"you are not client {cid} of task {task_id}"),
-                           [Count(Metric.REPORTS_REFUSED, labels=(report,))])
+            return Outcome(
+                ResultInfo.of(ResultCode.PARAM_ERROR, f"you are not client {cid} of task {task_id}"),
+                [Count(Metric.REPORTS_REFUSED, labels=(report,))],
+            )
         dt.note(caller)
         return None
 
@@ -110,12 +133,15 @@ class Coordinator:
 
     def create_peer(self, ip: str, host_name: str, port: int, version: str) -> str:
         pid = self.state.new_peer_id(host_name, ip, self.now())
-        self.state.add_peer(Peer(id=pid, ip=ip, host_name=host_name, port=port, version=version,
-                                 created=self.now(), uploads=port != 0), with_progress=False)
+        self.state.add_peer(
+            Peer(id=pid, ip=ip, host_name=host_name, port=port, version=version, created=self.now(), uploads=port != 0),
+            with_progress=False,
+        )
         return pid
 
     def delete_peer(self, pid: str) -> bool:
-        """DELETE /api/v1/peers/{id}: only the record (docs/protocol.md#supernode-system-management-and-preheat); the scheduler drops it lazily."""
+        """DELETE /api/v1/peers/{id}: only the record (docs/protocol.md#supernode-system-management-and-preheat); the
+        scheduler drops it lazily."""
         return self.state.peers.pop(pid, None) is not None
 
     def remove_task(self, task_id: str, full: bool) -> Outcome:
@@ -136,8 +162,7 @@ class Coordinator:
 
     def gc_peers(self) -> Outcome:
         state = self.state
-        ids = gc.collectable_peers(state.peers.values(), state.progress.peers, state.super_pid, self.now(),
-                                   self.limits)
+        ids = gc.collectable_peers(state.peers.values(), state.progress.peers, state.super_pid, self.now(), self.limits)
         # peers whose record was deleted through the API keep progress until their downloads end
         ids += sorted(pid for pid in state.progress.peers if pid not in state.peers and pid not in state.keys_by_peer)
         out = Outcome(len(ids))
@@ -168,8 +193,12 @@ class Coordinator:
             return False
         if not task.credentialed or client_ip is None:
             return True
-        return any(dt.peer_id != self.state.super_pid and self.state.peers.get(dt.peer_id) is not None
-                   and self.state.peers[dt.peer_id].ip == client_ip for dt in self.state.dfgets_of_task(task_id))
+        return any(
+            dt.peer_id != self.state.super_pid
+            and self.state.peers.get(dt.peer_id) is not None
+            and self.state.peers[dt.peer_id].ip == client_ip
+            for dt in self.state.dfgets_of_task(task_id)
+        )
 
     def task_info(self, task_id: str) -> TaskInfo | None:
         task = self.state.tasks.get(task_id)

@@ -1,4 +1,5 @@
 """What the core asks the shell to do. Every command returns an Outcome: answer + effects."""
+
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -10,6 +11,7 @@ from common.source_access import SourceAccess
 @dataclass(frozen=True)
 class StartCdn:
     """Build (or serve from cache) the task's CDN file; exactly one per trigger."""
+
     task_id: str
     source: SourceAccess
     piece_size: int
@@ -21,6 +23,7 @@ class StartCdn:
 @dataclass(frozen=True)
 class Wake:
     """Something changed for this task: answer the /peer/task calls held for it."""
+
     task_id: str
 
 
@@ -36,7 +39,9 @@ class DeleteFiles:
 
 @dataclass(frozen=True)
 class RepairPiece:
-    """A client says the supernode's piece is missing or corrupt: check the disk (docs/architecture.md#background-work)."""
+    """A client says the supernode's piece is missing or corrupt: check the disk
+    (docs/architecture.md#background-work)."""
+
     task_id: str
     piece: int
     piece_size: int
@@ -47,6 +52,7 @@ class RepairPiece:
 class Metric(Enum):
     """The counters the core may bump; supernode/shell/service_metrics.py maps each to its Prometheus
     counter, and refuses to start if one is left unmapped."""
+
     TASKS_REGISTERED = "tasks_registered"
     TASKS_RETIRED = "tasks_retired"
     DFGETTASKS_REGISTERED = "dfgettasks_registered"
@@ -70,6 +76,7 @@ class Metric(Enum):
 @dataclass(frozen=True)
 class Count:
     """Add `amount` to the counter `metric` (with label values `labels`)."""
+
     metric: Metric
     amount: float = 1.0
     labels: "tuple[str, ...]" = ()
@@ -78,6 +85,7 @@ class Count:
 @dataclass(frozen=True)
 class PeerRef:
     """A peer as the console names it (supernode/console/core/identity.py), copied out of the state."""
+
     ip: str
     host_name: str
     port: int
@@ -87,6 +95,7 @@ class PeerRef:
 class Delivered:
     """`nbytes` of task `task_id` reached `client` from `source` (None: from the supernode): the
     console's history and throughput series (supernode/console/core/ledger.py)."""
+
     task_id: str
     nbytes: int
     client: PeerRef
@@ -97,8 +106,8 @@ class Delivered:
 class Outcome:
     answer: Any = None
     effects: list[Any] = field(default_factory=list)
-    missing: str = ""           # non-empty: the thing asked about does not exist (-> NotFound)
-    recheck_after: "float | None" = None   # a 602 that time alone may change: ask again after this (s)
+    missing: str = ""  # non-empty: the thing asked about does not exist (-> NotFound)
+    recheck_after: "float | None" = None  # a 602 that time alone may change: ask again after this (s)
 
     def extend(self, effects: Iterable[Any]) -> "Outcome":
         self.effects.extend(effects)

@@ -4,6 +4,7 @@ A credential is remembered as a fingerprint of the URL and headers the source sa
 values, for `revalidate_interval`: a crowd with one credential then costs the source one check
 per interval. Each task keeps at most MAX_GRANTS of them (the oldest go first).
 """
+
 import hashlib
 
 from common.protocol.codes import CdnSource, CdnStatus

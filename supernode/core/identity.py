@@ -16,6 +16,7 @@ the request carried (our dfget and its upload server send it; a v1 client cannot
 Residual risk (v1 clients): anyone who can send from a v1 client's own address can speak for it.
 The cid is not a credential: it is printed and logged in many places, so knowing it grants nothing.
 """
+
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -25,15 +26,18 @@ MAX_KEY_LENGTH = 128
 
 @dataclass(frozen=True)
 class Caller:
-    addr: str           # the connection's source address, as the shell saw it
-    key: str = ""       # the client key the request carried ("" for a v1 client)
+    addr: str  # the connection's source address, as the shell saw it
+    key: str = ""  # the client key the request carried ("" for a v1 client)
 
 
 def admits(key: str, registered_from: str, keyed: bool, caller: Caller) -> bool:
     """May `caller` act for the download with this key, registration address and keyed flag?"""
     if caller.key:
-        return bool(key) and len(caller.key) <= MAX_KEY_LENGTH and hmac.compare_digest(
-            caller.key.encode("utf-8", "replace"), key.encode("utf-8", "replace"))
+        return (
+            bool(key)
+            and len(caller.key) <= MAX_KEY_LENGTH
+            and hmac.compare_digest(caller.key.encode("utf-8", "replace"), key.encode("utf-8", "replace"))
+        )
     return not keyed and bool(registered_from) and caller.addr == registered_from
 
 

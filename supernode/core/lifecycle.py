@@ -1,10 +1,12 @@
 """Removing things: a task (task GC, DELETE /api/v1/tasks), a peer (peer GC), a stale super load.
 
-Removing a task (docs/architecture.md#background-work): every client download of it goes (its peer is marked service-down,
+Removing a task (docs/architecture.md#background-work): every client download of it goes (its peer is marked
+service-down,
 so peer GC collects it later, its reservations are released), then the task's progress and the
 task itself; the CDN forgets the task (files stay for a later cache hit unless `full`). Held
 pulls of the task are woken (they then answer 502 and the client migrates).
 """
+
 from collections.abc import Iterable
 
 from supernode.core.effects import DeleteFiles, ForgetCdn, Outcome, Wake

@@ -1,4 +1,5 @@
-"""Registry knowledge for image preheat (docs/protocol.md#supernode-system-management-and-preheat): manifest URLs, media types, manifest parsing,
+"""Registry knowledge for image preheat (docs/protocol.md#supernode-system-management-and-preheat): manifest URLs, media
+types, manifest parsing,
 platform choice and the Bearer token challenge. Pure: bytes and strings in, decisions out.
 
 Formats read: Docker schema 2 manifests and manifest lists, OCI image manifests and indexes, and
@@ -6,6 +7,7 @@ schema 1 (`fsLayers[].blobSum`, de-duplicated). The kind comes from Content-Type
 body's `mediaType`, else from its shape. Foreign / non-distributable layers (they are not in the
 registry) and buildx attestation manifests (`unknown/unknown`) are skipped.
 """
+
 import json
 import re
 from collections.abc import Iterable
@@ -48,8 +50,10 @@ class ManifestUrl:
     def parse(cls, url: str) -> "ManifestUrl":
         m = _MANIFEST_URL.match(url)
         if not m:
-            raise BadInput(f"image preheat needs a manifest URL like <scheme>://<host>/v2/<name>/manifests/<ref>, "
-                           f"got {url!r}", {"url": "not a manifest URL"})
+            raise BadInput(
+                f"image preheat needs a manifest URL like <scheme>://<host>/v2/<name>/manifests/<ref>, got {url!r}",
+                {"url": "not a manifest URL"},
+            )
         return cls(*m.groups())
 
     def manifest_url(self, reference: str) -> str:
@@ -73,7 +77,9 @@ class Platform:
     def parse(cls, text: str) -> "Platform":
         text = text.strip().lower()
         if not _PLATFORM.match(text):
-            raise BadInput(f"platform must look like os/arch[/variant], got {text!r}", {"platform": "os/arch[/variant]"})
+            raise BadInput(
+                f"platform must look like os/arch[/variant], got {text!r}", {"platform": "os/arch[/variant]"}
+            )
         return cls(*text.split("/"))
 
     def matches(self, other: "Platform | None") -> bool:
@@ -86,7 +92,7 @@ class Platform:
 
 
 def parse_platforms(text: str) -> "tuple[Platform, ...]":
-    """"linux/amd64,linux/arm64/v8" -> platforms; "" -> () (every platform of a list)."""
+    """ "linux/amd64,linux/arm64/v8" -> platforms; "" -> () (every platform of a list)."""
     return tuple(Platform.parse(p) for p in (text or "").split(",") if p.strip())
 
 
@@ -122,8 +128,9 @@ def parse_manifest(body: bytes, content_type: str = "") -> Manifest:
             return Manifest(kind, children=tuple(_child(m) for m in doc.get("manifests") or []))
         if kind in V1_TYPES:
             return Manifest(kind, layers=_unique(layer["blobSum"] for layer in doc.get("fsLayers") or []))
-        return Manifest(kind, layers=_unique(layer["digest"] for layer in doc.get("layers") or []
-                                             if not _foreign(layer)))
+        return Manifest(
+            kind, layers=_unique(layer["digest"] for layer in doc.get("layers") or [] if not _foreign(layer))
+        )
     except (KeyError, TypeError, AttributeError) as e:
         raise ManifestError(f"malformed {kind} manifest: missing or bad {e}") from None
 
@@ -147,18 +154,24 @@ def _child(entry: dict[str, Any]) -> ChildManifest:
     plat = entry.get("platform") or {}
     platform = None
     if plat.get("os") and plat.get("architecture"):
-        platform = Platform(str(plat["os"]).lower(), str(plat["architecture"]).lower(),
-                            str(plat.get("variant") or "").lower())
+        platform = Platform(
+            str(plat["os"]).lower(), str(plat["architecture"]).lower(), str(plat.get("variant") or "").lower()
+        )
     annotations = entry.get("annotations") or {}
-    attestation = annotations.get("vnd.docker.reference.type") == _ATTESTATION or \
-        (platform is not None and platform.os == "unknown" and platform.arch == "unknown")
-    return ChildManifest(digest=entry["digest"], media_type=entry.get("mediaType", ""), platform=platform,
-                         attestation=attestation)
+    attestation = annotations.get("vnd.docker.reference.type") == _ATTESTATION or (
+        platform is not None and platform.os == "unknown" and platform.arch == "unknown"
+    )
+    return ChildManifest(
+        digest=entry["digest"], media_type=entry.get("mediaType", ""), platform=platform, attestation=attestation
+    )
 
 
 def _foreign(layer: dict[str, Any]) -> bool:
-    return "foreign" in str(layer.get("mediaType", "")) or "nondistributable" in str(layer.get("mediaType", "")) \
+    return (
+        "foreign" in str(layer.get("mediaType", ""))
+        or "nondistributable" in str(layer.get("mediaType", ""))
         or bool(layer.get("urls"))
+    )
 
 
 def _unique(digests: Iterable[object]) -> "tuple[str, ...]":

@@ -1,4 +1,6 @@
-"""The records the supernode keeps in memory: tasks, peers, client downloads (docs/protocol.md#identifiers, docs/architecture.md#a-registration-post-peerregistry)."""
+"""The records the supernode keeps in memory: tasks, peers, client downloads (docs/protocol.md#identifiers,
+docs/architecture.md#a-registration-post-peerregistry)."""
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,16 +16,17 @@ CDN_PATTERN_LOCAL = "local"
 CDN_PATTERN_SOURCE = "source"
 PEER_PATTERN_CDN = "cdn"
 DOWNLOAD_SERVER_BUILTIN = "builtin"
-DOWNLOAD_SERVER_EXTERNAL = "external"   # a static server over <home>/repo: it cannot check who asks
+DOWNLOAD_SERVER_EXTERNAL = "external"  # a static server over <home>/repo: it cannot check who asks
 MAX_DISPLAY_NAMES = 4
 
 
 @dataclass(frozen=True)
 class Limits:
     """The settings the core decides with (a frozen copy, so the core never sees the config)."""
+
     peer_up_limit: int = 5
     peer_down_limit: int = 4
-    supernode_task_upload_limit: int = 32   # from_settings derives it when the setting is 0
+    supernode_task_upload_limit: int = 32  # from_settings derives it when the setting is 0
     elimination_limit: int = 5
     failure_count_limit: int = 5
     fail_access_interval: float = 180.0
@@ -44,12 +47,13 @@ class Limits:
         names = cls.__dataclass_fields__
         values = {name: getattr(settings, name) for name in names}
         if not values["supernode_task_upload_limit"]:
-            values["supernode_task_upload_limit"] = auto_fan_out(settings.max_bandwidth,
-                                                                 settings.system_reserved_bandwidth)
+            values["supernode_task_upload_limit"] = auto_fan_out(
+                settings.max_bandwidth, settings.system_reserved_bandwidth
+            )
         return cls(**values)
 
 
-FAN_OUT_SHARE = 2 << 20   # bytes/s each piece the supernode serves should get at least
+FAN_OUT_SHARE = 2 << 20  # bytes/s each piece the supernode serves should get at least
 FAN_OUT_RANGE = (2, 64)
 
 
@@ -67,24 +71,24 @@ def auto_fan_out(max_bandwidth: int, reserved: int) -> int:
 @dataclass
 class Task:
     id: str
-    source: SourceAccess                # the raw URL the first registrant gave, its headers and TLS trust
+    source: SourceAccess  # the raw URL the first registrant gave, its headers and TLS trust
     task_url: str
     md5: str = ""
     identifier: str = ""
-    http_file_length: int = -1          # source length; -1 unknown
+    http_file_length: int = -1  # source length; -1 unknown
     piece_size: int = 0
     piece_total: int = 0
     cdn_status: CdnStatus = CdnStatus.WAITING
     cdn_source: CdnSource = CdnSource.SUPERNODE
-    cdn_error: str = ""                 # why the last build failed, in one line (the pull answer says it)
+    cdn_error: str = ""  # why the last build failed, in one line (the pull answer says it)
     real_md5: str = ""
-    file_length: int = 0                # wrapped length, known once the CDN succeeded
-    credentialed: bool = False          # docs/decisions.md #9: every registrant must prove access
-    grants: "dict[str, float]" = field(default_factory=dict)   # credential fingerprint -> time the source accepted it
+    file_length: int = 0  # wrapped length, known once the CDN succeeded
+    credentialed: bool = False  # docs/decisions.md #9: every registrant must prove access
+    grants: "dict[str, float]" = field(default_factory=dict)  # credential fingerprint -> time the source accepted it
     created: float = 0.0
     access_time: float = 0.0
-    validated_at: float = 0.0           # last time the source was found unchanged (or first probed)
-    display_names: "tuple[str, ...]" = ()   # what registrants called it (cleaned; first few kept)
+    validated_at: float = 0.0  # last time the source was found unchanged (or first probed)
+    display_names: "tuple[str, ...]" = ()  # what registrants called it (cleaned; first few kept)
 
     def add_display_name(self, name: str) -> None:
         """Remember a registrant's name for the task; the first MAX_DISPLAY_NAMES distinct ones
@@ -107,12 +111,13 @@ class Peer:
     port: int
     version: str = ""
     created: float = 0.0
-    uploads: bool = True                # False for port-0 / `pattern: cdn` peers: never a holder
+    uploads: bool = True  # False for port-0 / `pattern: cdn` peers: never a holder
 
 
 @dataclass
 class DfgetTask:
     """One client download (one CID) of one task."""
+
     cid: str
     task_id: str
     peer_id: str
@@ -122,9 +127,9 @@ class DfgetTask:
     dfdaemon: bool = False
     status: DfgetTaskStatus = DfgetTaskStatus.WAITING
     created: float = 0.0
-    client_key: str = ""                # supernode.core.identity: the secret of this registration
-    registered_from: str = ""           # the registration's source address
-    keyed: bool = False                 # the client has used its key: only the key counts now
+    client_key: str = ""  # supernode.core.identity: the secret of this registration
+    registered_from: str = ""  # the registration's source address
+    keyed: bool = False  # the client has used its key: only the key counts now
 
     @property
     def key(self) -> str:

@@ -1,4 +1,5 @@
-"""Preheat bookkeeping (docs/protocol.md#supernode-system-management-and-preheat, docs/decisions.md #9, #18): pure decisions, no I/O.
+"""Preheat bookkeeping (docs/protocol.md#supernode-system-management-and-preheat, docs/decisions.md #9, #18): pure
+decisions, no I/O.
 
 Theory of operation. A preheat is a record in a `PreheatBook`, keyed by its id (v1's salted
 SHA-256 of the filtered URL, the identifier and a Range header; md5 never takes part). An image
@@ -18,6 +19,7 @@ States and the only legal moves (anything else raises IllegalTransition):
 Finished records expire `ttl` seconds after they finish (v1 kept them forever); running ones fail
 after `timeout`. `expire` returns the removed records so the shell can delete their output files.
 """
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -100,13 +102,14 @@ def parse_request(body: dict[str, Any]) -> PreheatSpec:
     urls.validate_source_url(req.url)
     platform = ""
     if kind == TYPE_IMAGE:
-        ManifestUrl.parse(req.url)              # BadInput unless <scheme>://<host>/v2/<name>/manifests/<ref>
+        ManifestUrl.parse(req.url)  # BadInput unless <scheme>://<host>/v2/<name>/manifests/<ref>
         platform = ",".join(str(p) for p in parse_platforms(req.platform))
     elif req.platform:
         raise BadInput("platform applies to image preheats only", {"platform": "only for type image"})
     headers = Headers((k.strip(), v.strip()) for k, v in req.headers.items() if k.strip())
-    return PreheatSpec(type=kind, url=req.url, filter=req.filter, identifier=req.identifier, headers=headers,
-                       platform=platform)
+    return PreheatSpec(
+        type=kind, url=req.url, filter=req.filter, identifier=req.identifier, headers=headers, platform=platform
+    )
 
 
 def allowed(url: str, patterns: Iterable[str]) -> bool:
@@ -125,24 +128,37 @@ class PreheatRecord:
     error: str = ""
     parent_id: str = ""
     children: "list[str]" = field(default_factory=list)
-    outputs: "list[str]" = field(default_factory=list)   # files the shell must delete on expiry
+    outputs: "list[str]" = field(default_factory=list)  # files the shell must delete on expiry
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
 
     def status_info(self) -> PreheatStatusInfo:
-        return PreheatStatusInfo(id=self.id, status=self.status.value, start_time=rfc3339_ms(self.start),
-                                 finish_time=rfc3339_ms(self.finish if self.finished else 0.0),
-                                 error_msg=self.error)
+        return PreheatStatusInfo(
+            id=self.id,
+            status=self.status.value,
+            start_time=rfc3339_ms(self.start),
+            finish_time=rfc3339_ms(self.finish if self.finished else 0.0),
+            error_msg=self.error,
+        )
 
     def record_info(self) -> PreheatRecordInfo:
         shown = redacted(self.spec.headers)
-        return PreheatRecordInfo(id=self.id, url=urls.redact_url(self.spec.url), type=self.spec.type, filter=self.spec.filter,
-                                 identifier=self.spec.identifier, headers=shown, parent_id=self.parent_id,
-                                 children=list(self.children), status=self.status.value,
-                                 start_time=int(self.start * 1000), finish_time=int(self.finish * 1000),
-                                 error_msg=self.error)
+        return PreheatRecordInfo(
+            id=self.id,
+            url=urls.redact_url(self.spec.url),
+            type=self.spec.type,
+            filter=self.spec.filter,
+            identifier=self.spec.identifier,
+            headers=shown,
+            parent_id=self.parent_id,
+            children=list(self.children),
+            status=self.status.value,
+            start_time=int(self.start * 1000),
+            finish_time=int(self.finish * 1000),
+            error_msg=self.error,
+        )
 
 
 def already_exists_message(preheat_id: str) -> str:
@@ -183,8 +199,9 @@ class PreheatBook:
             return Submit.EXISTS, rec
         if rec.status is PreheatStatus.FAILED:
             outputs = rec.outputs
-            rec = self.records[pid] = PreheatRecord(spec=spec, id=pid, start=now, parent_id=rec.parent_id or parent_id,
-                                                    outputs=outputs)
+            rec = self.records[pid] = PreheatRecord(
+                spec=spec, id=pid, start=now, parent_id=rec.parent_id or parent_id, outputs=outputs
+            )
             return Submit.RETRIED, rec
         return Submit.JOINED, rec
 

@@ -1,4 +1,5 @@
-"""Progress bookkeeping (docs/architecture.md#scheduling-and-loads): who has what, who is fetching what from whom, and loads.
+"""Progress bookkeeping (docs/architecture.md#scheduling-and-loads): who has what, who is fetching what from whom, and
+loads.
 
 Theory of operation. Per task: the CDN bitset, the set of peers holding each piece (never the
 supernode, never a peer that does not upload), each piece's md5 (`md5:len`) and the supernode's
@@ -17,16 +18,17 @@ released exactly once, when the piece leaves the running map: on any reported ou
 semi-success or failure — docs/decisions.md #2: the supernode's load is released on failures too) or
 when the client goes away.
 """
+
 from dataclasses import dataclass, field
 
 from common.protocol.codes import PieceStatus
 from supernode.core.bitset import PieceBits
 
-SUPER_DURATION_WEIGHT = 0.25    # weight of the newest sample in the moving average
-METER_WINDOW = 20.0             # s of busy time a link meter remembers (older halves away)
-METER_MIN_PIECES = 1.0          # pieces a meter must have seen before it gives a rate
-BEST_RATE_HALF_LIFE = 10.0      # s: a task's best rate halves every this long without a new best
-SLOW_SHARE = 0.5                # a peer below this share of the task's best rate is "slow"
+SUPER_DURATION_WEIGHT = 0.25  # weight of the newest sample in the moving average
+METER_WINDOW = 20.0  # s of busy time a link meter remembers (older halves away)
+METER_MIN_PIECES = 1.0  # pieces a meter must have seen before it gives a rate
+BEST_RATE_HALF_LIFE = 10.0  # s: a task's best rate halves every this long without a new best
+SLOW_SHARE = 0.5  # a peer below this share of the task's best rate is "slow"
 
 
 @dataclass
@@ -34,6 +36,7 @@ class LinkMeter:
     """How fast a peer moves pieces one way: pieces moved over the time it had at least one
     transfer running that way. Concurrent transfers share the link, so this is the link's rate
     while busy, not one transfer's; it is a lower bound (the far ends may have been slower)."""
+
     active: int = 0
     since: float = 0.0
     busy: float = 0.0
@@ -78,6 +81,7 @@ class LinkMeter:
 class BestRate:
     """The best rate read so far, halving every BEST_RATE_HALF_LIFE without a new best: a crowd
     whose fast peers have gone is not held to their pace for long."""
+
     rate: float = 0.0
     when: float = 0.0
 
@@ -94,9 +98,9 @@ class PeerState:
     producer_load: int = 0
     client_error_count: int = 0
     service_error_count: int = 0
-    service_down_ms: int = 0            # 0 = alive
-    uplink: LinkMeter = field(default_factory=LinkMeter)      # pieces it serves to peers
-    downlink: LinkMeter = field(default_factory=LinkMeter)    # pieces it fetches (any source)
+    service_down_ms: int = 0  # 0 = alive
+    uplink: LinkMeter = field(default_factory=LinkMeter)  # pieces it serves to peers
+    downlink: LinkMeter = field(default_factory=LinkMeter)  # pieces it fetches (any source)
 
     @property
     def down(self) -> bool:
@@ -107,7 +111,7 @@ class PeerState:
 class ClientProgress:
     bits: PieceBits = field(default_factory=PieceBits)
     running: "dict[int, str]" = field(default_factory=dict)
-    started: "dict[int, float]" = field(default_factory=dict)      # piece -> when it was reserved
+    started: "dict[int, float]" = field(default_factory=dict)  # piece -> when it was reserved
     bad_sources: "dict[int, set[str]]" = field(default_factory=dict)
 
 
@@ -116,12 +120,12 @@ class TaskProgress:
     cdn: PieceBits = field(default_factory=PieceBits)
     holders: "dict[int, set[str]]" = field(default_factory=dict)
     piece_md5: "dict[int, str]" = field(default_factory=dict)
-    in_flight: "dict[int, int]" = field(default_factory=dict)        # piece -> clients fetching it
+    in_flight: "dict[int, int]" = field(default_factory=dict)  # piece -> clients fetching it
     super_in_flight: "dict[int, int]" = field(default_factory=dict)  # ... of them from the supernode
     super_load: int = 0
     super_load_changed: float = 0.0
     super_started: "dict[int, float]" = field(default_factory=dict)  # piece -> latest supernode reservation
-    super_piece_seconds: float = 0.0    # moving average of supernode piece fetches (0: none yet)
+    super_piece_seconds: float = 0.0  # moving average of supernode piece fetches (0: none yet)
     # peer PID -> {piece: since}: pieces it got (or is getting) from the supernode that no other
     # peer has started to fetch from it yet — its "seed debt" (see the scheduler)
     unforwarded: "dict[str, dict[int, float]]" = field(default_factory=dict)
@@ -168,10 +172,10 @@ class Progress:
     def __init__(self, super_pid: str = ""):
         self.super_pid = super_pid
         self.tasks: dict[str, TaskProgress] = {}
-        self.clients: dict[str, ClientProgress] = {}      # key: cid@taskId
+        self.clients: dict[str, ClientProgress] = {}  # key: cid@taskId
         self.peers: dict[str, PeerState] = {}
         self.black: dict[str, dict[str, int]] = {}
-        self.served: dict[tuple[str, str], int] = {}      # (source PID, client PID) -> pieces
+        self.served: dict[tuple[str, str], int] = {}  # (source PID, client PID) -> pieces
         # the peers whose producer load reached `up_limit`, kept up to date once a limit is set:
         # the scheduler's long walks need this set, and building it from every peer on every
         # pull was a hot spot (issue 13)
@@ -194,8 +198,9 @@ class Progress:
 
     # ---- reservations ---------------------------------------------------------------------
 
-    def reserve(self, task_id: str, client: ClientProgress, piece: int, source: str, now: float,
-                client_pid: str = "") -> None:
+    def reserve(
+        self, task_id: str, client: ClientProgress, piece: int, source: str, now: float, client_pid: str = ""
+    ) -> None:
         client.running[piece] = source
         client.started[piece] = now
         client.bits.update(piece, PieceStatus.RUNNING)
@@ -209,15 +214,16 @@ class Progress:
                 tp.unforwarded.setdefault(client_pid, {})[piece] = now
         elif source in self.peers:
             if tp is not None:
-                tp.unforwarded.get(source, {}).pop(piece, None)    # forwarding has started
+                tp.unforwarded.get(source, {}).pop(piece, None)  # forwarding has started
             self.peers[source].producer_load += 1
             self._load_changed(source, self.peers[source])
             self.peers[source].uplink.start(now)
         if client_pid in self.peers:
             self.peers[client_pid].downlink.start(now)
 
-    def release(self, task_id: str, client: ClientProgress, piece: int, now: float,
-                arrived: bool = False, client_pid: str = "") -> "str | None":
+    def release(
+        self, task_id: str, client: ClientProgress, piece: int, now: float, arrived: bool = False, client_pid: str = ""
+    ) -> "str | None":
         """Take `piece` out of the running map and give its source's load back; the source.
         `arrived`: the client reported the piece as received (its duration is a sample)."""
         source = client.running.pop(piece, None)
@@ -257,14 +263,29 @@ class Progress:
 
     # ---- outcomes -------------------------------------------------------------------------
 
-    def record_outcome(self, task_id: str, client_key: str, src_pid: str, dst_pid: str, piece: int,
-                       status: PieceStatus, now: float, src_uploads: bool = True) -> "tuple[bool, bool]":
+    def record_outcome(
+        self,
+        task_id: str,
+        client_key: str,
+        src_pid: str,
+        dst_pid: str,
+        piece: int,
+        status: PieceStatus,
+        now: float,
+        src_uploads: bool = True,
+    ) -> "tuple[bool, bool]":
         """§5 UpdateProgress for a reported outcome; returns (bitset changed, load released)."""
         tp, client = self.tasks[task_id], self.clients[client_key]
         if status is PieceStatus.SUCCESS and src_uploads and src_pid and not self.is_super(src_pid):
             tp.holders.setdefault(piece, set()).add(src_pid)
-        reserved = self.release(task_id, client, piece, now, client_pid=src_pid,
-                                arrived=status in (PieceStatus.SUCCESS, PieceStatus.SEMISUC))
+        reserved = self.release(
+            task_id,
+            client,
+            piece,
+            now,
+            client_pid=src_pid,
+            arrived=status in (PieceStatus.SUCCESS, PieceStatus.SEMISUC),
+        )
         dst_pid = dst_pid or reserved or ""
         if not client.bits.update(piece, status):
             return False, reserved is not None

@@ -1,4 +1,5 @@
-"""The pull loop's server side (docs/architecture.md#a-pull-get-peertask, docs/architecture.md#one-download, docs/architecture.md#scheduling-and-loads): apply a report, then answer.
+"""The pull loop's server side (docs/architecture.md#a-pull-get-peertask, docs/architecture.md#one-download,
+docs/architecture.md#scheduling-and-loads): apply a report, then answer.
 
 Theory of operation. `pull` applies the piece outcome a client reports (status 701 with a range)
 and then `answer`s; a held long-poll calls `answer` again later without re-applying the report.
@@ -11,6 +12,7 @@ else the scheduler's plan: 601 with piece tasks, 601 without data when the clien
 its limit, 602 when nothing can be fetched now. Status 702 ends a download: SUCCESS with result
 501, FAILED otherwise (a SUCCESS is never downgraded).
 """
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +37,11 @@ from supernode.core.state import SupernodeState
 _DOWNLOADING = (DfgetTaskStatus.WAITING, DfgetTaskStatus.RUNNING)
 _STATUSES = frozenset(int(s) for s in TaskStatus)
 _RESULTS = frozenset(int(r) for r in PieceResult)
-_REPORTED = {PieceResult.FAIL: PieceStatus.FAILED, PieceResult.SUCCESS: PieceStatus.SUCCESS,
-             PieceResult.SEMISUC: PieceStatus.SEMISUC}
+_REPORTED = {
+    PieceResult.FAIL: PieceStatus.FAILED,
+    PieceResult.SUCCESS: PieceStatus.SUCCESS,
+    PieceResult.SEMISUC: PieceStatus.SEMISUC,
+}
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,16 @@ def _apply_report(state: SupernodeState, task: Task, dt: DfgetTask, q: PullQuery
     piece = piece_of(task, q.range)
     dst = state.dfget(task.id, q.dst_cid) if q.dst_cid else None
     peer = state.peers.get(dt.peer_id)
-    _, released = state.progress.record_outcome(task.id, dt.key, dt.peer_id, dst.peer_id if dst else "", piece,
-                                                _REPORTED[PieceResult(q.result)], now,
-                                                src_uploads=peer is not None and peer.uploads)
+    _, released = state.progress.record_outcome(
+        task.id,
+        dt.key,
+        dt.peer_id,
+        dst.peer_id if dst else "",
+        piece,
+        _REPORTED[PieceResult(q.result)],
+        now,
+        src_uploads=peer is not None and peer.uploads,
+    )
     return [Wake(task.id)] if released else []
 
 
@@ -102,7 +114,7 @@ def finished(state: SupernodeState, task: Task, dt: DfgetTask) -> bool:
         return False
     tp, client = state.progress.tasks[task.id], state.progress.clients.get(dt.key)
     if client is None or client.bits.success_count() < task.piece_total:
-        return False    # the common pieces cannot be more than the client's
+        return False  # the common pieces cannot be more than the client's
     return client.bits.common_success_count(tp.cdn) == task.piece_total
 
 
@@ -111,21 +123,35 @@ def answer(state: SupernodeState, limits: Limits, rng: scheduler.Rng, task_id: s
     if task is None or dt is None or dt.key not in state.progress.clients:
         return Outcome(_info(ResultCode.TARGET_NOT_FOUND, f"unknown task {task_id} or client {cid}"))
     if task.cdn_status is CdnStatus.SOURCE_ERROR:
-        return Outcome(_info(ResultCode.SOURCE_ERROR, f"the supernode could not fetch the source: "
-                                                      f"{task.cdn_error or 'no reason given'}"))
+        return Outcome(
+            _info(
+                ResultCode.SOURCE_ERROR,
+                f"the supernode could not fetch the source: {task.cdn_error or 'no reason given'}",
+            )
+        )
     if task.cdn_status is CdnStatus.FAILED:
-        return Outcome(_info(ResultCode.SYSTEM_ERROR, f"the supernode failed to fetch the source: "
-                                                      f"{task.cdn_error or 'no reason given'}"))
+        return Outcome(
+            _info(
+                ResultCode.SYSTEM_ERROR,
+                f"the supernode failed to fetch the source: {task.cdn_error or 'no reason given'}",
+            )
+        )
     if finished(state, task, dt):
         dt.status = DfgetTaskStatus.SUCCESS
         return Outcome(_info(ResultCode.PEER_FINISH, data=FinishResult(task.real_md5, task.file_length)))
     progress = state.progress
-    view = scheduler.View(task=progress.tasks[task_id], client=progress.clients[dt.key], peers=progress.peers,
-                          black=progress.black.get(dt.peer_id, {}),
-                          servable=lambda pid: state.servable(pid, task_id),
-                          src_pid=dt.peer_id, super_pid=state.super_pid, now=now,
-                          crowd=_crowd(state, task_id),
-                          at_limit=progress.at_limit if progress.up_limit == limits.peer_up_limit else None)
+    view = scheduler.View(
+        task=progress.tasks[task_id],
+        client=progress.clients[dt.key],
+        peers=progress.peers,
+        black=progress.black.get(dt.peer_id, {}),
+        servable=lambda pid: state.servable(pid, task_id),
+        src_pid=dt.peer_id,
+        super_pid=state.super_pid,
+        now=now,
+        crowd=_crowd(state, task_id),
+        at_limit=progress.at_limit if progress.up_limit == limits.peer_up_limit else None,
+    )
     plan = scheduler.plan(view, limits, rng)
     for piece, pid in plan.drops:
         view.task.drop_holder(pid, piece)
@@ -154,12 +180,10 @@ def _crowd(state: SupernodeState, task_id: str) -> int:
     return seen
 
 
-def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,
-           a: scheduler.Assignment) -> PieceTask:
+def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask, a: scheduler.Assignment) -> PieceTask:
     start, end = pieces.piece_range(a.piece, task.piece_size)
     md5 = state.progress.tasks[task.id].piece_md5.get(a.piece, "")
-    out = PieceTask(range=pieces.format_range(start, end), piece_num=a.piece, piece_size=task.piece_size,
-                    piece_md5=md5)
+    out = PieceTask(range=pieces.format_range(start, end), piece_num=a.piece, piece_size=task.piece_size, piece_md5=md5)
     if a.source == state.super_pid:
         super_peer = state.peers[state.super_pid]
         out.cid = super_cid(super_peer.ip, task.id)

@@ -1,4 +1,5 @@
-"""Registration (docs/architecture.md#a-registration-post-peerregistry, docs/decisions.md #3, #7, #9): admit a client to a task, trigger the CDN once.
+"""Registration (docs/architecture.md#a-registration-post-peerregistry, docs/decisions.md #3, #7, #9): admit a client to
+a task, trigger the CDN once.
 
 Theory of operation. Registration is two core calls around one I/O step the shell does:
 `admit` (under the lock) answers at once (607 unreachable, 606 conflict) or says whether the
@@ -33,6 +34,7 @@ and this registrant creates a fresh task, whose build revalidates the cached fil
 rebuilds it. Clients never mix versions: pieces carry md5s and the whole file's md5 is checked at
 the end. Other answers (transport errors, 5xx) keep serving the cached copy until the next interval.
 """
+
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,7 +57,7 @@ _RETRIGGER = (CdnStatus.WAITING, CdnStatus.FAILED, CdnStatus.SOURCE_ERROR)
 @dataclass(frozen=True)
 class Registrant:
     task_id: str
-    source: SourceAccess                # rawUrl, headers (less HEADER_DISPLAY_NAME), insecure, rootCAs
+    source: SourceAccess  # rawUrl, headers (less HEADER_DISPLAY_NAME), insecure, rootCAs
     task_url: str
     cid: str
     ip: str
@@ -69,9 +71,9 @@ class Registrant:
     super_node_ip: str = ""
     dfdaemon: bool = False
     pattern: str = ""
-    caller: "Caller | None" = None      # who sent it (None: in-process); see supernode.core.identity
-    client_key: str = ""                # the key the shell minted for this registration
-    display_name: str = ""              # HEADER_DISPLAY_NAME, cleaned ("" if absent or unusable)
+    caller: "Caller | None" = None  # who sent it (None: in-process); see supernode.core.identity
+    client_key: str = ""  # the key the shell minted for this registration
+    display_name: str = ""  # HEADER_DISPLAY_NAME, cleaned ("" if absent or unusable)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Probe:
     """What the source said to the registrant's probe. status 0 = transport error (`unreachable`
     says why, when known). A revalidation probe is conditional on the cached copy: 304 = unchanged
     (and access granted)."""
+
     status: int
     length: int = -1
     supports_range: bool = False
@@ -110,8 +113,8 @@ class Probe:
 class Admission:
     answer: "ResultInfo | None" = None  # set: registration ends here
     probe: bool = False
-    own_probe: bool = False             # credentialed task: this registrant's probe decides, never share
-    revalidate: bool = False            # the probe is a conditional request against the cached copy
+    own_probe: bool = False  # credentialed task: this registrant's probe decides, never share
+    revalidate: bool = False  # the probe is a conditional request against the cached copy
 
 
 def admit(state: SupernodeState, limits: Limits, reg: Registrant, now: float) -> Admission:
@@ -135,8 +138,7 @@ def revalidation_due(task: Task, limits: Limits, now: float) -> bool:
     return cached(task) and now - task.validated_at >= limits.revalidate_interval
 
 
-def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Probe | None",
-             now: float) -> Outcome:
+def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Probe | None", now: float) -> Outcome:
     refusal = _refusal(state, limits, reg, now)
     if refusal is not None:
         return Outcome(refusal)
@@ -144,16 +146,23 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     out = Outcome()
     if task is not None and probe is not None and probe.revalidation:
         if probe.changed and task.credentialed and not revalidation_due(task, limits, now):
-            return Outcome(ResultInfo.of(ResultCode.NEED_AUTH, f"the source answers your request with other "
-                                                               f"content than the cached copy (HTTP {probe.status})"))
-        if probe.changed:       # retire the old version; this registrant starts the new one
+            return Outcome(
+                ResultInfo.of(
+                    ResultCode.NEED_AUTH,
+                    f"the source answers your request with other content than the cached copy (HTTP {probe.status})",
+                )
+            )
+        if probe.changed:  # retire the old version; this registrant starts the new one
             out.effects.extend(lifecycle.remove_task(state, task.id, False, now).effects)
             out.effects.append(Count(Metric.TASKS_RETIRED))
             task = None
         elif probe.unchanged:
             task.validated_at = now
-    if task is not None and probe is not None and static_download.source_went_private(
-            limits, task, probe.needs_auth, reg.source, reg.task_url):
+    if (
+        task is not None
+        and probe is not None
+        and static_download.source_went_private(limits, task, probe.needs_auth, reg.source, reg.task_url)
+    ):
         out.effects.extend(lifecycle.remove_task(state, task.id, False, now).effects)
         out.effects.append(Count(Metric.TASKS_RETIRED))
         task = None
@@ -172,17 +181,22 @@ def register(state: SupernodeState, limits: Limits, reg: Registrant, probe: "Pro
     elif task.http_file_length < 0 and probe is not None and probe.ok and probe.length >= 0:
         task.http_file_length = probe.length
         task.piece_total = pieces.estimated_piece_total(probe.length, task.piece_size)
-    if task.credentialed and probe is not None and probe.ok:    # remembered for the next of its kind
+    if task.credentialed and probe is not None and probe.ok:  # remembered for the next of its kind
         grant(task, credential(reg.source), now)
     task.access_time = now
     task.add_display_name(reg.display_name)
     _add_client(state, reg, now)
     out.effects.append(Count(Metric.DFGETTASKS_REGISTERED, labels=(reg.call_system,)))
-    if reg.port <= 0:   # this host shares no pieces: an operator should see P2P switching itself off
+    if reg.port <= 0:  # this host shares no pieces: an operator should see P2P switching itself off
         out.effects.append(Count(Metric.REGISTRATIONS_WITHOUT_UPLOAD))
     out.effects.extend(_trigger_cdn(state, task))
-    result = RegisterResult(task_id=task.id, file_length=task.http_file_length, piece_size=task.piece_size,
-                            cdn_source=task.cdn_source.value, client_key=reg.client_key)
+    result = RegisterResult(
+        task_id=task.id,
+        file_length=task.http_file_length,
+        piece_size=task.piece_size,
+        cdn_source=task.cdn_source.value,
+        client_key=reg.client_key,
+    )
     out.answer = ResultInfo.of(ResultCode.SUCCESS, ResultCode.SUCCESS.default_msg, result)
     return out
 
@@ -191,7 +205,9 @@ def _refusal(state: SupernodeState, limits: Limits, reg: Registrant, now: float)
     failed_at = state.unreachable.get(reg.task_id)
     if failed_at is not None:
         if now - failed_at < limits.fail_access_interval:
-            return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {urls.redact_url(reg.source.url)}")
+            return ResultInfo.of(
+                ResultCode.URL_NOT_REACHABLE, f"url is not reachable: {urls.redact_url(reg.source.url)}"
+            )
         del state.unreachable[reg.task_id]
     task = state.tasks.get(reg.task_id)
     if task is not None and task.conflicts_with(reg.task_url, reg.md5, reg.identifier):
@@ -202,8 +218,9 @@ def _refusal(state: SupernodeState, limits: Limits, reg: Registrant, now: float)
     return None
 
 
-def _probe_refusal(state: SupernodeState, limits: Limits, reg: Registrant, task: "Task | None",
-                   probe: "Probe | None", now: float) -> "ResultInfo | None":
+def _probe_refusal(
+    state: SupernodeState, limits: Limits, reg: Registrant, task: "Task | None", probe: "Probe | None", now: float
+) -> "ResultInfo | None":
     if probe is not None and probe.needs_auth:
         if task is not None:
             task.credentialed = True
@@ -217,11 +234,12 @@ def _probe_refusal(state: SupernodeState, limits: Limits, reg: Registrant, task:
     if task is not None and task.credentialed:
         if probe is None and granted(task, credential(reg.source), limits.revalidate_interval, now):
             return None
-        if probe is None:   # the task became credentialed while this registrant was not probing
+        if probe is None:  # the task became credentialed while this registrant was not probing
             return ResultInfo.of(ResultCode.WAIT_AUTH, "source credentials must be checked; register again")
         if not probe.ok:
-            return ResultInfo.of(ResultCode.NEED_AUTH, f"your credentials were not accepted by the source "
-                                                       f"(HTTP {probe.status})")
+            return ResultInfo.of(
+                ResultCode.NEED_AUTH, f"your credentials were not accepted by the source (HTTP {probe.status})"
+            )
     return None
 
 
@@ -235,8 +253,9 @@ def _unreachable_refusal(task: "Task | None", probe: "Probe | None") -> "ResultI
     known = probe.unreachable
     if task is not None and task.credentialed:
         why = known.line() if known is not None else "no connection"
-        return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"the supernode cannot reach the source to check "
-                                                           f"your credentials: {why}")
+        return ResultInfo.of(
+            ResultCode.URL_NOT_REACHABLE, f"the supernode cannot reach the source to check your credentials: {why}"
+        )
     if known is not None and known.definite and not probe.revalidation:
         return ResultInfo.of(ResultCode.URL_NOT_REACHABLE, f"the supernode cannot reach the source: {known.line()}")
     return None
@@ -250,11 +269,20 @@ def _new_task(limits: Limits, reg: Registrant, probe: "Probe | None", now: float
     if source_pattern and not (probe is not None and length > 0 and probe.supports_range):
         return None
     size = pieces.piece_size(length, limits.piece_size_policy)
-    task = Task(id=reg.task_id, source=reg.source, task_url=reg.task_url, md5=reg.md5,
-                identifier=reg.identifier, http_file_length=length, piece_size=size,
-                piece_total=pieces.estimated_piece_total(length, size),
-                credentialed=credentialed,
-                created=now, access_time=now, validated_at=now)
+    task = Task(
+        id=reg.task_id,
+        source=reg.source,
+        task_url=reg.task_url,
+        md5=reg.md5,
+        identifier=reg.identifier,
+        http_file_length=length,
+        piece_size=size,
+        piece_total=pieces.estimated_piece_total(length, size),
+        credentialed=credentialed,
+        created=now,
+        access_time=now,
+        validated_at=now,
+    )
     if source_pattern:
         task.cdn_source = CdnSource.SOURCE
         task.cdn_status = CdnStatus.SUCCESS
@@ -271,41 +299,78 @@ def _mark_all_pieces(state: SupernodeState, task: Task) -> None:
 
 def _add_client(state: SupernodeState, reg: Registrant, now: float) -> None:
     previous = state.dfget(reg.task_id, reg.cid)
-    if previous is not None:    # the same client registers again (migration back): start afresh
+    if previous is not None:  # the same client registers again (migration back): start afresh
         state.remove_dfget(previous.key, now)
         old_state = state.progress.peers.get(previous.peer_id)
         if old_state is not None and not state.dfgets_of_peer(previous.peer_id):
             old_state.service_down_ms = old_state.service_down_ms or max(int(now * 1000), 1)
     uploads = reg.port != 0 and reg.pattern != PEER_PATTERN_CDN
     pid = state.new_peer_id(reg.host_name, reg.ip, now)
-    state.add_peer(Peer(id=pid, ip=reg.ip, host_name=reg.host_name, port=reg.port, version=reg.version,
-                        created=now, uploads=uploads))
-    state.add_dfget(DfgetTask(cid=reg.cid, task_id=reg.task_id, peer_id=pid, path=reg.path,
-                              call_system=reg.call_system, super_node_ip=reg.super_node_ip,
-                              dfdaemon=reg.dfdaemon, created=now, client_key=reg.client_key,
-                              registered_from=reg.caller.addr if reg.caller else ""))
+    state.add_peer(
+        Peer(
+            id=pid, ip=reg.ip, host_name=reg.host_name, port=reg.port, version=reg.version, created=now, uploads=uploads
+        )
+    )
+    state.add_dfget(
+        DfgetTask(
+            cid=reg.cid,
+            task_id=reg.task_id,
+            peer_id=pid,
+            path=reg.path,
+            call_system=reg.call_system,
+            super_node_ip=reg.super_node_ip,
+            dfdaemon=reg.dfdaemon,
+            created=now,
+            client_key=reg.client_key,
+            registered_from=reg.caller.addr if reg.caller else "",
+        )
+    )
 
 
 def _add_super_client(state: SupernodeState, task: Task) -> None:
     """The supernode's own download record of the task: CID cdnnode:<advertiseIP>~<taskId>."""
     if state.dfget_of_peer(state.super_pid, task.id) is None:
         path = task.source.url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
-        state.add_dfget(DfgetTask(cid=super_cid(state.peers[state.super_pid].ip, task.id), task_id=task.id,
-                                  peer_id=state.super_pid, path=path), with_progress=False)
+        state.add_dfget(
+            DfgetTask(
+                cid=super_cid(state.peers[state.super_pid].ip, task.id),
+                task_id=task.id,
+                peer_id=state.super_pid,
+                path=path,
+            ),
+            with_progress=False,
+        )
 
 
-def registrant_from(req: RegisterRequest, super_node_ip: str, caller: "Caller | None" = None, client_key: str = "") -> Registrant:
-    """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id (docs/protocol.md#identifiers)."""
+def registrant_from(
+    req: RegisterRequest, super_node_ip: str, caller: "Caller | None" = None, client_key: str = ""
+) -> Registrant:
+    """A RegisterRequest (common.protocol.messages) as the core sees it, with its task id
+    (docs/protocol.md#identifiers)."""
     sent = req.source()
     display_name = sent.headers.value(HEADER_DISPLAY_NAME)
     source = replace(sent, headers=sent.headers.without(HEADER_DISPLAY_NAME))
     task_url = req.task_url or req.raw_url
-    return Registrant(task_id=digest.task_id(task_url, req.md5, req.identifier, source.headers), source=source,
-                      task_url=task_url, cid=req.cid, ip=req.ip, path=req.path, md5=req.md5, identifier=req.identifier, host_name=req.host_name, port=req.port,
-                      version=req.version, call_system=req.call_system,
-                      super_node_ip=req.super_node_ip or super_node_ip, dfdaemon=req.dfdaemon,
-                      pattern=req.pattern, caller=caller,
-                      client_key=client_key, display_name=image_names.clean_display_name(display_name))
+    return Registrant(
+        task_id=digest.task_id(task_url, req.md5, req.identifier, source.headers),
+        source=source,
+        task_url=task_url,
+        cid=req.cid,
+        ip=req.ip,
+        path=req.path,
+        md5=req.md5,
+        identifier=req.identifier,
+        host_name=req.host_name,
+        port=req.port,
+        version=req.version,
+        call_system=req.call_system,
+        super_node_ip=req.super_node_ip or super_node_ip,
+        dfdaemon=req.dfdaemon,
+        pattern=req.pattern,
+        caller=caller,
+        client_key=client_key,
+        display_name=image_names.clean_display_name(display_name),
+    )
 
 
 def _trigger_cdn(state: SupernodeState, task: Task) -> list[Any]:
@@ -313,12 +378,18 @@ def _trigger_cdn(state: SupernodeState, task: Task) -> list[Any]:
     if task.cdn_source is CdnSource.SOURCE or task.cdn_status not in _RETRIGGER:
         return []
     _add_super_client(state, task)
-    if task.cdn_status is not CdnStatus.WAITING:    # a rebuild re-announces its pieces
+    if task.cdn_status is not CdnStatus.WAITING:  # a rebuild re-announces its pieces
         tp = state.progress.tasks[task.id]
         tp.cdn.reset()
         tp.piece_md5.clear()
     task.cdn_status = CdnStatus.RUNNING
     task.cdn_error = ""
-    job = StartCdn(task_id=task.id, source=task.source, piece_size=task.piece_size, md5=task.md5,
-                   identifier=task.identifier, source_length=task.http_file_length)
+    job = StartCdn(
+        task_id=task.id,
+        source=task.source,
+        piece_size=task.piece_size,
+        md5=task.md5,
+        identifier=task.identifier,
+        source_length=task.http_file_length,
+    )
     return [job, Count(Metric.CDN_TRIGGER)]

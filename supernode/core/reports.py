@@ -1,10 +1,12 @@
-"""Reports outside the pull loop: piece persisted, piece error, service down (docs/protocol.md#supernode-legacy-peer-protocol, docs/architecture.md#background-work).
+"""Reports outside the pull loop: piece persisted, piece error, service down
+(docs/protocol.md#supernode-legacy-peer-protocol, docs/architecture.md#background-work).
 
 Decisions 5 in `piece_error`: the peer that failed a piece for a client is never again that
 client's source for it; a FILE_NOT_EXIST (the peer's upload server has no file for the task)
 drops the peer as a holder of every piece of the task at once; a corrupt piece drops it as a
 holder of that piece. Errors about the supernode's own pieces become a RepairPiece effect.
 """
+
 from common.errors import BadInput
 from common.protocol.codes import ClientErrorType, PieceStatus, ResultCode
 from common.protocol.messages import ResultInfo
@@ -14,8 +16,7 @@ from supernode.core.pulling import piece_of
 from supernode.core.state import SupernodeState
 
 
-def piece_success(state: SupernodeState, task_id: str, cid: str, dst_cid: str, piece_range: str,
-                  now: float) -> Outcome:
+def piece_success(state: SupernodeState, task_id: str, cid: str, dst_cid: str, piece_range: str, now: float) -> Outcome:
     task, dt = state.tasks.get(task_id), state.dfget(task_id, cid)
     if task is None or dt is None or dt.key not in state.progress.clients:
         return Outcome(missing=f"client {cid} of task {task_id}")
@@ -25,8 +26,16 @@ def piece_success(state: SupernodeState, task_id: str, cid: str, dst_cid: str, p
     piece = piece_of(task, piece_range)
     peer = state.peers.get(dt.peer_id)
     dst_pid = dst.peer_id if dst else ""
-    changed, _ = state.progress.record_outcome(task_id, dt.key, dt.peer_id, dst_pid, piece,
-                                               PieceStatus.SUCCESS, now, src_uploads=peer is not None and peer.uploads)
+    changed, _ = state.progress.record_outcome(
+        task_id,
+        dt.key,
+        dt.peer_id,
+        dst_pid,
+        piece,
+        PieceStatus.SUCCESS,
+        now,
+        src_uploads=peer is not None and peer.uploads,
+    )
     task.access_time = now
     out = Outcome(ResultInfo.of(ResultCode.GET_PIECE_REPORT), [Wake(task_id)])
     if dst is not None:
@@ -54,8 +63,15 @@ def _piece_bytes(state: SupernodeState, task_id: str, piece: int, piece_size: in
     return int(length) if length.isdigit() else piece_size
 
 
-def piece_error(state: SupernodeState, task_id: str, piece_range: str, src_cid: str, dst_pid: str,
-                error_type: str, expected_md5: str) -> Outcome:
+def piece_error(
+    state: SupernodeState,
+    task_id: str,
+    piece_range: str,
+    src_cid: str,
+    dst_pid: str,
+    error_type: str,
+    expected_md5: str,
+) -> Outcome:
     """`dst_pid` is the peer the piece came from (resolve a legacy dstCid first)."""
     task = state.tasks.get(task_id)
     out = Outcome(None, [Count(Metric.PIECE_ERRORS, labels=(error_type or "unknown",))])

@@ -1,4 +1,5 @@
-"""Schedule (docs/architecture.md#scheduling-and-loads): which missing pieces a client fetches next, and from whom. Pure: it reads
+"""Schedule (docs/architecture.md#scheduling-and-loads): which missing pieces a client fetches next, and from whom.
+Pure: it reads
 the progress and returns a Plan; the coordinator applies it.
 
 1. available = pieces SUCCESS on the CDN, not SUCCESS for the client, not running for it.
@@ -42,6 +43,7 @@ the progress and returns a Plan; the coordinator applies it.
    A v1 client that gets 602 backs off and asks again: it still makes progress.
 6. Stop when the client would run `peer_down_limit` pieces.
 """
+
 import enum
 from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
@@ -62,15 +64,15 @@ class Rng(Protocol):
 @dataclass(frozen=True)
 class Assignment:
     piece: int
-    source: str                 # a peer ID, or the supernode's own peer ID
+    source: str  # a peer ID, or the supernode's own peer ID
 
 
 @dataclass(frozen=True)
 class Plan:
     assignments: "tuple[Assignment, ...]" = ()
-    drops: "tuple[tuple[int, str], ...]" = ()   # (piece, holder PID) to forget
+    drops: "tuple[tuple[int, str], ...]" = ()  # (piece, holder PID) to forget
     limited: bool = False
-    recheck_after: "float | None" = None        # seconds until a stalled fetch would change the plan
+    recheck_after: "float | None" = None  # seconds until a stalled fetch would change the plan
 
     @property
     def wait(self) -> bool:
@@ -80,27 +82,28 @@ class Plan:
 @dataclass(frozen=True)
 class View:
     """What the scheduler may look at, for one client of one task."""
+
     task: TaskProgress
     client: ClientProgress
     peers: "Mapping[str, PeerState]"
-    black: "Mapping[str, int]"          # the client's black list: dst PID -> failures
-    servable: "Callable[[str], bool]"   # has a peer record, uploads, downloads this task
+    black: "Mapping[str, int]"  # the client's black list: dst PID -> failures
+    servable: "Callable[[str], bool]"  # has a peer record, uploads, downloads this task
     src_pid: str
     super_pid: str
     now: float = 0.0
-    crowd: int = 1                      # clients still downloading the task (this one included),
-                                        # counted up to CROWD_SEEN: only "is there a crowd" is asked
+    crowd: int = 1  # clients still downloading the task (this one included),
+    # counted up to CROWD_SEEN: only "is there a crowd" is asked
     at_limit: "Set[str] | None" = None  # the peers at peer_up_limit, if kept (None: scan all)
 
 
-STALL_FACTOR = 3.0        # a supernode fetch this many times slower than the average has stalled
-STALL_DEFAULT = 20.0      # s: before any supernode piece arrived, a fetch has stalled after this
-STALL_FLOOR = 1.0         # s: never call a fetch stalled sooner
-SEED_DEBT_LIMIT = 1       # fresh pieces a client may owe the crowd at once
-CONGESTED_PIECE_TIMES = 5.0   # a client with a piece running this many best piece times is slow
+STALL_FACTOR = 3.0  # a supernode fetch this many times slower than the average has stalled
+STALL_DEFAULT = 20.0  # s: before any supernode piece arrived, a fetch has stalled after this
+STALL_FLOOR = 1.0  # s: never call a fetch stalled sooner
+SEED_DEBT_LIMIT = 1  # fresh pieces a client may owe the crowd at once
+CONGESTED_PIECE_TIMES = 5.0  # a client with a piece running this many best piece times is slow
 
 
-CROWD_SEEN = 2            # View.crowd need not count further: a crowd is "more than one client"
+CROWD_SEEN = 2  # View.crowd need not count further: a crowd is "more than one client"
 
 _LONG_WALK = 16
 _NONE: "frozenset[str]" = frozenset()
@@ -112,8 +115,13 @@ def available_pieces(task: TaskProgress, client: ClientProgress) -> "set[int]":
     return available
 
 
-def order_pieces(pieces: Iterable[int], holders: "Mapping[int, Set[str]]", running: Iterable[int], rng: Rng,
-                 in_flight: "Mapping[int, int] | None" = None) -> "list[int]":
+def order_pieces(
+    pieces: Iterable[int],
+    holders: "Mapping[int, Set[str]]",
+    running: Iterable[int],
+    rng: Rng,
+    in_flight: "Mapping[int, int] | None" = None,
+) -> "list[int]":
     running = list(running)
     center = sum(running) // len(running) if running else 0
     in_flight = in_flight or {}
@@ -153,7 +161,7 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     recheck: float | None = None
     debt, expiry, seeded = None, None, 0
     crowded = not alone and view.crowd >= CROWD_SEEN
-    spreads = crowded and view.servable(view.src_pid)   # the seed-debt rule applies
+    spreads = crowded and view.servable(view.src_pid)  # the seed-debt rule applies
     slow_client = crowded and _slow_client(view)
     # the walk visits most missing pieces when the answer is a wait: the tables it reads are bound
     # once (no drop is applied before the plan returns, so a piece's holder set is fixed meanwhile)
@@ -163,15 +171,13 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     # from the first piece when the progress keeps that set and nothing excludes a holder for
     # this client alone (a black list, a piece it failed: those holders may send it to the
     # supernode instead); otherwise from the _LONG_WALK-th piece, where a 602 is likely anyway
-    shortcut_from = 0 if view.at_limit is not None and not view.black and not view.client.bad_sources \
-        else _LONG_WALK
-    for walked, piece in enumerate(order_pieces(available, task.holders, view.client.running, rng,
-                                                task.in_flight)):
+    shortcut_from = 0 if view.at_limit is not None and not view.black and not view.client.bad_sources else _LONG_WALK
+    for walked, piece in enumerate(order_pieces(available, task.holders, view.client.running, rng, task.in_flight)):
         if walked == shortcut_from and not alone:
             busy = _busy_peers(view, limits)
         held = holders_of(piece)
         if super_load >= fanout and not held and (alone or not super_in_flight.get(piece)):
-            continue    # the branches below would skip it too, with no side effect (a shortcut only)
+            continue  # the branches below would skip it too, with no side effect (a shortcut only)
         if alone:
             source, usable = None, False
         elif busy is not None and held and held <= busy:
@@ -180,23 +186,23 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
             source, usable = _pick_holder(view, piece, limits, extra, drops, rng, verdicts, slow_client)
         if source is None:
             if usable:
-                continue        # a holder will have a free slot soon: wait for it
+                continue  # a holder will have a free slot soon: wait for it
             if not alone and super_in_flight.get(piece):
                 left = task.super_started.get(piece, view.now) + stall - view.now
-                if left > 0:    # on its way to a peer: wait for that copy
+                if left > 0:  # on its way to a peer: wait for that copy
                     recheck = left if recheck is None else min(recheck, left)
                     continue
             if super_load >= fanout:
                 continue
             if slow_client and not held:
-                continue        # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
+                continue  # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
             if spreads and not held:
                 if debt is None:
                     debt, expiry = task.seed_debt(view.src_pid, view.now, stall)
                 if debt + seeded >= SEED_DEBT_LIMIT and super_load > 0:
                     if expiry is not None:
                         recheck = expiry if recheck is None else min(recheck, expiry)
-                    continue    # another client takes this fresh piece: we forward ours first
+                    continue  # another client takes this fresh piece: we forward ours first
                 seeded += 1
             super_load += 1
             source = view.super_pid
@@ -216,8 +222,9 @@ def _busy_peers(view: View, limits: Limits) -> "Set[str]":
 
 class Verdict(enum.Enum):
     """What a holder is to the client being planned for."""
-    DROP = "drop"       # can never serve this task again: forget it as a holder
-    SKIP = "skip"       # may serve others, never this client
+
+    DROP = "drop"  # can never serve this task again: forget it as a holder
+    SKIP = "skip"  # may serve others, never this client
     OK = "ok"
 
 
@@ -232,9 +239,16 @@ def _slow_client(view: View) -> bool:
     return best > 0 and bool(started) and view.now - min(started.values()) > CONGESTED_PIECE_TIMES / best
 
 
-def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]",
-                 drops: "list[tuple[int, str]]", rng: Rng, verdicts: "dict[str, Verdict]",
-                 slow_client: bool = False) -> "tuple[str | None, bool]":
+def _pick_holder(
+    view: View,
+    piece: int,
+    limits: Limits,
+    extra: "dict[str, int]",
+    drops: "list[tuple[int, str]]",
+    rng: Rng,
+    verdicts: "dict[str, Verdict]",
+    slow_client: bool = False,
+) -> "tuple[str | None, bool]":
     """(a holder chosen uniformly at random among those that may serve now, whether some holder
     could serve this client once it has a free upload slot).
 
@@ -290,7 +304,7 @@ def _pick_holder(view: View, piece: int, limits: Limits, extra: "dict[str, int]"
         return pid, True
     if fallback is not None and not usable:
         if view.task.in_flight.get(piece):
-            return None, True   # someone is already fetching it: wait for that (faster) copy
+            return None, True  # someone is already fetching it: wait for that (faster) copy
         extra[fallback] = extra.get(fallback, 0) + 1
         return fallback, True
     return None, usable

@@ -1,4 +1,5 @@
 """All the supernode's in-memory state, with the indexes that keep lookups cheap."""
+
 from supernode.core.model import DfgetTask, Peer, Task, dfget_key, peer_id
 from supernode.core.progress import ClientProgress, PeerState, Progress, TaskProgress
 
@@ -7,11 +8,11 @@ class SupernodeState:
     def __init__(self) -> None:
         self.tasks: dict[str, Task] = {}
         self.peers: dict[str, Peer] = {}
-        self.dfget_tasks: dict[str, DfgetTask] = {}           # cid@taskId -> download
-        self.cid_by_peer: dict[str, str] = {}                 # peerId@taskId -> cid
-        self.keys_by_task: dict[str, set[str]] = {}           # taskId -> {cid@taskId}
-        self.keys_by_peer: dict[str, set[str]] = {}           # peerId -> {cid@taskId}
-        self.unreachable: dict[str, float] = {}               # taskId -> time of the 404
+        self.dfget_tasks: dict[str, DfgetTask] = {}  # cid@taskId -> download
+        self.cid_by_peer: dict[str, str] = {}  # peerId@taskId -> cid
+        self.keys_by_task: dict[str, set[str]] = {}  # taskId -> {cid@taskId}
+        self.keys_by_peer: dict[str, set[str]] = {}  # peerId -> {cid@taskId}
+        self.unreachable: dict[str, float] = {}  # taskId -> time of the 404
         self.progress = Progress()
         self.super_pid = ""
 

@@ -11,6 +11,7 @@ readable by anyone who can reach that port. Hence:
 * a laid-out task whose source starts refusing anonymous registrants is retired at once, which
   withdraws its file from the static tree.
 """
+
 from common.protocol.codes import CdnSource, ResultCode
 from common.protocol.messages import ResultInfo
 from common.source_access import SourceAccess
@@ -26,20 +27,28 @@ def fetched_from_source(limits: Limits, credentialed: bool) -> bool:
     return limits.cdn_pattern == CDN_PATTERN_SOURCE or (credentialed and external(limits))
 
 
-def source_went_private(limits: Limits, task: Task, probe_needs_auth: bool, source: SourceAccess,
-                        task_url: str) -> bool:
+def source_went_private(
+    limits: Limits, task: Task, probe_needs_auth: bool, source: SourceAccess, task_url: str
+) -> bool:
     """A laid-out task whose source refused an anonymous registrant. A registrant whose own
     credentials were refused proves nothing about the source, so it retires nothing."""
-    return (external(limits) and task.cdn_source is CdnSource.SUPERNODE and probe_needs_auth
-            and not may_carry_credentials(source, task_url))
+    return (
+        external(limits)
+        and task.cdn_source is CdnSource.SUPERNODE
+        and probe_needs_auth
+        and not may_carry_credentials(source, task_url)
+    )
 
 
 def no_source_task(limits: Limits) -> ResultInfo:
     """The answer when a task would have to be fetched from the source and cannot be."""
     if limits.cdn_pattern == CDN_PATTERN_SOURCE:
-        return ResultInfo.of(ResultCode.SYSTEM_ERROR,
-                             "cdn pattern source needs a source with a known length and range support")
-    return ResultInfo.of(ResultCode.SOURCE_ERROR,
-                         "this supernode's download server is external and never holds files fetched with "
-                         "credentials; peers share such a file only when its source gives a length and serves "
-                         "byte ranges, and this one does not: download it from the source")
+        return ResultInfo.of(
+            ResultCode.SYSTEM_ERROR, "cdn pattern source needs a source with a known length and range support"
+        )
+    return ResultInfo.of(
+        ResultCode.SOURCE_ERROR,
+        "this supernode's download server is external and never holds files fetched with "
+        "credentials; peers share such a file only when its source gives a length and serves "
+        "byte ranges, and this one does not: download it from the source",
+    )

@@ -1,4 +1,5 @@
 """Read-only renderings of the state: /api/v1 records and the console snapshot."""
+
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,24 +16,39 @@ def rfc3339_ms(ts: float) -> str:
 
 
 def peer_info(peer: Peer) -> PeerInfo:
-    return PeerInfo(id=peer.id, ip=peer.ip, host_name=peer.host_name, port=peer.port, version=peer.version,
-                    created=rfc3339_ms(peer.created))
+    return PeerInfo(
+        id=peer.id,
+        ip=peer.ip,
+        host_name=peer.host_name,
+        port=peer.port,
+        version=peer.version,
+        created=rfc3339_ms(peer.created),
+    )
 
 
 def task_info(task: Task) -> TaskInfo:
     """A task as the (unauthenticated) API shows it: never its credentials (docs/decisions.md #9): header
     names without values, URLs without userinfo or query values."""
-    return TaskInfo(id=task.id, cdn_status=task.cdn_status.value, file_length=task.file_length,
-                    http_file_length=task.http_file_length, piece_size=task.piece_size,
-                    piece_total=task.piece_total, raw_url=urls.redact_url(task.source.url),
-                    task_url=urls.redact_url(task.task_url), md5=task.md5,
-                    real_md5=task.real_md5, identifier=task.identifier, headers=redacted(task.source.headers))
+    return TaskInfo(
+        id=task.id,
+        cdn_status=task.cdn_status.value,
+        file_length=task.file_length,
+        http_file_length=task.http_file_length,
+        piece_size=task.piece_size,
+        piece_total=task.piece_total,
+        raw_url=urls.redact_url(task.source.url),
+        task_url=urls.redact_url(task.task_url),
+        md5=task.md5,
+        real_md5=task.real_md5,
+        identifier=task.identifier,
+        headers=redacted(task.source.headers),
+    )
 
 
 def page_of_peers(state: SupernodeState, page_num: int, page_size: int, descending: bool) -> "list[PeerInfo]":
     peers = sorted(state.peers.values(), key=lambda p: (p.created, p.id), reverse=descending)
     if page_size > 0:
-        peers = peers[page_num * page_size:(page_num + 1) * page_size]
+        peers = peers[page_num * page_size : (page_num + 1) * page_size]
     return [peer_info(p) for p in peers]
 
 
@@ -48,25 +64,46 @@ def snapshot(state: SupernodeState) -> dict[str, Any]:
                 continue
             client = progress.clients.get(dt.key)
             done = client.bits.successes() if client else frozenset()
-            clients[console_label(dt.client_key, dt.cid)] = {"peer": dt.peer_id, "status": dt.status.value, "pieces_done": len(done),
-                               "running": len(client.running) if client else 0,
-                               "bitmap": "".join("1" if n in done else "0" for n in range(max(task.piece_total, 0)))}
+            clients[console_label(dt.client_key, dt.cid)] = {
+                "peer": dt.peer_id,
+                "status": dt.status.value,
+                "pieces_done": len(done),
+                "running": len(client.running) if client else 0,
+                "bitmap": "".join("1" if n in done else "0" for n in range(max(task.piece_total, 0))),
+            }
         tp = progress.tasks.get(task.id)
-        tasks.append({"id": task.id, "url": urls.redact_url(task.task_url), "names": list(task.display_names),
-                      "status": task.cdn_status.value,
-                      "source_length": task.http_file_length, "file_length": task.file_length,
-                      "piece_size": task.piece_size, "piece_total": task.piece_total,
-                      "cdn_pieces": tp.cdn.success_count() if tp else 0,
-                      "super_load": tp.super_load if tp else 0, "clients": clients})
+        tasks.append(
+            {
+                "id": task.id,
+                "url": urls.redact_url(task.task_url),
+                "names": list(task.display_names),
+                "status": task.cdn_status.value,
+                "source_length": task.http_file_length,
+                "file_length": task.file_length,
+                "piece_size": task.piece_size,
+                "piece_total": task.piece_total,
+                "cdn_pieces": tp.cdn.success_count() if tp else 0,
+                "super_load": tp.super_load if tp else 0,
+                "clients": clients,
+            }
+        )
     peers = []
     for peer in sorted(state.peers.values(), key=lambda p: p.created):
         ps = progress.peers.get(peer.id)
-        peers.append({"id": peer.id, "ip": peer.ip, "port": peer.port, "host_name": peer.host_name,
-                      "supernode": peer.id == state.super_pid, "uploads": peer.uploads,
-                      "load": ps.producer_load if ps else 0,
-                      "client_errors": ps.client_error_count if ps else 0,
-                      "service_errors": ps.service_error_count if ps else 0,
-                      "down": bool(ps and ps.down)})
+        peers.append(
+            {
+                "id": peer.id,
+                "ip": peer.ip,
+                "port": peer.port,
+                "host_name": peer.host_name,
+                "supernode": peer.id == state.super_pid,
+                "uploads": peer.uploads,
+                "load": ps.producer_load if ps else 0,
+                "client_errors": ps.client_error_count if ps else 0,
+                "service_errors": ps.service_error_count if ps else 0,
+                "down": bool(ps and ps.down),
+            }
+        )
     serves = [{"source": src, "client": dst, "pieces": n} for (src, dst), n in sorted(progress.served.items())]
     return {"tasks": tasks, "peers": peers, "serves": serves, "flows": _flows(state)}
 

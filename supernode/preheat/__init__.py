@@ -1,1 +1,2 @@
-"""Preheat (docs/protocol.md#supernode-system-management-and-preheat): the shells around supernode.core.preheat and supernode.core.manifests."""
+"""Preheat (docs/protocol.md#supernode-system-management-and-preheat): the shells around supernode.core.preheat and
+supernode.core.manifests."""

@@ -12,6 +12,7 @@ its output file is recorded and deleted when the preheat record expires.
 HopRestricted wraps either: while it runs, the CDN checks every hop of every fetch of the
 preheat's URL (redirects included) against preheatAllow as well as sourceAllow.
 """
+
 import logging
 import os
 import subprocess
@@ -45,10 +46,19 @@ class InProcessFetcher:
     def __call__(self, spec, preheat_id: str) -> FetchResult:
         ip = self.service.advertise_ip
         cid = f"{ip}-preheat-{preheat_id[:32]}"
-        req = RegisterRequest(raw_url=spec.url, task_url=spec.task_url, cid=cid, ip=ip, host_name="preheat",
-                              path=f"/preheat/{preheat_id}", version="preheat", identifier=spec.identifier,
-                              call_system=CALL_SYSTEM, headers=spec.headers.lines(),
-                              pattern="cdn")
+        req = RegisterRequest(
+            raw_url=spec.url,
+            task_url=spec.task_url,
+            cid=cid,
+            ip=ip,
+            host_name="preheat",
+            path=f"/preheat/{preheat_id}",
+            version="preheat",
+            identifier=spec.identifier,
+            call_system=CALL_SYSTEM,
+            headers=spec.headers.lines(),
+            pattern="cdn",
+        )
         answer = self.service.register(req, ip)
         if answer.code != ResultCode.SUCCESS:
             return FetchResult(False, f"register refused: code={answer.code} {answer.msg}")
@@ -79,14 +89,35 @@ class InProcessFetcher:
 
 
 class DfgetFetcher:
-    def __init__(self, dfget_path: str, *, home_dir: str, api_port: int, timeout: float, run=subprocess.run,
-                 download_server: str = layout.BUILTIN):
+    def __init__(
+        self,
+        dfget_path: str,
+        *,
+        home_dir: str,
+        api_port: int,
+        timeout: float,
+        run=subprocess.run,
+        download_server: str = layout.BUILTIN,
+    ):
         self.dfget_path, self.api_port, self.timeout, self._run = dfget_path, api_port, timeout, run
         self.out_dir = layout.preheat_dir(home_dir, download_server)
 
     def argv(self, spec, output: str) -> "list[str]":
-        argv = [self.dfget_path, "-u", spec.url, "-o", output, "--callsystem", CALL_SYSTEM,
-                "--totallimit", "25M", "-s", "25M", "--node", f"127.0.0.1:{self.api_port}"]
+        argv = [
+            self.dfget_path,
+            "-u",
+            spec.url,
+            "-o",
+            output,
+            "--callsystem",
+            CALL_SYSTEM,
+            "--totallimit",
+            "25M",
+            "-s",
+            "25M",
+            "--node",
+            f"127.0.0.1:{self.api_port}",
+        ]
         for k, v in spec.headers.items():
             argv += ["--header", f"{k}:{v}"]
         if spec.filter:
@@ -107,8 +138,9 @@ class DfgetFetcher:
         if proc.returncode == 0:
             return FetchResult(True, outputs=(output,))
         tail = (proc.stdout or b"")[-300:] + (proc.stderr or b"")[-300:]
-        return FetchResult(False, f"dfget exit status {proc.returncode}: {tail.decode(errors='replace').strip()}",
-                           (output,))
+        return FetchResult(
+            False, f"dfget exit status {proc.returncode}: {tail.decode(errors='replace').strip()}", (output,)
+        )
 
 
 class HopRestricted:

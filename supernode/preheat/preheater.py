@@ -5,6 +5,7 @@ submits one child file preheat per layer (children already running are joined, f
 reused) and is settled when its last child finishes — no polling loop. Expired records are
 removed (and their output files deleted) on every API call and by a periodic sweep.
 """
+
 import logging
 import os
 import threading
@@ -30,20 +31,25 @@ def _thread_spawn(fn, *args) -> None:
 
 def default_fetcher(settings, service):
     if settings.preheat_dfget_path:
-        fetcher = DfgetFetcher(settings.preheat_dfget_path, home_dir=settings.home_dir,
-                               api_port=settings.listen_port, timeout=settings.preheat_timeout,
-                               download_server=settings.download_server)
+        fetcher = DfgetFetcher(
+            settings.preheat_dfget_path,
+            home_dir=settings.home_dir,
+            api_port=settings.listen_port,
+            timeout=settings.preheat_timeout,
+            download_server=settings.download_server,
+        )
     else:
         fetcher = InProcessFetcher(service, timeout=settings.preheat_timeout)
-    restrict = getattr(service.cdn, "restricted", None)     # LocalCdn has it; test doubles may not
+    restrict = getattr(service.cdn, "restricted", None)  # LocalCdn has it; test doubles may not
     if settings.preheat_allow and restrict is not None:
         return HopRestricted(fetcher, restrict, settings.preheat_allow)
     return fetcher
 
 
 class Preheater:
-    def __init__(self, settings, *, fetcher, clock, spawn=None, registry: "RegistryClient | None" = None,
-                 remove_file=os.remove):
+    def __init__(
+        self, settings, *, fetcher, clock, spawn=None, registry: "RegistryClient | None" = None, remove_file=os.remove
+    ):
         self.book = PreheatBook(ttl=settings.preheat_record_ttl, timeout=settings.preheat_timeout)
         self._fetch, self._clock = fetcher, clock
         self._spawn = spawn or _thread_spawn
@@ -59,8 +65,9 @@ class Preheater:
         self.sweep()
         with self._lock:
             kind, rec = self.book.submit(spec, self._clock.time())
-        log.info("preheat %s id=%s type=%s url=%s platform=%s", kind.value, rec.id, spec.type, spec.url,
-                 spec.platform or "-")
+        log.info(
+            "preheat %s id=%s type=%s url=%s platform=%s", kind.value, rec.id, spec.type, spec.url, spec.platform or "-"
+        )
         if kind.starts_worker:
             self._spawn(self._run, rec.id)
         return kind, rec.id
@@ -115,6 +122,7 @@ class Preheater:
                     self.sweep()
                 except Exception:
                     log.exception("preheat sweep failed")
+
         self._spawn(loop)
 
     def stop(self) -> None:
@@ -155,19 +163,32 @@ class Preheater:
         with self._lock:
             rec.outputs.extend(result.outputs)
             if self.book.records.get(rec.id) is not rec or rec.status is not PreheatStatus.RUNNING:
-                return          # deleted, or timed out meanwhile
+                return  # deleted, or timed out meanwhile
             self.book.move(rec.id, PreheatStatus.SUCCESS if result.ok else PreheatStatus.FAILED, now, result.error)
             self._settle_parents_of(rec.id, now)
         level = logging.INFO if result.ok else logging.WARNING
-        log.log(level, "preheat done id=%s type=%s ok=%s task=%s url=%s error=%s", rec.id, rec.spec.type, result.ok,
-                result.task_id or "-", rec.spec.url, result.error or "-")
+        log.log(
+            level,
+            "preheat done id=%s type=%s ok=%s task=%s url=%s error=%s",
+            rec.id,
+            rec.spec.type,
+            result.ok,
+            result.task_id or "-",
+            rec.spec.url,
+            result.error or "-",
+        )
 
     def _settle_parents_of(self, child_id: str, now: float) -> None:
         for parent in [r for r in self.book.records.values() if child_id in r.children]:
             settled = self.book.settle_parent(parent.id, now)
             if settled is not None:
-                log.info("preheat image done id=%s status=%s layers=%s error=%s", settled.id, settled.status.value,
-                         len(settled.children), settled.error or "-")
+                log.info(
+                    "preheat image done id=%s status=%s layers=%s error=%s",
+                    settled.id,
+                    settled.status.value,
+                    len(settled.children),
+                    settled.error or "-",
+                )
 
     def _run_image(self, rec: PreheatRecord) -> None:
         try:
@@ -181,7 +202,7 @@ class Preheater:
                 return
             headers = dict(image.headers)
             name = _image_name(rec.spec.url)
-            if name:    # the console shows the layers under the image's name (docs/operations.md#console)
+            if name:  # the console shows the layers under the image's name (docs/operations.md#console)
                 headers[HEADER_DISPLAY_NAME] = name
             for url in image.blob_urls:
                 kind, child = self.book.submit(rec.spec.child(url, headers), now, parent_id=rec.id)
@@ -189,13 +210,12 @@ class Preheater:
                     rec.children.append(child.id)
                 if kind.starts_worker:
                     start.append(child.id)
-            settled = self.book.settle_parent(rec.id, now)    # no layers, or every layer preheated before
+            settled = self.book.settle_parent(rec.id, now)  # no layers, or every layer preheated before
         log.info("preheat image id=%s layers=%s new=%s", rec.id, len(image.blob_urls), len(start))
         if settled is not None:
             log.info("preheat image done id=%s status=%s", rec.id, settled.status.value)
         for child_id in start:
             self._spawn(self._run, child_id)
-
 
 
 def _image_name(manifest_url: str) -> str:

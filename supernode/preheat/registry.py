@@ -1,6 +1,7 @@
 """Read an image's layer list from a registry, following its Bearer token challenge.
 
-Differences from v1 (docs/protocol.md#supernode-system-management-and-preheat, docs/decisions.md #18): the user's headers are kept after the token retry
+Differences from v1 (docs/protocol.md#supernode-system-management-and-preheat, docs/decisions.md #18): the user's
+headers are kept after the token retry
 (only Authorization is replaced by the Bearer token), child manifests of a manifest list / OCI
 index are fetched WITH the same auth (and may answer their own challenge), and a platform can be
 chosen. The headers that finally worked are returned: the CDN fetches the blobs with them.
@@ -11,6 +12,7 @@ The token realm is a hop too: it must pass preheatAllow, and the user's Basic cr
 it only when it is on the registry's own host or the operator listed it in preheatAllow; any
 other realm gets an anonymous token request (enough for public repositories).
 """
+
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ _AUTH = "authorization"
 @dataclass(frozen=True)
 class ImageLayers:
     blob_urls: "tuple[str, ...]"
-    headers: "dict[str, str]"     # the user's headers, Authorization replaced by a token if one was needed
+    headers: "dict[str, str]"  # the user's headers, Authorization replaced by a token if one was needed
 
 
 def _without_auth(headers: "dict[str, str]") -> "dict[str, str]":
@@ -63,8 +65,11 @@ class RegistryClient:
                     raise ManifestError(f"manifest {child.digest} is a list inside a list")
                 images.append(manifest)
         elif platforms:
-            log.info("preheat image url=%s is a single-platform manifest; platform=%s not checked", url,
-                     ",".join(map(str, platforms)))
+            log.info(
+                "preheat image url=%s is a single-platform manifest; platform=%s not checked",
+                url,
+                ",".join(map(str, platforms)),
+            )
         digests: dict[str, None] = {}
         for manifest in images:
             for d in manifest.layers:
@@ -76,8 +81,9 @@ class RegistryClient:
         named = named or url
         for _ in range(allow.MAX_HOPS + 1):
             self.check(url)
-            resp = self._http.get(url, headers=allow.headers_for(url, named, headers), timeout=self._timeout,
-                                  allow_redirects=False)
+            resp = self._http.get(
+                url, headers=allow.headers_for(url, named, headers), timeout=self._timeout, allow_redirects=False
+            )
             target = allow.next_hop(url, resp.status_code, resp.headers.get("Location"))
             if target is None:
                 return resp
@@ -130,8 +136,10 @@ class _Auth:
         self.client.check(token_url)
         basic = {k: v for k, v in self.user.items() if k.lower() == _AUTH and v.lower().startswith("basic ")}
         if basic and not self.client.may_receive_credentials(token_url, self.registry):
-            log.warning("preheat registry token realm %s is not the registry's host nor in preheatAllow: "
-                        "asking it anonymously", allow.shown(token_url))
+            log.warning(
+                "preheat registry token realm %s is not the registry's host nor in preheatAllow: asking it anonymously",
+                allow.shown(token_url),
+            )
             basic = {}
         resp = self.client.get(token_url, basic)
         if not resp.ok:

@@ -1,4 +1,5 @@
 """Carries out the core's effects (supernode.core.effects) after the service lock is released."""
+
 import logging
 
 from common.urls import redact_url
@@ -44,10 +45,21 @@ class EffectRunner:
             log.warning("cdn %s failed task=%s error=%r", fn.__name__, task_id, e)
 
     def _start_cdn(self, e: fx.StartCdn) -> None:
-        job = CdnJob(task_id=e.task_id, source=e.source, piece_size=e.piece_size, md5=e.md5,
-                     identifier=e.identifier, source_length=e.source_length)
-        log.info("cdn start task=%s url=%s pieceSize=%s length=%s", e.task_id, redact_url(e.source.url), e.piece_size,
-                 e.source_length)
+        job = CdnJob(
+            task_id=e.task_id,
+            source=e.source,
+            piece_size=e.piece_size,
+            md5=e.md5,
+            identifier=e.identifier,
+            source_length=e.source_length,
+        )
+        log.info(
+            "cdn start task=%s url=%s pieceSize=%s length=%s",
+            e.task_id,
+            redact_url(e.source.url),
+            e.piece_size,
+            e.source_length,
+        )
         try:
             self.cdn.start(job, self.listener)
         except Exception as exc:

@@ -1,8 +1,10 @@
-"""Background loops of the supernode (docs/architecture.md#background-work): task and peer GC, disk GC, supernode-load resets.
+"""Background loops of the supernode (docs/architecture.md#background-work): task and peer GC, disk GC, supernode-load
+resets.
 
 They are started only after gunicorn has forked the worker (never at import). Each round is
 guarded: a failing round is logged with its traceback and the loop goes on.
 """
+
 import logging
 import threading
 

@@ -1,4 +1,5 @@
 """Turns the core's Count effects and the service's observations into SupernodeMetrics updates."""
+
 import logging
 
 from prometheus_client import Counter
@@ -66,7 +67,8 @@ class MetricsRecorder:
         self.metrics.last_gc_disks.set(now)
 
     def dfget_report(self, req: TaskMetricsRequest) -> None:
-        """/task/metrics (docs/protocol.md#supernode-system-management-and-preheat): dfget's own account of one download."""
+        """/task/metrics (docs/protocol.md#supernode-system-management-and-preheat): dfget's own account of one
+        download."""
         m, cs, ip, reason = self.metrics, req.call_system, req.ip, req.back_source_reason
         self._series(m.dfget_download, cs, ip).inc()
         if req.success:
@@ -76,9 +78,17 @@ class MetricsRecorder:
             self._series(m.dfget_download_failed, cs, ip, reason).inc()
         if reason not in _NO_BACK_SOURCE:
             self._series(m.dfget_back_source, cs, reason).inc()
-        log.info("dfget report task=%s cid=%s ip=%s callSystem=%r success=%s duration=%.3f length=%s "
-                 "backsourceReason=%r", req.task_id, req.cid, ip, cs, req.success, req.duration,
-                 req.file_length, reason)
+        log.info(
+            "dfget report task=%s cid=%s ip=%s callSystem=%r success=%s duration=%.3f length=%s backsourceReason=%r",
+            req.task_id,
+            req.cid,
+            ip,
+            cs,
+            req.success,
+            req.duration,
+            req.file_length,
+            reason,
+        )
 
     def refresh_gauges(self, core) -> None:
         """Recount the state gauges: O(peers), so only when /metrics is scraped."""

@@ -5,6 +5,7 @@ A caller that is about to answer 602 takes the task's current token *under the s
 `wake(task_id)` fires the current token and starts a new one. Tokens are threading.Events, which
 gevent's monkey-patching makes cooperative.
 """
+
 import threading
 
 

@@ -1,4 +1,5 @@
 """Shared helpers of the benchmark scripts: results files, /proc readings, CPU pinning, py-spy."""
+
 import datetime
 import json
 import os
@@ -12,8 +13,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
 
 
 def write_result(name: str, result: dict) -> str:
@@ -82,8 +87,13 @@ def percentile(sorted_values, q: float) -> float:
 
 def latency_summary(values_s) -> dict:
     v = sorted(values_s)
-    return {"n": len(v), "p50_ms": round(percentile(v, 50) * 1e3, 3), "p90_ms": round(percentile(v, 90) * 1e3, 3),
-            "p99_ms": round(percentile(v, 99) * 1e3, 3), "max_ms": round(v[-1] * 1e3, 3) if v else None}
+    return {
+        "n": len(v),
+        "p50_ms": round(percentile(v, 50) * 1e3, 3),
+        "p90_ms": round(percentile(v, 90) * 1e3, 3),
+        "p99_ms": round(percentile(v, 99) * 1e3, 3),
+        "max_ms": round(v[-1] * 1e3, 3) if v else None,
+    }
 
 
 def py_spy(pid: int, out_base: str, seconds: int, *, native: bool = False) -> "subprocess.Popen | None":
@@ -91,8 +101,22 @@ def py_spy(pid: int, out_base: str, seconds: int, *, native: bool = False) -> "s
     exe = shutil.which("py-spy")
     if exe is None:
         return None
-    argv = [exe, "record", "-p", str(pid), "-d", str(seconds), "-r", "200", "--nonblocking",
-            "--function", "-f", "raw", "-o", out_base + ".txt"]
+    argv = [
+        exe,
+        "record",
+        "-p",
+        str(pid),
+        "-d",
+        str(seconds),
+        "-r",
+        "200",
+        "--nonblocking",
+        "--function",
+        "-f",
+        "raw",
+        "-o",
+        out_base + ".txt",
+    ]
     if native:
         argv.append("--native")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -120,6 +144,7 @@ def top_frames(collapsed_path: str, n: int = 15) -> "dict[str, list]":
 
     def top(table):
         return [[round(100.0 * c / all_n, 1), fr] for fr, c in sorted(table.items(), key=lambda kv: -kv[1])[:n]]
+
     return {"samples": all_n, "self": top(self_t), "total": top(total_t)}
 
 

@@ -8,6 +8,7 @@ times GET /api/v1/console/snapshot against GET /api/v1/tasks (the baseline, meas
 run) and reports the ratio and the snapshot's size, which the console's caps bound. A
 measurement, not a pass/fail test.
 """
+
 import argparse
 import json
 import random
@@ -37,28 +38,55 @@ def run(peers: int, files: int, rounds: int) -> dict:
     urls = [f"http://origin.test/v2/library/app{i}/blobs/sha256:{i:064x}" for i in range(files)]
     with tempfile.TemporaryDirectory() as home:
         cdn = FakeCdn({u: b"x" * (3 * PIECE) for u in urls})
-        app = create_app(settings.defaults(home_dir=home), cdn=cdn, clock=FakeClock(), rng=random.Random(1),
-                         advertise_ip="127.0.0.1")
+        app = create_app(
+            settings.defaults(home_dir=home), cdn=cdn, clock=FakeClock(), rng=random.Random(1), advertise_ip="127.0.0.1"
+        )
         client = app.test_client()
         for n in range(peers):
             ip, cid = f"10.{n // 62500}.{n // 250 % 250}.{n % 250 + 1}", f"c{n}"
             url = urls[n % files]
-            body = {"rawUrl": url, "taskUrl": url, "cid": cid, "ip": ip, "hostName": f"h{n}", "port": 15001,
-                    "path": f"/peer/file/{cid}", "headers": [f"X-Dragonfly-Display-Name: library/app{n % files}:v1"]}
+            body = {
+                "rawUrl": url,
+                "taskUrl": url,
+                "cid": cid,
+                "ip": ip,
+                "hostName": f"h{n}",
+                "port": 15001,
+                "path": f"/peer/file/{cid}",
+                "headers": [f"X-Dragonfly-Display-Name: library/app{n % files}:v1"],
+            }
             reg = client.post("/peer/registry", json=body, environ_base={"REMOTE_ADDR": ip}).get_json()
             cdn.run_pending()
             env, hdr = {"REMOTE_ADDR": ip}, {"X-Dragonfly-Client-Key": reg["data"]["clientKey"]}
-            answer = client.get("/peer/task", query_string={"srcCid": cid, "taskId": reg["data"]["taskId"],
-                                                            "status": 700, "result": 502},
-                                environ_base=env, headers=hdr).get_json()
+            answer = client.get(
+                "/peer/task",
+                query_string={"srcCid": cid, "taskId": reg["data"]["taskId"], "status": 700, "result": 502},
+                environ_base=env,
+                headers=hdr,
+            ).get_json()
             for piece in (answer.get("data") or [])[:2]:
-                client.get("/peer/piece/suc", query_string={"taskId": reg["data"]["taskId"], "cid": cid,
-                                                            "dstCid": piece["cid"], "pieceRange": piece["range"]},
-                           environ_base=env, headers=hdr)
+                client.get(
+                    "/peer/piece/suc",
+                    query_string={
+                        "taskId": reg["data"]["taskId"],
+                        "cid": cid,
+                        "dstCid": piece["cid"],
+                        "pieceRange": piece["range"],
+                    },
+                    environ_base=env,
+                    headers=hdr,
+                )
         base, base_size = timed(client, "/api/v1/tasks", rounds)
         snap, snap_size = timed(client, "/api/v1/console/snapshot", rounds)
-    return {"peers": peers, "files": files, "tasks_ms": round(base * 1000, 2), "snapshot_ms": round(snap * 1000, 2),
-            "snapshot_over_tasks": round(snap / base, 1), "snapshot_bytes": snap_size, "tasks_bytes": base_size}
+    return {
+        "peers": peers,
+        "files": files,
+        "tasks_ms": round(base * 1000, 2),
+        "snapshot_ms": round(snap * 1000, 2),
+        "snapshot_over_tasks": round(snap / base, 1),
+        "snapshot_bytes": snap_size,
+        "tasks_bytes": base_size,
+    }
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ The supernode's worker is pinned to CPU 0 and this generator to CPU 1 (sched_set
 `taskset` does); other load seen on CPU 0 is reported per phase (`cpu0_other_util`), and so is
 the rate per worker-CPU-second, which other load distorts far less than the rate itself.
 """
+
 import argparse
 import json
 import os
@@ -59,17 +60,33 @@ def start_target(target: str, work: str, flags) -> "tuple[Proc, int, int]":
     if target == "v1go":
         binaries = v1go.unpack(os.path.join(work, "v1go"))
         from tests.support.procs import free_port
+
         api, download = free_port(), free_port()
-        proc = Proc([os.path.join(binaries, "supernode"), "--home-dir", home, "--port", str(api),
-                     "--download-port", str(download), "--advertise-ip", "127.0.0.1", "--cdn-pattern", "source"],
-                    log_path=log)
+        proc = Proc(
+            [
+                os.path.join(binaries, "supernode"),
+                "--home-dir",
+                home,
+                "--port",
+                str(api),
+                "--download-port",
+                str(download),
+                "--advertise-ip",
+                "127.0.0.1",
+                "--cdn-pattern",
+                "source",
+            ],
+            log_path=log,
+        )
 
         def ready():
             if not proc.alive():
                 raise RuntimeError(f"v1 supernode exited: {proc.output()[-2000:]}")
-            out = subprocess.run(["curl", "-s", "-m", "1", f"http://127.0.0.1:{api}/_ping"], capture_output=True,
-                                 text=True, timeout=5).stdout
+            out = subprocess.run(
+                ["curl", "-s", "-m", "1", f"http://127.0.0.1:{api}/_ping"], capture_output=True, text=True, timeout=5
+            ).stdout
             return "OK" in out
+
         wait_until(ready, 30, "the v1 supernode to answer /_ping")
         return proc, api, proc.pid
     env = dict(_OUR_ENV)
@@ -101,11 +118,19 @@ def run_target(target: str, args, url: str, length: int) -> dict:
         assert task_id2 == task_id
         rss2 = bc.rss_bytes(worker)
         result["task"] = {"id": task_id, "file_length": length, "piece_size": PIECE}
-        result["registration"] = {"peers": args.peers, "seconds": round(reg_s, 3),
-                                  "per_s": round(args.peers / reg_s, 1), "latency": bc.latency_summary(reg_lat)}
+        result["registration"] = {
+            "peers": args.peers,
+            "seconds": round(reg_s, 3),
+            "per_s": round(args.peers / reg_s, 1),
+            "latency": bc.latency_summary(reg_lat),
+        }
         # the first registration of the task re-registered above (same cid 0) -> one more peer record
-        result["memory"] = {"worker_rss_start": rss0, "worker_rss_after_task": rss1, "worker_rss_after_peers": rss2,
-                            "bytes_per_peer_registered": round((rss2 - rss1) / args.peers)}
+        result["memory"] = {
+            "worker_rss_start": rss0,
+            "worker_rss_after_task": rss1,
+            "worker_rss_after_peers": rss2,
+            "bytes_per_peer_registered": round((rss2 - rss1) / args.peers),
+        }
         peers = [Peer(i, Conn("127.0.0.1", api)) for i in range(args.peers)]
         load = Load("127.0.0.1", api, task_id, peers, Stats(), random.Random(7))
         profile_base = None
@@ -115,13 +140,25 @@ def run_target(target: str, args, url: str, length: int) -> dict:
             profile_base = os.path.join(bc.RESULTS_DIR, f"control_plane-{name}-{time.strftime('%Y%m%d-%H%M%S')}")
         result["ceiling"] = ceiling("127.0.0.1", api, min(args.window, 5.0), args.concurrency, worker)
         print(f"[{target} ceiling] {result['ceiling']}", file=sys.stderr)
-        result["saturation"] = run_phase(load, args.window, warmup=args.warmup, concurrency=args.concurrency,
-                                         worker_pid=worker, profile_base=profile_base)
+        result["saturation"] = run_phase(
+            load,
+            args.window,
+            warmup=args.warmup,
+            concurrency=args.concurrency,
+            worker_pid=worker,
+            profile_base=profile_base,
+        )
         _print_phase(f"{target} saturation", result["saturation"])
         result["paced"] = []
         for rate in [float(r) for r in args.rates.split(",") if r.strip()]:
-            ph = run_phase(load, args.window, warmup=args.warmup, rate=rate, worker_pid=worker,
-                           profile_base=f"{profile_base}-paced{rate:g}" if profile_base else None)
+            ph = run_phase(
+                load,
+                args.window,
+                warmup=args.warmup,
+                rate=rate,
+                worker_pid=worker,
+                profile_base=f"{profile_base}-paced{rate:g}" if profile_base else None,
+            )
             result["paced"].append(ph)
             _print_phase(f"{target} paced at {rate:g}/s", ph)
         rss3 = bc.rss_bytes(worker)
@@ -158,8 +195,9 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=float, default=20.0, help="measurement window per phase (s)")
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--concurrency", type=int, default=32, help="in-flight bound of the saturation phase")
-    ap.add_argument("--rates", default="400,2000",
-                    help="comma list of /peer/task calls/s for the paced phases (open loop)")
+    ap.add_argument(
+        "--rates", default="400,2000", help="comma list of /peer/task calls/s for the paced phases (open loop)"
+    )
     ap.add_argument("--targets", default="this", help="comma list: this, before=PATH, v1go (see above)")
     ap.add_argument("--profile", action="store_true", help="py-spy the worker during every measurement window")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
@@ -181,7 +219,7 @@ def main(argv=None) -> int:
         os.makedirs(root)
         length = args.pieces * PIECE
         with open(os.path.join(root, "big.bin"), "wb") as f:
-            f.truncate(length)              # sparse: no data blocks
+            f.truncate(length)  # sparse: no data blocks
         origin, oport = start_origin(root, os.path.join(work, "origin.log"))
         url = f"http://127.0.0.1:{oport}/big.bin"
         for target in targets:
@@ -204,35 +242,47 @@ def _per_cpu(phase: dict) -> float:
 
 def _summary(result: dict, args, path: str) -> None:
     base = result["targets"][0]
-    print(f"\n== control plane: {args.peers} peers, one task of {args.pieces} pieces; ratios against "
-          f"{base['target']} ==")
+    print(
+        f"\n== control plane: {args.peers} peers, one task of {args.pieces} pieces; ratios against {base['target']} =="
+    )
     for r in result["targets"]:
         s, m, c = r["saturation"], r["memory"], r["ceiling"]
         ratio = round(s["peer_task_per_s"] / base["saturation"]["peer_task_per_s"], 2)
         cpu_ratio = round(_per_cpu(s) / _per_cpu(base["saturation"]), 2) if _per_cpu(base["saturation"]) else None
         print(f"[{r['target']}] pinned={r['pinned']}")
-        print(f"  saturation (<= {args.concurrency} in flight): {s['peer_task_per_s']} /peer/task/s + "
-              f"{s['piece_suc_per_s']} /peer/piece/suc/s (x{ratio}); {_per_cpu(s)} /peer/task per worker-CPU-s "
-              f"(x{cpu_ratio}); p50 {s['peer_task_latency']['p50_ms']} ms, p99 {s['peer_task_latency']['p99_ms']} ms; "
-              f"worker CPU {s['worker_cpu_util']}, generator CPU {s['generator_cpu_util']}, "
-              f"other load on CPU 0 {s['cpu0_other_util']}, errors {s['errors']}")
+        print(
+            f"  saturation (<= {args.concurrency} in flight): {s['peer_task_per_s']} /peer/task/s + "
+            f"{s['piece_suc_per_s']} /peer/piece/suc/s (x{ratio}); {_per_cpu(s)} /peer/task per worker-CPU-s "
+            f"(x{cpu_ratio}); p50 {s['peer_task_latency']['p50_ms']} ms, p99 {s['peer_task_latency']['p99_ms']} ms; "
+            f"worker CPU {s['worker_cpu_util']}, generator CPU {s['generator_cpu_util']}, "
+            f"other load on CPU 0 {s['cpu0_other_util']}, errors {s['errors']}"
+        )
         for p in r["paced"]:
-            print(f"  paced at {p['target_rate']:g}/s: achieved {p['peer_task_per_s']} /peer/task/s + "
-                  f"{p['piece_suc_per_s']} suc/s; p50 {p['peer_task_latency']['p50_ms']} ms, "
-                  f"p90 {p['peer_task_latency']['p90_ms']} ms, p99 {p['peer_task_latency']['p99_ms']} ms "
-                  f"(from the scheduled time); worker CPU {p['worker_cpu_util']}, other load on CPU 0 "
-                  f"{p['cpu0_other_util']}; answers {p['answers']}, errors {p['errors']}")
-        print(f"  HTTP ceiling (GET /_ping): {c['per_s']} req/s; pairs reach "
-              f"{round(s['requests_per_s'] / c['per_s'], 2)} of it")
-        print(f"  memory: {m['bytes_per_peer_registered']} B/peer registered, "
-              f"{m['bytes_per_peer_after_load']} B/peer after load; registration {r['registration']['per_s']}/s")
+            print(
+                f"  paced at {p['target_rate']:g}/s: achieved {p['peer_task_per_s']} /peer/task/s + "
+                f"{p['piece_suc_per_s']} suc/s; p50 {p['peer_task_latency']['p50_ms']} ms, "
+                f"p90 {p['peer_task_latency']['p90_ms']} ms, p99 {p['peer_task_latency']['p99_ms']} ms "
+                f"(from the scheduled time); worker CPU {p['worker_cpu_util']}, other load on CPU 0 "
+                f"{p['cpu0_other_util']}; answers {p['answers']}, errors {p['errors']}"
+            )
+        print(
+            f"  HTTP ceiling (GET /_ping): {c['per_s']} req/s; pairs reach "
+            f"{round(s['requests_per_s'] / c['per_s'], 2)} of it"
+        )
+        print(
+            f"  memory: {m['bytes_per_peer_registered']} B/peer registered, "
+            f"{m['bytes_per_peer_after_load']} B/peer after load; registration {r['registration']['per_s']}/s"
+        )
     print(f"raw: {path}")
 
 
 def _print_phase(name, ph):
-    print(f"[{name}] {ph['peer_task_per_s']} task/s {ph['piece_suc_per_s']} suc/s lat {ph['peer_task_latency']} "
-          f"answers {ph['answers']} errors {ph['errors']} cpu w={ph['worker_cpu_util']} "
-          f"g={ph['generator_cpu_util']} cpu0 other={ph['cpu0_other_util']}", file=sys.stderr)
+    print(
+        f"[{name}] {ph['peer_task_per_s']} task/s {ph['piece_suc_per_s']} suc/s lat {ph['peer_task_latency']} "
+        f"answers {ph['answers']} errors {ph['errors']} cpu w={ph['worker_cpu_util']} "
+        f"g={ph['generator_cpu_util']} cpu0 other={ph['cpu0_other_util']}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

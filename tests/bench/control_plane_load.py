@@ -2,6 +2,7 @@
 of many simulated peers over raw keep-alive sockets, in gevent, with pre-formatted request lines
 so that the generator is not the bottleneck (its CPU use is reported with every phase).
 """
+
 import json
 import os
 import time
@@ -56,14 +57,14 @@ class Conn:
         lower = head.lower()
         i = lower.find(b"content-length:")
         if i >= 0:
-            length = int(lower[i + 15:lower.find(b"\r\n", i) if lower.find(b"\r\n", i) > 0 else None])
+            length = int(lower[i + 15 : lower.find(b"\r\n", i) if lower.find(b"\r\n", i) > 0 else None])
         need = end + 4 + length
         while len(buf) < need:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError("closed")
             buf += chunk
-        body, self.buf = buf[end + 4:need], buf[need:]
+        body, self.buf = buf[end + 4 : need], buf[need:]
         if b"connection: close" in lower:
             self.close()
         return status, body
@@ -90,16 +91,20 @@ class Stats:
 
     def snapshot(self, seconds: float) -> dict:
         n_task, n_suc = len(self.task_lat), len(self.suc_lat)
-        return {"seconds": round(seconds, 3),
-                "peer_task_calls": n_task, "peer_task_per_s": round(n_task / seconds, 1),
-                "piece_suc_calls": n_suc, "piece_suc_per_s": round(n_suc / seconds, 1),
-                "requests_per_s": round((n_task + n_suc) / seconds, 1),
-                "peer_task_latency": bc.latency_summary(self.task_lat),
-                "piece_suc_latency": bc.latency_summary(self.suc_lat),
-                "answers": {str(k): v for k, v in sorted(self.codes.items())},
-                "pieces_assigned": self.pieces_assigned,
-                "share_assigned_from_peers": round(self.assigned_from_peers / max(self.pieces_assigned, 1), 3),
-                "errors": self.errors}
+        return {
+            "seconds": round(seconds, 3),
+            "peer_task_calls": n_task,
+            "peer_task_per_s": round(n_task / seconds, 1),
+            "piece_suc_calls": n_suc,
+            "piece_suc_per_s": round(n_suc / seconds, 1),
+            "requests_per_s": round((n_task + n_suc) / seconds, 1),
+            "peer_task_latency": bc.latency_summary(self.task_lat),
+            "piece_suc_latency": bc.latency_summary(self.suc_lat),
+            "answers": {str(k): v for k, v in sorted(self.codes.items())},
+            "pieces_assigned": self.pieces_assigned,
+            "share_assigned_from_peers": round(self.assigned_from_peers / max(self.pieces_assigned, 1), 3),
+            "errors": self.errors,
+        }
 
 
 class Peer:
@@ -108,12 +113,12 @@ class Peer:
     def __init__(self, i: int, conn: Conn):
         self.i = i
         self.cid = f"127.0.0.1-bench-{os.getpid()}-{i:05d}"
-        self.reports = deque()       # (range, dstCid) of pieces "downloaded", not yet reported
+        self.reports = deque()  # (range, dstCid) of pieces "downloaded", not yet reported
         self.started = False
         self.done = False
         self.backoff = (0.05, 0.1)
-        self.suc_due = None          # the piece just reported: its /peer/piece/suc goes next
-        self.last = ""               # the query of the last /peer/task: v1 sends it again after a 602
+        self.suc_due = None  # the piece just reported: its /peer/piece/suc goes next
+        self.last = ""  # the query of the last /peer/task: v1 sends it again after a 602
         self.conn = conn
 
 
@@ -125,8 +130,8 @@ class Load:
         self.peers, self.stats, self.rng = peers, stats, rng
         self.recording = False
         self.stop = False
-        self.gate = None             # gevent BoundedSemaphore in saturation mode
-        self.rate = None             # paced mode: pulls/s over all peers
+        self.gate = None  # gevent BoundedSemaphore in saturation mode
+        self.rate = None  # paced mode: pulls/s over all peers
         self.t0 = 0.0
         self.k = 0
         hdr = f"Host: {host}:{port}\r\nUser-Agent: dfget/1.0.6\r\nAccept: */*\r\n\r\n"
@@ -177,8 +182,12 @@ class Load:
             if peer.suc_due is not None:
                 rng_, dst = peer.suc_due
                 peer.suc_due = None
-                self._call(conn, self.suc_prefix + f"{peer.cid}&dstCid={dst}&pieceRange={rng_}".encode() + self.suc_suffix,
-                           st.suc_lat, None)
+                self._call(
+                    conn,
+                    self.suc_prefix + f"{peer.cid}&dstCid={dst}&pieceRange={rng_}".encode() + self.suc_suffix,
+                    st.suc_lat,
+                    None,
+                )
             if code == 601 and data:
                 peer.backoff = (0.05, 0.1)
                 for p in data:
@@ -240,13 +249,25 @@ def register_all(host: str, port: int, url: str, n: int, concurrency: int = 16) 
     def worker(conn):
         while todo:
             i = todo.popleft()
-            body = json.dumps({"superNodeIp": host, "rawUrl": url, "taskUrl": url,
-                               "cid": f"127.0.0.1-bench-{os.getpid()}-{i:05d}", "ip": "127.0.0.1",
-                               "hostName": f"bench{i}", "port": 15000 + i,
-                               "path": f"/peer/file/bench-{i:05d}", "version": "1.0.6", "callSystem": "bench",
-                               "headers": []}).encode()
-            raw = (f"POST /peer/registry HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            body = json.dumps(
+                {
+                    "superNodeIp": host,
+                    "rawUrl": url,
+                    "taskUrl": url,
+                    "cid": f"127.0.0.1-bench-{os.getpid()}-{i:05d}",
+                    "ip": "127.0.0.1",
+                    "hostName": f"bench{i}",
+                    "port": 15000 + i,
+                    "path": f"/peer/file/bench-{i:05d}",
+                    "version": "1.0.6",
+                    "callSystem": "bench",
+                    "headers": [],
+                }
+            ).encode()
+            raw = (
+                f"POST /peer/registry HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
             t = time.perf_counter()
             status, resp = conn.request(raw)
             lat.append(time.perf_counter() - t)
@@ -254,6 +275,7 @@ def register_all(host: str, port: int, url: str, n: int, concurrency: int = 16) 
             if status != 200 or answer.get("code") != 200:
                 raise RuntimeError(f"registration {i} failed: {status} {resp[:300]!r}")
             task_ids.add(answer["data"]["taskId"])
+
     gevent.joinall([gevent.spawn(worker, c) for c in conns], raise_error=True, timeout=300)
     for c in conns:
         c.close()
@@ -274,6 +296,7 @@ def ceiling(host: str, port: int, seconds: float, concurrency: int, worker_pid: 
             conn.request(raw)
             lat.append(time.perf_counter() - t)
         conn.close()
+
     glets = [gevent.spawn(worker) for _ in range(concurrency)]
     gevent.sleep(0.5)
     lat.clear()
@@ -283,12 +306,18 @@ def ceiling(host: str, port: int, seconds: float, concurrency: int, worker_pid: 
     cpu1 = bc.cpu_seconds(worker_pid)
     stop[0] = True
     gevent.joinall(glets, timeout=10)
-    return {"route": "/_ping", "per_s": round(n / elapsed, 1), "latency": bc.latency_summary(lat[:n]),
-            "worker_cpu_util": round((cpu1 - cpu0) / elapsed, 3), "concurrency": concurrency}
+    return {
+        "route": "/_ping",
+        "per_s": round(n / elapsed, 1),
+        "latency": bc.latency_summary(lat[:n]),
+        "worker_cpu_util": round((cpu1 - cpu0) / elapsed, 3),
+        "concurrency": concurrency,
+    }
 
 
-def run_phase(load: Load, seconds: float, *, warmup: float, concurrency=None, rate=None,
-              worker_pid=None, profile_base=None) -> dict:
+def run_phase(
+    load: Load, seconds: float, *, warmup: float, concurrency=None, rate=None, worker_pid=None, profile_base=None
+) -> dict:
     load.stats.reset()
     load.gate = gevent.lock.BoundedSemaphore(concurrency) if concurrency else None
     load.rate = rate

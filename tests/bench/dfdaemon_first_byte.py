@@ -9,6 +9,7 @@ round pushes a fresh 3-layer image (nothing cached in the CDN) and GETs one laye
 path, rotating the order; the config blob of the image is fetched both ways too. Medians; ratios
 against the registry in the same round.
 """
+
 import argparse
 import os
 import shutil
@@ -50,27 +51,43 @@ def main(argv=None) -> int:
         for i in range(args.layers):
             img = build_image(size, 3)
             images.push(registry, f"library/fb{i}", "1", img)
-            order = PATHS[i % 3:] + PATHS[:i % 3]
+            order = PATHS[i % 3 :] + PATHS[: i % 3]
             for k, path in enumerate(order):
                 got[path].append(first_byte(f"{bases[path]}/v2/library/fb{i}/blobs/{img.layer_digests[k]}"))
-            for path in order:   # the same config blob: the CDN has it after the first path
+            for path in order:  # the same config blob: the CDN has it after the first path
                 config[path].append(first_byte(f"{bases[path]}/v2/library/fb{i}/blobs/{img.config_digest}")[1])
     finally:
         for p in reversed(stop):
             p.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    med = {p: {"ttfb_s": statistics.median(t for t, _ in got[p]), "whole_s": statistics.median(w for _, w in got[p]),
-               "config_s": statistics.median(config[p])} for p in PATHS}
-    result = {"machine": bc.machine(), "layers": args.layers, "layer_size": size, "median": med,
-              "rows": {p: got[p] for p in PATHS}, "config_rows": config}
+    med = {
+        p: {
+            "ttfb_s": statistics.median(t for t, _ in got[p]),
+            "whole_s": statistics.median(w for _, w in got[p]),
+            "config_s": statistics.median(config[p]),
+        }
+        for p in PATHS
+    }
+    result = {
+        "machine": bc.machine(),
+        "layers": args.layers,
+        "layer_size": size,
+        "median": med,
+        "rows": {p: got[p] for p in PATHS},
+        "config_rows": config,
+    }
     path = bc.write_result("dfdaemon_first_byte", result)
     for p in PATHS:
         m = med[p]
-        print(f"{p:10s} first byte {m['ttfb_s'] * 1000:6.0f} ms  whole {m['whole_s'] * 1000:6.0f} ms  "
-              f"config blob {m['config_s'] * 1000:5.0f} ms  "
-              f"(first byte {m['ttfb_s'] / med['direct']['ttfb_s']:.0f}x direct)")
-    print(f"in-process / dfpath: first byte {med['in-process']['ttfb_s'] / med['dfpath']['ttfb_s']:.2f}, "
-          f"whole {med['in-process']['whole_s'] / med['dfpath']['whole_s']:.2f}")
+        print(
+            f"{p:10s} first byte {m['ttfb_s'] * 1000:6.0f} ms  whole {m['whole_s'] * 1000:6.0f} ms  "
+            f"config blob {m['config_s'] * 1000:5.0f} ms  "
+            f"(first byte {m['ttfb_s'] / med['direct']['ttfb_s']:.0f}x direct)"
+        )
+    print(
+        f"in-process / dfpath: first byte {med['in-process']['ttfb_s'] / med['dfpath']['ttfb_s']:.2f}, "
+        f"whole {med['in-process']['whole_s'] / med['dfpath']['whole_s']:.2f}"
+    )
     print(f"results: {path}")
     return 0
 

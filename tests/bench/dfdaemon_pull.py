@@ -26,6 +26,7 @@ never-requested layer of the same size from the registry; timed from sending the
 reading the first body byte (Python http.client). Ratios are dfdaemon / direct; medians of the
 repetitions. With --skopeo (or if dockerd cannot start) `skopeo copy ... dir:` replaces docker.
 """
+
 import argparse
 import gzip
 import http.client
@@ -50,6 +51,7 @@ def build_image(layer_size: int, n: int = 3) -> images.Image:
     """Like images.build_image, but gzip level 1 (random bytes do not compress; level 9 is slow)."""
     import io
     import tarfile
+
     layers, diff_ids = [], []
     for i in range(n):
         raw = io.BytesIO()
@@ -62,13 +64,23 @@ def build_image(layer_size: int, n: int = 3) -> images.Image:
         gz = gzip.compress(tar_bytes, compresslevel=1, mtime=0)
         layers.append((images.sha256(gz), gz))
         diff_ids.append(images.sha256(tar_bytes))
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids},
-                         "history": [{"created_by": f"layer {i}"} for i in range(n)]}).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": images.MANIFEST_V2,
-        "config": {"mediaType": images.CONFIG_V1, "size": len(config), "digest": images.sha256(config)},
-        "layers": [{"mediaType": images.LAYER_GZIP, "size": len(b), "digest": d} for d, b in layers]}).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["/bin/true"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created_by": f"layer {i}"} for i in range(n)],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": images.MANIFEST_V2,
+            "config": {"mediaType": images.CONFIG_V1, "size": len(config), "digest": images.sha256(config)},
+            "layers": [{"mediaType": images.LAYER_GZIP, "size": len(b), "digest": d} for d, b in layers],
+        }
+    ).encode()
     return images.Image(layers, diff_ids, config, manifest)
 
 
@@ -105,9 +117,14 @@ def main(argv=None) -> int:
     ap.add_argument("--small-layers", type=int, default=20, help="layers of the many-small-layers image (0: skip)")
     ap.add_argument("--small-size", default="64K", help="size of each small layer")
     ap.add_argument("--dfpath", default="", help="external dfget for dfdaemon (default: dfdaemon's own choice)")
-    ap.add_argument("--direct-below", default="", help="dfdaemon's directBelow (default: its own, 1M; 0 = every blob via P2P)")
-    ap.add_argument("--supernode-bandwidth", default="",
-                    help="the supernode's maxBandwidth (its default 200M caps a cold CDN at 180 MB/s)")
+    ap.add_argument(
+        "--direct-below", default="", help="dfdaemon's directBelow (default: its own, 1M; 0 = every blob via P2P)"
+    )
+    ap.add_argument(
+        "--supernode-bandwidth",
+        default="",
+        help="the supernode's maxBandwidth (its default 200M caps a cold CDN at 180 MB/s)",
+    )
     args = ap.parse_args(argv)
     size, small = parse_size(args.layer_size), parse_size(args.small_size)
     tmp = tempfile.mkdtemp(prefix="bench-dfdaemon-")
@@ -117,12 +134,12 @@ def main(argv=None) -> int:
         reg_proc, registry = start_registry(tmp)
         stop.append(reg_proc)
         sn_env = {"SUPERNODE_MAX_BANDWIDTH": args.supernode_bandwidth} if args.supernode_bandwidth else None
-        sn_proc, api, _ = start_supernode(os.path.join(tmp, "supernode"), os.path.join(tmp, "supernode.out"),
-                                          env=sn_env)
+        sn_proc, api, _ = start_supernode(
+            os.path.join(tmp, "supernode"), os.path.join(tmp, "supernode.out"), env=sn_env
+        )
         stop.append(sn_proc)
         dfd_config = {"ratelimit": args.ratelimit, **({"directBelow": args.direct_below} if args.direct_below else {})}
-        daemon = Dfdaemon(tmp, "dfdaemon", registry, f"127.0.0.1:{api}", config=dfd_config,
-                          dfpath=args.dfpath or None)
+        daemon = Dfdaemon(tmp, "dfdaemon", registry, f"127.0.0.1:{api}", config=dfd_config, dfpath=args.dfpath or None)
         stop.append(daemon)
         reg_port = urlsplit(registry).port
         docker = None
@@ -144,8 +161,12 @@ def main(argv=None) -> int:
                 src = f"docker://{ref}"
             else:
                 src = f"docker://127.0.0.1:{daemon.port}/library/{ref}"
-            res = subprocess.run(["skopeo", "copy", "--src-tls-verify=false", src, f"dir:{out}"],
-                                 capture_output=True, text=True, timeout=600)
+            res = subprocess.run(
+                ["skopeo", "copy", "--src-tls-verify=false", src, f"dir:{out}"],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert res.returncode == 0, res.stdout + res.stderr
             shutil.rmtree(out, ignore_errors=True)
 
@@ -170,8 +191,11 @@ def main(argv=None) -> int:
                     s_mirror, s_direct = timed(pull, ms_ref), timed(pull, ds_ref)
                 else:
                     s_direct, s_mirror = timed(pull, ds_ref), timed(pull, ms_ref)
-                small_row = {"small_pull_mirror_s": s_mirror, "small_pull_direct_s": s_direct,
-                             "small_pull_ratio": s_mirror / s_direct}
+                small_row = {
+                    "small_pull_mirror_s": s_mirror,
+                    "small_pull_direct_s": s_direct,
+                    "small_pull_ratio": s_mirror / s_direct,
+                }
                 refs += [ms_ref, ds_ref]
             if docker:
                 for ref in refs:
@@ -182,9 +206,17 @@ def main(argv=None) -> int:
                 (fb_dfd, all_dfd), (fb_dir, all_dir) = first_byte(via_dfd), first_byte(direct)
             else:
                 (fb_dir, all_dir), (fb_dfd, all_dfd) = first_byte(direct), first_byte(via_dfd)
-            row = {"pull_mirror_s": t_mirror, "pull_direct_s": t_direct, "pull_ratio": t_mirror / t_direct,
-                   "ttfb_dfdaemon_s": fb_dfd, "ttfb_direct_s": fb_dir, "ttfb_ratio": fb_dfd / fb_dir,
-                   "layer_get_dfdaemon_s": all_dfd, "layer_get_direct_s": all_dir, **small_row}
+            row = {
+                "pull_mirror_s": t_mirror,
+                "pull_direct_s": t_direct,
+                "pull_ratio": t_mirror / t_direct,
+                "ttfb_dfdaemon_s": fb_dfd,
+                "ttfb_direct_s": fb_dir,
+                "ttfb_ratio": fb_dfd / fb_dir,
+                "layer_get_dfdaemon_s": all_dfd,
+                "layer_get_direct_s": all_dir,
+                **small_row,
+            }
             rows.append(row)
             print(json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
         fallbacks = daemon.metric("dragonfly_dfdaemon_fallbacks_total")
@@ -196,27 +228,50 @@ def main(argv=None) -> int:
 
     def med(k):
         return statistics.median(r[k] for r in rows)
+
     summary = {k: med(k) for k in rows[0]}
-    result = {"machine": bc.machine(), "puller": puller, "layer_size": size, "layers": 3, "reps": args.reps,
-              "ratelimit": args.ratelimit, "dfpath": args.dfpath, "supernode_bandwidth": args.supernode_bandwidth,
-              "direct_below": args.direct_below, "small_layers": args.small_layers,
-              "small_size": small, "rows": rows, "median": summary,
-              "dfdaemon_fallbacks": fallbacks, "dfdaemon_layers_via_dfget": via_dfget}
+    result = {
+        "machine": bc.machine(),
+        "puller": puller,
+        "layer_size": size,
+        "layers": 3,
+        "reps": args.reps,
+        "ratelimit": args.ratelimit,
+        "dfpath": args.dfpath,
+        "supernode_bandwidth": args.supernode_bandwidth,
+        "direct_below": args.direct_below,
+        "small_layers": args.small_layers,
+        "small_size": small,
+        "rows": rows,
+        "median": summary,
+        "dfdaemon_fallbacks": fallbacks,
+        "dfdaemon_layers_via_dfget": via_dfget,
+    }
     path = bc.write_result("dfdaemon_pull", result)
-    print(f"\npuller={puller} layers=3x{args.layer_size} ratelimit={args.ratelimit} reps={args.reps} "
-          f"dfpath={args.dfpath or '(default)'} supernode maxBandwidth={args.supernode_bandwidth or '(default)'} "
-          f"directBelow={args.direct_below or '(default)'} "
-          f"(fallbacks={fallbacks:.0f}, layer GETs via dfget={via_dfget:.0f})")
-    print(f"pull through dfdaemon {summary['pull_mirror_s']:.2f}s vs direct {summary['pull_direct_s']:.2f}s: "
-          f"median ratio {summary['pull_ratio']:.2f}")
-    print(f"first byte through dfdaemon {summary['ttfb_dfdaemon_s'] * 1000:.0f}ms vs direct "
-          f"{summary['ttfb_direct_s'] * 1000:.0f}ms: median ratio {summary['ttfb_ratio']:.1f}")
-    print(f"whole layer GET through dfdaemon {summary['layer_get_dfdaemon_s']:.2f}s vs direct "
-          f"{summary['layer_get_direct_s']:.2f}s")
+    print(
+        f"\npuller={puller} layers=3x{args.layer_size} ratelimit={args.ratelimit} reps={args.reps} "
+        f"dfpath={args.dfpath or '(default)'} supernode maxBandwidth={args.supernode_bandwidth or '(default)'} "
+        f"directBelow={args.direct_below or '(default)'} "
+        f"(fallbacks={fallbacks:.0f}, layer GETs via dfget={via_dfget:.0f})"
+    )
+    print(
+        f"pull through dfdaemon {summary['pull_mirror_s']:.2f}s vs direct {summary['pull_direct_s']:.2f}s: "
+        f"median ratio {summary['pull_ratio']:.2f}"
+    )
+    print(
+        f"first byte through dfdaemon {summary['ttfb_dfdaemon_s'] * 1000:.0f}ms vs direct "
+        f"{summary['ttfb_direct_s'] * 1000:.0f}ms: median ratio {summary['ttfb_ratio']:.1f}"
+    )
+    print(
+        f"whole layer GET through dfdaemon {summary['layer_get_dfdaemon_s']:.2f}s vs direct "
+        f"{summary['layer_get_direct_s']:.2f}s"
+    )
     if args.small_layers:
-        print(f"{args.small_layers} small layers ({args.small_size}) through dfdaemon "
-              f"{summary['small_pull_mirror_s']:.2f}s vs direct {summary['small_pull_direct_s']:.2f}s: "
-              f"median ratio {summary['small_pull_ratio']:.2f}")
+        print(
+            f"{args.small_layers} small layers ({args.small_size}) through dfdaemon "
+            f"{summary['small_pull_mirror_s']:.2f}s vs direct {summary['small_pull_direct_s']:.2f}s: "
+            f"median ratio {summary['small_pull_ratio']:.2f}"
+        )
     print(f"results: {path}")
     return 0
 

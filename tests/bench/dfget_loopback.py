@@ -26,6 +26,7 @@ same repetitions: cold on its own fresh URL, then warm, with the same flags.
 --profile adds one extra warm run (not timed) under `py-spy record` for the dfget process (and its
 upload server) and the supernode worker, and prints their top frames.
 """
+
 import argparse
 import hashlib
 import json
@@ -43,7 +44,7 @@ from tests.bench import _common as bc
 from tests.support.procs import start_origin, start_supernode
 
 SMALL = 1_000_000
-TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # whose dfget runs
+TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # whose dfget runs
 
 
 def parse_size(text: str) -> int:
@@ -80,6 +81,7 @@ def sha256_of(path: str) -> str:
 def end_uploaders(home: str, timeout: float = 10.0) -> "list[int]":
     """End the upload server(s) a dfget run with `--home home` left behind, by PID."""
     from tests.support.dfget_runs import end_pids, upload_server_pids
+
     pids = upload_server_pids(home)
     end_pids(pids, timeout)
     return pids
@@ -97,23 +99,48 @@ class Runner:
         wall = time.perf_counter() - t
         return self._check("curl", r.returncode, wall, out, size, expect)
 
-    def dfget(self, url: str, size: int, expect: str, *, profile_base: "str | None" = None,
-              rate_flags: "tuple[str, ...]" = ("-s", "100G"), binary: str = "dfget",
-              home: "str | None" = None, keep_server: bool = False) -> dict:
+    def dfget(
+        self,
+        url: str,
+        size: int,
+        expect: str,
+        *,
+        profile_base: "str | None" = None,
+        rate_flags: "tuple[str, ...]" = ("-s", "100G"),
+        binary: str = "dfget",
+        home: "str | None" = None,
+        keep_server: bool = False,
+    ) -> dict:
         """One timed dfget run with a fresh home (or `home`); its upload server is ended
         afterwards, unless `keep_server` (the caller then ends it: `end_uploaders(res["home"])`)."""
         self.n += 1
         home = home or os.path.join(self.work, f"dfhome-{self.n}")
         out = os.path.join(self.work, "out-dfget")
-        argv = [binary, "-u", url, "-o", out, "--node", f"127.0.0.1:{self.api}", "--home", home,
-                "--ip", "127.0.0.1", *rate_flags, "--timeout", "600s"]
+        argv = [
+            binary,
+            "-u",
+            url,
+            "-o",
+            out,
+            "--node",
+            f"127.0.0.1:{self.api}",
+            "--home",
+            home,
+            "--ip",
+            "127.0.0.1",
+            *rate_flags,
+            "--timeout",
+            "600s",
+        ]
         sn_cpu0 = bc.cpu_seconds(self.worker)
         spies = []
         t = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if profile_base:
-            spies = [_spy(proc.pid, profile_base + "-dfget.txt", subprocesses=True),
-                     _spy(self.worker, profile_base + "-supernode.txt")]
+            spies = [
+                _spy(proc.pid, profile_base + "-dfget.txt", subprocesses=True),
+                _spy(self.worker, profile_base + "-supernode.txt"),
+            ]
         try:
             stdout, _ = proc.communicate(timeout=660)
         except subprocess.TimeoutExpired:
@@ -141,16 +168,35 @@ class Runner:
         ok = rc == 0 and os.path.exists(out) and os.path.getsize(out) == size and sha256_of(out) == expect
         if os.path.exists(out):
             os.remove(out)
-        return {"tool": what, "rc": rc, "ok": ok, "wall_s": round(wall, 4),
-                "mb_per_s": round(size / wall / 1e6, 1) if wall > 0 else None}
+        return {
+            "tool": what,
+            "rc": rc,
+            "ok": ok,
+            "wall_s": round(wall, 4),
+            "mb_per_s": round(size / wall / 1e6, 1) if wall > 0 else None,
+        }
 
 
 def _spy(pid: int, path: str, subprocesses: bool = False):
     exe = shutil.which("py-spy")
     if exe is None:
         return None
-    argv = [exe, "record", "-p", str(pid), "-r", "200", "--nonblocking", "--function", "-d", "600",
-            "-f", "raw", "-o", path]
+    argv = [
+        exe,
+        "record",
+        "-p",
+        str(pid),
+        "-r",
+        "200",
+        "--nonblocking",
+        "--function",
+        "-d",
+        "600",
+        "-f",
+        "raw",
+        "-o",
+        path,
+    ]
     if subprocesses:
         argv.append("--subprocesses")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -192,6 +238,7 @@ def main(argv=None) -> int:
         v1_dfget = None
         if args.v1:
             from tests.support import v1go
+
             v1_dfget = os.path.join(v1go.unpack(os.path.join(work, "v1go")), "dfget")
 
         big = []
@@ -209,14 +256,19 @@ def main(argv=None) -> int:
                 row["v1_warm"] = run.dfget(url + "-v1", size, big_sha, binary=v1_dfget)
                 for kind in ("cold", "warm"):
                     row[f"v1_{kind}_ratio"] = round(row[f"v1_{kind}"]["mb_per_s"] / curl_mbs, 3)
-                print(f"[{size >> 20} MiB rep {rep}] v1 Go dfget cold {row['v1_cold']['mb_per_s']} MB/s "
-                      f"({row['v1_cold_ratio']}), warm {row['v1_warm']['mb_per_s']} MB/s ({row['v1_warm_ratio']}) "
-                      f"ok={[row[k]['ok'] for k in ('v1_cold', 'v1_warm')]}", file=sys.stderr)
+                print(
+                    f"[{size >> 20} MiB rep {rep}] v1 Go dfget cold {row['v1_cold']['mb_per_s']} MB/s "
+                    f"({row['v1_cold_ratio']}), warm {row['v1_warm']['mb_per_s']} MB/s ({row['v1_warm_ratio']}) "
+                    f"ok={[row[k]['ok'] for k in ('v1_cold', 'v1_warm')]}",
+                    file=sys.stderr,
+                )
             big.append(row)
-            print(f"[{size >> 20} MiB rep {rep}] curl {row['curl_1']['mb_per_s']}/{row['curl_2']['mb_per_s']} MB/s, "
-                  f"cold {row['cold']['mb_per_s']} MB/s ({row['cold_ratio']}), warm {row['warm']['mb_per_s']} MB/s "
-                  f"({row['warm_ratio']}) ok={[row[k]['ok'] for k in ('curl_1', 'cold', 'warm', 'curl_2')]}",
-                  file=sys.stderr)
+            print(
+                f"[{size >> 20} MiB rep {rep}] curl {row['curl_1']['mb_per_s']}/{row['curl_2']['mb_per_s']} MB/s, "
+                f"cold {row['cold']['mb_per_s']} MB/s ({row['cold_ratio']}), warm {row['warm']['mb_per_s']} MB/s "
+                f"({row['warm_ratio']}) ok={[row[k]['ok'] for k in ('curl_1', 'cold', 'warm', 'curl_2')]}",
+                file=sys.stderr,
+            )
         result["big"] = big
 
         small = []
@@ -225,7 +277,7 @@ def main(argv=None) -> int:
             row = {"curl": run.curl(url, SMALL, small_sha)}
             row["cold"] = run.dfget(url, SMALL, small_sha)
             row["warm"] = run.dfget(url, SMALL, small_sha, keep_server=True)
-            try:   # a new task, the warm run's home, its upload server still up
+            try:  # a new task, the warm run's home, its upload server still up
                 row["reuse"] = run.dfget(url + "-reuse", SMALL, small_sha, home=row["warm"]["home"])
             finally:
                 end_uploaders(row["warm"]["home"])
@@ -237,10 +289,12 @@ def main(argv=None) -> int:
             row["cold_minus_curl_s"] = round(row["cold"]["wall_s"] - row["curl"]["wall_s"], 4)
             row["warm_minus_curl_s"] = round(row["warm"]["wall_s"] - row["curl"]["wall_s"], 4)
             small.append(row)
-            print(f"[one piece rep {rep}] curl {row['curl']['wall_s']} s, cold {row['cold']['wall_s']} s, "
-                  f"warm {row['warm']['wall_s']} s, reuse {row['reuse']['wall_s']} s"
-                  + (f"; v1 Go cold {row['v1_cold']['wall_s']} s, warm {row['v1_warm']['wall_s']} s" if v1_dfget else ""),
-                  file=sys.stderr)
+            print(
+                f"[one piece rep {rep}] curl {row['curl']['wall_s']} s, cold {row['cold']['wall_s']} s, "
+                f"warm {row['warm']['wall_s']} s, reuse {row['reuse']['wall_s']} s"
+                + (f"; v1 Go cold {row['v1_cold']['wall_s']} s, warm {row['v1_warm']['wall_s']} s" if v1_dfget else ""),
+                file=sys.stderr,
+            )
         result["small"] = small
 
         if args.profile:
@@ -251,16 +305,23 @@ def main(argv=None) -> int:
             for kind in ("cold", "warm"):
                 pbase = os.path.join(bc.RESULTS_DIR, f"dfget_loopback-{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
                 prof = run.dfget(url, size, big_sha, profile_base=pbase)
-                result["profile"][kind] = {"run": prof, "dfget": bc.top_frames(pbase + "-dfget.txt", 30),
-                                           "supernode": bc.top_frames(pbase + "-supernode.txt", 30),
-                                           "files": [pbase + "-dfget.txt", pbase + "-supernode.txt"]}
+                result["profile"][kind] = {
+                    "run": prof,
+                    "dfget": bc.top_frames(pbase + "-dfget.txt", 30),
+                    "supernode": bc.top_frames(pbase + "-supernode.txt", 30),
+                    "files": [pbase + "-dfget.txt", pbase + "-supernode.txt"],
+                }
 
         def med(key, sub):
             return statistics.median(r[key][sub] for r in big)
+
         result["summary"] = {
             "size_bytes": size,
-            "curl_mb_per_s": statistics.median([r["curl_1"]["mb_per_s"] for r in big] + [r["curl_2"]["mb_per_s"] for r in big]),
-            "cold_mb_per_s": med("cold", "mb_per_s"), "warm_mb_per_s": med("warm", "mb_per_s"),
+            "curl_mb_per_s": statistics.median(
+                [r["curl_1"]["mb_per_s"] for r in big] + [r["curl_2"]["mb_per_s"] for r in big]
+            ),
+            "cold_mb_per_s": med("cold", "mb_per_s"),
+            "warm_mb_per_s": med("warm", "mb_per_s"),
             "cold_ratio": statistics.median(r["cold_ratio"] for r in big),
             "warm_ratio": statistics.median(r["warm_ratio"] for r in big),
             "small_curl_s": statistics.median(r["curl"]["wall_s"] for r in small),
@@ -274,16 +335,23 @@ def main(argv=None) -> int:
             and all(r[k]["ok"] for r in small for k in ("curl", "cold", "warm", "reuse")),
         }
         if v1_dfget:
-            result["summary"].update({
-                "v1_cold_mb_per_s": med("v1_cold", "mb_per_s"), "v1_warm_mb_per_s": med("v1_warm", "mb_per_s"),
-                "v1_cold_ratio": statistics.median(r["v1_cold_ratio"] for r in big),
-                "v1_warm_ratio": statistics.median(r["v1_warm_ratio"] for r in big),
-                "small_v1_cold_s": statistics.median(r["v1_cold"]["wall_s"] for r in small),
-                "small_v1_warm_s": statistics.median(r["v1_warm"]["wall_s"] for r in small),
-                "v1_all_ok": all(r[k]["ok"] for r in big + small for k in ("v1_cold", "v1_warm")),
-            })
-        result["origin_stats"] = json.loads(subprocess.run(["curl", "-s", "-m", "10", f"{base}/_stats"],
-                                                           capture_output=True, text=True, timeout=20).stdout or "{}")
+            result["summary"].update(
+                {
+                    "v1_cold_mb_per_s": med("v1_cold", "mb_per_s"),
+                    "v1_warm_mb_per_s": med("v1_warm", "mb_per_s"),
+                    "v1_cold_ratio": statistics.median(r["v1_cold_ratio"] for r in big),
+                    "v1_warm_ratio": statistics.median(r["v1_warm_ratio"] for r in big),
+                    "small_v1_cold_s": statistics.median(r["v1_cold"]["wall_s"] for r in small),
+                    "small_v1_warm_s": statistics.median(r["v1_warm"]["wall_s"] for r in small),
+                    "v1_all_ok": all(r[k]["ok"] for r in big + small for k in ("v1_cold", "v1_warm")),
+                }
+            )
+        result["origin_stats"] = json.loads(
+            subprocess.run(
+                ["curl", "-s", "-m", "10", f"{base}/_stats"], capture_output=True, text=True, timeout=20
+            ).stdout
+            or "{}"
+        )
     finally:
         if supernode is not None:
             supernode.stop()
@@ -294,16 +362,25 @@ def main(argv=None) -> int:
     path = bc.write_result("dfget_loopback", result)
     print(json.dumps(result, indent=2, sort_keys=True))
     s = result["summary"]
-    print(f"\n== dfget loopback, {size >> 20} MiB, {args.reps} rep(s); one-piece file {SMALL} B, {args.small_reps} rep(s) ==")
-    print(f"curl {s['curl_mb_per_s']} MB/s | dfget cold {s['cold_mb_per_s']} MB/s = {s['cold_ratio']} x curl "
-          f"(target >= 0.5) | warm {s['warm_mb_per_s']} MB/s = {s['warm_ratio']} x curl (target >= 0.7)")
-    print(f"one piece: curl {s['small_curl_s']} s, dfget cold {s['small_cold_s']} s (+{s['small_cold_minus_curl_s']} s), "
-          f"warm {s['small_warm_s']} s (+{s['small_warm_minus_curl_s']} s) (target <= 0.3 s), "
-          f"upload server running {s['small_reuse_s']} s (+{s['small_reuse_minus_curl_s']} s) (target <= 0.15 s)")
+    print(
+        f"\n== dfget loopback, {size >> 20} MiB, {args.reps} rep(s); "
+        f"one-piece file {SMALL} B, {args.small_reps} rep(s) =="
+    )
+    print(
+        f"curl {s['curl_mb_per_s']} MB/s | dfget cold {s['cold_mb_per_s']} MB/s = {s['cold_ratio']} x curl "
+        f"(target >= 0.5) | warm {s['warm_mb_per_s']} MB/s = {s['warm_ratio']} x curl (target >= 0.7)"
+    )
+    print(
+        f"one piece: curl {s['small_curl_s']} s, dfget cold {s['small_cold_s']} s (+{s['small_cold_minus_curl_s']} s), "
+        f"warm {s['small_warm_s']} s (+{s['small_warm_minus_curl_s']} s) (target <= 0.3 s), "
+        f"upload server running {s['small_reuse_s']} s (+{s['small_reuse_minus_curl_s']} s) (target <= 0.15 s)"
+    )
     if "v1_cold_mb_per_s" in s:
-        print(f"v1 Go dfget: cold {s['v1_cold_mb_per_s']} MB/s = {s['v1_cold_ratio']} x curl, warm "
-              f"{s['v1_warm_mb_per_s']} MB/s = {s['v1_warm_ratio']} x curl; one piece cold {s['small_v1_cold_s']} s, "
-              f"warm {s['small_v1_warm_s']} s; all verified: {s['v1_all_ok']}")
+        print(
+            f"v1 Go dfget: cold {s['v1_cold_mb_per_s']} MB/s = {s['v1_cold_ratio']} x curl, warm "
+            f"{s['v1_warm_mb_per_s']} MB/s = {s['v1_warm_ratio']} x curl; one piece cold {s['small_v1_cold_s']} s, "
+            f"warm {s['small_v1_warm_s']} s; all verified: {s['v1_all_ok']}"
+        )
     print(f"all outputs verified: {s['all_ok']}; raw: {path}")
     for kind, prof in result.get("profile", {}).items():
         for who in ("dfget", "supernode"):

@@ -6,9 +6,11 @@ One origin, one supernode (gunicorn, one gevent worker), one client, all on 127.
 The file is fetched once by dfget first (the CDN file is then complete), then each repetition
 times, in this order: curl, dfget with no rate flag (the default), dfget `-s 20M` (v1's default),
 curl. Every dfget runs `--pattern cdn` (no upload server, never a holder) with a fresh home, so every
-piece comes from the supernode and no run leaves a peer behind that a later run would try. Ratio = curl's mean throughput of the repetition / dfget's (how many times
+piece comes from the supernode and no run leaves a peer behind that a later run would try. Ratio = curl's mean
+throughput of the repetition / dfget's (how many times
 slower). Every output is checked against the source's sha256 outside the timed section.
 """
+
 import argparse
 import json
 import os
@@ -40,20 +42,25 @@ def main(argv=None) -> int:
         run = Runner(work, api, bc.children(supernode.pid)[0])
         url = f"http://127.0.0.1:{oport}/big.bin"
         cdn = ("-p", "cdn")
-        result["warm_up"] = run.dfget(url, size, sha, rate_flags=cdn)     # builds the CDN file (not timed)
+        result["warm_up"] = run.dfget(url, size, sha, rate_flags=cdn)  # builds the CDN file (not timed)
         rows = []
         for rep in range(args.reps):
-            row = {"curl_1": run.curl(url, size, sha),
-                   "default": run.dfget(url, size, sha, rate_flags=cdn),
-                   "v1_20M": run.dfget(url, size, sha, rate_flags=cdn + ("-s", "20M")),
-                   "curl_2": run.curl(url, size, sha)}
+            row = {
+                "curl_1": run.curl(url, size, sha),
+                "default": run.dfget(url, size, sha, rate_flags=cdn),
+                "v1_20M": run.dfget(url, size, sha, rate_flags=cdn + ("-s", "20M")),
+                "curl_2": run.curl(url, size, sha),
+            }
             curl = statistics.mean([row["curl_1"]["mb_per_s"], row["curl_2"]["mb_per_s"]])
             row["default_slower_x"] = round(curl / row["default"]["mb_per_s"], 2)
             row["v1_20M_slower_x"] = round(curl / row["v1_20M"]["mb_per_s"], 2)
             rows.append(row)
-            print(f"[rep {rep}] curl {row['curl_1']['mb_per_s']}/{row['curl_2']['mb_per_s']} MB/s, "
-                  f"dfget default {row['default']['mb_per_s']} MB/s ({row['default_slower_x']}x slower), "
-                  f"-s 20M {row['v1_20M']['mb_per_s']} MB/s ({row['v1_20M_slower_x']}x slower)", file=sys.stderr)
+            print(
+                f"[rep {rep}] curl {row['curl_1']['mb_per_s']}/{row['curl_2']['mb_per_s']} MB/s, "
+                f"dfget default {row['default']['mb_per_s']} MB/s ({row['default_slower_x']}x slower), "
+                f"-s 20M {row['v1_20M']['mb_per_s']} MB/s ({row['v1_20M_slower_x']}x slower)",
+                file=sys.stderr,
+            )
         result["rows"] = rows
         result["summary"] = {
             "curl_mb_per_s": statistics.median([r[k]["mb_per_s"] for r in rows for k in ("curl_1", "curl_2")]),

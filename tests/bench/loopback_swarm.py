@@ -11,6 +11,7 @@ condition in which dfget used to give up on slow peers and take pieces from the 
 `--v1` runs the real v1.0.6 Go dfget as the clients instead (../shared/v1go, or $DRAGONFLY_V1GO).
 Every output is checked against the source's sha256.
 """
+
 import argparse
 import hashlib
 import json
@@ -27,29 +28,39 @@ from tests.bench import _common as bc
 from tests.bench.dfget_loopback import make_file, parse_size
 from tests.support.procs import start_origin, start_supernode
 
-HOG_SECONDS = 600   # a hog ends by itself even if this script is killed
+HOG_SECONDS = 600  # a hog ends by itself even if this script is killed
 
 
 def metric(api: int, name: str) -> float:
     import requests
+
     text = requests.get(f"http://127.0.0.1:{api}/metrics", timeout=10).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + " ") or line.startswith(name + "{")
+    )
 
 
 def start_hogs() -> "list[subprocess.Popen]":
     """One busy loop per core, each in its own process group (ended with it, see `stop`)."""
-    return [subprocess.Popen(["timeout", str(HOG_SECONDS), "sh", "-c", "while :; do :; done"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-            for _ in range(os.cpu_count() or 2)]
+    return [
+        subprocess.Popen(
+            ["timeout", str(HOG_SECONDS), "sh", "-c", "while :; do :; done"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(os.cpu_count() or 2)
+    ]
 
 
 def stop(procs) -> None:
     for p in procs:
         if p.poll() is None:
             try:
-                os.killpg(p.pid, signal.SIGKILL)   # the hog's whole group, its shell included
+                os.killpg(p.pid, signal.SIGKILL)  # the hog's whole group, its shell included
             except ProcessLookupError:
                 pass
         p.wait(timeout=10)
@@ -69,19 +80,42 @@ def swarm(work: str, args, dfget_bin: str, rep: int) -> dict:
             out = os.path.join(work, f"out{rep}-{i}.bin")
             outs.append(out)
             home = os.path.join(work, f"home{rep}-{i}")
-            procs.append(subprocess.Popen(
-                [dfget_bin, "-u", f"http://127.0.0.1:{port}/swarm.bin", "-o", out, "--node", f"127.0.0.1:{api}",
-                 "--home", home, "--ip", "127.0.0.1", "-s", args.rate, "--notbs"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        dfget_bin,
+                        "-u",
+                        f"http://127.0.0.1:{port}/swarm.bin",
+                        "-o",
+                        out,
+                        "--node",
+                        f"127.0.0.1:{api}",
+                        "--home",
+                        home,
+                        "--ip",
+                        "127.0.0.1",
+                        "-s",
+                        args.rate,
+                        "--notbs",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
         codes = [p.wait(timeout=600) for p in procs]
         elapsed = time.monotonic() - t0
         stop(hogs)
         from_peers = metric(api, "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total")
         from_sn = metric(api, "dragonfly_supernode_pieces_downloaded_size_bytes_total")
         ok = all(c == 0 for c in codes) and all(_sha(o) == want for o in outs)
-        return {"ok": ok, "codes": codes, "seconds": round(elapsed, 2),
-                "p2p_share": round(from_peers / max(from_peers + from_sn, 1), 3),
-                "supernode_copies": round(from_sn / args.size, 2)}
+        return {
+            "ok": ok,
+            "codes": codes,
+            "seconds": round(elapsed, 2),
+            "p2p_share": round(from_peers / max(from_peers + from_sn, 1), 3),
+            "supernode_copies": round(from_sn / args.size, 2),
+        }
     finally:
         stop(hogs)
         for p in procs:
@@ -105,6 +139,7 @@ def _sha(path: str) -> "str | None":
 
 def _end_upload_servers(work: str, rep: int, clients: int) -> None:
     from tests.support.dfget_runs import end_pids
+
     pids = []
     for i in range(clients):
         try:
@@ -117,6 +152,7 @@ def _end_upload_servers(work: str, rep: int, clients: int) -> None:
 
 def v1_dfget(work: str) -> str:
     from tests.bench.lab.scenarios import v1_binaries
+
     return os.path.join(v1_binaries(os.path.join(work, "v1")), "dfget")
 
 
@@ -136,14 +172,24 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     shares = [r["p2p_share"] for r in runs]
-    result = {"machine": bc.machine(), "clients": args.clients, "size": args.size, "rate": args.rate,
-              "busy": args.busy, "client": "v1 Go dfget" if args.v1 else "dfget-py", "runs": runs,
-              "p2p_share_median": statistics.median(shares), "p2p_share_min": min(shares),
-              "all_ok": all(r["ok"] for r in runs)}
+    result = {
+        "machine": bc.machine(),
+        "clients": args.clients,
+        "size": args.size,
+        "rate": args.rate,
+        "busy": args.busy,
+        "client": "v1 Go dfget" if args.v1 else "dfget-py",
+        "runs": runs,
+        "p2p_share_median": statistics.median(shares),
+        "p2p_share_min": min(shares),
+        "all_ok": all(r["ok"] for r in runs),
+    }
     path = bc.write_result("loopback-swarm", result)
     print(json.dumps(result, indent=1))
-    print(f"P2P share median {result['p2p_share_median']:.0%} (min {min(shares):.0%}), "
-          f"{'busy' if args.busy else 'quiet'} cores, {result['client']}  -> {path}")
+    print(
+        f"P2P share median {result['p2p_share_median']:.0%} (min {min(shares):.0%}), "
+        f"{'busy' if args.busy else 'quiet'} cores, {result['client']}  -> {path}"
+    )
     return 0 if result["all_ok"] else 1
 
 

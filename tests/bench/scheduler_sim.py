@@ -10,6 +10,7 @@ queued as that peer's reports. The supernode serves at most 32 pieces of the tas
 piece is on the CDN from the start (like `--cdn-pattern source`).
 To compare with another version of supernode/, run it with PYTHONPATH pointing at that tree.
 """
+
 import argparse
 import json
 import os
@@ -46,8 +47,16 @@ def main(argv=None) -> int:
     cids = [f"127.0.0.1-sim-{i:05d}" for i in range(args.peers)]
     probe = Probe(status=200, length=args.pieces * PIECE, supports_range=True)
     for i, cid in enumerate(cids):
-        reg = Registrant(task_id=TASK, source=SourceAccess(URL), task_url=URL, cid=cid, ip="127.0.0.1",
-                         path=f"/peer/file/sim-{i}", host_name=f"sim{i}", port=15000 + i)
+        reg = Registrant(
+            task_id=TASK,
+            source=SourceAccess(URL),
+            task_url=URL,
+            cid=cid,
+            ip="127.0.0.1",
+            path=f"/peer/file/sim-{i}",
+            host_name=f"sim{i}",
+            port=15000 + i,
+        )
         out = core.register(reg, probe)
         assert out.answer.code == 200, out.answer
     for p in range(args.pieces):
@@ -60,21 +69,24 @@ def main(argv=None) -> int:
     started, codes = set(), {}
     n_suc = 0
     pull_s = suc_s = 0.0
-    clock = time.process_time     # CPU time: other jobs on a shared machine do not inflate it
+    clock = time.process_time  # CPU time: other jobs on a shared machine do not inflate it
     for _ in range(args.steps):
         cid = cids[rng.randrange(args.peers)]
         t = clock()
         if reports[cid]:
             rg, dst = reports[cid].popleft()
-            answer = core.pull(PullQuery(task_id=TASK, src_cid=cid, dst_cid=dst, range=rg, result=503, status=701)).answer
+            answer = core.pull(
+                PullQuery(task_id=TASK, src_cid=cid, dst_cid=dst, range=rg, result=503, status=701)
+            ).answer
             t2 = clock()
             core.piece_success(TASK, cid, dst, rg)
             suc_s += clock() - t2
             n_suc += 1
             pull_s += t2 - t
         else:
-            answer = core.pull(PullQuery(task_id=TASK, src_cid=cid, result=502,
-                                         status=701 if cid in started else 700)).answer
+            answer = core.pull(
+                PullQuery(task_id=TASK, src_cid=cid, result=502, status=701 if cid in started else 700)
+            ).answer
             pull_s += clock() - t
             started.add(cid)
         key = "601-limited" if answer.code == 601 and not answer.data else str(int(answer.code))
@@ -84,20 +96,27 @@ def main(argv=None) -> int:
     holders = core.state.progress.tasks[TASK].holders
     rss2 = bc.rss_bytes(os.getpid())
     held = sum(len(h) for h in holders.values())
-    result = {"benchmark": "scheduler_sim", "machine": bc.machine(), "args": vars(args), "answers": codes,
-              "pull_us_mean": round(pull_s / args.steps * 1e6, 1),
-              "suc_us_mean": round(suc_s / max(n_suc, 1) * 1e6, 1),
-              "core_pulls_per_cpu_s": round(args.steps / pull_s, 1),
-              "mean_holders_per_piece": round(held / max(len(holders), 1), 1),
-              # the core's state only (no connections): per registered peer, then per piece held
-              "state_bytes_per_peer_registered": round((rss1 - rss0) / args.peers),
-              "state_bytes_per_piece_held": round((rss2 - rss1) / max(held, 1))}
+    result = {
+        "benchmark": "scheduler_sim",
+        "machine": bc.machine(),
+        "args": vars(args),
+        "answers": codes,
+        "pull_us_mean": round(pull_s / args.steps * 1e6, 1),
+        "suc_us_mean": round(suc_s / max(n_suc, 1) * 1e6, 1),
+        "core_pulls_per_cpu_s": round(args.steps / pull_s, 1),
+        "mean_holders_per_piece": round(held / max(len(holders), 1), 1),
+        # the core's state only (no connections): per registered peer, then per piece held
+        "state_bytes_per_peer_registered": round((rss1 - rss0) / args.peers),
+        "state_bytes_per_piece_held": round((rss2 - rss1) / max(held, 1)),
+    }
     path = bc.write_result("scheduler_sim", result)
     print(json.dumps(result, indent=2, sort_keys=True))
     print(f"\n== scheduler sim: {args.peers} peers, {args.pieces} pieces, {args.steps} pulls ==")
-    print(f"core time per /peer/task: {result['pull_us_mean']} us (= {result['core_pulls_per_cpu_s']} pulls per "
-          f"CPU-second, before HTTP); answers {codes}; state {result['state_bytes_per_peer_registered']} B/peer "
-          f"registered + {result['state_bytes_per_piece_held']} B/piece held; raw: {path}")
+    print(
+        f"core time per /peer/task: {result['pull_us_mean']} us (= {result['core_pulls_per_cpu_s']} pulls per "
+        f"CPU-second, before HTTP); answers {codes}; state {result['state_bytes_per_peer_registered']} B/peer "
+        f"registered + {result['state_bytes_per_piece_held']} B/piece held; raw: {path}"
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ the flood a client on 127.0.0.1 registers and downloads a 4 MiB file in a loop (
 --seconds and 200 rounds). Prints register and download latencies (median, p99, max) and the
 worker's RSS before and during the flood. A measurement, not a pass/fail test.
 """
+
 import argparse
 import json
 import os
@@ -32,9 +33,12 @@ def worker_rss_mib(master_pid: int) -> float:
 
 def quantiles(values: "list[float]") -> dict:
     values = sorted(values)
-    return {"median_ms": round(values[len(values) // 2] * 1000, 1),
-            "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))] * 1000, 1),
-            "max_ms": round(values[-1] * 1000, 1), "n": len(values)}
+    return {
+        "median_ms": round(values[len(values) // 2] * 1000, 1),
+        "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))] * 1000, 1),
+        "max_ms": round(values[-1] * 1000, 1),
+        "n": len(values),
+    }
 
 
 def run(connections: int, sources: int, seconds: float) -> dict:
@@ -52,8 +56,9 @@ def run(connections: int, sources: int, seconds: float) -> dict:
         rss_before = worker_rss_mib(supernode.pid)
         addresses = [f"127.0.0.{2 + i}" for i in range(sources)]
         registers, downloads, failures = [], [], 0
-        with SlowFlood(api, addresses, per_source=connections // sources, interval=1.0,
-                       rounds=int(seconds) + 30) as flood:
+        with SlowFlood(
+            api, addresses, per_source=connections // sources, interval=1.0, rounds=int(seconds) + 30
+        ) as flood:
             wait_until(lambda: flood.rounds_done >= 1, 60, "the flood to be established")
             deadline = time.monotonic() + seconds
             for i in range(200):
@@ -72,16 +77,25 @@ def run(connections: int, sources: int, seconds: float) -> dict:
             rss_during = worker_rss_mib(supernode.pid)
             opened = flood.opened
         metrics = requests.get(f"http://127.0.0.1:{api}/metrics", timeout=10).text
-        refused = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                   if line.startswith("dragonfly_supernode_connections_refused_total{")}
+        refused = {
+            line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("dragonfly_supernode_connections_refused_total{")
+        }
     finally:
         supernode.stop()
         origin.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"connections": connections, "sources": sources, "flood_opened": opened, "refused": refused,
-            "register": quantiles(registers) if registers else None,
-            "register_and_download_4MiB": quantiles(downloads) if downloads else None,
-            "failures": failures, "worker_rss_mib": {"before": round(rss_before, 1), "during": round(rss_during, 1)}}
+    return {
+        "connections": connections,
+        "sources": sources,
+        "flood_opened": opened,
+        "refused": refused,
+        "register": quantiles(registers) if registers else None,
+        "register_and_download_4MiB": quantiles(downloads) if downloads else None,
+        "failures": failures,
+        "worker_rss_mib": {"before": round(rss_before, 1), "during": round(rss_during, 1)},
+    }
 
 
 def main() -> None:

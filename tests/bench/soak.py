@@ -7,6 +7,7 @@ supernode worker's RSS and open fds are sampled from /proc; at the end the GC mu
 every expired task, peer and cache file. Not collected by pytest; tests/e2e/test_soak_small.py runs
 a short version. Prints one JSON report; exits 1 when a bound is broken.
 """
+
 import argparse
 import json
 import os
@@ -23,10 +24,16 @@ from tests.support.v1client import V1Client
 RSS_GROWTH_BOUND = 40 * 1024 * 1024
 FD_GROWTH_BOUND = 16
 WARM_UP = 30
-GC_ENV = {"SUPERNODE_TASK_EXPIRE_TIME": "2s", "SUPERNODE_GC_META_INTERVAL": "1s", "SUPERNODE_GC_INITIAL_DELAY": "1s",
-          "SUPERNODE_PEER_GC_DELAY": "1s", "SUPERNODE_GC_DISK_INTERVAL": "1s",
-          # free space is always "low": disk GC evicts every cache file whose task left memory
-          "SUPERNODE_YOUNG_GC_THRESHOLD": "1000000T", "SUPERNODE_FULL_GC_THRESHOLD": "999999T"}
+GC_ENV = {
+    "SUPERNODE_TASK_EXPIRE_TIME": "2s",
+    "SUPERNODE_GC_META_INTERVAL": "1s",
+    "SUPERNODE_GC_INITIAL_DELAY": "1s",
+    "SUPERNODE_PEER_GC_DELAY": "1s",
+    "SUPERNODE_GC_DISK_INTERVAL": "1s",
+    # free space is always "low": disk GC evicts every cache file whose task left memory
+    "SUPERNODE_YOUNG_GC_THRESHOLD": "1000000T",
+    "SUPERNODE_FULL_GC_THRESHOLD": "999999T",
+}
 
 
 def worker_pid(master: int) -> int:
@@ -79,6 +86,7 @@ def run_soak(work: str, downloads: int, size: int) -> dict:
             snap = requests.get(f"{api_url}/api/v1/console/snapshot", timeout=5).json()
             others = [p for p in snap["peers"] if not p["supernode"]]
             return not tasks and not others and cache_files(home) == 0
+
         try:
             wait_until(collected, 60, "GC to remove every task, peer and cache file", interval=0.5)
             report["gc_complete"] = True
@@ -89,8 +97,12 @@ def run_soak(work: str, downloads: int, size: int) -> dict:
         end = report["after_gc"]
         report["rss_growth"] = end["rss"] - base["rss"]
         report["fd_growth"] = end["fds"] - base["fds"]
-        report["ok"] = (report["failures"] == 0 and report["gc_complete"] and report["rss_growth"] <= RSS_GROWTH_BOUND
-                        and report["fd_growth"] <= FD_GROWTH_BOUND)
+        report["ok"] = (
+            report["failures"] == 0
+            and report["gc_complete"]
+            and report["rss_growth"] <= RSS_GROWTH_BOUND
+            and report["fd_growth"] <= FD_GROWTH_BOUND
+        )
         return report
     finally:
         node.stop()

@@ -14,6 +14,7 @@ Figures are reported as ratios against the Go supernode measured in the same run
 
     python -m tests.bench.supernode_stop [--rounds 5]
 """
+
 import argparse
 import json
 import os
@@ -37,7 +38,7 @@ DEADLINE = 60.0
 
 def can_bind(port: int) -> bool:
     with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as both servers bind
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as both servers bind
         try:
             s.bind(("127.0.0.1", port))
             return True
@@ -72,14 +73,35 @@ class Prober(threading.Thread):
 def start(kind: str, home: str, binary: str):
     api, download = free_port(), free_port()
     if kind == "ours":
-        argv = ["supernode", "--home-dir", home, "--port", str(api), "--download-port", str(download),
-                "--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1"]
+        argv = [
+            "supernode",
+            "--home-dir",
+            home,
+            "--port",
+            str(api),
+            "--download-port",
+            str(download),
+            "--listen-address",
+            "127.0.0.1",
+            "--advertise-ip",
+            "127.0.0.1",
+        ]
     else:
-        argv = [binary, "--home-dir", home, "--port", str(api), "--download-port", str(download),
-                "--advertise-ip", "127.0.0.1"]
+        argv = [
+            binary,
+            "--home-dir",
+            home,
+            "--port",
+            str(api),
+            "--download-port",
+            str(download),
+            "--advertise-ip",
+            "127.0.0.1",
+        ]
     with open(os.path.join(home + ".out"), "ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     wait_until(lambda: ping(api) or proc.poll() is not None, DEADLINE, f"{kind} supernode to answer")
     if proc.poll() is not None:
         raise RuntimeError(f"{kind} supernode exited: {pathlib.Path(home + '.out').read_text()[-2000:]}")
@@ -92,7 +114,7 @@ def stop_once(kind: str, sig: int, binary: str, workdir: str) -> dict:
     proc, api, download, ports = start(kind, home, binary)
     prober = Prober(api)
     prober.start()
-    wait_until(lambda: prober.last_ok > 0, DEADLINE, "the prober's first answer")   # it is probing
+    wait_until(lambda: prober.last_ok > 0, DEADLINE, "the prober's first answer")  # it is probing
     t0 = time.monotonic()
     os.kill(proc.pid, sig)
     try:
@@ -113,12 +135,15 @@ def stop_once(kind: str, sig: int, binary: str, workdir: str) -> dict:
     prober.join(5)
     answered = max(0.0, prober.last_ok - t0)
     try:
-        os.killpg(proc.pid, signal.SIGKILL)      # anything the program left in its session
+        os.killpg(proc.pid, signal.SIGKILL)  # anything the program left in its session
     except ProcessLookupError:
         pass
     shutil.rmtree(home, ignore_errors=True)
-    return {"gone_ms": round(gone * 1e3, 1), "port_free_ms": round((free_at or float("nan")) * 1e3, 1),
-            "answered_after_ms": round(answered * 1e3, 1)}
+    return {
+        "gone_ms": round(gone * 1e3, 1),
+        "port_free_ms": round((free_at or float("nan")) * 1e3, 1),
+        "answered_after_ms": round(answered * 1e3, 1),
+    }
 
 
 def median(values):
@@ -133,8 +158,21 @@ def main(argv=None) -> int:
     if os.environ.get(INSIDE) != "1" and os.geteuid() == 0 and shutil.which("unshare"):
         # a private network namespace: the Go supernode binds every interface
         env = {**os.environ, INSIDE: "1"}
-        return subprocess.call(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
-                                sys.executable, "-m", "tests.bench.supernode_stop", *(argv or sys.argv[1:])], env=env)
+        return subprocess.call(
+            [
+                "unshare",
+                "-n",
+                "sh",
+                "-c",
+                'ip link set lo up && exec "$@"',
+                "sh",
+                sys.executable,
+                "-m",
+                "tests.bench.supernode_stop",
+                *(argv or sys.argv[1:]),
+            ],
+            env=env,
+        )
     workdir = tempfile.mkdtemp(prefix="stop-bench-")
     kinds = ["ours"]
     binary = ""
@@ -151,9 +189,12 @@ def main(argv=None) -> int:
             row = {k: median([r[k] for r in runs]) for k in runs[0]}
             row["runs"] = runs
             rows[f"{kind} {signal.Signals(sig).name}"] = row
-            print(f"{kind:5} {signal.Signals(sig).name:8} gone {row['gone_ms']:8.1f} ms  port free "
-                  f"{row['port_free_ms']:8.1f} ms  new requests answered until {row['answered_after_ms']:7.1f} ms "
-                  f"after the signal (median of {args.rounds})", flush=True)
+            print(
+                f"{kind:5} {signal.Signals(sig).name:8} gone {row['gone_ms']:8.1f} ms  port free "
+                f"{row['port_free_ms']:8.1f} ms  new requests answered until {row['answered_after_ms']:7.1f} ms "
+                f"after the signal (median of {args.rounds})",
+                flush=True,
+            )
     if "go SIGINT" in rows:
         for name in ("SIGINT", "SIGTERM"):
             ours, go = rows[f"ours {name}"], rows[f"go {name}"]

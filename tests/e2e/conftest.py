@@ -28,6 +28,7 @@ def origin(origin_dir, tmp_path):
         @staticmethod
         def stats():
             return requests.get(base + "/_stats", timeout=5).json()
+
     yield Origin
     proc.stop()
 
@@ -57,6 +58,7 @@ def supernode(tmp_path):
                 if line.startswith(name + " ") or line.startswith(name + "{"):
                     total += float(line.rsplit(" ", 1)[1])
             return total
+
     yield Supernode
     proc.stop()
     if os.environ.get("DF_KEEP_LOGS"):
@@ -71,6 +73,7 @@ def ended_by_pid():
     def keep(proc):
         procs.append(proc)
         return proc
+
     yield keep
     for proc in reversed(procs):
         proc.stop()
@@ -81,6 +84,7 @@ def dfdaemon_mode(request):
     """Run the test twice: dfdaemon's default in-process downloads, and `--dfpath` to our dfget
     (one process per blob, v1's way). Applies to every lab Dfdaemon the test starts."""
     from tests.e2e.dfdaemon_support.lab import Dfdaemon
+
     Dfdaemon.default_dfpath = shutil.which("dfget") if request.param == "dfpath" else None
     yield request.param
     Dfdaemon.default_dfpath = None

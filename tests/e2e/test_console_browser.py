@@ -2,6 +2,7 @@
 image layers are being downloaded by several hosts, and sees the swarm graph, the throughput
 chart, the image name and per-task progress; with an apiToken the browser logs in with it.
 The screenshot is checked where the DOM says the figures are. Needs Debian's `chromium`."""
+
 import hashlib
 import os
 import re
@@ -16,12 +17,22 @@ from tests.support import png
 from tests.support.procs import start_supernode
 from tests.support.v1client import V1Client
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                  "--virtual-time-budget=8000", "--window-size=1280,900", "--force-device-scale-factor=1",
-                  "--hide-scrollbars"]
-HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")     # claimed addresses: three hosts to the supernode
-SUPERNODE_BLUE = (0x27, 0x64, 0xc5)
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--virtual-time-budget=8000",
+    "--window-size=1280,900",
+    "--force-device-scale-factor=1",
+    "--hide-scrollbars",
+]
+HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")  # claimed addresses: three hosts to the supernode
+SUPERNODE_BLUE = (0x27, 0x64, 0xC5)
 
 
 def chromium() -> "str | None":
@@ -31,13 +42,17 @@ def chromium() -> "str | None":
 def run_browser(tmp_path, *args, timeout=90) -> str:
     profile = tmp_path / "chromium-profile"
     profile.mkdir(exist_ok=True)
-    proc = subprocess.Popen([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, 9)      # its own session: the browser's helpers go with it
+            os.killpg(proc.pid, 9)  # its own session: the browser's helpers go with it
             proc.wait(timeout=10)
     return out.decode(errors="replace")
 
@@ -78,12 +93,15 @@ def test_console_draws_the_swarm_the_throughput_and_progress(browser, supernode,
     results = {}
 
     def download(ip):
-        client = V1Client(supernode.api_url, ip=ip, name="console",
-                          headers=[f"{HEADER_DISPLAY_NAME}: library/alpine:3.19"])
+        client = V1Client(
+            supernode.api_url, ip=ip, name="console", headers=[f"{HEADER_DISPLAY_NAME}: library/alpine:3.19"]
+        )
         results[ip] = client.download(url, timeout=60)[0]
+
     # a hostile host's name is dropped, never shown: the page would otherwise have an <img>
-    V1Client(supernode.api_url, ip="127.0.0.9", headers=[f"{HEADER_DISPLAY_NAME}: <img src=x onerror=alert(1)>"]) \
-        .register(url)
+    V1Client(
+        supernode.api_url, ip="127.0.0.9", headers=[f"{HEADER_DISPLAY_NAME}: <img src=x onerror=alert(1)>"]
+    ).register(url)
     workers = [threading.Thread(target=download, args=(ip,), daemon=True) for ip in HOSTS]
     for w in workers:
         w.start()
@@ -92,7 +110,7 @@ def test_console_draws_the_swarm_the_throughput_and_progress(browser, supernode,
     for w in workers:
         w.join(90)
     shot = tmp_path / "console.png"
-    run_browser(tmp_path, f"--screenshot={shot}", page)     # after the downloads: the same hosts, drawn
+    run_browser(tmp_path, f"--screenshot={shot}", page)  # after the downloads: the same hosts, drawn
     print(f"console screenshot: {shot}")
     assert all(len(results.get(ip) or b"") == 24 * 1024 * 1024 for ip in HOSTS)
 
@@ -112,20 +130,23 @@ def test_console_draws_the_swarm_the_throughput_and_progress(browser, supernode,
     gx, gy, gw, gh = box_of(done_dom, "swarm")
     nodes = re.findall(r'data-node="([^"]+)" data-x="(\d+)" data-y="(\d+)"', done_dom)
     assert len(nodes) >= 1 + len(HOSTS)
-    for key, x, y in nodes:                     # every node's centre is filled (not the white page)
+    for key, x, y in nodes:  # every node's centre is filled (not the white page)
         colour = png.pixel(rows, gx + int(x), gy + int(y))
         assert colour != (255, 255, 255), (key, colour)
-    assert close(png.pixel(rows, gx + gw // 2, gy + gh // 2), SUPERNODE_BLUE)   # the supernode, centred
+    assert close(png.pixel(rows, gx + gw // 2, gy + gh // 2), SUPERNODE_BLUE)  # the supernode, centred
     tx, ty, tw, th = box_of(done_dom, "throughput")
     colours = png.colours_in(rows, (tx, ty, tw, th))
     blue = sum(n for c, n in colours.items() if close(c, SUPERNODE_BLUE, 10))
-    assert blue > 50, sorted(colours.items(), key=lambda kv: -kv[1])[:5]     # the supernode's area is painted
+    assert blue > 50, sorted(colours.items(), key=lambda kv: -kv[1])[:5]  # the supernode's area is painted
     assert width == 1280 and height == 900
 
 
 def test_with_an_api_token_the_browser_logs_in_with_it(browser, origin, tmp_path):
-    proc, api, _ = start_supernode(str(tmp_path / "home"), str(tmp_path / "supernode.out"),
-                                   env={**os.environ, "SUPERNODE_API_TOKEN": "s3cret-token"})
+    proc, api, _ = start_supernode(
+        str(tmp_path / "home"),
+        str(tmp_path / "supernode.out"),
+        env={**os.environ, "SUPERNODE_API_TOKEN": "s3cret-token"},
+    )
     try:
         url = layer(origin, "team/app", 2 * 1024 * 1024)
         V1Client(f"http://127.0.0.1:{api}", headers=[f"{HEADER_DISPLAY_NAME}: team/app:v1"]).download(url)

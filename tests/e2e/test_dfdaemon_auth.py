@@ -12,6 +12,7 @@ private layer: not from the registry (dfdaemon relays the registry's 401), not f
 supernode (its dfget is refused registration with 608, docs/decisions.md #9), not from the supernode's
 CDN file by URL (404 to a host with no admitted client), not from host 1's upload server.
 """
+
 import base64
 import hashlib
 import http.client
@@ -40,6 +41,7 @@ def lab(tmp_path, ended_by_pid):
     class Lab:
         tmp = str(tmp_path)
         add = staticmethod(ended_by_pid)
+
     return Lab
 
 
@@ -56,6 +58,7 @@ def supernode_log(supernode) -> str:
 def get_from(source_ip: str, url: str) -> "tuple[int, bytes]":
     """GET with a chosen loopback source address (another "host" on 127.0.0.0/8)."""
     from urllib.parse import urlsplit
+
     u = urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10, source_address=(source_ip, 0))
     try:
@@ -95,8 +98,9 @@ def test_private_layers_reach_only_hosts_with_credentials(lab, supernode, tmp_pa
         assert f"/v2/{NAME}/blobs/{digest}" in tasks, tasks
     assert first.metric('dragonfly_dfdaemon_layer_requests_total{via="dfget"}') >= 3
     assert first.metric("dragonfly_dfdaemon_fallbacks_total") == 0, first.logs()[-3000:]
-    task_ids = [t["ID"] for t in requests.get(supernode.api_url + "/api/v1/tasks", timeout=5).json()
-                if layer in t["rawURL"]]
+    task_ids = [
+        t["ID"] for t in requests.get(supernode.api_url + "/api/v1/tasks", timeout=5).json() if layer in t["rawURL"]
+    ]
     assert task_ids, tasks
 
     # --- host 2, without (valid) credentials: 401 from dfdaemon, no layer byte, no dfget run
@@ -117,7 +121,7 @@ def test_private_layers_reach_only_hosts_with_credentials(lab, supernode, tmp_pa
         RegistryClient(second.url).pull(NAME, "1")
     assert refused.value.status == 401
     assert second.metric("dragonfly_dfdaemon_dfget_tasks_started_total") == 0
-    if docker is not None:      # and a real docker on host 2, logged in nowhere, fails the pull
+    if docker is not None:  # and a real docker on host 2, logged in nowhere, fails the pull
         docker2 = lab.add(Docker(str(tmp_path), "docker2", second.port))
         res = docker2.cli("pull", "private:1", timeout=60)
         assert res.returncode != 0, res.stdout
@@ -127,8 +131,24 @@ def test_private_layers_reach_only_hosts_with_credentials(lab, supernode, tmp_pa
     url = f"{registry}/v2/{NAME}/blobs/{layer}"
     for extra in ([], ["--header", f"Authorization: {bad}"]):
         out = tmp_path / f"stolen-{len(extra)}"
-        res = subprocess.run([shutil.which("dfget"), "-u", url, "-o", str(out), "--home", second.home, "--node",
-                              node, "--notbs", *extra], capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            [
+                shutil.which("dfget"),
+                "-u",
+                url,
+                "-o",
+                str(out),
+                "--home",
+                second.home,
+                "--node",
+                node,
+                "--notbs",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert res.returncode != 0, res.stdout + res.stderr
         assert not out.exists() or hashlib.sha256(out.read_bytes()).hexdigest() != layer.split(":")[1]
         if out.exists():
@@ -151,7 +171,7 @@ def test_private_layers_reach_only_hosts_with_credentials(lab, supernode, tmp_pa
         cdn_url = f"{supernode.download_url}/download/{tid[:3]}/{tid}"
         status, body = get_from("127.0.0.2", cdn_url)
         assert status == 404 and not any(s[:64] in body for s in secrets), status
-        assert get_from("127.0.0.1", cdn_url)[0] == 200       # host 1 (admitted) still can
+        assert get_from("127.0.0.1", cdn_url)[0] == 200  # host 1 (admitted) still can
 
 
 def test_the_task_list_does_not_show_registry_credentials(supernode, tmp_path):
@@ -162,10 +182,24 @@ def test_the_task_list_does_not_show_registry_credentials(supernode, tmp_path):
         image = build_image(1, layer_size=64 * 1024)
         push(registry, NAME, "1", image, auth=(USER, PASSWORD))
         basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-        res = subprocess.run([shutil.which("dfget"), "-u", f"{registry}/v2/{NAME}/blobs/{image.layer_digests[0]}",
-                              "-o", str(tmp_path / "layer"), "--home", str(home), "--node",
-                              f"127.0.0.1:{supernode.api_port}", "--header", f"Authorization: {basic}"],
-                             capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            [
+                shutil.which("dfget"),
+                "-u",
+                f"{registry}/v2/{NAME}/blobs/{image.layer_digests[0]}",
+                "-o",
+                str(tmp_path / "layer"),
+                "--home",
+                str(home),
+                "--node",
+                f"127.0.0.1:{supernode.api_port}",
+                "--header",
+                f"Authorization: {basic}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert res.returncode == 0, res.stdout + res.stderr
         listing = requests.get(supernode.api_url + "/api/v1/tasks", timeout=5).text
         assert basic.split()[1] not in listing, listing[:600]

@@ -11,6 +11,7 @@ terminates TLS with a leaf minted for `localhost`. dockerd and skopeo cannot be 
 Go's proxy selection never proxies loopback names or addresses (lab NOTES), and the registry
 must stay on loopback.
 """
+
 import os
 import shutil
 import subprocess
@@ -38,15 +39,33 @@ def test_https_registry_layers_go_through_dfget_via_hijacked_connect(tmp_path, s
         push(registry, NAME, "1", image, verify=registry_ca[0])
 
         ca_key, ca_crt = str(tmp_path / "dfdaemon-ca.key"), str(tmp_path / "dfdaemon-ca.crt")
-        res = subprocess.run([shutil.which("dfdaemon"), "gen-ca", "--common-name", "dfdaemon test CA",
-                              "--key-output", ca_key, "--cert-output", ca_crt], capture_output=True, text=True,
-                             timeout=60)
+        res = subprocess.run(
+            [
+                shutil.which("dfdaemon"),
+                "gen-ca",
+                "--common-name",
+                "dfdaemon test CA",
+                "--key-output",
+                ca_key,
+                "--cert-output",
+                ca_crt,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert res.returncode == 0 and os.path.exists(ca_crt), res.stdout + res.stderr
-        config = {"hijack_https": {"cert": ca_crt, "key": ca_key,
-                                   "hosts": [{"regx": "^localhost$", "certs": [registry_ca[0]]}]},
-                  "proxies": [{"regx": r"/v2/.+/blobs/sha256:"}]}
-        daemon = Dfdaemon(str(tmp_path), "host1", "http://127.0.0.1:9", f"127.0.0.1:{supernode.api_port}",
-                          config=config)
+        config = {
+            "hijack_https": {
+                "cert": ca_crt,
+                "key": ca_key,
+                "hosts": [{"regx": "^localhost$", "certs": [registry_ca[0]]}],
+            },
+            "proxies": [{"regx": r"/v2/.+/blobs/sha256:"}],
+        }
+        daemon = Dfdaemon(
+            str(tmp_path), "host1", "http://127.0.0.1:9", f"127.0.0.1:{supernode.api_port}", config=config
+        )
         stopping.append(daemon)
 
         # without dfdaemon's CA the client must refuse the minted certificate: TLS really is terminated there
@@ -54,7 +73,7 @@ def test_https_registry_layers_go_through_dfget_via_hijacked_connect(tmp_path, s
             RegistryClient(registry, proxy=daemon.url, verify=registry_ca[0]).ping()
 
         pulled = RegistryClient(registry, proxy=daemon.url, verify=ca_crt).pull(NAME, "1")
-        assert pulled.layer_digests == image.layer_digests          # every blob verified by the client
+        assert pulled.layer_digests == image.layer_digests  # every blob verified by the client
         assert pulled.blobs[image.config_digest] == image.config
         for digest, blob in image.layers:
             assert pulled.blobs[digest] == blob
@@ -66,7 +85,8 @@ def test_https_registry_layers_go_through_dfget_via_hijacked_connect(tmp_path, s
             assert urls.get(url) == "SUCCESS", urls
         assert not any("/manifests/" in u for u in urls)
         assert supernode.metric("dragonfly_supernode_cdn_download_size_bytes_total") >= sum(
-            len(b) for _, b in image.layers)
+            len(b) for _, b in image.layers
+        )
         assert daemon.metric('dragonfly_dfdaemon_requests_total{kind="connect_hijack"}') >= 1
         assert daemon.metric('dragonfly_dfdaemon_layer_requests_total{via="dfget"}') >= 3
         assert daemon.metric("dragonfly_dfdaemon_fallbacks_total") == 0, daemon.logs()[-3000:]

@@ -1,5 +1,6 @@
 """dfdaemon's in-process downloads with real processes (docs/architecture.md#dfdaemon-the-path-of-one-blob):
 no dfget process per blob, and one upload server per host, shared with any dfget of the same home."""
+
 import hashlib
 import os
 import shutil
@@ -22,7 +23,7 @@ def child_commands(pid: int) -> "list[list[str]]":
         try:
             with open(f"/proc/{pid}/task/{tid}/children") as f:
                 children = f.read().split()
-        except OSError:       # that thread ended meanwhile
+        except OSError:  # that thread ended meanwhile
             continue
         for child in children:
             try:
@@ -56,8 +57,22 @@ def test_dfdaemon_and_a_dfget_of_its_home_share_one_upload_server(tmp_path, supe
         # a dfget of the same home uses that server: no second one, the same port
         (origin.root / "file.bin").write_bytes(os.urandom(2 * 1024 * 1024))
         out = tmp_path / "file.bin"
-        done = subprocess.run([shutil.which("dfget"), "-u", origin.url + "/file.bin", "-o", str(out),
-                               "--home", daemon.home, "--node", node], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                shutil.which("dfget"),
+                "-u",
+                origin.url + "/file.bin",
+                "-o",
+                str(out),
+                "--home",
+                daemon.home,
+                "--node",
+                node,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert out.read_bytes() == (origin.root / "file.bin").read_bytes()
         assert meta.read_port(meta_path) == port

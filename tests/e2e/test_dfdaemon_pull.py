@@ -3,6 +3,7 @@
 Where dockerd cannot start, the pulls are done with `skopeo copy` through the same mirror and the
 test says so on its output (never a silent skip).
 """
+
 import warnings
 
 import pytest
@@ -14,6 +15,7 @@ from tests.support.procs import free_port, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("dfdaemon_mode")]
 PEER_BYTES = "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"
+
 
 @pytest.fixture
 def lab(tmp_path, ended_by_pid):
@@ -42,10 +44,13 @@ def lab(tmp_path, ended_by_pid):
                 print(f"\n*** {msg}")
                 warnings.warn(msg, stacklevel=1)
                 return "skopeo", lambda ref: skopeo_pull(str(tmp_path), daemon.port, ref)
+
     return Lab
+
 
 def expected(kind, image):
     return image.diff_ids if kind == "docker" else image.layer_digests
+
 
 def test_docker_pull_goes_through_dfget_and_the_supernode(lab, supernode):
     registry = lab.registry()
@@ -64,6 +69,7 @@ def test_docker_pull_goes_through_dfget_and_the_supernode(lab, supernode):
     assert daemon.metric('dragonfly_dfdaemon_layer_requests_total{via="dfget"}') >= 3
     assert daemon.metric("dragonfly_dfdaemon_fallbacks_total") == 0, daemon.logs()[-3000:]
 
+
 def test_a_second_host_gets_the_layers_from_the_first_peer(lab, supernode):
     registry = lab.registry()
     image = build_image(3)
@@ -80,13 +86,17 @@ def test_a_second_host_gets_the_layers_from_the_first_peer(lab, supernode):
     assert supernode.metric(PEER_BYTES) > before, "the second host fetched nothing from the first peer"
     assert second.metric("dragonfly_dfdaemon_fallbacks_total") == 0, second.logs()[-3000:]
 
+
 def test_pull_still_succeeds_when_the_supernode_is_dead(lab):
     registry = lab.registry()
     image = build_image(3, layer_size=1024 * 1024)
     push(registry, "library/gamma", "1", image)
-    daemon = lab.dfdaemon("host1", registry, f"127.0.0.1:{free_port()}")     # nothing listens there
+    daemon = lab.dfdaemon("host1", registry, f"127.0.0.1:{free_port()}")  # nothing listens there
     kind, pull = lab.puller("docker1", daemon)
     assert pull("gamma:1" if kind == "docker" else "library/gamma:1") == expected(kind, image)
     # and the operator is told that P2P is off, once, at start
-    wait_until(lambda: "P2P is off for now: no supernode answers" in daemon.proc.output(), 30,
-               "dfdaemon's warning about its dead --node")
+    wait_until(
+        lambda: "P2P is off for now: no supernode answers" in daemon.proc.output(),
+        30,
+        "dfdaemon's warning about its dead --node",
+    )

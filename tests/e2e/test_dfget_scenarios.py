@@ -1,4 +1,5 @@
 """dfget as users run it: real dfget processes, a real supernode, a real origin."""
+
 import hashlib
 import os
 import subprocess
@@ -51,14 +52,16 @@ def test_swarm_of_six_gets_identical_bytes_mostly_from_peers(dfget, origin, supe
     content = os.urandom(24 * MIB)
     (origin.root / "swarm.bin").write_bytes(content)
     outs = [tmp_path / f"out{i}.bin" for i in range(6)]
-    procs = [dfget.start("-u", origin.url + "/swarm.bin", "-o", str(out), "--notbs", "-s", "6M",
-                         home=f"home{i}") for i, out in enumerate(outs)]
+    procs = [
+        dfget.start("-u", origin.url + "/swarm.bin", "-o", str(out), "--notbs", "-s", "6M", home=f"home{i}")
+        for i, out in enumerate(outs)
+    ]
     results = [dfget.wait(p, timeout=120) for p in procs]
     for r in results:
         assert r.returncode == 0, r.stdout + r.stderr
     expected = hashlib.sha256(content).hexdigest()
     assert all(sha256(o) == expected for o in outs)
-    assert origin.stats()["bytes"]["/swarm.bin"] <= 1.1 * len(content)     # the origin sent one copy
+    assert origin.stats()["bytes"]["/swarm.bin"] <= 1.1 * len(content)  # the origin sent one copy
     from_peers = supernode.metric("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total")
     from_supernode = supernode.metric("dragonfly_supernode_pieces_downloaded_size_bytes_total")
     assert from_peers + from_supernode >= 6 * len(content) * 0.99
@@ -68,7 +71,7 @@ def test_swarm_of_six_gets_identical_bytes_mostly_from_peers(dfget, origin, supe
 def test_supernode_down_falls_back_to_source(dfget, origin, tmp_path):
     (origin.root / "f.bin").write_bytes(b"y" * 5000)
     out = tmp_path / "f.bin"
-    dead = DfgetRunner(tmp_path, node=f"127.0.0.1:{free_port()}")   # closed; port 1 may be taken
+    dead = DfgetRunner(tmp_path, node=f"127.0.0.1:{free_port()}")  # closed; port 1 may be taken
     run = dead.run("-u", origin.url + "/f.bin", "-o", str(out))
     dead.stop_all()
     assert run.returncode == 0, run.stdout + run.stderr
@@ -79,7 +82,7 @@ def test_supernode_down_falls_back_to_source(dfget, origin, tmp_path):
 
 def test_notbs_with_dead_supernode_fails_with_v1_message(origin, tmp_path):
     (origin.root / "f.bin").write_bytes(b"z" * 10)
-    dead = DfgetRunner(tmp_path, node=f"127.0.0.1:{free_port()}")   # closed; port 1 may be taken
+    dead = DfgetRunner(tmp_path, node=f"127.0.0.1:{free_port()}")  # closed; port 1 may be taken
     run = dead.run("-u", origin.url + "/f.bin", "-o", str(tmp_path / "f.bin"), "--notbs")
     dead.stop_all()
     assert run.returncode != 0
@@ -103,6 +106,7 @@ def test_second_dfget_on_the_same_host_reuses_the_upload_server(dfget, origin, t
 
 
 def test_bad_usage_exits_1(tmp_path):
-    run = subprocess.run(["dfget", "-u", "ftp://x/y", "-o", str(tmp_path / "o")], capture_output=True, text=True,
-                         timeout=30)
+    run = subprocess.run(
+        ["dfget", "-u", "ftp://x/y", "-o", str(tmp_path / "o")], capture_output=True, text=True, timeout=30
+    )
     assert run.returncode == 1

@@ -3,6 +3,7 @@ processes, a real supernode, real origins (an HTTPS one whose certificate no def
 a closed port, a file that is not the --md5 the user gave). Each failure is named once, with
 host:port and what to do, the exit status is v1's download class (80), and nothing blames the
 wrong party (608 "credentials", "the supernode failed") or migrates to the node it came from."""
+
 import hashlib
 import os
 
@@ -39,6 +40,7 @@ def tls_origin(tmp_path, origin_dir, ended_by_pid):
         where = f"127.0.0.1:{port}"
         ca_file = ca[0]
         root = origin_dir
+
     return TlsOrigin
 
 
@@ -77,7 +79,7 @@ def test_the_fix_the_message_names_works(dfget, tls_origin, tmp_path, supernode)
 
 
 def test_an_unreachable_origin_is_one_line_and_no_pointless_migration(dfget, tmp_path):
-    port = free_port()      # bound once and closed: nothing listens there
+    port = free_port()  # bound once and closed: nothing listens there
     out = tmp_path / "nothing.bin"
     run = dfget.run("-u", f"http://127.0.0.1:{port}/nothing.bin", "-o", str(out))
     assert run.returncode == ExitStatus.DOWNLOAD, run.stdout + run.stderr

@@ -1,4 +1,5 @@
 """Faults survived, nothing lost: real processes, injected failures, identical bytes everywhere."""
+
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -23,16 +24,21 @@ def test_origin_cutting_the_stream_is_resumed_with_range(tmp_path, origin_dir, s
     proc, port = start_origin(str(origin_dir), str(tmp_path / "cutting-origin.log"), "--cut-after", str(2 * MIB))
     try:
         runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{supernode.api_port}")
-        procs = [runner.start("-u", f"http://127.0.0.1:{port}/cut.bin", "-o", str(tmp_path / f"o{i}"), "--notbs",
-                              home=f"h{i}") for i in range(3)]
+        procs = [
+            runner.start(
+                "-u", f"http://127.0.0.1:{port}/cut.bin", "-o", str(tmp_path / f"o{i}"), "--notbs", home=f"h{i}"
+            )
+            for i in range(3)
+        ]
         results = [runner.wait(p, timeout=90) for p in procs]
         runner.stop_all()
         assert all(r.returncode == 0 for r in results), [r.stdout for r in results]
         assert {digest(tmp_path / f"o{i}") for i in range(3)} == {hashlib.sha256(content).hexdigest()}
         import requests
+
         stats = requests.get(f"http://127.0.0.1:{port}/_stats", timeout=5).json()
-        assert stats["gets"]["/cut.bin"] == 2                      # the cut stream and one resume
-        assert stats["bytes"]["/cut.bin"] == len(content)          # nothing fetched twice
+        assert stats["gets"]["/cut.bin"] == 2  # the cut stream and one resume
+        assert stats["bytes"]["/cut.bin"] == len(content)  # nothing fetched twice
     finally:
         proc.stop()
 
@@ -56,13 +62,13 @@ def test_a_peer_killed_mid_download_does_not_stop_the_others(tmp_path, supernode
     url = origin.url + "/churn.bin"
     # The victim is the slowest, so that it is still downloading (and serving) when it dies.
     victim = runner.start("-u", url, "-o", str(tmp_path / "o0"), "--notbs", "-s", "1M", home="h0")
-    others = [runner.start("-u", url, "-o", str(tmp_path / f"o{i}"), "--notbs", "-s", "3M", home=f"h{i}")
-              for i in range(1, 8)]
+    others = [
+        runner.start("-u", url, "-o", str(tmp_path / f"o{i}"), "--notbs", "-s", "3M", home=f"h{i}") for i in range(1, 8)
+    ]
     # The fault point is a point in the transfer, not on the clock: the victim holds two pieces.
-    wait_until(lambda: runner.pieces_done("h0") >= 2 or victim.poll() is not None, 120,
-               "the victim to hold two pieces")
+    wait_until(lambda: runner.pieces_done("h0") >= 2 or victim.poll() is not None, 120, "the victim to hold two pieces")
     assert victim.poll() is None, "the victim finished before the fault could be injected"
-    killed = kill_tree(victim.pid)     # dfget and the upload server it spawned, whenever it came up
+    killed = kill_tree(victim.pid)  # dfget and the upload server it spawned, whenever it came up
     results = [runner.wait(p, timeout=180) for p in others]
     runner.stop_all()
     assert len(killed) >= 1
@@ -78,8 +84,12 @@ def test_supernode_killed_mid_transfer_clients_migrate_to_the_second(tmp_path, o
     try:
         node_list = ",".join(f"127.0.0.1:{api}" for _, api, _ in nodes)
         runner = DfgetRunner(tmp_path, node=node_list)
-        procs = [runner.start("-u", origin.url + "/migrate.bin", "-o", str(tmp_path / f"o{i}"), "--notbs",
-                              "-s", "4M", home=f"h{i}") for i in range(4)]
+        procs = [
+            runner.start(
+                "-u", origin.url + "/migrate.bin", "-o", str(tmp_path / f"o{i}"), "--notbs", "-s", "4M", home=f"h{i}"
+            )
+            for i in range(4)
+        ]
         # the one supernode the URL hashes to has the task: kill it once it is serving
         import requests
 
@@ -87,10 +97,14 @@ def test_supernode_killed_mid_transfer_clients_migrate_to_the_second(tmp_path, o
             for proc, api, _ in nodes:
                 if requests.get(f"http://127.0.0.1:{api}/api/v1/tasks", timeout=2).json():
                     return proc
+
         chosen = wait_until(serving, 60, "a supernode to get the task")
         # kill it at a point in the transfer, not on the clock: a client holds a piece, none is done
-        wait_until(lambda: any(runner.pieces_done(f"h{i}") for i in range(4)) or
-                   any(p.poll() is not None for p in procs), 120, "a client to hold a piece")
+        wait_until(
+            lambda: any(runner.pieces_done(f"h{i}") for i in range(4)) or any(p.poll() is not None for p in procs),
+            120,
+            "a client to hold a piece",
+        )
         assert all(p.poll() is None for p in procs), "a client finished before the fault"
         chosen.stop()
         results = [runner.wait(p, timeout=180) for p in procs]

@@ -1,6 +1,7 @@
 """More faults survived, nothing lost (RELIABILITY.md): a bit-flipping peer, a source that changes,
 a full disk at a peer, a supernode restarted under load. Real processes; every process is ended by
 its PID in a finaliser; every wait has a deadline; timings are never asserted."""
+
 import hashlib
 import os
 import subprocess
@@ -32,10 +33,10 @@ def node(tmp_path):
 
     def start(name="sn", ports=None, **settings):
         env = {f"SUPERNODE_{k.upper()}": str(v) for k, v in settings.items()}
-        proc, api, download = start_supernode(str(tmp_path / name), str(tmp_path / f"{name}.out"), env=env,
-                                              ports=ports)
+        proc, api, download = start_supernode(str(tmp_path / name), str(tmp_path / f"{name}.out"), env=env, ports=ports)
         procs.append(proc)
         return proc, api, download
+
     yield start
     for proc in procs:
         proc.stop()
@@ -56,7 +57,7 @@ def metric(api: int, name: str) -> float:
 # ---- 2. a bit-flipping peer ---------------------------------------------------------------------
 
 ELIMINATION_LIMIT = 3
-PEER_UP_LIMIT = 5   # the default: at most this many pieces are in flight from one peer
+PEER_UP_LIMIT = 5  # the default: at most this many pieces are in flight from one peer
 
 
 def test_a_bit_flipping_peer_is_isolated_and_nobody_keeps_a_corrupt_file(tmp_path, node, origin):
@@ -64,30 +65,35 @@ def test_a_bit_flipping_peer_is_isolated_and_nobody_keeps_a_corrupt_file(tmp_pat
     (origin.root / "flip.bin").write_bytes(content)
     url = origin.url + "/flip.bin"
     _, api, _ = node(elimination_limit=ELIMINATION_LIMIT)
-    evil = Proc([sys.executable, "-m", "tests.support.evil_peer", "--supernode", f"http://127.0.0.1:{api}",
-                 "--url", url], log_path=str(tmp_path / "evil.log"), cwd=REPO)
+    evil = Proc(
+        [sys.executable, "-m", "tests.support.evil_peer", "--supernode", f"http://127.0.0.1:{api}", "--url", url],
+        log_path=str(tmp_path / "evil.log"),
+        cwd=REPO,
+    )
     runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{api}")
     try:
+
         def announced():
             for line in evil.output().splitlines():
                 if line.startswith("evil peer port is "):
                     return int(line.split()[4]), line.split()[-1]
             if not evil.alive():
                 raise RuntimeError(evil.output())
+
         evil_port, evil_cid = wait_until(announced, 30, "the evil peer to hold every piece")
         evil_stats = f"http://127.0.0.1:{evil_port}/_stats"
 
         procs = [runner.start("-u", url, "-o", str(tmp_path / f"o{i}"), "--notbs", home=f"h{i}") for i in range(6)]
         results = [runner.wait(p, timeout=120) for p in procs]
         assert all(r.returncode == 0 for r in results), [r.stdout[-400:] + r.stderr[-400:] for r in results]
-        assert {digest(tmp_path / f"o{i}") for i in range(6)} == {sha(content)}     # zero corrupt outputs
+        assert {digest(tmp_path / f"o{i}") for i in range(6)} == {sha(content)}  # zero corrupt outputs
 
         served = requests.get(evil_stats, timeout=5).json()["served"]
-        assert served >= 1                                   # the peer really was scheduled
+        assert served >= 1  # the peer really was scheduled
         # isolated after at most eliminationLimit failures (plus what was already in flight)
         assert served <= ELIMINATION_LIMIT - 1 + PEER_UP_LIMIT
         errors = metric(api, 'dragonfly_supernode_piece_errors_total{type="FILE_MD5_NOT_MATCH"}')
-        assert 1 <= errors <= served                         # every bad piece reported, no report loop
+        assert 1 <= errors <= served  # every bad piece reported, no report loop
         evil_peers = [p for p in snapshot(api)["peers"] if p["port"] == evil_port and not p["down"]]
         assert len(evil_peers) == 1 and evil_peers[0]["service_errors"] >= ELIMINATION_LIMIT
         assert not [s for s in snapshot(api)["serves"] if s["source"] == evil_peers[0]["id"]]
@@ -103,9 +109,10 @@ def test_a_bit_flipping_peer_is_isolated_and_nobody_keeps_a_corrupt_file(tmp_pat
 
 # ---- 5. the source changes between two downloads -----------------------------------------------
 
+
 def test_a_changed_source_is_revalidated_and_the_second_download_gets_the_new_content(tmp_path, node, origin):
     path = origin.root / "changing.bin"
-    old, new = os.urandom(4 * MIB), os.urandom(4 * MIB)       # same length: only the validators differ
+    old, new = os.urandom(4 * MIB), os.urandom(4 * MIB)  # same length: only the validators differ
     path.write_bytes(old)
     url = origin.url + "/changing.bin"
     _, api, _ = node(revalidate_interval="0s")
@@ -115,7 +122,7 @@ def test_a_changed_source_is_revalidated_and_the_second_download_gets_the_new_co
         assert first.returncode == 0 and digest(tmp_path / "first") == sha(old)
         again = runner.run("-u", url, "-o", str(tmp_path / "again"), "--notbs", home="b")
         assert again.returncode == 0 and digest(tmp_path / "again") == sha(old)
-        assert metric(api, "dragonfly_supernode_cdn_download_total") == 1     # unchanged: served from cache
+        assert metric(api, "dragonfly_supernode_cdn_download_total") == 1  # unchanged: served from cache
 
         path.write_bytes(new)
         st = os.stat(path)
@@ -141,8 +148,11 @@ def test_a_source_changing_under_a_crowd_never_yields_a_mix(tmp_path, node, orig
     runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{api}")
     try:
         crowd = [runner.start("-u", url, "-o", str(tmp_path / f"o{i}"), "-s", "2M", home=f"h{i}") for i in range(4)]
-        wait_until(lambda: snapshot(api)["tasks"] and snapshot(api)["tasks"][0]["status"] == "SUCCESS", 60,
-                   "the CDN to finish the old version")
+        wait_until(
+            lambda: snapshot(api)["tasks"] and snapshot(api)["tasks"][0]["status"] == "SUCCESS",
+            60,
+            "the CDN to finish the old version",
+        )
         path.write_bytes(new)
         st = os.stat(path)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
@@ -157,6 +167,7 @@ def test_a_source_changing_under_a_crowd_never_yields_a_mix(tmp_path, node, orig
 
 
 # ---- 6. a peer's disk fills up ------------------------------------------------------------------
+
 
 @pytest.fixture
 def small_disk(tmp_path):
@@ -186,7 +197,7 @@ def test_a_full_disk_fails_that_peer_cleanly_and_nobody_else(tmp_path, small_dis
         text = (failed.stdout + failed.stderr).lower()
         assert "no space" in text or "write" in text, text[-800:]
         assert "Traceback" not in failed.stderr
-        assert not (small_disk / "out.bin").exists()                     # nothing half-written
+        assert not (small_disk / "out.bin").exists()  # nothing half-written
         assert [n for n in os.listdir(small_disk) if not n.startswith(".")] == []
         assert all(r.returncode == 0 for r in results), [r.stdout[-400:] for r in results]
         assert all(digest(tmp_path / f"o{i}") == sha(content) for i in range(3))
@@ -196,6 +207,7 @@ def test_a_full_disk_fails_that_peer_cleanly_and_nobody_else(tmp_path, small_dis
 
 # ---- 8. supernode restart under load ------------------------------------------------------------
 
+
 def test_a_supernode_restarted_under_load_loses_no_client(tmp_path, node, origin):
     content = os.urandom(16 * MIB)
     (origin.root / "restart.bin").write_bytes(content)
@@ -204,10 +216,13 @@ def test_a_supernode_restarted_under_load_loses_no_client(tmp_path, node, origin
     runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{api}")
     try:
         procs = [runner.start("-u", url, "-o", str(tmp_path / f"o{i}"), "-s", "3M", home=f"h{i}") for i in range(6)]
-        wait_until(lambda: any(h["done"] for t in snapshot(api)["tasks"] for h in t["holders"][1:]),
-                   60, "clients to hold pieces")
-        proc.stop()                                        # SIGTERM: a graceful stop
-        node("sn", ports=(api, download))                  # same home, same ports
+        wait_until(
+            lambda: any(h["done"] for t in snapshot(api)["tasks"] for h in t["holders"][1:]),
+            60,
+            "clients to hold pieces",
+        )
+        proc.stop()  # SIGTERM: a graceful stop
+        node("sn", ports=(api, download))  # same home, same ports
         results = [runner.wait(p, timeout=180) for p in procs]
         assert all(r.returncode == 0 for r in results), [r.stdout[-400:] + r.stderr[-400:] for r in results]
         assert all(digest(tmp_path / f"o{i}") == sha(content) for i in range(6))

@@ -1,6 +1,7 @@
 """Issue 11 item 3: slow and piled-up connections cannot take the supernode's ports away from
 legitimate clients. Real gunicorn supernode; flood sockets come from other loopback addresses
 (127.0.0.2...) so the per-source budget can tell them from the legitimate client (127.0.0.1)."""
+
 import hashlib
 import os
 import socket
@@ -21,11 +22,13 @@ FLOOD_SOURCES = [f"127.0.0.{i}" for i in range(2, 8)]
 @pytest.fixture
 def small_supernode(tmp_path, ended_by_pid):
     """A supernode whose API pool is small enough (300) for a test-sized flood to fill it."""
+
     def start(**settings):
         env = {f"SUPERNODE_{k.upper()}": str(v) for k, v in settings.items()}
         proc, api, download = start_supernode(str(tmp_path / "sn"), str(tmp_path / "sn.out"), env=env)
         ended_by_pid(proc)
         return api, download, proc.pid
+
     return start
 
 
@@ -44,7 +47,7 @@ def raw_exchange(port: int, sends: "list[bytes]", gap: float, read_for: float) -
                     time.sleep(gap)
                 s.sendall(chunk)
         except OSError:
-            pass   # the server may close before the trickle ends
+            pass  # the server may close before the trickle ends
         got, deadline = b"", time.monotonic() + read_for
         while time.monotonic() < deadline:
             try:
@@ -70,8 +73,9 @@ def test_a_slow_connection_flood_leaves_the_api_to_legitimate_clients(tmp_path, 
     (origin.root / "during-flood.bin").write_bytes(content)
     (origin.root / "baseline.bin").write_bytes(os.urandom(4 * MIB))
     # a pool of 300 that a test-sized flood can fill; a header deadline short enough to pass a few times
-    api, download, pid = small_supernode(max_connections=300, max_connections_per_source=40,
-                                         request_header_timeout="3s")
+    api, download, pid = small_supernode(
+        max_connections=300, max_connections_per_source=40, request_header_timeout="3s"
+    )
     url = origin.url + "/during-flood.bin"
     started = time.monotonic()
     V1Client(f"http://127.0.0.1:{api}", name="baseline").download(origin.url + "/baseline.bin")
@@ -82,7 +86,7 @@ def test_a_slow_connection_flood_leaves_the_api_to_legitimate_clients(tmp_path, 
     registrations, downloads = [], []
     with SlowFlood(api, FLOOD_SOURCES, per_source=60, interval=1.0, rounds=90) as flood:
         wait_until(lambda: flood.rounds_done >= 2, 20, "the flood to be established")
-        for i in range(12):   # ~8 s of legitimate traffic: the flood lives through a few header deadlines
+        for i in range(12):  # ~8 s of legitimate traffic: the flood lives through a few header deadlines
             client = V1Client(f"http://127.0.0.1:{api}", name=f"legit{i}")
             t0 = time.monotonic()
             answer = client.register(url)
@@ -91,7 +95,7 @@ def test_a_slow_connection_flood_leaves_the_api_to_legitimate_clients(tmp_path, 
             data, _ = client.download(url, timeout=60)
             downloads.append(time.monotonic() - t0)
             assert data == content
-            time.sleep(0.5)   # pacing of the legitimate client, not a wait for a condition
+            time.sleep(0.5)  # pacing of the legitimate client, not a wait for a condition
         runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{api}")
         try:
             t0 = time.monotonic()
@@ -104,12 +108,14 @@ def test_a_slow_connection_flood_leaves_the_api_to_legitimate_clients(tmp_path, 
         rss_during = worker_rss_kib(pid)
     by_budget, by_deadline = refused(api, "source_budget"), refused(api, "header_timeout")
     registrations.sort()
-    print(f"\nflood: {flood.opened} connections opened from {len(FLOOD_SOURCES)} addresses; the supernode "
-          f"refused {by_budget:.0f} over budget and cut {by_deadline:.0f} at the header deadline. Legitimate "
-          f"client during the flood: register median {registrations[len(registrations) // 2] * 1000:.0f} ms, "
-          f"max {registrations[-1] * 1000:.0f} ms; register+download of 4 MiB max {max(downloads):.2f} s "
-          f"(baseline without flood {baseline:.2f} s); dfget {dfget_latency:.2f} s; worker RSS "
-          f"{rss_before // 1024} -> {rss_during // 1024} MiB")
+    print(
+        f"\nflood: {flood.opened} connections opened from {len(FLOOD_SOURCES)} addresses; the supernode "
+        f"refused {by_budget:.0f} over budget and cut {by_deadline:.0f} at the header deadline. Legitimate "
+        f"client during the flood: register median {registrations[len(registrations) // 2] * 1000:.0f} ms, "
+        f"max {registrations[-1] * 1000:.0f} ms; register+download of 4 MiB max {max(downloads):.2f} s "
+        f"(baseline without flood {baseline:.2f} s); dfget {dfget_latency:.2f} s; worker RSS "
+        f"{rss_before // 1024} -> {rss_during // 1024} MiB"
+    )
     assert by_budget >= 1 and by_deadline >= 1, "the flood never reached the guard: the test proves nothing"
 
 
@@ -131,8 +137,10 @@ def test_a_flood_from_more_addresses_than_the_budgets_cover_is_shed_oldest_first
             latencies.append(time.monotonic() - t0)
             assert data == content
     shed = refused(api, "shed")
-    print(f"\nflood from {len(sources)} addresses: {flood.opened} opened, {shed:.0f} shed; legitimate "
-          f"register+download of 2 MiB: max {max(latencies):.2f} s")
+    print(
+        f"\nflood from {len(sources)} addresses: {flood.opened} opened, {shed:.0f} shed; legitimate "
+        f"register+download of 2 MiB: max {max(latencies):.2f} s"
+    )
     assert shed >= 1 and refused(api, "source_budget") == 0
 
 
@@ -153,10 +161,12 @@ def test_a_connection_that_sends_nothing_is_closed(small_supernode):
 def test_a_trickled_body_gets_408_and_registers_nothing(small_supernode):
     api, _, _ = small_supernode(request_body_timeout="1s")
     peers_before = requests.get(f"http://127.0.0.1:{api}/api/v1/peers", timeout=5).json()
-    head = (b"POST /peer/registry HTTP/1.1\r\nHost: s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            b"Content-Length: 400\r\n\r\n")
+    head = (
+        b"POST /peer/registry HTTP/1.1\r\nHost: s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 400\r\n\r\n"
+    )
     body = b"rawUrl=http%3A%2F%2Forigin.test%2Ff&cid=c1&ip=127.0.0.1&path=%2Fpeer%2Ffile%2Fx&port=0"
-    got = raw_exchange(api, [head] + [body[i:i + 4] for i in range(0, len(body), 4)], gap=0.2, read_for=20)
+    got = raw_exchange(api, [head] + [body[i : i + 4] for i in range(0, len(body), 4)], gap=0.2, read_for=20)
     assert got.startswith(b"HTTP/1.1 408"), got[:300]
     assert b"did not arrive" in got
     assert requests.get(f"http://127.0.0.1:{api}/api/v1/peers", timeout=5).json() == peers_before
@@ -207,13 +217,17 @@ def test_one_source_over_its_budget_is_refused_but_others_are_served(small_super
             s.close()
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"GET /peer/task?srcCid=" + b"c" * 100_000 + b" HTTP/1.1\r\nHost: s\r\n\r\n",
-    b"GET /_ping HTTP/1.1\r\nHost: s\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n",
-    b"GET /_ping HTTP/1.1\r\nHost: s\r\nX-Big: " + b"v" * 200_000 + b"\r\n\r\n",
-], ids=["100KB request line", "200 headers", "200KB header"])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /peer/task?srcCid=" + b"c" * 100_000 + b" HTTP/1.1\r\nHost: s\r\n\r\n",
+        b"GET /_ping HTTP/1.1\r\nHost: s\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n",
+        b"GET /_ping HTTP/1.1\r\nHost: s\r\nX-Big: " + b"v" * 200_000 + b"\r\n\r\n",
+    ],
+    ids=["100KB request line", "200 headers", "200KB header"],
+)
 def test_oversized_request_heads_are_4xx_and_the_api_keeps_serving(small_supernode, request_bytes):
     api, _, _ = small_supernode()
     got = raw_exchange(api, [request_bytes], gap=0, read_for=10)
-    assert got.startswith(b"HTTP/1.1 4"), got[:200]   # 414 / 431 / 400 from gunicorn's parser
+    assert got.startswith(b"HTTP/1.1 4"), got[:200]  # 414 / 431 / 400 from gunicorn's parser
     assert requests.get(f"http://127.0.0.1:{api}/_ping", timeout=5).text == "OK"

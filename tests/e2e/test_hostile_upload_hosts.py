@@ -6,6 +6,7 @@ honours control requests only from 127.0.0.1 / its own address. Figures (latency
 legitimate peer during the attack, RSS growth, time from FAIL to exit) are printed for
 RELIABILITY.md, never asserted.
 """
+
 import os
 import socket
 import subprocess
@@ -107,10 +108,11 @@ def test_other_hosts_cannot_throttle_or_redirect_a_hosts_upload_server(tmp_path,
                 return
             path, headers = attacks[i % len(attacks)]
             statuses.add(raw_get(port, path, "127.0.0.2", headers)[0])
+
     attacker = threading.Thread(target=flood, daemon=True)
     try:
         attacker.start()
-        for _ in range(20):   # a legitimate peer on another host keeps getting pieces meanwhile
+        for _ in range(20):  # a legitimate peer on another host keeps getting pieces meanwhile
             started = time.monotonic()
             status, body = raw_get(port, f"/peer/file/{name}", "127.0.0.3", piece)
             latencies.append(time.monotonic() - started)
@@ -126,15 +128,17 @@ def test_other_hosts_cannot_throttle_or_redirect_a_hosts_upload_server(tmp_path,
         second = runner.run("-u", origin.url + "/two.bin", "-o", str(tmp_path / "two.bin"), home="peer")
         assert second.returncode == 0, second.stdout + second.stderr
         assert "download SUCCESS" in second.stdout
-        runner.stop_all()   # shutdown reports finished tasks down: only to the real supernode
+        runner.stop_all()  # shutdown reports finished tasks down: only to the real supernode
         assert trap.hits == 0
     finally:
         stop.set()
         trap.close()
     latencies.sort()
-    print(f"\nlegit piece (1 MiB) latency during 2000 hostile control requests: "
-          f"median {latencies[len(latencies) // 2] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; "
-          f"upload server RSS {rss_before} -> {rss_after} KiB")
+    print(
+        f"\nlegit piece (1 MiB) latency during 2000 hostile control requests: "
+        f"median {latencies[len(latencies) // 2] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; "
+        f"upload server RSS {rss_before} -> {rss_after} KiB"
+    )
 
 
 def test_a_dfget_on_a_throttled_host_exits_right_after_fail(tmp_path, supernode, origin, runner):
@@ -147,14 +151,14 @@ def test_a_dfget_on_a_throttled_host_exits_right_after_fail(tmp_path, supernode,
     port = runner.upload_port("peer")
     status, _ = raw_get(port, "/check/poison", "127.0.0.1", {"totalLimit": "1"})
     assert status == 200
-    proc = runner.start("-u", origin.url + "/two.bin", "-o", str(tmp_path / "two.bin"), "--timeout", "3s",
-                        home="peer")
+    proc = runner.start("-u", origin.url + "/two.bin", "-o", str(tmp_path / "two.bin"), "--timeout", "3s", home="peer")
     fail_seen = []
 
     def read():
         for line in proc.stdout:
             if line.startswith("download FAIL"):
                 fail_seen.append(time.monotonic())
+
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:

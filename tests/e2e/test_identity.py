@@ -1,6 +1,7 @@
 """Issue 11 items 6 and 2 end to end: nobody acts as another client, nobody reads what is not
 theirs - with real processes, an origin that wants an unusual credential header, and (when its
 binaries are there) a real v1 Go dfget, which cannot send a client key."""
+
 import os
 import pathlib
 import re
@@ -51,8 +52,9 @@ def registered_cids(log_text: str, task_id: str) -> "list[str]":
 
 @pytest.fixture
 def jfrog_origin(tmp_path, origin_dir):
-    proc, port = start_origin(str(origin_dir), str(tmp_path / "jfrog-origin.log"),
-                              "--auth-header", "X-JFrog-Art-Api", "--auth", ART_KEY)
+    proc, port = start_origin(
+        str(origin_dir), str(tmp_path / "jfrog-origin.log"), "--auth-header", "X-JFrog-Art-Api", "--auth", ART_KEY
+    )
     yield f"http://127.0.0.1:{port}", origin_dir
     proc.stop()
 
@@ -64,29 +66,46 @@ def test_private_content_behind_an_unusual_header_stays_with_its_owner(tmp_path,
     url = base + "/artifact.bin"
     runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{supernode.api_port}")
     try:
-        owner = runner.run("-u", url, "-o", str(tmp_path / "owner"), "--notbs",
-                           "--header", f"X-JFrog-Art-Api: {ART_KEY}", home="owner")
+        owner = runner.run(
+            "-u", url, "-o", str(tmp_path / "owner"), "--notbs", "--header", f"X-JFrog-Art-Api: {ART_KEY}", home="owner"
+        )
         assert owner.returncode == 0, owner.stdout + owner.stderr
         assert (tmp_path / "owner").read_bytes() == content
         anonymous = runner.run("-u", url, "-o", str(tmp_path / "anonymous"), "--notbs", home="anonymous")
         assert anonymous.returncode != 0 and not (tmp_path / "anonymous").exists()
-        wrong = runner.run("-u", url, "-o", str(tmp_path / "wrong"), "--notbs",
-                           "--header", "X-JFrog-Art-Api: guessed", home="wrong")
+        wrong = runner.run(
+            "-u", url, "-o", str(tmp_path / "wrong"), "--notbs", "--header", "X-JFrog-Art-Api: guessed", home="wrong"
+        )
         assert wrong.returncode != 0 and not (tmp_path / "wrong").exists()
         assert V1Client(supernode.api_url, name="v1-anon").register(url)["code"] == 608
-        friend = runner.run("-u", url, "-o", str(tmp_path / "friend"), "--notbs",
-                            "--header", f"X-JFrog-Art-Api: {ART_KEY}", home="friend")
+        friend = runner.run(
+            "-u",
+            url,
+            "-o",
+            str(tmp_path / "friend"),
+            "--notbs",
+            "--header",
+            f"X-JFrog-Art-Api: {ART_KEY}",
+            home="friend",
+        )
         assert friend.returncode == 0 and (tmp_path / "friend").read_bytes() == content
 
-        shown = [requests.get(supernode.api_url + path, timeout=5).text
-                 for path in ("/api/v1/tasks", "/api/v1/console/snapshot", "/metrics")]
+        shown = [
+            requests.get(supernode.api_url + path, timeout=5).text
+            for path in ("/api/v1/tasks", "/api/v1/console/snapshot", "/metrics")
+        ]
         logs = [(tmp_path / "supernode.out").read_text(errors="replace")]
         for dirpath, _, files in os.walk(supernode.home_dir):
-            logs += [pathlib.Path(os.path.join(dirpath, f)).read_text(errors="replace") for f in files
-                     if f.endswith(".log") or dirpath.endswith("logs")]
+            logs += [
+                pathlib.Path(os.path.join(dirpath, f)).read_text(errors="replace")
+                for f in files
+                if f.endswith(".log") or dirpath.endswith("logs")
+            ]
         leaked = [text for text in shown + logs if ART_KEY in text]
-        print(f"\nFIGURE item2: anonymous and wrong-key clients got 0 bytes; the key appears in "
-              f"{len(leaked)} of {len(shown + logs)} API answers and logs")
+        print(
+            f"\nFIGURE item2: anonymous and wrong-key clients got 0 bytes; the key appears in "
+            f"{len(leaked)} of {len(shown + logs)} API answers and logs"
+        )
         assert not leaked
     finally:
         runner.stop_all()
@@ -103,15 +122,19 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
             assert done.returncode == 0, done.stdout + done.stderr
         task = requests.get(supernode.api_url + "/api/v1/tasks", timeout=5).json()[0]["ID"]
         cids = registered_cids((supernode.home_dir / "logs" / "app.log").read_text(errors="replace"), task)
-        assert len(cids) == 2          # cids leak through logs; that must not matter any more
+        assert len(cids) == 2  # cids leak through logs; that must not matter any more
         api = supernode.api_url
         answers = []
         for cid in cids:
-            answers += [from_host("127.0.0.3", api + "/peer/service/down", {"taskId": task, "cid": cid}),
-                        from_host("127.0.0.3", api + "/peer/piece/suc",
-                                  {"taskId": task, "cid": cid, "pieceRange": "0-1048575"}),
-                        from_host("127.0.0.3", api + "/peer/task",
-                                  {"srcCid": cid, "taskId": task, "status": 702, "result": 500})]
+            answers += [
+                from_host("127.0.0.3", api + "/peer/service/down", {"taskId": task, "cid": cid}),
+                from_host(
+                    "127.0.0.3", api + "/peer/piece/suc", {"taskId": task, "cid": cid, "pieceRange": "0-1048575"}
+                ),
+                from_host(
+                    "127.0.0.3", api + "/peer/task", {"srcCid": cid, "taskId": task, "status": 702, "result": 500}
+                ),
+            ]
         assert [a["code"] for a in answers] == [501] * len(answers), answers
         peers = requests.get(api + "/api/v1/console/snapshot", timeout=5).json()["peers"]
         assert not any(p["down"] for p in peers if not p["supernode"])
@@ -132,6 +155,7 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
             while not stop.is_set() and len(sent) < FLOOD_REQUESTS and time.monotonic() < deadline:
                 cid = cids[len(sent) % 2]
                 sent.append(from_host("127.0.0.3", api + "/peer/service/down", {"taskId": task, "cid": cid})["code"])
+
         flooder = threading.Thread(target=flood, daemon=True)
         flooder.start()
         started = time.monotonic()
@@ -143,9 +167,12 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
         assert set(sent) <= {501}
         assert supernode.metric('dragonfly_supernode_reports_refused_total{report="service_down"}') >= len(sent)
         from_peers = supernode.metric("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total")
-        print(f"\nFIGURE item6: {len(sent)} forged service/down during a 4 MiB --notbs download: "
-              f"{elapsed:.2f} s (without the flood: {baseline:.2f} s), supernode RSS {rss_before} -> {rss_kib(supernode.pid)} KiB, "
-              f"{from_peers:.0f} bytes came from the two peers")
+        print(
+            f"\nFIGURE item6: {len(sent)} forged service/down during a 4 MiB --notbs download: "
+            f"{elapsed:.2f} s (without the flood: {baseline:.2f} s), "
+            f"supernode RSS {rss_before} -> {rss_kib(supernode.pid)} KiB, "
+            f"{from_peers:.0f} bytes came from the two peers"
+        )
         peers = requests.get(api + "/api/v1/console/snapshot", timeout=5).json()["peers"]
         assert not any(p["down"] for p in peers if not p["supernode"])
 
@@ -156,7 +183,6 @@ def test_forged_reports_from_another_host_neither_displace_peers_nor_slow_a_clie
         assert all(p["down"] for p in peers if not p["supernode"]), peers
     finally:
         runner.stop_all()
-
 
 
 def _pids_with(text: str) -> "list[int]":
@@ -180,9 +206,24 @@ def test_a_v1_go_dfget_still_downloads_and_reports_by_its_address(tmp_path, supe
     homes = [str(tmp_path / f"v1-home-{n}") for n in range(2)]
     try:
         for n, home in enumerate(homes):
-            argv = [go_dfget, "-u", url, "-o", str(tmp_path / f"v1-out-{n}"), "--node",
-                    f"127.0.0.1:{supernode.api_port}", "--home", home, "--notbs", "--ip", "127.0.0.1",
-                    "--port", str(free_port()), "--alivetime", "30s"]
+            argv = [
+                go_dfget,
+                "-u",
+                url,
+                "-o",
+                str(tmp_path / f"v1-out-{n}"),
+                "--node",
+                f"127.0.0.1:{supernode.api_port}",
+                "--home",
+                home,
+                "--notbs",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(free_port()),
+                "--alivetime",
+                "30s",
+            ]
             done = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
             assert (tmp_path / f"v1-out-{n}").read_bytes() == content

@@ -6,6 +6,7 @@ Asserts what must hold on any machine (no timing): every peer ends with the orig
 the origin served the file once (the CDN fetched it; peers got it from the supernode and each
 other), and the supernode sent each piece about once (super-seeding; v1 sent ~2 copies).
 """
+
 import os
 import shutil
 
@@ -18,18 +19,21 @@ for _tool in ("curl", "nsenter"):
     if _ok and not shutil.which(_tool):
         _ok, _why = False, f"`{_tool}` is not installed"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.lab,
-              pytest.mark.skipif(not _ok, reason=f"lab scenario needs root and network namespaces: {_why}")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.lab,
+    pytest.mark.skipif(not _ok, reason=f"lab scenario needs root and network namespaces: {_why}"),
+]
 
 MiB = 1 << 20
 
 
 def test_lab_small_flash_crowd(tmp_path):
     from tests.bench.lab.scenarios import run
+
     os.chmod(tmp_path, 0o755)
     size = 16 * MiB
-    cfg = dict(n=4, size=size, u=50, d=50, u_origin=50, u_sn=50, scenario="flash", seed=3, spread=0,
-               cap=120)
+    cfg = dict(n=4, size=size, u=50, d=50, u_origin=50, u_sn=50, scenario="flash", seed=3, spread=0, cap=120)
     r = run("dfget", cfg, str(tmp_path / "lab"))
 
     assert r["failures"] == 0, [(p["ip"], p["exit"]) for p in r["peers"]]
@@ -39,8 +43,10 @@ def test_lab_small_flash_crowd(tmp_path):
     # and on the wire (origin's bridge port: body + HTTP/TCP overhead)
     assert size <= r["ports"]["origin"]["sent"] <= 1.1 * size, r["ports"]["origin"]
     # the peers got every byte, from the supernode or from each other
-    got = r["metrics"]["dragonfly_supernode_pieces_downloaded_size_bytes_total"] + \
-        r["metrics"]["dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"]
+    got = (
+        r["metrics"]["dragonfly_supernode_pieces_downloaded_size_bytes_total"]
+        + r["metrics"]["dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"]
+    )
     assert got >= 4 * size
     # super-seeding: the supernode sends each piece about once (v1's scheduler sent ~2 copies).
     # Runs of 1.25-1.69 F were traced to a new upload server answering a peer's first request

@@ -1,6 +1,7 @@
 """Scenario: an image pushed to a real registry is preheated into a real supernode; every layer
 becomes a supernode task, and a v1 client then gets a layer from the supernode while the registry
 is not asked for that blob again."""
+
 import uuid
 
 import pytest
@@ -27,14 +28,14 @@ def registry(tmp_path):
 def test_image_preheat_puts_every_layer_into_the_supernode(supernode, registry):
     proc, base = registry
     image = push_image(base, NAME, TAG, [3 * 1024 * 1024 + 17, 200 * 1024])
-    r = requests.post(supernode.api_url + "/preheats", json={"type": "image", "url": image["manifest_url"]},
-                      timeout=10)
+    r = requests.post(supernode.api_url + "/preheats", json={"type": "image", "url": image["manifest_url"]}, timeout=10)
     assert r.status_code == 201, r.text
     pid = r.json()["ID"]
 
     def finished():
         got = requests.get(f"{supernode.api_url}/preheats/{pid}", timeout=5).json()
         return got if got["status"] in ("SUCCESS", "FAILED") else None
+
     got = wait_until(finished, 60, "the image preheat to finish", interval=0.2)
     assert got["status"] == "SUCCESS", got
 
@@ -42,8 +43,9 @@ def test_image_preheat_puts_every_layer_into_the_supernode(supernode, registry):
     for digest, blob in image["layers"]:
         task = tasks[f"{base}/v2/{NAME}/blobs/{digest}"]
         assert task["cdnStatus"] == "SUCCESS" and task["httpFileLength"] == len(blob)
-    again = requests.post(supernode.api_url + "/api/v1/preheats",
-                          json={"type": "image", "url": image["manifest_url"]}, timeout=10)
+    again = requests.post(
+        supernode.api_url + "/api/v1/preheats", json={"type": "image", "url": image["manifest_url"]}, timeout=10
+    )
     assert again.status_code == 208 and again.json()["message"] == f"preheat task already exists, id:{pid}"
 
     digest, blob = image["layers"][0]

@@ -1,5 +1,6 @@
 """dfget --showbar in a real terminal (a tmux pane): the last line on screen is the final bar and
 nothing of a longer line drawn before it (issue 14: `eta 11s7s`)."""
+
 import http.server
 import os
 import re
@@ -62,8 +63,9 @@ def tmux(tmp_path):
     pids = []
 
     def tmux_cmd(*args):
-        return subprocess.run(["tmux", "-S", sock, *args], check=True, capture_output=True, text=True,
-                              timeout=30).stdout
+        return subprocess.run(
+            ["tmux", "-S", sock, *args], check=True, capture_output=True, text=True, timeout=30
+        ).stdout
 
     def run(cmd: str) -> None:
         tmux_cmd("new-session", "-d", "-x", "200", "-y", "30", "sh", "-c", cmd)
@@ -71,6 +73,7 @@ def tmux(tmp_path):
 
     def screen() -> str:
         return tmux_cmd("capture-pane", "-p", "-J")
+
     run.screen = screen
     yield run
     for pid in pids:
@@ -82,13 +85,25 @@ def tmux(tmp_path):
 
 def test_showbar_leaves_no_stale_characters(tmux, source, tmp_path):
     dfget = os.path.join(os.path.dirname(sys.executable), "dfget")
-    argv = [dfget, "-u", source, "-o", str(tmp_path / "out"), "-p", "source", "--showbar",
-            "--home", str(tmp_path / "home")]
+    argv = [
+        dfget,
+        "-u",
+        source,
+        "-o",
+        str(tmp_path / "out"),
+        "-p",
+        "source",
+        "--showbar",
+        "--home",
+        str(tmp_path / "home"),
+    ]
     # `exec cat` keeps the pane (and its screen) after dfget exits.
     tmux(f"{shlex.join(argv)}; echo EXIT=$?; exec cat")
+
     def finished():
         screen = tmux.screen()
         return screen if "EXIT=" in screen else None
+
     screen = wait_until(finished, 120, "dfget to finish")
     assert "EXIT=0" in screen, screen
     bars = [line for line in screen.splitlines() if "%" in line and "[" in line]

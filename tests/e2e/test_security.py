@@ -1,5 +1,6 @@
 """Nobody let in (RELIABILITY.md): docs/decisions.md #9's per-peer credential check end to end, and the
 download port and the upload server never serving a file that is not a registered task's."""
+
 import base64
 import hashlib
 import os
@@ -44,8 +45,9 @@ def test_credentials_stay_with_their_owner(tmp_path, supernode, private_origin):
     url = base + "/private.bin"
     runner = DfgetRunner(tmp_path, node=f"127.0.0.1:{supernode.api_port}")
     try:
-        owner = runner.run("-u", url, "-o", str(tmp_path / "owner"), "--notbs", "--header", f"Authorization: {AUTH}",
-                           home="owner")
+        owner = runner.run(
+            "-u", url, "-o", str(tmp_path / "owner"), "--notbs", "--header", f"Authorization: {AUTH}", home="owner"
+        )
         assert owner.returncode == 0, owner.stdout + owner.stderr
         assert (tmp_path / "owner").read_bytes() == content
 
@@ -53,14 +55,22 @@ def test_credentials_stay_with_their_owner(tmp_path, supernode, private_origin):
         intruder = runner.run("-u", url, "-o", str(tmp_path / "intruder"), "--notbs", home="intruder")
         assert intruder.returncode != 0
         assert not (tmp_path / "intruder").exists()
-        wrong = runner.run("-u", url, "-o", str(tmp_path / "wrong"), "--notbs", "--header",
-                           "Authorization: Basic bWFsbG9yeTp4", home="wrong")
+        wrong = runner.run(
+            "-u",
+            url,
+            "-o",
+            str(tmp_path / "wrong"),
+            "--notbs",
+            "--header",
+            "Authorization: Basic bWFsbG9yeTp4",
+            home="wrong",
+        )
         assert wrong.returncode != 0 and not (tmp_path / "wrong").exists()
 
         anonymous = V1Client(supernode.api_url, name="anon", ip="127.0.0.3")
-        assert anonymous.register(url)["code"] == 608                          # NeedAuth
+        assert anonymous.register(url)["code"] == 608  # NeedAuth
         task_id = task_digest.task_id(url, "", "", {})
-        assert anonymous.pull(task_id)["code"] == 502                          # not a client of the task
+        assert anonymous.pull(task_id)["code"] == 502  # not a client of the task
 
         # the task id is computable from the URL: the download port still refuses other hosts
         cdn_path = f"/download/{task_id[:3]}/{task_id}"
@@ -82,12 +92,16 @@ def test_the_download_port_serves_only_registered_tasks(supernode, origin):
     other = hashlib.sha256(b"never registered").hexdigest()
     (supernode.home_dir / "repo" / "download" / other[:3]).mkdir(parents=True, exist_ok=True)
     (supernode.home_dir / "repo" / "download" / other[:3] / other).write_bytes(b"planted")
-    for path in (f"/download/{other[:3]}/{other}",                 # on disk, never registered
-                 f"/download/{task_id[:2]}/{task_id}",             # wrong prefix
-                 f"/download/{task_id[:3]}/{task_id}.meta",        # the CDN's records
-                 f"/download/{task_id[:3]}/{task_id}.md5",
-                 "/download/../../etc/passwd", "/download/%2e%2e/%2e%2e/etc/passwd",
-                 "/repo/download", "/etc/passwd"):
+    for path in (
+        f"/download/{other[:3]}/{other}",  # on disk, never registered
+        f"/download/{task_id[:2]}/{task_id}",  # wrong prefix
+        f"/download/{task_id[:3]}/{task_id}.meta",  # the CDN's records
+        f"/download/{task_id[:3]}/{task_id}.md5",
+        "/download/../../etc/passwd",
+        "/download/%2e%2e/%2e%2e/etc/passwd",
+        "/repo/download",
+        "/etc/passwd",
+    ):
         r = requests.get(dl + path, timeout=5)
         assert r.status_code == 404 and b"planted" not in r.content and b"root:" not in r.content, path
     # deleted (full) -> no longer served
@@ -105,15 +119,24 @@ def test_an_upload_server_serves_only_its_registered_task_files(tmp_path, supern
         port = runner.upload_port("peer")
         assert port
         # the server may still be starting on a busy machine (the port is live: dfget bound it)
-        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}{paths.UPLOAD_PING}", timeout=5).ok,
-                   START_DEADLINE, "the upload server to answer")
+        wait_until(
+            lambda: requests.get(f"http://127.0.0.1:{port}{paths.UPLOAD_PING}", timeout=5).ok,
+            START_DEADLINE,
+            "the upload server to answer",
+        )
         data_dir = tmp_path / "dfget-homes" / "peer" / "data"
-        (data_dir / "planted.service").write_bytes(b"PLANTED-BYTES")          # in the data dir, never registered
+        (data_dir / "planted.service").write_bytes(b"PLANTED-BYTES")  # in the data dir, never registered
         (tmp_path / "dfget-homes" / "peer" / "secret.service").write_bytes(b"SECRET-BYTES")
         base = f"http://127.0.0.1:{port}"
         headers = {"Range": "bytes=0-100", "pieceNum": "0", "pieceSize": str(MIB)}
-        for path in ("/peer/file/planted", "/peer/file/..%2fsecret", "/peer/file/../secret",
-                     "/peer/file/%2e%2e%2f%2e%2e%2fmeta%2fhost.meta", "/peer/file/", "/meta/host.meta"):
+        for path in (
+            "/peer/file/planted",
+            "/peer/file/..%2fsecret",
+            "/peer/file/../secret",
+            "/peer/file/%2e%2e%2f%2e%2e%2fmeta%2fhost.meta",
+            "/peer/file/",
+            "/meta/host.meta",
+        ):
             r = requests.get(base + path, headers=headers, timeout=5)
             assert 400 <= r.status_code < 500, path
             assert b"PLANTED-BYTES" not in r.content and b"SECRET-BYTES" not in r.content, path

@@ -1,6 +1,7 @@
 """A short soak (the long one is tests/bench/soak.py): 60 small downloads with short GC timers;
 every download is exact, GC removes every task, peer and cache file, and the worker's RSS and fds
 stay within tests/bench/soak.py's stated bounds."""
+
 import pytest
 
 from tests.bench.soak import FD_GROWTH_BOUND, RSS_GROWTH_BOUND, run_soak

@@ -1,8 +1,10 @@
-"""`downloadServer: external` with a real nginx on the download port (docs/operations.md#an-external-download-server-nginx):
+"""`downloadServer: external` with a real nginx on the download port
+(docs/operations.md#an-external-download-server-nginx):
 a v1-style client downloads through it, every piece range nginx serves equals what the builtin
 download server serves for the same task, a credentialed task is never laid out, and removing
 a task withdraws its file; v1's Go dfget fetches a credentialed file through it. Skipped when
 nginx (or, for the Go dfget, the v1 binaries) is not installed."""
+
 import os
 import shutil
 import stat
@@ -32,27 +34,49 @@ def external(tmp_path, ended_by_pid):
     if nginx is None:
         pytest.skip("nginx is not installed (apt-get install nginx)")
     home, api, download = tmp_path / "ext", free_port(), free_port()
-    proc = ended_by_pid(Proc(["supernode", "--home-dir", str(home), "--port", str(api), "--download-port",
-                              str(download), "--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1"],
-                             log_path=str(tmp_path / "ext.out"), env={"SUPERNODE_DOWNLOAD_SERVER": "external"}))
+    proc = ended_by_pid(
+        Proc(
+            [
+                "supernode",
+                "--home-dir",
+                str(home),
+                "--port",
+                str(api),
+                "--download-port",
+                str(download),
+                "--listen-address",
+                "127.0.0.1",
+                "--advertise-ip",
+                "127.0.0.1",
+            ],
+            log_path=str(tmp_path / "ext.out"),
+            env={"SUPERNODE_DOWNLOAD_SERVER": "external"},
+        )
+    )
 
     def api_up():
         assert proc.alive(), proc.output()
         return requests.get(f"http://127.0.0.1:{api}/_ping", timeout=1).ok
+
     wait_until(api_up, 30, "the external-mode supernode's API")
     d = tmp_path / "nginx"
     d.mkdir()
     (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, port=download, root=home / "repo"))
-    web = ended_by_pid(Proc([nginx, "-c", str(d / "nginx.conf"), "-p", str(d), "-e", str(d / "error.log")],
-                            log_path=str(d / "out.log")))
+    web = ended_by_pid(
+        Proc(
+            [nginx, "-c", str(d / "nginx.conf"), "-p", str(d), "-e", str(d / "error.log")], log_path=str(d / "out.log")
+        )
+    )
 
     def nginx_up():
         assert web.alive(), web.output()
         return requests.get(f"http://127.0.0.1:{download}/", timeout=1).status_code in (403, 404)
+
     wait_until(nginx_up, 30, "nginx")
 
     class External:
         api_url, download_url, home_dir = f"http://127.0.0.1:{api}", f"http://127.0.0.1:{download}", home
+
     return External
 
 
@@ -66,7 +90,7 @@ def test_nginx_serves_exactly_the_builtin_pieces_and_nothing_private(supernode, 
     url = origin.url + "/five.bin"
     got_builtin, _ = V1Client(supernode.api_url).download(url)
     client = V1Client(external.api_url)
-    got_external, _ = client.download(url)                  # its pieces came from nginx
+    got_external, _ = client.download(url)  # its pieces came from nginx
     assert got_builtin == content and got_external == content
     task_id = client.register(url)["data"]["taskId"]
     piece_size = client.register(url)["data"]["pieceSize"]
@@ -93,22 +117,44 @@ def test_nginx_serves_exactly_the_builtin_pieces_and_nothing_private(supernode, 
 
     # removing the task withdraws its file from the static tree
     assert requests.delete(f"{external.api_url}/api/v1/tasks/{task_id}?full=true", timeout=10).status_code == 200
-    wait_until(lambda: requests.get(_file(external.download_url, task_id), timeout=10).status_code == 404, 10,
-               "the laid-out file to be withdrawn")
+    wait_until(
+        lambda: requests.get(_file(external.download_url, task_id), timeout=10).status_code == 404,
+        10,
+        "the laid-out file to be withdrawn",
+    )
 
 
-
-def test_v1_go_dfget_with_credentials_fetches_source_ranges_and_nothing_is_laid_out(tmp_path, external, origin,
-                                                                                 go_dfget):
+def test_v1_go_dfget_with_credentials_fetches_source_ranges_and_nothing_is_laid_out(
+    tmp_path, external, origin, go_dfget
+):
     """v1's dfget checks that the download port answers, then fetches the source ranges itself
     with its own headers (cdnSource: source)."""
     content = os.urandom(3 * MIB + 5)
     (origin.root / "private.bin").write_bytes(content)
     node = external.api_url.split("//")[1]
-    done = subprocess.run([go_dfget, "-u", origin.url + "/private.bin", "-o", str(tmp_path / "out.bin"), "--node",
-                           node, "--home", str(tmp_path / "go-home"), "--header", "Authorization: Bearer abc",
-                           "--notbs", "--port", str(free_port()), "--alivetime", "10s"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            go_dfget,
+            "-u",
+            origin.url + "/private.bin",
+            "-o",
+            str(tmp_path / "out.bin"),
+            "--node",
+            node,
+            "--home",
+            str(tmp_path / "go-home"),
+            "--header",
+            "Authorization: Bearer abc",
+            "--notbs",
+            "--port",
+            str(free_port()),
+            "--alivetime",
+            "10s",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     try:
         assert done.returncode == 0 and "download SUCCESS" in done.stdout, done.stdout + done.stderr
         assert (tmp_path / "out.bin").read_bytes() == content

@@ -1,5 +1,6 @@
 """Supernode behaviour over time and in its other modes: GC after the worker forks, the
 `source` CDN pattern, logs where v1 kept them."""
+
 import hashlib
 import os
 
@@ -15,8 +16,18 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def fast_gc_supernode(tmp_path):
-    proc, api, _ = start_supernode(str(tmp_path / "sn"), str(tmp_path / "sn.out"), "--gc-initial-delay", "0s",
-                                   "--gc-meta-interval", "1s", "--task-expire-time", "2s", "--peer-gc-delay", "1s")
+    proc, api, _ = start_supernode(
+        str(tmp_path / "sn"),
+        str(tmp_path / "sn.out"),
+        "--gc-initial-delay",
+        "0s",
+        "--gc-meta-interval",
+        "1s",
+        "--task-expire-time",
+        "2s",
+        "--peer-gc-delay",
+        "1s",
+    )
     yield f"http://127.0.0.1:{api}", tmp_path / "sn"
     proc.stop()
 
@@ -26,8 +37,11 @@ def test_background_gc_collects_an_idle_task_and_keeps_its_cache(fast_gc_superno
     (origin.root / "gc.bin").write_bytes(os.urandom(50_000))
     data, _ = V1Client(api).download(origin.url + "/gc.bin")
     task_id = requests.get(api + "/api/v1/tasks", timeout=5).json()[0]["ID"]
-    wait_until(lambda: requests.get(f"{api}/api/v1/tasks/{task_id}", timeout=5).status_code == 404, 20,
-               "task GC to collect the idle task")
+    wait_until(
+        lambda: requests.get(f"{api}/api/v1/tasks/{task_id}", timeout=5).status_code == 404,
+        20,
+        "task GC to collect the idle task",
+    )
     metrics = requests.get(api + "/metrics", timeout=5).text
     assert "dragonfly_supernode_gc_tasks_total 1.0" in metrics
     # the cache stays on disk and serves the next download without a second source fetch
@@ -49,7 +63,8 @@ def test_cdn_pattern_source_sends_clients_to_the_origin(tmp_path, origin):
         runner.stop_all()
         assert run.returncode == 0, run.stdout + run.stderr
         assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(content).digest()
-        assert not (tmp_path / "sn" / "repo" / "download").exists() or \
-            not any((tmp_path / "sn" / "repo" / "download").rglob("*.meta"))
+        assert not (tmp_path / "sn" / "repo" / "download").exists() or not any(
+            (tmp_path / "sn" / "repo" / "download").rglob("*.meta")
+        )
     finally:
         proc.stop()

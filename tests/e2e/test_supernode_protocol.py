@@ -1,5 +1,6 @@
 """Scenarios against a real gunicorn supernode and a real origin, with a client that speaks
 exactly like v1's dfget."""
+
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ def test_ping_version_and_prefixed_routes(supernode):
     assert requests.get(supernode.api_url + "/_ping", timeout=5).text == "OK"
     assert requests.get(supernode.api_url + "/v1.24/_ping", timeout=5).text == "OK"
     assert requests.get(supernode.api_url + "/version", timeout=5).json()["Version"] == "1.0.6"
-    assert supernode.metric(pings) == before + 2     # the version prefix counts under the plain route
+    assert supernode.metric(pings) == before + 2  # the version prefix counts under the plain route
     assert "dragonfly_supernode_build_info{" in supernode.metrics()
 
 
@@ -65,6 +66,10 @@ def test_download_port_serves_only_registered_tasks(supernode, origin):
     data, _ = client.download(origin.url + "/f.txt")
     assert data == b"x" * 100
     fake = "0" * 64
-    assert requests.get(f"{supernode.download_url}/download/000/{fake}", headers={"Range": "bytes=0-9"},
-                        timeout=5).status_code == 404
+    assert (
+        requests.get(
+            f"{supernode.download_url}/download/000/{fake}", headers={"Range": "bytes=0-9"}, timeout=5
+        ).status_code
+        == 404
+    )
     assert requests.get(f"{supernode.download_url}/download/../etc/passwd", timeout=5).status_code == 404

@@ -12,6 +12,7 @@ it at the end is ended by PID. Skipped, saying why, without the Go binaries
 (`$DRAGONFLY_V1GO`, else `<repo>/../shared/v1go`), root (for the namespace), nginx or
 docker-registry. Small files and one origin/supernode per module keep it short.
 """
+
 import os
 import pathlib
 import shutil
@@ -52,6 +53,7 @@ def lab(tmp_path_factory):
 
 # ---- Go dfget -> our supernode -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size", [15, 0, 5 * MIB + 3], ids=["15B", "empty", "multi-piece"])
 def test_the_go_dfget_downloads_through_our_supernode(lab, size):
     url, content = lab.file(f"go-{size}.bin", size)
@@ -83,12 +85,15 @@ def test_four_go_dfgets_at_once_serve_each_other_through_our_supernode(lab):
     took = {(me, src) for me, text in zip(cids, logs, strict=True) for src in pieces_from(text) if src in cids}
     mutual = {frozenset(pair) for pair in took if pair[::-1] in took}
     from_peers = lab.metric("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total") - before
-    print(f"\nFIGURE go crowd: {len({src for _, src in took})} of 4 Go dfgets served pieces to others, "
-          f"{len(mutual)} pairs served each other; {from_peers / MIB:.1f} MiB went peer to peer")
-    assert mutual and from_peers > 0        # peer traffic both ways
+    print(
+        f"\nFIGURE go crowd: {len({src for _, src in took})} of 4 Go dfgets served pieces to others, "
+        f"{len(mutual)} pairs served each other; {from_peers / MIB:.1f} MiB went peer to peer"
+    )
+    assert mutual and from_peers > 0  # peer traffic both ways
 
 
 # ---- our dfget -> the Go supernode ---------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def go_supernode(lab):
@@ -101,17 +106,32 @@ def go_supernode(lab):
     api, download = lab.ns.run(free_port), lab.ns.run(free_port)
     conf = os.path.join(lab.tmp, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(f"worker_processes 1; daemon off; user root root; pid {lab.tmp}/nginx.pid; "
-                f"error_log {lab.tmp}/nginx.err; events {{}} http {{ access_log off; "
-                f"server {{ listen 127.0.0.1:{download}; location / {{ root {home}/repo; }} }} }}\n")
+        f.write(
+            f"worker_processes 1; daemon off; user root root; pid {lab.tmp}/nginx.pid; "
+            f"error_log {lab.tmp}/nginx.err; events {{}} http {{ access_log off; "
+            f"server {{ listen 127.0.0.1:{download}; location / {{ root {home}/repo; }} }} }}\n"
+        )
     lab.start([nginx, "-c", conf, "-p", lab.tmp], "nginx")
-    sn = lab.start([os.path.join(lab.bins, "supernode"), "--home-dir", home, "--port", str(api),
-                    "--download-port", str(download), "--advertise-ip", "127.0.0.1"], "go-supernode")
+    sn = lab.start(
+        [
+            os.path.join(lab.bins, "supernode"),
+            "--home-dir",
+            home,
+            "--port",
+            str(api),
+            "--download-port",
+            str(download),
+            "--advertise-ip",
+            "127.0.0.1",
+        ],
+        "go-supernode",
+    )
 
     def ready():
         if not sn.alive():
             raise RuntimeError(sn.output()[-2000:])
         return lab.get(f"http://127.0.0.1:{api}/_ping").ok
+
     wait_until(ready, 60, "the Go supernode to answer /_ping")
     return f"127.0.0.1:{api}"
 
@@ -128,11 +148,15 @@ def test_our_dfget_downloads_through_the_go_supernode_and_from_our_peer(lab, go_
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         for name in ("first", "second"):
             assert sha((tmp_path / name).read_bytes()) == sha(content)
-        logs = [pathlib.Path(os.path.join(runner.home(h), "logs", "dfclient.log")).read_text(errors="replace")
-                for h in ("first", "second")]
+        logs = [
+            pathlib.Path(os.path.join(runner.home(h), "logs", "dfclient.log")).read_text(errors="replace")
+            for h in ("first", "second")
+        ]
         from_first = [src for src in pieces_from(logs[1]) if src == own_cid(logs[0])]
-        print(f"\nFIGURE ours via go supernode: the second of our dfgets took {len(from_first)} of "
-              f"{len(pieces_from(logs[1]))} pieces from the first")
+        print(
+            f"\nFIGURE ours via go supernode: the second of our dfgets took {len(from_first)} of "
+            f"{len(pieces_from(logs[1]))} pieces from the first"
+        )
         assert from_first
     finally:
         runner.stop_all()
@@ -150,12 +174,17 @@ def test_our_dfget_downloads_an_empty_file_through_the_go_supernode(lab, go_supe
 
 # ---- a mixed swarm on one host -------------------------------------------------------------------
 
+
 def test_a_mixed_swarm_trades_pieces_both_ways(lab, tmp_path):
     url, content = lab.file("mixed.bin", 8 * MIB)
     runner = DfgetRunner(tmp_path, node=lab.node)
     try:
-        ours = [lab.ns.run(runner.start, "-u", url, "-o", str(tmp_path / f"ours{i}"), "--notbs", "-s", "2M",
-                           home=f"ours{i}") for i in range(2)]
+        ours = [
+            lab.ns.run(
+                runner.start, "-u", url, "-o", str(tmp_path / f"ours{i}"), "--notbs", "-s", "2M", home=f"ours{i}"
+            )
+            for i in range(2)
+        ]
         gos = [lab.go_dfget(f"mixed-{i}", url, lab.node, "--notbs", "-s", "2M") for i in range(2)]
         for i, proc in enumerate(ours):
             done = runner.wait(proc, RUN_DEADLINE)
@@ -167,19 +196,24 @@ def test_a_mixed_swarm_trades_pieces_both_ways(lab, tmp_path):
             assert code == 0, text[-2000:]
             assert sha(pathlib.Path(out).read_bytes()) == sha(content)
             go_logs.append(pathlib.Path(os.path.join(home, "logs", "dfclient.log")).read_text(errors="replace"))
-        our_logs = [pathlib.Path(os.path.join(runner.home(f"ours{i}"), "logs", "dfclient.log")).read_text(errors="replace")
-                    for i in range(2)]
+        our_logs = [
+            pathlib.Path(os.path.join(runner.home(f"ours{i}"), "logs", "dfclient.log")).read_text(errors="replace")
+            for i in range(2)
+        ]
         go_cids, our_cids = {own_cid(t) for t in go_logs}, {own_cid(t) for t in our_logs}
         go_took_from_ours = sum(src in our_cids for t in go_logs for src in pieces_from(t))
         ours_took_from_go = sum(src in go_cids for t in our_logs for src in pieces_from(t))
-        print(f"\nFIGURE mixed swarm: Go dfgets took {go_took_from_ours} pieces from ours, ours took "
-              f"{ours_took_from_go} from the Go dfgets")
+        print(
+            f"\nFIGURE mixed swarm: Go dfgets took {go_took_from_ours} pieces from ours, ours took "
+            f"{ours_took_from_go} from the Go dfgets"
+        )
         assert go_took_from_ours > 0 and ours_took_from_go > 0
     finally:
         runner.stop_all()
 
 
 # ---- dfdaemon both ways --------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def registry(lab):
@@ -201,15 +235,31 @@ def blob_through(lab, mirror: str, digest: str) -> bytes:
 def test_the_go_dfdaemon_pulls_layers_through_our_supernode(lab, registry):
     url, image = registry
     home, port = os.path.join(lab.tmp, "go-dfdaemon"), lab.ns.run(free_port)
-    daemon = lab.start([os.path.join(lab.bins, "dfdaemon"), "--port", str(port), "--registry", url, "--node",
-                        lab.node, "--dfpath", os.path.join(lab.bins, "dfget"), "--workHome", home,
-                        "--localrepo", os.path.join(home, "repo")], "go-dfdaemon")
+    daemon = lab.start(
+        [
+            os.path.join(lab.bins, "dfdaemon"),
+            "--port",
+            str(port),
+            "--registry",
+            url,
+            "--node",
+            lab.node,
+            "--dfpath",
+            os.path.join(lab.bins, "dfget"),
+            "--workHome",
+            home,
+            "--localrepo",
+            os.path.join(home, "repo"),
+        ],
+        "go-dfdaemon",
+    )
     mirror = f"http://127.0.0.1:{port}"
 
     def ready():
         if not daemon.alive():
             raise RuntimeError(daemon.output()[-2000:])
         return lab.get(mirror + "/v2/").status_code in (200, 401)
+
     wait_until(ready, 60, "the Go dfdaemon to answer")
     for digest, blob in image.layers:
         assert blob_through(lab, mirror, digest) == blob
@@ -224,10 +274,16 @@ def test_our_dfdaemon_runs_the_go_dfget(lab, registry):
         for digest, blob in image.layers:
             assert blob_through(lab, daemon.url, digest) == blob
         metrics = lab.get(daemon.url + "/metrics").text
-        via = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                  if line.startswith('dragonfly_dfdaemon_layer_requests_total{via="dfget"}'))
-        fallbacks = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                        if line.startswith("dragonfly_dfdaemon_fallbacks_total"))
+        via = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith('dragonfly_dfdaemon_layer_requests_total{via="dfget"}')
+        )
+        fallbacks = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("dragonfly_dfdaemon_fallbacks_total")
+        )
         assert via >= len(image.layers) and fallbacks == 0, daemon.logs()[-3000:]
     finally:
         daemon.stop()

@@ -10,6 +10,7 @@ bound at /mnt and /tmp is a fresh tmpfs, so nothing it leaves behind survives) a
 --kill-child`: ending unshare by its PID ends every process the suite started).
 Skipped when the v1 Go programs or unprivileged-enough `unshare` are not available.
 """
+
 import os
 import shutil
 import signal
@@ -21,14 +22,15 @@ import pytest
 from tests.support import v1go
 
 pytestmark = pytest.mark.e2e
-SUITE_DEADLINE = 240.0    # s; the suite takes a few seconds
+SUITE_DEADLINE = 240.0  # s; the suite takes a few seconds
 
 
 def _namespaces_usable() -> str:
     if not shutil.which("unshare") or not shutil.which("ip"):
         return "unshare or ip (util-linux, iproute2) is not installed"
-    probe = subprocess.run(["unshare", "-m", "-n", "-p", "-f", "--kill-child", "true"], capture_output=True,
-                           text=True, timeout=30)
+    probe = subprocess.run(
+        ["unshare", "-m", "-n", "-p", "-f", "--kill-child", "true"], capture_output=True, text=True, timeout=30
+    )
     return "" if probe.returncode == 0 else f"cannot create namespaces: {probe.stderr.strip()[-200:]}"
 
 
@@ -50,7 +52,7 @@ def itest_tree(tmp_path_factory):
     bin_dir = x / "bin" / "linux_amd64"
     bin_dir.mkdir(parents=True)
     shutil.copy2(os.path.join(unpacked, "itest.test"), x / "test" / "itest.test")
-    for name in ("dfget", "dfdaemon"):                 # copies: X is seen at /mnt inside the namespace
+    for name in ("dfget", "dfdaemon"):  # copies: X is seen at /mnt inside the namespace
         shutil.copy2(os.path.join(unpacked, name), bin_dir / name)
     wrapper = bin_dir / "supernode"
     wrapper.write_text(f'#!/bin/sh\nexec "{ours}" "$@" 2>>/mnt/supernode.log\n')
@@ -60,15 +62,23 @@ def itest_tree(tmp_path_factory):
 
 def run_suite(x, env_extra: dict) -> "tuple[int, str]":
     """Run itest.test once in fresh namespaces; (exit status, its output)."""
-    script = ("ip link set lo up && mount --bind \"$X\" /mnt && mount -t tmpfs tmpfs /tmp && "
-              "cd /mnt/test && HOME=/tmp exec ./itest.test -check.v")
+    script = (
+        'ip link set lo up && mount --bind "$X" /mnt && mount -t tmpfs tmpfs /tmp && '
+        "cd /mnt/test && HOME=/tmp exec ./itest.test -check.v"
+    )
     env = {**os.environ, "X": str(x), **env_extra}
-    proc = subprocess.Popen(["unshare", "-m", "-n", "-p", "-f", "--kill-child", "sh", "-c", script], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["unshare", "-m", "-n", "-p", "-f", "--kill-child", "sh", "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=SUITE_DEADLINE)
     finally:
-        if proc.poll() is None:      # --kill-child: the whole PID namespace goes with it
+        if proc.poll() is None:  # --kill-child: the whole PID namespace goes with it
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
     return proc.returncode, out
@@ -82,5 +92,6 @@ def test_v1s_own_suite_passes_against_our_supernode_with_an_external_download_se
         if log.exists():
             log.unlink()
         code, out = run_suite(itest_tree, {"SUPERNODE_DOWNLOAD_SERVER": "external"})
-        assert code == 0 and "OK: 5 passed" in out, (f"run {run} of {runs}:\n" + out[-3000:]
-                                                     + (log.read_text()[-2000:] if log.exists() else ""))
+        assert code == 0 and "OK: 5 passed" in out, (
+            f"run {run} of {runs}:\n" + out[-3000:] + (log.read_text()[-2000:] if log.exists() else "")
+        )

@@ -1,4 +1,5 @@
 """Run dfget as a real process with its own --home; end every process it left behind by PID."""
+
 import json
 import os
 import signal
@@ -27,12 +28,25 @@ class DfgetRunner:
         return path
 
     def argv(self, args, home: str):
-        return ["dfget", *args, "--node", self.node, "--home", self.home(home), "--ip", "127.0.0.1",
-                "--alivetime", "60s", "--expiretime", "60s"]
+        return [
+            "dfget",
+            *args,
+            "--node",
+            self.node,
+            "--home",
+            self.home(home),
+            "--ip",
+            "127.0.0.1",
+            "--alivetime",
+            "60s",
+            "--expiretime",
+            "60s",
+        ]
 
     def start(self, *args, home: str = "default") -> subprocess.Popen:
-        proc = subprocess.Popen(self.argv(args, home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            self.argv(args, home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+        )
         self.procs.append(proc)
         return proc
 

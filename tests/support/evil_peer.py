@@ -6,6 +6,7 @@ Run as a process: `python -m tests.support.evil_peer --supernode http://127.0.0.
 prints `evil peer port is <N> cid <CID>` once it holds every piece. `GET /_stats` answers
 {"served": pieces sent, "requests": piece requests seen}.
 """
+
 import argparse
 import json
 import random
@@ -48,15 +49,16 @@ def make_handler(framed: "dict[int, bytes]", counters: Counters):
         def do_GET(self):
             if self.path == "/_stats":
                 with counters.lock:
-                    return self._send(200, json.dumps({"served": counters.served,
-                                                       "requests": counters.requests}).encode())
+                    return self._send(
+                        200, json.dumps({"served": counters.served, "requests": counters.requests}).encode()
+                    )
             with counters.lock:
                 counters.requests += 1
             num = self.headers.get("pieceNum", "")
             if not self.path.startswith("/peer/file/") or not num.isdigit() or int(num) not in framed:
                 return self._send(404, b"not found")
             body = bytearray(framed[int(num)])
-            body[len(body) // 2] ^= 0xFF              # one payload byte flipped: md5 no longer matches
+            body[len(body) // 2] ^= 0xFF  # one payload byte flipped: md5 no longer matches
             with counters.lock:
                 counters.served += 1
             self._send(206, bytes(body))
@@ -79,17 +81,22 @@ def main(argv=None) -> int:
     port = sock.getsockname()[1]
     client = V1Client(args.supernode, port=port, name="evil")
     data, _ = client.download(args.url)
-    reg = client.register(args.url)       # the same CID again: a fresh record that holds nothing yet...
+    reg = client.register(args.url)  # the same CID again: a fresh record that holds nothing yet...
     assert reg["code"] == 200, reg
     task_id, size = reg["data"]["taskId"], reg["data"]["pieceSize"]
     payload = size - pieces.META_SIZE
-    framed = {n: bytes(pieces.frame(data[n * payload:(n + 1) * payload], size))
-              for n in range(pieces.piece_count(len(data), size))}
+    framed = {
+        n: bytes(pieces.frame(data[n * payload : (n + 1) * payload], size))
+        for n in range(pieces.piece_count(len(data), size))
+    }
     # ...so claim every piece as persisted: the supernode now schedules us as their holder
     for n in framed:
         start, end = pieces.piece_range(n, size)
-        r = client.http.get(f"{client.api}/peer/piece/suc", timeout=10, params={
-            "taskId": task_id, "cid": client.cid, "dstCid": "", "pieceRange": pieces.format_range(start, end)})
+        r = client.http.get(
+            f"{client.api}/peer/piece/suc",
+            timeout=10,
+            params={"taskId": task_id, "cid": client.cid, "dstCid": "", "pieceRange": pieces.format_range(start, end)},
+        )
         assert r.json().get("code") == 611, r.text
     counters = Counters()
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(framed, counters), bind_and_activate=False)

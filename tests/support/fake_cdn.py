@@ -1,4 +1,5 @@
 """An in-memory CDN that honours supernode/cdn/core/contract.py, for service and API tests."""
+
 import hashlib
 
 from common import pieces
@@ -6,10 +7,15 @@ from supernode.cdn.core.contract import CdnResult, ProbeResult
 
 
 class FakeCdn:
-    def __init__(self, sources: "dict[str, bytes] | None" = None, *, statuses: "dict[str, int] | None" = None,
-                 auto_run: bool = True):
+    def __init__(
+        self,
+        sources: "dict[str, bytes] | None" = None,
+        *,
+        statuses: "dict[str, int] | None" = None,
+        auto_run: bool = True,
+    ):
         self.sources = dict(sources or {})
-        self.statuses = dict(statuses or {})   # url -> HTTP status the source answers
+        self.statuses = dict(statuses or {})  # url -> HTTP status the source answers
         self.auto_run = auto_run
         self.started, self.probes, self.pending = [], [], []
         self.files: dict[str, bytes] = {}
@@ -43,14 +49,21 @@ class FakeCdn:
         count = pieces.piece_count(len(data), job.piece_size)
         framed_all = b""
         for n in range(count):
-            framed = pieces.frame(data[n * payload:(n + 1) * payload], job.piece_size)
+            framed = pieces.frame(data[n * payload : (n + 1) * payload], job.piece_size)
             framed_all += framed.ljust(job.piece_size, b"\0") if n < count - 1 else framed
             listener.on_piece(job.task_id, n, hashlib.md5(framed).hexdigest(), len(framed))
         self.files[job.task_id] = framed_all
-        listener.on_done(job.task_id, CdnResult(
-            success=True, real_md5=hashlib.md5(data).hexdigest(), source_length=len(data),
-            file_length=pieces.wrapped_length(len(data), job.piece_size), piece_count=count,
-            source_bytes=len(data)))
+        listener.on_done(
+            job.task_id,
+            CdnResult(
+                success=True,
+                real_md5=hashlib.md5(data).hexdigest(),
+                source_length=len(data),
+                file_length=pieces.wrapped_length(len(data), job.piece_size),
+                piece_count=count,
+                source_bytes=len(data),
+            ),
+        )
 
     def forget(self, task_id):
         pass

@@ -1,6 +1,7 @@
 """The v1 interop matrix's lab (tests/e2e/test_v1_interop.py): one private network namespace with
 an origin and our supernode in it, the v1 Go binaries beside, and helpers that read what a dfget
 (Go or ours: they log the same lines) fetched from whom."""
+
 import hashlib
 import json
 import os
@@ -21,8 +22,11 @@ def sha(data: bytes) -> str:
 
 def pieces_from(log_text: str) -> "list[str]":
     """dstCid of every piece a dfget (Go or ours: the same log line) fetched and kept."""
-    return [p["dstCid"] for p in (json.loads(m) for m in re.findall(r"downloading piece:(\{.*\})", log_text))
-            if p.get("result") == 503 and p.get("dstCid")]
+    return [
+        p["dstCid"]
+        for p in (json.loads(m) for m in re.findall(r"downloading piece:(\{.*\})", log_text))
+        if p.get("result") == 503 and p.get("dstCid")
+    ]
 
 
 def own_cid(log_text: str) -> str:
@@ -58,16 +62,45 @@ class Lab:
 
     def metric(self, name: str) -> float:
         text = self.get(f"http://{self.node}/metrics").text
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith(name + " ") or line.startswith(name + "{"))
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name + " ") or line.startswith(name + "{")
+        )
 
     def go_dfget(self, name: str, url: str, node: str, *extra: str) -> "tuple[subprocess.Popen, str, str]":
         """Start the Go dfget with its own home and upload port: (process, output path, home)."""
         home, out = os.path.join(self.tmp, "go-" + name), os.path.join(self.tmp, "go-" + name + ".out")
-        argv = [os.path.join(self.bins, "dfget"), "-u", url, "-o", out, "--node", node, "--home", home,
-                "--ip", "127.0.0.1", "--port", str(self.ns.run(free_port)), "--alivetime", "60s", *extra]
-        return self.ns.run(subprocess.Popen, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           stdin=subprocess.DEVNULL), out, home
+        argv = [
+            os.path.join(self.bins, "dfget"),
+            "-u",
+            url,
+            "-o",
+            out,
+            "--node",
+            node,
+            "--home",
+            home,
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.ns.run(free_port)),
+            "--alivetime",
+            "60s",
+            *extra,
+        ]
+        return (
+            self.ns.run(
+                subprocess.Popen,
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            ),
+            out,
+            home,
+        )
 
     def start(self, argv, name: str) -> Proc:
         proc = self.ns.run(Proc, argv, log_path=os.path.join(self.tmp, name + ".log"))

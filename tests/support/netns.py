@@ -5,6 +5,7 @@ supernode has no listen-address flag): loopback only, nothing reaches the host's
 the calling thread): the sockets it opens and the processes it starts live there. A holder
 process (`unshare -n`) keeps the namespace until `close()`, which ends it by its PID.
 """
+
 import ctypes
 import os
 import shutil
@@ -30,8 +31,9 @@ class Netns:
     def __init__(self, log_path: str):
         if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("ip")):
             raise NetnsUnavailable("a private network namespace needs root, unshare and ip")
-        self.holder = Proc(["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 3600"],
-                           log_path=log_path)
+        self.holder = Proc(
+            ["unshare", "-n", "sh", "-c", "ip link set lo up && echo up && exec sleep 3600"], log_path=log_path
+        )
         try:
             wait_until(lambda: "up" in self.holder.output() or not self.holder.alive(), 30, "the namespace")
             if not self.holder.alive():
@@ -40,8 +42,9 @@ class Netns:
         except BaseException:
             self.holder.stop()
             raise
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netns",
-                                          initializer=_enter, initargs=(self._fd,))
+        self._thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="netns", initializer=_enter, initargs=(self._fd,)
+        )
         try:
             self.run(lambda: None)
         except OSError as e:

@@ -8,6 +8,7 @@ Run as a process: `python -m tests.support.origin --root DIR --port 0 [--cut-aft
 each path — a broken stream the CDN must resume. `--tls-cert FILE --tls-key FILE` serves HTTPS
 (for tests of certificate errors).
 """
+
 import argparse
 import email.utils
 import hashlib
@@ -103,7 +104,7 @@ def make_handler(root: str, stats: Stats, cut_after: int, auth: str, auth_header
                     if not chunk:
                         break
                     if limit is not None and sent + len(chunk) > limit:
-                        chunk = chunk[:limit - sent]
+                        chunk = chunk[: limit - sent]
                         self.wfile.write(chunk)
                         stats.add(stats.bytes, path, len(chunk))
                         self.close_connection = True
@@ -132,13 +133,17 @@ def main(argv=None):
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--cut-after", type=int, default=0)
     p.add_argument("--auth", default="", help="required value of the --auth-header header")
-    p.add_argument("--auth-header", default="Authorization",
-                   help="the header that must carry --auth (e.g. X-JFrog-Art-Api: a name no heuristic knows)")
+    p.add_argument(
+        "--auth-header",
+        default="Authorization",
+        help="the header that must carry --auth (e.g. X-JFrog-Art-Api: a name no heuristic knows)",
+    )
     p.add_argument("--tls-cert", default="", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--tls-key", default="", help="the private key of --tls-cert (PEM)")
     args = p.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(args.root, Stats(), args.cut_after, args.auth,
-                                                                      args.auth_header))
+    server = ThreadingHTTPServer(
+        (args.host, args.port), make_handler(args.root, Stats(), args.cut_after, args.auth, args.auth_header)
+    )
     if args.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.tls_cert, args.tls_key)

@@ -1,5 +1,6 @@
 """Just enough PNG decoding (8-bit RGB/RGBA, not interlaced: what Chromium writes) for tests to
 look at screenshots without an imaging library."""
+
 import struct
 import zlib
 
@@ -9,8 +10,8 @@ def decode(data: bytes) -> "tuple[int, int, list[bytes]]":
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, width = 8, b"", 0
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
@@ -23,7 +24,7 @@ def decode(data: bytes) -> "tuple[int, int, list[bytes]]":
     raw, stride, rows, prev = zlib.decompress(idat), width * channels, [], bytearray(width * channels)
     for y in range(height):
         start = y * (stride + 1)
-        row = _unfilter(raw[start], bytearray(raw[start + 1:start + 1 + stride]), prev, channels)
+        row = _unfilter(raw[start], bytearray(raw[start + 1 : start + 1 + stride]), prev, channels)
         rows.append(bytes(row) if channels == 3 else bytes(b for i, b in enumerate(row) if i % 4 != 3))
         prev = row
     return width, height, rows
@@ -47,7 +48,7 @@ def _unfilter(kind: int, row: bytearray, prev: bytearray, bpp: int) -> bytearray
 
 
 def pixel(rows: "list[bytes]", x: int, y: int) -> "tuple[int, int, int]":
-    return tuple(rows[y][3 * x:3 * x + 3])
+    return tuple(rows[y][3 * x : 3 * x + 3])
 
 
 def colours_in(rows: "list[bytes]", box: "tuple[int, int, int, int]") -> "dict[tuple, int]":
@@ -57,6 +58,6 @@ def colours_in(rows: "list[bytes]", box: "tuple[int, int, int, int]") -> "dict[t
     for y in range(max(y0, 0), min(y0 + h, len(rows))):
         line = rows[y]
         for x in range(max(x0, 0), min(x0 + w, len(line) // 3)):
-            c = tuple(line[3 * x:3 * x + 3])
+            c = tuple(line[3 * x : 3 * x + 3])
             counts[c] = counts.get(c, 0) + 1
     return counts

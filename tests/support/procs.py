@@ -1,4 +1,5 @@
 """Real processes for e2e tests: started with a deadline, always ended by their PID."""
+
 import os
 import random
 import signal
@@ -13,7 +14,7 @@ import requests
 # cores are busy with other work Python start-up alone can take seconds, and a test must not fail
 # because of that — only because the server never comes up.
 START_DEADLINE = 90.0
-PORT_ATTEMPTS = 3   # a supernode start that lost a port it was given to another process
+PORT_ATTEMPTS = 3  # a supernode start that lost a port it was given to another process
 
 
 # Ports handed to servers under test come from below the kernel's ephemeral range (32768 and up):
@@ -61,8 +62,15 @@ class Proc:
         self.argv = argv
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - the process writes it until stop() closes it
-        self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
         self.pid = self.popen.pid
 
     def alive(self) -> bool:
@@ -89,8 +97,11 @@ class Proc:
 
 
 def start_origin(root: str, log_path: str, *extra: str) -> "tuple[Proc, int]":
-    proc = Proc([sys.executable, "-m", "tests.support.origin", "--root", root, "--port", "0", *extra],
-                log_path=log_path, cwd=_repo_root())
+    proc = Proc(
+        [sys.executable, "-m", "tests.support.origin", "--root", root, "--port", "0", *extra],
+        log_path=log_path,
+        cwd=_repo_root(),
+    )
 
     def port():
         for line in proc.output().splitlines():
@@ -98,27 +109,47 @@ def start_origin(root: str, log_path: str, *extra: str) -> "tuple[Proc, int]":
                 return int(line.split()[-1])
         if not proc.alive():
             raise RuntimeError(proc.output())
+
     return proc, wait_until(port, START_DEADLINE, "the origin to listen")
 
 
-def start_supernode(home: str, log_path: str, *extra: str, env=None,
-                    ports: "tuple[int, int] | None" = None) -> "tuple[Proc, int, int]":
+def start_supernode(
+    home: str, log_path: str, *extra: str, env=None, ports: "tuple[int, int] | None" = None
+) -> "tuple[Proc, int, int]":
     """`env`: settings as SUPERNODE_<NAME> variables; `ports`: (api, download) to reuse (a restart).
     Ports it picks itself are picked again if another process took one before the supernode bound it."""
     for attempt in range(1, PORT_ATTEMPTS + 1):
         api, download = ports or (free_port(), free_port())
-        proc = Proc(["supernode", "--home-dir", home, "--port", str(api), "--download-port", str(download),
-                     "--listen-address", "127.0.0.1", "--advertise-ip", "127.0.0.1", *extra],
-                    log_path=log_path, env=env)
+        proc = Proc(
+            [
+                "supernode",
+                "--home-dir",
+                home,
+                "--port",
+                str(api),
+                "--download-port",
+                str(download),
+                "--listen-address",
+                "127.0.0.1",
+                "--advertise-ip",
+                "127.0.0.1",
+                *extra,
+            ],
+            log_path=log_path,
+            env=env,
+        )
 
         def ready(proc=proc, api=api, download=download):
             if not proc.alive():
                 return "exited"
-            return requests.get(f"http://127.0.0.1:{api}/_ping", timeout=1).text == "OK" and \
-                requests.get(f"http://127.0.0.1:{download}/_ping", timeout=1).ok
+            return (
+                requests.get(f"http://127.0.0.1:{api}/_ping", timeout=1).text == "OK"
+                and requests.get(f"http://127.0.0.1:{download}/_ping", timeout=1).ok
+            )
+
         if wait_until(ready, START_DEADLINE, "the supernode to answer /_ping") is True:
             return proc, api, download
-        lost_a_port = "in use by another process" in proc.output()   # supernode/listeners.py says so
+        lost_a_port = "in use by another process" in proc.output()  # supernode/listeners.py says so
         if ports or not lost_a_port or attempt == PORT_ATTEMPTS:
             raise RuntimeError(f"supernode exited: {proc.output()}")
     raise AssertionError("unreachable")

@@ -1,5 +1,6 @@
 """Raw bytes to a local server, for hostile-input tests that an HTTP client library would refuse
 to send."""
+
 import socket
 
 

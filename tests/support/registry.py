@@ -1,5 +1,6 @@
 """A real registry (Debian's `docker-registry`, distribution v2) for e2e tests, and an image pushed
 over the v2 API without docker: random gzip layers, a config, a schema 2 manifest."""
+
 import gzip
 import hashlib
 import io
@@ -30,7 +31,7 @@ log:
     disabled: false
 storage:
   filesystem:
-    rootdirectory: {tmp_path / 'registry-data'}
+    rootdirectory: {tmp_path / "registry-data"}
   delete:
     enabled: true
 http:
@@ -43,6 +44,7 @@ http:
         if not proc.alive():
             raise RuntimeError(proc.output())
         return requests.get(base + "/v2/", timeout=1).status_code == 200
+
     wait_until(ready, START_DEADLINE, "docker-registry to answer /v2/")
     return proc, base
 
@@ -69,8 +71,9 @@ def push_blob(base: str, name: str, data: bytes) -> str:
     location = r.headers["Location"]
     location = location if location.startswith("http") else base + location
     sep = "&" if "?" in location else "?"
-    r = requests.put(f"{location}{sep}digest={digest}", data=data, timeout=30,
-                     headers={"Content-Type": "application/octet-stream"})
+    r = requests.put(
+        f"{location}{sep}digest={digest}", data=data, timeout=30, headers={"Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 201, r.text
     return digest
 
@@ -78,17 +81,35 @@ def push_blob(base: str, name: str, data: bytes) -> str:
 def push_image(base: str, name: str, tag: str, layer_sizes) -> dict:
     """Push an image; returns {"manifest_url", "layers": [(digest, gzip bytes)], "config"}."""
     layers = [make_layer(n) for n in layer_sizes]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": [_digest(t) for _, t in layers]}}).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [_digest(t) for _, t in layers]},
+        }
+    ).encode()
     config_digest = push_blob(base, name, config)
     pushed = [(push_blob(base, name, blob), blob) for blob, _ in layers]
-    manifest = {"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
-                           "digest": config_digest},
-                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(b),
-                            "digest": d} for d, b in pushed]}
-    r = requests.put(f"{base}/v2/{name}/manifests/{tag}", data=json.dumps(manifest), timeout=10,
-                     headers={"Content-Type": DOCKER_MANIFEST})
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": len(config),
+            "digest": config_digest,
+        },
+        "layers": [
+            {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(b), "digest": d}
+            for d, b in pushed
+        ],
+    }
+    r = requests.put(
+        f"{base}/v2/{name}/manifests/{tag}",
+        data=json.dumps(manifest),
+        timeout=10,
+        headers={"Content-Type": DOCKER_MANIFEST},
+    )
     assert r.status_code == 201, r.text
     return {"manifest_url": f"{base}/v2/{name}/manifests/{tag}", "layers": pushed, "config": config_digest}
 

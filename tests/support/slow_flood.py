@@ -1,5 +1,6 @@
 """A bounded slowloris: connections from several loopback source addresses that trickle their
 request headers one byte at a time and are reopened when the server closes them."""
+
 import socket
 import threading
 
@@ -10,8 +11,7 @@ class SlowFlood:
     """`per_source` connections from each of `sources` to `port`, topped up every `interval`
     seconds for at most `rounds` rounds (and until stop())."""
 
-    def __init__(self, port: int, sources: "list[str]", per_source: int, *, interval: float = 1.0,
-                 rounds: int = 120):
+    def __init__(self, port: int, sources: "list[str]", per_source: int, *, interval: float = 1.0, rounds: int = 120):
         self.port, self.sources, self.per_source = port, sources, per_source
         self.interval, self.rounds = interval, rounds
         self.conns: dict[str, list[socket.socket]] = {s: [] for s in sources}
@@ -76,7 +76,7 @@ class SlowFlood:
                     except BlockingIOError:
                         answered = None
                     s.settimeout(2)
-                    if answered is not None:   # an answer (408/503) or EOF: the server let go
+                    if answered is not None:  # an answer (408/503) or EOF: the server let go
                         raise ConnectionResetError
                     s.sendall(b"X")
                     alive.append(s)

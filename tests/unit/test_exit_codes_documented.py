@@ -1,5 +1,6 @@
 """docs/operations.md#exit-codes lists every exit status each program can return, and no other:
 the enums are the one definition, the page must follow them."""
+
 import pathlib
 import re
 
@@ -29,5 +30,6 @@ def test_the_supernode_exit_status_on_a_bad_start_is_documented():
     import inspect
 
     from supernode import cli
+
     assert "sys.exit(2)" in inspect.getsource(cli)
     assert paragraph("supernode").lstrip(": ").startswith("2 on")

@@ -1,5 +1,6 @@
 """The three programs never import each other (docs/architecture.md#what-may-import-what), with one
 exception: dfdaemon's in-process downloads run dfget's library, from dfdaemon/inprocess.py only."""
+
 import ast
 import pathlib
 

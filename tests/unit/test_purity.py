@@ -6,6 +6,7 @@ Pure code is found by folder, not by a list: every module in a package named `co
 supernode/cdn/core, dfget/uploader/core, dfdaemon/core, ...) and every module of `common/` outside
 `common/shell/`. A new module in one of those folders is scanned from its first commit.
 """
+
 import ast
 import pathlib
 import re
@@ -20,9 +21,31 @@ COMMON_SHELL = ROOT / "common" / "shell"
 # take and the clocks that implement it (threads, real time). Splitting it (the protocol stays, the
 # clocks go to common/shell/) ends this exception; test_exceptions_are_still_needed says when.
 NOT_PURE_YET = {"common/clock.py"}
-FORBIDDEN = {"socket", "threading", "subprocess", "time", "random", "asyncio", "multiprocessing", "select",
-             "selectors", "urllib.request", "http", "os", "io", "shutil", "tempfile", "logging", "signal",
-             "fcntl", "ssl", "requests", "flask", "gevent", "urllib3"}
+FORBIDDEN = {
+    "socket",
+    "threading",
+    "subprocess",
+    "time",
+    "random",
+    "asyncio",
+    "multiprocessing",
+    "select",
+    "selectors",
+    "urllib.request",
+    "http",
+    "os",
+    "io",
+    "shutil",
+    "tempfile",
+    "logging",
+    "signal",
+    "fcntl",
+    "ssl",
+    "requests",
+    "flask",
+    "gevent",
+    "urllib3",
+}
 FORBIDDEN_CALLS = {"open", "print", "input"}
 
 
@@ -72,8 +95,16 @@ def problems_of(path: pathlib.Path) -> "list[str]":
 
 def test_the_pure_core_exists():
     folders = {str(p.parent.relative_to(ROOT)) for p in pure_files()}
-    assert {"common", "common/protocol", "supernode/core", "supernode/cdn/core", "supernode/console/core",
-            "dfget/core", "dfget/uploader/core", "dfdaemon/core"} <= folders
+    assert {
+        "common",
+        "common/protocol",
+        "supernode/core",
+        "supernode/cdn/core",
+        "supernode/console/core",
+        "dfget/core",
+        "dfget/uploader/core",
+        "dfdaemon/core",
+    } <= folders
     assert len(list(pure_files())) >= 50
 
 
@@ -93,7 +124,9 @@ def test_every_module_that_calls_itself_pure_is_in_a_pure_folder():
 
 def test_exceptions_are_still_needed():
     for name in NOT_PURE_YET:
-        assert _in_pure_folder(ROOT / name) and problems_of(ROOT / name), f"{name} is pure now: drop it from NOT_PURE_YET"
+        assert _in_pure_folder(ROOT / name) and problems_of(ROOT / name), (
+            f"{name} is pure now: drop it from NOT_PURE_YET"
+        )
 
 
 @pytest.mark.parametrize("path", list(pure_files()), ids=lambda p: str(p.relative_to(ROOT)))
@@ -104,9 +137,16 @@ def test_module_is_pure(path):
 def test_the_scan_catches_io(tmp_path):
     bad = ROOT / "dfget" / "core" / "_purity_probe.py"
     try:
-        bad.write_text("import socket\nfrom requests import get\nfrom common.shell import logs\n"
-                       "from dfget.session import Session\nfrom dfget.uploader.core import policy\nopen('x')\n")
-        assert problems_of(bad) == ["imports socket", "imports requests", "imports common.shell",
-                                    "imports dfget.session", "line 6 calls open()"]
+        bad.write_text(
+            "import socket\nfrom requests import get\nfrom common.shell import logs\n"
+            "from dfget.session import Session\nfrom dfget.uploader.core import policy\nopen('x')\n"
+        )
+        assert problems_of(bad) == [
+            "imports socket",
+            "imports requests",
+            "imports common.shell",
+            "imports dfget.session",
+            "line 6 calls open()",
+        ]
     finally:
         bad.unlink()

@@ -7,6 +7,7 @@ a task may download at (`share_rate`), which data-directory entries to delete or
 ports to try at start-up (`port_candidates`). Nothing here reads a clock, a file or a socket;
 time and directory listings come in as arguments, decisions go out as values.
 """
+
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping
@@ -17,27 +18,36 @@ from common.errors import BadInput, RangeError, RangeNotSatisfiable
 from common.http_range import parse_byte_range
 from common.pieces import HEAD_SIZE, META_SIZE
 
-EXPIRE_INTERVAL = 15.0          # seconds between data-directory sweeps (docs/architecture.md#the-upload-servers-life-cycle)
+EXPIRE_INTERVAL = 15.0  # seconds between data-directory sweeps (docs/architecture.md#the-upload-servers-life-cycle)
 PORT_BASE = 15000
 PORT_SPAN = 50000
 PORT_TRIES = 10
-_MAX_HEADER_PIECE_SIZE = (1 << 28) - 1   # pieceSize << 4 must fit the 32-bit frame header
-_MAX_PAYLOAD = (1 << 24) - 1             # the header's low 24 bits hold the payload length
-_MAX_SUPER_NODE = 260                    # a DNS name (253) and a port
+_MAX_HEADER_PIECE_SIZE = (1 << 28) - 1  # pieceSize << 4 must fit the 32-bit frame header
+_MAX_PAYLOAD = (1 << 24) - 1  # the header's low 24 bits hold the payload length
+_MAX_SUPER_NODE = 260  # a DNS name (253) and a port
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 
 # ---- names -------------------------------------------------------------------------------------
 
+
 def check_task_file_name(name: str) -> str:
     """A task file name must be one plain path component; anything else is BadInput."""
-    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name
-            or name.startswith(".") or len(name) > 255):
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or name.startswith(".")
+        or len(name) > 255
+    ):
         raise BadInput(f"invalid task file name {name!r}")
     return name
 
 
 # ---- piece requests ----------------------------------------------------------------------------
+
 
 def parse_upload_range(header: "str | None") -> "tuple[int, int]":
     """A closed `bytes=a-b` with b > a (what v1's parseRange accepts) -> (a, b)."""
@@ -60,8 +70,9 @@ def parse_int_header(name: str, value: "str | None", *, minimum: int = 0) -> int
 @dataclass(frozen=True)
 class PiecePlan:
     """What to send for one piece request: `length` wire bytes, read from `offset` in the file."""
-    offset: int          # where the payload starts in the service file
-    length: int          # Content-Length: payload plus the frame when `framed`
+
+    offset: int  # where the payload starts in the service file
+    length: int  # Content-Length: payload plus the frame when `framed`
     framed: bool
     piece_size: int
 
@@ -74,8 +85,7 @@ class PiecePlan:
         return HEAD_SIZE if self.framed else 0
 
 
-def amend_range(size: int, framed: bool, start: int, length: int, piece_num: int,
-                piece_size: int = 0) -> PiecePlan:
+def amend_range(size: int, framed: bool, start: int, length: int, piece_num: int, piece_size: int = 0) -> PiecePlan:
     """v1's amendRange: map a wrapped range onto the raw service file of `size` bytes.
 
     With framing the raw offset is `start - piece_num*5` and the request must cover the 5-byte
@@ -96,6 +106,7 @@ def amend_range(size: int, framed: bool, start: int, length: int, piece_num: int
 @dataclass(frozen=True)
 class PieceRequest:
     """The parsed headers of one /peer/file request."""
+
     start: int
     length: int
     piece_num: int
@@ -103,8 +114,9 @@ class PieceRequest:
     framed: bool
 
 
-def parse_piece_request(range_header: "str | None", piece_num: "str | None",
-                        piece_size: "str | None", cdn_source: "str | None") -> PieceRequest:
+def parse_piece_request(
+    range_header: "str | None", piece_num: "str | None", piece_size: "str | None", cdn_source: "str | None"
+) -> PieceRequest:
     """Headers of a /peer/file request -> PieceRequest; anything malformed is BadInput (400)."""
     start, end = parse_upload_range(range_header)
     num = parse_int_header("pieceNum", piece_num)
@@ -171,13 +183,17 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return mapped or addr
 
 
-MAX_CONNECTIONS = 512           # open connections (one thread each) the server holds at once
-MAX_CONNECTIONS_PER_ADDRESS = 32   # ... from one other host (a peer needs a handful)
+MAX_CONNECTIONS = 512  # open connections (one thread each) the server holds at once
+MAX_CONNECTIONS_PER_ADDRESS = 32  # ... from one other host (a peer needs a handful)
 
 
-def admit_connection(open_total: int, open_from_address: int, local: bool,
-                     max_total: int = MAX_CONNECTIONS,
-                     max_per_address: int = MAX_CONNECTIONS_PER_ADDRESS) -> bool:
+def admit_connection(
+    open_total: int,
+    open_from_address: int,
+    local: bool,
+    max_total: int = MAX_CONNECTIONS,
+    max_per_address: int = MAX_CONNECTIONS_PER_ADDRESS,
+) -> bool:
     """May one more connection be served? Every host's share is bounded, so that one host
     holding slow connections cannot take every thread; this host's own dfgets (all from one
     loopback address) only count toward the total."""
@@ -188,21 +204,24 @@ def admit_connection(open_total: int, open_from_address: int, local: bool,
 
 # ---- rate sharing ------------------------------------------------------------------------------
 
+
 def share_rate(rate: int, total_limit: int, unfinished_rates: Iterable[int]) -> int:
     """A task's share of the host-wide limit: ceil(rate*total/sum) when the sum exceeds it."""
     if total_limit <= 0:
         return rate
     total = sum(unfinished_rates)
     if total > total_limit:
-        return -(-rate * total_limit // total)   # integer ceil, as v1
+        return -(-rate * total_limit // total)  # integer ceil, as v1
     return rate
 
 
 # ---- expiry and idleness -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DataEntry:
     """One entry of the data directory as seen by the sweep."""
+
     name: str
     is_dir: bool
     mtime: float
@@ -211,20 +230,23 @@ class DataEntry:
 @dataclass(frozen=True)
 class TaskView:
     """What the expiry decision needs to know about a registered task."""
+
     finished: bool
     access_time: float
 
 
 @dataclass(frozen=True)
 class ExpiryPlan:
-    remove_dirs: "tuple[str, ...]" = ()      # sub-directories of the data dir
-    delete_files: "tuple[str, ...]" = ()     # files of unknown tasks
-    expire: "tuple[tuple[str, str], ...]" = ()   # (file name, task name): service-down + delete + forget
+    remove_dirs: "tuple[str, ...]" = ()  # sub-directories of the data dir
+    delete_files: "tuple[str, ...]" = ()  # files of unknown tasks
+    expire: "tuple[tuple[str, str], ...]" = ()  # (file name, task name): service-down + delete + forget
 
 
-def plan_expiry(entries: Iterable[DataEntry], tasks: Mapping[str, TaskView], now: float,
-                expire_time: float, own: bool = True) -> ExpiryPlan:
-    """v1's sweep (docs/architecture.md#the-upload-servers-life-cycle): unknown -> delete; unfinished -> keep; finished and idle for
+def plan_expiry(
+    entries: Iterable[DataEntry], tasks: Mapping[str, TaskView], now: float, expire_time: float, own: bool = True
+) -> ExpiryPlan:
+    """v1's sweep (docs/architecture.md#the-upload-servers-life-cycle): unknown -> delete; unfinished -> keep; finished
+    and idle for
     longer than `expire_time` (by the later of last access and mtime) -> expire.
 
     `own`: the server's own data directory. Another home's directory (issue 12) only ever loses
@@ -259,6 +281,7 @@ def idle_deadline(last_alive: float, alive_time: float) -> float:
 
 # ---- ports -------------------------------------------------------------------------------------
 
+
 def port_candidates(port: int, unix_seconds: float) -> "list[int]":
     """`--port` if given (one try), else 10 ports from 15000 + (t/300 mod 50000)."""
     if port > 0:
@@ -285,8 +308,9 @@ def _is_host_name(host: str) -> bool:
     """An IPv4 literal or a DNS name: letters, digits, '-' and '.', labels of 1-63 characters."""
     if not host or len(host) > 253:
         return False
-    return all(0 < len(label) <= 63 and set(label) <= _HOST_CHARS and not label.startswith("-")
-               for label in host.split("."))
+    return all(
+        0 < len(label) <= 63 and set(label) <= _HOST_CHARS and not label.startswith("-") for label in host.split(".")
+    )
 
 
 def super_node_base_url(super_node: str, default_port: int = 8002) -> str:

@@ -4,6 +4,7 @@ The service (supernode/service.py) depends only on these shapes; supernode/cdn/*
 How to reach a source is common/source_access.py:SourceAccess, the type the registration reads
 off the wire and the core keeps on the task: the CDN probes, revalidates and fetches with it as is.
 """
+
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,13 +15,14 @@ from common.source_failures import Unreachable
 @dataclass(frozen=True)
 class ProbeResult:
     """What a HEAD (or `Range: bytes=0-0` GET) of the source said. status 0 = transport error."""
+
     status: int
-    length: int = -1            # source length in bytes; -1 when unknown
+    length: int = -1  # source length in bytes; -1 when unknown
     supports_range: bool = False
     last_modified: str = ""
     etag: str = ""
     error: str = ""
-    unreachable: "Unreachable | None" = None    # status 0: why, when the cause is known
+    unreachable: "Unreachable | None" = None  # status 0: why, when the cause is known
 
     @property
     def needs_auth(self) -> bool:
@@ -38,33 +40,33 @@ class ProbeResult:
 @dataclass(frozen=True)
 class CdnJob:
     task_id: str
-    source: SourceAccess        # what to fetch (the raw URL the client gave) and how
+    source: SourceAccess  # what to fetch (the raw URL the client gave) and how
     piece_size: int
-    md5: str = ""               # md5 the user expects ("" = no check)
+    md5: str = ""  # md5 the user expects ("" = no check)
     identifier: str = ""
-    source_length: int = -1     # from the probe; -1 unknown
+    source_length: int = -1  # from the probe; -1 unknown
 
 
 @dataclass(frozen=True)
 class CdnResult:
     success: bool
     cache_hit: bool = False
-    real_md5: str = ""          # md5 of the raw source bytes
+    real_md5: str = ""  # md5 of the raw source bytes
     source_length: int = -1
-    file_length: int = 0        # wrapped length on disk
+    file_length: int = 0  # wrapped length on disk
     piece_count: int = 0
-    source_bytes: int = 0       # bytes actually fetched from the source by this build
+    source_bytes: int = 0  # bytes actually fetched from the source by this build
     error: str = ""
     source_error: bool = False  # the source is at fault (4xx, unreachable, md5), not the CDN: asking
-                                # another supernode would not help (the pull answer is 610)
+    # another supernode would not help (the pull answer is 610)
 
 
 @dataclass(frozen=True)
 class DiskEntry:
     task_id: str
     size: int
-    access_time: float          # seconds since the epoch
-    interval: float             # seconds between the last two accesses (0 if unknown)
+    access_time: float  # seconds since the epoch
+    interval: float  # seconds between the last two accesses (0 if unknown)
 
 
 class CdnListener(Protocol):

@@ -5,6 +5,7 @@ Raw source bytes go in, in chunks of any size; framed pieces come out, numbered 
 running md5 of every raw byte (the file's `realMd5`), including the bytes of pieces cut before a
 resume when the caller seeds it with their hash. An empty source yields one empty, 5-byte piece.
 """
+
 import hashlib
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from common.pieces import HEAD_SIZE, META_SIZE, TAIL, frame, frame_header, paylo
 class CutPiece:
     num: int
     data: bytes | bytearray  # the framed piece: header + payload + 0x7f (a bytearray nobody else holds)
-    md5: str          # md5 hex of `data`
+    md5: str  # md5 hex of `data`
 
     @property
     def wrapped_len(self) -> int:
@@ -41,10 +42,10 @@ class PieceCutter:
         self.piece_size = piece_size
         self.payload = payload_size(piece_size)
         self.next_num = start_piece
-        self.received = start_piece * self.payload     # raw bytes accounted for so far
+        self.received = start_piece * self.payload  # raw bytes accounted for so far
         self._hash = prior_md5.copy() if prior_md5 is not None else hashlib.md5()
         self._frame: bytearray | None = None  # bytearray(META_SIZE + payload) of the piece being filled
-        self._filled = 0            # payload bytes in it
+        self._filled = 0  # payload bytes in it
         self._finished = False
 
     def feed(self, chunk: bytes) -> "list[CutPiece]":
@@ -62,7 +63,7 @@ class PieceCutter:
             frame = self._frame
             take = min(self.payload - self._filled, len(view))
             at = HEAD_SIZE + self._filled
-            frame[at:at + take] = view[:take]
+            frame[at : at + take] = view[:take]
             self._filled += take
             view = view[take:]
             if self._filled == self.payload:
@@ -75,7 +76,7 @@ class PieceCutter:
             return []
         self._finished = True
         if self._filled or self.next_num == 0:
-            payload = self._frame[HEAD_SIZE:HEAD_SIZE + self._filled] if self._frame is not None else b""
+            payload = self._frame[HEAD_SIZE : HEAD_SIZE + self._filled] if self._frame is not None else b""
             self._frame, self._filled = None, 0
             return [self._emit(payload)]
         return []

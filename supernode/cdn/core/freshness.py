@@ -1,4 +1,5 @@
-"""Cache detection on start() (docs/architecture.md#the-cdn-build, with docs/decisions.md #4, #7): what to do with what is on disk.
+"""Cache detection on start() (docs/architecture.md#the-cdn-build, with docs/decisions.md #4, #7): what to do with what
+is on disk.
 
 Pure: the caller reads `.meta` and the data file's size/age and carries out the decision.
 
@@ -20,6 +21,7 @@ Theory of operation
     at the end). Otherwise FRESH. The 206 that resumes must then prove it is the same version
     (`same_version`): servers that ignore If-Range exist, and so do hostile ones.
 """
+
 from dataclasses import dataclass
 from enum import Enum
 
@@ -40,7 +42,7 @@ class Action(str, Enum):
 class CacheDecision:
     action: Action
     reason: str
-    break_num: int = 0          # RESUME: the first piece to fetch
+    break_num: int = 0  # RESUME: the first piece to fetch
 
 
 def same_file(meta: FileMeta, job: CdnJob) -> bool:
@@ -49,8 +51,14 @@ def same_file(meta: FileMeta, job: CdnJob) -> bool:
     return meta.md5 == job.md5 if job.md5 else meta.biz_id == job.identifier
 
 
-def decide(meta: "FileMeta | None", job: CdnJob, *, data_size: int, data_age: float,
-           unvalidated_ttl: float = DEFAULT_UNVALIDATED_TTL) -> CacheDecision:
+def decide(
+    meta: "FileMeta | None",
+    job: CdnJob,
+    *,
+    data_size: int,
+    data_age: float,
+    unvalidated_ttl: float = DEFAULT_UNVALIDATED_TTL,
+) -> CacheDecision:
     """`data_size` is -1 when the data file is missing; `data_age` is seconds since it was written."""
     if meta is None:
         return CacheDecision(Action.FRESH, "no cached meta")
@@ -73,8 +81,9 @@ def _decide_finished(meta: FileMeta, job: CdnJob, data_age: float, ttl: float) -
     if meta.has_validators:
         return CacheDecision(Action.REVALIDATE, "source has validators")
     if job.source_length >= 0 and job.source_length != meta.http_file_len:
-        return CacheDecision(Action.FRESH, f"no validators and source length changed "
-                                           f"({meta.http_file_len} -> {job.source_length})")
+        return CacheDecision(
+            Action.FRESH, f"no validators and source length changed ({meta.http_file_len} -> {job.source_length})"
+        )
     if data_age >= ttl:
         return CacheDecision(Action.FRESH, f"no validators and the copy is {data_age:.0f}s old (ttl {ttl:.0f}s)")
     return CacheDecision(Action.HIT, f"no validators; copy is {data_age:.0f}s old, within ttl {ttl:.0f}s")
@@ -134,4 +143,4 @@ def same_version(meta: FileMeta, *, etag: str, last_modified_ms: int, total_leng
         return etag == meta.etag
     if meta.last_modified > 0:
         return last_modified_ms == meta.last_modified
-    return not meta.etag            # a weak ETag alone proves nothing about the bytes
+    return not meta.etag  # a weak ETag alone proves nothing about the bytes

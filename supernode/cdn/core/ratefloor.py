@@ -20,7 +20,9 @@ class RateFloor:
         if self._need <= 0 or elapsed < self._window:
             return ""
         if self._bytes < self._need:
-            return (f"source too slow: {self._bytes} bytes in {elapsed:.0f}s, "
-                    f"below sourceMinRate ({self._need / self._window:.0f} B/s)")
+            return (
+                f"source too slow: {self._bytes} bytes in {elapsed:.0f}s, "
+                f"below sourceMinRate ({self._need / self._window:.0f} B/s)"
+            )
         self._start, self._bytes = now, 0
         return ""

@@ -1,10 +1,13 @@
 """The CDN's two small on-disk records, byte-compatible with v1 (pure: text in, text out).
 
-`<taskId>.meta` is JSON with exactly v1's keys (docs/protocol.md#files-on-disk-shared-across-programs); times are milliseconds.
-`<taskId>.md5` (docs/protocol.md#pieces-commonpiecespy) is one `md5:len` line per piece, then the file md5, then the SHA-1 hex
+`<taskId>.meta` is JSON with exactly v1's keys (docs/protocol.md#files-on-disk-shared-across-programs); times are
+milliseconds.
+`<taskId>.md5` (docs/protocol.md#pieces-commonpiecespy) is one `md5:len` line per piece, then the file md5, then the
+SHA-1 hex
 of the concatenation of all previous lines; lines joined with "\\n", no trailing newline. A list
 whose SHA-1 or file md5 does not check out is ignored (parse returns None).
 """
+
 import dataclasses
 import hashlib
 import json
@@ -44,14 +47,14 @@ class FileMeta:
     task_id: str
     url: str
     piece_size: int
-    http_file_len: int = -1     # source length; -1 unknown
-    biz_id: str = ""            # the identifier
-    access_time: int = 0        # ms since the epoch
-    interval: int = 0           # ms between the last two accesses
-    file_length: int = 0        # wrapped length
-    md5: str = ""               # the user's md5
+    http_file_len: int = -1  # source length; -1 unknown
+    biz_id: str = ""  # the identifier
+    access_time: int = 0  # ms since the epoch
+    interval: int = 0  # ms between the last two accesses
+    file_length: int = 0  # wrapped length
+    md5: str = ""  # the user's md5
     real_md5: str = ""
-    last_modified: int = 0      # ms, from the source's Last-Modified; 0 = none
+    last_modified: int = 0  # ms, from the source's Last-Modified; 0 = none
     etag: str = ""
     finish: bool = False
     success: bool = False

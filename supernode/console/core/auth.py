@@ -5,6 +5,7 @@ and its snapshot need it, presented either as `Authorization: Bearer <token>` (s
 management API) or as the password of HTTP Basic authentication (any user name): a browser asks
 for it when the page answers 401 with CHALLENGE, and then sends it with the page's own requests.
 """
+
 import base64
 import binascii
 import hmac

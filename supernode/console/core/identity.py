@@ -6,6 +6,7 @@ An operator thinks in hosts: the console groups everything by the host's IP addr
 other peers reach it at) and names it `ip:uploadPort`, with the host name and the peer ids as
 detail. The supernode itself is one node, SUPERNODE.
 """
+
 SUPERNODE = "supernode"
 
 

@@ -8,6 +8,7 @@ recently seen are dropped), the series keeps a fixed window, and distinct tasks 
 against the last RECENT_TASKS task ids of each host (a host alternating between more tasks than
 that counts some twice).
 """
+
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -18,11 +19,12 @@ from supernode.console.core.series import Series
 
 MAX_HOSTS = 1024
 RECENT_TASKS = 64
-MAX_REPORTED_BYTES = 1 << 40    # an unauthenticated /task/metrics report cannot claim more
+MAX_REPORTED_BYTES = 1 << 40  # an unauthenticated /task/metrics report cannot claim more
 
 
 class Endpoint(Protocol):
     """What the ledger reads of a peer (supernode.core.effects.PeerRef; the console may not import the core)."""
+
     @property
     def ip(self) -> str: ...
 
@@ -40,9 +42,9 @@ class HostHistory:
     port: int = 0
     first_seen: float = 0.0
     last_seen: float = 0.0
-    bytes_down: int = 0         # pieces received from the supernode and from peers
-    bytes_up: int = 0           # pieces this host served to peers
-    bytes_source: int = 0       # whole downloads it fetched from the source itself
+    bytes_down: int = 0  # pieces received from the supernode and from peers
+    bytes_up: int = 0  # pieces this host served to peers
+    bytes_source: int = 0  # whole downloads it fetched from the source itself
     pieces_down: int = 0
     pieces_up: int = 0
     tasks_fetched: int = 0
@@ -124,6 +126,7 @@ class Ledger:
         self.series.add("origin", max(int(nbytes), 0), now)
 
     def view(self, now: float) -> dict[str, Any]:
-        return {"hosts": {k: h.public() for k, h in self.hosts.items()},
-                "series": {"step": self.series.step, "points": self.series.points(now),
-                           "totals": self.series.totals(now)}}
+        return {
+            "hosts": {k: h.public() for k, h in self.hosts.items()},
+            "series": {"step": self.series.step, "points": self.series.points(now), "totals": self.series.totals(now)},
+        }

@@ -4,6 +4,7 @@ Bytes are added to fixed buckets of `step` seconds as they are reported; only th
 buckets are kept (10 minutes by default), so memory is bounded whatever the traffic. `points`
 returns every bucket of the window, empty ones as zeros, as bytes per second per kind.
 """
+
 from typing import Any
 
 KINDS = ("supernode", "p2p", "source", "origin")

@@ -11,6 +11,7 @@ Safety (non-negotiable):
   inside *our* namespaces, e.g. dfget's detached upload servers), deletes every namespace, and only
   then removes the blackhole. It runs from `finally`, from atexit and from SIGTERM/SIGINT/SIGHUP.
 """
+
 import atexit
 import os
 import re
@@ -19,7 +20,7 @@ import subprocess
 import time
 
 NS_DIR = "/run/netns"
-PREFIX = "dfl"                      # namespace names: dfl<creator pid>-<host>
+PREFIX = "dfl"  # namespace names: dfl<creator pid>-<host>
 
 
 class LabError(RuntimeError):
@@ -27,8 +28,7 @@ class LabError(RuntimeError):
 
 
 def _run(argv, check=True, timeout=20.0) -> subprocess.CompletedProcess:
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                       timeout=timeout, text=True)
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, text=True)
     if check and r.returncode != 0:
         raise LabError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
     return r
@@ -136,10 +136,16 @@ class LabProc:
         self.host, self.argv_, self.log_path = host, argv, log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - the process writes it until stop() closes it
         self.started = time.time()
-        self.popen = subprocess.Popen(host.argv(argv), stdout=self._log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=cwd,
-                                      start_new_session=True)
-        self.pid = self.popen.pid          # nsenter execs the program: this is its PID
+        self.popen = subprocess.Popen(
+            host.argv(argv),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid  # nsenter execs the program: this is its PID
         self.ended = None
         self.rusage = None
 
@@ -180,7 +186,7 @@ class LabProc:
         if self.poll() is None:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
-                    os.killpg(self.pid, sig)      # its session: gunicorn workers go too
+                    os.killpg(self.pid, sig)  # its session: gunicorn workers go too
                 except ProcessLookupError:
                     pass
                 try:
@@ -273,8 +279,10 @@ class Lab:
         self._blackhole = True
         probe = _run(["ip", "route", "get", f"10.99.{self.octet}.1"], check=False)
         if probe.returncode == 0:
-            raise LabError(f"refusing to run: `ip route get 10.99.{self.octet}.1` succeeds in the root "
-                           f"namespace ({probe.stdout.strip()}); lab traffic could leave the machine")
+            raise LabError(
+                f"refusing to run: `ip route get 10.99.{self.octet}.1` succeeds in the root "
+                f"namespace ({probe.stdout.strip()}); lab traffic could leave the machine"
+            )
         # 2. the switch: a bridge in its own namespace
         self._add_ns(self.sw)
         _run(["ip", "-n", self.sw, "link", "add", "br0", "type", "bridge"])
@@ -312,8 +320,34 @@ class Lab:
             _run(["ip", "-n", ns, "link", "add", "ifb0", "type", "ifb"])
             _run(["ip", "-n", ns, "link", "set", "ifb0", "up"])
             _run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "eth0", "handle", "ffff:", "ingress"])
-            _run(["ip", "netns", "exec", ns, "tc", "filter", "add", "dev", "eth0", "parent", "ffff:", "protocol",
-                  "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", "ifb0"])
+            _run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "tc",
+                    "filter",
+                    "add",
+                    "dev",
+                    "eth0",
+                    "parent",
+                    "ffff:",
+                    "protocol",
+                    "all",
+                    "u32",
+                    "match",
+                    "u32",
+                    "0",
+                    "0",
+                    "action",
+                    "mirred",
+                    "egress",
+                    "redirect",
+                    "dev",
+                    "ifb0",
+                ]
+            )
             _run(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "ifb0", "root", *self._tbf(down_mbit)])
 
     def popen(self, host: Host, argv, log_path, env=None, cwd=None) -> LabProc:
@@ -325,6 +359,7 @@ class Lab:
     def port_counters(self) -> "dict[str, dict]":
         """Bytes each host sent/received, read on its bridge port (rx on the port = host's tx)."""
         import json
+
         r = _run(["ip", "-n", self.sw, "-j", "-s", "link", "show"], check=False)
         by_port = {}
         try:
@@ -344,8 +379,10 @@ class Lab:
         """CPU seconds and peak RSS of every live process in each host namespace."""
         out = {}
         for name, h in self.hosts.items():
-            out[name] = [{"pid": p, "cmd": proc_cmd(p)[:120], "cpu_s": round(proc_cpu(p), 3), "peak_rss": proc_hwm(p)}
-                         for p in _ns_pids(h.ns)]
+            out[name] = [
+                {"pid": p, "cmd": proc_cmd(p)[:120], "cpu_s": round(proc_cpu(p), 3), "peak_rss": proc_hwm(p)}
+                for p in _ns_pids(h.ns)
+            ]
         return out
 
     def stop_host_processes(self, host: Host):

@@ -5,6 +5,7 @@ Roles: origin (.2, a plain HTTP server that counts bytes: tests/support/origin.p
 tracker (.4, unshaped, BitTorrent only), peers (.10 ...). Every lab process runs in its host's
 namespace; readings of lab services are taken from inside a namespace too (curl via nsenter).
 """
+
 import hashlib
 import json
 import math
@@ -22,10 +23,21 @@ from tests.bench.lab.netlab import Lab, LabError, _ns_pids, proc_cmd, proc_cpu, 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MiB = 1 << 20
 API_PORT, DL_PORT, ORIGIN_PORT, TRACKER_PORT = 8002, 8001, 8080, 6969
-ARIA_FLAGS = ["--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--disable-ipv6=true",
-              "--seed-ratio=0.0", "--file-allocation=none", "--summary-interval=0", "--console-log-level=warn",
-              "--check-certificate=false", "--bt-detach-seed-only=false", "--auto-save-interval=0",
-              "--bt-save-metadata=false", "--enable-peer-exchange=true"]
+ARIA_FLAGS = [
+    "--enable-dht=false",
+    "--enable-dht6=false",
+    "--bt-enable-lpd=false",
+    "--disable-ipv6=true",
+    "--seed-ratio=0.0",
+    "--file-allocation=none",
+    "--summary-interval=0",
+    "--console-log-level=warn",
+    "--check-certificate=false",
+    "--bt-detach-seed-only=false",
+    "--auto-save-interval=0",
+    "--bt-save-metadata=false",
+    "--enable-peer-exchange=true",
+]
 
 
 # ---------------------------------------------------------------- files, bounds, statistics
@@ -60,8 +72,8 @@ def adaptive_piece_size(length: int) -> int:
 
 def bounds(size: int, n: int, u_o: float, u_sn: float, ups, downs, piece: int) -> dict:
     """T_fluid and T_pieces (method.md), rates in Mbit/s, times in seconds."""
-    f = size * 8 / 1e6                                  # Mbit
-    inf = 1e5                                           # unshaped (calibration): a rate of 100 Gbit/s
+    f = size * 8 / 1e6  # Mbit
+    inf = 1e5  # unshaped (calibration): a rate of 100 Gbit/s
     u_o, u_sn = u_o or inf, u_sn or inf
     ups, downs = [x or inf for x in ups], [x or inf for x in downs]
     t_fluid = max(f / u_o, f / u_sn, f / min(downs), n * f / (u_sn + sum(ups)))
@@ -70,34 +82,49 @@ def bounds(size: int, n: int, u_o: float, u_sn: float, ups, downs, piece: int) -
     t_pieces = (f / u) * (1 + math.floor(math.log2(max(n, 1))) / m)
     # BitTorrent: one seed on the origin, no supernode
     t_bt = max(f / u_o, f / min(downs), n * f / (u_o + sum(ups)))
-    t_cs = max(n * f / u_o, f / min(downs))             # client-server (N x curl)
-    return {"T_fluid": round(t_fluid, 3), "T_pieces": round(max(t_pieces, t_fluid), 3), "pieces": m,
-            "piece_size": piece, "T_fluid_bt": round(t_bt, 3), "T_client_server": round(t_cs, 3)}
+    t_cs = max(n * f / u_o, f / min(downs))  # client-server (N x curl)
+    return {
+        "T_fluid": round(t_fluid, 3),
+        "T_pieces": round(max(t_pieces, t_fluid), 3),
+        "pieces": m,
+        "piece_size": piece,
+        "T_fluid_bt": round(t_bt, 3),
+        "T_client_server": round(t_cs, 3),
+    }
 
 
 def code_state() -> dict:
     """Which code ran: HEAD plus a hash of the uncommitted changes to the product (others edit the
     working tree in parallel; a run must say what it measured)."""
+
     def git(*a):
         r = subprocess.run(["git", *a], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
         return r.stdout
+
     diff = git("diff", "HEAD", "--", "supernode", "dfget", "common")
-    return {"head": git("rev-parse", "--short", "HEAD").decode().strip(),
-            "dirty_product_diff_sha1": hashlib.sha1(diff).hexdigest()[:12] if diff else None,
-            "dirty_files": git("diff", "--name-only", "HEAD", "--", "supernode", "dfget", "common").decode().split()}
+    return {
+        "head": git("rev-parse", "--short", "HEAD").decode().strip(),
+        "dirty_product_diff_sha1": hashlib.sha1(diff).hexdigest()[:12] if diff else None,
+        "dirty_files": git("diff", "--name-only", "HEAD", "--", "supernode", "dfget", "common").decode().split(),
+    }
 
 
 def pct(values, q):
     v = sorted(values)
     if not v:
         return None
-    k = min(len(v) - 1, max(0, math.ceil(q / 100.0 * len(v)) - 1))   # nearest-rank
+    k = min(len(v) - 1, max(0, math.ceil(q / 100.0 * len(v)) - 1))  # nearest-rank
     return round(v[k], 3)
 
 
 def summary(times) -> dict:
-    return {"p50": pct(times, 50), "p90": pct(times, 90), "p99": pct(times, 99), "max": pct(times, 100),
-            "min": pct(times, 0.0001)}
+    return {
+        "p50": pct(times, 50),
+        "p90": pct(times, 90),
+        "p99": pct(times, 99),
+        "max": pct(times, 100),
+        "min": pct(times, 0.0001),
+    }
 
 
 class CpuMeter:
@@ -118,9 +145,13 @@ class CpuMeter:
     def stop(self) -> dict:
         t1, i1 = self._read()
         busy = (t1 - self.t0) - (i1 - self.i0)
-        return {"cpu_util_pct": round(100.0 * busy / max(1, t1 - self.t0), 1),
-                "cpu_busy_s": round(busy / os.sysconf("SC_CLK_TCK"), 2), "loadavg_before": self.load0,
-                "loadavg_after": os.getloadavg(), "cpus": os.cpu_count()}
+        return {
+            "cpu_util_pct": round(100.0 * busy / max(1, t1 - self.t0), 1),
+            "cpu_busy_s": round(busy / os.sysconf("SC_CLK_TCK"), 2),
+            "loadavg_before": self.load0,
+            "loadavg_after": os.getloadavg(),
+            "cpus": os.cpu_count(),
+        }
 
 
 # ---------------------------------------------------------------- lab construction
@@ -153,8 +184,11 @@ def wait_for(pred, timeout, what, interval=0.1):
 
 
 def start_origin(lab, host, root, work):
-    p = host.popen([sys.executable, "-m", "tests.support.origin", "--root", root, "--host", host.ip,
-                    "--port", str(ORIGIN_PORT)], os.path.join(work, "origin.log"), cwd=REPO)
+    p = host.popen(
+        [sys.executable, "-m", "tests.support.origin", "--root", root, "--host", host.ip, "--port", str(ORIGIN_PORT)],
+        os.path.join(work, "origin.log"),
+        cwd=REPO,
+    )
     wait_for(lambda: "origin port is" in p.output() or p.poll() is not None, 15, "the origin")
     if p.poll() is not None:
         raise LabError("origin exited: " + p.output())
@@ -177,8 +211,10 @@ def metric_sum(text: str, name: str) -> float:
 def _collect_ns_procs(lab):
     out = {}
     for name, h in lab.hosts.items():
-        out[name] = [{"pid": p, "cmd": proc_cmd(p)[:100], "cpu_s": round(proc_cpu(p), 3), "peak_rss": proc_hwm(p)}
-                     for p in _ns_pids(h.ns)]
+        out[name] = [
+            {"pid": p, "cmd": proc_cmd(p)[:100], "cpu_s": round(proc_cpu(p), 3), "peak_rss": proc_hwm(p)}
+            for p in _ns_pids(h.ns)
+        ]
     return out
 
 
@@ -194,9 +230,10 @@ def _timelines(home: str, t0: float):
             if i < 0:
                 continue
             try:
-                d = json.loads(line[i + len("downloading piece:"):].strip())
+                d = json.loads(line[i + len("downloading piece:") :].strip())
                 ts = line[:23]
                 import datetime
+
                 t = datetime.datetime.strptime(ts, "%Y-%m-%d %H:%M:%S.%f").timestamp()
                 out.append((round(t - t0, 3), d.get("pieceNum"), d.get("dstCid", "")))
             except (ValueError, KeyError):
@@ -210,6 +247,7 @@ class UplinkSampler:
 
     def __init__(self, lab, interval: float = 0.5, limit_s: float = 900.0):
         import threading
+
         self.lab, self.interval, self.limit_s = lab, interval, limit_s
         self.samples: list[tuple[float, dict]] = []
         self._stop = threading.Event()
@@ -256,8 +294,14 @@ def run(system: str, cfg: dict, work: str) -> dict:
     os.makedirs(origin_root, exist_ok=True)
     src = os.path.join(origin_root, "blob.bin")
     want = make_file(src, size, cfg["seed"])
-    result = {"system": system, "config": dict(cfg), "bounds": b, "origin_sha256": want, "file_size": size,
-              "code": code_state() if system == "dfget" else None}
+    result = {
+        "system": system,
+        "config": dict(cfg),
+        "bounds": b,
+        "origin_sha256": want,
+        "file_size": size,
+        "code": code_state() if system == "dfget" else None,
+    }
     env_home = os.path.join(work, "env-home")
     os.makedirs(env_home, exist_ok=True)
     env = {"HOME": env_home, "PYTHONPATH": REPO}
@@ -271,9 +315,17 @@ def run(system: str, cfg: dict, work: str) -> dict:
             _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env)
         else:
             start_origin(lab, origin, origin_root, work)
-            if system in ("dfget", "v1-client"):    # v1-client: v1's Go dfget against our supernode
-                _run_dfget(lab, dict(cfg, client_bin=os.path.join(v1_binaries(work), "dfget"))
-                           if system == "v1-client" else cfg, work, origin, sn, peers, result, env)
+            if system in ("dfget", "v1-client"):  # v1-client: v1's Go dfget against our supernode
+                _run_dfget(
+                    lab,
+                    dict(cfg, client_bin=os.path.join(v1_binaries(work), "dfget")) if system == "v1-client" else cfg,
+                    work,
+                    origin,
+                    sn,
+                    peers,
+                    result,
+                    env,
+                )
             elif system == "v1":
                 _run_v1(lab, cfg, work, origin, sn, peers, result, env)
             else:
@@ -288,8 +340,11 @@ def run(system: str, cfg: dict, work: str) -> dict:
     result["completion"] = summary(times)
     # each host against its own download bound F/d_i (staggered and mixed: slow hosts must not
     # slow the fast ones, late ones must not wait for the early ones)
-    own = [p["time"] / (size * 8 / 1e6 / d) for p, (_, d) in zip(result["peers"], rates, strict=True)
-           if p.get("time") is not None and d]
+    own = [
+        p["time"] / (size * 8 / 1e6 / d)
+        for p, (_, d) in zip(result["peers"], rates, strict=True)
+        if p.get("time") is not None and d
+    ]
     result["worst_time_over_own_F_d"] = round(max(own), 3) if own else None
     result["makespan"] = result.get("makespan")
     if result["makespan"] is not None:
@@ -309,8 +364,9 @@ def run(system: str, cfg: dict, work: str) -> dict:
     cpu = sum(p.get("cpu_s", 0) for p in result["peers"])
     cpu += sum(x["cpu_s"] for procs in result["ns_processes"].values() for x in procs)
     result["cpu_seconds_lab_processes"] = round(cpu, 2)
-    rss = [p.get("peak_rss", 0) for p in result["peers"]] + \
-        [x["peak_rss"] for procs in result["ns_processes"].values() for x in procs]
+    rss = [p.get("peak_rss", 0) for p in result["peers"]] + [
+        x["peak_rss"] for procs in result["ns_processes"].values() for x in procs
+    ]
     result["peak_rss_max"] = max(rss) if rss else 0
     return result
 
@@ -345,13 +401,31 @@ def _launch_staggered(starts, launch):
 def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
     n, size = cfg["n"], cfg["size"]
     sn_home = os.path.join(work, "sn-home")
-    sn_args = ["supernode", "--home-dir", sn_home, "--port", str(API_PORT), "--download-port", str(DL_PORT),
-               "--listen-address", sn.ip, "--advertise-ip", sn.ip,
-               "--piece-size-policy", cfg.get("piece_policy", "adaptive")] + list(cfg.get("sn_extra", []))
+    sn_args = [
+        "supernode",
+        "--home-dir",
+        sn_home,
+        "--port",
+        str(API_PORT),
+        "--download-port",
+        str(DL_PORT),
+        "--listen-address",
+        sn.ip,
+        "--advertise-ip",
+        sn.ip,
+        "--piece-size-policy",
+        cfg.get("piece_policy", "adaptive"),
+    ] + list(cfg.get("sn_extra", []))
     snp = sn.popen(sn_args, os.path.join(work, "supernode.out"), env=env)
-    wait_for(lambda: (snp.poll() is None or (_ for _ in ()).throw(LabError("supernode exited: " + snp.output())))
-             and ns_get(sn, f"http://{sn.ip}:{API_PORT}/_ping", 2) == "OK"
-             and ns_get(sn, f"http://{sn.ip}:{DL_PORT}/_ping", 2) is not None, 30, "the supernode")
+    wait_for(
+        lambda: (
+            (snp.poll() is None or (_ for _ in ()).throw(LabError("supernode exited: " + snp.output())))
+            and ns_get(sn, f"http://{sn.ip}:{API_PORT}/_ping", 2) == "OK"
+            and ns_get(sn, f"http://{sn.ip}:{DL_PORT}/_ping", 2) is not None
+        ),
+        30,
+        "the supernode",
+    )
     url = f"http://{origin.ip}:{ORIGIN_PORT}/blob.bin"
     starts = start_times(n, cfg["scenario"], cfg.get("spread", 0))
     homes = [os.path.join(work, f"peer{i}") for i in range(n)]
@@ -360,13 +434,30 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
         os.makedirs(h, exist_ok=True)
 
     def launch(i):
-        argv = [cfg.get("client_bin", "dfget"), "-u", url, "-o", outs[i], "--node", f"{sn.ip}:{API_PORT}", "--home", homes[i],
-                "--ip", peers[i].ip, "-s", "1000MB", "--alivetime", "15m", "--expiretime", "15m",
-                "--notbs"] + list(cfg.get("dfget_extra", []))
+        argv = [
+            cfg.get("client_bin", "dfget"),
+            "-u",
+            url,
+            "-o",
+            outs[i],
+            "--node",
+            f"{sn.ip}:{API_PORT}",
+            "--home",
+            homes[i],
+            "--ip",
+            peers[i].ip,
+            "-s",
+            "1000MB",
+            "--alivetime",
+            "15m",
+            "--expiretime",
+            "15m",
+            "--notbs",
+        ] + list(cfg.get("dfget_extra", []))
         return peers[i].popen(argv, os.path.join(work, f"dfget{i}.log"), env=env)
 
     cpu = CpuMeter().start()
-    spies = []          # (label, pid, out base, py-spy process); stopped with SIGINT when the run ends
+    spies = []  # (label, pid, out base, py-spy process); stopped with SIGINT when the run ends
     if cfg.get("profile"):
         workers = [p for p in _ns_pids(sn.ns) if p != snp.pid] or [snp.pid]
         for p in workers:
@@ -383,29 +474,48 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
     result["cpu"] = cpu.stop()
     result["metrics"] = {}
     text = ns_get(sn, f"http://{sn.ip}:{API_PORT}/metrics")
-    for key in ("dragonfly_supernode_pieces_downloaded_size_bytes_total",
-                "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total",
-                "dragonfly_supernode_cdn_download_size_bytes_total"):
+    for key in (
+        "dragonfly_supernode_pieces_downloaded_size_bytes_total",
+        "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total",
+        "dragonfly_supernode_cdn_download_size_bytes_total",
+    ):
         result["metrics"][key] = metric_sum(text, key)
-    result["metrics_lines"] = [ln for ln in (text or "").splitlines()
-                               if not ln.startswith("#") and ("http_requests_total" in ln or "long_poll" in ln
-                                                              or "piece_errors" in ln or "schedule_duration_milliseconds_sum" in ln
-                                                              or "schedule_duration_milliseconds_count" in ln)]
-    result["supernode_share"] = round(result["metrics"]["dragonfly_supernode_pieces_downloaded_size_bytes_total"]
-                                      / (n * size), 3)
-    result["p2p_share"] = round(result["metrics"]["dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"]
-                                / (n * size), 3)
+    result["metrics_lines"] = [
+        ln
+        for ln in (text or "").splitlines()
+        if not ln.startswith("#")
+        and (
+            "http_requests_total" in ln
+            or "long_poll" in ln
+            or "piece_errors" in ln
+            or "schedule_duration_milliseconds_sum" in ln
+            or "schedule_duration_milliseconds_count" in ln
+        )
+    ]
+    result["supernode_share"] = round(
+        result["metrics"]["dragonfly_supernode_pieces_downloaded_size_bytes_total"] / (n * size), 3
+    )
+    result["p2p_share"] = round(
+        result["metrics"]["dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total"] / (n * size), 3
+    )
     result["peers"] = []
     for i in range(n):
         p = procs[i]
         if p.poll() is None:
             p.stop()
-        result["peers"].append({
-            "ip": peers[i].ip, "start": round(real[i] - t0, 3), "exit": p.popen.returncode,
-            "time": round(ends[i] - real[i], 3) if ends[i] else None,
-            "end": round(ends[i] - t0, 3) if ends[i] else None,
-            "sha256": sha256_of(outs[i]), "cpu_s": round(p.cpu_seconds(), 3), "peak_rss": p.peak_rss(),
-            "rate": list(peer_rates(n, cfg["u"], cfg["d"], cfg["scenario"])[i])})
+        result["peers"].append(
+            {
+                "ip": peers[i].ip,
+                "start": round(real[i] - t0, 3),
+                "exit": p.popen.returncode,
+                "time": round(ends[i] - real[i], 3) if ends[i] else None,
+                "end": round(ends[i] - t0, 3) if ends[i] else None,
+                "sha256": sha256_of(outs[i]),
+                "cpu_s": round(p.cpu_seconds(), 3),
+                "peak_rss": p.peak_rss(),
+                "rate": list(peer_rates(n, cfg["u"], cfg["d"], cfg["scenario"])[i]),
+            }
+        )
         if cfg.get("timelines", True):
             result["peers"][-1]["pieces"] = _timelines(homes[i], t0)
     ok_ends = [e for e, x in zip(ends, result["peers"], strict=True) if e and x["exit"] == 0]
@@ -413,9 +523,15 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
     result["failures"] = n - len(ok_ends)
     sampler.stop()
     result["upload_utilisation"] = _utilisation(sampler, cfg, peers, t0, result["makespan"])
-    result["failure_reasons"] = sorted({ln.strip()[:200] for i in range(n) if result["peers"][i]["exit"] != 0
-                                        for ln in pathlib.Path(work, f"dfget{i}.log").read_text(errors="replace").splitlines()
-                                        if "failed to download" in ln or "FAIL(" in ln})[:6]
+    result["failure_reasons"] = sorted(
+        {
+            ln.strip()[:200]
+            for i in range(n)
+            if result["peers"][i]["exit"] != 0
+            for ln in pathlib.Path(work, f"dfget{i}.log").read_text(errors="replace").splitlines()
+            if "failed to download" in ln or "FAIL(" in ln
+        }
+    )[:6]
     # how often the supernode sent each piece (the ideal is once: the supernode's upload is scarce)
     copies, first_piece = {}, []
     for p in result["peers"]:
@@ -426,20 +542,28 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
             if str(cid).startswith("cdnnode:"):
                 copies[num] = copies.get(num, 0) + 1
     if copies:
-        result["supernode_copies_per_piece"] = {"mean": round(sum(copies.values()) / max(1, len(copies)), 2),
-                                                "max": max(copies.values()), "piece0": copies.get(0, 0),
-                                                "pieces_seen": len(copies)}
+        result["supernode_copies_per_piece"] = {
+            "mean": round(sum(copies.values()) / max(1, len(copies)), 2),
+            "max": max(copies.values()),
+            "piece0": copies.get(0, 0),
+            "pieces_seen": len(copies),
+        }
     if first_piece:
         result["time_to_first_piece"] = summary(first_piece)
-    task_calls = sum(float(ln.rsplit(" ", 1)[1]) for ln in result["metrics_lines"]
-                     if "http_requests_total" in ln and "peer/task" in ln)
-    result["peer_task_calls_per_piece"] = round(task_calls / (n * result["bounds"]["pieces"]), 2) if task_calls else None
+    task_calls = sum(
+        float(ln.rsplit(" ", 1)[1])
+        for ln in result["metrics_lines"]
+        if "http_requests_total" in ln and "peer/task" in ln
+    )
+    result["peer_task_calls_per_piece"] = (
+        round(task_calls / (n * result["bounds"]["pieces"]), 2) if task_calls else None
+    )
     result["profiles"] = {}
     for name, pid, base, spy in spies:
         if spy is None:
             continue
         if spy.poll() is None:
-            spy.send_signal(signal.SIGINT)      # py-spy writes what it has on SIGINT
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
         try:
             spy.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -451,6 +575,7 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
 def v1_binaries(work: str) -> str:
     """The real v1.0.6 Go programs unpacked (checked against SHA256SUMS) into a cache directory."""
     from tests.support import v1go
+
     try:
         return v1go.unpack(os.path.join(os.path.dirname(work.rstrip("/")), "v1go-bin"))
     except v1go.V1GoUnavailable as e:
@@ -466,15 +591,35 @@ def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
     os.makedirs(os.path.join(sn_home, "repo"), exist_ok=True)
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(f"worker_processes 1; daemon off; user root root; pid {work}/nginx.pid; "
-                f"error_log {work}/nginx-error.log; events {{}} http {{ access_log off; sendfile on; "
-                f"server {{ listen {sn.ip}:{DL_PORT}; location / {{ root {sn_home}/repo; }} }} }}\n")
+        f.write(
+            f"worker_processes 1; daemon off; user root root; pid {work}/nginx.pid; "
+            f"error_log {work}/nginx-error.log; events {{}} http {{ access_log off; sendfile on; "
+            f"server {{ listen {sn.ip}:{DL_PORT}; location / {{ root {sn_home}/repo; }} }} }}\n"
+        )
     sn.popen(["nginx", "-c", conf, "-p", work], os.path.join(work, "nginx.out"), env=env)
-    snp = sn.popen([os.path.join(bin_dir, "supernode"), "--home-dir", sn_home, "--port", str(API_PORT),
-                    "--download-port", str(DL_PORT), "--advertise-ip", sn.ip],
-                   os.path.join(work, "supernode.out"), env=env)
-    wait_for(lambda: (snp.poll() is None or (_ for _ in ()).throw(LabError("v1 supernode exited: " + snp.output())))
-             and ns_get(sn, f"http://{sn.ip}:{API_PORT}/_ping", 2) is not None, 60, "the v1 supernode")
+    snp = sn.popen(
+        [
+            os.path.join(bin_dir, "supernode"),
+            "--home-dir",
+            sn_home,
+            "--port",
+            str(API_PORT),
+            "--download-port",
+            str(DL_PORT),
+            "--advertise-ip",
+            sn.ip,
+        ],
+        os.path.join(work, "supernode.out"),
+        env=env,
+    )
+    wait_for(
+        lambda: (
+            (snp.poll() is None or (_ for _ in ()).throw(LabError("v1 supernode exited: " + snp.output())))
+            and ns_get(sn, f"http://{sn.ip}:{API_PORT}/_ping", 2) is not None
+        ),
+        60,
+        "the v1 supernode",
+    )
     url = f"http://{origin.ip}:{ORIGIN_PORT}/blob.bin"
     starts = start_times(n, cfg["scenario"], cfg.get("spread", 0))
     homes = [os.path.join(work, f"peer{i}") for i in range(n)]
@@ -482,9 +627,26 @@ def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
 
     def launch(i):
         os.makedirs(homes[i], exist_ok=True)
-        return peers[i].popen([os.path.join(bin_dir, "dfget"), "-u", url, "-o", outs[i], "--node",
-                               f"{sn.ip}:{API_PORT}", "--home", homes[i], "--ip", peers[i].ip, "-s", "1000MB",
-                               "--notbs"], os.path.join(work, f"dfget{i}.log"), env=env)
+        return peers[i].popen(
+            [
+                os.path.join(bin_dir, "dfget"),
+                "-u",
+                url,
+                "-o",
+                outs[i],
+                "--node",
+                f"{sn.ip}:{API_PORT}",
+                "--home",
+                homes[i],
+                "--ip",
+                peers[i].ip,
+                "-s",
+                "1000MB",
+                "--notbs",
+            ],
+            os.path.join(work, f"dfget{i}.log"),
+            env=env,
+        )
 
     cpu = CpuMeter().start()
     sampler = UplinkSampler(lab).start(time.time())
@@ -505,18 +667,24 @@ def _peer_result(proc, host, started: float, t0: float, ended, output: "str | No
     (the process is stopped first if it is still running at the cap)."""
     if proc.poll() is None:
         proc.stop()
-    return {"ip": host.ip, "start": round(started - t0, 3), "exit": proc.popen.returncode,
-            "time": round(ended - started, 3) if ended else None,
-            "sha256": sha256_of(output) if output else None, "cpu_s": round(proc.cpu_seconds(), 3),
-            "peak_rss": proc.peak_rss()}
+    return {
+        "ip": host.ip,
+        "start": round(started - t0, 3),
+        "exit": proc.popen.returncode,
+        "time": round(ended - started, 3) if ended else None,
+        "sha256": sha256_of(output) if output else None,
+        "cpu_s": round(proc.cpu_seconds(), 3),
+        "peak_rss": proc.peak_rss(),
+    }
 
 
 def _utilisation(sampler: UplinkSampler, cfg, peers, t0: float, makespan) -> dict:
     """Upload utilisation of the supernode and every peer while the crowd ran (the sampler's clock
     started just before t0)."""
     rates = {"sn": cfg["u_sn"] or 0}
-    rates.update({f"peer{i}": up for i, (up, _) in enumerate(peer_rates(cfg["n"], cfg["u"], cfg["d"],
-                                                                          cfg["scenario"]))})
+    rates.update(
+        {f"peer{i}": up for i, (up, _) in enumerate(peer_rates(cfg["n"], cfg["u"], cfg["d"], cfg["scenario"]))}
+    )
     rates = {h: r for h, r in rates.items() if r}
     shift = t0 - sampler.t0
     util = sampler.utilisation(rates, None if makespan is None else makespan + shift)
@@ -547,8 +715,10 @@ def _run_curl(lab, cfg, work, origin, peers, result, env):
     elapsed = time.time() - t0
     result["cpu"] = cpu.stop()
     got = [os.path.getsize(o) if os.path.exists(o) else 0 for o in outs]
-    result["peers"] = [dict(_peer_result(procs[i], peers[i], real[i], t0, ends[i], outs[i] if ends[i] else None),
-                            bytes=got[i]) for i in range(n)]
+    result["peers"] = [
+        dict(_peer_result(procs[i], peers[i], real[i], t0, ends[i], outs[i] if ends[i] else None), bytes=got[i])
+        for i in range(n)
+    ]
     done = [e for e in ends if e]
     if len(done) == n:
         result["makespan"] = round(max(done) - t0, 3)
@@ -565,14 +735,14 @@ def _run_curl(lab, cfg, work, origin, peers, result, env):
 
 
 def _bdecode(data: bytes, i=0):
-    c = data[i:i + 1]
+    c = data[i : i + 1]
     if c == b"i":
         j = data.index(b"e", i)
-        return int(data[i + 1:j]), j + 1
+        return int(data[i + 1 : j]), j + 1
     if c in (b"l", b"d"):
         i += 1
         items = []
-        while data[i:i + 1] != b"e":
+        while data[i : i + 1] != b"e":
             v, i = _bdecode(data, i)
             items.append(v)
         if c == b"l":
@@ -580,14 +750,14 @@ def _bdecode(data: bytes, i=0):
         return dict(zip(items[::2], items[1::2], strict=False)), i + 1
     j = data.index(b":", i)
     ln = int(data[i:j])
-    return data[j + 1:j + 1 + ln], j + 1 + ln
+    return data[j + 1 : j + 1 + ln], j + 1 + ln
 
 
 def info_hash(torrent: bytes) -> str:
     """sha1 of the bencoded `info` value, cut from the torrent bytes as they are."""
     assert torrent[:1] == b"d"
     i = 1
-    while torrent[i:i + 1] != b"e":
+    while torrent[i : i + 1] != b"e":
         key, i = _bdecode(torrent, i)
         start = i
         _, i = _bdecode(torrent, i)
@@ -603,27 +773,58 @@ def _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env):
     torrent = os.path.join(work, "blob.torrent")
     announce = f"http://{tracker.ip}:{TRACKER_PORT}/announce"
     plen = cfg.get("bt_piece_log2", 18)
-    subprocess.run(["mktorrent", "-l", str(plen), "-a", announce, "-o", torrent, src], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    subprocess.run(
+        ["mktorrent", "-l", str(plen), "-a", announce, "-o", torrent, src],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
     ih = info_hash(pathlib.Path(torrent).read_bytes())
     with open(os.path.join(tdir, "whitelist.txt"), "w") as f:
         f.write(ih + "\n")
     for d in (work, tdir):
-        os.chmod(d, 0o755)         # opentracker drops to `nobody` and chroots into tdir
-    tr = tracker.popen(["opentracker", "-i", tracker.ip, "-p", str(TRACKER_PORT), "-P", str(TRACKER_PORT),
-                        "-d", tdir, "-w", "whitelist.txt"], os.path.join(work, "tracker.log"),
-                       env=env, cwd=tdir)
-    wait_for(lambda: f"{tracker.ip}:{TRACKER_PORT}" in tracker.run(["ss", "-ltn"], check=False).stdout
-             or tr.poll() is not None, 15, "opentracker")
+        os.chmod(d, 0o755)  # opentracker drops to `nobody` and chroots into tdir
+    tr = tracker.popen(
+        [
+            "opentracker",
+            "-i",
+            tracker.ip,
+            "-p",
+            str(TRACKER_PORT),
+            "-P",
+            str(TRACKER_PORT),
+            "-d",
+            tdir,
+            "-w",
+            "whitelist.txt",
+        ],
+        os.path.join(work, "tracker.log"),
+        env=env,
+        cwd=tdir,
+    )
+    wait_for(
+        lambda: (
+            f"{tracker.ip}:{TRACKER_PORT}" in tracker.run(["ss", "-ltn"], check=False).stdout or tr.poll() is not None
+        ),
+        15,
+        "opentracker",
+    )
     if tr.poll() is not None:
         raise LabError("opentracker exited: " + tr.output())
     origin_dir = os.path.dirname(src)
-    seed = origin.popen(["aria2c", *ARIA_FLAGS, "-V", "--bt-seed-unverified=true", "--listen-port=6881",
-                         "-d", origin_dir, torrent], os.path.join(work, "seed.log"), env=env)
+    seed = origin.popen(
+        ["aria2c", *ARIA_FLAGS, "-V", "--bt-seed-unverified=true", "--listen-port=6881", "-d", origin_dir, torrent],
+        os.path.join(work, "seed.log"),
+        env=env,
+    )
 
-    def seed_announced():   # the seed has talked to the tracker and listens for peers
-        return seed.poll() is not None or ("6881" in origin.run(["ss", "-ltn"], check=False).stdout and
-                                           f"{tracker.ip}:{TRACKER_PORT}" in origin.run(["ss", "-tn", "state", "all"], check=False).stdout)
+    def seed_announced():  # the seed has talked to the tracker and listens for peers
+        return seed.poll() is not None or (
+            "6881" in origin.run(["ss", "-ltn"], check=False).stdout
+            and f"{tracker.ip}:{TRACKER_PORT}" in origin.run(["ss", "-tn", "state", "all"], check=False).stdout
+        )
+
     wait_for(seed_announced, 30, "the seed to announce")
     if seed.poll() is not None:
         raise LabError("the seed exited: " + seed.output())
@@ -639,9 +840,11 @@ def _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env):
         os.makedirs(d, exist_ok=True)
 
     def launch(i):
-        return peers[i].popen(["aria2c", *ARIA_FLAGS, "--listen-port=6881", "-d", dirs[i],
-                               f"--on-bt-download-complete={hook}", torrent],
-                              os.path.join(work, f"aria{i}.log"), env=env)
+        return peers[i].popen(
+            ["aria2c", *ARIA_FLAGS, "--listen-port=6881", "-d", dirs[i], f"--on-bt-download-complete={hook}", torrent],
+            os.path.join(work, f"aria{i}.log"),
+            env=env,
+        )
 
     cpu = CpuMeter().start()
     t0, procs, real = _launch_staggered(starts, launch)
@@ -658,6 +861,7 @@ def _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env):
                         if parts[1].strip().startswith(d + "/"):
                             e[i] = float(parts[0])
         return e
+
     deadline = time.monotonic() + cap
     ends = {}
     while time.monotonic() < deadline:
@@ -671,11 +875,16 @@ def _run_aria2(lab, cfg, work, origin, tracker, peers, src, result, env):
     for i in range(n):
         e = ends.get(i)
         out = os.path.join(dirs[i], name)
-        result["peers"].append({"ip": peers[i].ip, "start": round(real[i] - t0, 3),
-                                "time": round(e - real[i], 3) if e else None,
-                                "sha256": sha256_of(out) if e else None,
-                                "cpu_s": round(cpu_by_pid.get(procs[i].pid, 0.0), 3),
-                                "peak_rss": proc_hwm(procs[i].pid)})
+        result["peers"].append(
+            {
+                "ip": peers[i].ip,
+                "start": round(real[i] - t0, 3),
+                "time": round(e - real[i], 3) if e else None,
+                "sha256": sha256_of(out) if e else None,
+                "cpu_s": round(cpu_by_pid.get(procs[i].pid, 0.0), 3),
+                "peak_rss": proc_hwm(procs[i].pid),
+            }
+        )
     result["makespan"] = round(max(ends.values()) - t0, 3) if len(ends) == n else None
     result["failures"] = n - len(ends)
     result["info_hash"] = ih

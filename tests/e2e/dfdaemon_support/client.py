@@ -7,6 +7,7 @@ the same), and checks every blob against its digest. Through dfdaemon used as an
 (`proxy=`), requests' CONNECT goes to dfdaemon, which decrypts it with a certificate signed by its
 own CA (`verify=` that CA).
 """
+
 import base64
 import hashlib
 import time
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 
 import requests
 
-MANIFEST_ACCEPT = ["application/vnd.docker.distribution.manifest.v2+json",
-                   "application/vnd.docker.distribution.manifest.list.v2+json",
-                   "application/vnd.oci.image.manifest.v1+json",
-                   "application/vnd.oci.image.index.v1+json"]
+MANIFEST_ACCEPT = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+]
 
 
 class PullRefused(Exception):
@@ -32,7 +35,7 @@ class Pulled:
     manifest: dict
     layer_digests: "list[str]"
     blobs: "dict[str, bytes]" = field(default_factory=dict)
-    first_byte: "dict[str, float]" = field(default_factory=dict)   # seconds from request to first body byte
+    first_byte: "dict[str, float]" = field(default_factory=dict)  # seconds from request to first body byte
     seconds: float = 0.0
 
 

@@ -1,5 +1,6 @@
 """Container images built without docker: random-content gzip layers, a config, a schema2
 manifest, pushed to a registry over the v2 API (no image from the internet)."""
+
 import gzip
 import hashlib
 import io
@@ -21,8 +22,8 @@ def sha256(data: bytes) -> str:
 
 @dataclass
 class Image:
-    layers: "list[tuple[str, bytes]]"      # (digest of the gzip blob, blob)
-    diff_ids: "list[str]"                  # sha256 of the uncompressed tars
+    layers: "list[tuple[str, bytes]]"  # (digest of the gzip blob, blob)
+    diff_ids: "list[str]"  # sha256 of the uncompressed tars
     config: bytes
     manifest: bytes
 
@@ -52,15 +53,25 @@ def build_image(n_layers: int = 3, layer_size: int = 3 * 1024 * 1024) -> Image:
         tar_bytes, gz = make_layer(i, layer_size + i * 4096)
         layers.append((sha256(gz), gz))
         diff_ids.append(sha256(tar_bytes))
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids},
-                         "history": [{"created_by": f"layer {i}"} for i in range(n_layers)]},
-                        separators=(",", ":")).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": MANIFEST_V2,
-        "config": {"mediaType": CONFIG_V1, "size": len(config), "digest": sha256(config)},
-        "layers": [{"mediaType": LAYER_GZIP, "size": len(b), "digest": d} for d, b in layers],
-    }, indent=3).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["/bin/true"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created_by": f"layer {i}"} for i in range(n_layers)],
+        },
+        separators=(",", ":"),
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_V2,
+            "config": {"mediaType": CONFIG_V1, "size": len(config), "digest": sha256(config)},
+            "layers": [{"mediaType": LAYER_GZIP, "size": len(b), "digest": d} for d, b in layers],
+        },
+        indent=3,
+    ).encode()
     return Image(layers, diff_ids, config, manifest)
 
 
@@ -74,9 +85,14 @@ def push(registry: str, name: str, tag: str, image: Image, auth=None, verify=Tru
         assert r.status_code == 202, r.text
         loc = r.headers["Location"]
         loc = loc if loc.startswith("http") else registry + loc
-        r = s.put(loc + ("&" if "?" in loc else "?") + f"digest={digest}", data=blob,
-                  headers={"Content-Type": "application/octet-stream"}, timeout=30)
+        r = s.put(
+            loc + ("&" if "?" in loc else "?") + f"digest={digest}",
+            data=blob,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=30,
+        )
         assert r.status_code == 201, r.text
-    r = s.put(f"{registry}/v2/{name}/manifests/{tag}", data=image.manifest,
-              headers={"Content-Type": MANIFEST_V2}, timeout=30)
+    r = s.put(
+        f"{registry}/v2/{name}/manifests/{tag}", data=image.manifest, headers={"Content-Type": MANIFEST_V2}, timeout=30
+    )
     assert r.status_code == 201, r.text

@@ -32,14 +32,24 @@ class Harness:
         self.calls_path = tmp_path / "calls.jsonl"
         self.release_path = tmp_path / "release"
         self.dfpath = tmp_path / "fake-dfget"
-        self.dfpath.write_text(f"#!/bin/sh\nFAKE_DFGET_CONTROL={self.control_path} exec {sys.executable} {FAKE_DFGET} \"$@\"\n")
+        self.dfpath.write_text(
+            f'#!/bin/sh\nFAKE_DFGET_CONTROL={self.control_path} exec {sys.executable} {FAKE_DFGET} "$@"\n'
+        )
         self.dfpath.chmod(self.dfpath.stat().st_mode | stat.S_IXUSR)
         self.control(mode="ok")
         self.daemons = []
 
     def control(self, **kw):
-        self.control_path.write_text(json.dumps({"calls": str(self.calls_path), "blobs": self.registry.blob_dir,
-                                                 "release": str(self.release_path), **kw}))
+        self.control_path.write_text(
+            json.dumps(
+                {
+                    "calls": str(self.calls_path),
+                    "blobs": self.registry.blob_dir,
+                    "release": str(self.release_path),
+                    **kw,
+                }
+            )
+        )
 
     def calls(self) -> "list[list[str]]":
         if not self.calls_path.exists():
@@ -50,8 +60,14 @@ class Harness:
         self.release_path.write_text("go")
 
     def start(self, **flags):
-        flags = {"work_home": str(self.tmp / "home"), "dfpath": str(self.dfpath), "registry": self.registry.url,
-                 "supernodes": ["127.0.0.1:8002"], "direct_below": 0, **flags}   # small test blobs via dfget too
+        flags = {
+            "work_home": str(self.tmp / "home"),
+            "dfpath": str(self.dfpath),
+            "registry": self.registry.url,
+            "supernodes": ["127.0.0.1:8002"],
+            "direct_below": 0,
+            **flags,
+        }  # small test blobs via dfget too
         daemon = Daemon(settings.defaults(**flags), ["dfdaemon", "--test"])
         port = daemon.start("127.0.0.1", 0)
         self.daemons.append(daemon)

@@ -6,6 +6,7 @@ pieces, out of order (piece 0, then piece 2, ...), optionally stopping after `he
 the `release` file exists. Modes: ok, fail (exit 80 at once), fail_mid (exit 1 after `head`
 pieces and the release), backsource (sequential writes into <repo>/backsource.<sign>.*), corrupt (one byte flipped).
 """
+
 import json
 import os
 import sys
@@ -46,7 +47,7 @@ def main(argv):
         os.makedirs(os.path.join(home, "data"), exist_ok=True)
         path = os.path.join(home, "data", f"{os.path.basename(output)}-{sign}.service")
         n = (len(data) + PIECE - 1) // PIECE
-        order = [0] + list(range(2, n)) [:1] + [1] + list(range(3, n)) if n > 2 else list(range(n))
+        order = [0] + list(range(2, n))[:1] + [1] + list(range(3, n)) if n > 2 else list(range(n))
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     head = control.get("head", 0)
     for i, piece in enumerate(order):
@@ -56,7 +57,7 @@ def main(argv):
                 time.sleep(0.02)
             if mode == "fail_mid":
                 return 1
-        os.pwrite(fd, bytes(data[piece * PIECE:(piece + 1) * PIECE]), piece * PIECE)
+        os.pwrite(fd, bytes(data[piece * PIECE : (piece + 1) * PIECE]), piece * PIECE)
         time.sleep(control.get("delay", 0))
     os.close(fd)
     if mode == "backsource":

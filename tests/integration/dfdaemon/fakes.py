@@ -1,5 +1,6 @@
 """A fake v2 registry on 127.0.0.1:0 (optionally TLS, optionally needing a bearer token) that
 records every request with its full header list, and helpers to run it."""
+
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ class Registry:
         self.blobs: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, list]] = []
         self.lock = threading.Lock()
-        self.tamper: tuple[str, bytes] | None = None   # (Content-Encoding, body) sent for every blob GET
+        self.tamper: tuple[str, bytes] | None = None  # (Content-Encoding, body) sent for every blob GET
 
     def add_blob(self, data: bytes) -> str:
         hexd = hashlib.sha256(data).hexdigest()
@@ -55,8 +56,9 @@ def make_handler(reg: Registry):
             if path == "/hello":
                 return self._send(200, b"hello world\n")
             if reg.token and self.headers.get("Authorization") != f"Bearer {reg.token}":
-                return self._send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
-                                  [("WWW-Authenticate", 'Bearer realm="x"')])
+                return self._send(
+                    401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', [("WWW-Authenticate", 'Bearer realm="x"')]
+                )
             if "/manifests/" in path:
                 accepts = self.headers.get_all("Accept") or []
                 body = json.dumps({"schemaVersion": 2, "accepts": accepts}).encode()
@@ -68,7 +70,9 @@ def make_handler(reg: Registry):
                 rng = self.headers.get("Range")
                 if rng and rng.startswith("bytes=") and self.command == "GET":
                     first = int(rng[6:].split("-")[0])
-                    return self._send(206, data[first:], [("Content-Range", f"bytes {first}-{len(data)-1}/{len(data)}")])
+                    return self._send(
+                        206, data[first:], [("Content-Range", f"bytes {first}-{len(data) - 1}/{len(data)}")]
+                    )
                 if reg.tamper is not None:
                     encoding, body = reg.tamper
                     return self._send(200, body, [("Content-Encoding", encoding)])
@@ -76,6 +80,7 @@ def make_handler(reg: Registry):
             return self._send(404, b"not found")
 
         do_HEAD = do_POST = do_GET
+
     return Handler
 
 

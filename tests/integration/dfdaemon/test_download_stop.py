@@ -3,6 +3,7 @@
 A run may go on (and keep signalling) for a moment after Downloads.stop() closed its files — an
 in-process one notices its cancellation only at its next check; the follower must stop following
 instead of calling fstat on a closed (or, worse, reused) descriptor."""
+
 import os
 import threading
 
@@ -26,6 +27,7 @@ class RunningForever:
         def keep_signalling():
             while not self.stop.wait(0.005):
                 self.on_change()
+
         threading.Thread(target=keep_signalling, daemon=True).start()
 
     @property
@@ -51,6 +53,7 @@ def test_the_follower_stops_when_the_download_is_closed(tmp_path):
     def runner(*a):
         runs.append(RunningForever(*a))
         return runs[-1]
+
     try:
         downloads = Downloads(str(tmp_path), str(tmp_path), retention=60, streaming=True, runner=runner)
         dl, _ = downloads.start("key", "http://x/blob", 4096, lambda output: ["dfget"])
@@ -58,7 +61,7 @@ def test_the_follower_stops_when_the_download_is_closed(tmp_path):
         follower = next(t for t in threading.enumerate() if t.name.startswith("follow-"))
         downloads.stop()
         follower.join(10)
-        assert not follower.is_alive()          # it stopped following the closed download
+        assert not follower.is_alive()  # it stopped following the closed download
         assert dl.read(0, 10) == b""
     finally:
         for run in runs:

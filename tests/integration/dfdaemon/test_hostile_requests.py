@@ -5,6 +5,7 @@ CONNECT: like v1, dfdaemon tunnels CONNECT to any host unless `connect_allow` li
 it may reach; a host no rule allows then gets 403. An unusable target (malformed, out-of-range
 port, unresolvable, dead) gets a 4xx/5xx answer instead of a traceback or a hang.
 """
+
 import socket
 
 import pytest
@@ -38,14 +39,17 @@ def still_serving(d) -> None:
     assert s.get(d.url + "/debug/version", timeout=10).status_code == 200
 
 
-@pytest.mark.parametrize("target", [
-    "127.0.0.1:99999",          # port out of range
-    "127.0.0.1:-1",
-    "[::1:443",                 # broken IPv6 literal
-    "no-such-host.invalid:443",
-    "",                         # nothing at all
-    "a" * 300 + ":443",         # a label longer than DNS allows
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "127.0.0.1:99999",  # port out of range
+        "127.0.0.1:-1",
+        "[::1:443",  # broken IPv6 literal
+        "no-such-host.invalid:443",
+        "",  # nothing at all
+        "a" * 300 + ":443",  # a label longer than DNS allows
+    ],
+)
 def test_unusable_connect_targets_get_an_http_error(harness, target):
     d = harness.start()
     answer = exchange(d, f"CONNECT {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
@@ -53,14 +57,17 @@ def test_unusable_connect_targets_get_an_http_error(harness, target):
     still_serving(d)
 
 
-@pytest.mark.parametrize("raw", [
-    b"GARBAGE\r\n\r\n",
-    b"GET\r\n\r\n",
-    b"GET / HTTP/9.9\r\n\r\n",
-    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 64,    # TLS to the plain-HTTP port
-    b"GET http://127.0.0.1:1/x HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad-Header-Without-Colon\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 64,  # TLS to the plain-HTTP port
+        b"GET http://127.0.0.1:1/x HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad-Header-Without-Colon\r\n\r\n",
+    ],
+)
 def test_malformed_requests_get_a_clean_error_or_a_closed_connection(harness, raw):
     d = harness.start()
     answer = exchange(d, raw)
@@ -81,12 +88,12 @@ def test_a_proxied_url_to_nowhere_is_a_clean_503(harness):
     d = harness.start()
     s = requests.Session()
     s.trust_env = False
-    with socket.socket() as closed:     # a loopback port nobody listens on (port 1 may be taken here)
+    with socket.socket() as closed:  # a loopback port nobody listens on (port 1 may be taken here)
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     r = s.get(f"http://127.0.0.1:{port}/nothing", proxies={"http": d.url}, timeout=30)
     assert r.status_code in (502, 503)
-    assert f"127.0.0.1:{port} refused the connection" in r.text        # the cause, not urllib3's page
+    assert f"127.0.0.1:{port} refused the connection" in r.text  # the cause, not urllib3's page
     assert "HTTPConnectionPool" not in r.text and "NewConnectionError" not in r.text
     still_serving(d)
 
@@ -115,8 +122,10 @@ def test_a_content_encoding_does_not_switch_off_the_digest_check(harness, regist
     forged = b"FORGED-LAYER-BYTES"
     registry.tamper = (encoding, forged)
     d = harness.start(registry_direct=True)
-    answer = exchange(d, f"GET /v2/x/blobs/{digest} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n"
-                         f"Connection: close\r\n\r\n".encode())
+    answer = exchange(
+        d,
+        f"GET /v2/x/blobs/{digest} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n".encode(),
+    )
     assert status_of(answer) == 502, answer[:300]
     assert forged not in answer
     (sent,) = [h for m, p, h in registry.requests if m == "GET" and digest in p]
@@ -124,15 +133,18 @@ def test_a_content_encoding_does_not_switch_off_the_digest_check(harness, regist
     still_serving(d)
 
 
-@pytest.mark.parametrize("framing", [
-    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-    b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
-    b"Content-Length: 5\r\nContent-Length: 6\r\n",
-    b"Transfer-Encoding: chunked, identity\r\n",
-    b"Transfer-Encoding: xchunked\r\n",
-    b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-    b"Content-Length: +5\r\n",
-])
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        b"Content-Length: 5\r\nContent-Length: 6\r\n",
+        b"Transfer-Encoding: chunked, identity\r\n",
+        b"Transfer-Encoding: xchunked\r\n",
+        b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        b"Content-Length: +5\r\n",
+    ],
+)
 def test_ambiguous_request_framing_is_refused_not_smuggled(harness, registry, framing):
     """Attack (issue 11 item 11): with both Content-Length and Transfer-Encoding, dfdaemon framed the
     body by Content-Length while the next hop may use chunked: a second request hidden in the body
@@ -142,7 +154,7 @@ def test_ambiguous_request_framing_is_refused_not_smuggled(harness, registry, fr
     body = b"0\r\n\r\n" + hidden
     answer = exchange(d, b"POST /v2/x/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + body)
     assert status_of(answer) == 400, answer[:300]
-    assert answer.count(b"HTTP/1.1 ") == 1              # nothing after the 400: the connection was closed
+    assert answer.count(b"HTTP/1.1 ") == 1  # nothing after the 400: the connection was closed
     assert not any("smuggled" in p for _, p, _ in registry.requests)
     assert not any("uploads" in p for _, p, _ in registry.requests)
     still_serving(d)

@@ -1,5 +1,6 @@
 """Layers downloaded inside dfdaemon (no --dfpath): dfget's library against a fake supernode and
 piece server, all on 127.0.0.1:0; no dfget process is ever started."""
+
 import os
 import random
 import threading
@@ -37,10 +38,15 @@ class Cluster:
         return Services(rng=random.Random(7), uploader=up)
 
     def start(self, peer: "HostPeer | None" = None, **flags) -> Daemon:
-        flags = {"work_home": str(self.tmp / "home"), "registry": self.registry.url, "supernodes": [self.node],
-                 "direct_below": 0, **flags}
+        flags = {
+            "work_home": str(self.tmp / "home"),
+            "registry": self.registry.url,
+            "supernodes": [self.node],
+            "direct_below": 0,
+            **flags,
+        }
         cfg = settings.defaults(**flags)
-        assert cfg.dfpath == ""                      # the default: in-process
+        assert cfg.dfpath == ""  # the default: in-process
         peer = peer or HostPeer(services=self.services, config_files=[str(self.tmp / "none.yml")])
         daemon = Daemon(cfg, ["dfdaemon", "--test"], host_peer=peer)
         daemon.url = f"http://127.0.0.1:{daemon.start('127.0.0.1', 0)}"
@@ -61,6 +67,7 @@ def cluster(tmp_path, registry):
             c = Cluster(tmp_path, registry, data, stack, **supernode)
             made.append(c)
             return c
+
         yield make
         for c in made:
             for d in c.daemons:
@@ -75,10 +82,10 @@ def test_a_layer_is_fetched_by_pieces_inside_dfdaemon(cluster, registry):
     assert r.headers["Docker-Content-Digest"] == c.digest
     [reg] = c.sn.registrations
     assert reg["rawUrl"] == registry.url + c.path and reg["dfdaemon"] is True
-    assert "Authorization: Bearer t0k" in reg["headers"]     # the supernode checks this requester
-    assert reg["port"] == FakeUploader().port                # the host's upload server is announced
+    assert "Authorization: Bearer t0k" in reg["headers"]  # the supernode checks this requester
+    assert reg["port"] == FakeUploader().port  # the host's upload server is announced
     assert len(c.sn.sucs) == 3 and len(c.pieces.hits) == 3
-    assert not registry.seen("GET", c.digest)                # not a byte from the registry
+    assert not registry.seen("GET", c.digest)  # not a byte from the registry
     assert metric(d, 'dragonfly_dfdaemon_layer_requests_total{via="dfget"}') == 1
     assert metric(d, "dragonfly_dfdaemon_fallbacks_total") == 0
     # the finished task was handed to the upload server, and nothing is left but the layer file
@@ -98,7 +105,7 @@ class WithholdingLastPiece(FakeSupernode):
         last = len(self.pieces) - 1
         held = not self.gate.is_set() and last not in self.done and last not in self.running
         if held:
-            self.running.add(last)          # looks taken: not handed out
+            self.running.add(last)  # looks taken: not handed out
         try:
             return super()._pull(q)
         finally:
@@ -114,7 +121,7 @@ def test_bytes_stream_while_the_in_process_download_runs(cluster):
         first = r.raw.read(MIB)
         assert first == c.data[:MIB]
         last = len(c.sn.pieces) - 1
-        assert [hit for hit in c.pieces.hits if hit[1] == last] == []   # the last piece is still held
+        assert [hit for hit in c.pieces.hits if hit[1] == last] == []  # the last piece is still held
         c.sn.gate.set()
         rest = r.raw.read()
     assert first + rest == c.data
@@ -127,6 +134,7 @@ def test_every_blob_gets_its_own_sign_and_cid(cluster, registry):
 
     def fetch(path):
         results[path] = requests.get(d.url + path, timeout=30)
+
     # two repositories, so two URLs and two downloads at once (the fake serves one content)
     paths = [c.path, c.path.replace("/library/x/", "/library/y/")]
     threads = [threading.Thread(target=fetch, args=(p,)) for p in paths]
@@ -166,11 +174,13 @@ def test_a_bad_dfget_flag_fails_that_blob_only_and_it_comes_from_the_registry(cl
 def test_downloads_beyond_the_bound_go_to_the_registry(cluster, registry):
     """One slot: a blob whose download cannot start within the slot wait is fetched directly,
     while the download holding the slot goes on."""
-    c = cluster(os.urandom(MIB), answer={"code": 602, "msg": "wait"})   # the first one never ends by P2P
+    c = cluster(os.urandom(MIB), answer={"code": 602, "msg": "wait"})  # the first one never ends by P2P
     second = os.urandom(MIB // 4)
     second_digest = registry.add_blob(second)
-    d = c.start(HostPeer(max_running=1, slot_wait=0.2, services=c.services,
-                         config_files=[str(c.tmp / "none.yml")]), dfget_flags=["--timeout", "3s", "--notbs"])
+    d = c.start(
+        HostPeer(max_running=1, slot_wait=0.2, services=c.services, config_files=[str(c.tmp / "none.yml")]),
+        dfget_flags=["--timeout", "3s", "--notbs"],
+    )
     first = {}
     t = threading.Thread(target=lambda: first.update(r=requests.get(d.url + c.path, timeout=60)))
     t.start()
@@ -184,10 +194,10 @@ def test_downloads_beyond_the_bound_go_to_the_registry(cluster, registry):
         assert c.sn.registrations
         r = requests.get(d.url + f"/v2/library/x/blobs/{second_digest}", timeout=30)
         assert r.status_code == 200 and r.content == second
-        assert len(c.sn.registrations) == 1                  # the second never registered
+        assert len(c.sn.registrations) == 1  # the second never registered
     finally:
         t.join(60)
-    assert first["r"].status_code == 200 and first["r"].content == c.data   # direct, after dfget gave up
+    assert first["r"].status_code == 200 and first["r"].content == c.data  # direct, after dfget gave up
     assert metric(d, 'dragonfly_dfdaemon_fallbacks_total{when="before_first_byte"}') == 2
 
 
@@ -198,7 +208,7 @@ def test_signs_are_unique_even_within_one_millisecond():
 
 
 def test_blobs_under_one_piece_go_straight_to_the_registry_by_default(cluster, registry):
-    c = cluster(os.urandom(MIB))                            # one piece and a bit: through P2P
+    c = cluster(os.urandom(MIB))  # one piece and a bit: through P2P
     config = b'{"architecture":"amd64","os":"linux"}'
     config_digest = registry.add_blob(config)
     d = c.start(direct_below=settings.defaults().direct_below)
@@ -214,11 +224,21 @@ def test_blobs_under_one_piece_go_straight_to_the_registry_by_default(cluster, r
 
 def test_a_run_nobody_wants_any_more_stops_without_going_to_the_source(cluster, registry, tmp_path):
     """What dfdaemon does when docker went away, or at stop: the run ends (no back-to-source)."""
-    c = cluster(os.urandom(MIB), answer={"code": 602, "msg": "wait"})    # P2P never ends by itself
+    c = cluster(os.urandom(MIB), answer={"code": 602, "msg": "wait"})  # P2P never ends by itself
     peer = HostPeer(services=c.services, config_files=[str(tmp_path / "none.yml")])
     done = threading.Event()
-    argv = ["dfget", "-u", registry.url + c.path, "-o", str(tmp_path / "repo" / "out"), "--dfdaemon",
-            "--home", str(tmp_path / "home"), "--node", c.node]
+    argv = [
+        "dfget",
+        "-u",
+        registry.url + c.path,
+        "-o",
+        str(tmp_path / "repo" / "out"),
+        "--dfdaemon",
+        "--home",
+        str(tmp_path / "home"),
+        "--node",
+        c.node,
+    ]
     (tmp_path / "repo").mkdir()
     run = peer.run(argv, str(tmp_path / "repo" / "out"), str(tmp_path / "home" / "data"), done.set)
     run.start()
@@ -233,4 +253,4 @@ def test_a_run_nobody_wants_any_more_stops_without_going_to_the_source(cluster, 
             break
         threading.Event().wait(0.05)
     assert run.finished and run.returncode != 0, run.tail()
-    assert not registry.seen("GET", c.digest)           # cancelled is not failed: no back-to-source
+    assert not registry.seen("GET", c.digest)  # cancelled is not failed: no back-to-source

@@ -1,4 +1,5 @@
 """Layers through the mirror: streamed via (fake) dfget, checked, ranged, with fallbacks."""
+
 import http.client
 import os
 import time
@@ -22,7 +23,7 @@ def get(daemon, path, **kw):
 def test_layer_streams_before_dfget_finishes(harness, registry):
     data = blob(4 * MiB + 7)
     digest = registry.add_blob(data)
-    harness.control(mode="ok", head=2)          # pieces 0 and 2 written, then dfget waits
+    harness.control(mode="ok", head=2)  # pieces 0 and 2 written, then dfget waits
     d = harness.start()
     path = f"/v2/library/x/blobs/{digest}"
     with requests.get(d.url + path, headers={"Authorization": "Bearer t0k"}, stream=True, timeout=30) as r:
@@ -30,7 +31,7 @@ def test_layer_streams_before_dfget_finishes(harness, registry):
         assert r.headers["Content-Length"] == str(len(data))
         first = r.raw.read(512 * 1024)
         # the first bytes arrived while dfget is still holding the rest of the layer
-        assert first == data[:512 * 1024]
+        assert first == data[: 512 * 1024]
         assert not harness.release_path.exists()
         harness.release()
         rest = r.raw.read()
@@ -40,11 +41,13 @@ def test_layer_streams_before_dfget_finishes(harness, registry):
     headers = [argv[i + 1] for i, a in enumerate(argv) if a == "--header"]
     assert "Authorization: Bearer t0k" in headers
     assert not any(h.lower().startswith(("host:", "range:", "accept-encoding:")) for h in headers)
-    assert "--dfdaemon" in argv and argv[argv.index("-s") + 1] == "20M" and argv[argv.index("--totallimit") + 1] == "20M"
+    assert (
+        "--dfdaemon" in argv and argv[argv.index("-s") + 1] == "20M" and argv[argv.index("--totallimit") + 1] == "20M"
+    )
     assert argv[argv.index("--node") + 1] == "127.0.0.1:8002"
     assert metric(d, "dragonfly_dfdaemon_layer_requests_total") == 1
     assert metric(d, 'dragonfly_dfdaemon_layer_requests_total{via="dfget"}') == 1
-    assert not registry.seen("GET", digest)          # the layer never came from the registry
+    assert not registry.seen("GET", digest)  # the layer never came from the registry
 
 
 def test_each_layer_through_p2p_is_one_info_line_without_verbose(harness, registry, caplog):
@@ -78,7 +81,7 @@ def test_range_retry_joins_the_running_task(harness, registry):
     assert r.status_code == 206 and r.content == data[-10:]
     r = get(d, path, headers={"Range": f"bytes={len(data)}-"})
     assert r.status_code == 416
-    assert len(harness.calls()) == 1                 # one dfget task for all of them
+    assert len(harness.calls()) == 1  # one dfget task for all of them
 
 
 def test_digest_mismatch_aborts_the_response(harness, registry):
@@ -97,7 +100,7 @@ def test_digest_mismatch_aborts_without_content_length(harness, registry):
     harness.control(mode="corrupt")
     d = harness.start()
     conn = http.client.HTTPConnection("127.0.0.1", int(d.url.rsplit(":", 1)[1]), timeout=30)
-    conn.request("GET", f"/v2/library/x/blobs/{digest}")   # HTTP/1.1: chunked if the length is unknown
+    conn.request("GET", f"/v2/library/x/blobs/{digest}")  # HTTP/1.1: chunked if the length is unknown
     resp = conn.getresponse()
     with pytest.raises(http.client.IncompleteRead):
         resp.read()
@@ -112,7 +115,7 @@ def test_dfget_failure_falls_back_to_the_source(harness, registry):
     r = get(d, f"/v2/library/x/blobs/{digest}", headers={"Authorization": "Bearer mine"})
     assert r.status_code == 200 and r.content == data
     [(_, _, hdrs)] = registry.seen("GET", digest)
-    assert ("Authorization", "Bearer mine") in hdrs     # the requester's own credentials
+    assert ("Authorization", "Bearer mine") in hdrs  # the requester's own credentials
     assert metric(d, 'dragonfly_dfdaemon_fallbacks_total{when="before_first_byte"}') == 1
     # a retry does not start another dfget: the failed task sends it straight to the source
     assert get(d, f"/v2/library/x/blobs/{digest}", headers={"Authorization": "Bearer mine"}).content == data
@@ -221,6 +224,6 @@ def test_finished_layers_are_cleaned_after_retention(harness, registry):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     deadline = time.monotonic() + 10
     while sorted(os.listdir(repo)) != ["fresh-leftover"] and time.monotonic() < deadline:
-        d.cleaner.run_once()         # the finished layer goes once its reader has detached
+        d.cleaner.run_once()  # the finished layer goes once its reader has detached
         time.sleep(0.05)
     assert sorted(os.listdir(repo)) == ["fresh-leftover"]

@@ -1,4 +1,5 @@
 """dfdaemon as an HTTP(S) proxy: absolute-URI rules, CONNECT tunnels, HTTPS hijacking with a gen-ca CA."""
+
 import datetime
 import os
 import socket
@@ -26,11 +27,11 @@ def test_absolute_uri_rules(harness, registry):
     s.trust_env = False
     r = s.get(f"{registry.url}/v2/x/blobs/{digest}", proxies=proxies(d), timeout=30)
     assert r.status_code == 200 and r.content == data
-    assert len(harness.calls()) == 1                      # matched, not direct -> dfget
+    assert len(harness.calls()) == 1  # matched, not direct -> dfget
     r = s.get(f"{registry.url}/hello", proxies=proxies(d), timeout=30)
-    assert r.text == "hello world\n"                      # unmatched -> direct
+    assert r.text == "hello world\n"  # unmatched -> direct
     r = s.head(f"{registry.url}/v2/x/blobs/{digest}", proxies=proxies(d), timeout=30)
-    assert r.status_code == 200 and len(harness.calls()) == 1    # HEAD is never dfget
+    assert r.status_code == 200 and len(harness.calls()) == 1  # HEAD is never dfget
 
 
 def test_connect_tunnel(harness):
@@ -43,6 +44,7 @@ def test_connect_tunnel(harness):
         with conn:
             while data := conn.recv(1024):
                 conn.sendall(data.upper())
+
     threading.Thread(target=serve_one, daemon=True).start()
     d = harness.start()
     with socket.create_connection(("127.0.0.1", int(d.url.rsplit(":", 1)[1])), timeout=10) as c:
@@ -71,8 +73,20 @@ def test_connect_to_a_dead_port_is_503(harness):
 @pytest.fixture
 def ca(tmp_path):
     key, crt = tmp_path / "ca.key", tmp_path / "ca.crt"
-    res = CliRunner().invoke(cli, ["gen-ca", "--common-name", "test-ca", "--key-output", str(key),
-                                   "--cert-output", str(crt), "--expire-duration", "24h"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "gen-ca",
+            "--common-name",
+            "test-ca",
+            "--key-output",
+            str(key),
+            "--cert-output",
+            str(crt),
+            "--expire-duration",
+            "24h",
+        ],
+    )
     assert res.exit_code == 0, res.output
     again = CliRunner().invoke(cli, ["gen-ca", "--key-output", str(key), "--cert-output", str(crt)])
     assert again.exit_code != 0 and "--overwrite" in again.output
@@ -97,9 +111,13 @@ def test_hijacked_https_goes_through_dfget(harness, registry, tls_registry, ca, 
     crt, key = ca
     data = os.urandom(300_000)
     digest = tls_registry.add_blob(data)
-    registry.add_blob(data)        # where the fake dfget reads layers from
-    d = harness.start(hijack_cert=crt, hijack_key=key, hijack_hosts=[{"regx": "127\\.0\\.0\\.1", "certs": [crt]}],
-                      proxies=[{"regx": "blobs/sha256.*"}])
+    registry.add_blob(data)  # where the fake dfget reads layers from
+    d = harness.start(
+        hijack_cert=crt,
+        hijack_key=key,
+        hijack_hosts=[{"regx": "127\\.0\\.0\\.1", "certs": [crt]}],
+        proxies=[{"regx": "blobs/sha256.*"}],
+    )
     s = requests.Session()
     s.trust_env = False
     url = f"https://127.0.0.1:{tls_registry.port}/v2/x/blobs/{digest}"
@@ -134,11 +152,15 @@ def test_proxy_served_over_tls(harness, ca, registry):
     leaf_ctx_minter = CertMinter(crt, key)
     cert_pem, _ = leaf_ctx_minter.leaf_pem("127.0.0.1", datetime.datetime.now(datetime.UTC))
     from cryptography.hazmat.primitives import serialization
+
     with open(os.path.join(pem_dir, "srv.crt"), "wb") as f:
         f.write(cert_pem)
     with open(os.path.join(pem_dir, "srv.key"), "wb") as f:
-        f.write(leaf_ctx_minter._leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()))
+        f.write(
+            leaf_ctx_minter._leaf_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     d = harness.start(cert_pem=os.path.join(pem_dir, "srv.crt"), key_pem=os.path.join(pem_dir, "srv.key"))
     url = d.url.replace("http://", "https://")
     assert requests.get(url + "/v2/", verify=crt, timeout=10).json() == {}

@@ -16,11 +16,12 @@ def home(tmp_path):
 @pytest.fixture
 def dfget(tmp_path, home):
     """Run `dfget ARGS` in-process; no config file is read; returns click's Result."""
+
     def invoke(*args, services=None, with_home=True):
         argv = [*args, *(["--home", str(home)] if with_home else [])]
-        obj = {"config_files": [str(tmp_path / "none.yml")],
-               "services": services or Services(rng=random.Random(7))}
+        obj = {"config_files": [str(tmp_path / "none.yml")], "services": services or Services(rng=random.Random(7))}
         return CliRunner().invoke(main, argv, obj=obj, catch_exceptions=False)
+
     return invoke
 
 

@@ -1,4 +1,5 @@
 """In-process stand-ins for a supernode, piece servers and an origin, all on 127.0.0.1:0."""
+
 import hashlib
 import threading
 import time
@@ -28,7 +29,7 @@ def serve(app):
 
 def split(content: bytes, size: int) -> "list[bytes]":
     step = payload_size(size)
-    return [content[i:i + step] for i in range(0, len(content), step)] or [b""]
+    return [content[i : i + step] for i in range(0, len(content), step)] or [b""]
 
 
 def piece_app(content: bytes, size: int, corrupt_paths=("/bad",)) -> Flask:
@@ -57,18 +58,19 @@ def piece_app(content: bytes, size: int, corrupt_paths=("/bad",)) -> Flask:
 @dataclass
 class FakeSupernode:
     """A scripted supernode: hands out every piece, from `source_for(num, attempt)`, then 600."""
+
     content: bytes
     piece_size: int
     piece_port: int
-    source_for: object = None        # (piece_num, attempt) -> (cid, path prefix)
-    final_md5: "str | None" = None   # md5 announced in the 600 answer (default: the real one)
+    source_for: object = None  # (piece_num, attempt) -> (cid, path prefix)
+    final_md5: "str | None" = None  # md5 announced in the 600 answer (default: the real one)
     limit: int = 4
-    cdn_source: str = "supernode"    # "source": raw ranges straight from `source_url`
+    cdn_source: str = "supernode"  # "source": raw ranges straight from `source_url`
     source_url: str = ""
-    answer: "dict | None" = None     # a fixed answer to every /peer/task (e.g. 500, or 602 forever)
-    forget_after: int = 0            # a restart in place: once this many pieces are done, all is
-                                     # forgotten and pulls get 502 "unknown task" until a new registration
-    client_key: str = ""             # a supernode of ours answers registrations with a client key
+    answer: "dict | None" = None  # a fixed answer to every /peer/task (e.g. 500, or 602 forever)
+    forget_after: int = 0  # a restart in place: once this many pieces are done, all is
+    # forgotten and pulls get 502 "unknown task" until a new registration
+    client_key: str = ""  # a supernode of ours answers registrations with a client key
     calls: list = field(default_factory=list)
     sucs: list = field(default_factory=list)
     errors: list = field(default_factory=list)
@@ -77,7 +79,7 @@ class FakeSupernode:
 
     def __post_init__(self):
         step = self.piece_size if self.cdn_source == "source" else payload_size(self.piece_size)
-        self.pieces = [self.content[i:i + step] for i in range(0, len(self.content), step)] or [b""]
+        self.pieces = [self.content[i : i + step] for i in range(0, len(self.content), step)] or [b""]
         self.done: set[int] = set()
         self.running: set[int] = set()
         self.attempts: dict[int, int] = {}
@@ -86,9 +88,16 @@ class FakeSupernode:
 
     def _raw_task(self, num: int) -> dict:
         start = num * self.piece_size
-        return {"range": f"{start}-{start + self.piece_size - 1}", "pieceNum": num, "pieceSize": self.piece_size,
-                "pieceMd5": "", "cid": "cdnnode:127.0.0.1~" + TASK_ID, "peerIp": "", "peerPort": 0,
-                "path": self.source_url}
+        return {
+            "range": f"{start}-{start + self.piece_size - 1}",
+            "pieceNum": num,
+            "pieceSize": self.piece_size,
+            "pieceMd5": "",
+            "cid": "cdnnode:127.0.0.1~" + TASK_ID,
+            "peerIp": "",
+            "peerPort": 0,
+            "path": self.source_url,
+        }
 
     def _task(self, num: int) -> dict:
         if self.cdn_source == "source":
@@ -97,9 +106,16 @@ class FakeSupernode:
         cid, prefix = (self.source_for or (lambda n, a: ("cdnnode:127.0.0.1~" + TASK_ID, "/good")))(num, attempt)
         body = frame(self.pieces[num], self.piece_size)
         start, end = piece_range(num, self.piece_size)
-        return {"range": f"{start}-{end}", "pieceNum": num, "pieceSize": self.piece_size,
-                "pieceMd5": f"{hashlib.md5(body).hexdigest()}:{len(body)}", "cid": cid,
-                "peerIp": "127.0.0.1", "peerPort": self.piece_port, "path": f"{prefix}/{TASK_ID}"}
+        return {
+            "range": f"{start}-{end}",
+            "pieceNum": num,
+            "pieceSize": self.piece_size,
+            "pieceMd5": f"{hashlib.md5(body).hexdigest()}:{len(body)}",
+            "cid": cid,
+            "peerIp": "127.0.0.1",
+            "peerPort": self.piece_port,
+            "path": f"{prefix}/{TASK_ID}",
+        }
 
     def _pull(self, q) -> dict:
         if self.answer is not None:
@@ -121,7 +137,7 @@ class FakeSupernode:
             md5 = self.final_md5 if self.final_md5 is not None else hashlib.md5(self.content).hexdigest()
             return {"code": 600, "data": {"md5": md5, "fileLength": len(self.content) + 5 * len(self.pieces)}}
         free = [n for n in range(len(self.pieces)) if n not in self.done and n not in self.running]
-        take = free[:max(self.limit - len(self.running), 0)]
+        take = free[: max(self.limit - len(self.running), 0)]
         if not take:
             return {"code": 602, "msg": "peer task wait"}
         self.running.update(take)
@@ -134,9 +150,19 @@ class FakeSupernode:
         def registry():
             self.registrations.append(request.get_json())
             self.lost = False
-            return jsonify({"code": 200, "msg": "success", "data": {
-                "taskId": TASK_ID, "fileLength": len(self.content), "pieceSize": self.piece_size,
-                "cdnSource": self.cdn_source, **({"clientKey": self.client_key} if self.client_key else {})}})
+            return jsonify(
+                {
+                    "code": 200,
+                    "msg": "success",
+                    "data": {
+                        "taskId": TASK_ID,
+                        "fileLength": len(self.content),
+                        "pieceSize": self.piece_size,
+                        "cdnSource": self.cdn_source,
+                        **({"clientKey": self.client_key} if self.client_key else {}),
+                    },
+                }
+            )
 
         @app.get("/peer/task")
         def task():
@@ -193,6 +219,7 @@ class FakeUploader:
     def start(self, cfg, ctx, on_failure=None) -> int:
         if self.fail:
             from dfget.errors import LaunchServerError
+
             raise LaunchServerError("no server here")
         return self.port
 

@@ -1,4 +1,5 @@
 """CLI contracts of dfget through click's CliRunner: exit statuses and stdout lines (docs/operations.md#running)."""
+
 import http.server
 import os
 import re
@@ -35,9 +36,19 @@ def test_default_output_is_a_directory_in_cwd(dfget, tmp_path, monkeypatch):
     assert dfget("-u", "http://127.0.0.1:1/a.bin").exit_code == 1
 
 
-@pytest.mark.parametrize("flag,value", [("--locallimit", "12Q"), ("--minrate", "fast"), ("--totallimit", "-3"),
-                                        ("--timeout", "5 minutes"), ("--expiretime", "3x"),
-                                        ("--pattern", "torrent"), ("--node", "host:port"), ("--node", "h:8002=0")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--locallimit", "12Q"),
+        ("--minrate", "fast"),
+        ("--totallimit", "-3"),
+        ("--timeout", "5 minutes"),
+        ("--expiretime", "3x"),
+        ("--pattern", "torrent"),
+        ("--node", "host:port"),
+        ("--node", "h:8002=0"),
+    ],
+)
 def test_bad_values_are_usage_errors(dfget, tmp_path, flag, value):
     result = dfget("-u", "http://127.0.0.1:1/a", "-o", str(tmp_path / "a"), flag, value)
     assert result.exit_code == 1
@@ -73,13 +84,17 @@ def test_server_subcommand_exists(dfget):
 
 def test_unreachable_supernode_with_notbs_fails_like_v1(dfget, tmp_path):
     out = tmp_path / "out.bin"
-    result = dfget("-u", "http://127.0.0.1:1/a.bin", "-o", str(out), "--node", "127.0.0.1:1", "--notbs",
-                   "--pattern", "cdn")
+    result = dfget(
+        "-u", "http://127.0.0.1:1/a.bin", "-o", str(out), "--node", "127.0.0.1:1", "--notbs", "--pattern", "cdn"
+    )
     assert result.exit_code == ExitStatus.DOWNLOAD == 80
     last = result.stdout.splitlines()[-1]
-    assert re.fullmatch(r'download FAIL\(1104\) cost:\d+\.\d{3}s length:-1 reason:1001 '
-                        r'error:\{"Code":1104,"Msg":"failed to download file from source: '
-                        r'download fail and not back source: 1001"\}', last), last
+    assert re.fullmatch(
+        r"download FAIL\(1104\) cost:\d+\.\d{3}s length:-1 reason:1001 "
+        r'error:\{"Code":1104,"Msg":"failed to download file from source: '
+        r'download fail and not back source: 1001"\}',
+        last,
+    ), last
     assert not out.exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith(("dfget-", "backsource."))]
 
@@ -148,7 +163,8 @@ def test_register_failure_goes_back_to_source(dfget, tmp_path, origin):
     files["b"] = b"x" * 1000
     out = tmp_path / "b"
     from tests.support.procs import free_port
-    dead = f"127.0.0.1:{free_port()}"     # closed (port 1 may be taken on a shared machine)
+
+    dead = f"127.0.0.1:{free_port()}"  # closed (port 1 may be taken on a shared machine)
     result = dfget("-u", f"{base}/b", "-o", str(out), "-n", dead, "-p", "cdn")
     assert result.exit_code == 0
     assert out.read_bytes() == files["b"]
@@ -177,6 +193,7 @@ def test_gen_doc_says_where_it_wrote_and_fails_cleanly_where_it_cannot(tmp_path)
     from click.testing import CliRunner
 
     from dfget.cli import main
+
     res = CliRunner().invoke(main, ["gen-doc", "--path", str(tmp_path / "docs")])
     assert res.exit_code == 0 and res.output == f"generated {tmp_path / 'docs' / 'dfget.md'}\n"
     assert "--locallimit" in (tmp_path / "docs" / "dfget.md").read_text()
@@ -193,6 +210,7 @@ def test_config_default_prints_the_effective_file_settings(tmp_path):
     from click.testing import CliRunner
 
     from dfget.cli import main
+
     conf = tmp_path / "dfget.yml"
     conf.write_text("nodes: ['sn1:8002', 'sn2']\nlocalLimit: 30M\n")
     res = CliRunner().invoke(main, ["config", "default"], obj={"config_files": [str(conf)]})

@@ -4,6 +4,7 @@ Before the fix the download printed FAIL at its deadline but its piece threads s
 in the rate limiter (and the process, joining them at exit, never ended), and the abandoned
 back-to-source thread left its `backsource.*` temp file next to the output.
 """
+
 import os
 import random
 import subprocess
@@ -37,17 +38,19 @@ def test_a_poisoned_rate_fails_by_the_deadline_and_leaves_no_thread_or_temp_file
     for t in _piece_threads():
         t.join(5)
     assert _piece_threads() == [], "piece threads still waiting in the rate limiter"
-    deadline.wait(0)   # nothing else to wait for: the temp files must already be gone
+    deadline.wait(0)  # nothing else to wait for: the temp files must already be gone
     leftovers = [n for n in os.listdir(out.parent) if n != "big.bin"]
     assert leftovers == [] and not out.exists()
 
 
 def test_the_dfget_command_exits_even_if_a_thread_is_stuck():
     """The last line of defence: after the result line, nothing may hold the process up."""
-    code = ("import threading\n"
-            "threading.Thread(target=threading.Event().wait, name='stuck').start()\n"
-            "from dfget.cli import main\n"
-            "main(['version'])\n")
+    code = (
+        "import threading\n"
+        "threading.Thread(target=threading.Event().wait, name='stuck').start()\n"
+        "from dfget.cli import main\n"
+        "main(['version'])\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=20)

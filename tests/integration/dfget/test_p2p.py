@@ -1,4 +1,6 @@
-"""The P2P downloader against a fake supernode and fake piece servers (docs/architecture.md#a-pull-get-peertask-§4.5, §6.4)."""
+"""The P2P downloader against a fake supernode and fake piece servers (docs/architecture.md#a-pull-get-peertask-§4.5,
+§6.4)."""
+
 import hashlib
 import os
 import random
@@ -12,7 +14,7 @@ from dfget.services import Services
 from tests.integration.dfget.fakes import TASK_ID, FakeSupernode, FakeUploader, piece_app, serve
 from tests.support.procs import wait_until
 
-SIZE = MIB                      # smallest piece size the framing allows
+SIZE = MIB  # smallest piece size the framing allows
 CONTENT = os.urandom(int(2.5 * MIB))  # three pieces
 
 
@@ -44,10 +46,10 @@ def test_multi_piece_file_is_assembled(dfget, tmp_path, cluster):
     assert lines[4] == f"client:127.0.0.1 connected to node:{node}"
     assert lines[5] == "start download by dragonfly..."
     assert re.fullmatch(rf"download SUCCESS cost:\d+\.\d{{3}}s length:{len(CONTENT)} reason:0", lines[6])
-    assert origin_app.hits == []                       # nothing from the source
+    assert origin_app.hits == []  # nothing from the source
     assert sorted(int(s["pieceRange"].split("-")[0]) // SIZE for s in sn.sucs) == [0, 1, 2]
     assert sn.calls[0]["status"] == "700" and sn.calls[0]["result"] == "502"
-    assert "wait" in sn.calls[0]                      # long-poll asked for
+    assert "wait" in sn.calls[0]  # long-poll asked for
     reg = sn.registrations[0]
     assert reg["port"] == 0 if "port" in reg else True
     assert reg["path"].startswith("/peer/file/big.bin-") and reg["rawUrl"] == url
@@ -62,16 +64,18 @@ def test_multi_piece_file_is_assembled(dfget, tmp_path, cluster):
 def test_downloading_piece_lines_are_logged(dfget, tmp_path, cluster, home):
     _download(dfget, tmp_path, cluster, "-p", "cdn")
     log = (home / "logs" / "dfclient.log").read_text()
-    pieces = re.findall(r'downloading piece:\{"taskID":"f+","superNode":"[\d.:]+","dstCid":"cdnnode:[^"]+",'
-                        r'"range":"\d+-\d+","result":503,"status":701,"pieceSize":1048576,"pieceNum":(\d)\}', log)
+    pieces = re.findall(
+        r'downloading piece:\{"taskID":"f+","superNode":"[\d.:]+","dstCid":"cdnnode:[^"]+",'
+        r'"range":"\d+-\d+","result":503,"status":701,"pieceSize":1048576,"pieceNum":(\d)\}',
+        log,
+    )
     assert sorted(pieces) == ["0", "1", "2"]
 
 
 def test_corrupt_piece_is_refetched_elsewhere_and_reported(dfget, tmp_path, cluster):
     sn, node, url, pieces, origin_app = cluster
     # piece 1 first comes from a bad peer, then (after the client reports the failure) from a good one
-    sn.source_for = lambda num, attempt: (("peer-bad", "/bad") if num == 1 and attempt == 0
-                                          else ("peer-good", "/good"))
+    sn.source_for = lambda num, attempt: ("peer-bad", "/bad") if num == 1 and attempt == 0 else ("peer-good", "/good")
     result, out = _download(dfget, tmp_path, cluster, "-p", "cdn")
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == CONTENT
@@ -89,7 +93,7 @@ def test_piece_is_never_refetched_from_the_peer_that_failed_it(dfget, tmp_path, 
     # a stubborn supernode keeps offering piece 2 from the same bad peer
     sn.source_for = lambda num, attempt: ("peer-bad", "/bad") if num == 2 else ("peer-good", "/good")
     result, out = _download(dfget, tmp_path, cluster, "-p", "cdn")
-    assert [h[0] for h in pieces.hits if h[1] == 2] == ["bad"]   # fetched from it once, never again
+    assert [h[0] for h in pieces.hits if h[1] == 2] == ["bad"]  # fetched from it once, never again
     assert len([c for c in sn.calls if c.get("result") == "500"]) >= 2
     # the P2P attempt gives up on the piece and the source delivers the file
     assert result.exit_code == 0, result.output
@@ -100,8 +104,7 @@ def test_piece_is_never_refetched_from_the_peer_that_failed_it(dfget, tmp_path, 
 
 def test_missing_piece_is_reported_as_file_not_exist(dfget, tmp_path, cluster):
     sn, node, url, pieces, origin_app = cluster
-    sn.source_for = lambda num, attempt: (("peer-gone", "/gone") if num == 0 and attempt == 0
-                                          else ("cdnnode:x", "/good"))
+    sn.source_for = lambda num, attempt: ("peer-gone", "/gone") if num == 0 and attempt == 0 else ("cdnnode:x", "/good")
     result, out = _download(dfget, tmp_path, cluster, "-p", "cdn")
     assert result.exit_code == 0
     assert [(e["dstCid"], e["errorType"]) for e in sn.errors] == [("peer-gone", "FILE_NOT_EXIST")]
@@ -142,15 +145,16 @@ def test_p2p_pattern_assembles_into_the_service_file(dfget, tmp_path, cluster, h
     tfn = sn.registrations[0]["path"].rsplit("/", 1)[1]
     service = home / "data" / (tfn + ".service")
     assert service.read_bytes() == CONTENT
-    assert os.path.samefile(service, out)                  # output is a hard link to the service file
+    assert os.path.samefile(service, out)  # output is a hard link to the service file
     assert uploader.finished == [(tfn, TASK_ID, sn.registrations[0]["cid"], node)]
-    assert uploader.rates                                   # asked for its share of --totallimit
+    assert uploader.rates  # asked for its share of --totallimit
 
 
 def test_p2p_pattern_without_upload_server_falls_back_to_cdn(dfget, tmp_path, cluster):
     sn, *_ = cluster
-    result, out = _download(dfget, tmp_path, cluster,
-                            services=Services(rng=random.Random(1), uploader=FakeUploader(fail=True)))
+    result, out = _download(
+        dfget, tmp_path, cluster, services=Services(rng=random.Random(1), uploader=FakeUploader(fail=True))
+    )
     assert result.exit_code == 0
     assert sn.registrations[0].get("port", 0) == 0
     assert out.read_bytes() == CONTENT
@@ -171,20 +175,21 @@ def test_cdn_source_mode_fetches_raw_ranges_from_the_source(dfget, tmp_path, clu
     result, out = _download(dfget, tmp_path, cluster, "-p", "cdn")
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == CONTENT
-    assert pieces.hits == [] and origin_app.hits.count("big.bin") == 3   # 3 raw ranges from the origin
+    assert pieces.hits == [] and origin_app.hits.count("big.bin") == 3  # 3 raw ranges from the origin
     assert result.stdout.splitlines()[-1].endswith("reason:0")
 
 
 def test_migrates_when_the_supernode_breaks(dfget, tmp_path, cluster):
     from common.nodes import parse_nodes
     from dfget.core.locator import failover_order
+
     sn, node, url, pieces, origin_app = cluster
     broken = FakeSupernode(CONTENT, SIZE, 0, answer={"code": 500, "msg": "system error"})
     with serve(broken.app()) as port:
         other = f"127.0.0.1:{port}"
         order = [n.addr for n in failover_order(parse_nodes([node, other]), url)]
         first, second = (broken, sn) if order[0] == other else (sn, broken)
-        if first is sn:   # make the healthy one break instead, so a migration always happens
+        if first is sn:  # make the healthy one break instead, so a migration always happens
             sn.answer, broken.answer = {"code": 500}, None
             broken.__init__(CONTENT, SIZE, sn.piece_port)
         result, out = _download(dfget, tmp_path, cluster, "-p", "cdn", "-n", other)
@@ -199,6 +204,7 @@ def test_a_supernode_restarted_in_place_is_registered_with_again_even_with_other
     place): register with it again and carry on P2P, never the next node or the source."""
     from common.nodes import parse_nodes
     from dfget.core.locator import failover_order
+
     sn, node, url, pieces, origin_app = cluster
     spare = FakeSupernode(CONTENT, SIZE, sn.piece_port)
     with serve(spare.app()) as port:
@@ -206,7 +212,7 @@ def test_a_supernode_restarted_in_place_is_registered_with_again_even_with_other
         first = failover_order(parse_nodes([node, other]), url)[0].addr
         restarted, idle = (sn, spare) if first == node else (spare, sn)
         restarted.forget_after = 1
-        restarted.limit = 1                 # one piece at a time: the restart comes between pieces
+        restarted.limit = 1  # one piece at a time: the restart comes between pieces
         result, out = _download(dfget, tmp_path, cluster, "-p", "cdn", "-n", other)
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == CONTENT
@@ -223,13 +229,16 @@ def test_after_registering_again_the_pieces_held_are_announced_to_our_supernode(
     source), so it can send other peers here; a v1 supernode (no client key) is not told."""
     sn, node, url, pieces, origin_app = cluster
     sn.forget_after, sn.limit, sn.client_key = 2, 1, "key"
-    result, out = _download(dfget, tmp_path, cluster, services=Services(rng=random.Random(1),
-                                                                         uploader=FakeUploader(port=15001)))
+    result, out = _download(
+        dfget, tmp_path, cluster, services=Services(rng=random.Random(1), uploader=FakeUploader(port=15001))
+    )
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == CONTENT and len(sn.registrations) == 2
+
     def announced():
         return sorted(s["pieceRange"] for s in sn.sucs if not s.get("dstCid"))
-    wait_until(lambda: len(announced()) >= 2, 30, "the announcements")    # a thread: the run may end first
+
+    wait_until(lambda: len(announced()) >= 2, 30, "the announcements")  # a thread: the run may end first
     assert announced() == [f"{n * SIZE}-{n * SIZE + SIZE - 1}" for n in range(2)]
     assert len(pieces.hits) == 3 and origin_app.hits == []
 
@@ -237,21 +246,22 @@ def test_after_registering_again_the_pieces_held_are_announced_to_our_supernode(
 def test_a_v1_supernode_is_not_told_of_held_pieces(dfget, tmp_path, cluster):
     sn, node, url, pieces, origin_app = cluster
     sn.forget_after, sn.limit = 2, 1
-    result, out = _download(dfget, tmp_path, cluster, services=Services(rng=random.Random(1),
-                                                                         uploader=FakeUploader(port=15001)))
+    result, out = _download(
+        dfget, tmp_path, cluster, services=Services(rng=random.Random(1), uploader=FakeUploader(port=15001))
+    )
     assert result.exit_code == 0 and out.read_bytes() == CONTENT, result.output
     assert [s for s in sn.sucs if not s.get("dstCid")] == []
 
 
 def test_timeout_goes_back_to_source(dfget, tmp_path, cluster):
     sn, node, url, pieces, origin_app = cluster
-    sn.answer = {"code": 602, "msg": "peer task wait"}   # a v1 supernode with nothing to give, forever
+    sn.answer = {"code": 602, "msg": "peer task wait"}  # a v1 supernode with nothing to give, forever
     result, out = _download(dfget, tmp_path, cluster, "-p", "cdn", "--timeout", "1s")
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == CONTENT
     assert "failed to download by dragonfly: download time out" in result.stdout
     assert result.stdout.splitlines()[-1].endswith("reason:3")
-    assert 3 <= len(sn.calls) < 40                      # backed off, did not spin
+    assert 3 <= len(sn.calls) < 40  # backed off, did not spin
 
 
 def _asks(sn):
@@ -268,7 +278,7 @@ def test_with_our_supernode_an_ask_stays_open_while_pieces_run(dfget, tmp_path, 
     assert result.exit_code == 0 and out.read_bytes() == CONTENT, result.output
     asks = _asks(sn)
     assert asks and all(float(c["wait"]) > 0 for c in asks)
-    assert len(asks) <= 3                      # at most one per piece: never a busy loop
+    assert len(asks) <= 3  # at most one per piece: never a busy loop
 
 
 def test_a_v1_supernode_is_never_sent_an_ask(dfget, tmp_path, cluster):
@@ -282,7 +292,7 @@ def test_a_v1_supernode_is_never_sent_an_ask(dfget, tmp_path, cluster):
 # -- the output md5 on its own thread (dfget/downloaders/writer.py): pieces that land ahead of the
 #    hashed prefix are held in memory, or beyond the budget read back; every check still holds.
 
-MANY = os.urandom(8 * payload_size(SIZE) - 1000)     # eight pieces
+MANY = os.urandom(8 * payload_size(SIZE) - 1000)  # eight pieces
 
 
 @pytest.fixture
@@ -310,6 +320,7 @@ def budget(request, monkeypatch):
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
             made.append(self)
+
     monkeypatch.setattr(writer, "PrefixHasher", Recorded)
     return request.param, made
 
@@ -324,8 +335,8 @@ def test_pieces_landing_ahead_give_the_right_md5(dfget, tmp_path, many, budget):
     assert result.stdout.splitlines()[-1].endswith("reason:0")
     kind, (hasher,) = budget
     if kind == "held":
-        assert hasher.read_back == 0                   # every byte hashed once, from memory
-    else:                                              # piece 0 landed last: all others were ahead
+        assert hasher.read_back == 0  # every byte hashed once, from memory
+    else:  # piece 0 landed last: all others were ahead
         assert hasher.read_back == len(MANY) - payload_size(SIZE)
 
 
@@ -345,7 +356,7 @@ def test_a_wrong_supernode_md5_is_caught_with_pieces_landing_ahead(dfget, tmp_pa
     out = tmp_path / "out" / "many.bin"
     result = dfget("-u", url, "-o", str(out), "-n", node, "-p", "cdn")
     assert result.exit_code == 0, result.output
-    assert out.read_bytes() == MANY                    # from the source, after the md5 check failed
+    assert out.read_bytes() == MANY  # from the source, after the md5 check failed
     assert "failed to download by dragonfly: md5 not match" in result.stdout
     assert origin_app.hits == ["many.bin"]
     assert result.stdout.splitlines()[-1].endswith("reason:2")
@@ -353,8 +364,7 @@ def test_a_wrong_supernode_md5_is_caught_with_pieces_landing_ahead(dfget, tmp_pa
 
 def test_a_corrupt_piece_landing_ahead_is_caught_and_fetched_again(dfget, tmp_path, many, budget):
     sn, node, url, pieces, origin_app = many
-    sn.source_for = lambda num, attempt: (("peer-bad", "/bad") if num == 5 and attempt == 0
-                                          else ("peer-good", "/good"))
+    sn.source_for = lambda num, attempt: ("peer-bad", "/bad") if num == 5 and attempt == 0 else ("peer-good", "/good")
     out = tmp_path / "out" / "many.bin"
     result = dfget("-u", url, "-o", str(out), "-n", node, "-p", "cdn", "--md5", hashlib.md5(MANY).hexdigest())
     assert result.exit_code == 0, result.output

@@ -1,4 +1,5 @@
 """The upload server's HTTP endpoints through the Flask test client (docs/protocol.md#peer-upload-server)."""
+
 import os
 
 import pytest
@@ -16,6 +17,7 @@ NAME = "b.test-96414-1549104994.143"
 
 class Sleeps(list):
     """Records throttling waits and lets the fake clock move by them, as a real wait would."""
+
     clock = None
 
     def __call__(self, seconds):
@@ -35,8 +37,9 @@ def env(tmp_path):
     sleeps.clock = clock
     app = create_upload_app(state, sleep=sleeps)
     app.testing = True
-    return type("Env", (), dict(data=data, clock=clock, state=state, sleeps=sleeps, client=app.test_client(),
-                                root=tmp_path))
+    return type(
+        "Env", (), dict(data=data, clock=clock, state=state, sleeps=sleeps, client=app.test_client(), root=tmp_path)
+    )
 
 
 def piece_headers(rng, num=0, size=PIECE_SIZE, **extra):
@@ -51,10 +54,11 @@ def register(env, name=NAME, content=None, **headers):
     return r
 
 
-CONTENT = bytes(range(256)) * 7 + bytes(208)   # 2000 bytes
+CONTENT = bytes(range(256)) * 7 + bytes(208)  # 2000 bytes
 
 
 # ---- /peer/file ------------------------------------------------------------------------------
+
 
 def test_piece_206_with_wrapped_body(env):
     register(env, content=CONTENT)
@@ -78,7 +82,7 @@ def test_second_piece_raw_offset(env):
     register(env, content=content)
     r = env.client.get(f"/peer/file/{NAME}", headers=piece_headers(f"bytes={size}-{2 * size - 1}", 1, size))
     assert r.status_code == 206
-    assert r.data == frame_header(105, size) + content[size - 5:] + b"\x7f"
+    assert r.data == frame_header(105, size) + content[size - 5 :] + b"\x7f"
 
 
 def test_cdn_source_serves_raw_bytes(env):
@@ -96,7 +100,7 @@ def test_piece_416_for_range_shorter_than_frame(env):
 
 
 def test_piece_404_for_unknown_task(env):
-    (env.data / f"{NAME}.service").write_bytes(CONTENT)   # on disk but never registered
+    (env.data / f"{NAME}.service").write_bytes(CONTENT)  # on disk but never registered
     r = env.client.get(f"/peer/file/{NAME}", headers=piece_headers("bytes=0-1999"))
     assert r.status_code == 404
 
@@ -107,13 +111,16 @@ def test_piece_404_for_missing_file(env):
     assert r.status_code == 404
 
 
-@pytest.mark.parametrize("headers", [
-    piece_headers("bytes=0-x"),
-    {"pieceNum": "0", "pieceSize": str(PIECE_SIZE)},                   # no Range
-    {"Range": "bytes=0-1999", "pieceSize": str(PIECE_SIZE)},           # no pieceNum
-    {"Range": "bytes=0-1999", "pieceNum": "0"},                        # no pieceSize
-    piece_headers("bytes=0-1999", num="x"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        piece_headers("bytes=0-x"),
+        {"pieceNum": "0", "pieceSize": str(PIECE_SIZE)},  # no Range
+        {"Range": "bytes=0-1999", "pieceSize": str(PIECE_SIZE)},  # no pieceNum
+        {"Range": "bytes=0-1999", "pieceNum": "0"},  # no pieceSize
+        piece_headers("bytes=0-1999", num="x"),
+    ],
+)
 def test_piece_400_for_bad_headers(env, headers):
     register(env, content=CONTENT)
     assert env.client.get(f"/peer/file/{NAME}", headers=headers).status_code == 400
@@ -122,17 +129,20 @@ def test_piece_400_for_bad_headers(env, headers):
 SECRET = b"top secret outside the data dir"
 
 
-@pytest.mark.parametrize("path", [
-    "/peer/file/..%2fsecret",
-    "/peer/file/..%2f..%2fsecret",
-    "/peer/file/%2e%2e%2fsecret",
-    "/peer/file/%2F" + "secret",
-    "/peer/file/..",
-    "/peer/file/.",
-    "/peer/file/../secret",
-    "/peer/file//etc/passwd",
-    "/peer/file/secret%00",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/peer/file/..%2fsecret",
+        "/peer/file/..%2f..%2fsecret",
+        "/peer/file/%2e%2e%2fsecret",
+        "/peer/file/%2F" + "secret",
+        "/peer/file/..",
+        "/peer/file/.",
+        "/peer/file/../secret",
+        "/peer/file//etc/passwd",
+        "/peer/file/secret%00",
+    ],
+)
 def test_traversal_never_reads_outside_the_data_dir(env, path):
     (env.root / "home" / "secret.service").write_bytes(SECRET)
     (env.root / "secret.service").write_bytes(SECRET)
@@ -176,8 +186,8 @@ def test_a_served_piece_counts_as_alive_and_releases_its_upload_slot(env):
     register(env, content=CONTENT)
     env.clock.advance(299)
     r = env.client.get(f"/peer/file/{NAME}", headers=piece_headers("bytes=0-1999"))
-    assert env.state.seconds_until_idle() == 300   # every chunk sent counts as activity
-    r.close()                                      # what the WSGI server does after sending
+    assert env.state.seconds_until_idle() == 300  # every chunk sent counts as activity
+    r.close()  # what the WSGI server does after sending
     assert env.state.active_uploads == 0
     env.clock.advance(299)
     assert not env.state.idle()
@@ -186,6 +196,7 @@ def test_a_served_piece_counts_as_alive_and_releases_its_upload_slot(env):
 
 
 # ---- /rate -----------------------------------------------------------------------------------
+
 
 def test_rate_echo_without_total_limit(env):
     r = env.client.get(f"/rate/{NAME}", headers={"rateLimit": "20971520"})
@@ -204,15 +215,16 @@ def test_rate_missing_header_is_400(env):
 def test_rate_sharing_under_total_limit(env):
     for name in ("a", "b", "c"):
         register(env, name, totalLimit="100")
-    assert env.client.get("/rate/a", headers={"rateLimit": "60"}).text == "60"    # 60 <= 100
-    assert env.client.get("/rate/b", headers={"rateLimit": "90"}).text == "60"    # ceil(90*100/150)
-    assert env.client.get("/rate/a", headers={"rateLimit": "60"}).text == "40"    # ceil(60*100/150)
+    assert env.client.get("/rate/a", headers={"rateLimit": "60"}).text == "60"  # 60 <= 100
+    assert env.client.get("/rate/b", headers={"rateLimit": "90"}).text == "60"  # ceil(90*100/150)
+    assert env.client.get("/rate/a", headers={"rateLimit": "60"}).text == "40"  # ceil(60*100/150)
     env.client.get("/client/finish", query_string={"taskFileName": "b", "taskID": "t", "cid": "c"})
-    assert env.client.get("/rate/a", headers={"rateLimit": "60"}).text == "60"    # b no longer counts
-    assert env.client.get("/rate/c", headers={"rateLimit": "70"}).text == "54"    # ceil(70*100/130)
+    assert env.client.get("/rate/a", headers={"rateLimit": "60"}).text == "60"  # b no longer counts
+    assert env.client.get("/rate/c", headers={"rateLimit": "70"}).text == "54"  # ceil(70*100/130)
 
 
 # ---- /check, /client/finish, /server/ping ----------------------------------------------------
+
 
 def test_check_returns_name_at_version_and_registers(env):
     r = env.client.get(f"/check/{NAME}", headers={"dataDir": str(env.data), "totalLimit": "0"})
@@ -244,8 +256,10 @@ def test_check_naming_a_missing_data_dir_is_refused(env, tmp_path):
 
 def test_client_finish(env):
     register(env)
-    r = env.client.get("/client/finish", query_string={"taskFileName": NAME, "taskID": "tid", "cid": "cid1",
-                                                        "superNode": "127.0.0.1:8002"})
+    r = env.client.get(
+        "/client/finish",
+        query_string={"taskFileName": NAME, "taskID": "tid", "cid": "cid1", "superNode": "127.0.0.1:8002"},
+    )
     assert r.status_code == 200 and r.text == "success"
     task = env.state.get(NAME)
     assert (task.finished, task.task_id, task.cid, task.super_node) == (True, "tid", "cid1", "127.0.0.1:8002")
@@ -256,13 +270,16 @@ def test_client_finish_registers_an_unknown_task(env):
     assert r.status_code == 200 and env.state.get("new").finished
 
 
-@pytest.mark.parametrize("query", [
-    {"taskID": "t", "cid": "c"},
-    {"taskFileName": NAME, "cid": "c"},
-    {"taskFileName": NAME, "taskID": "t"},
-    {"taskFileName": "", "taskID": "t", "cid": "c"},
-    {"taskFileName": "../x", "taskID": "t", "cid": "c"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"taskID": "t", "cid": "c"},
+        {"taskFileName": NAME, "cid": "c"},
+        {"taskFileName": NAME, "taskID": "t"},
+        {"taskFileName": "", "taskID": "t", "cid": "c"},
+        {"taskFileName": "../x", "taskID": "t", "cid": "c"},
+    ],
+)
 def test_client_finish_400(env, query):
     r = env.client.get("/client/finish", query_string=query)
     assert r.status_code == 400 and r.text == "invalid params"

@@ -1,7 +1,9 @@
-"""The real `dfget server` process, started by the launcher as dfget would (docs/architecture.md#the-upload-servers-life-cycle).
+"""The real `dfget server` process, started by the launcher as dfget would
+(docs/architecture.md#the-upload-servers-life-cycle).
 
 Every spawned server is stopped by its PID in a finaliser; every wait has a deadline.
 """
+
 import http.server
 import json
 import os
@@ -71,8 +73,18 @@ def layout(tmp_path):
 
 def options(tmp_path, spawned, **over):
     home, data, meta_path = layout(tmp_path)
-    kw = dict(home=str(home), data_dir=str(data), meta_path=str(meta_path), ip="127.0.0.1", port=free_port(),
-              expire_time=180, alive_time=300, verbose=True, total_limit=0, on_spawn=spawned.append)
+    kw = dict(
+        home=str(home),
+        data_dir=str(data),
+        meta_path=str(meta_path),
+        ip="127.0.0.1",
+        port=free_port(),
+        expire_time=180,
+        alive_time=300,
+        verbose=True,
+        total_limit=0,
+        on_spawn=spawned.append,
+    )
     kw.update(over)
     return kw
 
@@ -83,7 +95,7 @@ def test_spawn_reuse_serve_and_sigterm(tmp_path, spawned, supernode):
     started = ensure_server(task_file_name=NAME, **kw)
     port = started.port
     assert port == kw["port"] and len(spawned) == 1
-    assert meta.read_port(str(meta_path)) == port      # announced before the process serves
+    assert meta.read_port(str(meta_path)) == port  # announced before the process serves
     assert started.wait_registered(60)
 
     # A second dfget on this host reuses the server: no new process.
@@ -94,8 +106,11 @@ def test_spawn_reuse_serve_and_sigterm(tmp_path, spawned, supernode):
     (data / f"{NAME}.service").write_bytes(content)
     with requests.Session() as s:
         s.trust_env = False
-        r = s.get(f"http://127.0.0.1:{port}/peer/file/{NAME}", timeout=5, headers={
-            "Range": f"bytes=0-{PIECE_SIZE - 1}", "pieceNum": "0", "pieceSize": str(PIECE_SIZE)})
+        r = s.get(
+            f"http://127.0.0.1:{port}/peer/file/{NAME}",
+            timeout=5,
+            headers={"Range": f"bytes=0-{PIECE_SIZE - 1}", "pieceNum": "0", "pieceSize": str(PIECE_SIZE)},
+        )
     assert r.status_code == 206
     assert r.content == frame_header(3000, PIECE_SIZE) + content + b"\x7f"
 
@@ -123,16 +138,32 @@ def test_a_new_server_serves_its_starters_task_before_any_check(tmp_path, spawne
     content = os.urandom(3000)
     (data / f"{NAME}.service").write_bytes(content)
     port = free_port()
-    argv = server_argv(home=str(home), data_dir=str(data), meta_path=str(meta_path), ip="127.0.0.1",
-                       port=port, expire_time=180, alive_time=300, verbose=False, task_file_name=NAME)
-    spawned.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True))
+    argv = server_argv(
+        home=str(home),
+        data_dir=str(data),
+        meta_path=str(meta_path),
+        ip="127.0.0.1",
+        port=port,
+        expire_time=180,
+        alive_time=300,
+        verbose=False,
+        task_file_name=NAME,
+    )
+    spawned.append(
+        subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+    )
 
     def early_piece():
         with requests.Session() as s:
             s.trust_env = False
-            return s.get(f"http://127.0.0.1:{port}/peer/file/{NAME}", timeout=5, headers={
-                "Range": f"bytes=0-{PIECE_SIZE - 1}", "pieceNum": "0", "pieceSize": str(PIECE_SIZE)})
+            return s.get(
+                f"http://127.0.0.1:{port}/peer/file/{NAME}",
+                timeout=5,
+                headers={"Range": f"bytes=0-{PIECE_SIZE - 1}", "pieceNum": "0", "pieceSize": str(PIECE_SIZE)},
+            )
+
     r = wait_until(lambda: [early_piece()], START_DEADLINE, "the new upload server to answer")[0]
     assert r.status_code == 206, r.text
     assert r.content == frame_header(3000, PIECE_SIZE) + content + b"\x7f"
@@ -142,7 +173,7 @@ def test_generated_port_and_idle_shutdown(tmp_path, spawned):
     _, _, meta_path = layout(tmp_path)
     port = ensure_server(task_file_name=NAME, **options(tmp_path, spawned, port=0, alive_time=0.5)).port
     assert 15000 <= port <= 65535
-    assert spawned[0].wait(timeout=60) == 0      # nobody asked anything for 0.5 s
+    assert spawned[0].wait(timeout=60) == 0  # nobody asked anything for 0.5 s
     assert meta.read_port(str(meta_path)) == 0
 
 
@@ -169,11 +200,12 @@ def test_a_second_home_shares_the_hosts_server(tmp_path, spawned):
 
 def test_derived_ports_all_taken_means_any_free_port_not_p2p_off(tmp_path, spawned):
     from dfget.uploader.core import policy
+
     taken = []
     try:
         for port in policy.port_candidates(0, time.time()):
             s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the server binds
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
             try:
                 s.bind(("127.0.0.1", port))
                 s.listen(1)
@@ -189,7 +221,7 @@ def test_derived_ports_all_taken_means_any_free_port_not_p2p_off(tmp_path, spawn
 
 
 def test_an_explicit_port_that_is_taken_is_a_clear_error(tmp_path, spawned):
-    with socket.socket() as busy:          # something that is not an upload server holds the port
+    with socket.socket() as busy:  # something that is not an upload server holds the port
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         with pytest.raises(UploaderStartError, match="not free"):
@@ -199,8 +231,13 @@ def test_an_explicit_port_that_is_taken_is_a_clear_error(tmp_path, spawned):
 
 def test_a_server_that_never_comes_up_is_reported(tmp_path, spawned):
     failures, reported = [], threading.Event()
-    kw = options(tmp_path, spawned, on_failure=lambda m: (failures.append(m), reported.set()),
-                 register_deadline=60, dfget_argv0="/bin/false")    # a "server" that exits at once
+    kw = options(
+        tmp_path,
+        spawned,
+        on_failure=lambda m: (failures.append(m), reported.set()),
+        register_deadline=60,
+        dfget_argv0="/bin/false",
+    )  # a "server" that exits at once
     started = ensure_server(task_file_name=NAME, **kw)
     assert reported.wait(60), "the failed start was never reported"
     assert "shares no pieces" in failures[0] and "exited" in failures[0]
@@ -208,11 +245,34 @@ def test_a_server_that_never_comes_up_is_reported(tmp_path, spawned):
 
 
 def test_server_argv():
-    common = dict(home="/h", data_dir="/h/data", meta_path="/h/meta/host.meta", ip="", port=0,
-                  expire_time=180, alive_time="5m", verbose=True)
+    common = dict(
+        home="/h",
+        data_dir="/h/data",
+        meta_path="/h/meta/host.meta",
+        ip="",
+        port=0,
+        expire_time=180,
+        alive_time="5m",
+        verbose=True,
+    )
     argv = server_argv(**common)
     assert argv[:3] == [sys.executable, "-m", "dfget.uploader.command"]
-    assert argv[3:] == ["--ip", "", "--port", "0", "--meta", "/h/meta/host.meta", "--data", "/h/data",
-                        "--home", "/h", "--expiretime", "3m", "--alivetime", "5m", "--verbose"]
+    assert argv[3:] == [
+        "--ip",
+        "",
+        "--port",
+        "0",
+        "--meta",
+        "/h/meta/host.meta",
+        "--data",
+        "/h/data",
+        "--home",
+        "/h",
+        "--expiretime",
+        "3m",
+        "--alivetime",
+        "5m",
+        "--verbose",
+    ]
     assert server_argv(**common, dfget_argv0="/usr/local/bin/dfget")[:2] == ["/usr/local/bin/dfget", "server"]
     assert server_argv(**common, task_file_name=NAME)[-2:] == ["--task", NAME]

@@ -1,4 +1,5 @@
 """The upload server's process parts in-process: bind/reuse, the expiry sweep, orderly shutdown."""
+
 import os
 import pathlib
 import socket
@@ -26,8 +27,13 @@ class Downs(list):
 def server(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    options = ServerOptions(data_dir=str(data), meta_path=str(tmp_path / "meta" / "host.meta"), ip="127.0.0.1",
-                            expire_time=180, alive_time=300)
+    options = ServerOptions(
+        data_dir=str(data),
+        meta_path=str(tmp_path / "meta" / "host.meta"),
+        ip="127.0.0.1",
+        expire_time=180,
+        alive_time=300,
+    )
     clock = FakeClock()
     state = UploadState(str(data), clock, expire_time=180, alive_time=300)
     sock = socket.socket()
@@ -72,15 +78,20 @@ def test_shutdown_reports_finished_tasks_and_gives_up_host_meta(server):
         s.trust_env = False
         assert s.get(base + "/check/done").status_code == 200
         assert s.get(base + "/check/running").status_code == 200
-        assert s.get(base + "/client/finish", params={"taskFileName": "done", "taskID": "t1", "cid": "c1",
-                                                      "superNode": "10.0.0.9:8002"},
-                     headers={HEADER_CLIENT_KEY: "key-of-c1"}).text == "success"
+        assert (
+            s.get(
+                base + "/client/finish",
+                params={"taskFileName": "done", "taskID": "t1", "cid": "c1", "superNode": "10.0.0.9:8002"},
+                headers={HEADER_CLIENT_KEY: "key-of-c1"},
+            ).text
+            == "success"
+        )
     (server.data / "done.service").write_bytes(b"x")
     (server.data / "running.service").write_bytes(b"x")
     server.request_stop("test")
     server.shutdown()
     assert server.downs == [("10.0.0.9:8002", "t1", "c1")]
-    assert server.downs.keys == ["key-of-c1"]        # dfget's client key goes with the service/down
+    assert server.downs.keys == ["key-of-c1"]  # dfget's client key goes with the service/down
     assert os.listdir(server.data) == ["running.service"]
     assert meta.read_port(server.options.meta_path) == 0
     with pytest.raises(requests.ConnectionError):
@@ -103,10 +114,10 @@ def test_bind_reuses_any_upload_server_of_the_host(tmp_path):
         options = ServerOptions(data_dir=str(tmp_path), meta_path=str(tmp_path / "m"), ip="127.0.0.1", port=port)
         reused = bind(options, 0, ping=lambda ip, p: data_dir_id(str(tmp_path)))
         assert reused.sock is None and reused.port == port
-        assert bind(options, 0, ping=lambda ip, p: "").sock is None                # a v1 server: reuse as v1
-        assert bind(options, 0, ping=lambda ip, p: "another-home").sock is None    # one server per host
+        assert bind(options, 0, ping=lambda ip, p: "").sock is None  # a v1 server: reuse as v1
+        assert bind(options, 0, ping=lambda ip, p: "another-home").sock is None  # one server per host
         with pytest.raises(OSError):
-            bind(options, 0, ping=lambda ip, p: None)                              # not an upload server
+            bind(options, 0, ping=lambda ip, p: None)  # not an upload server
     finally:
         busy.close()
 
@@ -137,9 +148,14 @@ def test_another_homes_data_dir_loses_only_its_expired_task_files(server, tmp_pa
     (data / "stray.service").write_bytes(b"x")
 
     server.sweep()
-    assert sorted(os.listdir(other)) == ["notes.txt", "running.service", "subdir", "theirs.service",
-                                         "unrelated.service"]
-    assert os.listdir(data) == []          # our own directory is still swept as v1 sweeps it
+    assert sorted(os.listdir(other)) == [
+        "notes.txt",
+        "running.service",
+        "subdir",
+        "theirs.service",
+        "unrelated.service",
+    ]
+    assert os.listdir(data) == []  # our own directory is still swept as v1 sweeps it
     clock.advance(181)
     server.sweep()
     assert sorted(os.listdir(other)) == ["notes.txt", "running.service", "subdir", "unrelated.service"]
@@ -156,7 +172,7 @@ def test_shutdown_removes_a_finished_task_file_from_its_own_home(server, tmp_pat
     server.start()
     server.shutdown()
     assert os.listdir(other) == ["keep.service"]
-    assert server.downs == []              # no supernode named: nothing to call
+    assert server.downs == []  # no supernode named: nothing to call
 
 
 class RecordingSession:
@@ -178,6 +194,7 @@ class RecordingSession:
 
 def test_service_down_never_calls_a_url_taken_from_a_request():
     from dfget.uploader.server import service_down
+
     calls = []
     for node in ("http://192.0.2.1/latest/meta-data", "192.0.2.1:80/x", "u@192.0.2.1:80"):
         service_down(node, "t", "c", session=lambda: RecordingSession(calls))
@@ -208,8 +225,8 @@ def test_one_host_cannot_take_every_connection(server):
     try:
         assert _wait_until(lambda: len(server.http._open) == 2)
         with _connect_from("127.0.0.2", server.port) as third:
-            assert third.recv(100) == b""          # closed at once, no thread spent on it
-        with requests.Session() as s:              # this host and other hosts are still served
+            assert third.recv(100) == b""  # closed at once, no thread spent on it
+        with requests.Session() as s:  # this host and other hosts are still served
             s.trust_env = False
             assert s.get(f"http://127.0.0.1:{server.port}/server/ping", timeout=5).text == "success"
         with _connect_from("127.0.0.3", server.port) as other:
@@ -225,14 +242,16 @@ def test_one_host_cannot_take_every_connection(server):
 
 
 def test_a_peer_that_stops_reading_is_cut_and_the_server_can_idle_out(server):
-    server.http.RequestHandlerClass.timeout = 0.5   # SOCKET_TIMEOUT, shortened for the test
+    server.http.RequestHandlerClass.timeout = 0.5  # SOCKET_TIMEOUT, shortened for the test
     server.state.register("big")
     (server.data / "big.service").write_bytes(os.urandom(8 << 20))
     server.start()
     with _connect_from("127.0.0.2", server.port) as peer:
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        peer.sendall(b"GET /peer/file/big HTTP/1.1\r\nHost: x\r\nRange: bytes=0-8388607\r\n"
-                     b"pieceNum: 0\r\npieceSize: 8388608\r\ncdnSource: source\r\n\r\n")
+        peer.sendall(
+            b"GET /peer/file/big HTTP/1.1\r\nHost: x\r\nRange: bytes=0-8388607\r\n"
+            b"pieceNum: 0\r\npieceSize: 8388608\r\ncdnSource: source\r\n\r\n"
+        )
         assert _wait_until(lambda: server.state.active_uploads == 1)
         # never reads: the server's send blocks, times out, and the upload ends
         assert _wait_until(lambda: server.state.active_uploads == 0, timeout=20)
@@ -242,7 +261,7 @@ def test_a_peer_that_stops_reading_is_cut_and_the_server_can_idle_out(server):
 
 def test_a_host_trickling_its_request_head_is_cut(server):
     """Slow loris: one header byte at a time, each within the socket timeout, for ever."""
-    server.http.head_deadline = 0.5      # HEAD_DEADLINE, shortened for the test
+    server.http.head_deadline = 0.5  # HEAD_DEADLINE, shortened for the test
     server.start()
     gave_up = threading.Event()
     with _connect_from("127.0.0.2", server.port) as loris:
@@ -256,11 +275,11 @@ def test_a_host_trickling_its_request_head_is_cut(server):
                 closed = loris.recv(100) == b""
             except TimeoutError:
                 continue
-            except OSError:             # reset: cut as well
+            except OSError:  # reset: cut as well
                 closed = True
         assert closed, "a trickled request head kept its connection open"
     gave_up.wait(0)
     assert server.http.cut >= 1
-    with requests.Session() as s:       # everyone else is served as before
+    with requests.Session() as s:  # everyone else is served as before
         s.trust_env = False
         assert s.get(f"http://127.0.0.1:{server.port}/server/ping", timeout=5).text == "success"

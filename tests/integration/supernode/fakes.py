@@ -1,4 +1,5 @@
 """A fake CDN for service tests: probes answer from a table, builds run when told to."""
+
 import hashlib
 import threading
 
@@ -71,7 +72,7 @@ class FakeCdn:
     # ---- driving builds ----------------------------------------------------------------------
     def framed_pieces(self, piece_size: int) -> "list[bytes]":
         size = pieces.payload_size(piece_size)
-        chunks = [self.content[i:i + size] for i in range(0, len(self.content), size)] or [b""]
+        chunks = [self.content[i : i + size] for i in range(0, len(self.content), size)] or [b""]
         return [pieces.frame(c, piece_size) for c in chunks]
 
     def build(self, index: int = -1, upto: "int | None" = None, finish: bool = True) -> None:
@@ -85,6 +86,14 @@ class FakeCdn:
         if self.fail:
             listener.on_done(job.task_id, CdnResult(success=False, error="boom", source_bytes=10))
             return
-        listener.on_done(job.task_id, CdnResult(
-            success=True, real_md5=hashlib.md5(self.content).hexdigest(), source_length=len(self.content),
-            file_length=sum(map(len, framed)), piece_count=len(framed), source_bytes=len(self.content)))
+        listener.on_done(
+            job.task_id,
+            CdnResult(
+                success=True,
+                real_md5=hashlib.md5(self.content).hexdigest(),
+                source_length=len(self.content),
+                file_length=sum(map(len, framed)),
+                piece_count=len(framed),
+                source_bytes=len(self.content),
+            ),
+        )

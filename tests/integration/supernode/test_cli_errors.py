@@ -1,5 +1,6 @@
 """`supernode` refuses what it cannot run with, in one line and exit status 2 (no traceback, no
 server that keeps retrying a bind): an unusable home directory, a port another process holds."""
+
 import socket
 
 import pytest
@@ -41,7 +42,7 @@ def test_the_same_port_for_both_flags_fails_at_once_naming_the_second():
     port = free_port()
     with pytest.raises(listeners.PortUnavailable, match=f"127.0.0.1:{port} .*in use.*--download-port"):
         listeners.bind("127.0.0.1", [("--port", port), ("--download-port", port)])
-    with socket.socket() as again:        # all or nothing: the first socket was closed
+    with socket.socket() as again:  # all or nothing: the first socket was closed
         again.bind(("127.0.0.1", port))
 
 
@@ -52,8 +53,9 @@ def test_a_failed_start_leaves_no_port_bound(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
-        result = run("--home-dir", str(tmp_path / "home"), "--port", str(api),
-                     "--download-port", str(holder.getsockname()[1]))
+        result = run(
+            "--home-dir", str(tmp_path / "home"), "--port", str(api), "--download-port", str(holder.getsockname()[1])
+        )
     assert result.exit_code == 2
     with socket.socket() as again:
         again.bind(("127.0.0.1", api))

@@ -1,4 +1,5 @@
 """register -> pull -> piece_success ... -> 600, with a fake CDN."""
+
 import hashlib
 
 import pytest
@@ -63,6 +64,7 @@ def test_cdn_failure_makes_pulls_answer_500():
 def test_source_5xx_probe_continues_with_unknown_length():
     h = Harness(FakeCdn(fail=True))
     from supernode.cdn.core.contract import ProbeResult
+
     h.cdn.probes[URL] = ProbeResult(503)
     reg = h.register("c1")
     assert reg.code == R.SUCCESS and reg.data.file_length == -1 and reg.data.piece_size == 4 * MIB
@@ -74,20 +76,23 @@ def test_unknown_ids_raise_not_found(harness):
     with pytest.raises(NotFound):
         harness.service.piece_success(PieceSuccessRequest(task_id=task_id, cid="nobody", piece_range="0-1"))
     with pytest.raises(NotFound):
-        harness.service.piece_success(PieceSuccessRequest(task_id=task_id, cid="c1", dst_cid="ghost",
-                                                          piece_range=f"0-{MIB - 1}"))
+        harness.service.piece_success(
+            PieceSuccessRequest(task_id=task_id, cid="c1", dst_cid="ghost", piece_range=f"0-{MIB - 1}")
+        )
     assert harness.pull("ghost", task_id, status=700).code == R.TARGET_NOT_FOUND
 
 
 def test_peer_sending_a_corrupt_piece_is_not_used_again(harness):
     from common.protocol.messages import PieceErrorRequest
+
     task_id = harness.register("a").data.task_id
     harness.download("a", task_id)
     harness.register("b")
     piece = harness.pull("b", task_id, status=700).data[0]
     assert piece.cid == "a"
-    harness.service.piece_error(PieceErrorRequest(task_id=task_id, range=piece.range, src_cid="b", dst_cid="a",
-                                                  error_type="FILE_MD5_NOT_MATCH"))
+    harness.service.piece_error(
+        PieceErrorRequest(task_id=task_id, range=piece.range, src_cid="b", dst_cid="a", error_type="FILE_MD5_NOT_MATCH")
+    )
     again = harness.pull("b", task_id, result=500, range=piece.range, dst_cid="a")
     assert all(p.cid != "a" for p in again.data if p.piece_num == piece.piece_num)
     assert harness.sample("dragonfly_supernode_piece_errors_total", type="FILE_MD5_NOT_MATCH") == 1

@@ -2,6 +2,7 @@
 
 The service waits on its injected clock; the harness's FakeClock moves only when a test advances
 it, so a hold is seen to last (the clock has a waiter) and to expire without real waiting."""
+
 import threading
 
 from common.protocol.codes import ResultCode as R
@@ -9,7 +10,7 @@ from tests.integration.supernode.conftest import Harness
 from tests.integration.supernode.fakes import FakeCdn
 from tests.support.procs import wait_until
 
-DEADLINE = 10.0     # a safety bound on joins and waits, never a timing check
+DEADLINE = 10.0  # a safety bound on joins and waits, never a timing check
 
 
 def pull_in_thread(h, cid, task_id, wait):
@@ -17,6 +18,7 @@ def pull_in_thread(h, cid, task_id, wait):
 
     def run():
         box["answer"] = h.pull(cid, task_id, status=700, wait=wait)
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t, box
@@ -56,8 +58,8 @@ def test_wait_expires_with_602_when_the_clock_passes_it():
     t, box = pull_in_thread(h, "c1", task_id, wait=30)
     held(h, t)
     h.clock.advance(29)
-    assert "answer" not in box                     # not before the deadline...
-    h.clock.advance(1)                             # ...but once the clock reaches it
+    assert "answer" not in box  # not before the deadline...
+    h.clock.advance(1)  # ...but once the clock reaches it
     t.join(DEADLINE)
     assert not t.is_alive() and box["answer"].code == R.PEER_WAIT
     assert h.sample("dragonfly_supernode_long_poll_wakeups_total") == 0
@@ -84,7 +86,7 @@ def test_held_pull_wakes_when_a_peer_persists_a_piece():
     h = Harness(supernode_task_upload_limit=1, peer_down_limit=1)
     task_id = h.register("a").data.task_id
     h.register("b")
-    piece = h.pull("a", task_id, status=700).data[0]           # takes the supernode's only slot
+    piece = h.pull("a", task_id, status=700).data[0]  # takes the supernode's only slot
     t, box = pull_in_thread(h, "b", task_id, wait=10)
     held(h, t)
     h.persist("a", piece=piece, task_id=task_id)

@@ -1,4 +1,5 @@
 """Registration: one CDN start per task, unreachable and auth answers, credential checks."""
+
 import threading
 
 from common.protocol.codes import ResultCode as R
@@ -15,6 +16,7 @@ def test_fifty_concurrent_registrations_start_the_cdn_once():
     def run(i):
         barrier.wait()
         answers.append(h.register(f"client-{i}"))
+
     threads = [threading.Thread(target=run, args=(i,)) for i in range(50)]
     for t in threads:
         t.start()
@@ -24,7 +26,7 @@ def test_fifty_concurrent_registrations_start_the_cdn_once():
     assert len({a.data.task_id for a in answers}) == 1
     assert len(h.cdn.starts) == 1
     assert h.sample("dragonfly_supernode_cdn_trigger_total") == 1
-    assert len(h.cdn.probe_calls) < 50                     # probes of a new task are coalesced
+    assert len(h.cdn.probe_calls) < 50  # probes of a new task are coalesced
     assert h.sample("dragonfly_supernode_dfgettasks_registered_total", callsystem="") == 50
 
 
@@ -53,8 +55,9 @@ def test_invalid_url_answers_501():
 
 def test_credentialed_task_checks_every_registrants_own_credentials():
     h = Harness()
-    h.cdn.probe_fn = lambda req: ProbeResult(200 if req.headers.get("Authorization") in ("Bearer good", "Bearer other")
-                                             else 401, 100)
+    h.cdn.probe_fn = lambda req: ProbeResult(
+        200 if req.headers.get("Authorization") in ("Bearer good", "Bearer other") else 401, 100
+    )
     first = h.register("owner", headers=["Authorization: Bearer good"])
     assert first.code == R.SUCCESS
     assert h.register("anonymous").code == R.NEED_AUTH
@@ -70,7 +73,7 @@ def test_task_that_answered_401_anonymously_then_needs_credentials():
     h = Harness()
     h.cdn.probe_fn = lambda req: ProbeResult(200, 100) if "Cookie" in req.headers else ProbeResult(401)
     assert h.register("with-cookie", headers=["Cookie: s=1"]).code == R.SUCCESS
-    assert h.register("anon").code == R.NEED_AUTH        # the task is now known to need credentials
+    assert h.register("anon").code == R.NEED_AUTH  # the task is now known to need credentials
     assert h.register("anon2").code == R.NEED_AUTH
     assert h.register("with-cookie-2", headers=["Cookie: s=2"]).code == R.SUCCESS
 

@@ -1,5 +1,6 @@
 """Revalidation of a finished task in memory (registration.py's theory of operation): at most once per
 revalidateInterval, a changed source retires the task and the CDN rebuilds it."""
+
 from common.protocol.codes import ResultCode as R
 from supernode.cdn.core.contract import ProbeResult
 from tests.integration.supernode.conftest import URL, Harness
@@ -17,7 +18,7 @@ def test_unchanged_source_is_asked_at_most_once_per_interval():
     h = Harness(revalidate_interval=10)
     task_id = finished(h)
     h.register("c2")
-    assert h.cdn.revalidate_calls == []                      # within the interval: no question asked
+    assert h.cdn.revalidate_calls == []  # within the interval: no question asked
     h.clock.advance(11)
     assert h.register("c3").code == R.SUCCESS
     assert h.register("c4").code == R.SUCCESS
@@ -33,7 +34,7 @@ def test_changed_source_retires_the_task_and_rebuilds_it():
     answer = h.register("c2")
     assert answer.code == R.SUCCESS and answer.data.task_id == task_id
     assert answer.data.file_length == len(h.cdn.content) + 1
-    assert len(h.cdn.starts) == 2                             # the CDN builds the new version
+    assert len(h.cdn.starts) == 2  # the CDN builds the new version
     assert task_id in h.cdn.forgotten
     assert h.sample("dragonfly_supernode_tasks_retired_total") == 1
     # a client of the old version is no longer known: it re-registers (502 -> migration)

@@ -1,4 +1,5 @@
 """The socket guard's shell on real (paired) sockets: what a read does when its deadline passes."""
+
 import socket
 import time
 
@@ -34,12 +35,12 @@ def test_headers_past_the_deadline_get_408_then_the_stream_ends(pair):
     conn = guarded(server, timeouts)
     client.sendall(b"GET / HTTP/1.1\r\n")
     assert conn.recv(100) == b"GET / HTTP/1.1\r\n"
-    assert conn.recv(100) == b""                     # nothing more arrived before the deadline
+    assert conn.recv(100) == b""  # nothing more arrived before the deadline
     assert client.recv(100).startswith(b"HTTP/1.1 408")
     assert timeouts == [Phase.HEADER]
     client.sendall(b"Host: late\r\n\r\n")
-    assert conn.recv(100) == b""                     # an expired connection reads nothing more
-    assert server.gettimeout() is None               # the socket's own timeout is left as it was
+    assert conn.recv(100) == b""  # an expired connection reads nothing more
+    assert server.gettimeout() is None  # the socket's own timeout is left as it was
 
 
 def test_a_body_past_its_deadline_raises_408_inside_the_handler(pair):
@@ -60,7 +61,7 @@ def test_an_idle_connection_ends_quietly(pair):
     assert conn.recv(100) == b""
     client.setblocking(False)
     with pytest.raises(BlockingIOError):
-        client.recv(100)                             # no answer is sent to an idle connection
+        client.recv(100)  # no answer is sent to an idle connection
     assert timeouts == [Phase.IDLE]
 
 
@@ -68,7 +69,7 @@ def test_a_shorter_timeout_set_by_gunicorn_wins_and_is_raised(pair):
     server, _ = pair
     conn = guarded(server, [])
     conn.deadline = ReadDeadline.accepted(Deadlines(60, 60, 60), time.monotonic())
-    server.settimeout(0.05)                          # gunicorn's own bounded body drain
+    server.settimeout(0.05)  # gunicorn's own bounded body drain
     with pytest.raises(socket.timeout):
         conn.recv(100)
     assert server.gettimeout() == 0.05

@@ -1,6 +1,7 @@
 """`downloadServer: external` (docs/decisions.md #22): a static server over <home>/repo cannot
 check who asks, so a credentialed task is never cached there; its clients fetch source ranges
 with their own credentials, or go to the source when that cannot work."""
+
 from common.protocol.codes import ResultCode as R
 from supernode.cdn.core.contract import ProbeResult
 from tests.integration.supernode.conftest import URL, Harness
@@ -20,7 +21,7 @@ def test_external_credentialed_task_is_fetched_from_the_source_and_never_built()
     assert not h.cdn.starts
     pull = h.pull("owner", answer.data.task_id, status=700)
     assert pull.code == R.PEER_CONTINUE
-    assert all(p.path == URL for p in pull.data)        # source ranges, never a CDN file path
+    assert all(p.path == URL for p in pull.data)  # source ranges, never a CDN file path
     assert h.register("anonymous").code == R.NEED_AUTH  # the credential check still applies to everyone
 
 
@@ -48,10 +49,10 @@ def test_external_public_task_is_built_like_builtin():
 def test_external_task_whose_source_turns_private_is_retired_for_an_anonymous_registrant():
     h = Harness(download_server="external", revalidate_interval="0s")
     first = h.register("c1")
-    h.cdn.build()                                        # now cached: the next registration revalidates
+    h.cdn.build()  # now cached: the next registration revalidates
     h.cdn.revalidations[URL] = ProbeResult(401)
     assert h.register("c2").code == R.NEED_AUTH
-    assert first.data.task_id in h.cdn.forgotten        # the laid-out file is withdrawn with the task
+    assert first.data.task_id in h.cdn.forgotten  # the laid-out file is withdrawn with the task
     assert h.pull("c1", first.data.task_id).code == R.TARGET_NOT_FOUND
 
 

@@ -1,6 +1,7 @@
 """The console's data endpoint (docs/operations.md#console): hosts instead of peer records,
 image names from registrations (cleaned, bounded), P2P edges between hosts, the throughput series,
 and the apiToken for the page and the data when one is set."""
+
 import base64
 import hashlib
 import random
@@ -22,8 +23,13 @@ B = {"ip": "10.0.0.2", "hostName": "node-b", "port": 15002, "cid": "10.0.0.2-1-1
 
 def make(**overrides):
     cdn = FakeCdn({URL: CONTENT})
-    app = create_app(settings.defaults(home_dir="/nonexistent", **overrides), cdn=cdn, clock=FakeClock(),
-                     rng=random.Random(1), advertise_ip="127.0.0.1")
+    app = create_app(
+        settings.defaults(home_dir="/nonexistent", **overrides),
+        cdn=cdn,
+        clock=FakeClock(),
+        rng=random.Random(1),
+        advertise_ip="127.0.0.1",
+    )
     return app.test_client(), cdn
 
 
@@ -34,8 +40,14 @@ def world():
 
 def register(client, who, name="", url=URL):
     headers = [f"{HEADER_DISPLAY_NAME}: {name}"] if name else []
-    body = {"rawUrl": url, "taskUrl": url, "path": f"/peer/file/f-{who['cid']}", "version": "1.0.6",
-            "headers": headers, **who}
+    body = {
+        "rawUrl": url,
+        "taskUrl": url,
+        "path": f"/peer/file/f-{who['cid']}",
+        "version": "1.0.6",
+        "headers": headers,
+        **who,
+    }
     answer = client.post("/peer/registry", json=body, environ_base={"REMOTE_ADDR": who["ip"]}).get_json()
     assert answer["code"] == 200, answer
     return answer["data"]
@@ -54,9 +66,17 @@ def fetch_all(client, who, task_id, key):
         for piece in answer["data"]:
             sources.append(piece["cid"])
             suc = {"taskId": task_id, "cid": who["cid"], "dstCid": piece["cid"], "pieceRange": piece["range"]}
-            assert client.get("/peer/piece/suc", query_string=suc, environ_base=env, headers=hdr).get_json()["code"] == 611
-        query = {"srcCid": who["cid"], "taskId": task_id, "status": 701, "result": 503,
-                 "range": answer["data"][-1]["range"], "dstCid": answer["data"][-1]["cid"]}
+            assert (
+                client.get("/peer/piece/suc", query_string=suc, environ_base=env, headers=hdr).get_json()["code"] == 611
+            )
+        query = {
+            "srcCid": who["cid"],
+            "taskId": task_id,
+            "status": 701,
+            "result": 503,
+            "range": answer["data"][-1]["range"],
+            "dstCid": answer["data"][-1]["cid"],
+        }
     raise AssertionError("no 600")
 
 
@@ -73,7 +93,7 @@ def test_two_hosts_a_p2p_edge_history_and_series(world):
     from_super = fetch_all(client, A, a["taskId"], a["clientKey"])
     b = register(client, B, "library/alpine:latest")
     sources = fetch_all(client, B, b["taskId"], b["clientKey"])
-    assert A["cid"] in sources                      # B got pieces from A
+    assert A["cid"] in sources  # B got pieces from A
     snap = snapshot(client)
     [task] = snap["tasks"]
     assert task["name"] == "library/alpine:3.19" and task["names"] == ["library/alpine:3.19", "library/alpine:latest"]
@@ -120,8 +140,18 @@ def test_hostile_host_names_and_floods_are_bounded(world):
 def test_a_forged_back_source_report_cannot_invent_hosts_or_petabytes(world):
     client, _ = world
     for ip in ("not-an-ip", "10.9.9.9"):
-        client.post("/task/metrics", json={"IP": ip, "taskId": "t", "cID": "c", "success": True,
-                                           "backsourceReason": "1", "fileLength": 1 << 60, "duration": 1})
+        client.post(
+            "/task/metrics",
+            json={
+                "IP": ip,
+                "taskId": "t",
+                "cID": "c",
+                "success": True,
+                "backsourceReason": "1",
+                "fileLength": 1 << 60,
+                "duration": 1,
+            },
+        )
     snap = snapshot(client)
     assert [h["key"] for h in snap["hosts"]] == ["10.9.9.9"]
     assert snap["series"]["totals"]["source"] == 1 << 40
@@ -137,8 +167,12 @@ def test_with_an_api_token_the_console_needs_it(path):
     refused = client.get(path)
     assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic realm=")
     assert "apiToken" in refused.get_json()["message"]
-    for wrong in (basic("u", "nope"), {"Authorization": "Bearer nope"}, {"Authorization": "Basic !!!"},
-                  {"Authorization": "Bearer " + "s3cret" * 1000}):
+    for wrong in (
+        basic("u", "nope"),
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic !!!"},
+        {"Authorization": "Bearer " + "s3cret" * 1000},
+    ):
         assert client.get(path, headers=wrong).status_code == 401
     assert client.get(path, headers=basic("anyone", "s3cret")).status_code == 200
     assert client.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 200

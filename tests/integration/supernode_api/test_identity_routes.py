@@ -1,5 +1,6 @@
 """Issue 11 items 6 and 2 through the HTTP routes: who sent a report is the connection's address
 and the X-Dragonfly-Client-Key header; nothing secret is shown by /api/v1 or the console."""
+
 import json
 import random
 
@@ -19,15 +20,31 @@ CID = "127.0.0.1-42-1.000"
 
 @pytest.fixture
 def client():
-    cdn = FakeCdn({URL: CONTENT, URL + "?token=qs-secret": CONTENT, "http://alice:pw-secret@origin.test/file.bin": CONTENT})
-    app = create_app(settings.defaults(home_dir="/nonexistent"), cdn=cdn, clock=FakeClock(),
-                     rng=random.Random(1), advertise_ip="127.0.0.1")
+    cdn = FakeCdn(
+        {URL: CONTENT, URL + "?token=qs-secret": CONTENT, "http://alice:pw-secret@origin.test/file.bin": CONTENT}
+    )
+    app = create_app(
+        settings.defaults(home_dir="/nonexistent"),
+        cdn=cdn,
+        clock=FakeClock(),
+        rng=random.Random(1),
+        advertise_ip="127.0.0.1",
+    )
     return app.test_client()
 
 
 def register(client, url=URL, cid=CID, environ=OWNER, http_headers=None, **extra):
-    body = {"rawUrl": url, "taskUrl": url, "cid": cid, "ip": "127.0.0.1", "hostName": "h", "port": 15001,
-            "path": f"/peer/file/f-{cid}", "version": "1.0.6", **extra}
+    body = {
+        "rawUrl": url,
+        "taskUrl": url,
+        "cid": cid,
+        "ip": "127.0.0.1",
+        "hostName": "h",
+        "port": 15001,
+        "path": f"/peer/file/f-{cid}",
+        "version": "1.0.6",
+        **extra,
+    }
     return client.post("/peer/registry", json=body, environ_base=environ, headers=http_headers or {}).get_json()
 
 
@@ -39,8 +56,9 @@ def test_each_registration_gets_its_own_key(client):
 
 def test_forged_suc_pull_and_service_down_from_another_host_are_refused(client):
     task_id = register(client)["data"]["taskId"]
-    first = client.get("/peer/task", query_string={"srcCid": CID, "taskId": task_id, "status": 700, "result": 502},
-                       environ_base=OWNER).get_json()
+    first = client.get(
+        "/peer/task", query_string={"srcCid": CID, "taskId": task_id, "status": 700, "result": 502}, environ_base=OWNER
+    ).get_json()
     assert first["code"] == 601
     piece = first["data"][0]
     suc = {"taskId": task_id, "cid": CID, "dstCid": piece["cid"], "pieceRange": piece["range"]}
@@ -51,7 +69,7 @@ def test_forged_suc_pull_and_service_down_from_another_host_are_refused(client):
     assert client.get("/peer/service/down", query_string=down, environ_base=STRANGER).get_json()["code"] == 501
     snap = client.get("/api/v1/console/snapshot").get_json()
     assert not any(p["down"] for p in snap["peers"])
-    assert [h["status"] for h in snap["tasks"][0]["holders"][1:]] == ["RUNNING"]      # [0] is the CDN
+    assert [h["status"] for h in snap["tasks"][0]["holders"][1:]] == ["RUNNING"]  # [0] is the CDN
     # the owner (a v1 client: no key, its own address) is served as before
     assert client.get("/peer/piece/suc", query_string=suc, environ_base=OWNER).get_json()["code"] == 611
     assert client.get("/peer/service/down", query_string=down, environ_base=OWNER).get_json()["code"] == 612
@@ -61,15 +79,27 @@ def test_the_key_speaks_for_the_client_from_anywhere_and_then_is_required(client
     answer = register(client)
     task_id, key = answer["data"]["taskId"], answer["data"]["clientKey"]
     q = {"srcCid": CID, "taskId": task_id, "status": 700, "result": 502}
-    assert client.get("/peer/task", query_string=q, environ_base=STRANGER,
-                      headers={HEADER_CLIENT_KEY: key}).get_json()["code"] == 601
+    assert (
+        client.get("/peer/task", query_string=q, environ_base=STRANGER, headers={HEADER_CLIENT_KEY: key}).get_json()[
+            "code"
+        ]
+        == 601
+    )
     q["status"] = 701
     assert client.get("/peer/task", query_string=q, environ_base=OWNER).get_json()["code"] == 501
-    assert client.get("/peer/task", query_string=q, environ_base=OWNER,
-                      headers={HEADER_CLIENT_KEY: "not-" + key}).get_json()["code"] == 501
+    assert (
+        client.get(
+            "/peer/task", query_string=q, environ_base=OWNER, headers={HEADER_CLIENT_KEY: "not-" + key}
+        ).get_json()["code"]
+        == 501
+    )
     down = {"taskId": task_id, "cid": CID}
-    assert client.get("/peer/service/down", query_string=down, environ_base=OWNER,
-                      headers={HEADER_CLIENT_KEY: key}).get_json()["code"] == 612
+    assert (
+        client.get(
+            "/peer/service/down", query_string=down, environ_base=OWNER, headers={HEADER_CLIENT_KEY: key}
+        ).get_json()["code"]
+        == 612
+    )
 
 
 def test_nobody_re_registers_a_cid_that_is_not_theirs(client):
@@ -85,19 +115,24 @@ def test_the_console_names_no_client_id(client):
     assert CID not in body
 
 
-@pytest.mark.parametrize("url, headers, secret", [
-    (URL, ["X-JFrog-Art-Api: header-secret"], "header-secret"),
-    (URL + "?token=qs-secret", [], "qs-secret"),
-    ("http://alice:pw-secret@origin.test/file.bin", [], "pw-secret"),
-])
+@pytest.mark.parametrize(
+    "url, headers, secret",
+    [
+        (URL, ["X-JFrog-Art-Api: header-secret"], "header-secret"),
+        (URL + "?token=qs-secret", [], "qs-secret"),
+        ("http://alice:pw-secret@origin.test/file.bin", [], "pw-secret"),
+    ],
+)
 def test_no_secret_is_shown_whatever_it_is_called(client, url, headers, secret):
     answer = register(client, url=url, headers=headers)
     assert answer["code"] == 200, answer
     task_id = answer["data"]["taskId"]
-    shown = [client.get("/api/v1/tasks").get_data(as_text=True),
-             client.get(f"/api/v1/tasks/{task_id}").get_data(as_text=True),
-             client.get("/api/v1/console/snapshot").get_data(as_text=True),
-             client.get("/metrics").get_data(as_text=True)]
+    shown = [
+        client.get("/api/v1/tasks").get_data(as_text=True),
+        client.get(f"/api/v1/tasks/{task_id}").get_data(as_text=True),
+        client.get("/api/v1/console/snapshot").get_data(as_text=True),
+        client.get("/metrics").get_data(as_text=True),
+    ]
     for body in shown:
         assert secret not in body
     task = json.loads(shown[1])

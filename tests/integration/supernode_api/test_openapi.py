@@ -2,6 +2,7 @@
 operation it describes (schemathesis, through the WSGI app, in memory) finds no 5xx for client
 mistakes and leaves the service consistent: the snapshot is well-formed and a normal download
 still works. Tokens guard exactly the operations the document marks with `security`."""
+
 import random
 
 import pytest
@@ -24,10 +25,14 @@ TOKEN = "s3cret"
 def build(**overrides):
     cdn = FakeCdn({URL: CONTENT})
     # preheat may only fetch from a host that does not exist: fuzzed URLs get 403, never a fetch
-    app = create_app(settings.defaults(home_dir="/nonexistent", preheat_allow=[r"^http://allowed\.invalid/"],
-                                       **overrides),
-                     cdn=cdn, clock=FakeClock(), rng=random.Random(1), advertise_ip="127.0.0.1")
-    app.testing = False     # errors must become responses, as in production
+    app = create_app(
+        settings.defaults(home_dir="/nonexistent", preheat_allow=[r"^http://allowed\.invalid/"], **overrides),
+        cdn=cdn,
+        clock=FakeClock(),
+        rng=random.Random(1),
+        advertise_ip="127.0.0.1",
+    )
+    app.testing = False  # errors must become responses, as in production
     return app
 
 
@@ -37,8 +42,16 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
 
 def download(client, cid: str) -> bytes:
     """A v1-style client through the test client: register, pull every piece, read it from the CDN."""
-    body = {"rawUrl": URL, "taskUrl": URL, "cid": cid, "ip": "127.0.0.1", "hostName": "h", "port": 0,
-            "path": f"/peer/file/{cid}", "version": "1.0.6"}
+    body = {
+        "rawUrl": URL,
+        "taskUrl": URL,
+        "cid": cid,
+        "ip": "127.0.0.1",
+        "hostName": "h",
+        "port": 0,
+        "path": f"/peer/file/{cid}",
+        "version": "1.0.6",
+    }
     reg = client.post("/peer/registry", json=body).get_json()
     assert reg["code"] == 200, reg
     task_id = reg["data"]["taskId"]
@@ -55,10 +68,18 @@ def download(client, cid: str) -> bytes:
 
 
 def test_the_document_lists_exactly_the_routes():
-    documented = {(m.upper(), p) for p, ops in openapi_document()["paths"].items()
-                  for m in ops if m in ("get", "post", "put", "delete", "patch")}
-    routed = {(m, go_style(r.rule)) for r in APP.url_map.iter_rules() if r.endpoint != "static"
-              for m in (r.methods or set()) - {"HEAD", "OPTIONS"}}
+    documented = {
+        (m.upper(), p)
+        for p, ops in openapi_document()["paths"].items()
+        for m in ops
+        if m in ("get", "post", "put", "delete", "patch")
+    }
+    routed = {
+        (m, go_style(r.rule))
+        for r in APP.url_map.iter_rules()
+        if r.endpoint != "static"
+        for m in (r.methods or set()) - {"HEAD", "OPTIONS"}
+    }
     assert documented == routed, (documented - routed, routed - documented)
 
 
@@ -66,8 +87,14 @@ def test_the_document_lists_exactly_the_routes():
 @hsettings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_fuzz_no_server_error(case):
     response = case.call()
-    assert response.status_code < 500, (case.method, case.formatted_path, case.query, case.body,
-                                        response.status_code, response.text[:300])
+    assert response.status_code < 500, (
+        case.method,
+        case.formatted_path,
+        case.query,
+        case.body,
+        response.status_code,
+        response.text[:300],
+    )
 
 
 def test_after_the_fuzz_the_service_is_consistent():
@@ -101,13 +128,16 @@ def guarded_operations():
 @pytest.mark.parametrize("method,path", sorted(set(guarded_operations())))
 def test_every_state_changing_operation_needs_the_token(method, path):
     client = build(api_token=TOKEN).test_client()
-    body = {"type": "file", "url": "http://allowed.invalid/f"} if "preheat" in path else \
-        {"IP": "10.0.0.1", "hostName": "h", "port": 15001}
+    body = (
+        {"type": "file", "url": "http://allowed.invalid/f"}
+        if "preheat" in path
+        else {"IP": "10.0.0.1", "hostName": "h", "port": 15001}
+    )
     assert client.open(path, method=method, json=body).status_code == 401
-    assert client.open(path, method=method, json=body,
-                       headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.open(path, method=method, json=body,
-                       headers={"Authorization": f"Bearer {TOKEN}"}).status_code not in (401, 500)
+    assert client.open(path, method=method, json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.open(
+        path, method=method, json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+    ).status_code not in (401, 500)
 
 
 def test_open_operations_do_not_need_the_token():

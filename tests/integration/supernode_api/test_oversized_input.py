@@ -3,6 +3,7 @@
 The attack: a 100 MB `hostName` in /peer/registry was accepted and copied into peer ids (+300 MB
 RSS per request) and one GET /api/v1/peers then stalled the worker. Here the same shapes, smaller.
 """
+
 import io
 import json
 import random
@@ -20,14 +21,28 @@ URL = "http://origin.test/file.bin"
 
 @pytest.fixture
 def client():
-    app = create_app(settings.defaults(home_dir="/nonexistent"), cdn=FakeCdn({URL: b"x" * 1000}),
-                     clock=FakeClock(), rng=random.Random(1), advertise_ip="127.0.0.1")
+    app = create_app(
+        settings.defaults(home_dir="/nonexistent"),
+        cdn=FakeCdn({URL: b"x" * 1000}),
+        clock=FakeClock(),
+        rng=random.Random(1),
+        advertise_ip="127.0.0.1",
+    )
     return app.test_client()
 
 
 def registration(**extra) -> dict:
-    return {"rawUrl": URL, "taskUrl": URL, "cid": "127.0.0.1-1-1.000", "ip": "127.0.0.1", "hostName": "h",
-            "port": 0, "path": "/peer/file/f", "version": "1.0.6", **extra}
+    return {
+        "rawUrl": URL,
+        "taskUrl": URL,
+        "cid": "127.0.0.1-1-1.000",
+        "ip": "127.0.0.1",
+        "hostName": "h",
+        "port": 0,
+        "path": "/peer/file/f",
+        "version": "1.0.6",
+        **extra,
+    }
 
 
 def peers(client) -> list:
@@ -46,18 +61,31 @@ def test_a_body_over_the_cap_is_413_and_registers_nothing(client):
 def test_a_chunked_body_over_the_cap_is_413(client):
     # No Content-Length: gunicorn hands the de-chunked stream over as terminated input.
     stream = io.BytesIO(b'{"hostName":"' + b"h" * MAX_REQUEST_BODY + b'"}')
-    resp = client.post("/peer/registry", input_stream=stream, content_type="application/json",
-                       environ_overrides={"wsgi.input_terminated": True})
+    resp = client.post(
+        "/peer/registry",
+        input_stream=stream,
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert resp.status_code == 413
     assert peers(client) == []
 
 
-@pytest.mark.parametrize("field,value", [
-    ("hostName", "h" * 300_000), ("cid", "c" * 300), ("rawUrl", URL + "?" + "a" * 20000),
-    ("path", "/peer/file/" + "p" * 5000), ("callSystem", "x" * 200), ("version", "v" * 200),
-    ("headers", ["A: " + "b" * 9000]), ("headers", [f"H{i}: v" for i in range(65)]),
-    ("rootCAs", ["c" * 100] * 17), ("taskId", "t" * 200),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("hostName", "h" * 300_000),
+        ("cid", "c" * 300),
+        ("rawUrl", URL + "?" + "a" * 20000),
+        ("path", "/peer/file/" + "p" * 5000),
+        ("callSystem", "x" * 200),
+        ("version", "v" * 200),
+        ("headers", ["A: " + "b" * 9000]),
+        ("headers", [f"H{i}: v" for i in range(65)]),
+        ("rootCAs", ["c" * 100] * 17),
+        ("taskId", "t" * 200),
+    ],
+)
 def test_an_oversized_field_is_refused_by_name_without_echoing_it(client, field, value):
     resp = client.post("/peer/registry", json=registration(**{field: value}))
     answer = resp.get_json()
@@ -67,20 +95,33 @@ def test_an_oversized_field_is_refused_by_name_without_echoing_it(client, field,
     assert peers(client) == []
 
 
-@pytest.mark.parametrize("field,value", [
-    ("hostName", "h\r\nX-Injected: 1"), ("headers", ["A: b\r\nHost: evil"]), ("cid", "a b"),
-    ("cid", "c\x00"), ("callSystem", "ci\n"), ("path", "/peer/file/\x1b[2J"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("hostName", "h\r\nX-Injected: 1"),
+        ("headers", ["A: b\r\nHost: evil"]),
+        ("cid", "a b"),
+        ("cid", "c\x00"),
+        ("callSystem", "ci\n"),
+        ("path", "/peer/file/\x1b[2J"),
+    ],
+)
 def test_control_characters_and_spaces_in_identifiers_are_refused(client, field, value):
     answer = client.post("/peer/registry", json=registration(**{field: value})).get_json()
     assert answer["code"] == 501 and field in answer["msg"], answer
     assert peers(client) == []
 
 
-@pytest.mark.parametrize("body", [
-    b'{"fileLength": 1' + b"0" * 5000 + b"}", b'{"fileLength": 9223372036854775808}', b'{"duration": NaN}',
-    b'{"duration": Infinity}', b'{"port": "\xd9\xa1"}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"fileLength": 1' + b"0" * 5000 + b"}",
+        b'{"fileLength": 9223372036854775808}',
+        b'{"duration": NaN}',
+        b'{"duration": Infinity}',
+        b'{"port": "\xd9\xa1"}',
+    ],
+)
 def test_absurd_numbers_are_400_on_task_metrics(client, body):
     resp = client.post("/task/metrics", data=body, content_type="application/json")
     assert resp.status_code == 400, resp.get_data()
@@ -103,8 +144,12 @@ def test_management_and_preheat_bodies_are_bounded(client):
 
 
 def test_legitimate_registrations_still_pass(client):
-    long_but_fine = registration(rawUrl=URL + "?X-Amz-Signature=" + "a" * 3000, hostName="build-host_01.example",
-                                 headers=["Authorization: Bearer " + "t" * 2000], callSystem="ci pipeline",
-                                 path="/peer/file/my file (1).tar-127.0.0.1-1-1.000")
+    long_but_fine = registration(
+        rawUrl=URL + "?X-Amz-Signature=" + "a" * 3000,
+        hostName="build-host_01.example",
+        headers=["Authorization: Bearer " + "t" * 2000],
+        callSystem="ci pipeline",
+        path="/peer/file/my file (1).tar-127.0.0.1-1-1.000",
+    )
     answer = client.post("/peer/registry", json=long_but_fine).get_json()
     assert answer["code"] in (200, 607), answer

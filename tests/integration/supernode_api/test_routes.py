@@ -1,4 +1,5 @@
 """The supernode's HTTP surface through the Flask test client, with an in-memory CDN."""
+
 import hashlib
 import random
 
@@ -16,8 +17,13 @@ CONTENT = bytes(random.Random(7).getrandbits(8) for _ in range(3 * 1024 * 1024 +
 @pytest.fixture
 def app():
     cdn = FakeCdn({URL: CONTENT})
-    app = create_app(settings.defaults(home_dir="/nonexistent"), cdn=cdn, clock=FakeClock(),
-                     rng=random.Random(1), advertise_ip="127.0.0.1")
+    app = create_app(
+        settings.defaults(home_dir="/nonexistent"),
+        cdn=cdn,
+        clock=FakeClock(),
+        rng=random.Random(1),
+        advertise_ip="127.0.0.1",
+    )
     app.cdn = cdn
     return app
 
@@ -28,8 +34,17 @@ def client(app):
 
 
 def register(client, cid="127.0.0.1-1-1.000", url=URL, **extra):
-    body = {"rawUrl": url, "taskUrl": url, "cid": cid, "ip": "127.0.0.1", "hostName": "h", "port": 0,
-            "path": f"/peer/file/f-{cid}", "version": "1.0.6", **extra}
+    body = {
+        "rawUrl": url,
+        "taskUrl": url,
+        "cid": cid,
+        "ip": "127.0.0.1",
+        "hostName": "h",
+        "port": 0,
+        "path": f"/peer/file/f-{cid}",
+        "version": "1.0.6",
+        **extra,
+    }
     return client.post("/peer/registry", json=body)
 
 
@@ -50,8 +65,10 @@ def test_register_pull_report_finish(client):
         assert got["code"] == 601, got
         for piece in got.get("data") or []:
             assert piece["path"] == f"/download/{task_id[:3]}/{task_id}"
-            suc = client.get("/peer/piece/suc", query_string={"taskId": task_id, "cid": cid, "dstCid": piece["cid"],
-                                                               "pieceRange": piece["range"]}).get_json()
+            suc = client.get(
+                "/peer/piece/suc",
+                query_string={"taskId": task_id, "cid": cid, "dstCid": piece["cid"], "pieceRange": piece["range"]},
+            ).get_json()
             assert suc == {"code": 611}
             done.add(piece["pieceNum"])
             reports.append({"range": piece["range"], "dstCid": piece["cid"], "result": 503, "status": 701})
@@ -84,10 +101,16 @@ def test_register_unreachable_source_is_607(client):
 
 
 def test_pull_malformed_and_unknown(client):
-    assert client.get("/peer/task", query_string={"srcCid": "c", "taskId": "t", "status": "x"}).get_json()["code"] == 501
+    assert (
+        client.get("/peer/task", query_string={"srcCid": "c", "taskId": "t", "status": "x"}).get_json()["code"] == 501
+    )
     assert client.get("/peer/task", query_string={"srcCid": "c"}).get_json()["code"] == 501
-    assert client.get("/peer/task", query_string={"srcCid": "c", "taskId": "nope", "status": 700,
-                                                  "result": 502}).get_json()["code"] == 502
+    assert (
+        client.get(
+            "/peer/task", query_string={"srcCid": "c", "taskId": "nope", "status": 700, "result": 502}
+        ).get_json()["code"]
+        == 502
+    )
 
 
 def test_management_errors_are_real_statuses(client):
@@ -131,8 +154,17 @@ def test_http_metrics_count_by_route_template(client):
 
 
 def test_task_metrics_report(client):
-    body = {"IP": "127.0.0.1", "port": 0, "taskId": "t", "cID": "c", "callSystem": "ci", "duration": 1.5,
-            "success": True, "backsourceReason": "0", "fileLength": 100}
+    body = {
+        "IP": "127.0.0.1",
+        "port": 0,
+        "taskId": "t",
+        "cID": "c",
+        "callSystem": "ci",
+        "duration": 1.5,
+        "success": True,
+        "backsourceReason": "0",
+        "fileLength": 100,
+    }
     assert client.post("/task/metrics", json=body).status_code == 200
     text = client.get("/metrics").data.decode()
     assert 'dragonfly_dfget_download_total{callsystem="ci",peer="127.0.0.1"} 1.0' in text
@@ -140,8 +172,12 @@ def test_task_metrics_report(client):
 
 
 def test_api_token_guards_deletes(app):
-    guarded = create_app(settings.defaults(home_dir="/nonexistent", api_token="s3cret"), cdn=FakeCdn(),
-                         clock=FakeClock(), advertise_ip="127.0.0.1").test_client()
+    guarded = create_app(
+        settings.defaults(home_dir="/nonexistent", api_token="s3cret"),
+        cdn=FakeCdn(),
+        clock=FakeClock(),
+        advertise_ip="127.0.0.1",
+    ).test_client()
     assert guarded.delete("/api/v1/tasks/x").status_code == 401
     assert guarded.delete("/api/v1/tasks/x", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
@@ -149,5 +185,5 @@ def test_api_token_guards_deletes(app):
 def test_task_records_never_show_credentials(client):
     answer = register(client, headers=["Authorization: Basic c2VjcmV0", "Accept: */*"]).get_json()
     task = client.get(f"/api/v1/tasks/{answer['data']['taskId']}").get_json()
-    assert task["headers"] == {"Authorization": "<redacted>", "Accept": "<redacted>"}   # no value, whatever the name
+    assert task["headers"] == {"Authorization": "<redacted>", "Accept": "<redacted>"}  # no value, whatever the name
     assert "c2VjcmV0" not in client.get("/api/v1/tasks").get_data(as_text=True)

@@ -35,8 +35,9 @@ class Recorder:
 
 @pytest.fixture
 def settings(tmp_path):
-    return supernode_settings.defaults(home_dir=str(tmp_path), source_probe_timeout=2, source_read_timeout=2,
-                                       source_retries=3)
+    return supernode_settings.defaults(
+        home_dir=str(tmp_path), source_probe_timeout=2, source_read_timeout=2, source_retries=3
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """A tiny real origin on 127.0.0.1:0 that can cut its streams short, for resume tests."""
+
 import re
 import threading
 import time
@@ -6,15 +7,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Origin:
-    def __init__(self, data: bytes, *, etag: str = '"v1"', ranges: bool = True, cuts=(), stall: float = 0.0,
-                 honour_if_range: bool = True, trickle: float = 0.0):
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        etag: str = '"v1"',
+        ranges: bool = True,
+        cuts=(),
+        stall: float = 0.0,
+        honour_if_range: bool = True,
+        trickle: float = 0.0,
+    ):
         self.data = data
-        self.etag = etag                # "" = send no ETag
+        self.etag = etag  # "" = send no ETag
         self.ranges = ranges
-        self.honour_if_range = honour_if_range   # False: a broken server that answers 206 whatever If-Range says
-        self.cuts = list(cuts)          # for the n-th GET: stop after this many body bytes (None = whole)
-        self.stall = stall              # seconds to hang (instead of closing) after a cut
-        self.trickle = trickle          # after a cut: send the rest one byte per `trickle` seconds
+        self.honour_if_range = honour_if_range  # False: a broken server that answers 206 whatever If-Range says
+        self.cuts = list(cuts)  # for the n-th GET: stop after this many body bytes (None = whole)
+        self.stall = stall  # seconds to hang (instead of closing) after a cut
+        self.trickle = trickle  # after a cut: send the rest one byte per `trickle` seconds
         self.requests: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
         origin = self
@@ -72,9 +82,9 @@ class Origin:
             try:
                 for i in range(cut, len(data)):
                     time.sleep(self.trickle)
-                    h.wfile.write(data[i:i + 1])
+                    h.wfile.write(data[i : i + 1])
                     h.wfile.flush()
-            except OSError:             # the client gave up on us
+            except OSError:  # the client gave up on us
                 pass
             h.close_connection = True
         elif cut is not None:

@@ -11,7 +11,7 @@ from supernode.api.download import download_blueprint
 from .conftest import MIB, job_for, run
 
 URL = "http://origin.test/layer"
-DATA = random.Random(5).randbytes(MIB + 100)        # two pieces: a full one and a short one
+DATA = random.Random(5).randbytes(MIB + 100)  # two pieces: a full one and a short one
 
 
 @pytest.fixture
@@ -75,18 +75,21 @@ def test_unsatisfiable_range_is_416(built):
 def test_unknown_unservable_and_wrong_prefix_are_404(built):
     client, tid, _, _, servable = built
     other = "0" * 64
-    assert client.get(path(other)).status_code == 404                    # no such task
-    assert client.get(f"/download/{tid[1:4]}/{tid}").status_code == 404   # wrong prefix
+    assert client.get(path(other)).status_code == 404  # no such task
+    assert client.get(f"/download/{tid[1:4]}/{tid}").status_code == 404  # wrong prefix
     servable.clear()
-    assert client.get(path(tid)).status_code == 404                      # file exists, task not registered
+    assert client.get(path(tid)).status_code == 404  # file exists, task not registered
 
 
-@pytest.mark.parametrize("p", [
-    "/download/../etc/passwd",
-    "/download/..%2F..%2F/passwd",
-    "/download/abc/abc",
-    "/download/ABC/" + "A" * 64,
-])
+@pytest.mark.parametrize(
+    "p",
+    [
+        "/download/../etc/passwd",
+        "/download/..%2F..%2F/passwd",
+        "/download/abc/abc",
+        "/download/ABC/" + "A" * 64,
+    ],
+)
 def test_traversal_and_bad_ids_are_404(built, p):
     client, tid, _, _, servable = built
     servable.add("abc")

@@ -13,7 +13,7 @@ from .conftest import MIB, job_for, run
 
 URL = "http://origin.test/file.bin"
 PAYLOAD = MIB - META_SIZE
-DATA = random.Random(7).randbytes(2 * PAYLOAD + 1234)   # three pieces at 1 MiB
+DATA = random.Random(7).randbytes(2 * PAYLOAD + 1234)  # three pieces at 1 MiB
 MD5 = hashlib.md5(DATA).hexdigest()
 
 
@@ -21,13 +21,15 @@ def assert_file(cdn, job, data=DATA):
     with open(cdn.path_of(job.task_id), "rb") as f:
         wrapped = f.read()
     ps = job.piece_size
-    assert b"".join(bytes(unframe(wrapped[i:i + ps], ps)) for i in range(0, len(wrapped), ps)) == data
+    assert b"".join(bytes(unframe(wrapped[i : i + ps], ps)) for i in range(0, len(wrapped), ps)) == data
     return wrapped
 
 
 def assert_pieces(rec, wrapped, ps=MIB):
-    expected = [(n, hashlib.md5(wrapped[n * ps:(n + 1) * ps]).hexdigest(), len(wrapped[n * ps:(n + 1) * ps]))
-                for n in range((len(wrapped) + ps - 1) // ps)]
+    expected = [
+        (n, hashlib.md5(wrapped[n * ps : (n + 1) * ps]).hexdigest(), len(wrapped[n * ps : (n + 1) * ps]))
+        for n in range((len(wrapped) + ps - 1) // ps)
+    ]
     assert rec.pieces == expected
 
 
@@ -43,9 +45,17 @@ def gets(source):
 
 # -- probe ---------------------------------------------------------------------------------
 
+
 def test_probe_with_head(make_cdn, source):
-    source.head(URL, headers={"Content-Length": "42", "Accept-Ranges": "bytes", "ETag": '"e"',
-                              "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    source.head(
+        URL,
+        headers={
+            "Content-Length": "42",
+            "Accept-Ranges": "bytes",
+            "ETag": '"e"',
+            "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT",
+        },
+    )
     p = make_cdn().probe(SourceAccess(URL, Headers({"X-Token": "t"})))
     assert (p.status, p.length, p.supports_range, p.etag) == (200, 42, True, '"e"')
     assert p.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT"
@@ -75,11 +85,12 @@ def test_probe_statuses_and_transport_errors(make_cdn, source):
     cdn = make_cdn()
     assert cdn.probe(SourceAccess(URL)).not_found
     assert cdn.probe(SourceAccess("http://origin.test/auth")).needs_auth
-    broken = cdn.probe(SourceAccess("http://nowhere.test/x"))   # not stubbed: ConnectionError
+    broken = cdn.probe(SourceAccess("http://nowhere.test/x"))  # not stubbed: ConnectionError
     assert broken.status == 0 and broken.error
 
 
 # -- builds --------------------------------------------------------------------------------
+
 
 def test_build_from_scratch(make_cdn, source):
     source.get(URL, body=DATA, headers={"ETag": '"v1"', "Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"})
@@ -112,7 +123,7 @@ def test_source_404_is_a_source_error(make_cdn, source):
     job = job_for(URL)
     rec, result = run(cdn, job)
     assert not result.success and result.source_error and rec.pieces == []
-    assert len(gets(source)) == 1                       # a 4xx is not retried
+    assert len(gets(source)) == 1  # a 4xx is not retried
     meta = cdn.store.read_meta(job.task_id)
     assert meta.finish and not meta.success
 
@@ -134,7 +145,7 @@ def test_user_md5_match_succeeds(make_cdn, source):
 
 
 def test_short_body_against_known_length_is_retried_then_fails(make_cdn, source, settings):
-    source.get(URL, body=DATA[:1000], headers={"ETag": '"v1"'})   # responses: a 200 that never resumes
+    source.get(URL, body=DATA[:1000], headers={"ETag": '"v1"'})  # responses: a 200 that never resumes
     job = job_for(URL, source_length=len(DATA))
     rec, result = run(make_cdn(), job)
     assert not result.success
@@ -150,14 +161,15 @@ def test_5xx_is_retried(make_cdn, source):
 
 # -- cache ---------------------------------------------------------------------------------
 
+
 def test_second_start_is_a_cache_hit_keeping_real_md5(make_cdn, source):
     source.get(URL, body=DATA)
     cdn = make_cdn()
     job = job_for(URL, source_length=len(DATA))
     first, _ = run(cdn, job)
     cdn.forget(job.task_id)
-    again = make_cdn()                                  # a fresh process: nothing in memory
-    again.store.iter_pieces = None                      # the stored .md5 list is used, no re-read
+    again = make_cdn()  # a fresh process: nothing in memory
+    again.store.iter_pieces = None  # the stored .md5 list is used, no re-read
     rec, result = run(again, job)
     assert result.success and result.cache_hit and result.real_md5 == MD5 and result.source_bytes == 0
     assert rec.pieces == first.pieces
@@ -173,7 +185,7 @@ def test_cache_hit_recomputes_a_corrupt_md5_list(make_cdn, source):
         f.write("garbage")
     rec, result = run(make_cdn(), job)
     assert result.cache_hit and rec.pieces == first.pieces
-    assert cdn.store.read_md5s(job.task_id, MD5) is not None          # rewritten
+    assert cdn.store.read_md5s(job.task_id, MD5) is not None  # rewritten
 
 
 def test_corrupt_data_is_rebuilt(make_cdn, source):
@@ -186,6 +198,7 @@ def test_corrupt_data_is_rebuilt(make_cdn, source):
         f.seek(MIB + 100)
         f.write(b"\0" * 10)
     import os
+
     os.unlink(cdn.store.md5_path(job.task_id))
     rec, result = run(make_cdn(), job)
     assert result.success and not result.cache_hit and len(gets(source)) == 2
@@ -217,6 +230,7 @@ def test_no_validators_is_not_refetched_within_ttl(make_cdn, source):
     import time
 
     from common.clock import FakeClock
+
     source.get(URL, body=DATA)
     clock = FakeClock(time.time())
     job = job_for(URL, source_length=len(DATA))
@@ -239,6 +253,7 @@ def test_concurrent_start_makes_one_source_get(make_cdn, source):
     cdn = make_cdn()
     job = job_for(URL, source_length=len(DATA))
     from .conftest import Recorder
+
     recs = [Recorder() for _ in range(3)]
     for r in recs:
         cdn.start(job, r)
@@ -252,6 +267,7 @@ def test_concurrent_start_makes_one_source_get(make_cdn, source):
 
 def test_join_after_pieces_replays_them(make_cdn, source):
     from .conftest import Recorder
+
     cdn = make_cdn()
     job = job_for(URL, source_length=len(DATA))
     late = Recorder()
@@ -297,14 +313,18 @@ def test_check_piece_sees_corruption(make_cdn, source):
         f.write(b"corrupt")
     disk, recorded = cdn.check_piece(job.task_id, 0, MIB)
     assert recorded == rec.pieces[0][1] and disk != recorded
-    cdn.forget(job.task_id)                              # from the .md5 file now
+    cdn.forget(job.task_id)  # from the .md5 file now
     assert make_cdn().check_piece(job.task_id, 0, MIB) == (disk, recorded)
 
 
 def test_task_with_its_own_range_stores_that_range(make_cdn, source):
-    part = DATA[100:100 + 5000]
-    source.get(URL, status=206, body=part,
-               headers={"Content-Range": f"bytes 100-5099/{len(DATA)}", "Content-Length": str(len(part))})
+    part = DATA[100 : 100 + 5000]
+    source.get(
+        URL,
+        status=206,
+        body=part,
+        headers={"Content-Range": f"bytes 100-5099/{len(DATA)}", "Content-Length": str(len(part))},
+    )
     job = job_for(URL, headers={"Range": "bytes=100-5099"}, source_length=len(part))
     cdn = make_cdn()
     rec, result = run(cdn, job)
@@ -316,6 +336,7 @@ def test_task_with_its_own_range_stores_that_range(make_cdn, source):
 def test_source_rate_limit_paces_the_build(settings, source):
     from common.clock import FakeClock
     from supernode.cdn.manager import LocalCdn
+
     source.get(URL, body=DATA)
     clock = FakeClock()
     slept = []
@@ -324,7 +345,7 @@ def test_source_rate_limit_paces_the_build(settings, source):
         slept.append(seconds)
         clock.advance(seconds)
 
-    limited = settings.replace(max_bandwidth=2 * MIB, system_reserved_bandwidth=MIB)   # 1 MiB/s for sources
+    limited = settings.replace(max_bandwidth=2 * MIB, system_reserved_bandwidth=MIB)  # 1 MiB/s for sources
     cdn = LocalCdn(limited, clock=clock, sleep=sleep)
     rec, result = run(cdn, job_for(URL))
     assert result.success
@@ -337,6 +358,7 @@ def test_start_refuses_bad_ids_and_piece_sizes(make_cdn):
     from supernode.cdn.core.contract import CdnJob
 
     from .conftest import Recorder
+
     cdn = make_cdn()
     with pytest.raises(BadInput):
         cdn.start(CdnJob("../../etc", SourceAccess(URL), MIB), Recorder())
@@ -354,6 +376,7 @@ def test_tls_options_choose_verify(make_cdn, source, settings):
         verify = request.req_kwargs["verify"]
         seen.append((verify, pathlib.Path(verify).read_text().strip() if isinstance(verify, str) else None))
         return 200, {"Content-Length": "1"}, b""
+
     source.add_callback(responses.HEAD, "https://origin.test/f", callback=head)
     cdn = make_cdn()
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
@@ -361,9 +384,9 @@ def test_tls_options_choose_verify(make_cdn, source, settings):
     cdn.probe(SourceAccess("https://origin.test/f"))
     cdn.probe(SourceAccess("https://origin.test/f", tls=Tls(insecure=True)))
     cdn.probe(SourceAccess("https://origin.test/f", tls=Tls(root_cas=cas)))
-    assert seen[0][0] not in (False, None) and seen[1][0] is False    # True, or requests' env CA bundle
+    assert seen[0][0] not in (False, None) and seen[1][0] is False  # True, or requests' env CA bundle
     assert seen[2][0].startswith(os.path.join(settings.home_dir, "tls")) and seen[2][1] == pem
-    assert cdn.source.sessions.ca_files() == []          # the PEM file lived only while the request connected
+    assert cdn.source.sessions.ca_files() == []  # the PEM file lived only while the request connected
 
 
 def test_per_request_root_cas_leave_no_files_and_a_bounded_session_pool(make_cdn, source, settings):
@@ -372,6 +395,7 @@ def test_per_request_root_cas_leave_no_files_and_a_bounded_session_pool(make_cdn
     import base64
 
     from supernode.cdn.sessions import MAX_SESSIONS
+
     source.head("https://origin.test/f", headers={"Content-Length": "1"})
     cdn = make_cdn()
     for i in range(5 * MAX_SESSIONS):
@@ -384,6 +408,7 @@ def test_per_request_root_cas_leave_no_files_and_a_bounded_session_pool(make_cdn
 
 def test_stale_ca_files_of_a_crash_are_removed_at_start(make_cdn, settings):
     import os
+
     os.makedirs(os.path.join(settings.home_dir, "tls"))
     open(os.path.join(settings.home_dir, "tls", "ca-0123456789abcdef.pem"), "w").close()
     assert make_cdn().source.sessions.ca_files() == []
@@ -415,17 +440,17 @@ def test_source_allow_is_checked_on_every_hop(settings, source):
     a redirect from an allowed host to another one is refused before any request is sent there."""
     from common.clock import SystemClock
     from supernode.cdn.manager import LocalCdn
+
     source.head(URL, status=302, headers={"Location": "http://169.254.169.254/latest/meta-data"})
     source.get(URL, status=302, headers={"Location": "http://169.254.169.254/latest/meta-data"})
-    cdn = LocalCdn(settings.replace(source_allow=[r"^http://origin\.test/"]), clock=SystemClock(),
-                   sleep=lambda s: None)
+    cdn = LocalCdn(settings.replace(source_allow=[r"^http://origin\.test/"]), clock=SystemClock(), sleep=lambda s: None)
     p = cdn.probe(SourceAccess(URL))
     assert p.status == 0 and "sourceAllow" in p.error
     assert cdn.probe(SourceAccess("http://other.test/x")).status == 0
     assert cdn.probe(SourceAccess("http://origin.test@other.test/x")).status == 0
     rec, result = run(cdn, job_for(URL))
     assert not result.success and "sourceAllow" in result.error and result.source_error
-    assert [c.request.url for c in source.calls] == [URL, URL]     # nothing ever went to the metadata host
+    assert [c.request.url for c in source.calls] == [URL, URL]  # nothing ever went to the metadata host
 
 
 def test_delete_cancels_a_running_build(make_cdn, source):
@@ -439,6 +464,7 @@ def test_delete_cancels_a_running_build(make_cdn, source):
     cdn = make_cdn()
     job = job_for(URL)
     from .conftest import Recorder
+
     rec = Recorder()
     cdn.start(job, rec)
     cdn.delete(job.task_id)
@@ -461,10 +487,11 @@ def test_start_after_delete_waits_for_the_cancelled_build(make_cdn, source):
     cdn = make_cdn()
     job = job_for(URL)
     from .conftest import Recorder
+
     old, new = Recorder(), Recorder()
     cdn.start(job, old)
     cdn.delete(job.task_id)
-    body[0] = DATA[::-1]                                # the source changed; the new build sees it
+    body[0] = DATA[::-1]  # the source changed; the new build sees it
     cdn.start(job, new)
     gate.set()
     assert not old.wait().success

@@ -1,6 +1,7 @@
 """The static tree of `downloadServer: external` (supernode/cdn/static_tree.py): the laid-out file
 is there before the first piece is announced, is the very file the build writes, goes with the
 task, and a mode switch moves the cache instead of leaving it in (or out of) the served tree."""
+
 import os
 import random
 import stat
@@ -28,8 +29,9 @@ def source():
 
 
 def _cdn(home, mode):
-    settings = supernode_settings.defaults(home_dir=str(home), download_server=mode, source_probe_timeout=2,
-                                           source_read_timeout=2)
+    settings = supernode_settings.defaults(
+        home_dir=str(home), download_server=mode, source_probe_timeout=2, source_read_timeout=2
+    )
     return local_cdn(settings, clock=SystemClock(), sleep=lambda s: None)
 
 
@@ -59,10 +61,10 @@ def test_external_lays_out_the_build_before_announcing_and_withdraws_it(tmp_path
         assert a.read() == b.read()
     assert stat.S_IMODE(os.stat(os.path.dirname(tree)).st_mode) == 0o711
     assert stat.S_IMODE(os.stat(tmp_path / "cdn").st_mode) == 0o700
-    cdn.forget(job.task_id)                          # task GC: the cache stays, the tree does not
+    cdn.forget(job.task_id)  # task GC: the cache stays, the tree does not
     assert not os.path.exists(tree) and cdn.has_data(job.task_id)
     rec = LinkChecker(cdn)
-    cdn.start(job, rec)                              # a cache hit is laid out again
+    cdn.start(job, rec)  # a cache hit is laid out again
     assert rec.wait().cache_hit and all(rec.linked)
     cdn.delete(job.task_id)
     assert not os.path.exists(tree) and not cdn.has_data(job.task_id)
@@ -80,14 +82,14 @@ def test_a_mode_switch_moves_the_cache_and_empties_the_served_tree(tmp_path, sou
     served = os.path.join(layout.static_root(str(tmp_path)), job.task_id[:3], job.task_id)
     assert os.path.exists(served + ".meta")
 
-    external = _cdn(tmp_path, layout.EXTERNAL)     # .meta (the URL) and the data leave the served tree
+    external = _cdn(tmp_path, layout.EXTERNAL)  # .meta (the URL) and the data leave the served tree
     assert not os.path.exists(served) and not os.path.exists(served + ".meta")
     rec = Recorder()
     external.start(job, rec)
     assert rec.wait().cache_hit and os.path.exists(served)
     external.source.close()
 
-    back = _cdn(tmp_path, layout.BUILTIN)          # a crash left a link behind: the store's copy wins
+    back = _cdn(tmp_path, layout.BUILTIN)  # a crash left a link behind: the store's copy wins
     assert back.has_data(job.task_id) and not os.listdir(layout.store_root(str(tmp_path), layout.EXTERNAL))
     rec = Recorder()
     back.start(job, rec)

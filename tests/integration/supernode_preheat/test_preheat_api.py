@@ -1,5 +1,6 @@
 """The preheat API through the Flask test client: a FakeCdn behind the real service, `responses`
 for the registry, workers run inline (or queued, to observe dedupe)."""
+
 import hashlib
 import json
 import os
@@ -28,24 +29,49 @@ def digest_of(data: bytes) -> str:
 
 LAYERS = [os.urandom(3000) for _ in range(3)]
 AMD = [digest_of(LAYERS[0]), digest_of(LAYERS[1])]
-ARM = [digest_of(LAYERS[0]), digest_of(LAYERS[2])]     # shares the base layer
+ARM = [digest_of(LAYERS[0]), digest_of(LAYERS[2])]  # shares the base layer
 BLOBS = {f"{REG}/v2/{NAME}/blobs/{digest_of(b)}": b for b in LAYERS}
 
 
 def image_manifest(layers):
-    return json.dumps({"schemaVersion": 2, "mediaType": m.DOCKER_MANIFEST,
-                       "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                                  "digest": "sha256:" + "c" * 64, "size": 2},
-                       "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                                   "digest": d, "size": 3000} for d in layers]}).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": m.DOCKER_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "digest": "sha256:" + "c" * 64,
+                "size": 2,
+            },
+            "layers": [
+                {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": d, "size": 3000}
+                for d in layers
+            ],
+        }
+    ).encode()
 
 
 AMD_MANIFEST, ARM_MANIFEST = image_manifest(AMD), image_manifest(ARM)
-INDEX = json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [
-    {"mediaType": m.DOCKER_MANIFEST, "digest": digest_of(AMD_MANIFEST), "size": 1,
-     "platform": {"os": "linux", "architecture": "amd64"}},
-    {"mediaType": m.DOCKER_MANIFEST, "digest": digest_of(ARM_MANIFEST), "size": 1,
-     "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]}).encode()
+INDEX = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": m.OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": m.DOCKER_MANIFEST,
+                "digest": digest_of(AMD_MANIFEST),
+                "size": 1,
+                "platform": {"os": "linux", "architecture": "amd64"},
+            },
+            {
+                "mediaType": m.DOCKER_MANIFEST,
+                "digest": digest_of(ARM_MANIFEST),
+                "size": 1,
+                "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+            },
+        ],
+    }
+).encode()
 
 
 class Inline:
@@ -75,8 +101,9 @@ class World:
         df = self.app.extensions["dragonfly"]
         self.spawn = spawn or Inline()
         self.fetcher = fetcher or InProcessFetcher(df.service, timeout=60, sleep=lambda s: self.cdn.run_pending())
-        self.preheater = df.preheater = Preheater(self.settings, fetcher=self.fetcher, clock=self.clock,
-                                                         spawn=self.spawn)
+        self.preheater = df.preheater = Preheater(
+            self.settings, fetcher=self.fetcher, clock=self.clock, spawn=self.spawn
+        )
         self.client = self.app.test_client()
 
     def post(self, body, **headers):
@@ -126,7 +153,7 @@ def test_a_failed_preheat_is_retried_by_the_next_post(world):
     got = world.client.get(f"/preheats/{pid}").json
     assert got["status"] == "FAILED" and "register refused" in got["errorMsg"]
     world.cdn.sources["http://files.test/missing"] = b"now here"
-    world.clock.advance(200)     # past failAccessInterval (the supernode remembers unreachable URLs)
+    world.clock.advance(200)  # past failAccessInterval (the supernode remembers unreachable URLs)
     assert world.post({"type": "file", "url": "http://files.test/missing"}).status_code == 201
     assert world.client.get(f"/preheats/{pid}").json["status"] == "SUCCESS"
 
@@ -145,19 +172,27 @@ def test_image_preheat_follows_the_token_challenge_and_keeps_user_headers(tmp_pa
         def reply(request):
             if request.headers.get("Authorization") != "Bearer T0K3N":
                 return 401, {"WWW-Authenticate": CHALLENGE}, "{}"
-            assert request.headers.get("X-Tenant") == "blue"          # the user's headers survive the retry
+            assert request.headers.get("X-Tenant") == "blue"  # the user's headers survive the retry
             assert m.DOCKER_LIST in request.headers.get("Accept", "")
             return 200, {"Content-Type": media}, body
+
         return reply
 
     responses.add_callback(responses.GET, REALM, callback=token)
     responses.add_callback(responses.GET, MANIFEST_URL, callback=guarded(INDEX, m.OCI_INDEX))
-    responses.add_callback(responses.GET, f"{REG}/v2/{NAME}/manifests/{digest_of(AMD_MANIFEST)}",
-                           callback=guarded(AMD_MANIFEST, m.DOCKER_MANIFEST))
-    responses.add_callback(responses.GET, f"{REG}/v2/{NAME}/manifests/{digest_of(ARM_MANIFEST)}",
-                           callback=guarded(ARM_MANIFEST, m.DOCKER_MANIFEST))
-    r = world.post({"type": "image", "url": MANIFEST_URL,
-                    "headers": {"Authorization": "Basic dXNlcjpwdw==", "X-Tenant": "blue"}})
+    responses.add_callback(
+        responses.GET,
+        f"{REG}/v2/{NAME}/manifests/{digest_of(AMD_MANIFEST)}",
+        callback=guarded(AMD_MANIFEST, m.DOCKER_MANIFEST),
+    )
+    responses.add_callback(
+        responses.GET,
+        f"{REG}/v2/{NAME}/manifests/{digest_of(ARM_MANIFEST)}",
+        callback=guarded(ARM_MANIFEST, m.DOCKER_MANIFEST),
+    )
+    r = world.post(
+        {"type": "image", "url": MANIFEST_URL, "headers": {"Authorization": "Basic dXNlcjpwdw==", "X-Tenant": "blue"}}
+    )
     assert r.status_code == 201
     pid = r.json["ID"]
     assert world.client.get(f"/api/v1/preheats/{pid}").json["status"] == "SUCCESS"
@@ -179,8 +214,12 @@ def test_image_preheat_follows_the_token_challenge_and_keeps_user_headers(tmp_pa
 @responses.activate
 def test_platform_pick_preheats_one_platform(world):
     responses.add(responses.GET, MANIFEST_URL, body=INDEX, content_type=m.OCI_INDEX)
-    responses.add(responses.GET, f"{REG}/v2/{NAME}/manifests/{digest_of(ARM_MANIFEST)}", body=ARM_MANIFEST,
-                  content_type=m.DOCKER_MANIFEST)
+    responses.add(
+        responses.GET,
+        f"{REG}/v2/{NAME}/manifests/{digest_of(ARM_MANIFEST)}",
+        body=ARM_MANIFEST,
+        content_type=m.DOCKER_MANIFEST,
+    )
     r = world.post({"type": "image", "url": MANIFEST_URL, "platform": "linux/arm64"})
     assert world.client.get(f"/preheats/{r.json['ID']}").json["status"] == "SUCCESS"
     assert sorted(j.source.url for j in world.cdn.started) == sorted(f"{REG}/v2/{NAME}/blobs/{d}" for d in ARM)
@@ -203,16 +242,25 @@ def test_registry_errors_fail_the_preheat_with_a_reason(world):
 
 @responses.activate
 def test_a_failing_layer_fails_the_image(world):
-    responses.add(responses.GET, MANIFEST_URL, body=image_manifest(AMD + ["sha256:" + "9" * 64]),
-                  content_type=m.DOCKER_MANIFEST)
+    responses.add(
+        responses.GET, MANIFEST_URL, body=image_manifest(AMD + ["sha256:" + "9" * 64]), content_type=m.DOCKER_MANIFEST
+    )
     r = world.post({"type": "image", "url": MANIFEST_URL})
     got = world.client.get(f"/preheats/{r.json['ID']}").json
     assert got["status"] == "FAILED" and got["errorMsg"].startswith(f"{REG}/v2/{NAME}/blobs/sha256:9999")
 
 
-@pytest.mark.parametrize("body", ["", "[1]", "{bad json", json.dumps({"type": "file"}),
-                                  json.dumps({"type": "oci", "url": "http://x/y"}),
-                                  json.dumps({"type": "image", "url": "http://reg/not/a/manifest"})])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "[1]",
+        "{bad json",
+        json.dumps({"type": "file"}),
+        json.dumps({"type": "oci", "url": "http://x/y"}),
+        json.dumps({"type": "image", "url": "http://reg/not/a/manifest"}),
+    ],
+)
 def test_bad_input_is_400_with_code_and_message(world, body):
     r = world.client.post("/preheats", data=body, content_type="application/json")
     assert r.status_code == 400 and r.json["code"] == 400 and r.json["message"]
@@ -263,13 +311,15 @@ def test_records_and_outputs_expire(tmp_path):
 
         class Done:
             returncode, stdout, stderr = 0, b"", b""
+
         return Done()
 
     settings = settings_mod.defaults(home_dir=str(tmp_path / "home"))
     fetcher = DfgetFetcher("/opt/dfget", home_dir=settings.home_dir, api_port=8002, timeout=60, run=fake_run)
     w = World(tmp_path, fetcher=fetcher, preheat_record_ttl="1h")
-    pid = w.post({"type": "file", "url": "http://files.test/a.bin", "headers": {"X-A": "1"},
-                  "filter": "sig", "identifier": "i1"}).json["ID"]
+    pid = w.post(
+        {"type": "file", "url": "http://files.test/a.bin", "headers": {"X-A": "1"}, "filter": "sig", "identifier": "i1"}
+    ).json["ID"]
     assert w.client.get(f"/preheats/{pid}").json["status"] == "SUCCESS"
     assert len(made) == 1 and os.path.exists(made[0])
     w.clock.advance(3599)
@@ -281,10 +331,13 @@ def test_records_and_outputs_expire(tmp_path):
 
 def test_dfget_command_line_uses_real_flags():
     from dfget.cli import main
+
     fetcher = DfgetFetcher("/usr/local/bin/dfget", home_dir="/h", api_port=8002, timeout=1, run=None)
     from supernode.core.preheat import parse_request
-    spec = parse_request({"type": "file", "url": "http://x/y?sig=1", "filter": "sig", "identifier": "id",
-                          "headers": {"A": "b"}})
+
+    spec = parse_request(
+        {"type": "file", "url": "http://x/y?sig=1", "filter": "sig", "identifier": "id", "headers": {"A": "b"}}
+    )
     argv = fetcher.argv(spec, "/h/repo/preheat/out")
     flags = {o for p in main.params for o in p.opts}
     assert all(a in flags for a in argv[1:] if a.startswith("-"))
@@ -295,11 +348,12 @@ def test_a_timed_out_preheat_fails(tmp_path):
     class Stuck:
         def __call__(self, spec, pid):
             return FetchResult(True)
+
     queue = Queue()
     w = World(tmp_path, fetcher=Stuck(), spawn=queue, preheat_timeout="10m")
     pid = w.post({"type": "file", "url": "http://files.test/a.bin"}).json["ID"]
     w.clock.advance(600)
     got = w.client.get(f"/preheats/{pid}").json
     assert got["status"] == "FAILED" and "timed out" in got["errorMsg"]
-    queue.run_all()             # the late worker finds its record finished and changes nothing
+    queue.run_all()  # the late worker finds its record finished and changes nothing
     assert w.client.get(f"/preheats/{pid}").json["status"] == "FAILED"

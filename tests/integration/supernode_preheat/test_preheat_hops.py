@@ -1,5 +1,6 @@
 """Preheat allow-list bypasses (issue 11 item 8): every hop is checked, not only the submitted URL,
 and the user's credentials never go to a host the user (or the operator's preheatAllow) did not name."""
+
 import json
 
 import pytest
@@ -23,8 +24,14 @@ def status_of(world, r):
     return world.client.get(f"/preheats/{r.json['ID']}").json
 
 
-@pytest.mark.parametrize("url", ["http://files.test@evil.test/a.bin", "http://files.test:pw@evil.test/a.bin",
-                                 "http://files.test\\@evil.test/a.bin"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://files.test@evil.test/a.bin",
+        "http://files.test:pw@evil.test/a.bin",
+        "http://files.test\\@evil.test/a.bin",
+    ],
+)
 def test_userinfo_naming_an_allowed_host_is_refused(tmp_path, url):
     w = World(tmp_path, preheat_allow=[r"^https?://files\.test"])
     r = w.post({"type": "file", "url": url})
@@ -62,6 +69,7 @@ def test_without_an_allow_list_a_foreign_realm_gets_no_credentials(tmp_path):
         if request.headers.get("Authorization") != "Bearer anon":
             return 401, {"WWW-Authenticate": challenge}, "{}"
         return 200, {"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}, AMD_MANIFEST
+
     responses.add_callback(responses.GET, MANIFEST_URL, callback=manifest)
     responses.add(responses.GET, f"{EVIL}/token", body=json.dumps({"token": "anon"}))
     got = status_of(w, w.post({"type": "image", "url": MANIFEST_URL, "headers": {"Authorization": BASIC}}))
@@ -80,6 +88,7 @@ def test_a_realm_on_the_registry_host_gets_the_basic_credentials(tmp_path):
         if request.headers.get("Authorization") != "Bearer mine":
             return 401, {"WWW-Authenticate": challenge}, "{}"
         return 200, {"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}, image_manifest([])
+
     responses.add_callback(responses.GET, MANIFEST_URL, callback=manifest)
     responses.add(responses.GET, f"{REG}/token", body=json.dumps({"token": "mine"}))
     got = status_of(w, w.post({"type": "image", "url": MANIFEST_URL, "headers": {"Authorization": BASIC}}))
@@ -94,6 +103,7 @@ def test_a_file_preheat_redirected_off_the_allow_list_fetches_nothing_there(tmp_
     import time as _time
 
     from common.clock import SystemClock
+
     settings = settings_mod.defaults(home_dir=str(tmp_path / "home"), preheat_allow=[r"^http://files\.test/"])
     cdn = LocalCdn(settings, clock=SystemClock(), sleep=lambda s: None)
     w = World(tmp_path, cdn=cdn, preheat_allow=[r"^http://files\.test/"])

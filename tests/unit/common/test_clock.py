@@ -1,5 +1,6 @@
 """FakeClock.wait: time passes only when a test advances the clock, and a forgotten advance fails
 instead of hanging."""
+
 import threading
 
 import pytest

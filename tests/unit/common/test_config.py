@@ -15,7 +15,7 @@ def test_defaults_yaml_env_flags_precedence(tmp_path):
     f = tmp_path / "c.yml"
     f.write_text("base:\n  listenPort: 9000\n  taskexpiretime: 5m\nnodes: [a, b]\n")
     cfg = c.load(SCHEMA, path=str(f), env={"X_LIMIT": "10M", "X_PORT": "9100"}, env_prefix="X_", flags={"port": "9200"})
-    assert (cfg.port, cfg.expire, cfg.limit, cfg.nodes) == (9200, 300.0, 10 * 1024 ** 2, ["a", "b"])
+    assert (cfg.port, cfg.expire, cfg.limit, cfg.nodes) == (9200, 300.0, 10 * 1024**2, ["a", "b"])
     cfg = c.load(SCHEMA, path=str(f), env={}, env_prefix="X_")
     assert cfg.port == 9000
 
@@ -55,6 +55,7 @@ def test_shipped_supernode_conf_matches_schema():
     import pathlib
 
     from supernode import settings
+
     conf = pathlib.Path(__file__).resolve().parents[3] / "conf" / "supernode.yml"
     assert dict(settings.load(str(conf), explicit=True, env={})) == dict(settings.defaults())
 
@@ -63,6 +64,7 @@ def test_shipped_dfget_conf_matches_schema():
     import pathlib
 
     from dfget import settings
+
     conf = pathlib.Path(__file__).resolve().parents[3] / "conf" / "dfget.yml"
     shipped = c.load(settings.FILE_SCHEMA, path=str(conf), explicit_path=True, env={})
     assert dict(shipped) == dict(c.load(settings.FILE_SCHEMA, env={}))

@@ -5,8 +5,16 @@ from common.protocol.codes import ResultCode
 from common.protocol.messages import PieceTask, PullPieceTaskRequest, RegisterRequest, RegisterResult, ResultInfo
 from common.protocol.rest_messages import TaskInfo
 
-REGISTER = {"rawUrl": "http://h/f", "taskUrl": "http://h/f", "cid": "127.0.0.1-1-1.000", "ip": "127.0.0.1",
-            "port": 15001, "path": "/peer/file/f-1-1.000", "headers": ["A: b"], "dfdaemon": True}
+REGISTER = {
+    "rawUrl": "http://h/f",
+    "taskUrl": "http://h/f",
+    "cid": "127.0.0.1-1-1.000",
+    "ip": "127.0.0.1",
+    "port": 15001,
+    "path": "/peer/file/f-1-1.000",
+    "headers": ["A: b"],
+    "dfdaemon": True,
+}
 
 
 def test_register_round_trip_and_case_insensitive_keys():
@@ -22,10 +30,19 @@ def test_register_form_body_strings():
     assert req.port == 15001 and req.dfdaemon is True
 
 
-@pytest.mark.parametrize("patch,field", [
-    ({"ip": "::1"}, "ip"), ({"ip": "localhost"}, "ip"), ({"port": 80}, "port"), ({"port": 65001}, "port"),
-    ({"port": "15001"}, "port"), ({"cid": ""}, "cid"), ({"headers": "A: b"}, "headers"), ({"dfdaemon": "yes"}, "dfdaemon"),
-])
+@pytest.mark.parametrize(
+    "patch,field",
+    [
+        ({"ip": "::1"}, "ip"),
+        ({"ip": "localhost"}, "ip"),
+        ({"port": 80}, "port"),
+        ({"port": 65001}, "port"),
+        ({"port": "15001"}, "port"),
+        ({"cid": ""}, "cid"),
+        ({"headers": "A: b"}, "headers"),
+        ({"dfdaemon": "yes"}, "dfdaemon"),
+    ],
+)
 def test_register_rejects_each_bad_field(patch, field):
     with pytest.raises(BadInput) as e:
         RegisterRequest.decode({**REGISTER, **patch})
@@ -45,8 +62,14 @@ def test_result_info_omits_empty_like_go():
 
 def test_register_result_keys():
     data = RegisterResult("t", 15, 4194304, "supernode").encode()
-    assert data == {"taskId": "t", "fileLength": 15, "pieceSize": 4194304, "cdnSource": "supernode",
-                    "asSeed": False, "seedTaskID": ""}
+    assert data == {
+        "taskId": "t",
+        "fileLength": 15,
+        "pieceSize": 4194304,
+        "cdnSource": "supernode",
+        "asSeed": False,
+        "seedTaskID": "",
+    }
 
 
 def test_pull_query_parsing():
@@ -70,6 +93,7 @@ def test_task_info_headers_map():
 
 # ---- bounds (issue 11 item 4) ---------------------------------------------------------------
 
+
 def _refused(raw, field, **kw):
     with pytest.raises(BadInput) as e:
         RegisterRequest.decode({**REGISTER, **raw}, **kw)
@@ -91,17 +115,23 @@ def test_list_items_and_counts_are_bounded():
     _refused({"rootCAs": ["x"] * 17}, "rootCAs")
 
 
-@pytest.mark.parametrize("raw,field", [
-    ({"cid": "a\tb"}, "cid"), ({"cid": "a\u00a0b"}, "cid"), ({"headers": ["A: b\r\nC: d"]}, "headers"),
-    ({"path": "/x\x7f"}, "path"), ({"callSystem": "x\x85"}, "callSystem"),
-])
+@pytest.mark.parametrize(
+    "raw,field",
+    [
+        ({"cid": "a\tb"}, "cid"),
+        ({"cid": "a\u00a0b"}, "cid"),
+        ({"headers": ["A: b\r\nC: d"]}, "headers"),
+        ({"path": "/x\x7f"}, "path"),
+        ({"callSystem": "x\x85"}, "callSystem"),
+    ],
+)
 def test_control_characters_are_refused_and_identifiers_are_visible_ascii(raw, field):
     _refused(raw, field)
 
 
 def test_numbers_are_64_bit_and_finite():
-    _refused({"fileLength": 2 ** 63}, "fileLength")
-    RegisterRequest.decode({**REGISTER, "fileLength": 2 ** 63 - 1})
+    _refused({"fileLength": 2**63}, "fileLength")
+    RegisterRequest.decode({**REGISTER, "fileLength": 2**63 - 1})
     with pytest.raises(BadInput):
         PullPieceTaskRequest.decode({"srcCid": "c", "taskId": "t", "wait": "nan"}, from_strings=True)
     with pytest.raises(BadInput):

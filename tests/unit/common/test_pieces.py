@@ -11,18 +11,37 @@ from common.http_range import resolve_range
 MIB = pieces.MIB
 
 
-@pytest.mark.parametrize("length,size", [
-    (0, 4 * MIB), (-1, 4 * MIB), (200 * MIB, 4 * MIB), (250 * MIB, 4 * MIB), (300 * MIB, 5 * MIB),
-    (1024 * MIB, 12 * MIB), (1300 * MIB, 15 * MIB), (10 * 1024 * MIB, 15 * MIB),
-])
+@pytest.mark.parametrize(
+    "length,size",
+    [
+        (0, 4 * MIB),
+        (-1, 4 * MIB),
+        (200 * MIB, 4 * MIB),
+        (250 * MIB, 4 * MIB),
+        (300 * MIB, 5 * MIB),
+        (1024 * MIB, 12 * MIB),
+        (1300 * MIB, 15 * MIB),
+        (10 * 1024 * MIB, 15 * MIB),
+    ],
+)
 def test_v1_piece_size_table(length, size):
     assert pieces.piece_size(length, pieces.PieceSizePolicy.V1) == size
 
 
-@pytest.mark.parametrize("length,size", [
-    (-1, 4 * MIB), (0, 4 * MIB), (15, 1 * MIB), (64 * MIB, 1 * MIB), (64 * MIB + 1, 2 * MIB),
-    (32 * MIB, 1 * MIB), (256 * MIB, 4 * MIB), (1024 * MIB, 15 * MIB), (100 * 1024 * MIB, 15 * MIB),
-])
+@pytest.mark.parametrize(
+    "length,size",
+    [
+        (-1, 4 * MIB),
+        (0, 4 * MIB),
+        (15, 1 * MIB),
+        (64 * MIB, 1 * MIB),
+        (64 * MIB + 1, 2 * MIB),
+        (32 * MIB, 1 * MIB),
+        (256 * MIB, 4 * MIB),
+        (1024 * MIB, 15 * MIB),
+        (100 * 1024 * MIB, 15 * MIB),
+    ],
+)
 def test_adaptive_piece_size_table(length, size):
     assert pieces.piece_size(length) == size
 
@@ -45,12 +64,15 @@ def test_frame_header_is_v1_bitwise_or():
     assert pieces.frame_header(1995, 4 * MIB) == (1995 | (4 * MIB) << 4).to_bytes(4, "big")
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda b: b[:-1] + b"\x00",            # bad trailer
-    lambda b: b[:4] + b[5:],               # short payload
-    lambda b: b[:3],                       # shorter than the frame
-    lambda b: pieces.frame(b"abc", 2 * MIB),  # another piece size
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b[:-1] + b"\x00",  # bad trailer
+        lambda b: b[:4] + b[5:],  # short payload
+        lambda b: b[:3],  # shorter than the frame
+        lambda b: pieces.frame(b"abc", 2 * MIB),  # another piece size
+    ],
+)
 def test_unframe_rejects_malformed(mutate):
     with pytest.raises(FramingError):
         pieces.unframe(mutate(pieces.frame(b"hello world", MIB)), MIB)
@@ -84,10 +106,16 @@ def test_piece_range_parse_and_number():
         pieces.parse_piece_range("0-99", 4 * MIB)
 
 
-@pytest.mark.parametrize("header,total,expected", [
-    ("bytes=0-1999", 5000, (0, 1999)), ("bytes=10-", 100, (10, 99)), ("bytes=-10", 100, (90, 99)),
-    ("bytes=0-999999", 100, (0, 99)), ("bytes=-500", 100, (0, 99)),
-])
+@pytest.mark.parametrize(
+    "header,total,expected",
+    [
+        ("bytes=0-1999", 5000, (0, 1999)),
+        ("bytes=10-", 100, (10, 99)),
+        ("bytes=-10", 100, (90, 99)),
+        ("bytes=0-999999", 100, (0, 99)),
+        ("bytes=-500", 100, (0, 99)),
+    ],
+)
 def test_http_range(header, total, expected):
     assert resolve_range(header, total) == expected
 

@@ -1,5 +1,6 @@
 """Reading conf/deploy/ for the deployment tests: the Kustomize tree rendered by kubectl, the
 Dockerfiles' stages, and where dfdaemon listens according to a container's flags and config."""
+
 import json
 import pathlib
 import re
@@ -26,13 +27,21 @@ def render(overlay: str) -> "list[dict]":
     """`kubectl kustomize` of one overlay, offline; skips when no kubectl with kustomize >= v4
     (components) is installed."""
     if not shutil.which("kubectl"):
-        pytest.skip("kubectl is not installed (package `kubectl` from pkgs.k8s.io; .ci/run installs it "
-                    "when an apt source has it; Debian 12 has none)")
+        pytest.skip(
+            "kubectl is not installed (package `kubectl` from pkgs.k8s.io; .ci/run installs it "
+            "when an apt source has it; Debian 12 has none)"
+        )
     if kustomize_major() < 4:
-        pytest.skip("this kubectl bundles kustomize < v4, which cannot render components "
-                    "(Debian 12's kubernetes-client 1.20 has v2.0.3)")
-    done = subprocess.run(["kubectl", "kustomize", str(KUSTOMIZE / "overlays" / overlay)],
-                          capture_output=True, text=True, timeout=RENDER_TIMEOUT)
+        pytest.skip(
+            "this kubectl bundles kustomize < v4, which cannot render components "
+            "(Debian 12's kubernetes-client 1.20 has v2.0.3)"
+        )
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(KUSTOMIZE / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        timeout=RENDER_TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr
     assert not done.stderr.strip(), f"kustomize warns (deprecated fields?): {done.stderr}"
     return [d for d in yaml.safe_load_all(done.stdout) if d]
@@ -53,7 +62,7 @@ class Stage:
         self.base, self.name, self.lines = base, name, []
 
     def instructions(self, keyword: str) -> "list[str]":
-        return [line[len(keyword) + 1:].strip() for line in self.lines if line.startswith(keyword + " ")]
+        return [line[len(keyword) + 1 :].strip() for line in self.lines if line.startswith(keyword + " ")]
 
 
 def dockerfile_stages(name: str) -> "list[Stage]":

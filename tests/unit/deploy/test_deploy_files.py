@@ -1,5 +1,6 @@
 """conf/deploy/: every file parses, names only real CLI flags and the real ports, and the Grafana
 dashboard queries only metrics the supernode and dfdaemon export."""
+
 import configparser
 import json
 import pathlib
@@ -107,6 +108,7 @@ def test_mirror_configs_point_at_dfdaemon():
 def exported_metric_names() -> "set[str]":
     from dfdaemon.metrics import Metrics as DfdaemonMetrics
     from supernode.metrics import SupernodeMetrics
+
     names = set()
     families = [*SupernodeMetrics().registry.collect(), *DfdaemonMetrics().registry.collect()]
     for family in families:
@@ -121,8 +123,12 @@ def test_grafana_dashboard_uses_real_metrics():
     used = {n for e in exprs for n in re.findall(r"\bdragonfly_[a-z_]+", e)}
     known = exported_metric_names()
     assert used and not used - known, f"unknown metrics: {sorted(used - known)}"
-    for must in ("dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total",
-                 "dragonfly_supernode_cdn_download_size_bytes_total", "dragonfly_dfget_back_source_total",
-                 "dragonfly_dfdaemon_fallbacks_total", "dragonfly_dfdaemon_layer_bytes_served_total"):
+    for must in (
+        "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total",
+        "dragonfly_supernode_cdn_download_size_bytes_total",
+        "dragonfly_dfget_back_source_total",
+        "dragonfly_dfdaemon_fallbacks_total",
+        "dragonfly_dfdaemon_layer_bytes_served_total",
+    ):
         assert must in used
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])

@@ -1,6 +1,7 @@
 """conf/deploy/docker/ and .dockerignore, checked statically (no container engine here): the build
 context leaves out .git, .venv and tests but keeps what `pip install .` needs; the images are
 multi-stage, run as a non-root user and have a HEALTHCHECK on the port the program listens on."""
+
 import re
 import subprocess
 
@@ -48,8 +49,13 @@ def test_dockerignore_semantics_of_this_checker():
 def test_dockerignore_keeps_the_heavy_and_private_files_out():
     patterns = ignore_patterns()
     assert not [p for p in patterns if p.startswith("!")], "no exceptions: they are easy to get wrong"
-    for path in (".git/config", ".venv/bin/python", "tests/unit/test_purity.py", "supernode/__pycache__/app.cpython-311.pyc",
-                 "dragonfly_py.egg-info/PKG-INFO"):
+    for path in (
+        ".git/config",
+        ".venv/bin/python",
+        "tests/unit/test_purity.py",
+        "supernode/__pycache__/app.cpython-311.pyc",
+        "dragonfly_py.egg-info/PKG-INFO",
+    ):
         assert ignored(path, patterns), path
 
 
@@ -60,8 +66,11 @@ def test_dockerignore_keeps_what_the_build_needs():
     needed = [f for f in tracked if f.split("/")[0] in ("common", "supernode", "dfget", "dfdaemon") or f == "setup.py"]
     for name in DOCKERFILES:
         for stage in dockerfile_stages(name):
-            needed += [args.split()[0] for args in stage.instructions("COPY")
-                       if not args.startswith("--from") and args.split()[0] != "."]
+            needed += [
+                args.split()[0]
+                for args in stage.instructions("COPY")
+                if not args.startswith("--from") and args.split()[0] != "."
+            ]
     assert len(needed) > 50
     assert not [f for f in needed if ignored(f, patterns)]
 
@@ -88,7 +97,7 @@ def test_runs_as_a_non_root_user(name):
 def test_healthcheck_asks_the_port_the_program_listens_on(name, path):
     final = dockerfile_stages(name)[-1]
     [health] = final.instructions("HEALTHCHECK")
-    probe = exec_form(health[health.index("CMD ") + 4:])
+    probe = exec_form(health[health.index("CMD ") + 4 :])
     argv = exec_form(final.instructions("ENTRYPOINT")[0]) + exec_form(final.instructions("CMD")[0])
     url = re.search(r"http://[^'\"]+", " ".join(probe)).group(0)
     assert url == f"http://127.0.0.1:{flag(argv, '--port')}{path}"

@@ -1,5 +1,6 @@
 """conf/deploy/kubernetes/: every overlay renders offline with kubectl, validates against the
 Kubernetes schemas, and the DaemonSet's probes reach dfdaemon where it really listens (issue 14)."""
+
 import copy
 import importlib.metadata
 import tomllib
@@ -25,8 +26,9 @@ NAMESPACED = {"ConfigMap", "Deployment", "DaemonSet", "Service"}
 
 
 def validator():
-    return pytest.importorskip("kubernetes_validate", reason="pip package kubernetes-validate is not installed "
-                                                             "(.ci/run installs it)")
+    return pytest.importorskip(
+        "kubernetes_validate", reason="pip package kubernetes-validate is not installed (.ci/run installs it)"
+    )
 
 
 def test_there_are_overlays():
@@ -47,8 +49,9 @@ def test_overlay_validates_against_the_kubernetes_schemas(overlay):
 def test_the_validator_rejects_a_misspelt_field():
     kv = validator()
     ds = copy.deepcopy(of_kind(render("default"), "DaemonSet", "dfdaemon"))
-    ds["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = ds["spec"]["template"]["spec"][
-        "containers"][0].pop("readinessProbe")
+    ds["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = ds["spec"]["template"]["spec"]["containers"][
+        0
+    ].pop("readinessProbe")
     with pytest.raises(kv.ValidationError):
         kv.validate(ds, K8S_VERSION, strict=True)
 
@@ -87,7 +90,9 @@ def test_dfdaemon_metrics_relay_and_scrape_jobs_agree():
     docs = render("default")
     spec = of_kind(docs, "DaemonSet", "dfdaemon")["spec"]["template"]["spec"]
     dfdaemon, relay = container(spec, "dfdaemon"), container(spec, "metrics-relay")
-    host, port = dfdaemon_listen_address(dfdaemon["args"], {}, image_file("client.Dockerfile", "/etc/dragonfly/dfdaemon.yml"))
+    host, port = dfdaemon_listen_address(
+        dfdaemon["args"], {}, image_file("client.Dockerfile", "/etc/dragonfly/dfdaemon.yml")
+    )
     assert flag(relay["args"], "--upstream") == f"http://{host}:{port}/metrics"
     relay_port = int(flag(relay["args"], "--port"))
     assert {"name": "metrics", "containerPort": relay_port, "hostPort": relay_port} in relay["ports"]
@@ -99,8 +104,11 @@ def test_dfdaemon_metrics_relay_and_scrape_jobs_agree():
     supernode = container(of_kind(docs, "Deployment", "supernode")["spec"]["template"]["spec"], "supernode")
     named = {"api": supernode["ports"], "metrics": relay["ports"]}
     for job, port_name in port_names.items():
-        keep = [r["regex"] for r in jobs[job]["relabel_configs"]
-                if r["source_labels"] == ["__meta_kubernetes_pod_container_port_name"]]
+        keep = [
+            r["regex"]
+            for r in jobs[job]["relabel_configs"]
+            if r["source_labels"] == ["__meta_kubernetes_pod_container_port_name"]
+        ]
         assert keep == [port_name] and any(p["name"] == port_name for p in named[port_name])
 
 

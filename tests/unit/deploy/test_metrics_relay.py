@@ -1,5 +1,6 @@
 """conf/deploy/kubernetes/base/metrics_relay.py: publishes dfdaemon's GET /metrics and nothing
 else (dfdaemon itself must stay on loopback: it is a proxy to whoever reaches it)."""
+
 import http.client
 import http.server
 import importlib.util
@@ -65,6 +66,7 @@ def relay():
             return resp.status, resp.read(), resp.getheader("Content-Type")
         finally:
             conn.close()
+
     request.down = lambda: (upstream.shutdown(), upstream.server_close())
     yield request
     front.shutdown()
@@ -78,9 +80,16 @@ def test_metrics_are_relayed(relay):
     assert (status, body) == (200, METRICS) and ctype.startswith("text/plain; version=0.0.4")
 
 
-@pytest.mark.parametrize("method, path, status", [
-    ("GET", "/v2/library/alpine/manifests/latest", 404), ("GET", "http://example.invalid/", 404),
-    ("GET", "/debug/version", 404), ("POST", "/metrics", 405), ("CONNECT", "127.0.0.1:65001", 405)])
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", "/v2/library/alpine/manifests/latest", 404),
+        ("GET", "http://example.invalid/", 404),
+        ("GET", "/debug/version", 404),
+        ("POST", "/metrics", 405),
+        ("CONNECT", "127.0.0.1:65001", 405),
+    ],
+)
 def test_nothing_but_get_metrics_reaches_dfdaemon(relay, method, path, status):
     assert relay(method, path)[0] == status
     assert FakeDfdaemon.seen == []
@@ -109,8 +118,16 @@ def test_a_connection_flood_from_one_host_costs_no_threads_and_locks_nobody_out(
     mod = load_relay()
     upstream = serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeDfdaemon))
     port = free_port()
-    proc = Proc([sys.executable, str(RELAY), "--listen=127.0.0.1", f"--port={port}",
-                 f"--upstream=http://127.0.0.1:{upstream.server_address[1]}/metrics"], log_path=str(tmp_path / "relay.log"))
+    proc = Proc(
+        [
+            sys.executable,
+            str(RELAY),
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            f"--upstream=http://127.0.0.1:{upstream.server_address[1]}/metrics",
+        ],
+        log_path=str(tmp_path / "relay.log"),
+    )
     attackers = []
     try:
         url = f"http://127.0.0.1:{port}/metrics"

@@ -1,5 +1,6 @@
 """conf/deploy/systemd/: the units run the programs where `pip install .` (as root) puts them, are
 hardened, and `systemd-analyze verify` / `security --offline` accept them (when systemd is here)."""
+
 import configparser
 import os
 import pathlib
@@ -15,8 +16,15 @@ from tests.unit.deploy.manifests import DEPLOY, ROOT
 
 UNITS = ["supernode.service", "dfdaemon.service"]
 INSTALLED_BIN = "/usr/local/bin/"  # docs/operations.md, "Installing"
-HARDENING = {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-             "PrivateDevices": "yes", "CapabilityBoundingSet": "", "RestrictSUIDSGID": "yes"}
+HARDENING = {
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "CapabilityBoundingSet": "",
+    "RestrictSUIDSGID": "yes",
+}
 MAX_EXPOSURE = 3.0  # systemd-analyze security: below 3 is "OK"; an unhardened unit scores 9.x
 ANALYZE_TIMEOUT = 60
 

@@ -14,7 +14,7 @@ def test_the_last_tag_of_a_repository_names_its_layers_until_it_expires():
     clock = Clock()
     tags = RecentTags(clock=clock, ttl=60)
     tags.saw("http://reg/v2/library/alpine/manifests/3.19")
-    tags.saw("http://reg/v2/library/alpine/manifests/sha256:" + "e" * 64)     # by digest: keeps the tag
+    tags.saw("http://reg/v2/library/alpine/manifests/sha256:" + "e" * 64)  # by digest: keeps the tag
     assert tags.display_name(f"http://reg/v2/library/alpine/blobs/{DIGEST}") == "library/alpine:3.19"
     assert tags.display_name(f"http://other/v2/library/alpine/blobs/{DIGEST}") == "library/alpine"
     clock.now += 61

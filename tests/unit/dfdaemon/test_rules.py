@@ -57,7 +57,9 @@ def test_mirror_blobs_via_dfget_unless_direct():
 
 def test_mirror_joins_paths_and_drops_containerd_ns():
     m = Mirror("https://reg.io/prefix/")
-    assert route_mirror("GET", f"/v2/x/blobs/{LAYER}?ns=docker.io", m).url == f"https://reg.io/prefix/v2/x/blobs/{LAYER}"
+    assert (
+        route_mirror("GET", f"/v2/x/blobs/{LAYER}?ns=docker.io", m).url == f"https://reg.io/prefix/v2/x/blobs/{LAYER}"
+    )
     assert route_mirror("GET", "/v2/x/tags/list?n=5&ns=docker.io", m).url == "https://reg.io/prefix/v2/x/tags/list?n=5"
 
 
@@ -79,20 +81,63 @@ def test_hijack_rule_and_tls_options():
 
 
 def test_request_headers_to_dfget_headers():
-    items = [("Host", "127.0.0.1:65001"), ("Authorization", "Bearer abc"), ("Accept", "a"), ("Accept", "b"),
-             ("Range", "bytes=5-"), ("Accept-Encoding", "gzip"), ("Connection", "close"), ("User-Agent", "docker/20")]
-    assert rules.dfget_headers(items) == ["Authorization: Bearer abc", "Accept: a", "Accept: b", "User-Agent: docker/20"]
-    assert rules.forward_headers(items) == [("Authorization", "Bearer abc"), ("Accept", "a"), ("Accept", "b"),
-                                            ("Range", "bytes=5-"), ("Accept-Encoding", "gzip"), ("User-Agent", "docker/20")]
+    items = [
+        ("Host", "127.0.0.1:65001"),
+        ("Authorization", "Bearer abc"),
+        ("Accept", "a"),
+        ("Accept", "b"),
+        ("Range", "bytes=5-"),
+        ("Accept-Encoding", "gzip"),
+        ("Connection", "close"),
+        ("User-Agent", "docker/20"),
+    ]
+    assert rules.dfget_headers(items) == [
+        "Authorization: Bearer abc",
+        "Accept: a",
+        "Accept: b",
+        "User-Agent: docker/20",
+    ]
+    assert rules.forward_headers(items) == [
+        ("Authorization", "Bearer abc"),
+        ("Accept", "a"),
+        ("Accept", "b"),
+        ("Range", "bytes=5-"),
+        ("Accept-Encoding", "gzip"),
+        ("User-Agent", "docker/20"),
+    ]
 
 
 def test_dfget_argv():
-    call = rules.DfgetCall("/usr/bin/dfget", "/home/u/.small-dragonfly", "20M", ("n1:8002", "n2"), ("--callsystem", "x"), True)
-    argv = rules.dfget_argv(call, "http://r/v2/x", "/repo/uuid", ["Authorization: Bearer a"], True, ("/a.pem", "/b.pem"))
-    assert argv == ["/usr/bin/dfget", "-u", "http://r/v2/x", "-o", "/repo/uuid", "--callsystem", "x", "--dfdaemon",
-                    "--verbose", "-s", "20M", "--totallimit", "20M", "--home", "/home/u/.small-dragonfly",
-                    "--node", "n1:8002,n2", "--header", "Authorization: Bearer a", "--insecure",
-                    "--cacerts", "/a.pem,/b.pem"]
+    call = rules.DfgetCall(
+        "/usr/bin/dfget", "/home/u/.small-dragonfly", "20M", ("n1:8002", "n2"), ("--callsystem", "x"), True
+    )
+    argv = rules.dfget_argv(
+        call, "http://r/v2/x", "/repo/uuid", ["Authorization: Bearer a"], True, ("/a.pem", "/b.pem")
+    )
+    assert argv == [
+        "/usr/bin/dfget",
+        "-u",
+        "http://r/v2/x",
+        "-o",
+        "/repo/uuid",
+        "--callsystem",
+        "x",
+        "--dfdaemon",
+        "--verbose",
+        "-s",
+        "20M",
+        "--totallimit",
+        "20M",
+        "--home",
+        "/home/u/.small-dragonfly",
+        "--node",
+        "n1:8002,n2",
+        "--header",
+        "Authorization: Bearer a",
+        "--insecure",
+        "--cacerts",
+        "/a.pem,/b.pem",
+    ]
 
 
 def test_stale_files_and_default_ratelimit():
@@ -110,19 +155,21 @@ def test_layer_digest():
 
 def test_connect_allow_list():
     from dfdaemon.core.rules import HijackHost, connect_allowed, parse_connect_allow
-    assert connect_allowed("anything", 443, (), ())                                  # v1: no list, any target
+
+    assert connect_allowed("anything", 443, (), ())  # v1: no list, any target
     allow = parse_connect_allow([r"^registry\.example:443$"])
     assert connect_allowed("registry.example", 443, allow, ())
     assert not connect_allowed("registry.example", 22, allow, ())
     assert not connect_allowed("evil.example", 443, allow, ())
-    assert connect_allowed("hub.example", 443, allow, (HijackHost("hub"),))           # a hijack rule allows it
+    assert connect_allowed("hub.example", 443, allow, (HijackHost("hub"),))  # a hijack rule allows it
     with pytest.raises(BadInput):
         parse_connect_allow(["("])
 
 
 def test_only_blobs_announced_under_the_threshold_go_direct():
     from dfdaemon.core.rules import small_blob
+
     assert small_blob(335, 1 << 20) and small_blob(0, 1 << 20)
-    assert not small_blob(1 << 20, 1 << 20)           # one whole piece: P2P
-    assert not small_blob(None, 1 << 20)              # unknown length: P2P
-    assert not small_blob(335, 0)                     # 0 switches it off (v1)
+    assert not small_blob(1 << 20, 1 << 20)  # one whole piece: P2P
+    assert not small_blob(None, 1 << 20)  # unknown length: P2P
+    assert not small_blob(335, 0)  # 0 switches it off (v1)

@@ -1,5 +1,6 @@
 """dfdaemon's settings: validation, v1 exit codes, derived defaults, precedence. (Its pure modules,
 dfdaemon/core/, are held pure by tests/unit/test_purity.py with the others.)"""
+
 import pytest
 
 from common.errors import ConfigError

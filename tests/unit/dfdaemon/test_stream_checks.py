@@ -16,7 +16,7 @@ def digest(data):
 def run(gate, data, sizes):
     out, pos = b"", 0
     for n in sizes:
-        out += gate.feed(data[pos:pos + n])
+        out += gate.feed(data[pos : pos + n])
         pos += n
     out += gate.feed(data[pos:])
     return out
@@ -35,7 +35,7 @@ def test_a_slice_is_sent_and_the_whole_blob_checked(data, first, draw):
     first = first % len(data)
     last = draw.draw(st.integers(first, len(data) - 1))
     gate = VerifiedSlice(digest(data), first, last)
-    assert run(gate, data, [7, 13]) + gate.finish() == data[first:last + 1]
+    assert run(gate, data, [7, 13]) + gate.finish() == data[first : last + 1]
 
 
 def test_mismatch_never_releases_the_last_byte():

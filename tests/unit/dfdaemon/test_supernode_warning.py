@@ -1,4 +1,5 @@
 """dfdaemon says so when its --node answers nowhere (P2P off), instead of silently going direct."""
+
 from dfdaemon.cli import supernode_warning
 
 

@@ -1,5 +1,6 @@
 """dfget's supernode client sends each supernode's client key back on every call about that
 registration (issue 11 item 6), and nothing where it has no key (a v1 supernode gives none)."""
+
 import json
 
 from common.nodes import Node
@@ -49,6 +50,6 @@ def test_a_registration_without_a_key_forgets_the_old_one():
     http = RecordingHttp()
     client = SupernodeClient(http)
     client.remember_key(A, "cid-1", "old")
-    client.remember_key(A, "cid-1", "")          # the node restarted as a v1 supernode, say
+    client.remember_key(A, "cid-1", "")  # the node restarted as a v1 supernode, say
     calls_for(client, A, "cid-1")
     assert all(HEADER_CLIENT_KEY not in headers for _, _, headers in http.calls)

@@ -1,4 +1,5 @@
 """The booking behind the output's running md5 (dfget/core/prefix.py InOrderHash)."""
+
 from dfget.core.prefix import InOrderHash, Stretch
 
 
@@ -13,7 +14,7 @@ def _drain(book: InOrderHash) -> "list[Stretch]":
 def test_pieces_in_order_are_handed_out_in_order_from_memory():
     book = InOrderHash(budget=0)
     for i in range(3):
-        assert book.land(i * 10, 10, f"p{i}") == []          # the head of the prefix is always kept
+        assert book.land(i * 10, 10, f"p{i}") == []  # the head of the prefix is always kept
         assert _drain(book) == [Stretch(i * 10, 10, f"p{i}")]
     assert book.hashed == 30 and book.idle
 
@@ -22,7 +23,7 @@ def test_pieces_ahead_wait_for_the_gap_and_come_out_in_file_order():
     book = InOrderHash(budget=100)
     assert book.land(20, 10, "c") == []
     assert book.land(10, 10, "b") == []
-    assert book.take() is None                               # 0-10 has not landed
+    assert book.take() is None  # 0-10 has not landed
     assert book.held == 20
     book.land(0, 10, "a")
     assert [s.payload for s in _drain(book)] == ["a", "b", "c"]
@@ -35,14 +36,14 @@ def test_only_one_stretch_is_out_at_a_time():
     book.land(10, 10, "b")
     first = book.take()
     assert first == Stretch(0, 10, "a") and book.take() is None and not book.idle
-    assert book.done(True) == ["a"]                          # handed back once hashed
+    assert book.done(True) == ["a"]  # handed back once hashed
     assert book.take() == Stretch(10, 10, "b")
 
 
 def test_beyond_the_budget_only_the_place_is_booked():
     book = InOrderHash(budget=15)
-    assert book.land(10, 10, "b") == []                      # kept: 10 bytes held
-    assert book.land(20, 10, "c") == ["c"]                   # over budget: handed back, read back later
+    assert book.land(10, 10, "b") == []  # kept: 10 bytes held
+    assert book.land(20, 10, "c") == ["c"]  # over budget: handed back, read back later
     book.land(0, 10, "a")
     assert _drain(book) == [Stretch(0, 10, "a"), Stretch(10, 10, "b"), Stretch(20, 10, None)]
 
@@ -87,7 +88,7 @@ def test_a_failed_hash_gives_up():
 def test_rest_is_what_was_never_hashed():
     book = InOrderHash(budget=100)
     book.land(0, 10, "a")
-    book.land(20, 10, "c")                                   # 10-20 never booked
+    book.land(20, 10, "c")  # 10-20 never booked
     _drain(book)
     stretch, freed = book.rest(30)
     assert stretch == Stretch(10, 20, None) and freed == ["c"]
@@ -98,7 +99,7 @@ def test_rest_is_what_was_never_hashed():
     book = InOrderHash(budget=100)
     book.land(0, 10, "a")
     _drain(book)
-    assert book.rest(5) == (None, []) and not book.usable   # hashed past the file's end
+    assert book.rest(5) == (None, []) and not book.usable  # hashed past the file's end
 
 
 def test_drop_hands_back_what_is_kept_and_the_stretch_out_comes_back_through_done():

@@ -36,7 +36,7 @@ def test_order_is_stable_per_url_and_covers_every_node():
     assert a == failover_order(list(reversed(NODES)), "http://x/file1")
     assert sorted(n.addr for n in a) == sorted(n.addr for n in NODES)
     firsts = {failover_order(NODES, f"http://x/file{i}")[0].addr for i in range(200)}
-    assert firsts == {n.addr for n in NODES}            # URLs spread over all supernodes
+    assert firsts == {n.addr for n in NODES}  # URLs spread over all supernodes
 
 
 def test_removing_a_node_only_moves_its_urls():
@@ -47,7 +47,7 @@ def test_removing_a_node_only_moves_its_urls():
         after = failover_order(survivors, u)
         if before[u][0].addr != "s2:8002":
             assert after[0] == before[u][0]
-        else:                                            # fails over to its ring successor
+        else:  # fails over to its ring successor
             assert after[0] == before[u][1]
 
 

@@ -25,7 +25,7 @@ def test_new_pieces_are_fetched_once_and_marked_running():
     fetch = book.plan([task(0), task(1)])
     assert [t.piece_num for t in fetch] == [0, 1]
     assert set(book.running) == {t.range for t in fetch}
-    assert book.plan([task(0)]) == []                  # already running: not again
+    assert book.plan([task(0)]) == []  # already running: not again
     assert book.next_report() is None
 
 
@@ -45,14 +45,14 @@ def test_soft_reports_are_merged_like_v1_but_failures_never():
     book = PieceBook()
     book.next_report()
     ts = book.plan([task(n) for n in range(4)])
-    book.succeeded(ts[0].range, 0, ts[0].cid)           # 3 still running: SEMISUC dropped
+    book.succeeded(ts[0].range, 0, ts[0].cid)  # 3 still running: SEMISUC dropped
     assert book.next_report() is None
-    book.failed(ts[1].range, ts[1].cid)                 # failures are always sent
+    book.failed(ts[1].range, ts[1].cid)  # failures are always sent
     r = book.next_report()
     assert r.result == PieceResult.FAIL and r.range == ts[1].range
     book.succeeded(ts[2].range, 2, ts[2].cid)
     book.succeeded(ts[3].range, 3, ts[3].cid)
-    r = book.next_report()                              # the earlier one is dropped, the last is sent
+    r = book.next_report()  # the earlier one is dropped, the last is sent
     assert r.range == ts[3].range and book.next_report() is None
 
 
@@ -69,7 +69,7 @@ def test_a_piece_is_never_refetched_from_the_source_that_failed_it():
         assert book.stuck() is None
     assert book.plan([task(5, "bad")]) == []
     assert book.stuck() == t.range
-    assert [x.cid for x in book.plan([task(5, "good")])] == ["good"]   # another source is fine
+    assert [x.cid for x in book.plan([task(5, "good")])] == ["good"]  # another source is fine
 
 
 def test_reset_and_restart():
@@ -106,25 +106,27 @@ def test_the_supernode_is_retried_after_a_timeout_but_not_after_corrupt_bytes():
     book = PieceBook()
     t = PieceTask(range="0-1048575", piece_num=0, piece_size=1048576, cid=cdn)
     assert book.plan([t]) == [t]
-    book.failed(t.range, cdn)                     # a busy uplink timed out: ask it again
+    book.failed(t.range, cdn)  # a busy uplink timed out: ask it again
     assert book.plan([t]) == [t]
-    book.failed(t.range, cdn, corrupt=True)       # bad bytes: refused from now on
+    book.failed(t.range, cdn, corrupt=True)  # bad bytes: refused from now on
     assert book.plan([t]) == []
     peer = PieceTask(range="0-1048575", piece_num=0, piece_size=1048576, cid="10.0.0.2-1-1.0")
     book2 = PieceBook()
     book2.plan([peer])
-    book2.failed(peer.range, peer.cid)            # a peer is ruled out on any failure
+    book2.failed(peer.range, peer.cid)  # a peer is ruled out on any failure
     assert book2.plan([peer]) == []
 
 
 def test_a_piece_the_supernode_never_acknowledged_is_always_reported():
     book = PieceBook()
     assert book.next_report() == START
-    ts = [PieceTask(range=f"{n * 1048576}-{n * 1048576 + 1048575}", piece_num=n, piece_size=1048576, cid="p")
-          for n in range(5)]
+    ts = [
+        PieceTask(range=f"{n * 1048576}-{n * 1048576 + 1048575}", piece_num=n, piece_size=1048576, cid="p")
+        for n in range(5)
+    ]
     book.plan(ts)
-    book.succeeded(ts[0].range, 0, "p", acked=False)   # /peer/piece/suc failed three times
-    book.succeeded(ts[1].range, 1, "p")                 # acknowledged: may be merged away
+    book.succeeded(ts[0].range, 0, "p", acked=False)  # /peer/piece/suc failed three times
+    book.succeeded(ts[1].range, 1, "p")  # acknowledged: may be merged away
     sent = []
     while (r := book.next_report()) is not None:
         sent.append(r.range)

@@ -1,4 +1,5 @@
 """The running md5 of the assembled file on its own thread (dfget/downloaders/writer.py PrefixHasher)."""
+
 import hashlib
 import os
 import random
@@ -64,8 +65,8 @@ def test_handed_over_pieces_are_hashed_from_memory_and_given_back(tmp_path):
         buffers = Buffers()
         hasher, got = _write_all(tmp_path, pieces, order, release=buffers.release)
         assert got == want, order
-        assert hasher.read_back == 0, order                       # no second pass over the file
-        assert sorted(buffers.back) == sorted(d for _, d in pieces), order   # every buffer came back
+        assert hasher.read_back == 0, order  # no second pass over the file
+        assert sorted(buffers.back) == sorted(d for _, d in pieces), order  # every buffer came back
 
 
 def test_beyond_the_budget_pieces_are_read_back(tmp_path):
@@ -87,7 +88,7 @@ def test_a_missing_piece_is_read_back_at_the_end(tmp_path):
     try:
         for off, data in pieces:
             os.pwrite(fd, data, off)
-            if off != pieces[2][0]:     # written without telling the hasher
+            if off != pieces[2][0]:  # written without telling the hasher
                 h.wrote(off, data, h.epoch)
         size = sum(len(d) for _, d in pieces)
         assert h.hexdigest(fd, size) == hashlib.md5(b"".join(d for _, d in pieces)).hexdigest()
@@ -113,8 +114,8 @@ def test_writes_of_an_older_epoch_are_ignored(tmp_path):
     h.start(fd)
     buffers = Buffers()
     try:
-        h.wrote(0, b"x" * 1000, stale, buffers.release)   # an abandoned generation's piece: not hashed
-        assert buffers.back == [b"x" * 1000]               # but handed back at once
+        h.wrote(0, b"x" * 1000, stale, buffers.release)  # an abandoned generation's piece: not hashed
+        assert buffers.back == [b"x" * 1000]  # but handed back at once
         assert h.hexdigest(fd, 0) == hashlib.md5(b"").hexdigest()
     finally:
         h.close()
@@ -128,7 +129,7 @@ def test_a_file_shorter_than_its_bookings_is_not_vouched_for(tmp_path):
     try:
         os.pwrite(fd, b"a" * 100, 0)
         h.wrote(0, b"a" * 100, h.epoch)
-        h.wrote(100, b"b" * 100, h.epoch)      # booked, but never written: the read-back comes up short
+        h.wrote(100, b"b" * 100, h.epoch)  # booked, but never written: the read-back comes up short
         assert h.hexdigest(fd, 200) is None
     finally:
         h.close()

@@ -1,4 +1,5 @@
 """dfget --showbar: a shorter redraw leaves nothing of the longer line before it (issue 14)."""
+
 import io
 
 from dfget.core.progress import render

@@ -1,4 +1,5 @@
 """Registration with failover, driven through a recording fake client (no sockets)."""
+
 import pytest
 
 from common.nodes import parse_nodes
@@ -14,7 +15,7 @@ OK = {"taskId": "t" * 64, "fileLength": 10, "pieceSize": 4194304, "cdnSource": "
 
 class FakeClient:
     def __init__(self, script):
-        self.script = script          # addr -> list of answers (ResultInfo dicts or exceptions)
+        self.script = script  # addr -> list of answers (ResultInfo dicts or exceptions)
         self.calls = []
         self.keys = {}
 
@@ -30,12 +31,35 @@ class FakeClient:
 
 
 def make(nodes, script, md5="", identifier="id"):
-    cfg = DfgetConfig(url="http://h/f?a=1", output="", nodes=tuple(parse_nodes(nodes)), local_limit=1, min_rate=1,
-                      total_limit=0, client_queue_size=6, work_home="/w", log_path="", log_max_size=1,
-                      log_max_backups=1, md5=md5, identifier=identifier, headers=("A: b",))
-    ctx = RunContext(sign="1-2.000", started=0, output="/o/f", temp_target="/o/t", data_dir="/w/data",
-                     meta_path="/w/meta/host.meta", local_ip="10.0.0.5", cid="10.0.0.5-1-2.000",
-                     task_file_name="f-1-2.000", task_url="http://h/f", pattern="cdn")
+    cfg = DfgetConfig(
+        url="http://h/f?a=1",
+        output="",
+        nodes=tuple(parse_nodes(nodes)),
+        local_limit=1,
+        min_rate=1,
+        total_limit=0,
+        client_queue_size=6,
+        work_home="/w",
+        log_path="",
+        log_max_size=1,
+        log_max_backups=1,
+        md5=md5,
+        identifier=identifier,
+        headers=("A: b",),
+    )
+    ctx = RunContext(
+        sign="1-2.000",
+        started=0,
+        output="/o/f",
+        temp_target="/o/t",
+        data_dir="/w/data",
+        meta_path="/w/meta/host.meta",
+        local_ip="10.0.0.5",
+        cid="10.0.0.5-1-2.000",
+        task_file_name="f-1-2.000",
+        task_url="http://h/f",
+        pattern="cdn",
+    )
     locator = Locator(list(cfg.nodes), ctx.task_url)
     client = FakeClient(script)
     slept = []
@@ -60,8 +84,11 @@ def test_request_carries_v1_fields_and_identifier_only_without_md5():
 def test_fails_over_in_locator_order_on_transport_errors_and_other_codes():
     reg, client, locator, _ = make(["a", "b", "c"], {})
     first, second, third = (n.addr for n in locator.order)
-    client.script = {first: [SupernodeUnavailable("down")], second: [{"code": 500, "msg": "x"}],
-                     third: [{"code": 200, "data": OK}]}
+    client.script = {
+        first: [SupernodeUnavailable("down")],
+        second: [{"code": 500, "msg": "x"}],
+        third: [{"code": 200, "data": OK}],
+    }
     node, _ = reg.register()
     assert [c[0] for c in client.calls] == [first, second, third] and node.addr == third
 
@@ -85,13 +112,15 @@ def test_migration_skips_the_current_node_and_never_revisits_the_others():
     reg, client, locator, slept = make(["a", "b"], {})
     first, second = locator.order
     down = SupernodeUnavailable("connection refused")
-    client.script = {first.addr: [{"code": 200, "data": OK}],
-                     second.addr: [{"code": 200, "data": OK}] + [down] * len(COME_BACK_DELAYS)}
+    client.script = {
+        first.addr: [{"code": 200, "data": OK}],
+        second.addr: [{"code": 200, "data": OK}] + [down] * len(COME_BACK_DELAYS),
+    }
     reg.register()
     node, _ = reg.register(skip=first)
     assert node == second
     with pytest.raises(RegisterFailed):
-        reg.register(skip=second)       # nowhere else: `second` is asked again (it may be restarting)
+        reg.register(skip=second)  # nowhere else: `second` is asked again (it may be restarting)
     assert [addr for addr, _ in client.calls] == [first.addr] + [second.addr] * (1 + len(COME_BACK_DELAYS))
     assert slept == list(COME_BACK_DELAYS)
 
@@ -128,8 +157,9 @@ def test_a_node_that_failed_the_task_is_not_asked_again():
 
 
 def test_the_key_of_the_node_that_accepted_is_remembered_for_this_cid():
-    reg, client, _, _ = make(["a", "b"], {"a:8002": [{"code": 500}], "b:8002": [{"code": 200, "data": {
-        **OK, "clientKey": "key-from-b"}}]})
+    reg, client, _, _ = make(
+        ["a", "b"], {"a:8002": [{"code": 500}], "b:8002": [{"code": 200, "data": {**OK, "clientKey": "key-from-b"}}]}
+    )
     node, result = reg.register()
     assert result.client_key == "key-from-b"
     assert client.keys == {(node.addr, "10.0.0.5-1-2.000"): "key-from-b"}
@@ -137,6 +167,7 @@ def test_the_key_of_the_node_that_accepted_is_remembered_for_this_cid():
 
 def test_rejoin_registers_with_the_same_node_again_and_is_bounded_per_download():
     from dfget.register import MAX_REJOINS
+
     reg, client, locator, slept = make(["a", "b"], {})
     first, second = locator.order
     client.script = {first.addr: [{"code": 200, "data": OK}] * (MAX_REJOINS + 1), second.addr: []}
@@ -144,13 +175,14 @@ def test_rejoin_registers_with_the_same_node_again_and_is_bounded_per_download()
     for _ in range(MAX_REJOINS):
         again, _ = reg.rejoin(node, "code 502 unknown task")
         assert again == node
-    assert reg.rejoin(node, "code 502 unknown task") is None      # spent: the caller migrates
+    assert reg.rejoin(node, "code 502 unknown task") is None  # spent: the caller migrates
     assert [addr for addr, _ in client.calls] == [first.addr] * (MAX_REJOINS + 1) and slept == []
     assert {req.cid for _, req in client.calls} == {"10.0.0.5-1-2.000"}
 
 
 def test_rejoin_refused_or_unanswered_leaves_the_choice_to_migration():
-    reg, client, locator, _ = make(["a"], {"a:8002": [{"code": 200, "data": OK}, {"code": 500, "msg": "x"},
-                                                      SupernodeUnavailable("refused")]})
+    reg, client, locator, _ = make(
+        ["a"], {"a:8002": [{"code": 200, "data": OK}, {"code": 500, "msg": "x"}, SupernodeUnavailable("refused")]}
+    )
     node, _ = reg.register()
     assert reg.rejoin(node, "code 502") is None and reg.rejoin(node, "code 502") is None

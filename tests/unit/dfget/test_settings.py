@@ -1,4 +1,6 @@
-"""Config precedence (docs/operations.md#configuration-and-precedence, v1 root_test.go): first loadable file wins, flags override."""
+"""Config precedence (docs/operations.md#configuration-and-precedence, v1 root_test.go): first loadable file wins, flags
+override."""
+
 import pytest
 
 from common.errors import ConfigError
@@ -32,8 +34,10 @@ def test_defaults_without_files(files):
 
 def test_yaml_is_read(files):
     yml, _ = files
-    yml.write_text("nodes: [a:8002=2, b]\nlocalLimit: 10M\nminRate: 1M\ntotalLimit: 100M\nclientQueueSize: 9\n"
-                   "workHome: /data/df\nlogConfig: {path: /var/log/df.log, maxSize: 10, maxBackups: 3}\n")
+    yml.write_text(
+        "nodes: [a:8002=2, b]\nlocalLimit: 10M\nminRate: 1M\ntotalLimit: 100M\nclientQueueSize: 9\n"
+        "workHome: /data/df\nlogConfig: {path: /var/log/df.log, maxSize: 10, maxBackups: 3}\n"
+    )
     c = cfg(files)
     assert [(n.addr, n.weight) for n in c.nodes] == [("a:8002", 2), ("b:8002", 1)]
     assert (c.local_limit, c.min_rate, c.total_limit, c.client_queue_size) == (10 * MB, MB, 100 * MB, 9)
@@ -43,32 +47,31 @@ def test_yaml_is_read(files):
 def test_first_loadable_file_wins(files):
     yml, ini = files
     ini.write_text("[node]\naddress=10.0.0.1,10.0.0.2:8003\n")
-    assert [n.addr for n in cfg(files).nodes] == ["10.0.0.1:8002", "10.0.0.2:8003"]    # no YAML: INI
+    assert [n.addr for n in cfg(files).nodes] == ["10.0.0.1:8002", "10.0.0.2:8003"]  # no YAML: INI
     yml.write_text("nodes: [y1]\n")
-    assert [n.addr for n in cfg(files).nodes] == ["y1:8002"]                           # YAML first
-    yml.write_text("nodes: [unclosed\n")                                                # broken YAML: skipped
+    assert [n.addr for n in cfg(files).nodes] == ["y1:8002"]  # YAML first
+    yml.write_text("nodes: [unclosed\n")  # broken YAML: skipped
     assert [n.addr for n in cfg(files).nodes] == ["10.0.0.1:8002", "10.0.0.2:8003"]
-    assert read_properties([str(ini), str(yml)])[1] == str(ini)                        # order is the caller's
+    assert read_properties([str(ini), str(yml)])[1] == str(ini)  # order is the caller's
 
 
 def test_a_broken_ini_file_is_skipped(files):
     yml, ini = files
-    ini.write_text("address=10.0.0.1\n")                  # no section header: configparser.Error
+    ini.write_text("address=10.0.0.1\n")  # no section header: configparser.Error
     yml.write_text("nodes: [y1]\n")
     assert read_properties([str(ini), str(yml)]) == ({"nodes": ["y1"]}, str(yml))
-    ini.write_text("[node]\naddress=a\naddress=b\n")      # a duplicate option: configparser.Error too
+    ini.write_text("[node]\naddress=a\naddress=b\n")  # a duplicate option: configparser.Error too
     assert read_properties([str(ini)]) == ({}, None)
 
 
 def test_flags_override_files_and_zero_means_not_given(files):
     yml, _ = files
     yml.write_text("nodes: [f1, f2]\nlocalLimit: 10M\ntotalLimit: 50M\nclientQueueSize: 9\nworkHome: /f\n")
-    c = cfg(files, local_limit="0", total_limit="2M", client_queue_size=0, nodes=["cli:9000", "cli2"],
-            work_home="/cli")
-    assert c.local_limit == 10 * MB            # 0 on the command line: the file's value
+    c = cfg(files, local_limit="0", total_limit="2M", client_queue_size=0, nodes=["cli:9000", "cli2"], work_home="/cli")
+    assert c.local_limit == 10 * MB  # 0 on the command line: the file's value
     assert c.total_limit == 2 * MB
     assert c.client_queue_size == 9
-    assert [n.addr for n in c.nodes] == ["cli:9000", "cli2:8002"]   # --node replaces the file's list
+    assert [n.addr for n in c.nodes] == ["cli:9000", "cli2:8002"]  # --node replaces the file's list
     assert c.work_home == "/cli"
 
 
@@ -79,8 +82,18 @@ def test_rates_accept_v1_units(files):
 
 
 def test_repeated_headers_filters_and_other_flags(files):
-    c = cfg(files, headers=["Accept: *", "Host: abc", "Accept: b"], filter="key&sign", pattern="CDN",
-            timeout="1m30s", md5="m", identifier="i", notbs=True, ip="10.1.1.1", port=15001)
+    c = cfg(
+        files,
+        headers=["Accept: *", "Host: abc", "Accept: b"],
+        filter="key&sign",
+        pattern="CDN",
+        timeout="1m30s",
+        md5="m",
+        identifier="i",
+        notbs=True,
+        ip="10.1.1.1",
+        port=15001,
+    )
     assert c.headers == ("Accept: *", "Host: abc", "Accept: b")
     assert c.header_map == {"Accept": "*,b", "Host": "abc"}
     assert c.filters == ("key", "sign")
@@ -96,8 +109,17 @@ def test_every_error_at_once(files):
     yml, _ = files
     yml.write_text("minRate: lots\n")
     with pytest.raises(ConfigError) as e:
-        load({"url": "ftp://x", "pattern": "x", "timeout": "soon", "nodes": ["a=b"], "port": 70000,
-              "cacerts": ["/nonexistent/ca.pem"]}, files=[str(yml)])
+        load(
+            {
+                "url": "ftp://x",
+                "pattern": "x",
+                "timeout": "soon",
+                "nodes": ["a=b"],
+                "port": 70000,
+                "cacerts": ["/nonexistent/ca.pem"],
+            },
+            files=[str(yml)],
+        )
     assert set(e.value.fields) == {"url", "pattern", "timeout", "nodes", "minRate", "port", "cacerts"}
     assert "(from " in e.value.fields["minRate"]
 

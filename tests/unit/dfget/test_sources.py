@@ -5,18 +5,30 @@ SIZE = 4 << 20
 
 
 def test_framed_piece_request_from_a_peer():
-    t = PieceTask(range=f"{SIZE * 2}-{SIZE * 3 - 1}", piece_num=2, piece_size=SIZE, cid="c", peer_ip="10.0.0.7",
-                  peer_port=15123, path="/peer/file/a-1-2.000")
+    t = PieceTask(
+        range=f"{SIZE * 2}-{SIZE * 3 - 1}",
+        piece_num=2,
+        piece_size=SIZE,
+        cid="c",
+        peer_ip="10.0.0.7",
+        peer_port=15123,
+        path="/peer/file/a-1-2.000",
+    )
     req = piece_request(t, "supernode", "1.0.6", user_headers={"X": "y"})
     assert req.url == "http://10.0.0.7:15123/peer/file/a-1-2.000"
-    assert req.headers == {"Range": f"bytes={SIZE * 2}-{SIZE * 3 - 1}", "pieceNum": "2", "pieceSize": str(SIZE),
-                           "User-Agent": "dfget/1.0.6"}
+    assert req.headers == {
+        "Range": f"bytes={SIZE * 2}-{SIZE * 3 - 1}",
+        "pieceNum": "2",
+        "pieceSize": str(SIZE),
+        "User-Agent": "dfget/1.0.6",
+    }
     assert req.framed and req.offset == 2 * (SIZE - 5)
 
 
 def test_raw_piece_request_in_cdn_source_mode():
-    t = PieceTask(range="100-199", piece_num=1, piece_size=100, cid="c", peer_ip="10.0.0.7", peer_port=15123,
-                  path="/peer/file/a")
+    t = PieceTask(
+        range="100-199", piece_num=1, piece_size=100, cid="c", peer_ip="10.0.0.7", peer_port=15123, path="/peer/file/a"
+    )
     req = piece_request(t, "source", "1.0.6", file_length=150, user_headers={"Auth": "t"})
     assert req.headers["Range"] == "bytes=100-149" and req.headers["cdnSource"] == "source"
     assert req.headers["Auth"] == "t" and not req.framed and req.offset == 100

@@ -14,13 +14,18 @@ from dfget.core.timing import (
 KB, MB = 1024, 1024 * 1024
 
 
-@pytest.mark.parametrize("length,min_rate,user,expected", [
-    (0, 64 * KB, 0, 300), (-1, 64 * KB, 0, 300),          # unknown length: 5 minutes
-    (64 * KB * 100, 64 * KB, 0, 110),                     # length / minRate + 10 s
-    (64 * KB * 100, 0, 0, 110),                           # default minRate 64 KiB/s
-    (MB, MB, 0, 11), (10 * MB, 64 * KB, 30, 30),          # --timeout wins
-    (100, 64 * KB, 0, 10),
-])
+@pytest.mark.parametrize(
+    "length,min_rate,user,expected",
+    [
+        (0, 64 * KB, 0, 300),
+        (-1, 64 * KB, 0, 300),  # unknown length: 5 minutes
+        (64 * KB * 100, 64 * KB, 0, 110),  # length / minRate + 10 s
+        (64 * KB * 100, 0, 0, 110),  # default minRate 64 KiB/s
+        (MB, MB, 0, 11),
+        (10 * MB, 64 * KB, 30, 30),  # --timeout wins
+        (100, 64 * KB, 0, 10),
+    ],
+)
 def test_download_timeout(length, min_rate, user, expected):
     assert download_timeout(length, min_rate, user) == expected
 
@@ -40,7 +45,7 @@ def test_wait_backoff_doubles_up_to_a_cap_and_resets():
 def test_wait_backoff_is_zero_when_the_supernode_held_the_long_poll():
     backoff = WaitBackoff(lambda: 0.0)
     assert backoff.next(waited=19.0, asked=20.0) == 0.0
-    assert backoff.next(waited=0.01, asked=20.0) == pytest.approx(0.05)   # a v1 supernode ignores `wait`
+    assert backoff.next(waited=0.01, asked=20.0) == pytest.approx(0.05)  # a v1 supernode ignores `wait`
 
 
 def test_suc_retry_delays():

@@ -1,4 +1,5 @@
 """The upload server's pure decisions: amendRange, range parsing, rate sharing, expiry, ports."""
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -8,31 +9,38 @@ from common.errors import BadInput, RangeNotSatisfiable
 from dfget.uploader.core import policy
 from dfget.uploader.core.policy import DataEntry, TaskView
 
-# ---- amendRange (v1 peer_server_test.go TestAmendRange, docs/protocol.md#peer-upload-server) ----------------------------
+# ---- amendRange (v1 peer_server_test.go TestAmendRange, docs/protocol.md#peer-upload-server) -------------------------
 
-@pytest.mark.parametrize("size, framed, piece_num, start, length, offset, out_length", [
-    (10, True, 1, 5, 5, 0, 5),            # spec example: piece 1 of a padded file, whole frame
-    (10, True, 0, 0, 15, 0, 15),          # the whole file as one piece
-    (10, True, 0, 0, 100, 0, 15),         # past EOF -> shortened to payload + frame
-    (2000, True, 0, 0, 2000, 0, 2000),    # payload = first 1995 bytes
-    (0, True, 0, 0, 4194304, 0, 5),       # empty file: just the frame
-    (10, True, 0, 0, 5, 0, 5),            # exactly the frame
-    (10, False, 0, 2, 100, 2, 8),         # cdnSource=source: raw range, clipped
-    (10, False, 0, 0, 10, 0, 10),
-    (10, False, 3, 9, 1, 9, 1),           # pieceNum is ignored without framing
-])
+
+@pytest.mark.parametrize(
+    "size, framed, piece_num, start, length, offset, out_length",
+    [
+        (10, True, 1, 5, 5, 0, 5),  # spec example: piece 1 of a padded file, whole frame
+        (10, True, 0, 0, 15, 0, 15),  # the whole file as one piece
+        (10, True, 0, 0, 100, 0, 15),  # past EOF -> shortened to payload + frame
+        (2000, True, 0, 0, 2000, 0, 2000),  # payload = first 1995 bytes
+        (0, True, 0, 0, 4194304, 0, 5),  # empty file: just the frame
+        (10, True, 0, 0, 5, 0, 5),  # exactly the frame
+        (10, False, 0, 2, 100, 2, 8),  # cdnSource=source: raw range, clipped
+        (10, False, 0, 0, 10, 0, 10),
+        (10, False, 3, 9, 1, 9, 1),  # pieceNum is ignored without framing
+    ],
+)
 def test_amend_range_ok(size, framed, piece_num, start, length, offset, out_length):
     plan = policy.amend_range(size, framed, start, length, piece_num)
     assert (plan.offset, plan.length, plan.framed) == (offset, out_length, framed)
 
 
-@pytest.mark.parametrize("size, framed, piece_num, start, length", [
-    (10, True, 1, 0, 5),         # spec example: negative raw offset
-    (2000, True, 0, 0, 2),       # bytes=0-1: shorter than the 5-byte frame
-    (10, True, 0, 0, 4),
-    (10, False, 0, 10, 5),       # no framing and offset at EOF
-    (10, False, 0, 11, 5),
-])
+@pytest.mark.parametrize(
+    "size, framed, piece_num, start, length",
+    [
+        (10, True, 1, 0, 5),  # spec example: negative raw offset
+        (2000, True, 0, 0, 2),  # bytes=0-1: shorter than the 5-byte frame
+        (10, True, 0, 0, 4),
+        (10, False, 0, 10, 5),  # no framing and offset at EOF
+        (10, False, 0, 11, 5),
+    ],
+)
 def test_amend_range_not_satisfiable(size, framed, piece_num, start, length):
     with pytest.raises(RangeNotSatisfiable):
         policy.amend_range(size, framed, start, length, piece_num)
@@ -49,35 +57,38 @@ def test_amend_range_full_pieces_stay_inside_the_file(size, piece_size, num):
 
 # ---- request parsing ---------------------------------------------------------------------------
 
+
 def test_parse_piece_request():
     req = policy.parse_piece_request("bytes=4194304-8388607", "1", "4194304", None)
     assert req == policy.PieceRequest(4194304, 4194304, 1, 4194304, True)
     assert not policy.parse_piece_request("bytes=0-9", "0", "0", "source").framed
 
 
-@pytest.mark.parametrize("rng, num, size", [
-    ("bytes=0-x", "0", "4194304"),
-    ("bytes=0-0", "0", "4194304"),      # end must be greater than start
-    ("bytes=5-1", "0", "4194304"),
-    ("bytes=0-1-2", "0", "4194304"),
-    ("bytes==0-1", "0", "4194304"),
-    ("0-100", "0", "4194304"),
-    (None, "0", "4194304"),
-    ("bytes=0-100", None, "4194304"),   # missing pieceNum
-    ("bytes=0-100", "x", "4194304"),
-    ("bytes=0-100", "-1", "4194304"),
-    ("bytes=0-100", "0", None),         # missing pieceSize
-    ("bytes=0-100", "0", "0"),          # framing needs a real piece size
-    ("bytes=0-100", "0", str(1 << 28)),  # does not fit the frame header
-    ("bytes=0-16777220", "0", "4194304"),  # payload longer than the header can say
-])
+@pytest.mark.parametrize(
+    "rng, num, size",
+    [
+        ("bytes=0-x", "0", "4194304"),
+        ("bytes=0-0", "0", "4194304"),  # end must be greater than start
+        ("bytes=5-1", "0", "4194304"),
+        ("bytes=0-1-2", "0", "4194304"),
+        ("bytes==0-1", "0", "4194304"),
+        ("0-100", "0", "4194304"),
+        (None, "0", "4194304"),
+        ("bytes=0-100", None, "4194304"),  # missing pieceNum
+        ("bytes=0-100", "x", "4194304"),
+        ("bytes=0-100", "-1", "4194304"),
+        ("bytes=0-100", "0", None),  # missing pieceSize
+        ("bytes=0-100", "0", "0"),  # framing needs a real piece size
+        ("bytes=0-100", "0", str(1 << 28)),  # does not fit the frame header
+        ("bytes=0-16777220", "0", "4194304"),  # payload longer than the header can say
+    ],
+)
 def test_parse_piece_request_rejects(rng, num, size):
     with pytest.raises(BadInput):
         policy.parse_piece_request(rng, num, size, None)
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "/etc/passwd", "a\\b", "a\x00b", ".hidden",
-                                  "x" * 256])
+@pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "/etc/passwd", "a\\b", "a\x00b", ".hidden", "x" * 256])
 def test_task_file_name_must_be_one_safe_component(name):
     with pytest.raises(BadInput):
         policy.check_task_file_name(name)
@@ -92,15 +103,19 @@ def test_task_file_names():
 
 # ---- rate sharing ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rate, total, rates, expected", [
-    (100, 0, [100, 500], 100),          # no total limit: echo
-    (10, 100, [10, 20], 10),            # under the limit: as asked
-    (60, 100, [60, 40], 60),            # exactly the limit: as asked
-    (60, 100, [60, 90], 40),            # ceil(60*100/150)
-    (1, 3, [1, 1, 1, 1], 1),            # ceil(3/4)
-    (7, 10, [7, 7, 7], 4),              # ceil(70/21) = 4
-    (20 << 20, 20 << 20, [20 << 20, 20 << 20, 20 << 20], 6990507),
-])
+
+@pytest.mark.parametrize(
+    "rate, total, rates, expected",
+    [
+        (100, 0, [100, 500], 100),  # no total limit: echo
+        (10, 100, [10, 20], 10),  # under the limit: as asked
+        (60, 100, [60, 40], 60),  # exactly the limit: as asked
+        (60, 100, [60, 90], 40),  # ceil(60*100/150)
+        (1, 3, [1, 1, 1, 1], 1),  # ceil(3/4)
+        (7, 10, [7, 7, 7], 4),  # ceil(70/21) = 4
+        (20 << 20, 20 << 20, [20 << 20, 20 << 20, 20 << 20], 6990507),
+    ],
+)
 def test_share_rate(rate, total, rates, expected):
     assert policy.share_rate(rate, total, rates) == expected
 
@@ -114,16 +129,17 @@ def test_shares_never_exceed_the_limit_by_more_than_rounding(rates, total):
 
 # ---- expiry and idleness -----------------------------------------------------------------------
 
+
 def test_plan_expiry():
     now, expire = 1000.0, 180.0
     entries = [
         DataEntry("unknown-1.service", False, now),
         DataEntry("sub", True, now),
-        DataEntry("running.service", False, 0.0),            # unfinished: kept however old
-        DataEntry("fresh.service", False, now - 10),          # finished, recently written
-        DataEntry("accessed.service", False, 0.0),            # finished, old mtime, recent access
-        DataEntry("old.service", False, now - 200),           # finished, idle for 200 s
-        DataEntry("old", False, now - 200),                   # its client-file name: same task
+        DataEntry("running.service", False, 0.0),  # unfinished: kept however old
+        DataEntry("fresh.service", False, now - 10),  # finished, recently written
+        DataEntry("accessed.service", False, 0.0),  # finished, old mtime, recent access
+        DataEntry("old.service", False, now - 200),  # finished, idle for 200 s
+        DataEntry("old", False, now - 200),  # its client-file name: same task
     ]
     tasks = {
         "running": TaskView(finished=False, access_time=0.0),
@@ -148,10 +164,11 @@ def test_is_idle():
     assert policy.is_idle(now=300, last_alive=0, alive_time=300)
     # An open upload is no exemption: uploads keep the server alive by making progress
     # (each chunk sent counts), so one that stalls cannot keep it up forever (issue 11 item 1).
-    assert not policy.is_idle(now=10_000, last_alive=0, alive_time=0)   # 0 disables
+    assert not policy.is_idle(now=10_000, last_alive=0, alive_time=0)  # 0 disables
 
 
 # ---- ports and supernode address ---------------------------------------------------------------
+
 
 def test_port_candidates():
     assert policy.port_candidates(16000, 0) == [16000]
@@ -163,19 +180,38 @@ def test_port_candidates():
         assert ports and all(15000 <= p <= 65535 for p in ports)
 
 
-@pytest.mark.parametrize("node, url", [
-    ("10.0.0.1:8002", "http://10.0.0.1:8002"),
-    ("10.0.0.1", "http://10.0.0.1:8002"),
-    ("supernode.internal:9000", "http://supernode.internal:9000"),
-])
+@pytest.mark.parametrize(
+    "node, url",
+    [
+        ("10.0.0.1:8002", "http://10.0.0.1:8002"),
+        ("10.0.0.1", "http://10.0.0.1:8002"),
+        ("supernode.internal:9000", "http://supernode.internal:9000"),
+    ],
+)
 def test_super_node_base_url(node, url):
     assert policy.super_node_base_url(node) == url
 
 
-@pytest.mark.parametrize("node", [
-    "http://sn:9000/", "sn:9000/path", "user@sn:9000", "sn:9000?q", "sn:0", "sn:65536", "sn:-1", "",
-    "sn :9000", "[::1]:9000", "-sn:9000", "a..b:9000", "x" * 300, "sn:9000#f", "sn\\x:1",
-])
+@pytest.mark.parametrize(
+    "node",
+    [
+        "http://sn:9000/",
+        "sn:9000/path",
+        "user@sn:9000",
+        "sn:9000?q",
+        "sn:0",
+        "sn:65536",
+        "sn:-1",
+        "",
+        "sn :9000",
+        "[::1]:9000",
+        "-sn:9000",
+        "a..b:9000",
+        "x" * 300,
+        "sn:9000#f",
+        "sn\\x:1",
+    ],
+)
 def test_a_super_node_is_only_ever_host_and_port(node):
     """The server calls this address later: never a URL with a scheme or path (issue 11 item 9)."""
     with pytest.raises(BadInput):
@@ -184,26 +220,39 @@ def test_a_super_node_is_only_ever_host_and_port(node):
 
 # ---- who may use the control endpoints (issue 11 item 1) ---------------------------------------
 
-@pytest.mark.parametrize("remote, local, is_local", [
-    ("127.0.0.1", "127.0.0.1", True),
-    ("127.0.0.1", "", True),                       # the Flask test client: no socket
-    ("::1", "::1", True),
-    ("::ffff:127.0.0.1", "::ffff:127.0.0.1", True),
-    ("198.51.100.4", "198.51.100.4", True),        # a dfget dialling the host's own address
-    ("198.51.100.5", "198.51.100.4", False),       # another host
-    ("127.0.0.2", "127.0.0.1", False),             # a loopback alias standing in for another host
-    ("0.0.0.0", "0.0.0.0", False),
-    ("", "", False),
-    ("not-an-ip", "127.0.0.1", False),
-])
+
+@pytest.mark.parametrize(
+    "remote, local, is_local",
+    [
+        ("127.0.0.1", "127.0.0.1", True),
+        ("127.0.0.1", "", True),  # the Flask test client: no socket
+        ("::1", "::1", True),
+        ("::ffff:127.0.0.1", "::ffff:127.0.0.1", True),
+        ("198.51.100.4", "198.51.100.4", True),  # a dfget dialling the host's own address
+        ("198.51.100.5", "198.51.100.4", False),  # another host
+        ("127.0.0.2", "127.0.0.1", False),  # a loopback alias standing in for another host
+        ("0.0.0.0", "0.0.0.0", False),
+        ("", "", False),
+        ("not-an-ip", "127.0.0.1", False),
+    ],
+)
 def test_is_local_request(remote, local, is_local):
     assert policy.is_local_request(remote, local) is is_local
 
 
-@pytest.mark.parametrize("host, ok", [
-    ("127.0.0.1:15001", True), ("10.0.0.4:15001", True), ("localhost:15001", True), ("[::1]:15001", True),
-    ("127.0.0.1", True), ("evil.example:15001", False), ("rebind.evil.example", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "host, ok",
+    [
+        ("127.0.0.1:15001", True),
+        ("10.0.0.4:15001", True),
+        ("localhost:15001", True),
+        ("[::1]:15001", True),
+        ("127.0.0.1", True),
+        ("evil.example:15001", False),
+        ("rebind.evil.example", False),
+        ("", False),
+    ],
+)
 def test_a_control_request_must_address_the_server_by_ip(host, ok):
     """DNS rebinding: a web page whose name now points at this host still sends its name."""
     assert policy.is_address_host(host) is ok
@@ -214,6 +263,7 @@ def test_a_download_without_a_local_limit_still_gets_only_the_hosts_share(tmp_pa
     import time
 
     from dfget.uploader.state import UploadState
+
     state = UploadState(str(tmp_path), time)
     state.configure_total_limit(1000)
     assert state.share_rate("t", 0) == 1000

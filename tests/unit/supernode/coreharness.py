@@ -1,4 +1,5 @@
 """Build core states quickly for unit tests."""
+
 import random
 
 from common.clock import FakeClock
@@ -16,11 +17,25 @@ def coordinator(**limits) -> Coordinator:
     return core
 
 
-def registrant(cid: str, task_id: str = "t" * 64, port: int = 15001, raw_url: str = URL,
-               headers: "tuple[tuple[str, str], ...]" = (), **kw) -> Registrant:
+def registrant(
+    cid: str,
+    task_id: str = "t" * 64,
+    port: int = 15001,
+    raw_url: str = URL,
+    headers: "tuple[tuple[str, str], ...]" = (),
+    **kw,
+) -> Registrant:
     """A registrant of `raw_url` with `headers` (pairs), as registrant_from would build it."""
-    base = dict(task_id=task_id, source=SourceAccess(raw_url, Headers(headers)), task_url=URL, cid=cid,
-                ip=f"10.0.1.{hash(cid) % 200 + 1}", path=f"/peer/file/{cid}", host_name=f"host-{cid}", port=port)
+    base = dict(
+        task_id=task_id,
+        source=SourceAccess(raw_url, Headers(headers)),
+        task_url=URL,
+        cid=cid,
+        ip=f"10.0.1.{hash(cid) % 200 + 1}",
+        path=f"/peer/file/{cid}",
+        host_name=f"host-{cid}",
+        port=port,
+    )
     base.update(kw)
     return Registrant(**base)
 

@@ -3,15 +3,18 @@ import pytest
 from supernode.core import allow
 
 
-@pytest.mark.parametrize("url", [
-    "http://allowed@other.test/x",            # userinfo naming the allowed host
-    "http://allowed:pw@other.test/x",
-    "http://allowed\\@other.test/x",          # parsers disagree about the host
-    "http://a@allowed@other.test/x",
-    "http://allowed.test.other.test/x",
-    "ftp://allowed.test/x",
-    "http://allowed.test:99999/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://allowed@other.test/x",  # userinfo naming the allowed host
+        "http://allowed:pw@other.test/x",
+        "http://allowed\\@other.test/x",  # parsers disagree about the host
+        "http://a@allowed@other.test/x",
+        "http://allowed.test.other.test/x",
+        "ftp://allowed.test/x",
+        "http://allowed.test:99999/x",
+    ],
+)
 def test_tricks_do_not_pass_a_pattern_for_one_host(url):
     assert not allowed_by_host(url)
 

@@ -1,4 +1,5 @@
 """The §5 bitset: 8 bits per piece, SEMISUC recorded as SUCCESS, SUCCESS sticky."""
+
 import pytest
 
 from common.protocol.codes import PieceStatus as S

@@ -1,4 +1,5 @@
 """The core's state machine: registration rules, pull answers, finish, CDN events, reports."""
+
 from common.protocol.codes import CdnStatus, DfgetTaskStatus
 from common.protocol.codes import ResultCode as R
 from supernode.cdn.core.contract import CdnResult
@@ -81,7 +82,7 @@ def test_finish_rule_answers_real_md5_and_wrapped_length():
     cdn_pieces(core, T, 3)
     for piece in pull(core, "c1", status=700, result=502).data:
         core.piece_success(T, "c1", piece.cid, piece.range)
-    assert pull(core, "c1", status=701, result=502).code == R.PEER_WAIT   # CDN not finished yet
+    assert pull(core, "c1", status=701, result=502).code == R.PEER_WAIT  # CDN not finished yet
     done(core)
     ans = pull(core, "c1", status=701, result=502)
     assert ans.code == R.PEER_FINISH and ans.data.md5 == "real" and ans.data.file_length == 115
@@ -144,8 +145,9 @@ def test_file_not_exist_drops_the_holder_from_every_piece():
 def test_piece_error_against_the_supernode_asks_for_repair():
     core = coordinator()
     register(core, "a")
-    out = core.piece_error(T, "0-4194303", "a", dst_cid=f"cdnnode:10.0.0.1~{T}", error_type="FILE_MD5_NOT_MATCH",
-                           expected_md5="m:1")
+    out = core.piece_error(
+        T, "0-4194303", "a", dst_cid=f"cdnnode:10.0.0.1~{T}", error_type="FILE_MD5_NOT_MATCH", expected_md5="m:1"
+    )
     assert [e for e in out.effects if isinstance(e, fx.RepairPiece)][0].piece == 0
 
 

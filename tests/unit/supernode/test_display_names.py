@@ -1,6 +1,7 @@
 """A registration's display name (common/protocol/messages.py HEADER_DISPLAY_NAME): taken out of
 the task's headers (never sent to the source, never making a task credentialed), cleaned, and at
 most a few kept per task, the first ones winning."""
+
 from common.protocol.messages import HEADER_DISPLAY_NAME, RegisterRequest
 from supernode.core.effects import Delivered
 from supernode.core.model import MAX_DISPLAY_NAMES
@@ -11,8 +12,9 @@ URL = "http://registry.example/v2/library/alpine/blobs/sha256:" + "a" * 64
 
 
 def request(*headers):
-    return RegisterRequest(raw_url=URL, task_url=URL, cid="10.0.0.2-1-1.0", ip="10.0.0.2", path="/peer/file/x",
-                           headers=list(headers))
+    return RegisterRequest(
+        raw_url=URL, task_url=URL, cid="10.0.0.2-1-1.0", ip="10.0.0.2", path="/peer/file/x", headers=list(headers)
+    )
 
 
 def test_the_header_is_taken_out_of_the_registration_and_cleaned():

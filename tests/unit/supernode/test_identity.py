@@ -1,5 +1,6 @@
 """Nobody acts as another client (issue 11 item 6) and credentials stay with their owner whatever
 their header is called (item 2): the core's rules, with Callers as the shell would build them."""
+
 from common.protocol.codes import ClientErrorType, PieceResult, ResultCode, TaskStatus
 from supernode.core.coordinator import Caller, Probe, PullQuery
 from supernode.core.identity import admits
@@ -17,15 +18,15 @@ def enrol(core, cid, addr=OWNER, key=None, **kw):
 
 
 def test_admission_rules():
-    assert admits("k", OWNER, False, Caller(OWNER))                 # v1 client: its own address
-    assert not admits("k", OWNER, False, Caller(STRANGER))          # anyone else
-    assert admits("k", OWNER, False, Caller(STRANGER, "k"))         # the key from anywhere
-    assert not admits("k", OWNER, False, Caller(OWNER, "wrong"))    # a wrong key is never an address
-    assert not admits("k", OWNER, True, Caller(OWNER))              # once keyed, the address is not enough
-    assert not admits("", OWNER, False, Caller(OWNER, "x"))         # no key was issued: no key matches
+    assert admits("k", OWNER, False, Caller(OWNER))  # v1 client: its own address
+    assert not admits("k", OWNER, False, Caller(STRANGER))  # anyone else
+    assert admits("k", OWNER, False, Caller(STRANGER, "k"))  # the key from anywhere
+    assert not admits("k", OWNER, False, Caller(OWNER, "wrong"))  # a wrong key is never an address
+    assert not admits("k", OWNER, True, Caller(OWNER))  # once keyed, the address is not enough
+    assert not admits("", OWNER, False, Caller(OWNER, "x"))  # no key was issued: no key matches
     assert not admits("k", OWNER, False, Caller(OWNER, "k" * 500))
-    assert not admits("k", OWNER, False, Caller(OWNER, "ké"))       # non-ASCII: refused, no exception
-    assert not admits("k", "", False, Caller(""))                   # registered in-process: no address matches
+    assert not admits("k", OWNER, False, Caller(OWNER, "ké"))  # non-ASCII: refused, no exception
+    assert not admits("k", "", False, Caller(""))  # registered in-process: no address matches
 
 
 def test_forged_reports_from_another_address_change_nothing():
@@ -36,18 +37,21 @@ def test_forged_reports_from_another_address_change_nothing():
     assert first.code == ResultCode.PEER_CONTINUE
     piece = first.data[0]
     stranger = Caller(STRANGER)
-    forged = [core.piece_success(T, "victim", piece.cid, piece.range, stranger),
-              core.pull(PullQuery(task_id=T, src_cid="victim", status=TaskStatus.FINISH, result=PieceResult.FAIL),
-                        stranger),
-              core.service_down(T, "victim", stranger)]
+    forged = [
+        core.piece_success(T, "victim", piece.cid, piece.range, stranger),
+        core.pull(PullQuery(task_id=T, src_cid="victim", status=TaskStatus.FINISH, result=PieceResult.FAIL), stranger),
+        core.service_down(T, "victim", stranger),
+    ]
     assert [o.answer.code for o in forged] == [ResultCode.PARAM_ERROR] * 3
     assert [e.labels for o in forged for e in o.effects] == [("piece_success",), ("pull",), ("service_down",)]
     assert core.state.dfget(T, "victim").status.value != "FAILED"
     assert not core.state.progress.peers[pid_of(core, T, "victim")].down
     assert core.piece_status(T, "victim", piece.piece_num).value != "SUCCESS"
     # the victim itself still reports normally
-    assert core.piece_success(T, "victim", piece.cid, piece.range, Caller(OWNER)).answer.code == \
-        ResultCode.GET_PIECE_REPORT
+    assert (
+        core.piece_success(T, "victim", piece.cid, piece.range, Caller(OWNER)).answer.code
+        == ResultCode.GET_PIECE_REPORT
+    )
 
 
 def test_nobody_speaks_for_the_supernodes_own_download():
@@ -92,12 +96,14 @@ def test_a_strangers_piece_error_drops_no_holder():
     holder = pid_of(core, T, "a")
     core.state.progress.tasks[T].holders.setdefault(0, set()).add(holder)
     before = {n: set(h) for n, h in core.state.progress.tasks[T].holders.items()}
-    out = core.piece_error(T, "0-1048575", "b", dst_pid=holder, error_type=ClientErrorType.FILE_NOT_EXIST.value,
-                           caller=Caller(STRANGER))
+    out = core.piece_error(
+        T, "0-1048575", "b", dst_pid=holder, error_type=ClientErrorType.FILE_NOT_EXIST.value, caller=Caller(STRANGER)
+    )
     assert [e.labels for e in out.effects] == [("unauthorized",)]
     assert {n: set(h) for n, h in core.state.progress.tasks[T].holders.items()} == before
-    core.piece_error(T, "0-1048575", "b", dst_pid=holder, error_type=ClientErrorType.FILE_NOT_EXIST.value,
-                     caller=Caller("10.0.1.6"))
+    core.piece_error(
+        T, "0-1048575", "b", dst_pid=holder, error_type=ClientErrorType.FILE_NOT_EXIST.value, caller=Caller("10.0.1.6")
+    )
     assert holder not in core.state.progress.tasks[T].holders.get(0, set())
 
 
@@ -107,7 +113,7 @@ def test_any_header_makes_a_task_credentialed_and_each_credential_is_checked():
     assert core.register(owner, ok_probe()).answer.code == ResultCode.SUCCESS
     assert core.state.tasks[T].credentialed
     anonymous = core.admit(registrant("anon"))
-    assert anonymous.probe and anonymous.own_probe                   # the source decides, per client
+    assert anonymous.probe and anonymous.own_probe  # the source decides, per client
     assert core.register(registrant("anon"), Probe(status=401)).answer.code == ResultCode.NEED_AUTH
     assert core.register(registrant("anon"), None).answer.code == ResultCode.WAIT_AUTH
 
@@ -118,11 +124,11 @@ def test_an_accepted_credential_is_remembered_briefly_and_only_as_a_fingerprint(
     assert core.register(registrant("owner", headers=creds), ok_probe()).answer.code == ResultCode.SUCCESS
     assert "secret-key" not in repr(core.state.tasks[T].grants)
     same = core.admit(registrant("friend", headers=creds))
-    assert not same.probe                                            # one check per credential and interval
+    assert not same.probe  # one check per credential and interval
     assert core.register(registrant("friend", headers=creds), None).answer.code == ResultCode.SUCCESS
     assert core.admit(registrant("other", headers=(("X-JFrog-Art-Api", "other"),))).probe
     core.clock.advance(10.0)
-    assert core.admit(registrant("late", headers=creds)).probe       # expired: asked again
+    assert core.admit(registrant("late", headers=creds)).probe  # expired: asked again
 
 
 def test_cached_credentialed_task_is_checked_conditionally_and_another_variant_is_refused_not_swapped():
@@ -131,11 +137,12 @@ def test_cached_credentialed_task_is_checked_conditionally_and_another_variant_i
     core.register(registrant("owner", headers=creds), ok_probe())
     core.on_done(T, _done())
     adm = core.admit(registrant("b", headers=(("X-Tenant", "b"),)))
-    assert adm.probe and adm.revalidate                              # conditional on the cached copy
+    assert adm.probe and adm.revalidate  # conditional on the cached copy
     other = core.register(registrant("b", headers=(("X-Tenant", "b"),)), Probe(status=200, revalidation=True))
-    assert other.answer.code == ResultCode.NEED_AUTH and T in core.state.tasks   # not retired
-    same = core.register(registrant("c", headers=(("X-Tenant", "a"), ("Accept", "*/*"))),
-                         Probe(status=304, revalidation=True))
+    assert other.answer.code == ResultCode.NEED_AUTH and T in core.state.tasks  # not retired
+    same = core.register(
+        registrant("c", headers=(("X-Tenant", "a"), ("Accept", "*/*"))), Probe(status=304, revalidation=True)
+    )
     assert same.answer.code == ResultCode.SUCCESS
 
 
@@ -150,4 +157,5 @@ def test_userinfo_or_a_filtered_query_makes_a_task_credentialed():
 
 def _done():
     from supernode.cdn.core.contract import CdnResult
+
     return CdnResult(success=True, real_md5="m", file_length=100, piece_count=1, source_length=95)

@@ -1,4 +1,5 @@
 """Reported outcomes (§5 UpdateProgress), reservations and load release (docs/decisions.md #2)."""
+
 from common.protocol.codes import PieceStatus as S
 from supernode.core.progress import ClientProgress, PeerState, Progress, TaskProgress
 
@@ -42,7 +43,7 @@ def test_failure_releases_supernode_load_too():
     p.reserve("t", client, 0, "super", now=1)
     p.record_outcome("t", "c@t", "src", "super", 0, S.FAILED, now=2)
     assert p.tasks["t"].super_load == 0
-    assert p.peers["src"].client_error_count == 0       # failures against the supernode do not count
+    assert p.peers["src"].client_error_count == 0  # failures against the supernode do not count
 
 
 def test_failure_between_peers_counts_and_black_lists():

@@ -1,4 +1,6 @@
-"""Scheduler properties (docs/architecture.md#scheduling-and-loads, docs/decisions.md #2, #5) over random states, plus worked examples."""
+"""Scheduler properties (docs/architecture.md#scheduling-and-loads, docs/decisions.md #2, #5) over random states, plus
+worked examples."""
+
 import dataclasses
 import random
 
@@ -19,9 +21,13 @@ SRC = "me"
 def worlds(draw):
     n = draw(st.integers(1, 24))
     peers = [f"p{i}" for i in range(draw(st.integers(0, 8)))]
-    limits = Limits(peer_up_limit=draw(st.integers(1, 4)), peer_down_limit=draw(st.integers(1, 6)),
-                    supernode_task_upload_limit=draw(st.integers(1, 5)), elimination_limit=draw(st.integers(1, 4)),
-                    failure_count_limit=draw(st.integers(1, 4)))
+    limits = Limits(
+        peer_up_limit=draw(st.integers(1, 4)),
+        peer_down_limit=draw(st.integers(1, 6)),
+        supernode_task_upload_limit=draw(st.integers(1, 5)),
+        elimination_limit=draw(st.integers(1, 4)),
+        failure_count_limit=draw(st.integers(1, 4)),
+    )
     task, client = TaskProgress(), ClientProgress()
     for p in range(n):
         if draw(st.booleans()):
@@ -35,7 +41,7 @@ def worlds(draw):
             client.bits.update(p, PieceStatus.RUNNING)
         elif kind == "failed":
             client.bits.update(p, PieceStatus.FAILED)
-        if kind == "none" and draw(st.integers(0, 3)) == 0:   # on its way to another client, not stalled
+        if kind == "none" and draw(st.integers(0, 3)) == 0:  # on its way to another client, not stalled
             task.in_flight[p] = task.super_in_flight[p] = 1
             task.super_started[p] = 0.0
         if peers and draw(st.booleans()):
@@ -43,24 +49,39 @@ def worlds(draw):
     states = {}
     for pid in peers + [SRC]:
         if pid != SRC and draw(st.integers(0, 9)) == 0:
-            continue    # no peer state: stale holder
-        states[pid] = PeerState(producer_load=draw(st.integers(0, 5)),
-                                client_error_count=draw(st.integers(0, 6)),
-                                service_error_count=draw(st.integers(0, 5)),
-                                service_down_ms=draw(st.sampled_from([0, 0, 0, 123])))
-    servable = {pid: draw(st.integers(0, 5)) > 0 for pid in peers}   # False: port 0 / no record
+            continue  # no peer state: stale holder
+        states[pid] = PeerState(
+            producer_load=draw(st.integers(0, 5)),
+            client_error_count=draw(st.integers(0, 6)),
+            service_error_count=draw(st.integers(0, 5)),
+            service_down_ms=draw(st.sampled_from([0, 0, 0, 123])),
+        )
+    servable = {pid: draw(st.integers(0, 5)) > 0 for pid in peers}  # False: port 0 / no record
     black = {pid: 1 for pid in draw(st.lists(st.sampled_from(peers), max_size=2))} if peers else {}
     task.super_load = draw(st.integers(0, 5))
-    view = scheduler.View(task=task, client=client, peers=states, black=black,
-                          servable=lambda pid: servable.get(pid, False), src_pid=SRC, super_pid=SUPER)
-    return view, limits, draw(st.integers(0, 2 ** 32))
+    view = scheduler.View(
+        task=task,
+        client=client,
+        peers=states,
+        black=black,
+        servable=lambda pid: servable.get(pid, False),
+        src_pid=SRC,
+        super_pid=SUPER,
+    )
+    return view, limits, draw(st.integers(0, 2**32))
 
 
 def eligible(view, limits, pid, piece) -> bool:
     state = view.peers.get(pid)
-    return (state is not None and view.servable(pid) and not state.down
-            and state.service_error_count < limits.elimination_limit and view.black.get(pid, 0) == 0
-            and pid != SRC and pid not in view.client.bad_sources.get(piece, ()))
+    return (
+        state is not None
+        and view.servable(pid)
+        and not state.down
+        and state.service_error_count < limits.elimination_limit
+        and view.black.get(pid, 0) == 0
+        and pid != SRC
+        and pid not in view.client.bad_sources.get(piece, ())
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -72,7 +93,7 @@ def test_plan_invariants(world):
     pieces = [a.piece for a in plan.assignments]
     assert len(pieces) == len(set(pieces))
     for a in plan.assignments:
-        assert a.piece in available                          # CDN has it, client neither holds nor runs it
+        assert a.piece in available  # CDN has it, client neither holds nor runs it
         assert not view.client.bits.is_success(a.piece) and a.piece not in view.client.running
         if a.source != SUPER:
             assert a.source in view.task.holders[a.piece]
@@ -93,8 +114,12 @@ def test_plan_invariants(world):
     # drops only ever name holders that can never serve
     for _piece, pid in plan.drops:
         state = view.peers.get(pid)
-        assert state is None or not view.servable(pid) or state.down \
+        assert (
+            state is None
+            or not view.servable(pid)
+            or state.down
             or state.service_error_count >= limits.elimination_limit
+        )
 
 
 @settings(max_examples=120, deadline=None)
@@ -104,8 +129,10 @@ def test_assignments_follow_rarest_then_nearest_order(world):
     plan = scheduler.plan(view, limits, random.Random(seed))
     running = list(view.client.running)
     center = sum(running) // len(running) if running else 0
-    keys = [(len(view.task.holders.get(a.piece, ())) + view.task.in_flight.get(a.piece, 0), abs(a.piece - center))
-            for a in plan.assignments]
+    keys = [
+        (len(view.task.holders.get(a.piece, ())) + view.task.in_flight.get(a.piece, 0), abs(a.piece - center))
+        for a in plan.assignments
+    ]
     assert keys == sorted(keys)
 
 
@@ -143,22 +170,31 @@ def test_the_supernode_sends_a_piece_others_could_get_from_a_peer_never(world):
         if a.source != SUPER:
             continue
         assert not [pid for pid in view.task.holders[a.piece] if eligible(view, limits, pid, a.piece)]
-        assert not view.task.super_in_flight.get(a.piece)   # nothing is stalled in these worlds
+        assert not view.task.super_in_flight.get(a.piece)  # nothing is stalled in these worlds
 
 
 @settings(max_examples=80, deadline=None)
 @given(worlds())
 def test_plan_does_not_mutate(world):
     view, limits, seed = world
-    before = (view.task.super_load, {p: set(h) for p, h in view.task.holders.items()}, dict(view.client.running),
-              {p: (s.producer_load, s.client_error_count) for p, s in view.peers.items()})
+    before = (
+        view.task.super_load,
+        {p: set(h) for p, h in view.task.holders.items()},
+        dict(view.client.running),
+        {p: (s.producer_load, s.client_error_count) for p, s in view.peers.items()},
+    )
     scheduler.plan(view, limits, random.Random(seed))
-    after = (view.task.super_load, {p: set(h) for p, h in view.task.holders.items()}, dict(view.client.running),
-             {p: (s.producer_load, s.client_error_count) for p, s in view.peers.items()})
+    after = (
+        view.task.super_load,
+        {p: set(h) for p, h in view.task.holders.items()},
+        dict(view.client.running),
+        {p: (s.producer_load, s.client_error_count) for p, s in view.peers.items()},
+    )
     assert before == after
 
 
 # ---- worked examples ----------------------------------------------------------------------------
+
 
 def simple_view(n=8, holders=None, running=None, states=None, **limits):
     task, client = TaskProgress(), ClientProgress()
@@ -168,22 +204,28 @@ def simple_view(n=8, holders=None, running=None, states=None, **limits):
     client.running = dict(running or {})
     peer_states = {SRC: PeerState()}
     peer_states.update(states or {})
-    view = scheduler.View(task=task, client=client, peers=peer_states, black={}, servable=lambda pid: True,
-                          src_pid=SRC, super_pid=SUPER)
+    view = scheduler.View(
+        task=task, client=client, peers=peer_states, black={}, servable=lambda pid: True, src_pid=SRC, super_pid=SUPER
+    )
     return view, Limits(**limits)
 
 
 def test_rarest_first():
-    view, limits = simple_view(4, holders={0: {"a", "b"}, 1: {"a"}, 2: set(), 3: {"a", "b"}},
-                               states={"a": PeerState(), "b": PeerState()}, peer_down_limit=4)
+    view, limits = simple_view(
+        4,
+        holders={0: {"a", "b"}, 1: {"a"}, 2: set(), 3: {"a", "b"}},
+        states={"a": PeerState(), "b": PeerState()},
+        peer_down_limit=4,
+    )
     plan = scheduler.plan(view, limits, random.Random(1))
     assert [a.piece for a in plan.assignments][:2] == [2, 1]
 
 
 def test_nearest_to_the_centre_of_running_pieces():
     view, limits = simple_view(20, running={9: SUPER, 11: SUPER}, peer_down_limit=5)
-    order = scheduler.order_pieces(scheduler.available_pieces(view.task, view.client), {}, view.client.running,
-                                   random.Random(3))
+    order = scheduler.order_pieces(
+        scheduler.available_pieces(view.task, view.client), {}, view.client.running, random.Random(3)
+    )
     assert order[0] == 10 and set(order[1:3]) == {8, 12} and set(order[3:5]) == {7, 13}
 
 
@@ -201,22 +243,31 @@ def test_supernode_limit_then_wait():
 
 
 def test_self_isolation_uses_only_the_supernode():
-    view, limits = simple_view(4, holders={p: {"a"} for p in range(4)},
-                               states={"a": PeerState(), SRC: PeerState(client_error_count=6)},
-                               failure_count_limit=5)
+    view, limits = simple_view(
+        4,
+        holders={p: {"a"} for p in range(4)},
+        states={"a": PeerState(), SRC: PeerState(client_error_count=6)},
+        failure_count_limit=5,
+    )
     plan = scheduler.plan(view, limits, random.Random(1))
     assert plan.assignments and all(a.source == SUPER for a in plan.assignments)
-    view.peers[SRC].client_error_count = 5      # not above the limit: peers again
+    view.peers[SRC].client_error_count = 5  # not above the limit: peers again
     plan = scheduler.plan(view, limits, random.Random(1))
     assert any(a.source == "a" for a in plan.assignments)
 
 
 def test_holder_walk_drops_down_and_eliminated_waits_for_a_busy_holder():
-    view, limits = simple_view(1, holders={0: {"down", "bad", "busy", "gone"}},
-                               states={"down": PeerState(service_down_ms=5), "bad": PeerState(service_error_count=5),
-                                       "busy": PeerState(producer_load=5)})
+    view, limits = simple_view(
+        1,
+        holders={0: {"down", "bad", "busy", "gone"}},
+        states={
+            "down": PeerState(service_down_ms=5),
+            "bad": PeerState(service_error_count=5),
+            "busy": PeerState(producer_load=5),
+        },
+    )
     plan = scheduler.plan(view, limits, random.Random(1))
-    assert plan.wait                   # "busy" will have a free slot soon: no supernode copy
+    assert plan.wait  # "busy" will have a free slot soon: no supernode copy
     assert set(plan.drops) == {(0, "down"), (0, "bad"), (0, "gone")}
     view.peers["busy"].producer_load = 4
     assert scheduler.plan(view, limits, random.Random(1)).assignments[0].source == "busy"
@@ -240,7 +291,7 @@ def test_a_piece_on_its_way_from_the_supernode_is_sent_again_only_when_its_fetch
     view, limits = simple_view(1, peer_down_limit=4)
     view.task.in_flight[0] = view.task.super_in_flight[0] = 1
     view.task.super_started[0] = 100.0
-    view.task.super_piece_seconds = 2.0            # supernode pieces take 2 s: stalled after 6 s
+    view.task.super_piece_seconds = 2.0  # supernode pieces take 2 s: stalled after 6 s
     view = dataclasses.replace(view, now=104.0)
     plan = scheduler.plan(view, limits, random.Random(1))
     assert plan.wait and plan.recheck_after == pytest.approx(2.0)
@@ -253,8 +304,9 @@ def test_before_any_supernode_piece_arrived_a_fetch_stalls_after_the_default():
     view.task.in_flight[0] = view.task.super_in_flight[0] = 1
     view.task.super_started[0] = 0.0
     assert scheduler.plan(dataclasses.replace(view, now=scheduler.STALL_DEFAULT - 1), limits, random.Random(1)).wait
-    assert scheduler.plan(dataclasses.replace(view, now=scheduler.STALL_DEFAULT + 1), limits,
-                          random.Random(1)).assignments
+    assert scheduler.plan(
+        dataclasses.replace(view, now=scheduler.STALL_DEFAULT + 1), limits, random.Random(1)
+    ).assignments
 
 
 def test_a_flash_crowd_takes_each_piece_from_the_supernode_once():
@@ -277,11 +329,16 @@ def test_a_flash_crowd_takes_each_piece_from_the_supernode_once():
 def test_supernode_fan_out_follows_its_bandwidth_unless_set():
     from supernode import settings
     from supernode.core.model import Limits, auto_fan_out
-    assert auto_fan_out(1 << 20, 0) == 2                  # a slow uplink: few pieces at once
+
+    assert auto_fan_out(1 << 20, 0) == 2  # a slow uplink: few pieces at once
     assert auto_fan_out(20 << 20, 0) == 10
     assert auto_fan_out(10 << 30, 0) == 64
-    assert Limits.from_settings(settings.defaults(max_bandwidth="9M", system_reserved_bandwidth="1M")) \
-        .supernode_task_upload_limit == 4
+    assert (
+        Limits.from_settings(
+            settings.defaults(max_bandwidth="9M", system_reserved_bandwidth="1M")
+        ).supernode_task_upload_limit
+        == 4
+    )
     assert Limits.from_settings(settings.defaults(supernode_task_upload_limit=7)).supernode_task_upload_limit == 7
 
 
@@ -289,6 +346,7 @@ def test_fresh_pieces_are_spread_over_the_crowd():
     """A client that owes the crowd a piece from the supernode gets no other fresh piece until
     someone starts fetching that one from it; a lone client is never held back."""
     from supernode.core.progress import Progress
+
     view, limits = simple_view(16, supernode_task_upload_limit=8, peer_down_limit=4)
     progress = Progress(SUPER)
     progress.tasks["t"] = view.task
@@ -300,6 +358,7 @@ def test_fresh_pieces_are_spread_over_the_crowd():
         for a in plan.assignments:
             progress.reserve("t", clients[c], a.piece, a.source, now, client_pid=c)
         return plan
+
     first = {c: [a.piece for a in ask(c).assignments] for c in clients}
     assert all(len(p) == 1 for p in first.values()) and len({p[0] for p in first.values()}) == 3
     again = ask("c0")
@@ -315,6 +374,7 @@ def test_fresh_pieces_are_spread_over_the_crowd():
 
 
 # ---- mixed bandwidth and the supernode's idle time (docs/decisions.md #24) ----------------------
+
 
 def _metered(seconds: float) -> PeerState:
     """A peer whose links moved one piece in `seconds` both ways."""
@@ -369,7 +429,7 @@ def test_a_piece_only_slow_peers_hold_goes_to_one_fast_client_at_a_time():
     view, limits = simple_view(1, holders={0: {"slow"}}, states=states)
     view = _with_best(view)
     assert [a.source for a in scheduler.plan(view, limits, random.Random(1)).assignments] == ["slow"]
-    view.task.in_flight[0] = 1       # another client is fetching it already: wait for that copy
+    view.task.in_flight[0] = 1  # another client is fetching it already: wait for that copy
     assert scheduler.plan(view, limits, random.Random(1)).wait
     slow_client = dataclasses.replace(view, peers={**states, SRC: _metered(8.0)})
     assert [a.source for a in scheduler.plan(slow_client, limits, random.Random(1)).assignments] == ["slow"]
@@ -378,9 +438,9 @@ def test_a_piece_only_slow_peers_hold_goes_to_one_fast_client_at_a_time():
 def test_seed_debt_never_leaves_the_supernode_idle():
     view, limits = simple_view(4, supernode_task_upload_limit=4, peer_down_limit=4)
     view = dataclasses.replace(view, crowd=8, now=1.0)
-    view.task.unforwarded[SRC] = {9: 0.5}        # owes the crowd a piece
+    view.task.unforwarded[SRC] = {9: 0.5}  # owes the crowd a piece
     plan = scheduler.plan(view, limits, random.Random(1))
-    assert [a.source for a in plan.assignments] == [SUPER]     # the supernode had nothing on its way
+    assert [a.source for a in plan.assignments] == [SUPER]  # the supernode had nothing on its way
     view.task.super_load = 1
     view.task.super_in_flight[7] = 1
     view.task.super_started[7] = 1.0
@@ -392,7 +452,7 @@ def test_a_stalled_supernode_fetch_does_not_count_against_its_fan_out():
     view.task.super_load = 1
     view.task.in_flight[1] = view.task.super_in_flight[1] = 1
     view.task.super_started[1] = 0.0
-    view.task.super_piece_seconds = 1.0          # stalled after 3 s
+    view.task.super_piece_seconds = 1.0  # stalled after 3 s
     assert scheduler.plan(dataclasses.replace(view, now=2.0), limits, random.Random(1)).wait
     plan = scheduler.plan(dataclasses.replace(view, now=4.0), limits, random.Random(1))
     assert (0, SUPER) in [(a.piece, a.source) for a in plan.assignments]

@@ -5,6 +5,7 @@
 * a plan made with that index (and the copy-free set algebra of PieceBits) equals, for the same
   seeded rng, the plan made by looking at every peer.
 """
+
 import dataclasses
 import random
 
@@ -19,8 +20,9 @@ from tests.unit.supernode.test_scheduler import SRC, SUPER, worlds
 
 
 def _indexed(view, limits):
-    return dataclasses.replace(view, at_limit={pid for pid, s in view.peers.items()
-                                               if s.producer_load >= limits.peer_up_limit})
+    return dataclasses.replace(
+        view, at_limit={pid for pid, s in view.peers.items() if s.producer_load >= limits.peer_up_limit}
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -43,15 +45,31 @@ def test_long_walks_over_busy_holders_decide_alike():
             task.cdn.update(p, PieceStatus.SUCCESS)
             task.holders[p] = set(rng.sample(sorted(peers.keys() - {SRC}), rng.randint(0, 4)))
         task.super_load = rng.randint(0, 3)
-        view = scheduler.View(task=task, client=client, peers=peers, black={}, servable=lambda pid: True,
-                              src_pid=SRC, super_pid=SUPER, crowd=rng.randint(1, 3))
+        view = scheduler.View(
+            task=task,
+            client=client,
+            peers=peers,
+            black={},
+            servable=lambda pid: True,
+            src_pid=SRC,
+            super_pid=SUPER,
+            crowd=rng.randint(1, 3),
+        )
         indexed = _indexed(view, limits)
-        assert scheduler.plan(indexed, limits, random.Random(trial)) == scheduler.plan(view, limits, random.Random(trial))
+        assert scheduler.plan(indexed, limits, random.Random(trial)) == scheduler.plan(
+            view, limits, random.Random(trial)
+        )
 
 
-OPS = st.lists(st.tuples(st.sampled_from(["reserve", "success", "fail", "forget_client", "forget_peer"]),
-                         st.integers(0, 3), st.integers(0, 5), st.sampled_from(["a", "b", "c", SUPER])),
-               max_size=60)
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["reserve", "success", "fail", "forget_client", "forget_peer"]),
+        st.integers(0, 3),
+        st.integers(0, 5),
+        st.sampled_from(["a", "b", "c", SUPER]),
+    ),
+    max_size=60,
+)
 
 
 @settings(max_examples=200, deadline=None)

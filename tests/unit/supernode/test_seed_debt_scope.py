@@ -2,6 +2,7 @@
 that is downloading now; it must not throttle a client nobody is downloading with, nor one that
 can never forward a piece. Both got one piece per stall time: 20 pieces took 20 s on loopback
 (`dfget -p cdn`, and any newcomer after the first client had finished)."""
+
 from common.protocol.codes import DfgetTaskStatus
 from common.protocol.codes import ResultCode as R
 from supernode.cdn.core.contract import CdnResult
@@ -13,8 +14,12 @@ PIECES = 20
 
 def built(core):
     cdn_pieces(core, T, PIECES)
-    core.on_done(T, CdnResult(success=True, real_md5="m", source_length=PIECES * 1000, file_length=PIECES * 1005,
-                              piece_count=PIECES))
+    core.on_done(
+        T,
+        CdnResult(
+            success=True, real_md5="m", source_length=PIECES * 1000, file_length=PIECES * 1005, piece_count=PIECES
+        ),
+    )
 
 
 def finished(core, cid):
@@ -27,7 +32,7 @@ def test_a_newcomer_after_the_crowd_finished_is_not_held_back():
     register(core, "first")
     built(core)
     finished(core, "first")
-    del core.state.peers[pid_of(core, T, "first")]   # 'first' went away with its pieces
+    del core.state.peers[pid_of(core, T, "first")]  # 'first' went away with its pieces
     register(core, "late")
     first_answer = pull(core, "late", status=700, result=502)
     assert first_answer.code == R.PEER_CONTINUE and len(first_answer.data) == 4
@@ -47,6 +52,7 @@ def test_the_crowd_is_counted_only_as_far_as_the_scheduler_asks():
     """`_crowd` stops at CROWD_SEEN (it ran over every client on every pull); finished clients
     and the supernode's own entry still do not count."""
     from supernode.core import pulling, scheduler
+
     core = coordinator(peer_down_limit=4, supernode_task_upload_limit=8)
     for cid in ("a", "b", "c", "d"):
         register(core, cid)

@@ -1,5 +1,6 @@
 """What a client is told when the source cannot be fetched: the cause in one line, the right code
 (docs/errors.md)."""
+
 from common import pieces
 from common.protocol.codes import CdnStatus
 from common.protocol.codes import ResultCode as R
@@ -15,8 +16,14 @@ UNTRUSTED = Unreachable(Cause.TLS_UNTRUSTED, "origin:8443", "unable to get local
 def test_a_build_the_source_failed_is_answered_610_with_its_cause():
     core = coordinator()
     register(core, "c1")
-    core.on_done(T, CdnResult(success=False, source_error=True, error="md5 mismatch: the source's bytes have "
-                                                                      "md5 aaa, not the expected bbb (--md5)"))
+    core.on_done(
+        T,
+        CdnResult(
+            success=False,
+            source_error=True,
+            error="md5 mismatch: the source's bytes have md5 aaa, not the expected bbb (--md5)",
+        ),
+    )
     answer = pull(core, "c1", status=700, result=502)
     assert answer.code == R.SOURCE_ERROR
     assert "md5 mismatch" in answer.msg and "aaa" in answer.msg and "bbb" in answer.msg
@@ -74,4 +81,4 @@ def test_the_piece_total_before_the_build_ends_counts_the_framing():
     core = coordinator()
     out = core.register(registrant("c1"), Probe(status=200, length=20 * size, supports_range=True))
     assert out.answer.data.piece_size == size and core.state.tasks[T].piece_total == 21
-    assert pieces.unframed_piece_total(20 * size, size) == 20     # cdnPattern source: plain ranges
+    assert pieces.unframed_piece_total(20 * size, size) == 20  # cdnPattern source: plain ranges

@@ -13,15 +13,20 @@ def _cut(data: bytes, piece_size: int, chunk_sizes, start_piece=0):
     pieces, pos, i = [], 0, 0
     while pos < len(data):
         n = chunk_sizes[i % len(chunk_sizes)]
-        pieces += cutter.feed(data[pos:pos + n])
+        pieces += cutter.feed(data[pos : pos + n])
         pos, i = pos + n, i + 1
     pieces += cutter.finish()
     return cutter, pieces
 
 
 @settings(max_examples=25, deadline=None)
-@given(mib=st.integers(1, 3), whole=st.integers(0, 3), delta=st.integers(-3, 3),
-       chunks=st.lists(st.integers(1, 3 * MIB), min_size=1, max_size=4), seed=st.integers(0, 2 ** 32))
+@given(
+    mib=st.integers(1, 3),
+    whole=st.integers(0, 3),
+    delta=st.integers(-3, 3),
+    chunks=st.lists(st.integers(1, 3 * MIB), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32),
+)
 def test_framed_file_tiles_exactly(mib, whole, delta, chunks, seed):
     piece_size = mib * MIB
     length = max(whole * (piece_size - META_SIZE) + delta, 0)
@@ -35,8 +40,10 @@ def test_framed_file_tiles_exactly(mib, whole, delta, chunks, seed):
     # The file as laid out on disk: piece n at n*pieceSize, each full except the last.
     wrapped = b"".join(p.data for p in pieces)
     assert all(p.wrapped_len == piece_size for p in pieces[:-1])
-    assert b"".join(bytes(unframe(wrapped[i:i + piece_size], piece_size))
-                    for i in range(0, len(wrapped), piece_size)) == data
+    assert (
+        b"".join(bytes(unframe(wrapped[i : i + piece_size], piece_size)) for i in range(0, len(wrapped), piece_size))
+        == data
+    )
     for p in pieces:
         assert p.md5 == hashlib.md5(p.data).hexdigest()
         assert p.data[-1] == 0x7F

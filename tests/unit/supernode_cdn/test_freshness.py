@@ -8,8 +8,9 @@ from supernode.cdn.core.records import FileMeta
 MIB = 1024 * 1024
 REAL = hashlib.md5(b"x").hexdigest()
 JOB = CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, source_length=100)
-DONE = FileMeta("a" * 64, "http://h/f", MIB, http_file_len=100, file_length=105, real_md5=REAL,
-                finish=True, success=True)
+DONE = FileMeta(
+    "a" * 64, "http://h/f", MIB, http_file_len=100, file_length=105, real_md5=REAL, finish=True, success=True
+)
 
 
 def _decide(meta, job=JOB, size=105, age=10.0, ttl=3600.0):
@@ -34,7 +35,9 @@ def test_validators_mean_revalidate():
     d = _decide(DONE.replace(etag='"v1"'))
     assert d.action is Action.REVALIDATE
     assert revalidation_headers(DONE.replace(etag='"v1"', last_modified=1445412480000)) == {
-        "If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT", "If-None-Match": '"v1"'}
+        "If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "If-None-Match": '"v1"',
+    }
 
 
 def test_user_md5_pins_content():
@@ -45,7 +48,9 @@ def test_user_md5_pins_content():
 def test_no_validators_hit_within_ttl_when_length_unchanged():
     assert _decide(DONE).action is Action.HIT
     assert _decide(DONE, age=4000).action is Action.FRESH
-    assert _decide(DONE, job=CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, source_length=101)).action is Action.FRESH
+    assert (
+        _decide(DONE, job=CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, source_length=101)).action is Action.FRESH
+    )
     assert _decide(DONE, job=CdnJob("a" * 64, SourceAccess("http://h/f"), MIB, source_length=-1)).action is Action.HIT
 
 
@@ -72,6 +77,7 @@ def test_if_range_prefers_strong_etag():
 
 def test_same_version_needs_the_stored_validator_and_length_back():
     from supernode.cdn.core.freshness import same_version
+
     strong = FileMeta("t", "u", 1 << 20, http_file_len=100, etag='"a"', last_modified=5000)
     assert same_version(strong, etag='"a"', last_modified_ms=0, total_length=100)
     assert not same_version(strong, etag='"b"', last_modified_ms=5000, total_length=100)
@@ -80,8 +86,9 @@ def test_same_version_needs_the_stored_validator_and_length_back():
     dated = strong.replace(etag="")
     assert same_version(dated, etag='"new"', last_modified_ms=5000, total_length=100)
     assert not same_version(dated, etag="", last_modified_ms=6000, total_length=100)
-    assert not same_version(strong.replace(etag='W/"a"', last_modified=0), etag='W/"a"', last_modified_ms=0,
-                            total_length=100)
+    assert not same_version(
+        strong.replace(etag='W/"a"', last_modified=0), etag='W/"a"', last_modified_ms=0, total_length=100
+    )
     assert same_version(strong.replace(etag="", last_modified=0), etag='"x"', last_modified_ms=0, total_length=100)
 
 

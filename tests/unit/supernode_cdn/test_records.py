@@ -32,13 +32,16 @@ def test_md5_file_round_trip():
     assert parse_md5_file(text, FILE_MD5) == PIECES
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t.replace(":17", ":18"),                      # a piece length changed: SHA-1 fails
-    lambda t: t[:-1] + ("0" if t[-1] != "0" else "1"),      # the SHA-1 itself damaged
-    lambda t: t + "\n",                                     # trailing newline: last line is empty
-    lambda t: "\n".join(t.split("\n")[-2:]),                # no piece lines
-    lambda t: "",
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t.replace(":17", ":18"),  # a piece length changed: SHA-1 fails
+        lambda t: t[:-1] + ("0" if t[-1] != "0" else "1"),  # the SHA-1 itself damaged
+        lambda t: t + "\n",  # trailing newline: last line is empty
+        lambda t: "\n".join(t.split("\n")[-2:]),  # no piece lines
+        lambda t: "",
+    ],
+)
 def test_md5_file_corruption_is_ignored(mangle):
     assert parse_md5_file(mangle(format_md5_file(PIECES, FILE_MD5))) is None
 
@@ -48,13 +51,40 @@ def test_md5_file_with_another_file_md5_is_ignored():
 
 
 def test_meta_has_exactly_v1s_keys_and_round_trips():
-    meta = FileMeta("t" * 64, "http://h/f?x=1", 4194304, http_file_len=123, biz_id="id", access_time=1_600_000_000_000,
-                    interval=5000, file_length=128, md5="", real_md5=FILE_MD5, last_modified=1_500_000_000_000,
-                    etag='"abc"', finish=True, success=True)
+    meta = FileMeta(
+        "t" * 64,
+        "http://h/f?x=1",
+        4194304,
+        http_file_len=123,
+        biz_id="id",
+        access_time=1_600_000_000_000,
+        interval=5000,
+        file_length=128,
+        md5="",
+        real_md5=FILE_MD5,
+        last_modified=1_500_000_000_000,
+        etag='"abc"',
+        finish=True,
+        success=True,
+    )
     raw = json.loads(meta.to_json())
     assert tuple(raw) == META_KEYS
-    assert set(raw) == {"taskID", "url", "pieceSize", "httpFileLen", "bizId", "accessTime", "interval",
-                        "fileLength", "md5", "realMd5", "lastModified", "eTag", "finish", "success"}
+    assert set(raw) == {
+        "taskID",
+        "url",
+        "pieceSize",
+        "httpFileLen",
+        "bizId",
+        "accessTime",
+        "interval",
+        "fileLength",
+        "md5",
+        "realMd5",
+        "lastModified",
+        "eTag",
+        "finish",
+        "success",
+    }
     assert FileMeta.from_json(meta.to_json()) == meta
 
 
@@ -63,7 +93,9 @@ def test_meta_from_v1_json_with_missing_optional_keys():
     assert meta.finish and not meta.success and meta.http_file_len == -1
 
 
-@pytest.mark.parametrize("text", ["", "[]", "{", '{"taskID":"x","url":"u"}', '{"taskID":"x","url":"u","pieceSize":"4"}'])
+@pytest.mark.parametrize(
+    "text", ["", "[]", "{", '{"taskID":"x","url":"u"}', '{"taskID":"x","url":"u","pieceSize":"4"}']
+)
 def test_bad_meta_is_refused(text):
     with pytest.raises(BadInput):
         FileMeta.from_json(text)

@@ -1,5 +1,6 @@
 """The console's pure parts: host identity, the bounded series, the ledger's per-host history,
 the snapshot's dedup and bounds, and the token check."""
+
 import base64
 from types import SimpleNamespace as Ref
 
@@ -24,7 +25,7 @@ def test_the_series_keeps_a_fixed_window_of_buckets():
     assert [p["t"] for p in points] == [-5.0, 0.0, 5.0, 10.0]
     assert points[1]["p2p"] == 30.0 and points[3]["supernode"] == 2.0
     assert s.totals(now=14.0) == {"supernode": 10, "p2p": 150, "source": 0, "origin": 0}
-    s.add("p2p", 1, now=100.0)              # everything older than the window is dropped
+    s.add("p2p", 1, now=100.0)  # everything older than the window is dropped
     assert len(s._buckets) == 1 and s.totals(now=100.0)["p2p"] == 1
 
 
@@ -33,7 +34,7 @@ def test_the_ledger_keeps_history_per_host_across_peer_records():
     a, b = Ref(ip="10.0.0.1", host_name="a", port=15001), Ref(ip="10.0.0.2", host_name="b", port=15002)
     ledger.delivered("t1", 100, a, None, now=1.0)
     ledger.delivered("t1", 100, b, a, now=2.0)
-    ledger.delivered("t1", 100, b, Ref(ip="10.0.0.1", host_name="a", port=16000), now=3.0)   # a new upload port
+    ledger.delivered("t1", 100, b, Ref(ip="10.0.0.1", host_name="a", port=16000), now=3.0)  # a new upload port
     ledger.delivered("t2", 100, b, a, now=4.0)
     hosts = ledger.view(now=5.0)["hosts"]
     assert set(hosts) == {"10.0.0.1", "10.0.0.2"}
@@ -51,20 +52,36 @@ def test_the_ledger_is_bounded():
     host = ledger.hosts["10.0.0.9"]
     for i in range(RECENT_TASKS + 5):
         host.fetched(f"task-{i}")
-    assert len(host._fetched) == RECENT_TASKS and host.tasks_fetched == 1 + RECENT_TASKS + 5   # "t" first
+    assert len(host._fetched) == RECENT_TASKS and host.tasks_fetched == 1 + RECENT_TASKS + 5  # "t" first
 
 
 def core_snapshot():
-    peers = [{"id": "super", "ip": "10.0.0.9", "port": 8001, "host_name": "sn", "supernode": True},
-             {"id": "a-1", "ip": "10.0.0.1", "port": 15001, "host_name": "a", "uploads": True},
-             {"id": "a-2", "ip": "10.0.0.1", "port": 15009, "host_name": "a", "uploads": True, "down": True},
-             {"id": "b-1", "ip": "10.0.0.2", "port": 0, "host_name": "b", "uploads": False}]
-    clients = {"client-1": {"peer": "a-1", "status": "SUCCESS", "pieces_done": 2, "bitmap": "11"},
-               "client-2": {"peer": "b-1", "status": "RUNNING", "pieces_done": 1, "bitmap": "10"}}
-    tasks = [{"id": "t", "url": "http://r/v2/x/blobs/sha256:" + "a" * 64, "names": [], "status": "SUCCESS",
-              "piece_total": 2, "cdn_pieces": 2, "clients": clients}]
-    serves = [{"source": "super", "client": "a-1", "pieces": 2}, {"source": "a-1", "client": "b-1", "pieces": 1},
-              {"source": "a-2", "client": "b-1", "pieces": 3}]
+    peers = [
+        {"id": "super", "ip": "10.0.0.9", "port": 8001, "host_name": "sn", "supernode": True},
+        {"id": "a-1", "ip": "10.0.0.1", "port": 15001, "host_name": "a", "uploads": True},
+        {"id": "a-2", "ip": "10.0.0.1", "port": 15009, "host_name": "a", "uploads": True, "down": True},
+        {"id": "b-1", "ip": "10.0.0.2", "port": 0, "host_name": "b", "uploads": False},
+    ]
+    clients = {
+        "client-1": {"peer": "a-1", "status": "SUCCESS", "pieces_done": 2, "bitmap": "11"},
+        "client-2": {"peer": "b-1", "status": "RUNNING", "pieces_done": 1, "bitmap": "10"},
+    }
+    tasks = [
+        {
+            "id": "t",
+            "url": "http://r/v2/x/blobs/sha256:" + "a" * 64,
+            "names": [],
+            "status": "SUCCESS",
+            "piece_total": 2,
+            "cdn_pieces": 2,
+            "clients": clients,
+        }
+    ]
+    serves = [
+        {"source": "super", "client": "a-1", "pieces": 2},
+        {"source": "a-1", "client": "b-1", "pieces": 1},
+        {"source": "a-2", "client": "b-1", "pieces": 3},
+    ]
     flows = [{"source": "a-2", "client": "b-1", "running": 1}]
     return {"tasks": tasks, "peers": peers, "serves": serves, "flows": flows}
 
@@ -76,8 +93,10 @@ def test_peer_records_of_one_host_are_one_host_and_edges_merge():
     a = hosts["10.0.0.1"]
     assert a["ids"] == ["a-1", "a-2"] and a["label"] == "10.0.0.1:15009" and a["state"] == "up"
     assert a["history"]["bytes_up"] == 7 and hosts["10.0.0.2"]["label"] == "10.0.0.2"
-    assert snap["edges"] == [{"source": "10.0.0.1", "client": "10.0.0.2", "pieces": 4, "running": 1},
-                             {"source": "supernode", "client": "10.0.0.1", "pieces": 2, "running": 0}]
+    assert snap["edges"] == [
+        {"source": "10.0.0.1", "client": "10.0.0.2", "pieces": 4, "running": 1},
+        {"source": "supernode", "client": "10.0.0.1", "pieces": 2, "running": 0},
+    ]
     [task] = snap["tasks"]
     assert task["name"] == "x@sha256:" + "a" * 12 and task["progress"] == 0.75
     assert {h["host"] for h in task["holders"]} == {"supernode", "10.0.0.1", "10.0.0.2"}
@@ -86,7 +105,9 @@ def test_peer_records_of_one_host_are_one_host_and_edges_merge():
 def test_a_host_seen_only_in_history_is_gone():
     history = {"10.0.0.5": {"ip": "10.0.0.5", "port": 15005, "last_seen": 3, "bytes_down": 9}}
     snap = view.console_snapshot({"tasks": [], "peers": [], "serves": []}, {"hosts": history}, [], 0)
-    assert [(h["label"], h["state"], h["history"]["bytes_down"]) for h in snap["hosts"]] == [("10.0.0.5:15005", "gone", 9)]
+    assert [(h["label"], h["state"], h["history"]["bytes_down"]) for h in snap["hosts"]] == [
+        ("10.0.0.5:15005", "gone", 9)
+    ]
 
 
 def test_long_bitmaps_become_bars_and_lists_are_capped():
@@ -99,8 +120,10 @@ def test_long_bitmaps_become_bars_and_lists_are_capped():
     holder = out["tasks"][0]["holders"][1]
     assert holder["exact"] is False and holder["bitmap"] == ""
     many = core_snapshot()
-    many["tasks"][0]["clients"] = {f"client-{i}": {"peer": "b-1", "status": "RUNNING", "pieces_done": 1, "bitmap": "10"}
-                                   for i in range(view.MAX_HOLDERS + 50)}
+    many["tasks"][0]["clients"] = {
+        f"client-{i}": {"peer": "b-1", "status": "RUNNING", "pieces_done": 1, "bitmap": "10"}
+        for i in range(view.MAX_HOLDERS + 50)
+    }
     [task] = view.console_snapshot(many, {}, [], 0)["tasks"]
     assert len(task["holders"]) == 1 + view.MAX_HOLDERS and task["clients"] == view.MAX_HOLDERS + 50
     assert view.cut("x" * 100) == "x" * (view.MAX_TEXT - 1) + "…"

@@ -1,4 +1,5 @@
 """supernode.core.manifests: every manifest media type, platform choice, token challenges."""
+
 import json
 
 import pytest
@@ -14,8 +15,12 @@ def body(doc) -> bytes:
 
 
 def image_doc(media, layers, config="sha256:" + "f" * 64):
-    return {"schemaVersion": 2, "mediaType": media, "config": {"digest": config, "size": 1},
-            "layers": [{"mediaType": "x", "digest": d, "size": 1} for d in layers]}
+    return {
+        "schemaVersion": 2,
+        "mediaType": media,
+        "config": {"digest": config, "size": 1},
+        "layers": [{"mediaType": "x", "digest": d, "size": 1} for d in layers],
+    }
 
 
 def index_doc(media, entries):
@@ -36,7 +41,9 @@ def test_image_manifests_list_their_layers_not_the_config(media):
 
 
 def test_media_type_from_the_body_or_the_shape_when_content_type_is_generic():
-    assert m.parse_manifest(body(image_doc(m.DOCKER_MANIFEST, [L1])), "application/json").media_type == m.DOCKER_MANIFEST
+    assert (
+        m.parse_manifest(body(image_doc(m.DOCKER_MANIFEST, [L1])), "application/json").media_type == m.DOCKER_MANIFEST
+    )
     doc = image_doc(m.OCI_MANIFEST, [L1])
     del doc["mediaType"]
     assert m.parse_manifest(body(doc), "").media_type == m.OCI_MANIFEST
@@ -61,14 +68,19 @@ def test_foreign_layers_are_skipped():
 
 @pytest.mark.parametrize("media", [m.DOCKER_LIST, m.OCI_INDEX])
 def test_lists_and_indexes_give_children_with_platforms(media):
-    doc = index_doc(media, [entry(L1), entry(L2, arch="arm64", variant="v8"),
-                            entry(L3, "unknown", "unknown",
-                                  annotations={"vnd.docker.reference.type": "attestation-manifest"})])
+    doc = index_doc(
+        media,
+        [
+            entry(L1),
+            entry(L2, arch="arm64", variant="v8"),
+            entry(L3, "unknown", "unknown", annotations={"vnd.docker.reference.type": "attestation-manifest"}),
+        ],
+    )
     got = m.parse_manifest(body(doc), media)
     assert got.is_index and [c.digest for c in got.children] == [L1, L2, L3]
     assert got.children[1].platform == m.Platform("linux", "arm64", "v8")
     assert got.children[2].attestation
-    assert [c.digest for c in m.choose(got.children, ())] == [L1, L2]          # all images, no attestations
+    assert [c.digest for c in m.choose(got.children, ())] == [L1, L2]  # all images, no attestations
     assert [c.digest for c in m.choose(got.children, m.parse_platforms("linux/arm64"))] == [L2]
     assert [c.digest for c in m.choose(got.children, m.parse_platforms("linux/arm64/v8,linux/amd64"))] == [L2, L1]
     with pytest.raises(m.ManifestError, match="no manifest for platform linux/s390x.*linux/amd64"):
@@ -86,9 +98,16 @@ def test_platform_parsing_and_matching():
             m.Platform.parse(bad)
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"[]", body({"schemaVersion": 2}),
-                                 body({"schemaVersion": 2, "mediaType": m.DOCKER_MANIFEST, "layers": [{"size": 1}]}),
-                                 body({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [{}]})])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[]",
+        body({"schemaVersion": 2}),
+        body({"schemaVersion": 2, "mediaType": m.DOCKER_MANIFEST, "layers": [{"size": 1}]}),
+        body({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [{}]}),
+    ],
+)
 def test_broken_manifests_are_the_registrys_fault(raw):
     with pytest.raises(m.ManifestError):
         m.parse_manifest(raw, "")
@@ -106,10 +125,13 @@ def test_manifest_url():
 
 
 def test_bearer_challenge_to_token_url():
-    ch = m.parse_challenge('Bearer realm="https://auth.example.com/token",service="registry.example.com",'
-                           'scope="repository:library/alpine:pull"')
-    assert ch.token_url("ignored") == ("https://auth.example.com/token?service=registry.example.com"
-                                       "&scope=repository%3Alibrary%2Falpine%3Apull")
+    ch = m.parse_challenge(
+        'Bearer realm="https://auth.example.com/token",service="registry.example.com",'
+        'scope="repository:library/alpine:pull"'
+    )
+    assert ch.token_url("ignored") == (
+        "https://auth.example.com/token?service=registry.example.com&scope=repository%3Alibrary%2Falpine%3Apull"
+    )
     bare = m.parse_challenge('bearer realm="http://a/token?x=1", service=reg')
     assert bare.token_url("repository:x:pull") == "http://a/token?x=1&service=reg&scope=repository%3Ax%3Apull"
     assert m.parse_challenge('Basic realm="x"') is None

@@ -1,4 +1,5 @@
 """supernode.core.preheat: ids, request validation, the state table, dedupe, expiry, aggregation."""
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -48,17 +49,20 @@ def test_platform_changes_only_image_ids_that_ask_for_one():
     assert arm.id != plain.id and arm.platform == "linux/arm64/v8"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"url": URL}, "type"),
-    ({"type": "file"}, "url"),
-    ({"type": "blob", "url": URL}, "type"),
-    ({"type": "file", "url": "ab"}, "url"),
-    ({"type": "file", "url": "ftp://x/y"}, None),
-    ({"type": "image", "url": "http://reg/v2/x/blobs/sha256:1"}, "url"),
-    ({"type": "image", "url": IMAGE, "platform": "linux"}, "platform"),
-    ({"type": "file", "url": URL, "platform": "linux/amd64"}, "platform"),
-    ({"type": "file", "url": URL, "headers": {"a": 1}}, "headers"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"url": URL}, "type"),
+        ({"type": "file"}, "url"),
+        ({"type": "blob", "url": URL}, "type"),
+        ({"type": "file", "url": "ab"}, "url"),
+        ({"type": "file", "url": "ftp://x/y"}, None),
+        ({"type": "image", "url": "http://reg/v2/x/blobs/sha256:1"}, "url"),
+        ({"type": "image", "url": IMAGE, "platform": "linux"}, "platform"),
+        ({"type": "file", "url": URL, "platform": "linux/amd64"}, "platform"),
+        ({"type": "file", "url": URL, "headers": {"a": 1}}, "headers"),
+    ],
+)
 def test_bad_requests_are_bad_input(body, field):
     with pytest.raises(BadInput) as e:
         parse_request(body)
@@ -67,8 +71,15 @@ def test_bad_requests_are_bad_input(body, field):
 
 
 def test_type_is_case_insensitive_and_harbor_extras_are_ignored():
-    s = parse_request({"type": "IMAGE", "url": IMAGE, "image": "library/alpine", "tag": "3.19",
-                       "headers": {"Authorization": "Bearer t"}})
+    s = parse_request(
+        {
+            "type": "IMAGE",
+            "url": IMAGE,
+            "image": "library/alpine",
+            "tag": "3.19",
+            "headers": {"Authorization": "Bearer t"},
+        }
+    )
     assert s.type == "image" and dict(s.headers) == {"Authorization": "Bearer t"}
 
 
@@ -101,7 +112,7 @@ def test_submit_dedupes_running_reports_success_and_retries_failures():
     b = book()
     kind, rec = b.submit(spec(), 0)
     assert kind is Submit.CREATED and kind.starts_worker
-    assert b.submit(spec(), 1) == (Submit.JOINED, rec)             # waiting: same record, no worker
+    assert b.submit(spec(), 1) == (Submit.JOINED, rec)  # waiting: same record, no worker
     b.move(rec.id, S.RUNNING, 1)
     kind, again = b.submit(spec(), 2)
     assert kind is Submit.JOINED and not kind.starts_worker and again is rec
@@ -123,7 +134,7 @@ def test_finished_records_expire_after_ttl_and_are_returned_for_file_cleanup():
     b.move(rec.id, S.SUCCESS, 10)
     assert b.get(rec.id, 109) is rec and b.expire(109) == []
     assert b.get(rec.id, 110) is None and b.all(110) == []
-    assert b.submit(spec(), 110)[0] is Submit.CREATED       # an expired record counts as absent
+    assert b.submit(spec(), 110)[0] is Submit.CREATED  # an expired record counts as absent
     assert b.expire(110) == []
 
 
@@ -147,8 +158,12 @@ def test_parent_settles_from_children():
     b = book()
     _, parent = b.submit(parse_request({"type": "image", "url": IMAGE}), 0)
     b.move(parent.id, S.RUNNING, 0)
-    kids = [b.submit(parent.spec.child(f"https://reg.example.com/v2/library/alpine/blobs/sha256:{i}", {}), 0,
-                     parent_id=parent.id)[1] for i in range(2)]
+    kids = [
+        b.submit(
+            parent.spec.child(f"https://reg.example.com/v2/library/alpine/blobs/sha256:{i}", {}), 0, parent_id=parent.id
+        )[1]
+        for i in range(2)
+    ]
     parent.children = [k.id for k in kids]
     for k in kids:
         b.move(k.id, S.RUNNING, 0)
@@ -162,14 +177,15 @@ def test_parent_settles_from_children():
 def test_children_outlive_neither_their_parent_nor_deletion():
     b = book()
     _, parent = b.submit(parse_request({"type": "image", "url": IMAGE}), 0)
-    _, kid = b.submit(parent.spec.child("https://reg.example.com/v2/library/alpine/blobs/sha256:1", {}), 0,
-                      parent_id=parent.id)
+    _, kid = b.submit(
+        parent.spec.child("https://reg.example.com/v2/library/alpine/blobs/sha256:1", {}), 0, parent_id=parent.id
+    )
     parent.children = [kid.id]
     b.move(kid.id, S.RUNNING, 0)
     b.move(kid.id, S.SUCCESS, 1)
     b.move(parent.id, S.RUNNING, 0)
     b.settle_parent(parent.id, 5)
-    assert b.expire(102) == []          # the child expired, but its parent (finished at 5) still counts on it
+    assert b.expire(102) == []  # the child expired, but its parent (finished at 5) still counts on it
     assert {r.id for r in b.expire(105)} == {parent.id, kid.id}
     _, parent = b.submit(parse_request({"type": "image", "url": IMAGE}), 200)
     _, kid = b.submit(parent.spec.child("https://reg.example.com/v2/library/alpine/blobs/sha256:1", {}), 200)
@@ -199,12 +215,29 @@ def test_views_redact_credentials_and_show_epoch_for_unfinished():
     b = book()
     _, rec = b.submit(spec(headers={"Authorization": "Bearer secret", "X-Trace": "1"}), 1_600_000_000.5)
     info = rec.status_info().encode()
-    assert info == {"ID": rec.id, "status": "WAITING", "startTime": "2020-09-13T12:26:40.500Z",
-                    "finishTime": "1970-01-01T00:00:00.000Z", "errorMsg": ""}
+    assert info == {
+        "ID": rec.id,
+        "status": "WAITING",
+        "startTime": "2020-09-13T12:26:40.500Z",
+        "finishTime": "1970-01-01T00:00:00.000Z",
+        "errorMsg": "",
+    }
     raw = rec.record_info().encode()
-    assert raw["Headers"] == {"Authorization": REDACTED, "X-Trace": REDACTED}   # no value, whatever the name
-    assert set(raw) == {"ID", "URL", "Type", "Filter", "Identifier", "Headers", "ParentID", "Children", "Status",
-                        "StartTime", "FinishTime", "ErrorMsg"}
+    assert raw["Headers"] == {"Authorization": REDACTED, "X-Trace": REDACTED}  # no value, whatever the name
+    assert set(raw) == {
+        "ID",
+        "URL",
+        "Type",
+        "Filter",
+        "Identifier",
+        "Headers",
+        "ParentID",
+        "Children",
+        "Status",
+        "StartTime",
+        "FinishTime",
+        "ErrorMsg",
+    }
     assert raw["StartTime"] == 1_600_000_000_500
     _, signed = b.submit(spec(url="http://me:pw-secret@registry.test/v2/x/blobs/sha256:1?token=qs-secret"), 1.0)
     shown = signed.record_info().encode()["URL"]

@@ -1,4 +1,5 @@
 """conf/gunicorn.conf.py runs gunicorn exactly as the `supernode` command does (one definition)."""
+
 import os
 import runpy
 
@@ -20,7 +21,10 @@ def test_the_conf_file_and_the_command_agree(tmp_path, monkeypatch):
 
 def test_an_external_download_server_leaves_the_download_port_alone():
     builtin = gunicorn_settings(settings.load("/nonexistent.yml", env={}, flags={"download_port": "18001"}))
-    external = gunicorn_settings(settings.load("/nonexistent.yml", env={"SUPERNODE_DOWNLOAD_SERVER": "external"},
-                                               flags={"download_port": "18001"}))
+    external = gunicorn_settings(
+        settings.load(
+            "/nonexistent.yml", env={"SUPERNODE_DOWNLOAD_SERVER": "external"}, flags={"download_port": "18001"}
+        )
+    )
     assert builtin["bind"] == ["0.0.0.0:8002", "0.0.0.0:18001"]
     assert external["bind"] == ["0.0.0.0:8002"]

@@ -1,4 +1,5 @@
 """Each Metric the core counts maps to its own Prometheus counter (no lookup by attribute name)."""
+
 from supernode.core.effects import Count, Metric
 from supernode.metrics import SupernodeMetrics
 from supernode.shell.service_metrics import MetricsRecorder, counters_of

@@ -3,6 +3,7 @@
 dfdaemon listens on 127.0.0.1 only (whoever reaches it may use it as a proxy); in the DaemonSet
 this relay runs beside it, in the node's network namespace. Stdlib only: it runs from a ConfigMap.
 """
+
 import argparse
 import http.server
 import threading
@@ -62,6 +63,7 @@ class Relay(http.server.BaseHTTPRequestHandler):
 class BoundedServer(http.server.ThreadingHTTPServer):
     """A thread per connection, but at most MAX_CONNECTIONS, and MAX_PER_CLIENT per client address:
     beyond that a connection is closed at once."""
+
     daemon_threads = True
     request_queue_size = MAX_CONNECTIONS
 
