@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.clock import SystemClock
+from common.shell.clock import SystemClock
 from dfget.core.timing import LONG_POLL_SECONDS
 from dfget.upload_server import UploadServer
 

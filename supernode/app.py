@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, request
 
-from common.clock import SystemClock, WaitingClock
+from common.clock import WaitingClock
 from common.protocol import paths
 from common.protocol.wire import MAX_REQUEST_BODY
+from common.shell.clock import SystemClock
 from common.shell.config import Config
 from supernode.api import console, management, peer_protocol, preheat, system
 from supernode.api.http_metrics import HttpMetrics

@@ -10,9 +10,9 @@ import time
 
 import click
 
-from common.clock import SystemClock
 from common.errors import BadInput
 from common.shell import logs
+from common.shell.clock import SystemClock
 from common.units import parse_duration
 from dfget.uploader.core.policy import check_task_file_name
 from dfget.uploader.server import PORT_LINE, ServerOptions, serve

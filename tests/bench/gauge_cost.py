@@ -16,8 +16,8 @@ import statistics
 import tempfile
 import time
 
-from common.clock import FakeClock
 from common.protocol.messages import RegisterRequest
+from common.shell.clock import FakeClock
 from supernode import settings
 from supernode.app import create_app
 from tests.support.fake_cdn import FakeCdn

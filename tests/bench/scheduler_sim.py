@@ -19,8 +19,8 @@ import sys
 import time
 from collections import deque
 
-from common.clock import FakeClock
 from common.protocol.codes import CdnStatus
+from common.shell.clock import FakeClock
 from common.source_access import SourceAccess
 from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
 from supernode.core.model import Limits

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from common.clock import FakeClock
 from common.pieces import frame_header
+from common.shell.clock import FakeClock
 from common.version import VERSION
 from dfget.uploader.app import HEADER_DATA_DIR_ID, create_upload_app
 from dfget.uploader.core.policy import data_dir_id

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from common.clock import FakeClock
+from common.shell.clock import FakeClock
 from common.version import VERSION
 from dfget.uploader.app import create_upload_app
 from dfget.uploader.state import UploadState

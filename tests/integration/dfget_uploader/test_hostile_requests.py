@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from common.clock import FakeClock
+from common.shell.clock import FakeClock
 from dfget.uploader.server import ServerOptions, UploadServer
 from dfget.uploader.state import UploadState
 from tests.integration.dfget_uploader.test_app import (

@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
-from common.clock import FakeClock
 from common.protocol.messages import HEADER_CLIENT_KEY
+from common.shell.clock import FakeClock
 from dfget.uploader import meta
 from dfget.uploader.core.policy import data_dir_id
 from dfget.uploader.server import ServerOptions, UploadServer, bind

@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from common.clock import FakeClock
 from common.protocol.messages import PieceSuccessRequest, PullPieceTaskRequest, RegisterRequest
+from common.shell.clock import FakeClock
 from supernode import settings as supernode_settings
 from supernode.metrics import SupernodeMetrics
 from supernode.service import SupernodeService

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from common.clock import FakeClock
 from common.protocol.messages import HEADER_DISPLAY_NAME
+from common.shell.clock import FakeClock
 from supernode import settings
 from supernode.app import create_app
 from supernode.console.core import view

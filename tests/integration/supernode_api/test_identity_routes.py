@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from common.clock import FakeClock
 from common.protocol.messages import HEADER_CLIENT_KEY
+from common.shell.clock import FakeClock
 from supernode import settings
 from supernode.app import create_app
 from tests.support.fake_cdn import FakeCdn

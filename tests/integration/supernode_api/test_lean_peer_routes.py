@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import generate_latest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from common.clock import FakeClock
 from common.protocol.messages import HEADER_CLIENT_KEY
+from common.shell.clock import FakeClock
 from supernode import service as service_module
 from supernode import settings
 from supernode.api.lean_peer_routes import LeanPeerRoutes, query_of

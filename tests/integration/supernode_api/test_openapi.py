@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
 
-from common.clock import FakeClock
+from common.shell.clock import FakeClock
 from supernode import settings
 from supernode.api.management import openapi_document
 from supernode.api.system import go_style

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from common.clock import FakeClock
 from common.protocol.wire import MAX_REQUEST_BODY
+from common.shell.clock import FakeClock
 from supernode import settings
 from supernode.app import create_app
 from tests.support.fake_cdn import FakeCdn

@@ -2,8 +2,8 @@ import threading
 
 import pytest
 
-from common.clock import SystemClock
 from common.digest import task_id as make_task_id
+from common.shell.clock import SystemClock
 from common.source_access import Headers, SourceAccess
 from supernode import settings as supernode_settings
 from supernode.cdn.core.contract import CdnJob

@@ -229,7 +229,7 @@ def test_revalidation_304_is_a_hit_and_200_rebuilds(make_cdn, source):
 def test_no_validators_is_not_refetched_within_ttl(make_cdn, source):
     import time
 
-    from common.clock import FakeClock
+    from common.shell.clock import FakeClock
 
     source.get(URL, body=DATA)
     clock = FakeClock(time.time())
@@ -334,7 +334,7 @@ def test_task_with_its_own_range_stores_that_range(make_cdn, source):
 
 
 def test_source_rate_limit_paces_the_build(settings, source):
-    from common.clock import FakeClock
+    from common.shell.clock import FakeClock
     from supernode.cdn.manager import LocalCdn
 
     source.get(URL, body=DATA)
@@ -438,7 +438,7 @@ def test_a_redirect_to_another_host_carries_no_credential_headers(make_cdn, sour
 def test_source_allow_is_checked_on_every_hop(settings, source):
     """sourceAllow (the operator's answer to "the supernode fetches any URL a client registers"):
     a redirect from an allowed host to another one is refused before any request is sent there."""
-    from common.clock import SystemClock
+    from common.shell.clock import SystemClock
     from supernode.cdn.manager import LocalCdn
 
     source.head(URL, status=302, headers={"Location": "http://169.254.169.254/latest/meta-data"})

@@ -144,7 +144,7 @@ def test_breakpoint_with_changed_source_rebuilds(make_cdn, origin_factory):
 
 
 def test_stalled_stream_times_out_and_resumes(settings, origin_factory):
-    from common.clock import SystemClock
+    from common.shell.clock import SystemClock
     from supernode.cdn.manager import LocalCdn
 
     origin = origin_factory(DATA, cuts=[PAYLOAD // 2], stall=1.5)
@@ -210,7 +210,7 @@ def test_a_trickling_source_cannot_hold_a_build_running(settings, origin_factory
     """Attack (issue 11 item 11): a source that sends a byte now and then never trips the read
     timeout, so the build stayed RUNNING for ever and task GC skipped it. Below sourceMinRate over
     a window of sourceReadTimeout the stream counts as broken; after sourceRetries the build fails."""
-    from common.clock import SystemClock
+    from common.shell.clock import SystemClock
     from supernode.cdn.manager import LocalCdn
 
     origin = origin_factory(DATA, cuts=[1000] * 10, trickle=0.05)  # 20 B/s after the first 1000 bytes

@@ -9,7 +9,7 @@ import stat
 import pytest
 import responses
 
-from common.clock import SystemClock
+from common.shell.clock import SystemClock
 from supernode import layout
 from supernode import settings as supernode_settings
 from supernode.cdn.manager import LocalCdn

@@ -8,7 +8,7 @@ import os
 import pytest
 import responses
 
-from common.clock import FakeClock
+from common.shell.clock import FakeClock
 from supernode import settings as settings_mod
 from supernode.app import create_app
 from supernode.core import manifests as m

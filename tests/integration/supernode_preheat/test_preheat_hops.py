@@ -102,7 +102,7 @@ def test_a_file_preheat_redirected_off_the_allow_list_fetches_nothing_there(tmp_
     """The CDN follows the redirects of a preheat's URL hop by hop under preheatAllow."""
     import time as _time
 
-    from common.clock import SystemClock
+    from common.shell.clock import SystemClock
 
     settings = settings_mod.defaults(home_dir=str(tmp_path / "home"), preheat_allow=[r"^http://files\.test/"])
     cdn = LocalCdn(settings, clock=SystemClock(), sleep=lambda s: None)

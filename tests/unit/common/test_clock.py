@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from common.clock import FakeClock, SystemClock
+from common.shell.clock import FakeClock, SystemClock
 from tests.support.procs import wait_until
 
 

@@ -1,4 +1,4 @@
-from common.clock import FakeClock
+from common.shell.clock import FakeClock
 from dfget.ratelimit import Limiter
 
 

@@ -2,8 +2,8 @@
 
 import random
 
-from common.clock import FakeClock
 from common.protocol.codes import PieceStatus
+from common.shell.clock import FakeClock
 from common.source_access import Headers, SourceAccess
 from supernode.core.coordinator import Coordinator, Probe, PullQuery, Registrant
 from supernode.core.model import Limits
