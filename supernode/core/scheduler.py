@@ -31,7 +31,9 @@ the progress and returns a Plan; the coordinator applies it.
      and a client that can forward: one that never uploads (port 0, `pattern: cdn`) can never pay
      its debt, and holding it back helped nobody (a 20-piece file took 20 s instead of 0.4 s).
      A slow client (docs/decisions.md #24) gets no fresh piece while others download the task:
-     everyone else would have to fetch it over its slow uplink;
+     everyone else would have to fetch it over its slow uplink. That rule too never leaves the
+     supernode idle: when every client asking is slow (e.g. all of them measured against a
+     rate one of them reached in a burst), the fresh piece goes to whoever asks;
    * a piece some holder could give this client once it has a free upload slot -> wait for it;
    * a piece on its way from the supernode to another client -> wait for that copy, unless the
      fetch has stalled: it took longer than STALL_FACTOR x the task's average supernode piece time
@@ -194,7 +196,7 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
                     continue
             if super_load >= fanout:
                 continue
-            if slow_client and not held:
+            if slow_client and not held and super_load > 0:
                 continue  # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
             if spreads and not held:
                 if debt is None:

@@ -394,6 +394,7 @@ def _with_best(view, rate=1.0, now=10.0):
 def test_a_slow_client_gets_no_fresh_piece_while_others_download_the_task():
     view, limits = simple_view(4, states={SRC: _metered(8.0)}, peer_down_limit=4)
     view = _with_best(view)
+    view.task.super_load = 1  # another client's fresh piece is on its way from the supernode
     assert scheduler.plan(view, limits, random.Random(1)).wait
     fast = dataclasses.replace(view, peers={SRC: _metered(1.0)})
     assert [a.source for a in scheduler.plan(fast, limits, random.Random(1)).assignments] == [SUPER]
@@ -401,9 +402,19 @@ def test_a_slow_client_gets_no_fresh_piece_while_others_download_the_task():
     assert scheduler.plan(alone, limits, random.Random(1)).assignments
 
 
+def test_a_slow_client_gets_a_fresh_piece_rather_than_leave_the_supernode_idle():
+    """Every client asking may be slow against a rate one of them reached in a burst: holding
+    them all back idled a restarted crowd for 80 s (until the best rate aged out)."""
+    view, limits = simple_view(4, states={SRC: _metered(8.0)}, peer_down_limit=4)
+    view = _with_best(view)
+    assert view.task.super_load == 0
+    assert [a.source for a in scheduler.plan(view, limits, random.Random(1)).assignments] == [SUPER]
+
+
 def test_a_client_with_a_piece_running_far_longer_than_a_piece_time_counts_as_slow():
     view, limits = simple_view(4, peer_down_limit=4)
     view = _with_best(view)
+    view.task.super_load = 1
     view.client.running[3] = "x"
     view.client.started[3] = view.now - scheduler.CONGESTED_PIECE_TIMES - 1
     assert scheduler.plan(view, limits, random.Random(1)).wait
