@@ -46,7 +46,7 @@ import time
 from tests.bench import _common as bc
 from tests.bench.control_plane_load import Conn, Load, Peer, Stats, ceiling, register_all, run_phase
 from tests.support import v1go
-from tests.support.procs import Proc, start_origin, start_supernode, wait_until
+from tests.support.procs import Proc, start_origin, start_supernode, supernode_argv, wait_until
 
 PIECE = 15 * 1024 * 1024
 _IN_NETNS = "DRAGONFLY_BENCH_NETNS"
@@ -63,19 +63,9 @@ def start_target(target: str, work: str, flags) -> "tuple[Proc, int, int]":
 
         api, download = free_port(), free_port()
         proc = Proc(
-            [
-                os.path.join(binaries, "supernode"),
-                "--home-dir",
-                home,
-                "--port",
-                str(api),
-                "--download-port",
-                str(download),
-                "--advertise-ip",
-                "127.0.0.1",
-                "--cdn-pattern",
-                "source",
-            ],
+            supernode_argv(
+                os.path.join(binaries, "supernode"), home, api, download, "--cdn-pattern", "source", listen=None
+            ),
             log_path=log,
         )
 

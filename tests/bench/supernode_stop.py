@@ -30,7 +30,7 @@ import time
 
 from tests.bench._common import machine, write_result
 from tests.support import v1go
-from tests.support.procs import free_port, wait_until
+from tests.support.procs import free_port, supernode_argv, wait_until
 
 INSIDE = "DF_STOP_BENCH_IN_NETNS"
 DEADLINE = 60.0
@@ -73,31 +73,9 @@ class Prober(threading.Thread):
 def start(kind: str, home: str, binary: str):
     api, download = free_port(), free_port()
     if kind == "ours":
-        argv = [
-            "supernode",
-            "--home-dir",
-            home,
-            "--port",
-            str(api),
-            "--download-port",
-            str(download),
-            "--listen-address",
-            "127.0.0.1",
-            "--advertise-ip",
-            "127.0.0.1",
-        ]
+        argv = supernode_argv("supernode", home, api, download)
     else:
-        argv = [
-            binary,
-            "--home-dir",
-            home,
-            "--port",
-            str(api),
-            "--download-port",
-            str(download),
-            "--advertise-ip",
-            "127.0.0.1",
-        ]
+        argv = supernode_argv(binary, home, api, download, listen=None)
     with open(os.path.join(home + ".out"), "ab") as log:
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True

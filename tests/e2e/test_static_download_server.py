@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.support.dfget_runs import end_pids, upload_server_pids
-from tests.support.procs import Proc, free_port, wait_until
+from tests.support.procs import Proc, free_port, supernode_argv, wait_until
 from tests.support.v1client import V1Client
 
 pytestmark = pytest.mark.e2e
@@ -36,19 +36,7 @@ def external(tmp_path, ended_by_pid):
     home, api, download = tmp_path / "ext", free_port(), free_port()
     proc = ended_by_pid(
         Proc(
-            [
-                "supernode",
-                "--home-dir",
-                str(home),
-                "--port",
-                str(api),
-                "--download-port",
-                str(download),
-                "--listen-address",
-                "127.0.0.1",
-                "--advertise-ip",
-                "127.0.0.1",
-            ],
+            supernode_argv("supernode", home, api, download),
             log_path=str(tmp_path / "ext.out"),
             env={"SUPERNODE_DOWNLOAD_SERVER": "external"},
         )

@@ -25,7 +25,7 @@ from tests.support import v1go
 from tests.support.dfget_runs import DfgetRunner
 from tests.support.interop_lab import RUN_DEADLINE, Lab, finish, own_cid, pieces_from, sha
 from tests.support.netns import Netns, NetnsUnavailable
-from tests.support.procs import free_port, wait_until
+from tests.support.procs import free_port, supernode_argv, wait_until
 
 pytestmark = pytest.mark.e2e
 MIB = 1024 * 1024
@@ -113,17 +113,7 @@ def go_supernode(lab):
         )
     lab.start([nginx, "-c", conf, "-p", lab.tmp], "nginx")
     sn = lab.start(
-        [
-            os.path.join(lab.bins, "supernode"),
-            "--home-dir",
-            home,
-            "--port",
-            str(api),
-            "--download-port",
-            str(download),
-            "--advertise-ip",
-            "127.0.0.1",
-        ],
+        supernode_argv(os.path.join(lab.bins, "supernode"), home, api, download, listen=None),
         "go-supernode",
     )
 

@@ -113,6 +113,15 @@ def start_origin(root: str, log_path: str, *extra: str) -> "tuple[Proc, int]":
     return proc, wait_until(port, START_DEADLINE, "the origin to listen")
 
 
+def supernode_argv(binary: str, home, api: int, download: int, *extra: str, listen: "str | None" = "127.0.0.1"):
+    """A supernode's command line on loopback: ours (`binary` "supernode"), or v1's Go one, which
+    has no --listen-address (`listen=None`) and binds every interface."""
+    argv = [binary, "--home-dir", str(home), "--port", str(api), "--download-port", str(download)]
+    if listen:
+        argv += ["--listen-address", listen]
+    return [*argv, "--advertise-ip", "127.0.0.1", *extra]
+
+
 def start_supernode(
     home: str, log_path: str, *extra: str, env=None, ports: "tuple[int, int] | None" = None
 ) -> "tuple[Proc, int, int]":
@@ -121,20 +130,7 @@ def start_supernode(
     for attempt in range(1, PORT_ATTEMPTS + 1):
         api, download = ports or (free_port(), free_port())
         proc = Proc(
-            [
-                "supernode",
-                "--home-dir",
-                home,
-                "--port",
-                str(api),
-                "--download-port",
-                str(download),
-                "--listen-address",
-                "127.0.0.1",
-                "--advertise-ip",
-                "127.0.0.1",
-                *extra,
-            ],
+            supernode_argv("supernode", home, api, download, *extra),
             log_path=log_path,
             env=env,
         )
