@@ -2,7 +2,6 @@
 
 import hashlib
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -10,6 +9,9 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.serving import make_server
 
 from common.pieces import frame, payload_size, piece_range
+from tests.support.procs import wait_until
+
+HOLD_DEADLINE = 60.0  # s: a held piece's condition that never comes true is a test failure
 
 TASK_ID = "f" * 64
 
@@ -34,11 +36,12 @@ def split(content: bytes, size: int) -> "list[bytes]":
 
 def piece_app(content: bytes, size: int, corrupt_paths=("/bad",)) -> Flask:
     """Serves framed pieces at /good/<name> and, corrupted, at /bad/<name>; /gone/<name> is 404.
-    `app.slow` maps a piece number to seconds its answer waits (so later pieces land first)."""
+    `app.hold` maps a piece number to a condition its answer waits for (deadline-bounded), e.g.
+    "every other piece is done", so that later pieces land first whatever the machine's load."""
     app = Flask("pieces")
     pieces = split(content, size)
     app.hits = []
-    app.slow = {}
+    app.hold = {}
 
     @app.route("/<kind>/<name>")
     def piece(kind, name):
@@ -46,7 +49,8 @@ def piece_app(content: bytes, size: int, corrupt_paths=("/bad",)) -> Flask:
         app.hits.append((kind, num, request.headers.get("Range"), request.headers.get("User-Agent")))
         if kind == "gone":
             return Response("no such file", status=404)
-        time.sleep(app.slow.get(num, 0))
+        if num in app.hold:
+            wait_until(app.hold[num], HOLD_DEADLINE, f"the condition that releases piece {num}")
         body = bytearray(frame(pieces[num], size))
         if "/" + kind in corrupt_paths:
             body[len(body) // 2] ^= 0xFF

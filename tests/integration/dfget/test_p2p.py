@@ -297,13 +297,14 @@ MANY = os.urandom(8 * payload_size(SIZE) - 1000)  # eight pieces
 
 @pytest.fixture
 def many(origin):
-    """Eight pieces; piece 0 answers late, so the others land ahead of the hashed prefix."""
+    """Eight pieces; piece 0 is answered only once the other seven are done, so they all land
+    ahead of the hashed prefix."""
     files, base, origin_app = origin
     files["many.bin"] = MANY
     pieces = piece_app(MANY, SIZE)
-    pieces.slow = {0: 0.4}
     with serve(pieces) as piece_port:
         sn = FakeSupernode(MANY, SIZE, piece_port, limit=8)
+        pieces.hold = {0: lambda: sn.done >= set(range(1, len(sn.pieces)))}
         with serve(sn.app()) as sn_port:
             yield sn, f"127.0.0.1:{sn_port}", f"{base}/many.bin", pieces, origin_app
 
