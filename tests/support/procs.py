@@ -17,10 +17,10 @@ START_DEADLINE = 90.0
 PORT_ATTEMPTS = 3  # a supernode start that lost a port it was given to another process
 
 
-# Ports handed to servers under test come from below the kernel's ephemeral range (32768 and up):
-# a port taken from that range may meanwhile become the local end of some outgoing connection,
-# and the server's listen() then fails with "address in use". Successive calls walk the range
-# from a random start, so one test's ports differ and parallel runs rarely meet.
+# Ports handed to servers under test: successive calls walk a range from a random start, so two
+# calls never return the same port (two bind(0) calls may, and a supernode once got one port for
+# both its flags). The range lies below the kernel's ephemeral ports (32768 and up), which the
+# local ends of outgoing connections take, so a port handed out is not taken meanwhile that way.
 _TEST_PORTS = range(20000, 32768)
 _next_port = random.randrange(len(_TEST_PORTS))
 
@@ -127,7 +127,9 @@ def start_supernode(
 ) -> "tuple[Proc, int, int]":
     """`env`: settings as SUPERNODE_<NAME> variables; `ports`: (api, download) to reuse (a restart).
     Ports it picks itself are picked again if another process took one before the supernode bound it."""
-    for attempt in range(1, PORT_ATTEMPTS + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         api, download = ports or (free_port(), free_port())
         proc = Proc(
             supernode_argv("supernode", home, api, download, *extra),
@@ -148,7 +150,6 @@ def start_supernode(
         lost_a_port = "in use by another process" in proc.output()  # supernode/listeners.py says so
         if ports or not lost_a_port or attempt == PORT_ATTEMPTS:
             raise RuntimeError(f"supernode exited: {proc.output()}")
-    raise AssertionError("unreachable")
 
 
 def kill_tree(pid: int) -> "list[int]":
