@@ -398,6 +398,25 @@ def _launch_staggered(starts, launch):
     return t0, procs, real
 
 
+def _dfget_argv(binary: str, url: str, out: str, sn, home: str, peer) -> "list[str]":
+    """A lab peer's download (ours or v1's Go dfget): no local rate limit below the shaped link."""
+    return [
+        binary,
+        "-u",
+        url,
+        "-o",
+        out,
+        "--node",
+        f"{sn.ip}:{API_PORT}",
+        "--home",
+        home,
+        "--ip",
+        peer.ip,
+        "-s",
+        "1000MB",
+    ]
+
+
 def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
     n, size = cfg["n"], cfg["size"]
     sn_home = os.path.join(work, "sn-home")
@@ -434,26 +453,8 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
         os.makedirs(h, exist_ok=True)
 
     def launch(i):
-        argv = [
-            cfg.get("client_bin", "dfget"),
-            "-u",
-            url,
-            "-o",
-            outs[i],
-            "--node",
-            f"{sn.ip}:{API_PORT}",
-            "--home",
-            homes[i],
-            "--ip",
-            peers[i].ip,
-            "-s",
-            "1000MB",
-            "--alivetime",
-            "15m",
-            "--expiretime",
-            "15m",
-            "--notbs",
-        ] + list(cfg.get("dfget_extra", []))
+        argv = _dfget_argv(cfg.get("client_bin", "dfget"), url, outs[i], sn, homes[i], peers[i])
+        argv += ["--alivetime", "15m", "--expiretime", "15m", "--notbs", *cfg.get("dfget_extra", [])]
         return peers[i].popen(argv, os.path.join(work, f"dfget{i}.log"), env=env)
 
     cpu = CpuMeter().start()
@@ -628,22 +629,7 @@ def _run_v1(lab, cfg, work, origin, sn, peers, result, env):
     def launch(i):
         os.makedirs(homes[i], exist_ok=True)
         return peers[i].popen(
-            [
-                os.path.join(bin_dir, "dfget"),
-                "-u",
-                url,
-                "-o",
-                outs[i],
-                "--node",
-                f"{sn.ip}:{API_PORT}",
-                "--home",
-                homes[i],
-                "--ip",
-                peers[i].ip,
-                "-s",
-                "1000MB",
-                "--notbs",
-            ],
+            [*_dfget_argv(os.path.join(bin_dir, "dfget"), url, outs[i], sn, homes[i], peers[i]), "--notbs"],
             os.path.join(work, f"dfget{i}.log"),
             env=env,
         )
