@@ -101,6 +101,10 @@ class RegisterRequest(Message):
     file_length: int = wire("fileLength", 0)
     as_seed: bool = wire("asSeed", False)
     pattern: str = _id("pattern", max_len=SHORT_LEN)
+    # Our extension (cut-through, docs/decisions.md #25): this peer's upload server serves a
+    # piece while its dfget is still receiving it, so the supernode may name it as the source of
+    # a piece it is fetching. A v1 dfget never sends it; a v1 supernode ignores it.
+    streams_pieces: bool = wire("streamsPieces", False)
 
     def source(self) -> SourceAccess:
         """How to reach the source this registration names: rawUrl, headers, insecure and rootCAs."""
