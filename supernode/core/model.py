@@ -130,6 +130,9 @@ class DfgetTask:
     client_key: str = ""  # supernode.core.identity: the secret of this registration
     registered_from: str = ""  # the registration's source address
     keyed: bool = False  # the client has used its key: only the key counts now
+    # it uploads, and its upload server serves a piece while it is still arriving: the scheduler
+    # may name it as the source of a piece it is fetching (docs/decisions.md #25)
+    streams_pieces: bool = False
 
     @property
     def key(self) -> str:

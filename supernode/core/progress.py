@@ -113,6 +113,8 @@ class ClientProgress:
     running: "dict[int, str]" = field(default_factory=dict)
     started: "dict[int, float]" = field(default_factory=dict)  # piece -> when it was reserved
     bad_sources: "dict[int, set[str]]" = field(default_factory=dict)
+    streams: bool = False  # its upload server forwards a piece while it arrives (docs/decisions.md #25)
+    streamed: "set[int]" = field(default_factory=set)  # running pieces it fetches from a peer that is fetching them
 
 
 @dataclass
@@ -122,6 +124,8 @@ class TaskProgress:
     piece_md5: "dict[int, str]" = field(default_factory=dict)
     in_flight: "dict[int, int]" = field(default_factory=dict)  # piece -> clients fetching it
     super_in_flight: "dict[int, int]" = field(default_factory=dict)  # ... of them from the supernode
+    # piece -> {PID: since}: the streaming clients fetching it, each a possible source of it
+    streamers: "dict[int, dict[str, float]]" = field(default_factory=dict)
     super_load: int = 0
     super_load_changed: float = 0.0
     super_started: "dict[int, float]" = field(default_factory=dict)  # piece -> latest supernode reservation
@@ -199,14 +203,28 @@ class Progress:
     # ---- reservations ---------------------------------------------------------------------
 
     def reserve(
-        self, task_id: str, client: ClientProgress, piece: int, source: str, now: float, client_pid: str = ""
+        self,
+        task_id: str,
+        client: ClientProgress,
+        piece: int,
+        source: str,
+        now: float,
+        client_pid: str = "",
+        streamed: bool = False,
     ) -> None:
+        """`streamed`: `source` is itself still fetching the piece. Such a transfer runs at the
+        pace of the source's own download, so it is kept out of both link meters: it says
+        nothing about either end's link."""
         client.running[piece] = source
         client.started[piece] = now
         client.bits.update(piece, PieceStatus.RUNNING)
         tp = self.tasks.get(task_id)
         if tp is not None:
             tp.count_flight(piece, self.is_super(source), +1)
+            if client.streams and client_pid:
+                tp.streamers.setdefault(piece, {})[client_pid] = now
+        if streamed:
+            client.streamed.add(piece)
         if self.is_super(source) and tp is not None:
             tp.super_started[piece] = now
             tp.set_super_load(tp.super_load + 1, now)
@@ -217,8 +235,9 @@ class Progress:
                 tp.unforwarded.get(source, {}).pop(piece, None)  # forwarding has started
             self.peers[source].producer_load += 1
             self._load_changed(source, self.peers[source])
-            self.peers[source].uplink.start(now)
-        if client_pid in self.peers:
+            if not streamed:
+                self.peers[source].uplink.start(now)
+        if client_pid in self.peers and not streamed:
             self.peers[client_pid].downlink.start(now)
 
     def release(
@@ -230,9 +249,16 @@ class Progress:
         started = client.started.pop(piece, now)
         if source is None:
             return None
+        metered = piece not in client.streamed
+        client.streamed.discard(piece)
         tp = self.tasks.get(task_id)
         if tp is not None:
             tp.count_flight(piece, self.is_super(source), -1)
+            fetchers = tp.streamers.get(piece)
+            if fetchers is not None:
+                fetchers.pop(client_pid, None)
+                if not fetchers:
+                    del tp.streamers[piece]
         if self.is_super(source) and tp is not None:
             tp.set_super_load(tp.super_load - 1, now)
             if arrived:
@@ -246,9 +272,10 @@ class Progress:
             state = self.peers[source]
             state.producer_load = max(state.producer_load - 1, 0)
             self._load_changed(source, state)
-            state.uplink.stop(now, arrived)
-            up = state.uplink.rate(now)
-        if client_pid in self.peers:
+            if metered:
+                state.uplink.stop(now, arrived)
+                up = state.uplink.rate(now)
+        if client_pid in self.peers and metered:
             meter = self.peers[client_pid].downlink
             meter.stop(now, arrived)
             down = meter.rate(now)

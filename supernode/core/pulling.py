@@ -160,7 +160,7 @@ def answer(state: SupernodeState, limits: Limits, rng: scheduler.Rng, task_id: s
     if plan.wait:
         return Outcome(_info(ResultCode.PEER_WAIT), recheck_after=plan.recheck_after)
     for a in plan.assignments:
-        progress.reserve(task_id, view.client, a.piece, a.source, now, client_pid=dt.peer_id)
+        progress.reserve(task_id, view.client, a.piece, a.source, now, client_pid=dt.peer_id, streamed=a.streamed)
     data = [render(state, limits, task, dt, a) for a in plan.assignments]
     return Outcome(_info(ResultCode.PEER_CONTINUE, data=data))
 
@@ -192,6 +192,6 @@ def render(state: SupernodeState, limits: Limits, task: Task, client: DfgetTask,
         out.path = task.source.url if task.cdn_source is CdnSource.SOURCE else paths.cdn_piece_path(task.id)
         return out
     peer, source = state.peers[a.source], state.dfget_of_peer(a.source, task.id)
-    assert source is not None, "the scheduler picks holders only, and a holder has a download of the task"
+    assert source is not None, "the scheduler picks holders and fetchers only: each has a download of the task"
     out.cid, out.peer_ip, out.peer_port, out.path = source.cid, peer.ip, peer.port, source.path
     return out

@@ -74,6 +74,7 @@ class Registrant:
     caller: "Caller | None" = None  # who sent it (None: in-process); see supernode.core.identity
     client_key: str = ""  # the key the shell minted for this registration
     display_name: str = ""  # HEADER_DISPLAY_NAME, cleaned ("" if absent or unusable)
+    streams_pieces: bool = False  # its upload server serves pieces still arriving (decisions #25)
 
 
 @dataclass(frozen=True)
@@ -323,6 +324,7 @@ def _add_client(state: SupernodeState, reg: Registrant, now: float) -> None:
             created=now,
             client_key=reg.client_key,
             registered_from=reg.caller.addr if reg.caller else "",
+            streams_pieces=uploads and reg.streams_pieces,
         )
     )
 
@@ -370,6 +372,7 @@ def registrant_from(
         caller=caller,
         client_key=client_key,
         display_name=image_names.clean_display_name(display_name),
+        streams_pieces=req.streams_pieces,
     )
 
 

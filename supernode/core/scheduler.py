@@ -16,6 +16,10 @@ the progress and returns a Plan; the coordinator applies it.
    serviceErrorCount >= eliminationLimit holders are dropped from the holder set; a holder that
    is the client itself, in the client's black list, failed this piece for this client before
    (docs/decisions.md #5) or would exceed peerUpLimit is skipped. Load is reserved as we go.
+   No holder can serve it now, and the client streams -> a streaming client that is fetching the
+   piece may forward it while it arrives (cut-through, docs/decisions.md #25): the one with the
+   fewest uploads, not stalled, under the same rules as a holder. This comes before waiting for
+   a holder's free slot or for a copy on its way from the supernode.
 5. Nobody can serve it now -> super-seeding (the supernode's upload is the scarce resource of a
    flash crowd: every extra copy it sends adds a piece time to the crowd's end):
    * a piece no peer holds and none is fetching from the supernode ("fresh") -> the supernode,
@@ -67,6 +71,7 @@ class Rng(Protocol):
 class Assignment:
     piece: int
     source: str  # a peer ID, or the supernode's own peer ID
+    streamed: bool = False  # the source is still fetching the piece itself (docs/decisions.md #25)
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,7 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     # once (no drop is applied before the plan returns, so a piece's holder set is fixed meanwhile)
     task, fanout, down_limit = view.task, limits.supernode_task_upload_limit, limits.peer_down_limit
     holders_of, super_in_flight, running = task.holders.get, task.super_in_flight, len(view.client.running)
+    streamers = task.streamers
     # pieces all of whose holders are at their upload limit wait, without a look at each holder:
     # from the first piece when the progress keeps that set and nothing excludes a holder for
     # this client alone (a black list, a piece it failed: those holders may send it to the
@@ -178,14 +184,22 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
         if walked == shortcut_from and not alone:
             busy = _busy_peers(view, limits)
         held = holders_of(piece)
-        if super_load >= fanout and not held and (alone or not super_in_flight.get(piece)):
+        streamed = not alone and view.client.streams and piece in streamers
+        if super_load >= fanout and not held and not streamed and (alone or not super_in_flight.get(piece)):
             continue  # the branches below would skip it too, with no side effect (a shortcut only)
         if alone:
             source, usable = None, False
-        elif busy is not None and held and held <= busy:
+        elif busy is not None and held and held <= busy and not streamed:
             continue
         else:
             source, usable = _pick_holder(view, piece, limits, extra, drops, rng, verdicts, slow_client)
+        if source is None and streamed:
+            source = _pick_streamer(view, piece, limits, extra, rng, verdicts, slow_client, stall)
+            if source is not None:
+                picks.append(Assignment(piece, source, streamed=True))
+                if running + len(picks) >= down_limit:
+                    break
+                continue
         if source is None:
             if usable:
                 continue  # a holder will have a free slot soon: wait for it
@@ -310,6 +324,49 @@ def _pick_holder(
         extra[fallback] = extra.get(fallback, 0) + 1
         return fallback, True
     return None, usable
+
+
+def _pick_streamer(
+    view: View,
+    piece: int,
+    limits: Limits,
+    extra: "dict[str, int]",
+    rng: Rng,
+    verdicts: "dict[str, Verdict]",
+    slow_client: bool,
+    stall: float,
+) -> "str | None":
+    """A streaming client that is fetching `piece` and may forward it to this one while it
+    arrives (docs/decisions.md #25), or None. Asked only when no holder can serve the piece now.
+    Among those that may, the one with the fewest uploads under way: a piece then flows down a
+    chain, each host's uplink carrying it once, rather than from one host to many at a fraction
+    of its uplink each. A fetch running longer than the stall time is no source: whatever holds
+    it up would hold up the copy too."""
+    fetchers = view.task.streamers.get(piece)
+    if not fetchers:
+        return None
+    bad = view.client.bad_sources.get(piece, ())
+    peers, up_limit, now = view.peers, limits.peer_up_limit, view.now
+    best, best_key = None, (up_limit, 0.0)
+    for pid, since in fetchers.items():
+        if now - since >= stall or pid in bad:
+            continue
+        verdict = verdicts.get(pid)
+        if verdict is None:
+            verdict = verdicts[pid] = _holder_verdict(view, pid, limits)
+        if verdict is not Verdict.OK:
+            continue
+        load = peers[pid].producer_load + extra.get(pid, 0)
+        if load + 1 > up_limit:
+            continue
+        if not slow_client and is_slow(peers[pid].uplink, view.task.best_up, now):
+            continue
+        key = (load, rng.random())
+        if key < best_key:
+            best, best_key = pid, key
+    if best is not None:
+        extra[best] = extra.get(best, 0) + 1
+    return best
 
 
 def _all_at_limit(view: View, holders: "set[str]", up_limit: int) -> bool:

@@ -58,7 +58,7 @@ class SupernodeState:
         self.keys_by_task.setdefault(dt.task_id, set()).add(dt.key)
         self.keys_by_peer.setdefault(dt.peer_id, set()).add(dt.key)
         if with_progress:
-            self.progress.clients[dt.key] = ClientProgress()
+            self.progress.clients[dt.key] = ClientProgress(streams=dt.streams_pieces)
 
     def remove_dfget(self, key: str, now: float) -> "DfgetTask | None":
         dt = self.dfget_tasks.pop(key, None)

@@ -28,10 +28,12 @@ def worlds(draw):
         elimination_limit=draw(st.integers(1, 4)),
         failure_count_limit=draw(st.integers(1, 4)),
     )
-    task, client = TaskProgress(), ClientProgress()
+    task, client = TaskProgress(), ClientProgress(streams=draw(st.booleans()))
     for p in range(n):
         if draw(st.booleans()):
             task.cdn.update(p, PieceStatus.SUCCESS)
+        if peers and draw(st.integers(0, 2)) == 0:  # streaming clients fetching it (cut-through)
+            task.streamers[p] = dict.fromkeys(draw(st.lists(st.sampled_from(peers), max_size=3)), 0.0)
         task.holders[p] = set(draw(st.lists(st.sampled_from(peers), max_size=4))) if peers else set()
         kind = draw(st.sampled_from(["none", "none", "done", "running", "failed"]))
         if kind == "done":
@@ -84,6 +86,12 @@ def eligible(view, limits, pid, piece) -> bool:
     )
 
 
+def may_serve_now(view, limits, pid, piece, plan=None) -> bool:
+    """Eligible, with an upload slot free even after every assignment of `plan`."""
+    taken = sum(1 for a in plan.assignments if a.source == pid) if plan else 0
+    return eligible(view, limits, pid, piece) and view.peers[pid].producer_load + taken < limits.peer_up_limit
+
+
 @settings(max_examples=150, deadline=None)
 @given(worlds())
 def test_plan_invariants(world):
@@ -96,7 +104,13 @@ def test_plan_invariants(world):
         assert a.piece in available  # CDN has it, client neither holds nor runs it
         assert not view.client.bits.is_success(a.piece) and a.piece not in view.client.running
         if a.source != SUPER:
-            assert a.source in view.task.holders[a.piece]
+            if a.streamed:  # a fetcher forwarding while it receives: only to a client that streams
+                assert view.client.streams and a.source in view.task.streamers[a.piece]
+                assert not [
+                    pid for pid in view.task.holders[a.piece] if may_serve_now(view, limits, pid, a.piece, plan)
+                ]
+            else:
+                assert a.source in view.task.holders[a.piece]
             assert eligible(view, limits, a.source, a.piece)  # never down / black-listed / port 0 / bad
     # up limit: reservations never push a peer over peerUpLimit
     for pid in {a.source for a in plan.assignments} - {SUPER}:
@@ -152,6 +166,8 @@ def test_wait_only_when_nothing_can_be_fetched(world):
         usable = [pid for pid in view.task.holders[piece] if eligible(view, limits, pid, piece)]
         # every usable holder is at its upload limit: wait for a slot (never a supernode copy)
         assert all(view.peers[pid].producer_load + 1 > limits.peer_up_limit for pid in usable)
+        if view.client.streams:  # and so is every fetcher that could forward it
+            assert not [pid for pid in view.task.streamers.get(piece, ()) if may_serve_now(view, limits, pid, piece)]
         if not usable and not view.task.super_in_flight.get(piece):
             # a fresh piece: only the supernode's own limit keeps it back
             assert view.task.super_load >= limits.supernode_task_upload_limit
@@ -171,6 +187,10 @@ def test_the_supernode_sends_a_piece_others_could_get_from_a_peer_never(world):
             continue
         assert not [pid for pid in view.task.holders[a.piece] if eligible(view, limits, pid, a.piece)]
         assert not view.task.super_in_flight.get(a.piece)  # nothing is stalled in these worlds
+        if view.client.streams:
+            assert not [
+                pid for pid in view.task.streamers.get(a.piece, ()) if may_serve_now(view, limits, pid, a.piece, plan)
+            ]
 
 
 @settings(max_examples=80, deadline=None)
@@ -467,3 +487,138 @@ def test_a_stalled_supernode_fetch_does_not_count_against_its_fan_out():
     assert scheduler.plan(dataclasses.replace(view, now=2.0), limits, random.Random(1)).wait
     plan = scheduler.plan(dataclasses.replace(view, now=4.0), limits, random.Random(1))
     assert (0, SUPER) in [(a.piece, a.source) for a in plan.assignments]
+
+
+# ---- cut-through: fetchers as sources (docs/decisions.md #25) ------------------------------------
+
+
+def streaming_view(n=1, **limits):
+    view, lim = simple_view(n, **limits)
+    return dataclasses.replace(view, client=ClientProgress(streams=True)), lim
+
+
+def test_a_piece_on_its_way_from_the_supernode_is_forwarded_by_its_fetcher():
+    view, limits = streaming_view(1)
+    view.task.in_flight[0] = view.task.super_in_flight[0] = 1
+    view.task.super_started[0] = 0.0
+    view.task.streamers[0] = {"a": 0.0}
+    view.peers["a"] = PeerState()
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert [(a.piece, a.source, a.streamed) for a in plan.assignments] == [(0, "a", True)]
+
+
+def test_a_client_that_cannot_stream_waits_for_the_copy_as_before():
+    view, limits = streaming_view(1)
+    view = dataclasses.replace(view, client=ClientProgress(streams=False))
+    view.task.in_flight[0] = view.task.super_in_flight[0] = 1
+    view.task.streamers[0] = {"a": 0.0}
+    view.peers["a"] = PeerState()
+    assert scheduler.plan(view, limits, random.Random(1)).wait
+
+
+def test_a_free_holder_comes_before_a_fetcher():
+    view, limits = streaming_view(1)
+    view.task.holders[0] = {"h"}
+    view.task.streamers[0] = {"a": 0.0}
+    view.peers.update(h=PeerState(producer_load=3), a=PeerState())
+    assert scheduler.plan(view, limits, random.Random(1)).assignments[0] == scheduler.Assignment(0, "h")
+
+
+def test_a_fetcher_comes_before_waiting_for_a_busy_holder():
+    view, limits = streaming_view(1, peer_up_limit=2)
+    view.task.holders[0] = {"h"}
+    view.task.streamers[0] = {"a": 0.0}
+    view.peers.update(h=PeerState(producer_load=2), a=PeerState())
+    assert scheduler.plan(view, limits, random.Random(1)).assignments[0] == scheduler.Assignment(0, "a", True)
+
+
+def test_the_fetcher_with_the_fewest_uploads_forwards_so_that_a_chain_forms():
+    view, limits = streaming_view(1)
+    view.task.in_flight[0] = view.task.super_in_flight[0] = 1
+    view.task.streamers[0] = {"a": 0.0, "b": 0.0, "c": 0.0}
+    view.peers.update(a=PeerState(producer_load=2), b=PeerState(producer_load=0), c=PeerState(producer_load=1))
+    for seed in range(5):
+        assert scheduler.plan(view, limits, random.Random(seed)).assignments[0].source == "b"
+
+
+def test_no_fetcher_that_is_busy_stalled_excluded_or_the_client_itself():
+    view, limits = streaming_view(1, peer_up_limit=2)
+    view.task.in_flight[0] = view.task.super_in_flight[0] = 1
+    view.task.super_started[0] = 9.0
+    view.task.super_piece_seconds = 1.0  # stalled after 3 s
+    view.task.streamers[0] = {"busy": 9.0, "old": 5.0, "black": 9.0, "bad": 9.0, SRC: 9.0, "down": 9.0}
+    view.peers.update(
+        busy=PeerState(producer_load=2),
+        old=PeerState(),
+        black=PeerState(),
+        bad=PeerState(),
+        down=PeerState(service_down_ms=1),
+    )
+    view.client.bad_sources[0] = {"bad"}
+    view = dataclasses.replace(view, now=10.0, black={"black": 1})
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert plan.wait and not plan.drops  # fetchers are never dropped as holders
+    view.peers["busy"].producer_load = 1
+    assert scheduler.plan(view, limits, random.Random(1)).assignments == (scheduler.Assignment(0, "busy", True),)
+
+
+def test_every_piece_leaves_the_supernode_once_when_fetchers_forward():
+    """A crowd that streams: the first client of each piece takes it from the supernode, everyone
+    after it from a fetcher or holder, so the supernode sends the file once."""
+    from supernode.core.progress import Progress
+
+    n, clients = 6, [f"c{i}" for i in range(6)]
+    progress = Progress(super_pid=SUPER)
+    progress.tasks["t"] = task = TaskProgress()
+    for p in range(n):
+        task.cdn.update(p, PieceStatus.SUCCESS)
+    for c in clients:
+        progress.peers[c] = PeerState()
+        progress.clients[c] = ClientProgress(streams=True)
+    limits = Limits(peer_up_limit=2, peer_down_limit=2, supernode_task_upload_limit=2)
+    rng, from_super = random.Random(7), 0
+    for _round in range(40):
+        for c in clients:
+            client = progress.clients[c]
+            view = scheduler.View(
+                task=task,
+                client=client,
+                peers=progress.peers,
+                black={},
+                servable=lambda pid: True,
+                src_pid=c,
+                super_pid=SUPER,
+                now=float(_round),
+                crowd=2,
+            )
+            for a in scheduler.plan(view, limits, rng).assignments:
+                from_super += a.source == SUPER
+                progress.reserve("t", client, a.piece, a.source, float(_round), client_pid=c, streamed=a.streamed)
+        for c in clients:  # every piece fetched from a holder or the supernode arrives by the next round
+            client = progress.clients[c]
+            for piece, source in list(client.running.items()):
+                if piece not in client.streamed:
+                    progress.record_outcome("t", c, c, source, piece, PieceStatus.SUCCESS, float(_round))
+        for c in clients:  # a streamed piece arrives once its source has it
+            client = progress.clients[c]
+            for piece, source in list(client.running.items()):
+                if piece in client.streamed and progress.clients[source].bits.is_success(piece):
+                    progress.record_outcome("t", c, c, source, piece, PieceStatus.SUCCESS, float(_round))
+    assert all(progress.clients[c].bits.success_count() == n for c in clients)
+    assert from_super == n
+    assert not task.streamers and all(s.producer_load == 0 for s in progress.peers.values())
+
+
+def test_a_streamed_transfer_is_kept_out_of_the_link_meters():
+    from supernode.core.progress import Progress
+
+    progress = Progress(super_pid=SUPER)
+    progress.tasks["t"] = TaskProgress()
+    progress.peers.update(a=PeerState(), b=PeerState())
+    client = ClientProgress(streams=True)
+    progress.reserve("t", client, 0, "a", 1.0, client_pid="b", streamed=True)
+    assert progress.peers["a"].producer_load == 1 and progress.tasks["t"].streamers == {0: {"b": 1.0}}
+    assert progress.peers["a"].uplink.active == 0 and progress.peers["b"].downlink.active == 0
+    progress.release("t", client, 0, 9.0, arrived=True, client_pid="b")
+    assert progress.peers["a"].producer_load == 0 and not progress.tasks["t"].streamers
+    assert progress.peers["a"].uplink.rate(9.0) is None and not client.streamed

@@ -1,0 +1,63 @@
+"""Cut-through through the coordinator (docs/decisions.md #25): a client whose registration says
+its upload server streams is named as the source of a piece it is still fetching; a client that
+did not say so (a v1 dfget) never is, and is never given such a source."""
+
+from common.protocol.codes import ResultCode as R
+from supernode.cdn.core.contract import CdnResult
+from tests.unit.supernode.coreharness import cdn_pieces, coordinator, register
+from tests.unit.supernode.coreharness import pull as pull_answer
+
+T = "t" * 64
+PIECES = 4
+
+
+def built(core):
+    cdn_pieces(core, T, PIECES)
+    core.on_done(
+        T,
+        CdnResult(
+            success=True, real_md5="m", source_length=PIECES * 1000, file_length=PIECES * 1005, piece_count=PIECES
+        ),
+    )
+
+
+def pieces_of(answer):
+    assert answer.code == R.PEER_CONTINUE and answer.data, answer
+    return {t.piece_num: t for t in answer.data}
+
+
+def crowd(first_streams=True, second_streams=True, first_port=15001):
+    core = coordinator(peer_down_limit=PIECES, supernode_task_upload_limit=PIECES)
+    register(core, "first", streams_pieces=first_streams, port=first_port)
+    register(core, "second", streams_pieces=second_streams)
+    register(core, "third", streams_pieces=True)  # still to come: a crowd, so super-seeding applies
+    built(core)
+    first = pieces_of(pull_answer(core, "first", status=700, result=502))
+    assert all(t.cid.startswith("cdnnode:") for t in first.values())
+    return core, first
+
+
+def test_a_streaming_client_forwards_what_it_is_still_fetching():
+    core, first = crowd()
+    second = pieces_of(pull_answer(core, "second", status=700, result=502))
+    forwarded = {n: t for n, t in second.items() if n in first}
+    assert forwarded and all(t.cid == "first" and t.path == "/peer/file/first" for t in forwarded.values())
+    assert all(t.peer_port == 15001 for t in forwarded.values())
+
+
+def test_a_client_that_does_not_stream_is_no_source_while_fetching():
+    core, first = crowd(first_streams=False)
+    answer = pull_answer(core, "second", status=700, result=502)
+    assert answer.code == R.PEER_WAIT or all(t.cid != "first" for t in answer.data)
+
+
+def test_a_client_that_does_not_stream_is_given_no_fetcher_as_source():
+    core, first = crowd(second_streams=False)
+    answer = pull_answer(core, "second", status=700, result=502)
+    assert answer.code == R.PEER_WAIT or all(t.cid != "first" for t in answer.data)
+
+
+def test_a_client_that_uploads_nothing_streams_nothing_whatever_it_says():
+    core, first = crowd(first_port=0)
+    answer = pull_answer(core, "second", status=700, result=502)
+    assert answer.code == R.PEER_WAIT or all(t.cid != "first" for t in answer.data)
