@@ -159,10 +159,13 @@ def answer(state: SupernodeState, limits: Limits, rng: scheduler.Rng, task_id: s
         return Outcome(_info(ResultCode.PEER_CONTINUE, "too many pieces running, go on with them"))
     if plan.wait:
         return Outcome(_info(ResultCode.PEER_WAIT), recheck_after=plan.recheck_after)
+    # a piece's first streaming fetcher is a new source of it: the clients held waiting for that
+    # piece's copy may take it from this one while it arrives (docs/decisions.md #25)
+    new_source = view.client.streams and any(a.piece not in view.task.streamers for a in plan.assignments)
     for a in plan.assignments:
         progress.reserve(task_id, view.client, a.piece, a.source, now, client_pid=dt.peer_id, streamed=a.streamed)
     data = [render(state, limits, task, dt, a) for a in plan.assignments]
-    return Outcome(_info(ResultCode.PEER_CONTINUE, data=data))
+    return Outcome(_info(ResultCode.PEER_CONTINUE, data=data), effects=[Wake(task_id)] if new_source else [])
 
 
 def _crowd(state: SupernodeState, task_id: str) -> int:

@@ -61,3 +61,17 @@ def test_a_client_that_uploads_nothing_streams_nothing_whatever_it_says():
     core, first = crowd(first_port=0)
     answer = pull_answer(core, "second", status=700, result=502)
     assert answer.code == R.PEER_WAIT or all(t.cid != "first" for t in answer.data)
+
+
+def test_a_first_streaming_fetcher_wakes_the_held_pulls():
+    from supernode.core.coordinator import PullQuery
+    from supernode.core.effects import Wake
+
+    core = coordinator(peer_down_limit=2, supernode_task_upload_limit=PIECES)
+    register(core, "first", streams_pieces=True)
+    register(core, "v1", streams_pieces=False)
+    built(core)
+    out = core.pull(PullQuery(task_id=T, src_cid="v1", status=700, result=502))
+    assert out.answer.code == R.PEER_CONTINUE and Wake(T) not in out.effects  # no new source: it cannot forward
+    out = core.pull(PullQuery(task_id=T, src_cid="first", status=700, result=502))
+    assert out.answer.code == R.PEER_CONTINUE and Wake(T) in out.effects
