@@ -144,6 +144,13 @@ class SupernodeMetrics:
         self.long_poll_wakeups = Counter(
             "long_poll_wakeups_total", "Held /peer/task calls answered early", namespace=NS, subsystem=sn, registry=r
         )
+        self.pieces_streamed = Counter(
+            "pieces_streamed_total",
+            "Pieces assigned from a peer that was still receiving them (cut-through)",
+            namespace=NS,
+            subsystem=sn,
+            registry=r,
+        )
         self.reports_refused = Counter(
             "reports_refused_total",
             "Reports refused: not sent by the client they name",

@@ -69,6 +69,7 @@ class Metric(Enum):
     PIECE_ERRORS = "piece_errors"
     REPORTS_REFUSED = "reports_refused"
     LONG_POLL_WAKEUPS = "long_poll_wakeups"
+    PIECES_STREAMED = "pieces_streamed"
     GC_TASKS = "gc_tasks"
     GC_PEERS = "gc_peers"
 

@@ -165,7 +165,11 @@ def answer(state: SupernodeState, limits: Limits, rng: scheduler.Rng, task_id: s
     for a in plan.assignments:
         progress.reserve(task_id, view.client, a.piece, a.source, now, client_pid=dt.peer_id, streamed=a.streamed)
     data = [render(state, limits, task, dt, a) for a in plan.assignments]
-    return Outcome(_info(ResultCode.PEER_CONTINUE, data=data), effects=[Wake(task_id)] if new_source else [])
+    effects: list[Any] = [Wake(task_id)] if new_source else []
+    streamed = sum(1 for a in plan.assignments if a.streamed)
+    if streamed:
+        effects.append(Count(Metric.PIECES_STREAMED, streamed))
+    return Outcome(_info(ResultCode.PEER_CONTINUE, data=data), effects=effects)
 
 
 def _crowd(state: SupernodeState, task_id: str) -> int:

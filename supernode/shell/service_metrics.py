@@ -32,6 +32,7 @@ def counters_of(m: SupernodeMetrics) -> "dict[Metric, Counter]":
         Metric.PIECE_ERRORS: m.piece_errors,
         Metric.REPORTS_REFUSED: m.reports_refused,
         Metric.LONG_POLL_WAKEUPS: m.long_poll_wakeups,
+        Metric.PIECES_STREAMED: m.pieces_streamed,
         Metric.GC_TASKS: m.gc_tasks,
         Metric.GC_PEERS: m.gc_peers,
     }

@@ -38,11 +38,17 @@ def crowd(first_streams=True, second_streams=True, first_port=15001):
 
 
 def test_a_streaming_client_forwards_what_it_is_still_fetching():
+    from supernode.core.coordinator import PullQuery
+    from supernode.core.effects import Count, Metric
+
     core, first = crowd()
-    second = pieces_of(pull_answer(core, "second", status=700, result=502))
+    out = core.pull(PullQuery(task_id=T, src_cid="second", status=700, result=502))
+    second = pieces_of(out.answer)
+    counted = [e for e in out.effects if isinstance(e, Count) and e.metric is Metric.PIECES_STREAMED]
     forwarded = {n: t for n, t in second.items() if n in first}
     assert forwarded and all(t.cid == "first" and t.path == "/peer/file/first" for t in forwarded.values())
     assert all(t.peer_port == 15001 for t in forwarded.values())
+    assert [c.amount for c in counted] == [len(forwarded)]
 
 
 def test_a_client_that_does_not_stream_is_no_source_while_fetching():
