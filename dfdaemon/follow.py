@@ -22,7 +22,8 @@ import os
 import tempfile
 
 from common.dfget_files import flight_file_of
-from common.flight import first_unsettled, read_flights
+from common.flight import first_unsettled
+from common.shell.flight import read_flights
 
 MARGIN = 64 * 1024
 PROBE_OFFSET = 4 * 1024 * 1024

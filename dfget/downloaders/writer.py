@@ -24,9 +24,9 @@ import shutil
 import threading
 from collections.abc import Callable
 
-from common.flight import FlightWriter
 from common.pieces import payload_size
 from common.protocol.codes import BackSourceReason
+from common.shell.flight import FlightWriter
 from dfget.core.prefix import InOrderHash, Stretch
 from dfget.errors import P2PFailure, PieceFailure
 

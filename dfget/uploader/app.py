@@ -20,7 +20,7 @@ from flask import Flask, Response, request
 
 from common.dfget_files import flight_file_name, service_file_name
 from common.errors import BadInput, RangeNotSatisfiable
-from common.flight import Flight, FlightReader
+from common.flight import Flight
 from common.pieces import TAIL, frame_header
 from common.protocol import paths
 from common.protocol.messages import (
@@ -34,6 +34,7 @@ from common.protocol.messages import (
     HEADER_TOTAL_LIMIT,
     ClientFinishRequest,
 )
+from common.shell.flight import FlightReader
 from common.version import VERSION
 from dfget.uploader.core import policy
 from dfget.uploader.state import StateFull, UploadState

@@ -10,10 +10,10 @@ import threading
 import pytest
 from flask import Flask, Response, request
 
-from common import flight
 from common.dfget_files import FLIGHT_SUFFIX
-from common.flight import FlightReader
 from common.pieces import MIB, frame, payload_size
+from common.shell import flight
+from common.shell.flight import FlightReader
 from dfget.services import Services
 from tests.integration.dfget.fakes import HOLD_DEADLINE, FakeSupernode, FakeUploader, piece_app, serve, split
 from tests.support.procs import wait_until

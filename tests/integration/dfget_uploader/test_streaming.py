@@ -12,10 +12,10 @@ import pytest
 from flask import Flask, Response
 
 from common.dfget_files import flight_file_name, service_file_name
-from common.flight import FlightWriter
 from common.pieces import MIB, frame, payload_size
 from common.protocol.messages import HEADER_STREAMS_PIECES
 from common.shell.clock import SystemClock
+from common.shell.flight import FlightWriter
 from common.version import VERSION
 from dfget.uploader import app as upload_app
 from dfget.uploader import meta

@@ -1,4 +1,5 @@
-"""The flight file (common/flight.py): its records, torn reads, attempts, and its life cycle."""
+"""The flight file (common/flight.py, common/shell/flight.py): its records, torn reads, attempts,
+and its life cycle."""
 
 import os
 import random
@@ -6,7 +7,9 @@ import random
 import pytest
 
 from common import flight
-from common.flight import FAILED, IDLE, RECORD_SIZE, Flight, FlightReader, FlightWriter
+from common.flight import FAILED, IDLE, RECORD_SIZE, Flight
+from common.shell import flight as flight_io
+from common.shell.flight import FlightReader, FlightWriter
 
 
 def test_a_record_round_trips_and_is_forty_bytes():
@@ -130,35 +133,35 @@ def test_close_fails_what_is_open_removes_the_file_and_a_reader_sees_it_gone(pat
     assert r.read(1).failed and r.read(1).attempt == a
     r.close()
     assert FlightReader.open(path) is None
-    assert flight.read_flights(path) is None
+    assert flight_io.read_flights(path) is None
     w.begin(0, 0, 10)  # after close: nothing happens, nothing raises
     w.close()
 
 
 def test_read_flights_and_the_first_unsettled_offset(path):
     w = FlightWriter(path)
-    assert flight.read_flights(path) == []
+    assert flight_io.read_flights(path) == []
     assert flight.first_unsettled([]) is None
     a = w.begin(4, 400, 100)
     b = w.begin(2, 200, 100)
     w.progress(4, a, 100)
-    found = flight.read_flights(path)
+    found = flight_io.read_flights(path)
     assert [f.offset for f in found if f.length] == [200, 400]
     assert flight.first_unsettled(found) == 200
     w.failed(2, b)
-    assert flight.first_unsettled(flight.read_flights(path)) == 200  # failed bytes are no better
+    assert flight.first_unsettled(flight_io.read_flights(path)) == 200  # failed bytes are no better
     w.done(4, a)
     w.done(2, b)  # not open any more: a failed record stays failed until the next attempt
-    assert flight.first_unsettled(flight.read_flights(path)) == 200
+    assert flight.first_unsettled(flight_io.read_flights(path)) == 200
     c = w.begin(2, 200, 100)
     w.progress(2, c, 100)
     w.done(2, c)
-    assert flight.first_unsettled(flight.read_flights(path)) is None
+    assert flight.first_unsettled(flight_io.read_flights(path)) is None
     w.close()
 
 
 def test_a_record_that_stays_torn_reads_as_failed(path, monkeypatch):
-    monkeypatch.setattr(flight.time, "sleep", lambda s: None)
+    monkeypatch.setattr(flight_io.time, "sleep", lambda s: None)
     good = flight.encode(Flight(1, 0, 100, 50))
     with open(path, "wb") as f:
         f.write(good[:-8] + b"\xff\xff\xff\xff\x00\x00\x00\x00")  # a crc that never matches

@@ -2,7 +2,7 @@
 in but not checked yet (docs/decisions.md #25, dfdaemon/follow.py)."""
 
 from common.dfget_files import flight_file_name, service_file_name
-from common.flight import FlightWriter
+from common.shell.flight import FlightWriter
 from dfdaemon.follow import GrowingFile
 
 MIB = 1 << 20
