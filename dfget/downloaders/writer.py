@@ -379,13 +379,12 @@ class PieceLanding:
 
     def start(self, offset: int, length: int) -> bool:
         """The payload is `length` bytes at `offset`: open (or re-open) the flight record. False
-        if that cannot be this piece (too long: the answer is bad, and it is not written)."""
+        if that cannot be this piece (an answer of the wrong length, which fails its check at the
+        end): then nothing is written before the check, and the record stays as it was."""
         if length <= 0 or length > payload_size(self._piece_size):
-            self.fail()
             return False
         expected = self.expected_length(offset)
         if expected and length != expected:
-            self.fail()
             return False
         if (offset, length) != (self._offset, self._length) or not self._attempt:
             if self.landed:

@@ -194,7 +194,8 @@ def _piece_in_flight(state: UploadState, name: str, req: policy.PieceRequest, si
         return None
     try:
         found = reader.read(req.piece_num)
-        plan = policy.plan_piece_in_flight(size, req, found.offset, found.length) if found.open else None
+        # a failed record too: its bytes are bad, and the body cuts at its first look
+        plan = policy.plan_piece_in_flight(size, req, found.offset, found.length)
     except (OSError, RangeNotSatisfiable):
         plan = None
     if plan is None:

@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import threading
+import types
 
 import pytest
 from flask import Flask, Response, request
@@ -14,6 +15,7 @@ from common.dfget_files import FLIGHT_SUFFIX
 from common.pieces import MIB, frame, payload_size
 from common.shell import flight
 from common.shell.flight import FlightReader
+from dfget.downloaders.writer import FileAssembly, LandingAbandoned
 from dfget.services import Services
 from tests.integration.dfget.fakes import HOLD_DEADLINE, FakeSupernode, FakeUploader, piece_app, serve, split
 from tests.support.procs import wait_until
@@ -170,3 +172,60 @@ def test_the_registration_says_streams_pieces_only_with_a_server_that_streams(
             )
     assert result.exit_code == 0, result.output
     assert sn.registrations[0].get("streamsPieces", False) is registered
+
+
+@pytest.fixture
+def assembly(tmp_path):
+    ctx = types.SimpleNamespace(
+        service_file=str(tmp_path / "t-1-2.3.service"),
+        client_file=str(tmp_path / "t-1-2.3"),
+        flight_file=str(tmp_path / "t-1-2.3.flight"),
+        temp_target=str(tmp_path / "dfget-1-2.3.tmp-x"),
+        output=str(tmp_path / "out"),
+    )
+    open(ctx.temp_target, "wb").close()
+    a = FileAssembly(ctx, p2p=True)
+    a.open()
+    yield a
+    a.close()
+
+
+def record(a: FileAssembly, num: int):
+    reader = FlightReader.open(a.ctx.flight_file)
+    assert reader is not None
+    try:
+        return reader.read(num)
+    finally:
+        reader.close()
+
+
+def test_a_landing_writes_only_its_own_piece_in_order_and_only_while_its_generation_lives(assembly):
+    payload = payload_size(SIZE)
+    live = [True]
+    landing = assembly.landing(1, SIZE, 3 * payload, lambda: live[0])
+    assert landing.start(payload, payload)
+    assert not landing.start(payload, payload + 1)  # an answer longer than the piece: not streamed
+    assert record(assembly, 1).length == payload  # ... and the record is left as it was
+    landing.chunk(0, b"a" * 1000)
+    assert record(assembly, 1).written == 1000
+    with pytest.raises(LandingAbandoned):
+        landing.chunk(5000, b"b" * 10)  # out of order
+    live[0] = False  # the download moved on (a new piece size, a cancel)
+    with pytest.raises(LandingAbandoned) as gone:
+        landing.chunk(1000, b"c" * 1000)
+    assert gone.value.write_error is None
+    with open(assembly.ctx.service_file, "rb") as f:
+        assert f.read() == bytes(payload) + b"a" * 1000  # nothing after the generation ended
+    landing.fail()
+    assert record(assembly, 1).failed
+
+
+def test_a_landing_on_a_closed_target_is_a_write_error(assembly):
+    landing = assembly.landing(0, SIZE, -1, lambda: True)  # file length unknown: no early record
+    assert record(assembly, 0).length == 0
+    assert landing.start(0, 1000)
+    assembly.close()
+    with pytest.raises(LandingAbandoned) as closed:
+        landing.chunk(0, b"x" * 10)
+    assert isinstance(closed.value.write_error, OSError)
+    assert not os.path.exists(assembly.ctx.flight_file)  # removed when the download ends

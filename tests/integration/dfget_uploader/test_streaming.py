@@ -229,3 +229,15 @@ def test_dfget_counts_on_streaming_only_from_a_server_that_says_so(tmp_path, say
         )
     assert spawned == [] and started.port == port
     assert started.streams_pieces is says_it_streams
+
+
+def test_a_piece_whose_attempt_failed_is_never_served_from_the_file(live):
+    attempt = live.flight.begin(0, 0, len(PAYLOAD))
+    write(live, 0, len(PAYLOAD))  # every byte is in, but the piece failed its md5
+    live.flight.progress(0, attempt, len(PAYLOAD))
+    live.flight.failed(0, attempt)
+    started = time.monotonic()
+    conn, resp = ask(live)
+    body = read_rest(resp) if resp.status == 206 else b""
+    conn.close()
+    assert len(body) <= 4 and time.monotonic() - started < PROMPT
