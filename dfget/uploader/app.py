@@ -20,8 +20,8 @@ from flask import Flask, Response, request
 
 from common.dfget_files import flight_file_name, service_file_name
 from common.errors import BadInput, RangeNotSatisfiable
-from common.flight import Flight
-from common.pieces import TAIL, frame_header
+from common.flight import IDLE, Flight
+from common.pieces import META_SIZE, TAIL, frame_header
 from common.protocol import paths
 from common.protocol.messages import (
     HEADER_CDN_SOURCE,
@@ -51,6 +51,9 @@ MIN_UPLOAD_RATE = 16 * 1024  # ... this rate; then it is cut (a peer that stoppe
 MAX_DATA_DIR_LENGTH = 4096
 FLIGHT_POLL = 0.005  # s between looks at a piece in flight that has nothing new to send
 FLIGHT_STALL = 15.0  # s a piece in flight may bring nothing new before its stream is cut
+# s a request for a piece the running download holds nothing of waits for dfget to begin it: the
+# supernode may name this peer as the piece's source a moment before its worker starts the fetch
+FLIGHT_START = 2.0
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -183,9 +186,11 @@ def _open_service_file(state: UploadState, name: str) -> "tuple[int, int] | Resp
     return fd, info.st_size
 
 
-def _piece_in_flight(state: UploadState, name: str, req: policy.PieceRequest, size: int):
+def _piece_in_flight(state: UploadState, name: str, req: policy.PieceRequest, fd: int, size: int, sleep):
     """(flight reader, piece number, plan, record) when the requested piece is still arriving
-    (docs/decisions.md #25); None when the service file alone answers (the reader is closed)."""
+    (docs/decisions.md #25); None when the service file alone answers (the reader is closed;
+    the caller plans against the file's size as it is now). While the task's download runs, a
+    piece the file does not hold waits up to FLIGHT_START for its fetch to begin."""
     task = state.get(name)
     if task is None or not req.framed:
         return None
@@ -194,6 +199,8 @@ def _piece_in_flight(state: UploadState, name: str, req: policy.PieceRequest, si
         return None
     try:
         found = reader.read(req.piece_num)
+        if found.length == 0 and not _holds_piece(fd, size, req):
+            found, size = _await_start(reader, req, fd, state.clock, sleep)
         # a failed record too: its bytes are bad, and the body cuts at its first look
         plan = policy.plan_piece_in_flight(size, req, found.offset, found.length)
     except (OSError, RangeNotSatisfiable):
@@ -202,6 +209,33 @@ def _piece_in_flight(state: UploadState, name: str, req: policy.PieceRequest, si
         reader.close()
         return None
     return reader, req.piece_num, plan, found
+
+
+def _holds_piece(fd: int, size: int, req: policy.PieceRequest) -> bool:
+    """Does the service file hold every byte of the requested piece (no hole, not past its end)?
+    True when the filesystem cannot tell: the file answers, as it always did."""
+    offset = req.start - req.piece_num * META_SIZE
+    if offset >= size:
+        return False
+    try:
+        return os.lseek(fd, offset, os.SEEK_HOLE) >= min(offset + req.length - META_SIZE, size)
+    except OSError:
+        return True
+
+
+def _await_start(reader: FlightReader, req: policy.PieceRequest, fd: int, clock, sleep) -> "tuple[Flight, int]":
+    """(the piece's record once its fetch begins, the file's size then); IDLE if the file holds
+    the piece by then (it came and went between two looks), or nothing began within
+    FLIGHT_START, or the download ended, or the server stops."""
+    deadline = clock.monotonic() + FLIGHT_START
+    while clock.monotonic() < deadline and not reader.removed:
+        if sleep(FLIGHT_POLL):
+            break
+        found = reader.read(req.piece_num)
+        size = os.fstat(fd).st_size
+        if found.length or _holds_piece(fd, size, req):
+            return found, size
+    return IDLE, os.fstat(fd).st_size
 
 
 def _connection_local_address() -> str:
@@ -273,7 +307,9 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
             return opened
         fd, size = opened
         state.touch()  # a piece of a task we serve: activity (probes for unknown files are not)
-        flight = _piece_in_flight(state, name, req, size)
+        flight = _piece_in_flight(state, name, req, fd, size, sleep)
+        if flight is None:
+            size = os.fstat(fd).st_size  # it may have grown while a piece was awaited
         try:
             plan = flight[2] if flight is not None else policy.plan_piece(size, req)
         except RangeNotSatisfiable as e:

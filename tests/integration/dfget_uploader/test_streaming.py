@@ -241,3 +241,34 @@ def test_a_piece_whose_attempt_failed_is_never_served_from_the_file(live):
     body = read_rest(resp) if resp.status == 206 else b""
     conn.close()
     assert len(body) <= 4 and time.monotonic() - started < PROMPT
+
+
+def test_a_request_just_ahead_of_the_fetch_waits_for_it_to_begin(live):
+    """The supernode names a fetcher as a piece's source; the request may arrive before the
+    fetcher's worker has begun the piece: it waits for the record instead of an empty frame."""
+
+    def dfget():
+        time.sleep(0.3)
+        attempt = live.flight.begin(0, 0, len(PAYLOAD))
+        write(live, 0, len(PAYLOAD))
+        live.flight.progress(0, attempt, len(PAYLOAD))
+        live.flight.done(0, attempt)
+
+    thread = threading.Thread(target=dfget, daemon=True)
+    thread.start()
+    conn, resp = ask(live)
+    assert resp.status == 206 and resp.getheader("Content-Length") == str(PIECE)
+    body = read_rest(resp)
+    thread.join(WAIT)
+    conn.close()
+    assert body == frame(PAYLOAD, PIECE)
+
+
+def test_a_piece_never_begun_is_answered_from_the_file_after_the_start_wait(live, monkeypatch):
+    monkeypatch.setattr(upload_app, "FLIGHT_START", 0.3)
+    started = time.monotonic()
+    conn, resp = ask(live)  # the download runs (its flight file exists) but never begins piece 0
+    assert resp.status == 206 and resp.getheader("Content-Length") == "5"  # as without cut-through
+    resp.read()
+    conn.close()
+    assert 0.25 <= time.monotonic() - started < PROMPT
