@@ -1,12 +1,14 @@
 """The files one dfget run leaves on disk, named once for the three programs that meet there:
 dfget writes them, the upload server serves `<task file>.service` out of a data directory, and
-dfdaemon streams a layer out of whichever of them dfget is writing
+dfdaemon streams a layer out of whichever of them dfget is writing; `<task file>.flight` says
+which pieces of the service file are still arriving (common/flight.py)
 (docs/protocol.md#files-on-disk-shared-across-programs).
 """
 
 import posixpath
 
 SERVICE_SUFFIX = ".service"
+FLIGHT_SUFFIX = ".flight"
 
 
 def make_sign(pid: int, now: float) -> str:
@@ -24,9 +26,25 @@ def service_file_name(task_file: str) -> str:
     return task_file + SERVICE_SUFFIX
 
 
+def flight_file_name(task_file: str) -> str:
+    """The data-directory file beside the service file that says which pieces are still
+    arriving, and how far (common/flight.py; exists only while dfget downloads)."""
+    return task_file + FLIGHT_SUFFIX
+
+
+def flight_file_of(service_path: str) -> "str | None":
+    """The flight file beside a service file at `service_path` (None for any other file)."""
+    if not service_path.endswith(SERVICE_SUFFIX):
+        return None
+    return service_path[: -len(SERVICE_SUFFIX)] + FLIGHT_SUFFIX
+
+
 def task_name_of(file_name: str) -> str:
-    """A data-directory entry's task file name (v1's GetTaskName)."""
-    return file_name[: -len(SERVICE_SUFFIX)] if file_name.endswith(SERVICE_SUFFIX) else file_name
+    """A data-directory entry's task file name (v1's GetTaskName, which knew `.service` only)."""
+    for suffix in (SERVICE_SUFFIX, FLIGHT_SUFFIX):
+        if file_name.endswith(suffix):
+            return file_name[: -len(suffix)]
+    return file_name
 
 
 def temp_target_prefix(sign: str) -> str:

@@ -9,11 +9,21 @@ missing piece is at least 1 MiB, so it always contains a whole hole block.
 
 `holes_supported(dir)` checks that the filesystem reports holes at all; where it does not
 (every byte looks like data) streaming is switched off and a layer is served once dfget is done.
+Cut-through (docs/decisions.md #25): dfget writes a piece into the service file as it arrives
+and checks its md5 only when it is complete, so bytes of a piece in flight (or of one whose
+attempt failed) are data but not yet right. While the flight file beside the service file
+exists, the prefix stops at the first such piece. Once it is gone the download is over (the
+service file no longer grows): the prefix stays where it was last seen.
+
 Whatever this module gets wrong, the digest check of the served stream catches.
 """
 
 import os
 import tempfile
+
+from common.dfget_files import flight_file_of
+from common.flight import first_unsettled
+from common.shell.flight import read_flights
 
 MARGIN = 64 * 1024
 PROBE_OFFSET = 4 * 1024 * 1024
@@ -41,8 +51,26 @@ class GrowingFile:
         self.path = path
         self.sequential = sequential
         self.fd = os.open(path, os.O_RDONLY)
+        self._flight = None if sequential else flight_file_of(path)
+        self._settled: int | None = None  # the prefix last capped by the flight file
 
     def contiguous(self) -> int:
+        written = self._written_prefix()
+        if self._flight is None:
+            return written
+        # After the holes were looked at: a piece that began since is capped below, and one
+        # that began before is in the flight file already (its record is opened before its bytes).
+        try:
+            flights = read_flights(self._flight)
+        except OSError:  # unreadable: nothing is known to be settled past what was seen before
+            return 0 if self._settled is None else min(written, self._settled)
+        if flights is None:  # no flight file: none yet (nothing in flight), or the download ended
+            return written if self._settled is None else min(written, self._settled)
+        first = first_unsettled(flights)
+        self._settled = written if first is None else min(written, first)
+        return self._settled
+
+    def _written_prefix(self) -> int:
         size = os.fstat(self.fd).st_size
         if self.sequential or size == 0:
             return size

@@ -7,7 +7,7 @@ what the run found out and decided (local IP, chosen node, task id, back-source 
 import os
 from dataclasses import dataclass, field
 
-from common.dfget_files import service_file_name
+from common.dfget_files import flight_file_name, service_file_name
 from common.nodes import Node
 from common.protocol.codes import BackSourceReason, CdnSource
 from common.protocol.messages import RegisterResult
@@ -35,6 +35,7 @@ class RunContext:
     back_source_reason: int = BackSourceReason.NONE
     registered: bool = False
     client_key: str = ""  # the registration's secret (passed on to the upload server)
+    streams_pieces: bool = False  # our upload server streams pieces still arriving (decisions #25)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -54,6 +55,10 @@ class RunContext:
     @property
     def service_file(self) -> str:
         return os.path.join(self.data_dir, service_file_name(self.task_file_name))
+
+    @property
+    def flight_file(self) -> str:
+        return os.path.join(self.data_dir, flight_file_name(self.task_file_name))
 
     def adopt(self, node: Node, result: RegisterResult) -> None:
         """Record a successful registration."""

@@ -6,6 +6,11 @@ per source and worker thread; the body is read with `readinto` straight into one
 buffer of the piece's length (1 MiB reads, one rate-limit grant per read), its md5 is taken over
 that buffer, and the payload is handed out as a memoryview slice of it: no copies besides the
 kernel's. Anything else (https sources, odd answers without a Content-Length) takes `requests`.
+
+Cut-through (docs/decisions.md #25): given a `sink` (dfget/downloaders/writer.py PieceLanding), a
+framed piece's payload is handed on as it is read, STREAM_STEP bytes at a time (the frame's 4
+header bytes and 1 trailer byte stripped), so it lands in the service file while the rest is
+still arriving; the md5 is still taken over the whole buffer at the end.
 """
 
 import hashlib
@@ -14,7 +19,7 @@ import threading
 from urllib.parse import urlsplit
 
 from common.errors import FramingError
-from common.pieces import parse_range, unframe
+from common.pieces import HEAD_SIZE, META_SIZE, parse_range, unframe
 from common.protocol.codes import ClientErrorType
 from common.protocol.messages import PieceTask
 from dfget.core.sources import PieceRequest, piece_request
@@ -23,6 +28,7 @@ from dfget.errors import PieceFailure
 
 CHUNK = 64 * 1024
 READ_STEP = 1 << 20  # bytes per readinto (and per rate-limit grant)
+STREAM_STEP = 256 * 1024  # ... while a piece is also handed on as it arrives (one write each)
 CONNECT_TIMEOUT = 2.0
 ERROR_BODY_LIMIT = 64 * 1024
 SPARE_BUFFERS = 4  # piece buffers given back by the output md5, kept for reuse
@@ -51,10 +57,18 @@ class PieceFetcher:
         self._spare_lock = threading.Lock()
 
     def fetch(
-        self, task: PieceTask, cdn_source: str, file_length: int, user_headers: "dict[str, str]"
+        self, task: PieceTask, cdn_source: str, file_length: int, user_headers: "dict[str, str]", sink=None
     ) -> "tuple[int, memoryview]":
+        """`sink`: hand a framed piece's payload on as it arrives (`start(offset, length)` ->
+        bool, then `chunk(start, data)` in order); raw pieces are only ever handed out whole."""
         req = piece_request(task, cdn_source, self.version, file_length=file_length, user_headers=user_headers)
-        body = self._download(req, piece_timeout(task.piece_size, self.min_rate))
+        if sink is not None and req.framed:
+            expected = sink.expected_length(req.offset)
+            if expected:  # known before the answer: a peer asking us for this piece already waits for it
+                sink.start(req.offset, expected)
+        else:
+            sink = None
+        body = self._download(req, piece_timeout(task.piece_size, self.min_rate), sink)
         expected = task.piece_md5.split(":", 1)[0]
         real = hashlib.md5(body).hexdigest() if expected or req.framed else ""
         if expected and real != expected:
@@ -84,7 +98,7 @@ class PieceFetcher:
 
     # -- plain http: keep-alive http.client, readinto a preallocated buffer -------------------
 
-    def _download(self, req: PieceRequest, timeout: float) -> "memoryview | bytearray":
+    def _download(self, req: PieceRequest, timeout: float, sink=None) -> "memoryview | bytearray":
         parts = urlsplit(req.url)
         if parts.scheme != "http" or not parts.hostname:
             return self._download_requests(req, timeout)
@@ -94,7 +108,7 @@ class PieceFetcher:
         for _ in range(2):
             conn, reused = self._conn(key)
             try:
-                return self._get(conn, reused, req, path, deadline, timeout)
+                return self._get(conn, reused, req, path, deadline, timeout, sink)
             except _Retry:
                 self._drop(key)
                 continue
@@ -132,6 +146,7 @@ class PieceFetcher:
         path: str,
         deadline: float,
         timeout: float,
+        sink=None,
     ) -> memoryview:
         try:
             if conn.sock is None:
@@ -159,16 +174,25 @@ class PieceFetcher:
         if length is None:  # chunked or close-delimited: rare, not worth a fast path
             return self._read_unsized(resp, req, deadline, timeout)
         view = self._buffer(length)
-        pos = 0
+        payload_end = length - META_SIZE  # payload bytes, when streamed
+        if sink is not None and not sink.start(req.offset, payload_end):
+            sink = None  # an answer of the wrong length: it fails its check at the end
+        step = READ_STEP if sink is None else STREAM_STEP
+        pos = handed = 0  # bytes read; payload bytes handed to the sink
         take = self.limiter.take
         while pos < length:
             if self.cancelled.is_set():
                 raise PieceFailure("download cancelled")
-            n = resp.readinto(view[pos : pos + READ_STEP])
+            n = resp.readinto(view[pos : pos + step])
             if not n:
                 raise PieceFailure(f"{req.url}: connection closed after {pos} of {length} bytes")
             take(n)
             pos += n
+            if sink is not None:
+                ready = min(max(pos - HEAD_SIZE, 0), payload_end)
+                if ready > handed and (ready - handed >= STREAM_STEP or ready == payload_end):
+                    sink.chunk(handed, view[HEAD_SIZE + handed : HEAD_SIZE + ready])
+                    handed = ready
             if self.clock.monotonic() > deadline:
                 raise PieceFailure(f"{req.url}: piece timed out after {timeout:.0f}s")
         return view

@@ -85,6 +85,8 @@ class Registrar:
             root_cas=self._root_cas,
             super_node_ip=node.host,
             pattern=ctx.pattern,
+            # the supernode may name us as the source of a piece we are still fetching
+            streams_pieces=ctx.streams_pieces and ctx.pattern == "p2p" and ctx.peer_port > 0,
         )
 
     def register(self, skip: Node | None = None, come_back: bool = True) -> "tuple[Node, RegisterResult]":

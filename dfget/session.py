@@ -105,10 +105,11 @@ class Session:
     def _launch_upload_server(self) -> None:
         try:
             self.ctx.peer_port = self.svc.uploader.start(self.cfg, self.ctx, on_failure=self._p2p_off)
+            self.ctx.streams_pieces = bool(self.svc.uploader.streams_pieces)
         except LaunchServerError as e:
             log.warning("start peer server error:%s, change to CDN pattern", e)
             self._p2p_off(f"{e}: this host shares no pieces")
-            self.ctx.pattern, self.ctx.peer_port = "cdn", 0
+            self.ctx.pattern, self.ctx.peer_port, self.ctx.streams_pieces = "cdn", 0, False
 
     def _p2p_off(self, why: str) -> None:
         """P2P upload is impossible on this host: one line on the terminal, never silence."""

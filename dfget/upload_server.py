@@ -54,6 +54,11 @@ class UploadServer:
             raise LaunchServerError(f"cannot start peer upload server: {e}") from None
         return self._started.port
 
+    @property
+    def streams_pieces(self) -> bool:
+        """The server streams a piece still arriving (docs/decisions.md #25): one of ours that says so."""
+        return self._started is not None and self._started.streams_pieces
+
     def _registered(self) -> bool:
         return self._started is not None and self._started.wait_registered(REGISTERED_WAIT)
 

@@ -260,6 +260,10 @@ HEADER_CLIENT_KEY = "X-Dragonfly-Client-Key"
 # task for people: dfdaemon sends the image a layer belongs to (common/image_names.py). The
 # supernode takes it out of the task's headers: it never reaches the source or the task's identity.
 HEADER_DISPLAY_NAME = "X-Dragonfly-Display-Name"
+# On our upload server's answers to /check and /server/ping: it streams a piece still arriving
+# (docs/decisions.md #25), so its dfget may register `streamsPieces`. A v1 server, or one of ours
+# from before cut-through, never sends it.
+HEADER_STREAMS_PIECES = "X-Dragonfly-Streams-Pieces"
 
 
 def optional(value: Any) -> Any | None:

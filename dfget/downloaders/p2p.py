@@ -22,7 +22,9 @@ and acts on the answer:
   Only a supernode that did not answer or no longer knows us (502: restarted in place) is asked
   again when there is no other (dfget.register); one that answered 500 has failed this task.
 
-A worker fetches, verifies (md5 + framing), writes the payload at its offset, tells the supernode
+A worker fetches (in the p2p pattern the payload lands in the service file as it arrives, and the
+flight file says how far: docs/decisions.md #25), verifies (md5 + framing), writes the payload at
+its offset (what did not land yet; all of it into an across-filesystem temp target), tells the supernode
 the piece is persisted (/peer/piece/suc, 3 tries) and then posts the outcome to the loop, so that
 the loop's next pull already finds the piece counted (the answer may then be 600).
 A bad piece is reported via /peer/piece/error (and as a FAIL report) and never fetched again from
@@ -51,6 +53,7 @@ from dfget.core.lines import migrated_line
 from dfget.core.plan import ASK, PieceBook, Report
 from dfget.core.timing import RefreshTimer, WaitBackoff, effective_rate, suc_retry_delays
 from dfget.downloaders.announce import announce_held
+from dfget.downloaders.writer import LandingAbandoned
 from dfget.errors import P2PFailure, PieceFailure
 from dfget.supernode_client import SupernodeUnavailable
 
@@ -256,27 +259,53 @@ class P2PDownloader:
 
     def _fetch(self, task: PieceTask, generation: int) -> None:
         ctx = self.ctx
+
+        def valid() -> bool:
+            return generation == self.generation and not self.cancelled.is_set()
+
+        # p2p pattern: the piece lands in the service file as it arrives (docs/decisions.md #25)
+        landing = self.assembly.landing(task.piece_num, task.piece_size, ctx.file_length, valid)
         try:
-            offset, payload = self.fetcher.fetch(task, ctx.cdn_source, ctx.file_length, self.cfg.header_map)
+            offset, payload = self.fetcher.fetch(task, ctx.cdn_source, ctx.file_length, self.cfg.header_map, landing)
+        except LandingAbandoned as e:
+            if landing is not None:
+                landing.fail()
+            if e.write_error is not None:
+                self.outcomes.put(Outcome(task, generation, False, str(e), write_error=True))
+            elif valid():
+                self.outcomes.put(Outcome(task, generation, False, str(e)))
+            return
         except PieceFailure as e:
+            if landing is not None:
+                landing.fail()
             self._report_bad_piece(task, e)
             corrupt = e.error_type == ClientErrorType.FILE_MD5_NOT_MATCH.value
             self.outcomes.put(Outcome(task, generation, False, str(e), corrupt=corrupt))
             return
         except Exception as e:  # a bug or an unexpected I/O problem: the piece failed, go on
+            if landing is not None:
+                landing.fail()
             log.exception("fetching piece %s failed", task.range)
             self.outcomes.put(Outcome(task, generation, False, str(e)))
             return
-        if generation != self.generation or self.cancelled.is_set():
+        if not valid():
+            if landing is not None:
+                landing.fail()
             return
+        landed = landing.landed_at(offset) if landing is not None else 0
         try:
-            token = self.assembly.write(
-                offset, payload, lambda: generation == self.generation and not self.cancelled.is_set(), hash_now=False
-            )
-            if not token:
-                return
+            token = self.assembly.write(offset, payload, valid, hash_now=False, landed=landed)
         except OSError as e:
+            if landing is not None:
+                landing.fail()
             self.outcomes.put(Outcome(task, generation, False, f"write error: {e}", write_error=True))
+            return
+        if landing is not None:
+            if token:
+                landing.done()
+            else:
+                landing.fail()
+        if not token:
             return
         self.progress.add(len(payload))
         acked = self._report_persisted(task)  # before the loop reports it: the supernode knows when we pull

@@ -1,9 +1,12 @@
 """Assembling the downloaded pieces into the output file (docs/protocol.md#files-on-disk-shared-across-programs).
 
 p2p pattern: payloads go into `<data>/<taskFileName>.service` (what the upload server serves);
-`<data>/<taskFileName>` is a hard link to it. If the data dir and the output dir are on
-different filesystems (the link probe fails) the payloads also go into the temp target next to
-the output ("across write"). cdn pattern: payloads go only into the temp target.
+`<data>/<taskFileName>` is a hard link to it. A framed piece goes in as it arrives
+(`PieceLanding`, cut-through: docs/decisions.md #25), and `<data>/<taskFileName>.flight`
+(common/flight.py) says how far each piece in flight has come, so that the upload server can
+stream it on before it is complete; the piece md5 is still checked before the piece counts. If
+the data dir and the output dir are on different filesystems (the link probe fails) the payloads
+also go into the temp target next to the output ("across write"). cdn pattern: payloads go only into the temp target.
 
 Commit: the md5 (and length, when known) of the assembled file is checked first; only then is
 it renamed over the output. The md5 is computed as pieces land, on its own thread
@@ -21,9 +24,11 @@ import shutil
 import threading
 from collections.abc import Callable
 
+from common.pieces import payload_size
 from common.protocol.codes import BackSourceReason
+from common.shell.flight import FlightWriter
 from dfget.core.prefix import InOrderHash, Stretch
-from dfget.errors import P2PFailure
+from dfget.errors import P2PFailure, PieceFailure
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
@@ -188,12 +193,14 @@ class FileAssembly:
         self._fds: list[int] = []
         self._lock = threading.Lock()
         self.hasher = PrefixHasher()
+        self.flight: FlightWriter | None = None  # p2p only: pieces in flight, for the upload server
 
     def open(self) -> None:
         ctx = self.ctx
         if self.p2p:
             self.across = not self._probe_link()
             self._fds.append(os.open(ctx.service_file, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644))
+            self.flight = FlightWriter(ctx.flight_file)
             _remove(ctx.client_file)
             try:
                 os.link(ctx.service_file, ctx.client_file)
@@ -214,15 +221,40 @@ class FileAssembly:
         _remove(ctx.client_file)
         return True
 
+    def landing(self, piece_num: int, piece_size: int, file_length: int, valid: "Callable[[], bool]"):
+        """A PieceLanding for one fetch of a piece, or None when pieces are not written as they
+        arrive (cdn pattern: nobody serves the file before it is complete)."""
+        if self.flight is None:
+            return None
+        return PieceLanding(self, self.flight, piece_num, piece_size, file_length, valid)
+
+    def write_through(self, offset: int, data, valid: "Callable[[], bool]") -> bool:
+        """Write part of a piece still arriving into the service file; False if `valid()` said
+        no (an abandoned generation: nothing is written)."""
+        with self._lock:
+            if not self._fds:
+                raise OSError("the download target is closed")
+            if not valid():
+                return False
+            _pwrite_all(self._fds[0], data, offset)
+            return True
+
     def write(
-        self, offset: int, payload: bytes, valid: "Callable[[], bool] | None" = None, hash_now: bool = True
+        self,
+        offset: int,
+        payload: bytes,
+        valid: "Callable[[], bool] | None" = None,
+        hash_now: bool = True,
+        landed: int = 0,
     ) -> int:
         """Write `payload` at `offset` and feed the running md5; 0 if `valid()` said no.
 
         `valid` is checked under the lock that `truncate` takes, so a piece of an abandoned
         generation never lands after the file was truncated for the next one. With
         `hash_now=False` the md5 is left to the caller: it passes the returned token (truthy)
-        to `hash_written` when it has time (after telling the supernode, say)."""
+        to `hash_written` when it has time (after telling the supernode, say). The first
+        `landed` bytes are already in the service file (`write_through`); the temp target of an
+        across write still gets them all."""
         # Under the lock: a worker abandoned after a timeout must never write through a closed
         # (and possibly reused) descriptor.
         with self._lock:
@@ -230,8 +262,12 @@ class FileAssembly:
                 raise OSError("the download target is closed")
             if valid is not None and not valid():
                 return 0
-            for fd in self._fds:
-                _pwrite_all(fd, payload, offset)
+            for i, fd in enumerate(self._fds):
+                if i == 0 and landed:
+                    if landed < len(payload):
+                        _pwrite_all(fd, memoryview(payload)[landed:], offset + landed)
+                else:
+                    _pwrite_all(fd, payload, offset)
             epoch = self.hasher.epoch
         if hash_now:
             self.hash_written(offset, payload, epoch)
@@ -247,6 +283,8 @@ class FileAssembly:
         self.hasher.wrote(offset, payload, token, release)
 
     def truncate(self) -> None:
+        if self.flight is not None:
+            self.flight.fail_all()  # streams of the old generation's pieces are cut
         with self._lock:
             for fd in self._fds:
                 os.ftruncate(fd, 0)
@@ -261,6 +299,8 @@ class FileAssembly:
                 except OSError:
                     pass
             self._fds = []
+        if self.flight is not None:  # the download ended: the service file alone answers now
+            self.flight.close(remove=True)
 
     def _source(self) -> str:
         ctx = self.ctx
@@ -294,6 +334,88 @@ class FileAssembly:
             if not self._fds:
                 return None
             return self.hasher.hexdigest(self._fds[0], size)
+
+
+class LandingAbandoned(PieceFailure):
+    """A piece still arriving may not be written any more (its generation was abandoned, or the
+    target is closed or failed to take it): the fetch stops. Nothing to report to the supernode."""
+
+    def __init__(self, message: str, write_error: "OSError | None" = None):
+        super().__init__(message)
+        self.write_error = write_error
+
+
+class PieceLanding:
+    """One fetch of one framed piece, written into the service file as it arrives.
+
+    PieceFetcher calls `start(offset, length)` when it knows where the payload goes and how long
+    it is (before the request when the file length tells, again from the answer's length) and
+    `chunk(start, data)` for payload bytes in order; the flight record follows each write. The
+    caller ends it with `done()` once the piece md5 checked out and the rest was written, or
+    `fail()`. `landed`: payload bytes already in the service file."""
+
+    def __init__(
+        self,
+        assembly: FileAssembly,
+        flight: FlightWriter,
+        piece_num: int,
+        piece_size: int,
+        file_length: int,
+        valid: "Callable[[], bool]",
+    ):
+        self._assembly, self._flight = assembly, flight
+        self.piece_num, self._piece_size, self._file_length = piece_num, piece_size, file_length
+        self._valid = valid
+        self._offset = -1
+        self._length = 0
+        self._attempt = 0
+        self.landed = 0
+
+    def expected_length(self, offset: int) -> int:
+        """The payload length the piece at `offset` must have; 0 when the file length is unknown."""
+        if self._file_length < 0:
+            return 0
+        return max(min(payload_size(self._piece_size), self._file_length - offset), 0)
+
+    def start(self, offset: int, length: int) -> bool:
+        """The payload is `length` bytes at `offset`: open (or re-open) the flight record. False
+        if that cannot be this piece (an answer of the wrong length, which fails its check at the
+        end): then nothing is written before the check, and the record stays as it was."""
+        if length <= 0 or length > payload_size(self._piece_size):
+            return False
+        expected = self.expected_length(offset)
+        if expected and length != expected:
+            return False
+        if (offset, length) != (self._offset, self._length) or not self._attempt:
+            if self.landed:
+                return False  # bytes of another length are in already: no more streaming
+            self._offset, self._length = offset, length
+            self._attempt = self._flight.begin(self.piece_num, offset, length)
+        return True
+
+    def chunk(self, start: int, data) -> None:
+        if not self._attempt or start != self.landed or start + len(data) > self._length:
+            raise LandingAbandoned(f"piece {self.piece_num}: bytes {start}+{len(data)} out of order")
+        try:
+            written = self._assembly.write_through(self._offset + start, data, self._valid)
+        except OSError as e:
+            raise LandingAbandoned(f"write error: {e}", e) from None
+        if not written:
+            raise LandingAbandoned("the download moved on without this piece")
+        self.landed = start + len(data)
+        self._flight.progress(self.piece_num, self._attempt, self.landed)
+
+    def landed_at(self, offset: int) -> int:
+        """Payload bytes already in the service file for a payload that goes to `offset`."""
+        return self.landed if offset == self._offset else 0
+
+    def done(self) -> None:
+        if self._attempt:
+            self._flight.done(self.piece_num, self._attempt)
+
+    def fail(self) -> None:
+        if self._attempt:
+            self._flight.failed(self.piece_num, self._attempt)
 
 
 def replace_output(src: str, output: str) -> None:

@@ -18,9 +18,10 @@ import time
 
 from flask import Flask, Response, request
 
-from common.dfget_files import service_file_name
+from common.dfget_files import flight_file_name, service_file_name
 from common.errors import BadInput, RangeNotSatisfiable
-from common.pieces import TAIL, frame_header
+from common.flight import IDLE, Flight
+from common.pieces import META_SIZE, TAIL, frame_header
 from common.protocol import paths
 from common.protocol.messages import (
     HEADER_CDN_SOURCE,
@@ -29,9 +30,11 @@ from common.protocol.messages import (
     HEADER_PIECE_NUM,
     HEADER_PIECE_SIZE,
     HEADER_RATE_LIMIT,
+    HEADER_STREAMS_PIECES,
     HEADER_TOTAL_LIMIT,
     ClientFinishRequest,
 )
+from common.shell.flight import FlightReader
 from common.version import VERSION
 from dfget.uploader.core import policy
 from dfget.uploader.state import StateFull, UploadState
@@ -46,6 +49,11 @@ MAX_THROTTLE_WAIT = 30.0  # s: a limit that asks for a longer pause per chunk is
 UPLOAD_GRACE = 60.0  # s: every piece may take this long, plus its length at ...
 MIN_UPLOAD_RATE = 16 * 1024  # ... this rate; then it is cut (a peer that stopped reading)
 MAX_DATA_DIR_LENGTH = 4096
+FLIGHT_POLL = 0.005  # s between looks at a piece in flight that has nothing new to send
+FLIGHT_STALL = 15.0  # s a piece in flight may bring nothing new before its stream is cut
+# s a request for a piece the running download holds nothing of waits for dfget to begin it: the
+# supernode may name this peer as the piece's source a moment before its worker starts the fetch
+FLIGHT_START = 2.0
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -65,13 +73,30 @@ class PieceBody:
     server, even when the body was never iterated) releases both exactly once. Every chunk sent
     counts as activity; a piece that outlives its deadline, or a throttling pause longer than
     MAX_THROTTLE_WAIT, ends the upload. `sleep(seconds)` returns True when the server is stopping.
+
+    A piece in flight (`flight`: the flight file's reader, the piece number and the record the
+    plan was made from; docs/decisions.md #25) is sent as dfget writes it: the payload goes out
+    up to what the record says is written, and the body waits FLIGHT_POLL at a time for more.
+    The attempt failing (or another attempt starting over the bytes already sent), or
+    FLIGHT_STALL seconds without progress, cuts the connection; the record cleared (the piece
+    checked out) or the flight file removed (the download ended) leaves the service file to
+    answer for the rest.
     """
 
-    def __init__(self, fd: int, plan: policy.PiecePlan, state: UploadState, sleep, chunk_size: int):
+    def __init__(
+        self,
+        fd: int,
+        plan: policy.PiecePlan,
+        state: UploadState,
+        sleep,
+        chunk_size: int,
+        flight: "tuple[FlightReader, int, Flight] | None" = None,
+    ):
         self._fd, self._plan, self._state, self._sleep = fd, plan, state, sleep
         limit = state.total_limit
         self._chunk = min(chunk_size, max(limit, MIN_CHUNK_SIZE)) if limit > 0 else chunk_size
         self._deadline = state.clock.monotonic() + UPLOAD_GRACE + plan.length / MIN_UPLOAD_RATE
+        self._flight = flight
         self._closed = False
         state.upload_started()
 
@@ -89,17 +114,42 @@ class PieceBody:
         state.upload_progressed()
         return data
 
+    def _written_until(self, end: int) -> int:
+        """The service-file offset up to which bytes may be sent now (`end`: all of them)."""
+        if self._flight is None:
+            return end
+        reader, num, started = self._flight
+        now = reader.read(num)
+        if now.length == 0 or reader.removed:  # checked out, or the download ended: the file answers
+            self._flight = None
+            return end
+        if now.failed or now.attempt != started.attempt:
+            raise UploadAborted(f"piece {num} failed while it was streamed")
+        return end if now.written >= now.length else now.offset + now.written
+
+    def _wait_written(self, offset: int, end: int) -> int:
+        """Wait until bytes past `offset` may be sent; the offset they may be sent up to."""
+        stalled_at = self._state.clock.monotonic()
+        while (ready := self._written_until(end)) <= offset:
+            if self._state.clock.monotonic() - stalled_at > FLIGHT_STALL:
+                raise UploadAborted(f"piece in flight brought nothing new for {FLIGHT_STALL:.0f}s")
+            if self._sleep(FLIGHT_POLL):
+                raise UploadAborted("the upload server is stopping")
+        return ready
+
     def __iter__(self):
         plan = self._plan
         if plan.framed:
             yield frame_header(plan.payload_length, plan.piece_size)
-        offset, remaining = plan.offset, plan.payload_length
-        while remaining > 0:
-            data = os.pread(self._fd, min(self._chunk, remaining), offset)
+        offset, end = plan.offset, plan.offset + plan.payload_length
+        ready = end if self._flight is None else offset
+        while offset < end:
+            if ready <= offset:
+                ready = self._wait_written(offset, end)
+            data = os.pread(self._fd, min(self._chunk, ready - offset, end - offset), offset)
             if not data:
                 raise OSError(errno.EIO, f"service file shrank while serving offset {offset}")
             offset += len(data)
-            remaining -= len(data)
             yield self._throttled(data)
         if plan.framed:
             yield bytes((TAIL,))
@@ -108,6 +158,8 @@ class PieceBody:
         if not self._closed:
             self._closed = True
             os.close(self._fd)
+            if self._flight is not None:
+                self._flight[0].close()
             self._state.upload_ended()
 
 
@@ -132,6 +184,58 @@ def _open_service_file(state: UploadState, name: str) -> "tuple[int, int] | Resp
         os.close(fd)
         return _text(f"file not found: {name}", 404)
     return fd, info.st_size
+
+
+def _piece_in_flight(state: UploadState, name: str, req: policy.PieceRequest, fd: int, size: int, sleep):
+    """(flight reader, piece number, plan, record) when the requested piece is still arriving
+    (docs/decisions.md #25); None when the service file alone answers (the reader is closed;
+    the caller plans against the file's size as it is now). While the task's download runs, a
+    piece the file does not hold waits up to FLIGHT_START for its fetch to begin."""
+    task = state.get(name)
+    if task is None or not req.framed:
+        return None
+    reader = FlightReader.open(os.path.join(task.data_dir, flight_file_name(name)))
+    if reader is None:
+        return None
+    try:
+        found = reader.read(req.piece_num)
+        if found.length == 0 and not _holds_piece(fd, size, req):
+            found, size = _await_start(reader, req, fd, state.clock, sleep)
+        # a failed record too: its bytes are bad, and the body cuts at its first look
+        plan = policy.plan_piece_in_flight(size, req, found.offset, found.length)
+    except (OSError, RangeNotSatisfiable):
+        plan = None
+    if plan is None:
+        reader.close()
+        return None
+    return reader, req.piece_num, plan, found
+
+
+def _holds_piece(fd: int, size: int, req: policy.PieceRequest) -> bool:
+    """Does the service file hold every byte of the requested piece (no hole, not past its end)?
+    True when the filesystem cannot tell: the file answers, as it always did."""
+    offset = req.start - req.piece_num * META_SIZE
+    if offset >= size:
+        return False
+    try:
+        return os.lseek(fd, offset, os.SEEK_HOLE) >= min(offset + req.length - META_SIZE, size)
+    except OSError:
+        return True
+
+
+def _await_start(reader: FlightReader, req: policy.PieceRequest, fd: int, clock, sleep) -> "tuple[Flight, int]":
+    """(the piece's record once its fetch begins, the file's size then); IDLE if the file holds
+    the piece by then (it came and went between two looks), or nothing began within
+    FLIGHT_START, or the download ended, or the server stops."""
+    deadline = clock.monotonic() + FLIGHT_START
+    while clock.monotonic() < deadline and not reader.removed:
+        if sleep(FLIGHT_POLL):
+            break
+        found = reader.read(req.piece_num)
+        size = os.fstat(fd).st_size
+        if found.length or _holds_piece(fd, size, req):
+            return found, size
+    return IDLE, os.fstat(fd).st_size
 
 
 def _connection_local_address() -> str:
@@ -203,14 +307,17 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
             return opened
         fd, size = opened
         state.touch()  # a piece of a task we serve: activity (probes for unknown files are not)
+        flight = _piece_in_flight(state, name, req, fd, size, sleep)
+        if flight is None:
+            size = os.fstat(fd).st_size  # it may have grown while a piece was awaited
         try:
-            plan = policy.plan_piece(size, req)
+            plan = flight[2] if flight is not None else policy.plan_piece(size, req)
         except RangeNotSatisfiable as e:
             os.close(fd)
             return _text(str(e), 416)
         state.accessed(name)
         log.debug("upload task=%s piece=%d offset=%d length=%d", name, req.piece_num, plan.offset, plan.length)
-        body = PieceBody(fd, plan, state, sleep, chunk_size)
+        body = PieceBody(fd, plan, state, sleep, chunk_size, flight[:2] + (flight[3],) if flight else None)
         resp = Response(body, status=206, mimetype="application/octet-stream", direct_passthrough=True)
         resp.headers["Content-Length"] = str(plan.length)
         return resp
@@ -231,7 +338,9 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
         limit = (request.headers.get(HEADER_TOTAL_LIMIT) or "").strip()
         if limit.isdigit():
             state.configure_total_limit(int(limit))
-        return _text(f"{name}@{VERSION}")
+        resp = _text(f"{name}@{VERSION}")
+        resp.headers[HEADER_STREAMS_PIECES] = "1"
+        return resp
 
     @app.get(paths.UPLOAD_CLIENT_FINISH)
     def client_finish():
@@ -250,6 +359,7 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
     def ping():
         resp = _text("success")
         resp.headers[HEADER_DATA_DIR_ID] = dir_id
+        resp.headers[HEADER_STREAMS_PIECES] = "1"
         return resp
 
     return app

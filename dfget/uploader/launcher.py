@@ -31,6 +31,7 @@ from common.protocol.messages import (
     HEADER_CLIENT_KEY,
     HEADER_DATA_DIR,
     HEADER_RATE_LIMIT,
+    HEADER_STREAMS_PIECES,
     HEADER_TOTAL_LIMIT,
     ClientFinishRequest,
 )
@@ -66,15 +67,25 @@ def check_server(
     ip: str, port: int, task_file_name: str, data_dir: str, total_limit: int, timeout: float = HTTP_TIMEOUT
 ) -> bool:
     """True if our upload server listens on `port` (and now knows the task)."""
+    return _check(ip, port, task_file_name, data_dir, total_limit, timeout) is not None
+
+
+def _check(
+    ip: str, port: int, task_file_name: str, data_dir: str, total_limit: int, timeout: float = HTTP_TIMEOUT
+) -> "bool | None":
+    """/check: None if our upload server does not listen on `port`; else whether it streams
+    pieces still arriving (docs/decisions.md #25: it says so in HEADER_STREAMS_PIECES)."""
     if port <= 0:
-        return False
+        return None
     headers = {HEADER_DATA_DIR: data_dir, HEADER_TOTAL_LIMIT: str(int(total_limit))}
     path = paths.upload_check_path(quote(task_file_name, safe=""))
     try:
         r = _get(ip, port, path, headers=headers, timeout=max(timeout, 0.05))
     except HttpError:
-        return False
-    return r.status == 200 and r.text.strip() == f"{task_file_name}@{VERSION}"
+        return None
+    if r.status != 200 or r.text.strip() != f"{task_file_name}@{VERSION}":
+        return None
+    return r.headers.get(HEADER_STREAMS_PIECES, "").strip() == "1"
 
 
 def _duration_flag(value) -> str:
@@ -156,6 +167,7 @@ class Started:
     """This dfget's upload server: its port, and whether it knows our task yet."""
 
     port: int
+    streams_pieces: bool  # it streams a piece still arriving (docs/decisions.md #25)
     spawned: "subprocess.Popen | None" = None
     registered: threading.Event = field(default_factory=threading.Event)
     failed: str = ""
@@ -188,12 +200,14 @@ def ensure_server(
     data_dir, meta_path = os.path.abspath(data_dir), os.path.abspath(meta_path)
     os.makedirs(data_dir, exist_ok=True)  # a server of another home only accepts an existing directory
     known = meta.read_port(meta_path)
-    if check_server(ip, known, task_file_name, data_dir, total_limit):
-        return _already(known)
+    streams = _check(ip, known, task_file_name, data_dir, total_limit)
+    if streams is not None:
+        return _already(known, streams)
     with _MetaDirLock(os.path.dirname(meta_path), time.monotonic() + LOCK_TIMEOUT):
         known = meta.read_port(meta_path)
-        if check_server(ip, known, task_file_name, data_dir, total_limit):
-            return _already(known)
+        streams = _check(ip, known, task_file_name, data_dir, total_limit)
+        if streams is not None:
+            return _already(known, streams)
         # only here: the server module pulls in its policy and state (~15-45 ms of imports) that a
         # dfget reusing a running server never needs
         from dfget.uploader.server import bind_listener
@@ -203,10 +217,11 @@ def ensure_server(
         except OSError as e:
             raise UploaderStartError(f"no port for the upload server: {e}") from None
         if sock is None:  # the host's upload server listens there (host.meta did not say so)
-            if not check_server(ip, bound, task_file_name, data_dir, total_limit):
+            streams = _check(ip, bound, task_file_name, data_dir, total_limit)
+            if streams is None:
                 raise UploaderStartError(f"the upload server on port {bound} does not answer /check")
             meta.write_port(meta_path, bound)
-            return _already(bound)
+            return _already(bound, streams)
         with sock:
             argv = server_argv(
                 home=home,
@@ -228,7 +243,7 @@ def ensure_server(
         meta.write_port(meta_path, bound)  # the port is live: the child owns the socket now
     if on_spawn is not None:
         on_spawn(proc)
-    started = Started(bound, spawned=proc)
+    started = Started(bound, streams_pieces=True, spawned=proc)  # this very code: it streams
     threading.Thread(
         target=_register,
         name="upload-register",
@@ -238,8 +253,8 @@ def ensure_server(
     return started
 
 
-def _already(port: int) -> Started:
-    started = Started(port)
+def _already(port: int, streams_pieces: bool) -> Started:
+    started = Started(port, streams_pieces)
     started.registered.set()
     return started
 

@@ -17,7 +17,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from common.dfget_files import service_file_name
+from common.dfget_files import flight_file_name, service_file_name
 from common.protocol import paths
 from common.protocol.messages import HEADER_CLIENT_KEY, ServiceDownRequest
 from common.shell.files import remove_file
@@ -298,6 +298,7 @@ class UploadServer:
                 self._down(task.super_node, task.task_id, task.cid, task.client_key)
             path = os.path.join(task.data_dir, service_file_name(task.name))
             remove_file(path)
+            remove_file(os.path.join(task.data_dir, flight_file_name(task.name)))  # normally gone with its dfget
             log.info("shutdown: removed task=%s file=%s", task.task_id, path)
 
 

@@ -135,6 +135,16 @@ def plan_piece(size: int, req: PieceRequest) -> PiecePlan:
     return amend_range(size, req.framed, req.start, req.length, req.piece_num, req.piece_size)
 
 
+def plan_piece_in_flight(size: int, req: PieceRequest, flight_offset: int, flight_length: int) -> "PiecePlan | None":
+    """A request for a piece still arriving, whose payload is `flight_length` bytes at
+    `flight_offset` of the service file (docs/decisions.md #25): planned as if the piece were
+    complete (its full length, not what the file holds yet). None if the request is not for
+    that piece: it is planned against the file as it is, 416 included."""
+    if not req.framed or flight_length <= 0 or req.start - req.piece_num * META_SIZE != flight_offset:
+        return None
+    return plan_piece(max(size, flight_offset + flight_length), req)
+
+
 def data_dir_id(real_data_dir: str) -> str:
     """A short, non-revealing identity of a server's data directory (sent with /server/ping)."""
     return hashlib.sha256(real_data_dir.encode("utf-8", "surrogateescape")).hexdigest()[:16]

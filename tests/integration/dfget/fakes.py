@@ -216,8 +216,8 @@ def origin_app(files: "dict[str, bytes]") -> Flask:
 class FakeUploader:
     """Stands in for the peer upload server: a port, and a record of what dfget told it."""
 
-    def __init__(self, port: int = 15001, fail: bool = False):
-        self.port, self.fail = port, fail
+    def __init__(self, port: int = 15001, fail: bool = False, streams_pieces: bool = False):
+        self.port, self.fail, self.streams_pieces = port, fail, streams_pieces
         self.finished, self.rates = [], []
 
     def start(self, cfg, ctx, on_failure=None) -> int:

@@ -88,6 +88,37 @@ def test_parse_piece_request_rejects(rng, num, size):
         policy.parse_piece_request(rng, num, size, None)
 
 
+def test_a_piece_in_flight_is_planned_at_its_full_length():
+    """docs/decisions.md #25: the file holds 100 bytes of piece 1 (payload 4194299 at 4194299)."""
+    mib4, payload = 4194304, 4194299
+    req = policy.parse_piece_request(f"bytes={mib4}-{2 * mib4 - 1}", "1", str(mib4), None)
+    plan = policy.plan_piece_in_flight(payload + 100, req, flight_offset=payload, flight_length=payload)
+    assert plan == policy.PiecePlan(offset=payload, length=mib4, framed=True, piece_size=mib4)
+    last = policy.plan_piece_in_flight(payload + 100, req, flight_offset=payload, flight_length=1000)  # the last piece
+    assert last is not None and last.length == 1000 + 5
+
+
+def test_only_the_piece_in_flight_is_planned_past_the_file():
+    mib4, payload = 4194304, 4194299
+    piece2 = policy.parse_piece_request(f"bytes={2 * mib4}-{3 * mib4 - 1}", "2", str(mib4), None)
+    assert policy.plan_piece_in_flight(10, piece2, flight_offset=payload, flight_length=payload) is None
+    raw = policy.parse_piece_request(f"bytes={payload}-{2 * payload - 1}", "1", str(mib4), "source")
+    assert policy.plan_piece_in_flight(10, raw, flight_offset=payload, flight_length=payload) is None
+    with pytest.raises(RangeNotSatisfiable):  # what is not the piece in flight keeps its 416
+        policy.plan_piece(10, raw)
+    piece1 = policy.parse_piece_request(f"bytes={mib4}-{2 * mib4 - 1}", "1", str(mib4), None)
+    assert policy.plan_piece_in_flight(10, piece1, flight_offset=payload, flight_length=0) is None
+
+
+def test_flight_files_belong_to_their_task():
+    assert dfget_files.task_name_of(dfget_files.flight_file_name("a-1-2.3")) == "a-1-2.3"
+    assert dfget_files.flight_file_of("/d/a-1-2.3.service") == "/d/a-1-2.3.flight"
+    assert dfget_files.flight_file_of("/d/a-1-2.3") is None
+    entries = [DataEntry("t-1-2.3.flight", False, 0.0), DataEntry("gone-1-2.3.flight", False, 0.0)]
+    plan = policy.plan_expiry(entries, {"t-1-2.3": TaskView(finished=False, access_time=0.0)}, 1e9, 180)
+    assert plan.delete_files == ("gone-1-2.3.flight",)  # a live task's flight file is never swept
+
+
 @pytest.mark.parametrize("name", ["", ".", "..", "../x", "a/b", "/etc/passwd", "a\\b", "a\x00b", ".hidden", "x" * 256])
 def test_task_file_name_must_be_one_safe_component(name):
     with pytest.raises(BadInput):
