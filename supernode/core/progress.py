@@ -301,8 +301,14 @@ class Progress:
         now: float,
         src_uploads: bool = True,
     ) -> "tuple[bool, bool]":
-        """§5 UpdateProgress for a reported outcome; returns (bitset changed, load released)."""
+        """§5 UpdateProgress for a reported outcome; returns (bitset changed, load released).
+
+        A piece that failed on its way from a peer that was itself still fetching it counts
+        against nobody: its upstream may have failed (the cut stream is all the client sees), and
+        the source is avoided for that piece anyway (`bad_sources`). So one failing fetch does
+        not black-list a chain of hosts (docs/decisions.md #25)."""
         tp, client = self.tasks[task_id], self.clients[client_key]
+        streamed = piece in client.streamed
         if status is PieceStatus.SUCCESS and src_uploads and src_pid and not self.is_super(src_pid):
             tp.holders.setdefault(piece, set()).add(src_pid)
         reserved = self.release(
@@ -321,7 +327,8 @@ class Progress:
         if status in (PieceStatus.SUCCESS, PieceStatus.SEMISUC) and dst_pid:
             self.served[(dst_pid, src_pid)] = self.served.get((dst_pid, src_pid), 0) + 1
         if src_pid and dst_pid and not self.is_super(src_pid) and not self.is_super(dst_pid):
-            self._count_errors(src_pid, dst_pid, status)
+            if not (streamed and status is PieceStatus.FAILED):
+                self._count_errors(src_pid, dst_pid, status)
         return True, reserved is not None
 
     def _count_errors(self, src_pid: str, dst_pid: str, status: PieceStatus) -> None:

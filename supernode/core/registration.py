@@ -298,6 +298,12 @@ def _mark_all_pieces(state: SupernodeState, task: Task) -> None:
         tp.cdn.update(n, PieceStatus.SUCCESS)
 
 
+def task_streams(state: SupernodeState, task_id: str) -> bool:
+    """May the task's pieces be forwarded while they arrive? Framed pieces only."""
+    task = state.tasks.get(task_id)
+    return task is not None and task.cdn_source is not CdnSource.SOURCE
+
+
 def _add_client(state: SupernodeState, reg: Registrant, now: float) -> None:
     previous = state.dfget(reg.task_id, reg.cid)
     if previous is not None:  # the same client registers again (migration back): start afresh
@@ -324,7 +330,8 @@ def _add_client(state: SupernodeState, reg: Registrant, now: float) -> None:
             created=now,
             client_key=reg.client_key,
             registered_from=reg.caller.addr if reg.caller else "",
-            streams_pieces=uploads and reg.streams_pieces,
+            # raw ranges of the source (cdnPattern source) land whole: nothing to forward early
+            streams_pieces=uploads and reg.streams_pieces and task_streams(state, reg.task_id),
         )
     )
 

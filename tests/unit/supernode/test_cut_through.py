@@ -81,3 +81,27 @@ def test_a_first_streaming_fetcher_wakes_the_held_pulls():
     assert out.answer.code == R.PEER_CONTINUE and Wake(T) not in out.effects  # no new source: it cannot forward
     out = core.pull(PullQuery(task_id=T, src_cid="first", status=700, result=502))
     assert out.answer.code == R.PEER_CONTINUE and Wake(T) in out.effects
+
+
+def test_a_piece_that_failed_on_its_way_from_a_fetcher_black_lists_nobody():
+    from supernode.core.coordinator import PullQuery
+
+    core, first = crowd()
+    second = pieces_of(pull_answer(core, "second", status=700, result=502))
+    piece, task = next((n, t) for n, t in second.items() if t.cid == "first")
+    state = core.state
+    first_pid, second_pid = state.dfget(T, "first").peer_id, state.dfget(T, "second").peer_id
+    core.pull(PullQuery(task_id=T, src_cid="second", dst_cid="first", range=task.range, status=701, result=500))
+    assert not state.progress.black.get(second_pid)
+    assert state.progress.peers[first_pid].service_error_count == 0
+    assert state.progress.peers[second_pid].client_error_count == 0
+    assert state.progress.clients[f"second@{T}"].bad_sources[piece] == {first_pid}  # not that one again
+
+
+def test_raw_source_ranges_are_never_forwarded_early():
+    from tests.unit.supernode.coreharness import ok_probe, registrant
+
+    core = coordinator(peer_down_limit=PIECES, supernode_task_upload_limit=PIECES, cdn_pattern="source")
+    out = core.register(registrant("first", streams_pieces=True), ok_probe())
+    assert out.answer.code == 200
+    assert not core.state.dfget(T, "first").streams_pieces
