@@ -326,9 +326,9 @@ class Progress:
             client.bad_sources.setdefault(piece, set()).add(dst_pid)
         if status in (PieceStatus.SUCCESS, PieceStatus.SEMISUC) and dst_pid:
             self.served[(dst_pid, src_pid)] = self.served.get((dst_pid, src_pid), 0) + 1
-        if src_pid and dst_pid and not self.is_super(src_pid) and not self.is_super(dst_pid):
-            if not (streamed and status is PieceStatus.FAILED):
-                self._count_errors(src_pid, dst_pid, status)
+        between_peers = src_pid and dst_pid and not self.is_super(src_pid) and not self.is_super(dst_pid)
+        if between_peers and not (streamed and status is PieceStatus.FAILED):
+            self._count_errors(src_pid, dst_pid, status)
         return True, reserved is not None
 
     def _count_errors(self, src_pid: str, dst_pid: str, status: PieceStatus) -> None:
