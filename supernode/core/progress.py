@@ -231,8 +231,11 @@ class Progress:
             if client_pid:
                 tp.unforwarded.setdefault(client_pid, {})[piece] = now
         elif source in self.peers:
-            if tp is not None:
-                tp.unforwarded.get(source, {}).pop(piece, None)  # forwarding has started
+            if tp is not None and not streamed:
+                # forwarding has started; a streamed copy settles the debt only once it arrives:
+                # it starts as soon as the piece does, and its source would otherwise take fresh
+                # piece after fresh piece while its one uplink fed them all (docs/decisions.md #25)
+                tp.unforwarded.get(source, {}).pop(piece, None)
             self.peers[source].producer_load += 1
             self._load_changed(source, self.peers[source])
             if not streamed:
@@ -267,6 +270,8 @@ class Progress:
                 tp.unforwarded.get(client_pid, {}).pop(piece, None)
             if piece not in tp.super_in_flight:
                 tp.super_started.pop(piece, None)
+        if tp is not None and arrived and not metered:
+            tp.unforwarded.get(source, {}).pop(piece, None)  # a streamed forward arrived
         up = down = None
         if source in self.peers and not self.is_super(source):
             state = self.peers[source]

@@ -479,6 +479,7 @@ def _run_dfget(lab, cfg, work, origin, sn, peers, result, env):
         "dragonfly_supernode_pieces_downloaded_size_bytes_total",
         "dragonfly_supernode_pieces_downloaded_from_peers_size_bytes_total",
         "dragonfly_supernode_cdn_download_size_bytes_total",
+        "dragonfly_supernode_pieces_streamed_total",
     ):
         result["metrics"][key] = metric_sum(text, key)
     result["metrics_lines"] = [
