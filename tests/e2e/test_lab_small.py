@@ -4,7 +4,8 @@ blackholes its subnet in the root namespace first and refuses to run if it canno
 
 Asserts what must hold on any machine (no timing): every peer ends with the origin's exact bytes,
 the origin served the file once (the CDN fetched it; peers got it from the supernode and each
-other), and the supernode sent each piece about once (super-seeding; v1 sent ~2 copies).
+other), the supernode sent each piece about once (super-seeding; v1 sent ~2 copies), and peers
+forwarded pieces they were still receiving (cut-through).
 """
 
 import os
@@ -54,3 +55,6 @@ def test_lab_small_flash_crowd(tmp_path):
     # (docs/architecture.md#the-upload-servers-life-cycle).
     from_supernode = r["metrics"]["dragonfly_supernode_pieces_downloaded_size_bytes_total"]
     assert from_supernode <= 1.1 * size, from_supernode / size
+    # cut-through: peers were named as sources of pieces they were still receiving, and every
+    # host still ended with the origin's bytes (docs/decisions.md #25)
+    assert r["metrics"]["dragonfly_supernode_pieces_streamed_total"] > 0, r["metrics"]
