@@ -622,3 +622,18 @@ def test_a_streamed_transfer_is_kept_out_of_the_link_meters():
     progress.release("t", client, 0, 9.0, arrived=True, client_pid="b")
     assert progress.peers["a"].producer_load == 0 and not progress.tasks["t"].streamers
     assert progress.peers["a"].uplink.rate(9.0) is None and not client.streamed
+
+
+def test_a_fast_client_streams_from_no_fetcher_whose_download_is_slow():
+    """What a fetcher forwards while it arrives goes no faster than its own download of it."""
+    from supernode.core.progress import BestRate, LinkMeter
+
+    view, limits = streaming_view(1)
+    view.task.in_flight[0] = view.task.super_in_flight[0] = 1
+    view.task.streamers[0] = {"slow": 0.0}
+    view.task.best_down = BestRate(rate=1.0, when=10.0)  # a piece a second
+    view.peers["slow"] = PeerState(downlink=LinkMeter(busy=8.0, pieces=2.0))  # a piece in 4 s
+    view = dataclasses.replace(view, now=10.0)
+    assert scheduler.plan(view, limits, random.Random(1)).wait
+    view.peers["slow"].downlink = LinkMeter(busy=2.0, pieces=2.0)
+    assert scheduler.plan(view, limits, random.Random(1)).assignments == (scheduler.Assignment(0, "slow", True),)
