@@ -154,7 +154,7 @@ class SupernodeService:
             ip = self._core.client_ip(q.task_id, q.src_cid)
         self._metrics.schedule_duration(ip, self.clock.monotonic() - started)
         self._execute(out.effects)
-        _log_answer(q, out.answer, held=token is not None)
+        _log_answer(q, out.answer, held=token is not None, note=out.note)
         if token is None:
             return out.answer
         return self._hold(q, token, self.clock.monotonic() + wait, out.recheck_after)
@@ -178,7 +178,7 @@ class SupernodeService:
                 out = self._core.answer(q.task_id, q.src_cid)
                 token = self._waiters.token(q.task_id)
             self._execute(out.effects)
-            _log_answer(q, out.answer, held=True)
+            _log_answer(q, out.answer, held=True, note=out.note)
             if out.answer.code != ResultCode.PEER_WAIT or self._closing.is_set():
                 if woke and out.answer.code != ResultCode.PEER_WAIT:
                     self._metrics.count(fx.Count(fx.Metric.LONG_POLL_WAKEUPS))
@@ -273,6 +273,7 @@ class SupernodeService:
         with self._lock:
             out = self._core.on_piece(task_id, piece_num, piece_md5, wrapped_len)
         self._execute(out.effects)
+        log.debug("cdn piece task=%s piece=%d", task_id[:8], piece_num)
 
     def on_done(self, task_id: str, result: CdnResult) -> None:
         with self._lock:
@@ -390,18 +391,19 @@ class SupernodeService:
             self._metrics.refresh_gauges(self._core)
 
 
-def _log_answer(q: PullQuery, answer: ResultInfo, held: bool) -> None:
+def _log_answer(q: PullQuery, answer: ResultInfo, held: bool, note: str = "") -> None:
     """One debug line per /peer/task answer: who was told to fetch which piece from whom (how a
     crowd's schedule unfolded, read back from a lab run's log)."""
     if not log.isEnabledFor(logging.DEBUG):
         return
     pieces = [f"{t.piece_num}<{t.cid}" for t in answer.data] if isinstance(answer.data, list) else []
     log.debug(
-        "pull task=%s cid=%s reported=%s held=%s code=%s pieces=%s",
+        "pull task=%s cid=%s reported=%s held=%s code=%s pieces=%s%s",
         q.task_id[:8],
         q.src_cid,
         q.range or "-",
         held,
         answer.code,
         ",".join(pieces) or "-",
+        f" held_back={note}" if note else "",
     )

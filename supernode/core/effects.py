@@ -109,6 +109,7 @@ class Outcome:
     effects: list[Any] = field(default_factory=list)
     missing: str = ""  # non-empty: the thing asked about does not exist (-> NotFound)
     recheck_after: "float | None" = None  # a 602 that time alone may change: ask again after this (s)
+    note: str = ""  # for the debug log only: why a 602 held a fresh piece back
 
     def extend(self, effects: Iterable[Any]) -> "Outcome":
         self.effects.extend(effects)

@@ -212,9 +212,10 @@ class Progress:
         client_pid: str = "",
         streamed: bool = False,
     ) -> None:
-        """`streamed`: `source` is itself still fetching the piece. Such a transfer runs at the
-        pace of the source's own download, so it is kept out of both link meters: it says
-        nothing about either end's link."""
+        """`streamed`: `source` is itself still fetching the piece (cut-through). Both link meters
+        count it like any transfer: a meter reads a link's rate while busy, and left out, the
+        transfers sharing the link with it read as a slow link (a whole homogeneous crowd read
+        as slow and the supernode held its fresh pieces back)."""
         client.running[piece] = source
         client.started[piece] = now
         client.bits.update(piece, PieceStatus.RUNNING)
@@ -238,9 +239,8 @@ class Progress:
                 tp.unforwarded.get(source, {}).pop(piece, None)
             self.peers[source].producer_load += 1
             self._load_changed(source, self.peers[source])
-            if not streamed:
-                self.peers[source].uplink.start(now)
-        if client_pid in self.peers and not streamed:
+            self.peers[source].uplink.start(now)
+        if client_pid in self.peers:
             self.peers[client_pid].downlink.start(now)
 
     def release(
@@ -252,7 +252,7 @@ class Progress:
         started = client.started.pop(piece, now)
         if source is None:
             return None
-        metered = piece not in client.streamed
+        streamed = piece in client.streamed
         client.streamed.discard(piece)
         tp = self.tasks.get(task_id)
         if tp is not None:
@@ -270,17 +270,16 @@ class Progress:
                 tp.unforwarded.get(client_pid, {}).pop(piece, None)
             if piece not in tp.super_in_flight:
                 tp.super_started.pop(piece, None)
-        if tp is not None and arrived and not metered:
+        if tp is not None and arrived and streamed:
             tp.unforwarded.get(source, {}).pop(piece, None)  # a streamed forward arrived
         up = down = None
         if source in self.peers and not self.is_super(source):
             state = self.peers[source]
             state.producer_load = max(state.producer_load - 1, 0)
             self._load_changed(source, state)
-            if metered:
-                state.uplink.stop(now, arrived)
-                up = state.uplink.rate(now)
-        if client_pid in self.peers and metered:
+            state.uplink.stop(now, arrived)
+            up = state.uplink.rate(now)
+        if client_pid in self.peers:
             meter = self.peers[client_pid].downlink
             meter.stop(now, arrived)
             down = meter.rate(now)

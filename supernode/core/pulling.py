@@ -158,7 +158,7 @@ def answer(state: SupernodeState, limits: Limits, rng: scheduler.Rng, task_id: s
     if plan.limited:
         return Outcome(_info(ResultCode.PEER_CONTINUE, "too many pieces running, go on with them"))
     if plan.wait:
-        return Outcome(_info(ResultCode.PEER_WAIT), recheck_after=plan.recheck_after)
+        return Outcome(_info(ResultCode.PEER_WAIT), recheck_after=plan.recheck_after, note=plan.held_back)
     # a piece's first streaming fetcher is a new source of it: the clients held waiting for that
     # piece's copy may take it from this one while it arrives (docs/decisions.md #25)
     new_source = view.client.streams and any(a.piece not in view.task.streamers for a in plan.assignments)

@@ -80,6 +80,7 @@ class Plan:
     drops: "tuple[tuple[int, str], ...]" = ()  # (piece, holder PID) to forget
     limited: bool = False
     recheck_after: "float | None" = None  # seconds until a stalled fetch would change the plan
+    held_back: str = ""  # why a fresh piece was not handed out ("slow", "debt"), for the debug log
 
     @property
     def wait(self) -> bool:
@@ -166,6 +167,7 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     stall = stall_seconds(view.task)
     super_load = view.task.super_load - view.task.stalled_super(view.now, stall)
     recheck: float | None = None
+    held_back = ""
     debt, expiry, seeded = None, None, 0
     crowded = not alone and view.crowd >= CROWD_SEEN
     spreads = crowded and view.servable(view.src_pid)  # the seed-debt rule applies
@@ -211,6 +213,7 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
             if super_load >= fanout:
                 continue
             if slow_client and not held and super_load > 0:
+                held_back = "slow"
                 continue  # fresh pieces go to fast hosts: a slow one would feed the crowd slowly
             if spreads and not held:
                 if debt is None:
@@ -218,6 +221,7 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
                 if debt + seeded >= SEED_DEBT_LIMIT and super_load > 0:
                     if expiry is not None:
                         recheck = expiry if recheck is None else min(recheck, expiry)
+                    held_back = "debt"
                     continue  # another client takes this fresh piece: we forward ours first
                 seeded += 1
             super_load += 1
@@ -225,7 +229,7 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
         picks.append(Assignment(piece, source))
         if running + len(picks) >= down_limit:
             break
-    return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck)
+    return Plan(tuple(picks), tuple(drops), recheck_after=None if picks else recheck, held_back=held_back)
 
 
 def _busy_peers(view: View, limits: Limits) -> "Set[str]":
@@ -247,12 +251,16 @@ class Verdict(enum.Enum):
 def _slow_client(view: View) -> bool:
     """Slow by its downlink meter, or congested: one of its pieces has been running for longer
     than CONGESTED_PIECE_TIMES piece times at the task's best rate (a slow link with several
-    transfers under way has finished none of them yet, so the meter alone tells it late)."""
+    transfers under way has finished none of them yet, so the meter alone tells it late). A piece
+    it streams from a fetcher does not count: it runs as long as that fetcher's own download."""
     state = view.peers.get(view.src_pid)
     if is_slow(state.downlink if state else None, view.task.best_down, view.now):
         return True
-    best, started = view.task.best_down.at(view.now), view.client.started
-    return best > 0 and bool(started) and view.now - min(started.values()) > CONGESTED_PIECE_TIMES / best
+    best, client = view.task.best_down.at(view.now), view.client
+    if best <= 0:
+        return False
+    oldest = min((t for p, t in client.started.items() if p not in client.streamed), default=None)
+    return oldest is not None and view.now - oldest > CONGESTED_PIECE_TIMES / best
 
 
 def _pick_holder(
