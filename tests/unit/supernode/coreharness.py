@@ -55,6 +55,17 @@ def cdn_pieces(core, task_id: str, n: int) -> None:
         core.on_piece(task_id, p, f"m{p}", 1024)
 
 
+def built(core, task_id: str, n: int) -> None:
+    """The CDN cut `n` pieces of 1,000 source bytes each and finished."""
+    from supernode.cdn.core.contract import CdnResult
+
+    cdn_pieces(core, task_id, n)
+    core.on_done(
+        task_id,
+        CdnResult(success=True, real_md5="m", source_length=n * 1000, file_length=n * 1005, piece_count=n),
+    )
+
+
 def pid_of(core, task_id, cid) -> str:
     return core.state.dfget(task_id, cid).peer_id
 
@@ -63,4 +74,14 @@ def pull(core, cid, task_id="t" * 64, **kw):
     return core.pull(PullQuery(task_id=task_id, src_cid=cid, **kw)).answer
 
 
-__all__ = ["PieceStatus", "coordinator", "registrant", "ok_probe", "register", "cdn_pieces", "pid_of", "pull"]
+__all__ = [
+    "PieceStatus",
+    "built",
+    "coordinator",
+    "registrant",
+    "ok_probe",
+    "register",
+    "cdn_pieces",
+    "pid_of",
+    "pull",
+]

@@ -3,8 +3,8 @@ its upload server streams is named as the source of a piece it is still fetching
 did not say so (a v1 dfget) never is, and is never given such a source."""
 
 from common.protocol.codes import ResultCode as R
-from supernode.cdn.core.contract import CdnResult
-from tests.unit.supernode.coreharness import cdn_pieces, coordinator, register
+from tests.unit.supernode import coreharness as harness
+from tests.unit.supernode.coreharness import coordinator, register
 from tests.unit.supernode.coreharness import pull as pull_answer
 
 T = "t" * 64
@@ -12,13 +12,7 @@ PIECES = 4
 
 
 def built(core):
-    cdn_pieces(core, T, PIECES)
-    core.on_done(
-        T,
-        CdnResult(
-            success=True, real_md5="m", source_length=PIECES * 1000, file_length=PIECES * 1005, piece_count=PIECES
-        ),
-    )
+    harness.built(core, T, PIECES)
 
 
 def pieces_of(answer):

@@ -5,21 +5,15 @@ can never forward a piece. Both got one piece per stall time: 20 pieces took 20 
 
 from common.protocol.codes import DfgetTaskStatus
 from common.protocol.codes import ResultCode as R
-from supernode.cdn.core.contract import CdnResult
-from tests.unit.supernode.coreharness import cdn_pieces, coordinator, pid_of, pull, register
+from tests.unit.supernode import coreharness as harness
+from tests.unit.supernode.coreharness import coordinator, pid_of, pull, register
 
 T = "t" * 64
 PIECES = 20
 
 
 def built(core):
-    cdn_pieces(core, T, PIECES)
-    core.on_done(
-        T,
-        CdnResult(
-            success=True, real_md5="m", source_length=PIECES * 1000, file_length=PIECES * 1005, piece_count=PIECES
-        ),
-    )
+    harness.built(core, T, PIECES)
 
 
 def finished(core, cid):
