@@ -639,3 +639,22 @@ def test_a_fast_client_streams_from_no_fetcher_whose_download_is_slow():
     assert scheduler.plan(view, limits, random.Random(1)).wait
     view.peers["slow"].downlink = LinkMeter(busy=2.0, pieces=2.0)
     assert scheduler.plan(view, limits, random.Random(1)).assignments == (scheduler.Assignment(0, "slow", True),)
+
+
+def test_a_client_fetching_a_fresh_piece_from_the_supernode_takes_nothing_else_meanwhile():
+    """It heads that piece's chain: its downlink carries the supernode's piece at full rate."""
+    view, limits = streaming_view(4)
+    view.task.holders = {1: {"h"}, 2: {"h"}}
+    view.peers["h"] = PeerState()
+    view.task.super_piece_seconds = 1.0  # a supernode fetch stalls after 3 s
+    view.client.running[0] = SUPER
+    view.client.started[0] = 9.0
+    view = dataclasses.replace(view, now=10.0, crowd=scheduler.CROWD_SEEN)
+    plan = scheduler.plan(view, limits, random.Random(1))
+    assert plan.wait and plan.recheck_after == pytest.approx(2.0)
+    stalled = dataclasses.replace(view, now=12.5)
+    assert scheduler.plan(stalled, limits, random.Random(1)).assignments  # a stalled fetch heads nothing
+    alone = dataclasses.replace(view, crowd=1)
+    assert scheduler.plan(alone, limits, random.Random(1)).assignments  # nobody to forward to
+    v1 = dataclasses.replace(view, client=dataclasses.replace(view.client, streams=False))
+    assert scheduler.plan(v1, limits, random.Random(1)).assignments  # it forwards nothing while it arrives
