@@ -243,12 +243,20 @@ def test_a_piece_whose_attempt_failed_is_never_served_from_the_file(live):
     assert len(body) <= 4 and time.monotonic() - started < PROMPT
 
 
-def test_a_request_just_ahead_of_the_fetch_waits_for_it_to_begin(live):
+def test_a_request_just_ahead_of_the_fetch_waits_for_it_to_begin(live, monkeypatch):
     """The supernode names a fetcher as a piece's source; the request may arrive before the
     fetcher's worker has begun the piece: it waits for the record instead of an empty frame."""
+    waiting = threading.Event()  # the server is waiting for piece 0's fetch to begin
+    await_start = upload_app._await_start
+
+    def observed(*args):
+        waiting.set()
+        return await_start(*args)
+
+    monkeypatch.setattr(upload_app, "_await_start", observed)
 
     def dfget():
-        time.sleep(0.3)
+        waiting.wait(WAIT)
         attempt = live.flight.begin(0, 0, len(PAYLOAD))
         write(live, 0, len(PAYLOAD))
         live.flight.progress(0, attempt, len(PAYLOAD))
@@ -261,7 +269,7 @@ def test_a_request_just_ahead_of_the_fetch_waits_for_it_to_begin(live):
     body = read_rest(resp)
     thread.join(WAIT)
     conn.close()
-    assert body == frame(PAYLOAD, PIECE)
+    assert waiting.is_set() and body == frame(PAYLOAD, PIECE)
 
 
 def test_a_piece_never_begun_is_answered_from_the_file_after_the_start_wait(live, monkeypatch):
