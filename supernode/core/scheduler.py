@@ -185,10 +185,11 @@ def plan(view: View, limits: Limits, rng: Rng) -> Plan:
     holders_of, super_in_flight, running = task.holders.get, task.super_in_flight, len(view.client.running)
     streamers = task.streamers
     # pieces all of whose holders are at their upload limit wait, without a look at each holder:
-    # from the first piece when the progress keeps that set and nothing excludes a holder for
-    # this client alone (a black list, a piece it failed: those holders may send it to the
-    # supernode instead); otherwise from the _LONG_WALK-th piece, where a 602 is likely anyway
-    shortcut_from = 0 if view.at_limit is not None and not view.black and not view.client.bad_sources else _LONG_WALK
+    # from the first piece when nothing excludes a holder for this client alone (a black list, a
+    # piece it failed: those holders may send it to the supernode instead); otherwise from the
+    # _LONG_WALK-th piece, where a 602 is likely anyway. Whether the progress keeps the set of
+    # busy peers or it is scanned for (_busy_peers), the plan is the same
+    shortcut_from = 0 if not view.black and not view.client.bad_sources else _LONG_WALK
     for walked, piece in enumerate(order_pieces(available, task.holders, view.client.running, rng, task.in_flight)):
         if walked == shortcut_from and not alone:
             busy = _busy_peers(view, limits)
