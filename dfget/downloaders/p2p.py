@@ -266,10 +266,16 @@ class P2PDownloader:
         # p2p pattern: the piece lands in the service file as it arrives (docs/decisions.md #25)
         landing = self.assembly.landing(task.piece_num, task.piece_size, ctx.file_length, valid)
         try:
+            self._fetch_into(task, generation, landing, valid)
+        finally:
+            if landing is not None:
+                landing.fail()  # an attempt still open failed; after done() this does nothing
+
+    def _fetch_into(self, task: PieceTask, generation: int, landing, valid: "Callable[[], bool]") -> None:
+        ctx = self.ctx
+        try:
             offset, payload = self.fetcher.fetch(task, ctx.cdn_source, ctx.file_length, self.cfg.header_map, landing)
         except LandingAbandoned as e:
-            if landing is not None:
-                landing.fail()
             if e.write_error is not None:
                 self.outcomes.put(Outcome(task, generation, False, str(e), write_error=True))
             elif valid():
@@ -277,36 +283,27 @@ class P2PDownloader:
             return
         except PieceFailure as e:
             if landing is not None:
-                landing.fail()
+                landing.fail()  # at once: streams of its bad bytes are cut before the report goes out
             self._report_bad_piece(task, e)
             corrupt = e.error_type == ClientErrorType.FILE_MD5_NOT_MATCH.value
             self.outcomes.put(Outcome(task, generation, False, str(e), corrupt=corrupt))
             return
         except Exception as e:  # a bug or an unexpected I/O problem: the piece failed, go on
-            if landing is not None:
-                landing.fail()
             log.exception("fetching piece %s failed", task.range)
             self.outcomes.put(Outcome(task, generation, False, str(e)))
             return
         if not valid():
-            if landing is not None:
-                landing.fail()
             return
         landed = landing.landed_at(offset) if landing is not None else 0
         try:
             token = self.assembly.write(offset, payload, valid, hash_now=False, landed=landed)
         except OSError as e:
-            if landing is not None:
-                landing.fail()
             self.outcomes.put(Outcome(task, generation, False, f"write error: {e}", write_error=True))
             return
-        if landing is not None:
-            if token:
-                landing.done()
-            else:
-                landing.fail()
         if not token:
             return
+        if landing is not None:
+            landing.done()
         self.progress.add(len(payload))
         acked = self._report_persisted(task)  # before the loop reports it: the supernode knows when we pull
         self.outcomes.put(Outcome(task, generation, True, acked=acked))

@@ -352,7 +352,7 @@ class PieceLanding:
     it is (before the request when the file length tells, again from the answer's length) and
     `chunk(start, data)` for payload bytes in order; the flight record follows each write. The
     caller ends it with `done()` once the piece md5 checked out and the rest was written, or
-    `fail()`. `landed`: payload bytes already in the service file."""
+    `fail()`; whichever comes first settles it. `landed`: payload bytes already in the service file."""
 
     def __init__(
         self,
@@ -412,10 +412,13 @@ class PieceLanding:
     def done(self) -> None:
         if self._attempt:
             self._flight.done(self.piece_num, self._attempt)
+            self._attempt = 0  # settled: a later fail() leaves the record alone
 
     def fail(self) -> None:
+        """Mark the attempt failed, if it is still open (after done() or fail(), nothing)."""
         if self._attempt:
             self._flight.failed(self.piece_num, self._attempt)
+            self._attempt = 0
 
 
 def replace_output(src: str, output: str) -> None:

@@ -15,6 +15,7 @@ import logging
 import os
 import stat
 import time
+from dataclasses import dataclass
 
 from flask import Flask, Response, request
 
@@ -61,6 +62,17 @@ def _text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 
 
+@dataclass
+class InFlight:
+    """A requested piece that dfget is still writing (docs/decisions.md #25): the flight file's
+    reader, the piece, its plan and the record the plan was made from."""
+
+    reader: FlightReader
+    piece_num: int
+    plan: policy.PiecePlan
+    started: Flight
+
+
 class UploadAborted(ConnectionAbortedError):
     """The server cuts this upload: it stalled, the limit would hold it too long, or we stop.
     A ConnectionError, so the WSGI server treats it as a dropped connection and closes it."""
@@ -74,8 +86,7 @@ class PieceBody:
     counts as activity; a piece that outlives its deadline, or a throttling pause longer than
     MAX_THROTTLE_WAIT, ends the upload. `sleep(seconds)` returns True when the server is stopping.
 
-    A piece in flight (`flight`: the flight file's reader, the piece number and the record the
-    plan was made from; docs/decisions.md #25) is sent as dfget writes it: the payload goes out
+    A piece in flight (`flight`, docs/decisions.md #25) is sent as dfget writes it: the payload goes out
     up to what the record says is written, and the body waits FLIGHT_POLL at a time for more.
     The attempt failing (or another attempt starting over the bytes already sent), or
     FLIGHT_STALL seconds without progress, cuts the connection; the record cleared (the piece
@@ -90,7 +101,7 @@ class PieceBody:
         state: UploadState,
         sleep,
         chunk_size: int,
-        flight: "tuple[FlightReader, int, Flight] | None" = None,
+        flight: "InFlight | None" = None,
     ):
         self._fd, self._plan, self._state, self._sleep = fd, plan, state, sleep
         limit = state.total_limit
@@ -118,13 +129,13 @@ class PieceBody:
         """The service-file offset up to which bytes may be sent now (`end`: all of them)."""
         if self._flight is None:
             return end
-        reader, num, started = self._flight
-        now = reader.read(num)
-        if now.length == 0 or reader.removed:  # checked out, or the download ended: the file answers
+        flight = self._flight
+        now = flight.reader.read(flight.piece_num)
+        if now.length == 0 or flight.reader.removed:  # checked out, or the download ended: the file answers
             self._flight = None
             return end
-        if now.failed or now.attempt != started.attempt:
-            raise UploadAborted(f"piece {num} failed while it was streamed")
+        if now.failed or now.attempt != flight.started.attempt:
+            raise UploadAborted(f"piece {flight.piece_num} failed while it was streamed")
         return end if now.written >= now.length else now.offset + now.written
 
     def _wait_written(self, offset: int, end: int) -> int:
@@ -159,7 +170,7 @@ class PieceBody:
             self._closed = True
             os.close(self._fd)
             if self._flight is not None:
-                self._flight[0].close()
+                self._flight.reader.close()
             self._state.upload_ended()
 
 
@@ -186,11 +197,13 @@ def _open_service_file(state: UploadState, name: str) -> "tuple[int, int] | Resp
     return fd, info.st_size
 
 
-def _piece_in_flight(state: UploadState, name: str, req: policy.PieceRequest, fd: int, size: int, sleep):
-    """(flight reader, piece number, plan, record) when the requested piece is still arriving
-    (docs/decisions.md #25); None when the service file alone answers (the reader is closed;
-    the caller plans against the file's size as it is now). While the task's download runs, a
-    piece the file does not hold waits up to FLIGHT_START for its fetch to begin."""
+def _piece_in_flight(
+    state: UploadState, name: str, req: policy.PieceRequest, fd: int, size: int, sleep
+) -> "InFlight | None":
+    """The requested piece when it is still arriving (docs/decisions.md #25); None when the
+    service file alone answers (the reader is closed; the caller plans against the file's size
+    as it is now). While the task's download runs, a piece the file does not hold waits up to
+    FLIGHT_START for its fetch to begin."""
     task = state.get(name)
     if task is None or not req.framed:
         return None
@@ -208,7 +221,7 @@ def _piece_in_flight(state: UploadState, name: str, req: policy.PieceRequest, fd
     if plan is None:
         reader.close()
         return None
-    return reader, req.piece_num, plan, found
+    return InFlight(reader, req.piece_num, plan, found)
 
 
 def _holds_piece(fd: int, size: int, req: policy.PieceRequest) -> bool:
@@ -311,13 +324,13 @@ def create_upload_app(state: UploadState, *, sleep=time.sleep, chunk_size: int =
         if flight is None:
             size = os.fstat(fd).st_size  # it may have grown while a piece was awaited
         try:
-            plan = flight[2] if flight is not None else policy.plan_piece(size, req)
+            plan = flight.plan if flight is not None else policy.plan_piece(size, req)
         except RangeNotSatisfiable as e:
             os.close(fd)
             return _text(str(e), 416)
         state.accessed(name)
         log.debug("upload task=%s piece=%d offset=%d length=%d", name, req.piece_num, plan.offset, plan.length)
-        body = PieceBody(fd, plan, state, sleep, chunk_size, flight[:2] + (flight[3],) if flight else None)
+        body = PieceBody(fd, plan, state, sleep, chunk_size, flight)
         resp = Response(body, status=206, mimetype="application/octet-stream", direct_passthrough=True)
         resp.headers["Content-Length"] = str(plan.length)
         return resp
